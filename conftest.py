@@ -1,0 +1,1 @@
+pytest_plugins = ["s3tasks_testkit.pytest_plugin"]

@@ -1,0 +1,59 @@
+"""Items as storage-api shows them to web."""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+#: A visitor id is an opaque random token minted by web: 32 lowercase hex digits (uuid4().hex).
+VISITOR_ID_PATTERN = r"^[0-9a-f]{32}$"
+_VISITOR_ID_RE = re.compile(VISITOR_ID_PATTERN)
+
+
+def is_valid_visitor_id(value: str) -> bool:
+    return _VISITOR_ID_RE.fullmatch(value) is not None
+
+
+class ItemKind(StrEnum):
+    IMAGE = "image"
+    FILE = "file"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ItemOut(_Model):
+    id: UUID
+    kind: ItemKind
+    filename: str
+    description: str
+    content_type: str
+    size_bytes: int
+    etag: str
+    has_thumbnail: bool
+    created_at: datetime
+    expires_at: datetime
+
+
+class ItemList(_Model):
+    items: list[ItemOut]
+    #: storage-api's clock (the database's), so callers compute "time left" without clock skew.
+    server_time: datetime
+
+
+class PurgeResult(_Model):
+    kind: ItemKind
+    hidden: int
+
+
+class Limits(_Model):
+    max_image_bytes: int
+    max_file_bytes: int
+    max_description_length: int
+    max_filename_length: int
+    image_ttl_seconds: int
+    file_ttl_seconds: int
+    images_kept: int

@@ -1,0 +1,134 @@
+"""PostgreSQL, Redis and S3 for one run: a fresh database, key prefix and bucket each."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module
+
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def run_token() -> str:
+    return secrets.token_hex(4)
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    """`postgresql://...` as SQLAlchemy wants it for psycopg 3."""
+    return libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def postgres_database(admin_url: str = DEFAULT_POSTGRES_ADMIN_URL) -> Iterator[str]:
+    """Create `s3tasks_test_<random>` and yield its libpq URL; drop it afterwards."""
+    name = f"s3tasks_test_{run_token()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class RedisNamespace:
+    url: str
+    prefix: str
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def keys(self) -> list[bytes]:
+        return list(self.client().scan_iter(match=f"{self.prefix}*", count=1000))
+
+
+@contextmanager
+def redis_namespace(url: str = DEFAULT_REDIS_URL) -> Iterator[RedisNamespace]:
+    """A key prefix of our own on a shared Redis; its keys are removed afterwards."""
+    ns = RedisNamespace(url=url, prefix=f"s3tasks-test-{run_token()}:")
+    try:
+        yield ns
+    finally:
+        client = ns.client()
+        keys = ns.keys()
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1]
+
+    def client(self) -> Minio:
+        return Minio(
+            self.host,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=self.url.startswith("https://"),
+            region=self.region,
+        )
+
+
+@contextmanager
+def moto_s3(log_dir: Path) -> Iterator[S3Endpoint]:
+    """A moto S3 server in a child process (so it can be stopped for fault tests)."""
+    sock = bind_loopback()
+    proc = ServiceProcess(
+        name="moto-s3",
+        argv=python_module("s3tasks_testkit.moto_main"),
+        env={},
+        log_dir=log_dir,
+        sock=sock,
+    )
+    proc.start()
+    proc.wait_ready(f"{proc.url}/moto-api/", timeout=30)
+    try:
+        yield S3Endpoint(url=proc.url, access_key="testing", secret_key="testing")
+    finally:
+        proc.stop()
+        sock.close()
+
+
+@contextmanager
+def bucket(endpoint: S3Endpoint) -> Iterator[str]:
+    """A bucket of our own; emptied and removed afterwards."""
+    name = f"s3tasks-test-{run_token()}"
+    client = endpoint.client()
+    client.make_bucket(name)
+    try:
+        yield name
+    finally:
+        empty_bucket(client, name)
+        client.remove_bucket(name)
+
+
+def empty_bucket(client: Minio, name: str) -> None:
+    keys = [DeleteObject(o.object_name) for o in client.list_objects(name, recursive=True)]
+    for _ in client.remove_objects(name, keys):
+        pass
+
+
+def object_keys(client: Minio, bucket_name: str, prefix: str = "") -> set[str]:
+    return {
+        str(o.object_name) for o in client.list_objects(bucket_name, prefix=prefix, recursive=True)
+    }

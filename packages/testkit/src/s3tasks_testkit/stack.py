@@ -1,0 +1,164 @@
+"""The whole s3tasks stack (storage-api, worker, beat, web) as child processes.
+
+Used by the end-to-end tests, the benchmarks and `make run`; each service is started by its
+own command line, configured only through its environment variables, as in production.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s3tasks_testkit.deps import S3Endpoint, sqlalchemy_url
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    database_url: str
+    """libpq URL of a database of our own."""
+    redis_url: str
+    redis_prefix: str
+    s3: S3Endpoint
+    bucket: str
+    log_dir: Path
+    service_token: str = "test-service-token-not-secret"
+    web_secret_key: str = "test-web-secret-key-not-secret-0123456789"
+    image_ttl_seconds: int = 900
+    file_ttl_seconds: int = 900
+    sweep_interval_seconds: float = 1.0
+    reconcile_interval_seconds: float = 600.0
+    worker_concurrency: int = 2
+    task_queue: str = "s3tasks"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def storage_api_env(self) -> dict[str, str]:
+        return {
+            "STORAGE_API_DATABASE_URL": sqlalchemy_url(self.database_url),
+            "STORAGE_API_S3_ENDPOINT": self.s3.url,
+            "STORAGE_API_S3_ACCESS_KEY": self.s3.access_key,
+            "STORAGE_API_S3_SECRET_KEY": self.s3.secret_key,
+            "STORAGE_API_S3_REGION": self.s3.region,
+            "STORAGE_API_S3_BUCKET": self.bucket,
+            "STORAGE_API_BROKER_URL": self.redis_url,
+            "STORAGE_API_BROKER_KEY_PREFIX": self.redis_prefix,
+            "STORAGE_API_TASK_QUEUE": self.task_queue,
+            "STORAGE_API_SERVICE_TOKEN": self.service_token,
+            "STORAGE_API_IMAGE_TTL_SECONDS": str(self.image_ttl_seconds),
+            "STORAGE_API_FILE_TTL_SECONDS": str(self.file_ttl_seconds),
+            **self.extra_env,
+        }
+
+    def worker_env(self, storage_api_url: str) -> dict[str, str]:
+        return {
+            "WORKER_BROKER_URL": self.redis_url,
+            "WORKER_BROKER_KEY_PREFIX": self.redis_prefix,
+            "WORKER_TASK_QUEUE": self.task_queue,
+            "WORKER_STORAGE_API_URL": storage_api_url,
+            "WORKER_SERVICE_TOKEN": self.service_token,
+            "WORKER_SWEEP_INTERVAL_SECONDS": str(self.sweep_interval_seconds),
+            "WORKER_RECONCILE_INTERVAL_SECONDS": str(self.reconcile_interval_seconds),
+            "WORKER_CONCURRENCY": str(self.worker_concurrency),
+            "WORKER_STATE_DIR": str(self.log_dir / "worker-state"),
+            **self.extra_env,
+        }
+
+    def web_env(self, storage_api_url: str) -> dict[str, str]:
+        return {
+            "WEB_STORAGE_API_URL": storage_api_url,
+            "WEB_SECRET_KEY": self.web_secret_key,
+            **self.extra_env,
+        }
+
+
+def _cli(script: str, *args: str) -> list[str]:
+    """A service's console script from the venv we run in."""
+    return [str(Path(sys.executable).with_name(script)), *args]
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    storage_api: ServiceProcess | None = None
+    worker: ServiceProcess | None = None
+    beat: ServiceProcess | None = None
+    web: ServiceProcess | None = None
+
+    def migrate(self) -> None:
+        subprocess.run(
+            _cli("s3tasks-storage-api", "migrate"),
+            env={**_base_env(), **self.config.storage_api_env()},
+            check=True,
+            capture_output=True,
+        )
+
+    def start_storage_api(self) -> ServiceProcess:
+        sock = bind_loopback()
+        self.storage_api = ServiceProcess(
+            name="storage-api",
+            argv=_cli("s3tasks-storage-api", "serve"),
+            env=self.config.storage_api_env(),
+            log_dir=self.config.log_dir,
+            sock=sock,
+            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+        ).start()
+        return self.storage_api
+
+    def start_worker(self, name: str = "worker") -> ServiceProcess:
+        sock = bind_loopback()
+        self.worker = ServiceProcess(
+            name=name,
+            argv=_cli("s3tasks-worker", "worker"),
+            env=self.config.worker_env(self._storage_api_url()),
+            log_dir=self.config.log_dir,
+            sock=sock,
+            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+        ).start()
+        return self.worker
+
+    def start_beat(self) -> ServiceProcess:
+        self.beat = ServiceProcess(
+            name="beat",
+            argv=_cli("s3tasks-worker", "beat"),
+            env=self.config.worker_env(self._storage_api_url()),
+            log_dir=self.config.log_dir,
+        ).start()
+        return self.beat
+
+    def start_web(self) -> ServiceProcess:
+        sock = bind_loopback()
+        self.web = ServiceProcess(
+            name="web",
+            argv=_cli("s3tasks-web", "serve"),
+            env=self.config.web_env(self._storage_api_url()),
+            log_dir=self.config.log_dir,
+            sock=sock,
+            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+        ).start()
+        return self.web
+
+    def start_all(self) -> Stack:
+        self.migrate()
+        self.start_storage_api()
+        self.start_worker()
+        self.start_beat()
+        self.start_web()
+        return self
+
+    def stop_all(self) -> None:
+        for proc in (self.web, self.beat, self.worker, self.storage_api):
+            if proc is not None:
+                proc.stop()
+
+    def _storage_api_url(self) -> str:
+        if self.storage_api is None:
+            raise RuntimeError("start storage-api first")
+        return self.storage_api.url
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
