@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what `make` needs on a fresh Debian/Ubuntu machine with Python 3.11+:
+# uv (from PyPI, into .tools/ when not on PATH), the locked Python environment, and with
+# `--system` the Debian packages the tests drive (Chromium for the browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_system=false
+for arg in "$@"; do
+  [ "$arg" = "--system" ] && want_system=true
+done
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "bootstrap: need root (or sudo) for: $*" >&2; return 1; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+python=$(command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+"$python" - <<'PY' || { echo "bootstrap: Python 3.11+ is required" >&2; exit 1; }
+import sys; sys.exit(sys.version_info < (3, 11))
+PY
+
+if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
+  echo "bootstrap: installing uv into .tools/venv"
+  if ! "$python" -m venv .tools/venv 2>/dev/null; then
+    apt_install python3-venv
+    rm -rf .tools/venv && "$python" -m venv .tools/venv
+  fi
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check uv
+fi
+
+if $want_system; then
+  apt_install chromium fonts-dejavu-core
+fi
+
+uv=$(command -v uv || echo .tools/venv/bin/uv)
+export UV_PYTHON_DOWNLOADS=never
+"$uv" sync --frozen --python "$python" --quiet
