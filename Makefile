@@ -38,3 +38,20 @@ test-fast: ## Run the tests without the browser and the slow ones (needs `make i
 run-storage-api: ## Migrate, then serve storage-api from .env settings
 	$(UV) run --frozen s3tasks-storage-api migrate
 	$(UV) run --frozen s3tasks-storage-api serve
+
+# --- Containers (docker compose, or podman-compose where only podman runs) -------------
+COMPOSE_ENV ?= build/compose.env
+COMPOSE = $(shell if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
+	echo "docker compose"; elif command -v podman-compose >/dev/null 2>&1; then echo podman-compose; \
+	else echo "$(UV) run --frozen podman-compose"; fi)
+
+.PHONY: up
+up: ## Build the images and start the whole stack with compose at http://localhost:8080
+	@deploy/compose/make-env.sh $(COMPOSE_ENV)
+	$(COMPOSE) --env-file $(COMPOSE_ENV) up -d --build
+	@echo "s3tasks: http://localhost:8080  (make down stops it; data stays in named volumes)"
+
+.PHONY: down
+down: ## Stop the compose stack (named volumes are kept)
+	@deploy/compose/make-env.sh $(COMPOSE_ENV)
+	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile observability down

@@ -1,15 +1,79 @@
-"""Shared helpers of the deployment tests: paths, and the tools they drive."""
+"""Shared fixtures of the deployment tests: paths, and the tools they drive (podman)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("storage-api", "web", "worker")
+TOOLS_DIR = REPO_ROOT / "build" / "tools"
+
+# environment.md: crun fails on hybrid cgroups here, and the default ulimits need
+# CAP_SYS_RESOURCE, which is dropped.
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
+PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap")
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _install_podman() -> str | None:
+    """Install podman and friends with apt as environment.md says; a skip reason or None."""
+    missing = [p for p in PODMAN_PACKAGES if _run(["dpkg", "-s", p], 30).returncode != 0]
+    if not missing:
+        return None
+    if shutil.which("apt-get") is None:
+        return f"podman is not installed and there is no apt-get to install {missing}"
+    if os.geteuid() != 0:
+        return f"podman is not installed and installing {missing} needs root"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+    ):
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=900, env=env, check=False
+        )
+        if done.returncode != 0:
+            return f"could not install {missing}: {' '.join(argv)}: {done.stderr[-500:]}"
+    return None
+
+
+def _configure_podman() -> None:
+    conf = Path("/etc/containers/containers.conf")
+    if os.geteuid() == 0 and (not conf.exists() or 'runtime = "runc"' not in conf.read_text()):
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(CONTAINERS_CONF)
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    """The podman binary, installed and configured if need be; skips where it cannot run."""
+    reason = _install_podman()
+    if reason is not None:
+        pytest.skip(reason)
+    _configure_podman()
+    binary = shutil.which("podman")
+    if binary is None:
+        pytest.skip("podman is not on PATH after installing it")
+    info = _run([binary, "info", "--format", "{{.Host.OCIRuntime.Name}}"], 120)
+    if info.returncode != 0:
+        pytest.skip(f"podman cannot run here: {info.stderr.strip()[-500:]}")
+    return binary
