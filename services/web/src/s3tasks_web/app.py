@@ -1,0 +1,122 @@
+"""The app factory: every route, dependency, hook and resource of web wired in one place."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, get
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from litestar.types import BeforeMessageSendHookHandler
+
+from s3tasks_web.health import HealthController
+from s3tasks_web.observability.http import RequestMiddleware, make_before_send
+from s3tasks_web.observability.metrics import WebMetrics
+from s3tasks_web.pages.errors import exception_handlers
+from s3tasks_web.pages.files import FilesController
+from s3tasks_web.pages.images import ImagesController
+from s3tasks_web.services import WebServices, provide_services, provide_storage, provide_visitor
+from s3tasks_web.settings import WebSettings
+from s3tasks_web.storage_client import StorageClient, build_http_client
+from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
+from s3tasks_web.visitors.session import SessionCodec, SessionCookie
+
+PACKAGE_DIR = Path(__file__).parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+#: small urlencoded forms only; the upload routes lift this limit and enforce their own.
+SMALL_FORM_MAX_BYTES = 64 * 1024
+
+
+@get("/", include_in_schema=False)
+async def home() -> Redirect:
+    return Redirect("/images")
+
+
+def static_url(name: str) -> str:
+    """A cache-busting URL for a static file (its content hash in the query)."""
+    digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    return f"/static/{name}?v={digest}"
+
+
+def create_app(settings: WebSettings) -> Litestar:
+    secret = settings.secret_key.get_secret_value()
+    services = WebServices(
+        settings=settings,
+        session_cookie=SessionCookie(
+            codec=SessionCodec(secret),
+            name=settings.session_cookie_name,
+            max_age_seconds=settings.session_max_age_seconds,
+            secure=settings.production,
+        ),
+        csrf_tokens=CsrfTokens(secret),
+        metrics=WebMetrics.create(),
+    )
+
+    @asynccontextmanager
+    async def storage_client(app: Litestar) -> AsyncIterator[None]:
+        async with build_http_client(settings) as http:
+            services.storage = StorageClient(
+                http, limits_cache_seconds=settings.limits_cache_seconds
+            )
+            try:
+                yield
+            finally:
+                services.storage = None
+
+    assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js")}
+
+    def template_globals(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals.update(
+            static=assets,
+            csrf_param=CSRF_QUERY_PARAM,
+            csrf_token=lambda request: services.csrf_tokens.token_for(
+                services.session_cookie.load(request)
+            ),
+            flashes=lambda request: services.session_cookie.load(request).pop_flashes(),
+        )
+
+    before_send: BeforeMessageSendHookHandler = make_before_send(services)  # type: ignore[assignment]
+    return Litestar(
+        route_handlers=[
+            home,
+            HealthController,
+            ImagesController,
+            FilesController,
+            create_static_files_router(
+                path="/static",
+                directories=[STATIC_DIR],
+                cache_control=CacheControlHeader(
+                    max_age=settings.static_max_age_seconds, public=True
+                ),
+                include_in_schema=False,
+            ),
+        ],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "storage": Provide(provide_storage, sync_to_thread=False),
+            "visitor": Provide(provide_visitor, sync_to_thread=False),
+        },
+        guards=[csrf_guard],
+        middleware=[RequestMiddleware(services)],
+        before_send=[before_send],
+        exception_handlers=exception_handlers(),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR,
+            engine=JinjaTemplateEngine,
+            engine_callback=template_globals,
+        ),
+        lifespan=[storage_client],
+        state=State({"services": services}),
+        request_max_body_size=SMALL_FORM_MAX_BYTES,
+        openapi_config=None,
+        logging_config=None,
+        debug=False,
+    )

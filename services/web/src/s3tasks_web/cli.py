@@ -1,0 +1,51 @@
+"""`s3tasks-web serve [--fd N] [--host H] [--port P]`: settings from the environment, uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from s3tasks_web.app import create_app
+from s3tasks_web.observability.logging import configure_logging
+from s3tasks_web.settings import WebSettings, describe_settings_error
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3tasks-web", description="s3tasks web pages")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the pages over HTTP")
+    serve.add_argument("--fd", type=int, help="serve on this inherited listening socket")
+    serve.add_argument("--host", help="bind address (default WEB_HOST)")
+    serve.add_argument("--port", type=int, help="port (default WEB_PORT)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = WebSettings()
+    except ValidationError as exc:
+        print(describe_settings_error(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, settings.effective_log_format)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        fd=args.fd,
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

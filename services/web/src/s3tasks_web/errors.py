@@ -1,0 +1,48 @@
+"""Web's one exception hierarchy. `pages/errors.py` maps it to pages, flashes and statuses."""
+
+from __future__ import annotations
+
+
+class WebError(Exception):
+    """Something a visitor should be told about in plain words."""
+
+    status_code = 500
+    user_message = "Something went wrong. Please try again."
+
+    def __init__(self, user_message: str | None = None) -> None:
+        super().__init__(user_message or self.user_message)
+        if user_message is not None:
+            self.user_message = user_message
+
+
+class StorageUnavailable(WebError):
+    """storage-api could not be reached or answered with a server error."""
+
+    status_code = 503
+    user_message = "Storage is unavailable right now. Please try again in a moment."
+
+
+class StorageRefused(WebError):
+    """storage-api refused a request (4xx): the upload or the parameters were not acceptable."""
+
+    def __init__(self, status_code: int, user_message: str) -> None:
+        super().__init__(user_message)
+        self.status_code = status_code
+
+
+class ItemNotFound(WebError):
+    status_code = 404
+    user_message = "That item does not exist (any more)."
+
+
+class CsrfRejected(WebError):
+    status_code = 403
+    user_message = "This form has expired or came from another site. Reload the page and try again."
+
+
+class UploadRejected(WebError):
+    """web refused an upload itself, before or while streaming it."""
+
+    def __init__(self, status_code: int, user_message: str) -> None:
+        super().__init__(user_message)
+        self.status_code = status_code

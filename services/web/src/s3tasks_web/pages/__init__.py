@@ -1,0 +1,1 @@
+"""The pages a visitor sees: My Images and My Files."""

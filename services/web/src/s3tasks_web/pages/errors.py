@@ -1,0 +1,84 @@
+"""The one place web's exceptions become what a visitor sees.
+
+A refused form (upload, delete all) goes back to its page with a flash message; a page or a
+download that cannot be served shows a friendly page with the right status; never a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Template
+from litestar.types import ExceptionHandlersMap
+
+from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
+from s3tasks_web.pages.responses import back_to, wants_json
+from s3tasks_web.services import provide_services
+
+log = logging.getLogger(__name__)
+
+_FORM_PAGES = ("/images", "/files")
+
+
+def _form_page(request: Request) -> str | None:  # type: ignore[type-arg]
+    """The page a refused form goes back to, if the request was one of its forms."""
+    if request.method != "POST":
+        return None
+    for page in _FORM_PAGES:
+        if request.url.path.startswith(page + "/"):
+            return page
+    return None
+
+
+def _error_page(
+    request: Request,  # type: ignore[type-arg]
+    status_code: int,
+    message: str,
+    title: str,
+) -> Response[object]:
+    if wants_json(request):
+        return Response({"status": status_code, "detail": message}, status_code=status_code)
+    page: Response[object] = Template(  # type: ignore[assignment]
+        "error.html",
+        context={"title": title, "message": message},
+        status_code=status_code,
+    )
+    return page
+
+
+def handle_web_error(request: Request, exc: WebError) -> Response[object]:  # type: ignore[type-arg]
+    if isinstance(exc, StorageUnavailable):
+        log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
+    page = _form_page(request)
+    if page is not None and not isinstance(exc, CsrfRejected):
+        visitor = provide_services(request.app.state).session_cookie.load(request)
+        visitor.flash("error", exc.user_message)
+        return back_to(request, page, ok=False, status_code=exc.status_code)
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        503: "Storage unavailable",
+    }
+    title = titles.get(exc.status_code, "Sorry")
+    return _error_page(request, exc.status_code, exc.user_message, title)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response[object]:  # type: ignore[type-arg]
+    if isinstance(exc, NotFoundException):
+        return _error_page(request, 404, "There is no page at this address.", "Not found")
+    return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response[object]:  # type: ignore[type-arg]
+    log.exception("unexpected error", exc_info=exc)
+    return _error_page(request, 500, WebError.user_message, "Sorry")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        WebError: handle_web_error,
+        HTTPException: handle_http_exception,
+        Exception: handle_unexpected,
+    }

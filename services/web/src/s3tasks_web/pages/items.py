@@ -1,0 +1,187 @@
+"""The work behind both pages: list, upload (streamed), delete all, and stream content back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request
+from litestar.background_tasks import BackgroundTask
+from litestar.response import Stream
+
+from s3tasks_contracts import ItemKind, ItemOut, Limits
+from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
+from s3tasks_web.pages.multipart_stream import MultipartStream
+from s3tasks_web.pages.views import human_size, item_views
+from s3tasks_web.services import WebServices
+from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.visitors.session import VisitorSession
+
+log = logging.getLogger(__name__)
+
+FILE_FIELD = "file"
+DESCRIPTION_FIELD = "description"
+CONFIRM_FIELD = "confirm"
+#: multipart boundaries and part headers around the file: a generous allowance.
+_FORM_OVERHEAD_BYTES = 64 * 1024
+#: how much of a refused upload is still read so the browser gets to see the answer.
+_DRAIN_FACTOR = 2
+
+_OUTCOMES = {
+    400: "bad_request",
+    403: "forbidden",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_image",
+    503: "storage_unavailable",
+}
+
+PAGE_OF = {ItemKind.IMAGE: "/images", ItemKind.FILE: "/files"}
+NOUN_OF = {ItemKind.IMAGE: "images", ItemKind.FILE: "files"}
+
+
+class _TooLarge(Exception):
+    """Raised inside the upload body generator to stop sending once the limit is passed."""
+
+
+def max_bytes(limits: Limits, kind: ItemKind) -> int:
+    return limits.max_image_bytes if kind is ItemKind.IMAGE else limits.max_file_bytes
+
+
+def too_large(kind: ItemKind, limit: int) -> UploadRejected:
+    what = "image" if kind is ItemKind.IMAGE else "file"
+    return UploadRejected(413, f"That {what} is too large: the limit is {human_size(limit)}.")
+
+
+async def page_context(
+    storage: StorageClient, visitor: VisitorSession, services: WebServices, kind: ItemKind
+) -> dict[str, Any]:
+    listing = await storage.list_items(visitor.visitor_id, kind)
+    limits = await storage.limits()
+    return {
+        "kind": kind.value,
+        "items": item_views(listing),
+        "limits": limits,
+        "max_bytes": max_bytes(limits, kind),
+        "max_size": human_size(max_bytes(limits, kind)),
+    }
+
+
+async def upload(
+    request: Request,  # type: ignore[type-arg]
+    kind: ItemKind,
+    storage: StorageClient,
+    visitor: VisitorSession,
+    services: WebServices,
+) -> ItemOut:
+    """Stream the form's file part to storage-api; flash and count the outcome."""
+    metrics = services.metrics
+    try:
+        limits = await storage.limits()
+        limit = max_bytes(limits, kind)
+        announced = request.headers.get("content-length")
+        announced_too_large = (
+            announced is not None
+            and announced.isdigit()
+            and int(announced) > limit + _FORM_OVERHEAD_BYTES
+        )
+        if announced_too_large:
+            raise too_large(kind, limit)
+        form = MultipartStream(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            max_field_bytes=limits.max_description_length * 4 + 64,
+        )
+    except WebError as exc:
+        metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
+        raise
+    try:
+        item = await _send_file(form, kind, limit, storage, visitor)
+    except WebError as exc:
+        metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
+        await form.drain(limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+        raise
+    metrics.record_upload(kind, "stored", item.size_bytes)
+    log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
+    visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
+    return item
+
+
+async def _send_file(
+    form: MultipartStream,
+    kind: ItemKind,
+    limit: int,
+    storage: StorageClient,
+    visitor: VisitorSession,
+) -> ItemOut:
+    head = await form.read_until_file(FILE_FIELD)
+    if not head.filename:
+        raise UploadRejected(400, "Please choose a file to upload.")
+    description = head.fields.get(DESCRIPTION_FIELD, "").strip()
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        async for chunk in form.file_chunks():
+            sent += len(chunk)
+            if sent > limit:
+                raise _TooLarge
+            yield chunk
+
+    try:
+        return await storage.upload(
+            visitor.visitor_id,
+            kind,
+            filename=head.filename,
+            description=description if kind is ItemKind.FILE else "",
+            content=body(),
+        )
+    except _TooLarge:
+        raise too_large(kind, limit) from None
+    except StorageUnavailable:
+        # storage-api may answer "too large" and hang up before reading everything.
+        if sent > limit:
+            raise too_large(kind, limit) from None
+        raise
+    except StorageRefused as exc:
+        if exc.status_code == 413:
+            raise too_large(kind, limit) from None
+        raise
+
+
+async def purge(
+    request: Request,  # type: ignore[type-arg]
+    kind: ItemKind,
+    storage: StorageClient,
+    visitor: VisitorSession,
+) -> None:
+    form = await request.form()
+    if form.get(CONFIRM_FIELD) != "yes":
+        raise UploadRejected(400, f"Tick the box to confirm deleting all your {NOUN_OF[kind]}.")
+    result = await storage.purge(visitor.visitor_id, kind)
+    noun = NOUN_OF[kind] if result.hidden != 1 else NOUN_OF[kind].rstrip("s")
+    visitor.flash("success", f"Deleted {result.hidden} {noun}.")
+
+
+async def stream_content(
+    request: Request,  # type: ignore[type-arg]
+    storage: StorageClient,
+    visitor: VisitorSession,
+    item_id: str,
+    *,
+    thumbnail: bool,
+) -> Stream:
+    content = await storage.open_content(
+        visitor.visitor_id, item_id, thumbnail=thumbnail, request_headers=request.headers
+    )
+    headers = dict(content.headers)
+    media_type = headers.pop("content-type", "application/octet-stream")
+    headers.setdefault("cache-control", "private, max-age=60")
+    return Stream(
+        content.chunks(),
+        status_code=content.status_code,
+        headers=headers,
+        media_type=media_type,
+        background=BackgroundTask(content.aclose),
+    )

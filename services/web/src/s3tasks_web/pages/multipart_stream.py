@@ -1,0 +1,171 @@
+"""A multipart/form-data body read as a stream: small fields first, then the file, chunk by chunk.
+
+The form puts the description before the file input, so it has arrived by the time the file
+starts; the file part is never held in memory, each chunk is passed on as it comes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from s3tasks_web.errors import UploadRejected
+
+_BAD_FORM = "The upload form was not sent completely. Please try again."
+
+
+@dataclass(frozen=True)
+class _PartStart:
+    name: str
+    filename: str | None
+
+
+@dataclass(frozen=True)
+class _PartData:
+    data: bytes
+
+
+class _PartEnd:
+    pass
+
+
+class _BodyEnd:
+    pass
+
+
+_Event = _PartStart | _PartData | _PartEnd | _BodyEnd
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """The small fields that came before the file, and the file's name as the browser sent it."""
+
+    fields: dict[str, str]
+    filename: str
+
+
+class MultipartStream:
+    def __init__(
+        self, content_type: str, body: AsyncIterator[bytes], *, max_field_bytes: int
+    ) -> None:
+        media_type, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if media_type != b"multipart/form-data" or not boundary:
+            raise UploadRejected(400, "Please send the upload form (multipart/form-data).")
+        self._body = body
+        self._max_field_bytes = max_field_bytes
+        self._events: deque[_Event] = deque()
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._body_done = False
+        self.bytes_received = 0
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": lambda: self._events.append(_PartEnd()),
+                "on_end": lambda: self._events.append(_BodyEnd()),
+            },
+        )
+
+    # Parser callbacks: they only queue events; the async side consumes them.
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(
+            self._header_value
+        )
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        raw_filename = params.get(b"filename")
+        filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
+        self._events.append(_PartStart(name, filename))
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._events.append(_PartData(data[start:end]))
+
+    async def _next_event(self) -> _Event:
+        while not self._events:
+            if self._body_done:
+                raise UploadRejected(400, _BAD_FORM)
+            try:
+                chunk = await anext(self._body)
+            except StopAsyncIteration:
+                self._body_done = True
+                self._parser.finalize()
+                continue
+            self.bytes_received += len(chunk)
+            try:
+                self._parser.write(chunk)
+            except MultipartParseError as exc:
+                raise UploadRejected(400, _BAD_FORM) from exc
+        return self._events.popleft()
+
+    async def read_until_file(self, file_field: str) -> FileHead:
+        """Read the fields before `file_field`; stop where the file's bytes begin."""
+        fields: dict[str, str] = {}
+        current: str | None = None
+        value = bytearray()
+        while True:
+            event = await self._next_event()
+            if isinstance(event, _PartStart):
+                if event.name == file_field and event.filename is not None:
+                    return FileHead(fields, _basename(event.filename))
+                current = event.name
+                value.clear()
+            elif isinstance(event, _PartData):
+                value += event.data
+                if len(value) > self._max_field_bytes:
+                    raise UploadRejected(400, "The description is too long.")
+            elif isinstance(event, _PartEnd):
+                if current is not None:
+                    fields[current] = value.decode("utf-8", "replace")
+                current = None
+            else:
+                raise UploadRejected(400, "Please choose a file to upload.")
+
+    async def file_chunks(self) -> AsyncIterator[bytes]:
+        """The file part's bytes as they arrive (call after read_until_file)."""
+        while True:
+            event = await self._next_event()
+            if isinstance(event, _PartData):
+                if event.data:
+                    yield event.data
+            elif isinstance(event, _PartEnd | _BodyEnd):
+                return
+
+    async def drain(self, limit: int) -> None:
+        """Read and discard up to `limit` more bytes, so the browser sees our answer."""
+        if self._body_done:
+            return
+        async for chunk in self._body:
+            self.bytes_received += len(chunk)
+            if self.bytes_received > limit:
+                return
+        self._body_done = True
+
+
+def _basename(filename: str) -> str:
+    """Old browsers send a whole client path; keep only the last component."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1].strip()

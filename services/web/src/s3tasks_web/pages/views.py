@@ -1,0 +1,66 @@
+"""What the templates show: items with their time left, sizes in words, page links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from s3tasks_contracts import ItemKind, ItemList, ItemOut
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: str
+    filename: str
+    description: str
+    size: str
+    size_bytes: int
+    seconds_left: int
+    time_left: str
+    expires_at: str
+    content_url: str
+    thumbnail_url: str | None
+
+
+def human_size(size_bytes: int) -> str:
+    size = float(size_bytes)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_duration(seconds: int) -> str:
+    if seconds <= 0:
+        return "deleting now"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def item_view(item: ItemOut, server_time: datetime) -> ItemView:
+    seconds_left = max(0, int((item.expires_at - server_time).total_seconds()))
+    base = "/images" if item.kind is ItemKind.IMAGE else "/files"
+    leaf = "" if item.kind is ItemKind.IMAGE else "/download"
+    content_url = f"{base}/{item.id}{leaf}"
+    return ItemView(
+        id=str(item.id),
+        filename=item.filename,
+        description=item.description,
+        size=human_size(item.size_bytes),
+        size_bytes=item.size_bytes,
+        seconds_left=seconds_left,
+        time_left=human_duration(seconds_left),
+        expires_at=item.expires_at.isoformat(),
+        content_url=content_url,
+        thumbnail_url=f"{base}/{item.id}/thumbnail" if item.has_thumbnail else None,
+    )
+
+
+def item_views(listing: ItemList) -> list[ItemView]:
+    return [item_view(item, listing.server_time) for item in listing.items]

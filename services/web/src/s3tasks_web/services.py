@@ -1,0 +1,40 @@
+"""What the app holds for its lifetime, reachable from handlers through dependency injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Request
+from litestar.datastructures import State
+
+from s3tasks_web.observability.metrics import WebMetrics
+from s3tasks_web.settings import WebSettings
+from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.visitors.csrf import CsrfTokens
+from s3tasks_web.visitors.session import SessionCookie, VisitorSession
+
+
+@dataclass
+class WebServices:
+    settings: WebSettings
+    session_cookie: SessionCookie
+    csrf_tokens: CsrfTokens
+    metrics: WebMetrics
+    #: set by the lifespan (the pooled HTTP client lives only while the app runs).
+    storage: StorageClient | None = None
+
+
+def provide_services(state: State) -> WebServices:
+    services: WebServices = state.services
+    return services
+
+
+def provide_storage(state: State) -> StorageClient:
+    storage = provide_services(state).storage
+    if storage is None:
+        raise RuntimeError("the storage client is made in the app's lifespan")
+    return storage
+
+
+def provide_visitor(request: Request) -> VisitorSession:  # type: ignore[type-arg]
+    return provide_services(request.app.state).session_cookie.load(request)

@@ -1,0 +1,94 @@
+"""Web's settings: environment variables with the `WEB_` prefix (and `S3TASKS_ENV`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: A key anyone can read in the repository: fine on a laptop, refused in production.
+DEVELOPMENT_SECRET_KEY = "dev-only-web-secret-key-change-me"  # noqa: S105 - refused in production
+MIN_PRODUCTION_SECRET_LENGTH = 32
+ENV_PREFIX = "WEB_"
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Literal["development", "production"] = Field(
+        default="development", validation_alias=AliasChoices("S3TASKS_ENV", "env")
+    )
+    storage_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    write_timeout_seconds: float = Field(default=60.0, gt=0)
+    pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=100, ge=1)
+    #: how long /v1/limits is reused before asking storage-api again.
+    limits_cache_seconds: float = Field(default=60.0, ge=0)
+
+    session_cookie_name: str = "s3tasks_session"
+    session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    static_max_age_seconds: int = Field(default=24 * 3600, ge=0)
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: `json` for log shippers; `text` for people. Default: json in production, text otherwise.
+    log_format: Literal["json", "text"] | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.production else "text"
+
+    @property
+    def storage_api_base(self) -> str:
+        return str(self.storage_api_url).rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> WebSettings:
+        if not self.production:
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY is the development default; "
+                "set a random secret when S3TASKS_ENV=production"
+            )
+        if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
+                "characters when S3TASKS_ENV=production"
+            )
+        return self
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per bad variable, named as the operator sets it."""
+    lines = ["invalid web settings:"]
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        if not loc:
+            name = "settings"
+        elif loc[0] == "env":
+            name = "S3TASKS_ENV"
+        else:
+            name = ENV_PREFIX + loc[0].upper()
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}")
+    return "\n".join(lines)

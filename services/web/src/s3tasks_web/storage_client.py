@@ -1,0 +1,209 @@
+"""A typed async client for storage-api (docs/contract.md), one pooled httpx client per app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from s3tasks_contracts import ItemKind, ItemList, ItemOut, Limits, Problem, PurgeResult
+from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
+from s3tasks_web.observability.context import current_request_id
+from s3tasks_web.settings import WebSettings
+
+#: Response headers a download or thumbnail passes on to the browser unchanged.
+PASSED_RESPONSE_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "etag",
+    "content-disposition",
+    "accept-ranges",
+    "last-modified",
+    "cache-control",
+)
+#: Request headers a download or thumbnail passes on to storage-api.
+PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-since")
+
+#: Problem details storage-api writes for people (our own validation wording), by status.
+_USER_SAFE_STATUSES = frozenset({400, 413, 415, 422})
+_FALLBACK_MESSAGES = {
+    400: "That upload was not accepted: please check the file and the description.",
+    413: "That file is too large.",
+    415: "That file is not an image (JPEG, PNG, GIF or WebP).",
+    422: "That image could not be read: it is damaged or has too many pixels.",
+}
+
+
+@dataclass
+class StreamedContent:
+    """An open response from storage-api; iterate `chunks` once, then `aclose`."""
+
+    status_code: int
+    headers: dict[str, str]
+    response: httpx.Response
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_raw():
+                yield chunk
+        finally:
+            await self.response.aclose()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=settings.storage_api_base,
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout_seconds,
+            read=settings.read_timeout_seconds,
+            write=settings.write_timeout_seconds,
+            pool=settings.pool_timeout_seconds,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=min(20, settings.max_connections),
+        ),
+        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
+    )
+
+
+class StorageClient:
+    def __init__(self, http: httpx.AsyncClient, *, limits_cache_seconds: float = 60.0) -> None:
+        self._http = http
+        self._limits_cache_seconds = limits_cache_seconds
+        self._limits: tuple[float, Limits] | None = None
+
+    async def ready(self) -> bool:
+        try:
+            response = await self._http.get("/healthz", headers=_trace_headers())
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def limits(self) -> Limits:
+        now = time.monotonic()
+        if self._limits is not None and now - self._limits[0] < self._limits_cache_seconds:
+            return self._limits[1]
+        limits = Limits.model_validate(await self._json("GET", "/v1/limits"))
+        self._limits = (now, limits)
+        return limits
+
+    async def list_items(self, visitor_id: str, kind: ItemKind) -> ItemList:
+        body = await self._json("GET", _items_path(visitor_id), params={"kind": kind.value})
+        return ItemList.model_validate(body)
+
+    async def purge(self, visitor_id: str, kind: ItemKind) -> PurgeResult:
+        body = await self._json("DELETE", _items_path(visitor_id), params={"kind": kind.value})
+        return PurgeResult.model_validate(body)
+
+    async def upload(
+        self,
+        visitor_id: str,
+        kind: ItemKind,
+        *,
+        filename: str,
+        description: str,
+        content: AsyncIterable[bytes],
+    ) -> ItemOut:
+        """Send `content` as the raw request body, chunk by chunk as it arrives."""
+        body = await self._json(
+            "POST",
+            _items_path(visitor_id),
+            params={"kind": kind.value, "filename": filename, "description": description},
+            content=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return ItemOut.model_validate(body)
+
+    async def open_content(
+        self,
+        visitor_id: str,
+        item_id: str,
+        *,
+        thumbnail: bool,
+        request_headers: Mapping[str, str],
+    ) -> StreamedContent:
+        """Open the bytes (or thumbnail) of an item as a stream; 404 raises ItemNotFound."""
+        leaf = "thumbnail" if thumbnail else "content"
+        path = f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/{leaf}"
+        headers = {
+            name: value
+            for name, value in request_headers.items()
+            if name.lower() in PASSED_REQUEST_HEADERS
+        }
+        request = self._http.build_request("GET", path, headers={**headers, **_trace_headers()})
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable from exc
+        if response.status_code in (200, 206, 304, 416):
+            passed = {
+                name: response.headers[name]
+                for name in PASSED_RESPONSE_HEADERS
+                if name in response.headers
+            }
+            return StreamedContent(response.status_code, passed, response)
+        await response.aread()
+        await response.aclose()
+        _raise_for_problem(response)
+        raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: AsyncIterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> object:
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                params=params,
+                content=content,
+                headers={**(headers or {}), **_trace_headers()},
+            )
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable from exc
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise StorageUnavailable from exc
+        _raise_for_problem(response)
+        raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
+
+
+def _items_path(visitor_id: str) -> str:
+    return f"/v1/visitors/{quote(visitor_id, safe='')}/items"
+
+
+def _trace_headers() -> dict[str, str]:
+    request_id = current_request_id()
+    return {"X-Request-ID": request_id} if request_id else {}
+
+
+def _raise_for_problem(response: httpx.Response) -> None:
+    status = response.status_code
+    if status == 404:
+        raise ItemNotFound
+    if status >= 500 or status < 400:
+        raise StorageUnavailable
+    detail = ""
+    try:
+        detail = Problem.model_validate(response.json()).detail
+    except (ValueError, ValidationError):
+        detail = ""
+    if status in _USER_SAFE_STATUSES and detail:
+        raise StorageRefused(status, detail)
+    raise StorageRefused(status, _FALLBACK_MESSAGES.get(status, "That request was refused."))

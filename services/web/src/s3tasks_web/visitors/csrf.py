@@ -1,0 +1,60 @@
+"""CSRF: a token bound to the visitor's session, checked before any request body is read.
+
+Forms carry the token in their action's query string (`?csrf=...`) or scripts send it as
+`X-CSRF-Token`, so an upload is refused before a byte of it is read. Where the browser says
+where a request came from (Origin, Sec-Fetch-Site), it must be this site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from s3tasks_web.errors import CsrfRejected
+from s3tasks_web.visitors.session import VisitorSession, b64url_encode
+
+CSRF_QUERY_PARAM = "csrf"
+CSRF_HEADER = "x-csrf-token"
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_ACCEPTED_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+class CsrfTokens:
+    def __init__(self, secret_key: str) -> None:
+        self._key = hmac.new(secret_key.encode(), b"s3tasks-web csrf v1", "sha256").digest()
+
+    def token_for(self, session: VisitorSession) -> str:
+        digest = hmac.new(self._key, session.visitor_id.encode(), hashlib.sha256).digest()
+        return b64url_encode(digest)
+
+    def verify(self, session: VisitorSession, token: str | None) -> bool:
+        if not token or session.is_new:
+            return False
+        return hmac.compare_digest(self.token_for(session), token)
+
+
+def _same_origin(connection: ASGIConnection) -> bool:  # type: ignore[type-arg]
+    fetch_site = connection.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in _ACCEPTED_FETCH_SITES:
+        return False
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True
+    host = connection.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def csrf_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """Route guard: runs before the handler, so before the body is read."""
+    if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
+        return
+    services = connection.app.state.services
+    tokens: CsrfTokens = services.csrf_tokens
+    session = services.session_cookie.load(connection)
+    token = connection.query_params.get(CSRF_QUERY_PARAM) or connection.headers.get(CSRF_HEADER)
+    if not _same_origin(connection) or not tokens.verify(session, token):
+        raise CsrfRejected
