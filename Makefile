@@ -55,3 +55,11 @@ up: ## Build the images and start the whole stack with compose at http://localho
 down: ## Stop the compose stack (named volumes are kept)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
 	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile observability down
+
+.PHONY: worker
+worker: ## Run the Celery worker (deletion jobs; /metrics on WORKER_METRICS_PORT) from .env settings
+	$(UV) run --frozen s3tasks-worker worker
+
+.PHONY: beat
+beat: ## Run celery beat, the sweep and reconcile schedule (one replica only)
+	$(UV) run --frozen s3tasks-worker beat

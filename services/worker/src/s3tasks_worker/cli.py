@@ -1,0 +1,125 @@
+"""`s3tasks-worker worker [--fd N] | beat | probe live|ready`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from s3tasks_worker.settings import SettingsError, WorkerSettings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"s3tasks-worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    if args.command == "worker":
+        run_worker(settings, args.fd)
+    elif args.command == "beat":
+        run_beat(settings)
+    else:
+        raise SystemExit(probe(settings, args.check))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3tasks-worker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser(
+        "worker", help="run the Celery worker; serves /metrics, /healthz and /readyz"
+    )
+    worker.add_argument(
+        "--fd",
+        type=int,
+        default=None,
+        help="serve on this inherited listening socket instead of WORKER_METRICS_HOST/PORT",
+    )
+    commands.add_parser("beat", help="run the schedule (one replica only)")
+    check = commands.add_parser("probe", help="exit 0 when the worker is live / ready")
+    check.add_argument("check", choices=["live", "ready"])
+    return parser
+
+
+def run_worker(settings: WorkerSettings, fd: int | None) -> None:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    use_multiprocess_dir(settings.metrics_dir)
+
+    from s3tasks_worker.app import create_celery_app, health_files
+    from s3tasks_worker.health import HealthServer
+    from s3tasks_worker.logs import configure_logging
+    from s3tasks_worker.metrics import DeletionMetrics
+
+    configure_logging(settings)
+    files = health_files(settings)
+    files.clear()
+    metrics = DeletionMetrics.create()
+    metrics.initialise_series()
+    app = create_celery_app(settings, metrics)
+    if fd is not None:
+        server = HealthServer.on_inherited_socket(fd, files)
+    else:
+        server = HealthServer.on_address(settings.metrics_host, settings.metrics_port, files)
+    server.start()
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={settings.concurrency}",
+                f"--queues={settings.task_queue}",
+                f"--loglevel={settings.log_level}",
+                # cluster chatter the jobs do not need; it only slows start-up
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+            ]
+        )
+    finally:
+        files.clear()
+        server.stop()
+
+
+def use_multiprocess_dir(directory: Path) -> None:
+    """Make pool processes write metric files there; call before prometheus_client is imported.
+
+    prometheus-client chooses multiprocess mode when first imported. Each run starts with an
+    empty directory: files of a previous run are not ours to sum.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before multiprocess mode was set")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def run_beat(settings: WorkerSettings) -> None:
+    from s3tasks_worker.app import create_celery_app
+    from s3tasks_worker.logs import configure_logging
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings)
+    app = create_celery_app(settings)
+    app.start(
+        [
+            "beat",
+            f"--schedule={settings.beat_schedule_file}",
+            f"--loglevel={settings.log_level}",
+        ]
+    )
+
+
+def probe(settings: WorkerSettings, check: str) -> int:
+    from s3tasks_worker.app import health_files
+
+    files = health_files(settings)
+    healthy = files.is_alive() if check == "live" else files.is_ready()
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,132 @@
+"""Typed settings of the worker and beat processes, read from `WORKER_*` variables and `.env`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import (
+    Field,
+    HttpUrl,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "WORKER_"
+
+#: The development default; accepted only outside production so a demo runs with no setup.
+DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # noqa: S105 - a placeholder, refused in production
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    #: shared by every service, so it has no prefix.
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT, validation_alias="S3TASKS_ENV"
+    )
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    #: every Redis key of the broker starts with this (many deployments or test runs share a Redis).
+    broker_key_prefix: str = ""
+    task_queue: str = "s3tasks"
+    #: seconds before Redis hands an unacknowledged job to another worker; far above a job's
+    #: duration (at most max_batches_per_job HTTP calls), so only jobs of a dead worker come back.
+    broker_visibility_timeout_seconds: PositiveInt = 300
+
+    storage_api_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+    http_timeout_seconds: PositiveFloat = 30.0
+    http_connect_timeout_seconds: PositiveFloat = 5.0
+
+    sweep_interval_seconds: PositiveFloat = 5.0
+    reconcile_interval_seconds: PositiveFloat = 600.0
+    reconcile_grace_seconds: int = Field(default=3600, ge=0)
+    sweep_batch_size: int = Field(default=500, ge=1, le=1000)
+    #: a job stops after this many batches so one job never runs for long; the next tick goes on.
+    max_batches_per_job: PositiveInt = 20
+
+    max_retries: int = Field(default=5, ge=0)
+    retry_backoff_seconds: PositiveFloat = 1.0
+    retry_backoff_max_seconds: PositiveFloat = 60.0
+
+    concurrency: PositiveInt = 2
+    #: heartbeat, ready file, beat schedule and Prometheus multiprocess files live here.
+    state_dir: Path = Path("/tmp/s3tasks-worker")  # noqa: S108 - a per-container scratch dir
+    heartbeat_interval_seconds: PositiveFloat = 5.0
+    #: liveness fails when the heartbeat is older than this (the worker's event loop is stuck).
+    heartbeat_stale_seconds: PositiveFloat = 60.0
+
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the pod
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Self:
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.service_token.get_secret_value() == DEV_SERVICE_TOKEN
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}SERVICE_TOKEN must be set to a secret of your own "
+                "when S3TASKS_ENV=production"
+            )
+        return self
+
+    @property
+    def heartbeat_file(self) -> Path:
+        return self.state_dir / "heartbeat"
+
+    @property
+    def ready_file(self) -> Path:
+        return self.state_dir / "ready"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.state_dir / "prometheus"
+
+    @property
+    def beat_schedule_file(self) -> Path:
+        return self.state_dir / "celerybeat-schedule"
+
+
+class SettingsError(Exception):
+    """Settings that cannot start the worker; the message names each bad variable."""
+
+
+def load_settings() -> WorkerSettings:
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid worker settings:"]
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        if location:
+            field_name = location[0]
+            # aliased fields (S3TASKS_ENV) are reported under their variable name already
+            variable = field_name if field_name.isupper() else ENV_PREFIX + field_name.upper()
+            lines.append(f"  {variable}: {error['msg']}")
+        else:
+            lines.append(f"  {error['msg']}")
+    return "\n".join(lines)
