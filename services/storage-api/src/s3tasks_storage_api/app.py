@@ -1,0 +1,105 @@
+"""`create_app(settings)`: wires settings, database, bucket, jobs, routes and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from PIL import Image
+from prometheus_client import CollectorRegistry
+
+from s3tasks_storage_api.db.engine import make_engine, make_session_factory
+from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
+from s3tasks_storage_api.deletions.controllers import InternalDeletionsController
+from s3tasks_storage_api.deletions.service import DeletionService
+from s3tasks_storage_api.errors import EXCEPTION_HANDLERS, StorageApiError
+from s3tasks_storage_api.health.controllers import HealthController
+from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
+from s3tasks_storage_api.items.service import ItemService
+from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
+from s3tasks_storage_api.observability.logging import RequestIdMiddleware
+from s3tasks_storage_api.observability.metrics import (
+    HttpMetrics,
+    HttpMetricsMiddleware,
+    ItemsCollector,
+    UploadMetrics,
+)
+from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.storage.bucket import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) -> Litestar:
+    # Pillow's own bomb check is a second line behind the explicit pixel check.
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+    engine = make_engine(settings)
+    sessions = make_session_factory(engine)
+    store = ObjectStore.from_settings(settings)
+    job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
+    registry = CollectorRegistry()
+    items = ItemService(settings, sessions, store, job_queue, UploadMetrics(registry))
+    deletions = DeletionService(sessions, store)
+
+    def totals() -> list[KindTotals]:
+        with sessions() as session:
+            return ItemRepository(session).totals()
+
+    registry.register(ItemsCollector(totals))
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if settings.s3_create_bucket:
+            try:
+                if await anyio.to_thread.run_sync(store.ensure_bucket):
+                    logger.info("created bucket %s", settings.s3_bucket)
+            except StorageApiError as exc:
+                logger.warning("could not ensure bucket %s: %s", settings.s3_bucket, exc.detail)
+        try:
+            yield
+        finally:
+            job_queue.close()
+            engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            LimitsController,
+            ItemsController,
+            InternalDeletionsController,
+        ],
+        dependencies={
+            "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
+            "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
+            "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
+        },
+        state=State(
+            {
+                "engine": engine,
+                "registry": registry,
+                "service_token": settings.service_token.get_secret_value().encode(),
+            }
+        ),
+        middleware=[
+            RequestIdMiddleware,
+            DefineMiddleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, "storage-api")),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="s3tasks storage-api",
+            version="1.0.0",
+            description="Owns the items database and the bucket. Internal: not exposed publicly.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

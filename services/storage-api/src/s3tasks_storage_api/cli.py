@@ -1,0 +1,72 @@
+"""`s3tasks-storage-api serve | migrate | init-bucket`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from s3tasks_storage_api.observability.logging import configure_logging
+from s3tasks_storage_api.settings import LogFormat, StorageApiSettings
+
+
+def load_settings() -> StorageApiSettings:
+    """Settings from the environment, or exit with a message naming each bad variable."""
+    try:
+        return StorageApiSettings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = "_".join(str(p) for p in err["loc"]) or "settings"
+            name = (
+                field.upper()
+                if field.upper().startswith(("STORAGE_API_", "S3TASKS_"))
+                else f"STORAGE_API_{field.upper()}"
+            )
+            lines.append(f"  {name}: {err['msg']}")
+        sys.exit("storage-api: invalid configuration:\n" + "\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="s3tasks-storage-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--fd", type=int, help="serve on this inherited listening socket")
+    migrate = commands.add_parser("migrate", help="wait for PostgreSQL, then apply migrations")
+    migrate.add_argument("--wait", type=float, default=60.0, help="seconds to wait for PostgreSQL")
+    commands.add_parser("init-bucket", help="create the bucket if it does not exist")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format is LogFormat.JSON)
+    if args.command == "serve":
+        from s3tasks_storage_api.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=args.host or settings.host,
+            port=args.port if args.port is not None else settings.port,
+            fd=args.fd,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=20,
+        )
+    elif args.command == "migrate":
+        from s3tasks_storage_api.db.engine import migrate as run_migrations
+
+        run_migrations(settings, wait_seconds=args.wait)
+        print("storage-api: database is at the latest migration")
+    else:
+        from s3tasks_storage_api.storage.bucket import ObjectStore
+
+        created = ObjectStore.from_settings(settings).ensure_bucket()
+        print(f"storage-api: bucket {settings.s3_bucket} {'created' if created else 'exists'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""PostgreSQL: the items table, its repository and the Alembic migrations."""

@@ -1,0 +1,59 @@
+"""The schema. PostgreSQL is the deletion schedule: every row carries its `expires_at`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import BigInteger, DateTime, Index, String, Text, func, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ItemStatus:
+    UPLOADING = "uploading"
+    STORED = "stored"
+
+
+class Item(Base):
+    """One uploaded image or file.
+
+    A row is written *before* its object (status `uploading`, `expires_at` = the upload's
+    deadline), so no object ever exists without a row; the object is written, then the row
+    becomes `stored` with `expires_at` = now + TTL. Hiding ("delete all", the image cap,
+    reconcile) sets `hidden_at` and pulls `expires_at` to now, so a single index range scan
+    on `expires_at` finds everything that is due.
+    """
+
+    __tablename__ = "items"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    object_key: Mapped[str] = mapped_column(Text, unique=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    content_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    etag: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deletion_reason: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index("ix_items_expires_at", "expires_at"),
+        Index(
+            "ix_items_visible_by_visitor",
+            "visitor_id",
+            "kind",
+            text("stored_at DESC"),
+            postgresql_where=text("status = 'stored' AND hidden_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,197 @@
+"""ItemRepository: every SQL statement on `items`. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from s3tasks_storage_api.db.models import Item, ItemStatus
+
+_NOW = func.now()
+
+
+def _visible() -> list[ColumnElement[bool]]:
+    return [Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > _NOW]
+
+
+@dataclass(frozen=True)
+class DueItem:
+    id: UUID
+    kind: str
+    keys: tuple[str, ...]
+    reason: str
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class KindTotals:
+    kind: str
+    stored_items: int
+    stored_bytes: int
+    pending_deletion: int
+
+
+class ItemRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def now(self) -> datetime:
+        return self.session.execute(select(_NOW)).scalar_one()
+
+    def insert_pending(self, item: Item, deadline_seconds: int) -> None:
+        item.status = ItemStatus.UPLOADING
+        item.expires_at = self.now() + timedelta(seconds=deadline_seconds)
+        self.session.add(item)
+        self.session.flush()
+
+    def mark_stored(
+        self, item_id: UUID, *, size: int, etag: str, content_type: str, ttl_seconds: int
+    ) -> bool:
+        """Turn an upload into a stored item; False if its row is gone (the deadline passed)."""
+        result = self.session.execute(
+            update(Item)
+            .where(Item.id == item_id, Item.status == ItemStatus.UPLOADING)
+            .values(
+                status=ItemStatus.STORED,
+                size_bytes=size,
+                etag=etag,
+                content_type=content_type,
+                stored_at=_NOW,
+                expires_at=_NOW + timedelta(seconds=ttl_seconds),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def lock_visitor_kind(self, visitor_id: str, kind: str) -> None:
+        """Serialise cap enforcement for one visitor's images across concurrent uploads."""
+        self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"{visitor_id}:{kind}"},
+        )
+
+    def hide_beyond_newest(self, visitor_id: str, kind: str, keep: int, reason: str) -> int:
+        newest_first = (
+            select(Item.id)
+            .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
+            .order_by(Item.stored_at.desc(), Item.id.desc())
+            .offset(keep)
+            .scalar_subquery()
+        )
+        return self._hide(Item.id.in_(newest_first), reason)
+
+    def hide_all(self, visitor_id: str, kind: str, reason: str) -> int:
+        return self._hide(
+            and_(Item.visitor_id == visitor_id, Item.kind == kind, Item.hidden_at.is_(None)),
+            reason,
+        )
+
+    def hide_ids(self, ids: list[UUID], reason: str) -> int:
+        return self._hide(Item.id.in_(ids), reason) if ids else 0
+
+    def _hide(self, condition: object, reason: str) -> int:
+        result = self.session.execute(
+            update(Item)
+            .where(condition, Item.hidden_at.is_(None))  # type: ignore[arg-type]
+            .values(
+                hidden_at=_NOW, deletion_reason=reason, expires_at=func.least(Item.expires_at, _NOW)
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def list_visible(self, visitor_id: str, kind: str, limit: int) -> list[Item]:
+        rows = self.session.scalars(
+            select(Item)
+            .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
+            .order_by(Item.stored_at.desc(), Item.id.desc())
+            .limit(limit)
+        )
+        return list(rows)
+
+    def get_visible(self, visitor_id: str, item_id: UUID) -> Item | None:
+        return self.session.scalars(
+            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, *_visible())
+        ).one_or_none()
+
+    def delete_ids(self, ids: list[UUID]) -> None:
+        if ids:
+            self.session.execute(delete(Item).where(Item.id.in_(ids)))
+
+    def lock_due(
+        self, limit: int, visitor_id: str | None = None, ids: list[UUID] | None = None
+    ) -> list[DueItem]:
+        """Rows whose time has come, locked; rows another job holds are skipped, not waited for."""
+        lag = func.extract("epoch", _NOW - Item.expires_at)
+        query = (
+            select(
+                Item.id,
+                Item.kind,
+                Item.object_key,
+                Item.thumbnail_key,
+                Item.status,
+                Item.deletion_reason,
+                lag.label("lag"),
+            )
+            .where(Item.expires_at <= _NOW)
+            .order_by(Item.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if visitor_id is not None:
+            query = query.where(Item.visitor_id == visitor_id)
+        if ids is not None:
+            query = query.where(Item.id.in_(ids))
+        return [_due(*row) for row in self.session.execute(query).all()]
+
+    def totals(self) -> list[KindTotals]:
+        visible = and_(*_visible())
+        rows = self.session.execute(
+            select(
+                Item.kind,
+                func.count().filter(visible),
+                func.coalesce(func.sum(Item.size_bytes).filter(visible), 0),
+                func.count().filter(Item.expires_at <= _NOW),
+            ).group_by(Item.kind)
+        )
+        return [KindTotals(kind, int(n), int(b), int(p)) for kind, n, b, p in rows]
+
+    def iter_keys(
+        self,
+        key_column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
+        *,
+        settled_before: datetime,
+    ) -> Iterator[tuple[str, UUID, bool]]:
+        """(key, item id, settled) for rows with a key, in the byte order S3 lists keys in.
+
+        `settled`: stored before `settled_before`, so its object must exist by now.
+        """
+        settled = and_(Item.status == ItemStatus.STORED, Item.stored_at < settled_before)
+        query = (
+            select(key_column, Item.id, settled)
+            .where(key_column.isnot(None))
+            .order_by(key_column.collate("C"))
+            .execution_options(yield_per=1000)
+        )
+        for key, item_id, is_settled in self.session.execute(query):
+            yield str(key), item_id, bool(is_settled)
+
+
+def _due(
+    item_id: UUID,
+    kind: str,
+    object_key: str,
+    thumbnail_key: str | None,
+    status: str,
+    reason: str | None,
+    lag: float,
+) -> DueItem:
+    keys = (object_key,) if thumbnail_key is None else (object_key, thumbnail_key)
+    if reason is None:
+        reason = "expired" if status == ItemStatus.STORED else "reconcile"
+    lag_seconds = float(lag) if reason == "expired" else None
+    return DueItem(item_id, kind, keys, reason, lag_seconds)

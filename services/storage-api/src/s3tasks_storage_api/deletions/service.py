@@ -1,0 +1,131 @@
+"""DeletionService: what the worker's jobs call. Idempotent and safe to run concurrently."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from s3tasks_contracts import (
+    DeletionReason,
+    DeletionReport,
+    DeletionRequest,
+    DeletionTally,
+    ItemKind,
+    ReconcileReport,
+    ReconcileRequest,
+)
+from s3tasks_storage_api.db.engine import transaction
+from s3tasks_storage_api.db.models import Item
+from s3tasks_storage_api.db.repository import DueItem, ItemRepository
+from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore
+
+logger = logging.getLogger(__name__)
+
+#: a stored row younger than this is not judged by reconcile (its listing may predate it).
+RECONCILE_SETTLE = timedelta(seconds=60)
+
+
+class DeletionService:
+    def __init__(self, sessions: sessionmaker[Session], store: ObjectStore) -> None:
+        self._sessions = sessions
+        self._store = store
+
+    def delete_due(self, request: DeletionRequest) -> DeletionReport:
+        """Delete one batch of due items: objects first (DeleteObjects), then their rows.
+
+        The rows stay locked (`FOR UPDATE SKIP LOCKED`) while their objects are deleted, so a
+        concurrent job takes other rows; if S3 fails, the transaction rolls back and the rows
+        are due again for the next job. A row is removed only when all its objects are gone.
+        """
+        with transaction(self._sessions) as session:
+            repo = ItemRepository(session)
+            due = repo.lock_due(request.limit, request.visitor_id)
+            failed = self._store.delete_many(key for item in due for key in item.keys)
+            done = [item for item in due if not failed.intersection(item.keys)]
+            repo.delete_ids([item.id for item in done])
+        if failed:
+            logger.warning("%d objects could not be deleted; their rows stay due", len(failed))
+        return DeletionReport(
+            tallies=_tally((item.reason, item.kind) for item in done),
+            lag_seconds=[item.lag_seconds for item in done if item.lag_seconds is not None],
+            more_due=len(due) == request.limit,
+        )
+
+    def reconcile(self, request: ReconcileRequest) -> ReconcileReport:
+        """Rows whose object is missing are removed; objects with no row, after a grace period."""
+        with transaction(self._sessions) as session:
+            repo = ItemRepository(session)
+            now = repo.now()
+            settled_before = now - RECONCILE_SETTLE
+            orphan_before = now - timedelta(seconds=request.grace_seconds)
+            dangling: set[UUID] = set()
+            orphans: list[str] = []
+            for column, prefix in (
+                (Item.object_key, "objects/"),
+                (Item.thumbnail_key, "thumbnails/"),
+            ):
+                rows = repo.iter_keys(column, settled_before=settled_before)
+                for key, item_id, settled, obj in _merge(rows, self._store.list(prefix)):
+                    if obj is None and item_id is not None and settled:
+                        dangling.add(item_id)
+                    elif item_id is None and obj is not None and _older(obj, orphan_before):
+                        orphans.append(key)
+            hidden = repo.hide_ids(sorted(dangling), DeletionReason.RECONCILE)
+        failed = self._store.delete_many(orphans)
+        removed = self.delete_dangling(sorted(dangling)) if hidden else []
+        logger.info(
+            "reconcile: %d dangling rows, %d orphan objects",
+            len(removed),
+            len(orphans) - len(failed),
+        )
+        return ReconcileReport(
+            dangling_rows_removed=len(removed),
+            orphan_objects_removed=len(orphans) - len(failed),
+            tallies=_tally((DeletionReason.RECONCILE, item.kind) for item in removed),
+        )
+
+    def delete_dangling(self, ids: list[UUID]) -> list[DueItem]:
+        """Remove the hidden rows (and any of their objects that remain, e.g. a thumbnail)."""
+        with transaction(self._sessions) as session:
+            repo = ItemRepository(session)
+            due = repo.lock_due(len(ids), ids=ids)
+            failed = self._store.delete_many(key for item in due for key in item.keys)
+            removed = [item for item in due if not failed.intersection(item.keys)]
+            repo.delete_ids([item.id for item in removed])
+        return removed
+
+
+def _merge(
+    rows: Iterable[tuple[str, UUID, bool]], objects: Iterable[ListedObject]
+) -> Iterator[tuple[str, UUID | None, bool, ListedObject | None]]:
+    """Full outer merge join of two key-ordered streams, in bounded memory."""
+    row_iter, obj_iter = iter(rows), iter(objects)
+    row, obj = next(row_iter, None), next(obj_iter, None)
+    while row is not None or obj is not None:
+        if obj is None or (row is not None and row[0] < obj.key):
+            assert row is not None  # noqa: S101
+            yield row[0], row[1], row[2], None
+            row = next(row_iter, None)
+        elif row is None or obj.key < row[0]:
+            yield obj.key, None, False, obj
+            obj = next(obj_iter, None)
+        else:
+            yield row[0], row[1], row[2], obj
+            row, obj = next(row_iter, None), next(obj_iter, None)
+
+
+def _older(obj: ListedObject, than: datetime) -> bool:
+    return obj.last_modified is None or obj.last_modified <= than
+
+
+def _tally(pairs: Iterable[tuple[str, str]]) -> list[DeletionTally]:
+    counts = Counter(pairs)
+    return [
+        DeletionTally(reason=DeletionReason(reason), kind=ItemKind(kind), count=n)
+        for (reason, kind), n in sorted(counts.items())
+    ]

@@ -1,0 +1,1 @@
+"""Visitors' images and files: upload, list, read, delete all, and the image cap."""

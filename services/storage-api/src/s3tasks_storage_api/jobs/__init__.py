@@ -1,0 +1,1 @@
+"""Deletion jobs are enqueued on Redis by name; the worker runs them."""

@@ -1,0 +1,116 @@
+"""Typed settings, read from the environment (prefix `STORAGE_API_`) and a `.env` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # noqa: S105 - a marked development default
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class StorageApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STORAGE_API_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        validation_alias=AliasChoices("STORAGE_API_ENV", "S3TASKS_ENV"),
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/s3tasks"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_connect_timeout_seconds: int = Field(default=5, ge=1)
+
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: str = "minioadmin"
+    s3_secret_key: SecretStr = SecretStr("minioadmin")
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "s3tasks"
+    s3_create_bucket: bool = True
+    s3_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
+    s3_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_key_prefix: str = ""
+    task_queue: str = "s3tasks"
+
+    service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+
+    image_ttl_seconds: int = Field(default=900, ge=1)
+    file_ttl_seconds: int = Field(default=900, ge=1)
+    images_kept: int = Field(default=3, ge=1)
+    max_image_bytes: int = Field(default=20 * MIB, ge=1)
+    max_file_bytes: int = Field(default=512 * MIB, ge=1)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    thumbnail_max_px: int = Field(default=320, ge=16)
+    max_description_length: int = Field(default=500, ge=0)
+    max_filename_length: int = Field(default=255, ge=16)
+    #: a row whose upload never finished is removed after this long (its deadline).
+    upload_deadline_seconds: int = Field(default=3600, ge=1)
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be a URL like http://minio:9000 or https://s3.amazonaws.com")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_uses_psycopg(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError("must be a PostgreSQL URL (postgresql+psycopg://user@host/db)")
+        return value
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not 3 <= len(value) <= 63:
+            raise ValueError("must be 3 to 63 characters (S3 bucket naming rules)")
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            if self.service_token.get_secret_value() == DEV_SERVICE_TOKEN:
+                raise ValueError("STORAGE_API_SERVICE_TOKEN must be set in production")
+            if len(self.service_token.get_secret_value()) < 24:
+                raise ValueError("STORAGE_API_SERVICE_TOKEN must be at least 24 characters")
+        return self
+
+    @property
+    def s3_secure(self) -> bool:
+        return urlsplit(self.s3_endpoint).scheme == "https"
+
+    @property
+    def s3_host(self) -> str:
+        return urlsplit(self.s3_endpoint).netloc
+
+    def ttl_seconds(self, kind: str) -> int:
+        return self.image_ttl_seconds if kind == "image" else self.file_ttl_seconds
+
+    def max_bytes(self, kind: str) -> int:
+        return self.max_image_bytes if kind == "image" else self.max_file_bytes

@@ -1,0 +1,1 @@
+"""The bucket, through the minio client (MinIO or AWS S3)."""

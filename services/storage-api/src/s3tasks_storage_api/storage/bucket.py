@@ -1,0 +1,183 @@
+"""ObjectStore: every S3 call storage-api makes, with S3 failures turned into one error."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, BinaryIO, Protocol, cast
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import MinioException, S3Error
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from s3tasks_storage_api.errors import DependencyUnavailable, NotFound
+from s3tasks_storage_api.items.body import ByteStream
+from s3tasks_storage_api.settings import StorageApiSettings
+
+#: S3 DeleteObjects takes at most this many keys per request.
+DELETE_BATCH = 1000
+READ_CHUNK = 256 * 1024
+
+
+class StorageFailure(DependencyUnavailable):
+    def __init__(self, detail: str = "The object store is unavailable; try again shortly.") -> None:
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    last_modified: datetime | None
+
+
+class ObjectBody(Protocol):
+    def stream(self, amt: int) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+    def release_conn(self) -> None: ...
+
+
+class ObjectStore:
+    def __init__(self, client: Minio, bucket: str, part_size: int) -> None:
+        self._client = client
+        self.bucket = bucket
+        self._part_size = part_size
+
+    @classmethod
+    def from_settings(cls, settings: StorageApiSettings) -> ObjectStore:
+        timeout = urllib3.Timeout(connect=5.0, read=settings.s3_timeout_seconds)
+        http = urllib3.PoolManager(
+            timeout=timeout,
+            maxsize=32,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
+        )
+        client = Minio(
+            settings.s3_host,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            region=settings.s3_region,
+            secure=settings.s3_secure,
+            http_client=http,
+        )
+        return cls(client, settings.s3_bucket, settings.s3_part_size_bytes)
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if missing; True when it was created."""
+        with _s3_errors():
+            if self._client.bucket_exists(self.bucket):
+                return False
+            self._client.make_bucket(self.bucket)
+            return True
+
+    def ping(self) -> None:
+        with _s3_errors():
+            if not self._client.bucket_exists(self.bucket):
+                raise StorageFailure(f"The bucket {self.bucket!r} does not exist.")
+
+    def put_stream(self, key: str, body: ByteStream, content_type: str) -> str:
+        """Stream `body` of unknown length (multipart beyond one part); returns the ETag."""
+        with _s3_errors():
+            result = self._client.put_object(
+                self.bucket,
+                key,
+                cast(BinaryIO, body),
+                length=-1,
+                part_size=self._part_size,
+                content_type=content_type,
+            )
+        return str(result.etag)
+
+    def put_sized(self, key: str, body: IO[bytes], size: int, content_type: str) -> str:
+        with _s3_errors():
+            result = self._client.put_object(
+                self.bucket,
+                key,
+                cast(BinaryIO, body),
+                length=size,
+                part_size=self._part_size,
+                content_type=content_type,
+            )
+        return str(result.etag)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        return self.put_sized(key, io.BytesIO(data), len(data), content_type)
+
+    def open(self, key: str, offset: int = 0, length: int | None = None) -> ObjectBody:
+        """The object's bytes as a stream; the caller closes and releases it."""
+        try:
+            with _s3_errors():
+                response = self._client.get_object(
+                    self.bucket, key, offset=offset, length=length or 0
+                )
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "NoSuchKey":
+                raise NotFound("The item's content is gone.") from exc
+            raise
+        return cast(ObjectBody, response)
+
+    def iter_bytes(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        body = self.open(key, offset, length)
+        try:
+            with _s3_errors():
+                yield from body.stream(READ_CHUNK)
+        finally:
+            body.close()
+            body.release_conn()
+
+    def delete_many(self, keys: Iterable[str]) -> set[str]:
+        """Delete with DeleteObjects, 1000 keys a request; returns the keys that failed.
+
+        A key that is already gone is a success: deletion is idempotent.
+        """
+        failed: set[str] = set()
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                failed |= self._delete_batch(batch)
+                batch = []
+        if batch:
+            failed |= self._delete_batch(batch)
+        return failed
+
+    def _delete_batch(self, keys: list[str]) -> set[str]:
+        with _s3_errors():
+            errors = self._client.remove_objects(self.bucket, [DeleteObject(k) for k in keys])
+            return {str(e.name) for e in errors if e.code != "NoSuchKey"}
+
+    def list(self, prefix: str) -> Iterator[ListedObject]:
+        """Objects under `prefix` in key order (S3 lists keys in UTF-8 binary order)."""
+        with _s3_errors():
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                yield ListedObject(str(obj.object_name), obj.last_modified)
+
+
+class _s3_errors:  # noqa: N801 - used as a context manager, reads like one
+    """Turn S3 and transport failures into StorageFailure (503), never a 500."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if exc is None or isinstance(exc, StorageFailure):
+            return
+        if isinstance(exc, S3Error):
+            raise StorageFailure(f"The object store refused the request ({exc.code}).") from exc
+        if isinstance(exc, MinioException | Urllib3HTTPError | OSError):
+            raise StorageFailure() from exc
