@@ -151,6 +151,8 @@ class Stack:
         for proc in (self.web, self.beat, self.worker, self.storage_api):
             if proc is not None:
                 proc.stop()
+                if proc.sock is not None:
+                    proc.sock.close()
 
     def _storage_api_url(self) -> str:
         if self.storage_api is None:

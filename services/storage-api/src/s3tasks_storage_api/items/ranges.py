@@ -29,9 +29,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable("An empty suffix range selects nothing.", size)
         return max(size - suffix, 0), size - 1
     first = int(first_s)
-    last = int(last_s) if last_s else size - 1
-    if last < first:
+    if last_s and int(last_s) < first:
         return None
     if first >= size:
         raise RangeNotSatisfiable(f"The range starts beyond the {size} bytes of this item.", size)
+    last = int(last_s) if last_s else size - 1
     return first, min(last, size - 1)
