@@ -29,6 +29,8 @@ PASSED_RESPONSE_HEADERS = (
 #: Request headers a download or thumbnail passes on to storage-api.
 PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-since")
 
+#: a readiness probe answers quickly or not at all: the kubelet's own timeout is short.
+_READY_TIMEOUT_SECONDS = 2.0
 #: Problem details storage-api writes for people (our own validation wording), by status.
 _USER_SAFE_STATUSES = frozenset({400, 413, 415, 422})
 _FALLBACK_MESSAGES = {
@@ -83,7 +85,9 @@ class StorageClient:
 
     async def ready(self) -> bool:
         try:
-            response = await self._http.get("/healthz", headers=_trace_headers())
+            response = await self._http.get(
+                "/healthz", headers=_trace_headers(), timeout=_READY_TIMEOUT_SECONDS
+            )
         except httpx.HTTPError:
             return False
         return response.status_code == 200

@@ -1,0 +1,271 @@
+"""Web's pages, forms, cookies and headers against a real storage-api."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.stack import Stack
+
+from .conftest import MAX_IMAGE_BYTES, Visitor, png_bytes
+
+PAGES = ["/images", "/files", "/static/style.css", "/static/logo.svg", "/healthz", "/nope"]
+
+
+def _thumbnails(html: str) -> list[str]:
+    return re.findall(r'<img src="(/images/[0-9a-f-]+/thumbnail)" alt="Thumbnail of ([^"]+)"', html)
+
+
+def test_root_redirects_to_my_images(visitor: Visitor) -> None:
+    response = visitor.http.get("/")
+    assert response.status_code in (302, 303, 307)
+    assert response.headers["location"] == "/images"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_response_carries_the_security_headers(visitor: Visitor, path: str) -> None:
+    response = visitor.http.get(path)
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert "strict-transport-security" not in response.headers  # development
+
+
+def test_pages_have_no_inline_script_or_style(visitor: Visitor) -> None:
+    for path in ("/images", "/files"):
+        html = visitor.page(path)
+        assert "<script>" not in html
+        assert "<script " not in html.replace("<script src=", "")
+        assert "style=" not in html
+        assert "<style" not in html
+
+
+def test_static_files_are_cached(visitor: Visitor) -> None:
+    html = visitor.page("/images")
+    css = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', html)
+    assert css is not None
+    response = visitor.http.get(css.group(1))
+    assert response.status_code == 200
+    assert "max-age=" in response.headers["cache-control"]
+    assert response.headers["content-type"].startswith("text/css")
+
+
+def test_session_cookie_flags(visitor: Visitor) -> None:
+    response = visitor.http.get("/images")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("s3tasks_session=")
+    flags = [flag.strip().lower() for flag in cookie.split(";")]
+    assert "httponly" in flags
+    assert "samesite=lax" in flags
+    assert "path=/" in flags
+    assert "secure" not in flags  # only with S3TASKS_ENV=production
+
+
+def test_empty_states(visitor: Visitor) -> None:
+    assert "No images yet" in visitor.page("/images")
+    assert "No files yet" in visitor.page("/files")
+
+
+@pytest.mark.parametrize(
+    "path", ["/images/upload", "/files/upload", "/images/delete", "/files/delete"]
+)
+def test_post_without_csrf_token_is_refused(visitor: Visitor, path: str) -> None:
+    visitor.page("/images")
+    response = visitor.http.post(path, files={"file": ("a.png", png_bytes(), "image/png")})
+    assert response.status_code == 403
+    assert "Reload the page" in response.text
+
+
+def test_post_with_another_visitors_token_is_refused(
+    visitor: Visitor, other_visitor: Visitor
+) -> None:
+    token = other_visitor.csrf_token()
+    visitor.page("/images")
+    response = visitor.http.post(
+        "/images/upload",
+        params={"csrf": token},
+        files={"file": ("a.png", png_bytes(), "image/png")},
+    )
+    assert response.status_code == 403
+
+
+def test_cross_site_post_is_refused_even_with_a_token(visitor: Visitor) -> None:
+    token = visitor.csrf_token()
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = visitor.http.post(
+            "/images/delete", params={"csrf": token}, data={"confirm": "yes"}, headers=headers
+        )
+        assert response.status_code == 403
+
+
+def test_header_token_is_accepted(visitor: Visitor) -> None:
+    token = visitor.csrf_token()
+    response = visitor.http.post(
+        "/images/upload",
+        headers={"X-CSRF-Token": token, "Accept": "application/json"},
+        files={"file": ("h.png", png_bytes(), "image/png")},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "redirect": "/images"}
+    assert "Uploaded h.png" in visitor.page("/images")
+
+
+def test_four_images_keep_the_three_newest_as_thumbnails(visitor: Visitor) -> None:
+    for n in range(4):
+        response = visitor.upload("image", f"pic{n}.png", png_bytes(colour=(n * 60, 10, 10)))
+        assert response.status_code == 303
+        assert response.headers["location"] == "/images"
+    html = visitor.page("/images")
+    names = [name for _, name in _thumbnails(html)]
+    assert names == ["pic3.png", "pic2.png", "pic1.png"]
+    thumb = visitor.http.get(_thumbnails(html)[0][0])
+    assert thumb.status_code == 200
+    assert thumb.headers["content-type"] == "image/webp"
+    assert "left" in html
+
+
+def test_file_round_trip_with_description_and_range(visitor: Visitor) -> None:
+    content = bytes(range(256)) * 1000
+    response = visitor.upload("file", "data.bin", content, description="my test data")
+    assert response.status_code == 303
+    html = visitor.page("/files")
+    assert "Uploaded data.bin" in html
+    assert "my test data" in html
+    assert "256.0 KB" in html
+    link = re.search(r'href="(/files/[0-9a-f-]+/download)"', html)
+    assert link is not None
+    full = visitor.http.get(link.group(1))
+    assert full.status_code == 200
+    assert full.content == content
+    assert "attachment" in full.headers["content-disposition"]
+    assert full.headers["content-length"] == str(len(content))
+    partial = visitor.http.get(link.group(1), headers={"Range": "bytes=10-19"})
+    assert partial.status_code == 206
+    assert partial.content == content[10:20]
+    assert partial.headers["content-range"] == f"bytes 10-19/{len(content)}"
+
+
+def test_visitors_see_only_their_own_items(visitor: Visitor, other_visitor: Visitor) -> None:
+    visitor.upload("image", "mine.png", png_bytes())
+    visitor.upload("file", "mine.txt", b"secret", description="private")
+    html = visitor.page("/images")
+    (thumb_url, _), *_ = _thumbnails(html)
+    assert "No images yet" in other_visitor.page("/images")
+    assert "No files yet" in other_visitor.page("/files")
+    assert other_visitor.http.get(thumb_url).status_code == 404
+    download = re.search(r'href="(/files/[0-9a-f-]+/download)"', visitor.page("/files"))
+    assert download is not None
+    assert other_visitor.http.get(download.group(1)).status_code == 404
+
+
+def test_tampered_cookie_makes_a_new_visitor(visitor: Visitor) -> None:
+    visitor.upload("image", "kept.png", png_bytes())
+    assert "kept.png" in visitor.page("/images")
+    original = visitor.http.cookies["s3tasks_session"]
+    payload, _, signature = original.partition(".")
+    tampered = f"{payload[:-2]}AA.{signature}"
+    visitor.http.cookies.clear()
+    visitor.http.cookies.set("s3tasks_session", tampered)
+    response = visitor.http.get("/images")
+    assert response.status_code == 200
+    assert "kept.png" not in response.text
+    assert "No images yet" in response.text
+    assert "s3tasks_session=" in response.headers["set-cookie"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "filename", "content", "expected"),
+    [
+        ("image", "fake.jpg", b"this is plain text, not a JPEG" * 10, "not"),
+        ("image", "big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (MAX_IMAGE_BYTES + 1), "too large"),
+        ("file", "", b"", "choose a file"),
+    ],
+)
+def test_refusals_are_flashed(
+    visitor: Visitor, kind: str, filename: str, content: bytes, expected: str
+) -> None:
+    response = visitor.upload(kind, filename, content)
+    assert response.status_code == 303
+    html = visitor.page(f"/{kind}s")
+    flash = re.search(r'<p class="flash flash-error" role="alert">([^<]+)</p>', html)
+    assert flash is not None, html
+    assert expected in flash.group(1).lower()
+    assert "No " in html  # nothing was stored
+
+
+def test_not_an_image_flash_names_the_problem(visitor: Visitor) -> None:
+    visitor.upload("image", "fake.jpg", b"GIF? no. just text" * 50)
+    html = visitor.page("/images")
+    assert re.search(r"not (a|an) .*image|image", html.lower())
+
+
+def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack: Stack) -> None:
+    visitor.upload("image", "gone.png", png_bytes())
+    refused = visitor.delete_all("image", confirm=False)
+    assert refused.status_code == 303
+    assert "Tick the box" in visitor.page("/images")
+    assert "gone.png" in visitor.page("/images")
+    response = visitor.delete_all("image")
+    assert response.status_code == 303
+    html = visitor.page("/images")
+    assert "Deleted 1 image" in html
+    assert "No images yet" in html
+
+
+def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor) -> None:
+    visitor.upload("image", "counted.png", png_bytes())
+    visitor.upload("image", "fake.png", b"no image here" * 20)
+    text = visitor.http.get("/metrics").text
+    assert 's3tasks_uploads_total{kind="image",outcome="stored"}' in text
+    assert 's3tasks_uploads_total{kind="image",outcome="unsupported_type"}' in text
+    assert 's3tasks_upload_bytes_total{kind="image"}' in text
+    assert 'route="/images"' in text
+    assert 'route="/images/{item_id:str}/thumbnail"' in text or 'route="/images/upload"' in text
+
+
+def test_request_id_is_echoed(visitor: Visitor) -> None:
+    response = visitor.http.get("/images", headers={"X-Request-ID": "test-req-1"})
+    assert response.headers["x-request-id"] == "test-req-1"
+
+
+def test_storage_down_is_a_friendly_503(stack: Stack) -> None:
+    stack.migrate()
+    stack.start_storage_api()
+    web = stack.start_web()
+    assert stack.storage_api is not None
+    visitor = Visitor(web.url)
+    token = visitor.csrf_token()
+    # Down means nobody listens any more: stop the process and close its socket too.
+    stack.storage_api.stop()
+    assert stack.storage_api.sock is not None
+    stack.storage_api.sock.close()
+    try:
+        ready = httpx.get(f"{web.url}/readyz")
+        assert ready.status_code == 503
+        page = visitor.http.get("/images")
+        assert page.status_code == 503
+        assert "Storage is unavailable" in page.text
+        assert '<nav aria-label="Main">' in page.text
+        upload = visitor.http.post(
+            "/images/upload",
+            params={"csrf": token},
+            files={"file": ("a.png", png_bytes(), "image/png")},
+        )
+        assert upload.status_code == 303
+        assert "Storage is unavailable" in visitor.http.get("/files").text
+    finally:
+        visitor.close()
+
+
+def test_bucket_holds_what_the_page_shows(visitor: Visitor, web_stack: Stack) -> None:
+    visitor.upload("file", "inbucket.txt", b"hello bucket", description="d")
+    client = web_stack.config.s3.client()
+    keys = deps.object_keys(client, web_stack.config.bucket)
+    assert keys, "the upload reached the bucket"

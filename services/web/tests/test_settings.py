@@ -1,0 +1,69 @@
+"""Settings are validated at start, with a message that names the bad variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from s3tasks_web.settings import DEVELOPMENT_SECRET_KEY, WebSettings, describe_settings_error
+
+
+def _settings_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        WebSettings(_env_file=None)
+    return describe_settings_error(caught.value)
+
+
+def test_development_accepts_the_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEB_SECRET_KEY", raising=False)
+    monkeypatch.setenv("S3TASKS_ENV", "development")
+    settings = WebSettings(_env_file=None)
+    assert settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
+    assert not settings.production
+
+
+def test_production_refuses_the_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEB_SECRET_KEY", raising=False)
+    message = _settings_error(monkeypatch, S3TASKS_ENV="production")
+    assert "WEB_SECRET_KEY" in message
+    assert "development default" in message
+
+
+def test_production_refuses_a_short_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _settings_error(monkeypatch, S3TASKS_ENV="production", WEB_SECRET_KEY="short")
+    assert "WEB_SECRET_KEY" in message
+    assert "at least 32" in message
+
+
+def test_production_accepts_a_long_random_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3TASKS_ENV", "production")
+    monkeypatch.setenv("WEB_SECRET_KEY", "x" * 40)
+    settings = WebSettings(_env_file=None)
+    assert settings.production
+    assert settings.effective_log_format == "json"
+
+
+def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _settings_error(monkeypatch, WEB_STORAGE_API_URL="not a url")
+    assert "WEB_STORAGE_API_URL" in message
+
+
+def test_serve_exits_with_the_variable_named(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("s3tasks-web")
+    result = subprocess.run(
+        [str(script), "serve", "--port", "0"],
+        env={"S3TASKS_ENV": "production", "WEB_SECRET_KEY": "short", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WEB_SECRET_KEY" in result.stderr
