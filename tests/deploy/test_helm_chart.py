@@ -1,0 +1,488 @@
+"""The Helm chart: lint, schema, Kubernetes OpenAPI validation and policy over its renderings.
+
+helm comes from the npm package environment.md names (fixture `helm`); nothing here needs a
+cluster. Renderings are made once per values file and shared by the policy tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT
+
+CHART = REPO_ROOT / "deploy" / "helm" / "s3tasks"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+VALUES_IDS = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+APP_COMPONENTS = {"web", "storage-api", "worker", "beat"}
+
+Manifest = dict[str, Any]
+
+
+def render(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm, "template", "s3t", str(CHART), "--namespace", "s3tasks", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
+def manifests(helm: str, *args: str) -> list[Manifest]:
+    return [d for d in yaml.safe_load_all(render(helm, *args).stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def renderings(helm: str) -> dict[str, list[Manifest]]:
+    return {
+        name: manifests(helm, "-f", str(p)) for name, p in zip(VALUES_IDS, CI_VALUES, strict=True)
+    }
+
+
+def test_ci_values_cover_the_required_cases() -> None:
+    assert {"defaults", "dev", "all-features", "existing-secret"} <= set(VALUES_IDS)
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=["chart-defaults", *VALUES_IDS])
+def test_helm_lint_strict(helm: str, values: Path | None) -> None:
+    args = ["-f", str(values)] if values else []
+    done = subprocess.run(
+        [helm, "lint", "--strict", str(CHART), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_values_yaml_matches_its_schema() -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("check-jsonschema")),
+            "--schemafile",
+            str(CHART / "values.schema.json"),
+            str(CHART / "values.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _objects_without_additional_properties(node: Any, path: str = "") -> Iterator[str]:
+    """Chart-defined objects of the schema that would accept unknown keys. Kubernetes objects
+    passed through as they are (security contexts, env vars) are not the chart's to close."""
+    if not isinstance(node, dict) or "SecurityContext" in path or "extraEnvVars" in path:
+        return
+    if "properties" in node and node.get("additionalProperties") is not False:
+        yield path or "/"
+    for key, child in node.items():
+        yield from _objects_without_additional_properties(child, f"{path}/{key}")
+
+
+def test_schema_refuses_unknown_keys_everywhere() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert list(_objects_without_additional_properties(schema)) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--set", "web.replicas=2"], "additional properties 'replicas' not allowed"),
+        (["--set-string", "web.replicaCount=two"], "want integer"),
+        (["--set", "beat.replicaCount=2"], "/beat/replicaCount"),
+        (["--set", "worker.image.pullPolicy=Sometimes"], "/worker/image/pullPolicy"),
+        (["--set", "environment=staging"], "/environment"),
+        (
+            ["--set", "storageApi.containerSecurityContext.readOnlyRootFilesystem=false"],
+            "must be true",
+        ),
+        (["--set", "web.podSecurityContext.runAsNonRoot=false"], "/web/podSecurityContext"),
+        (["--set", "networkPolicy.enabled=yes"], "want boolean"),
+        (["--set", "unknownTopLevel=1"], "additional properties 'unknownTopLevel'"),
+    ],
+)
+def test_bad_values_are_refused(helm: str, args: list[str], complaint: str) -> None:
+    done = render(helm, "-f", str(CHART / "ci/dev-values.yaml"), *args, check=False)
+    assert done.returncode != 0
+    assert complaint in done.stderr
+
+
+def test_external_services_are_required_outside_dev_mode(helm: str) -> None:
+    done = render(helm, check=False)
+    assert done.returncode != 0
+    assert "is required (or dev.enabled" in done.stderr
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_renderings_validate_against_kubernetes_schemas(
+    renderings: dict[str, list[Manifest]], values: str, version: str
+) -> None:
+    for doc in renderings[values]:
+        if doc["kind"] in CRD_KINDS:
+            assert doc["apiVersion"] in {"monitoring.coreos.com/v1", "keda.sh/v1alpha1"}
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+# -- policy over rendered manifests --------------------------------------------------------
+
+
+def pod_specs(docs: list[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
+    """(owner manifest, pod spec) for every workload and bare Pod."""
+    for doc in docs:
+        if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            yield doc, doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "Pod":
+            yield doc, doc["spec"]
+
+
+def containers(spec: Manifest) -> list[Manifest]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def pod_labels(doc: Manifest) -> dict[str, str]:
+    if doc["kind"] == "Pod":
+        return dict(doc["metadata"]["labels"])
+    return dict(doc["spec"]["template"]["metadata"]["labels"])
+
+
+def _component(doc: Manifest) -> str:
+    return str(pod_labels(doc)["app.kubernetes.io/component"])
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_every_pod_and_container_meets_restricted_pod_security(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    for owner, spec in pod_specs(renderings[values]):
+        name = owner["metadata"]["name"]
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True, name
+        assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec["automountServiceAccountToken"] is False, name
+        for field in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not spec.get(field), (name, field)
+        assert all("hostPath" not in v for v in spec.get("volumes", [])), name
+        tmp_volumes = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        for c in containers(spec):
+            sc = c["securityContext"]
+            where = f"{name}/{c['name']}"
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert not sc["capabilities"].get("add"), where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc.get("runAsNonRoot", pod_sc["runAsNonRoot"]) is True, where
+            assert sc.get("privileged", False) is False, where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert sc.get("runAsUser", pod_sc.get("runAsUser", 0)) != 0, where
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp, f"{where}: /tmp must be a writable emptyDir"
+            assert tmp[0]["name"] in tmp_volumes, where
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_every_container_has_resources_and_long_running_ones_probes(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    for owner, spec in pod_specs(renderings[values]):
+        for c in containers(spec):
+            where = f"{owner['metadata']['name']}/{c['name']}"
+            requests = c["resources"]["requests"]
+            assert {"cpu", "memory"} <= set(requests), where
+            assert "memory" in c["resources"]["limits"], where
+        if owner["kind"] == "Deployment":  # Jobs and the helm-test Pod run to completion
+            for c in spec["containers"]:
+                for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                    assert probe in c, f"{owner['metadata']['name']}/{c['name']}: {probe}"
+
+
+def test_worker_probes_never_touch_redis(renderings: dict[str, list[Manifest]]) -> None:
+    for docs in renderings.values():
+        worker = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "worker")
+        c = worker["spec"]["template"]["spec"]["containers"][0]
+        assert c["livenessProbe"]["exec"]["command"] == ["s3tasks-worker", "probe", "live"]
+        assert c["startupProbe"]["exec"]["command"] == ["s3tasks-worker", "probe", "live"]
+        web = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "web")
+        grace = worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace > web["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_images_are_pinned(renderings: dict[str, list[Manifest]], values: str) -> None:
+    for owner, spec in pod_specs(renderings[values]):
+        for c in containers(spec):
+            image = c["image"]
+            name_and_tag = image.split("@")[0]
+            tag = name_and_tag.rsplit(":", 1)[-1] if ":" in name_and_tag.split("/")[-1] else ""
+            assert tag, f"{owner['metadata']['name']}: {image} has no tag"
+            assert tag != "latest", image
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_selectors_match_pod_labels_and_services_reach_container_ports(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    docs = renderings[values]
+    workloads = [d for d in docs if d["kind"] == "Deployment"]
+    by_name = {d["metadata"]["name"]: d for d in workloads}
+
+    def selected(selector: dict[str, str]) -> list[Manifest]:
+        return [w for w in workloads if selector.items() <= pod_labels(w).items()]
+
+    for w in workloads:
+        assert w["spec"]["selector"]["matchLabels"].items() <= pod_labels(w).items()
+        assert len(selected(w["spec"]["selector"]["matchLabels"])) == 1, w["metadata"]["name"]
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        targets = selected(svc["spec"]["selector"])
+        assert len(targets) == 1, svc["metadata"]["name"]
+        ports = {
+            p["name"]: p["containerPort"]
+            for c in targets[0]["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
+        for port in svc["spec"]["ports"]:
+            target = port["targetPort"]
+            assert target in ports or target in ports.values(), (svc["metadata"]["name"], target)
+    for pdb in (d for d in docs if d["kind"] == "PodDisruptionBudget"):
+        assert len(selected(pdb["spec"]["selector"]["matchLabels"])) == 1
+    for hpa in (d for d in docs if d["kind"] in {"HorizontalPodAutoscaler", "ScaledObject"}):
+        assert hpa["spec"]["scaleTargetRef"]["name"] in by_name
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] in services
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_every_secret_and_configmap_reference_exists(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    docs = renderings[values]
+    existing_secret = yaml.safe_load((CHART / "ci" / f"{values}-values.yaml").read_text())
+    existing = (existing_secret.get("auth") or {}).get("existingSecret")
+    secret_keys = set(
+        yaml.safe_load((CHART / "values.yaml").read_text())["auth"]["secretKeys"].values()
+    )
+    data = {
+        (d["kind"], d["metadata"]["name"]): set((d.get("data") or {}) | (d.get("stringData") or {}))
+        for d in docs
+        if d["kind"] in {"Secret", "ConfigMap"}
+    }
+    if existing:
+        data[("Secret", existing)] = secret_keys
+    for owner, spec in pod_specs(docs):
+        for c in containers(spec):
+            for source in c.get("envFrom", []):
+                ref = source.get("configMapRef") or source.get("secretRef")
+                kind = "ConfigMap" if "configMapRef" in source else "Secret"
+                assert (kind, ref["name"]) in data, (owner["metadata"]["name"], ref)
+            for env in c.get("env", []):
+                value_from = env.get("valueFrom", {})
+                for kind, key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+                    if key in value_from:
+                        ref = value_from[key]
+                        assert ref["key"] in data.get((kind, ref["name"]), set()), (
+                            owner["metadata"]["name"],
+                            env["name"],
+                            ref,
+                        )
+
+
+def test_existing_secret_renders_no_credentials(renderings: dict[str, list[Manifest]]) -> None:
+    docs = renderings["existing-secret"]
+    assert [d for d in docs if d["kind"] == "Secret"] == []
+    text = yaml.safe_dump_all(docs)
+    assert "password" not in text.lower().replace("redis-url", "")
+    for _, spec in pod_specs(docs):
+        for c in containers(spec):
+            for env in c.get("env", []):
+                if "secretKeyRef" in env.get("valueFrom", {}):
+                    assert env["valueFrom"]["secretKeyRef"]["name"] == "s3tasks-credentials"
+
+
+def test_config_changes_roll_the_pods(helm: str) -> None:
+    def checksums(*args: str) -> dict[str, str]:
+        docs = manifests(helm, "-f", str(CHART / "ci/defaults-values.yaml"), *args)
+        return {
+            d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"][
+                "checksum/config"
+            ]
+            for d in docs
+            if d["kind"] == "Deployment"
+        }
+
+    before, after = checksums(), checksums("--set", "config.imageTtlSeconds=60")
+    assert set(before) == {f"s3t-s3tasks-{c}" for c in APP_COMPONENTS}
+    assert all(before[name] != after[name] for name in before)
+
+
+def test_components_are_shaped_as_the_issue_says(renderings: dict[str, list[Manifest]]) -> None:
+    docs = renderings["defaults"]
+    deployments = {_component(d): d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == APP_COMPONENTS
+    beat = deployments["beat"]["spec"]
+    assert beat["replicas"] == 1
+    assert beat["strategy"]["type"] == "Recreate"
+    assert deployments["beat"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["beat"]
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert account["automountServiceAccountToken"] is False
+    kinds = {d["kind"] for d in docs}
+    for off_by_default in ("NetworkPolicy", "Ingress", "HorizontalPodAutoscaler", *CRD_KINDS):
+        assert off_by_default not in kinds
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    (test_pod,) = [d for d in docs if d["kind"] == "Pod"]
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert "/readyz" in " ".join(test_pod["spec"]["containers"][0]["command"])
+
+
+def test_dev_mode_bundles_single_replica_dependencies(
+    renderings: dict[str, list[Manifest]],
+) -> None:
+    docs = renderings["dev"]
+    deployments = {_component(d): d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == APP_COMPONENTS | {"minio", "postgresql", "redis"}
+    for dep in ("minio", "postgresql", "redis"):
+        assert deployments[dep]["spec"]["replicas"] == 1
+    assert not [d for d in docs if d["kind"] == "Job"], "dev mode migrates in an init container"
+    init = deployments["storage-api"]["spec"]["template"]["spec"]["initContainers"]
+    assert [c["args"] for c in init] == [["migrate"]]
+
+
+def test_all_features_render_every_optional_object(renderings: dict[str, list[Manifest]]) -> None:
+    docs = renderings["all-features"]
+    kinds = [d["kind"] for d in docs]
+    assert kinds.count("HorizontalPodAutoscaler") == 2
+    assert kinds.count("ServiceMonitor") == 3
+    for kind in ("Ingress", "ScaledObject", "TriggerAuthentication", "PrometheusRule"):
+        assert kind in kinds
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    assert "nginx.ingress.kubernetes.io/proxy-body-size" in ingress["metadata"]["annotations"]
+    assert ingress["spec"]["tls"]
+    (scaled,) = [d for d in docs if d["kind"] == "ScaledObject"]
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == "s3tasks:s3tasks"
+    worker = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "worker")
+    assert "replicas" not in worker["spec"], "KEDA owns the worker's replica count"
+    rules_file = yaml.safe_load((CHART / "files/prometheus-rules.yaml").read_text())
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert rule["spec"]["groups"] == rules_file["groups"]
+    dashboard = next(
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"]["labels"]
+    )
+    assert json.loads(dashboard["data"]["s3tasks.json"]) == json.loads(
+        (CHART / "files/grafana-dashboard.json").read_text()
+    )
+
+
+# -- network policies: the allowed flows, computed from the rendered policies ----------------
+
+INGRESS_CONTROLLER = "ingress-controller"
+PROMETHEUS = "prometheus"
+EXTERNAL = "external"
+
+
+def _peer_name(peer: Manifest) -> str:
+    labels = peer.get("podSelector", {}).get("matchLabels", {})
+    if "namespaceSelector" in peer:
+        return INGRESS_CONTROLLER if "ingress-nginx" in labels.values() else PROMETHEUS
+    return str(labels["app.kubernetes.io/component"])
+
+
+def _policy_components(policy: Manifest) -> list[str]:
+    (expression,) = policy["spec"]["podSelector"]["matchExpressions"]
+    return list(expression["values"])
+
+
+def network_flows(docs: list[Manifest]) -> set[tuple[str, str, int]]:
+    """(source, destination, port) allowed by both the source's egress and the destination's
+    ingress; sources outside the release by name, destinations outside it as `external`."""
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    ingress: set[tuple[str, str, int]] = set()
+    egress: set[tuple[str, str, int]] = set()
+    isolated = set()
+    for policy in policies:
+        for component in _policy_components(policy):
+            isolated.add(component)
+            for rule in policy["spec"].get("ingress") or []:
+                for peer in rule["from"]:
+                    for port in rule["ports"]:
+                        ingress.add((_peer_name(peer), component, port["port"]))
+            for rule in policy["spec"].get("egress") or []:
+                targets = [_peer_name(p) for p in rule.get("to", [])] or [EXTERNAL]
+                for target in targets:
+                    for port in rule["ports"]:
+                        if port["port"] != 53:
+                            egress.add((component, target, port["port"]))
+    flows = {f for f in egress if f[1] == EXTERNAL or f in ingress}
+    flows |= {f for f in ingress if f[0] not in isolated}
+    # only pods this rendering makes (dev mode migrates in storage-api's init container)
+    present = {_component(owner) for owner, _ in pod_specs(docs)}
+    present |= {INGRESS_CONTROLLER, PROMETHEUS, EXTERNAL}
+    return {f for f in flows if f[0] in present and f[1] in present}
+
+
+def test_network_policies_are_off_by_default(renderings: dict[str, list[Manifest]]) -> None:
+    assert not [d for d in renderings["defaults"] if d["kind"] == "NetworkPolicy"]
+
+
+def test_network_policies_allow_exactly_the_issue_flows_in_dev_mode(
+    renderings: dict[str, list[Manifest]],
+) -> None:
+    docs = renderings["all-features"]  # dev mode + metrics: every peer is in the release
+    assert network_flows(docs) == {
+        (INGRESS_CONTROLLER, "web", 8080),
+        ("test", "web", 8080),
+        ("web", "storage-api", 8000),
+        ("worker", "storage-api", 8000),
+        ("storage-api", "postgresql", 5432),
+        ("storage-api", "minio", 9000),
+        ("storage-api", "redis", 6379),
+        ("worker", "redis", 6379),
+        ("beat", "redis", 6379),
+        (PROMETHEUS, "web", 8080),
+        (PROMETHEUS, "storage-api", 8000),
+        (PROMETHEUS, "worker", 9102),
+    }
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_network_policies_with_external_services(renderings: dict[str, list[Manifest]]) -> None:
+    flows = network_flows(renderings["existing-secret"])
+    assert flows == {
+        (INGRESS_CONTROLLER, "web", 8080),
+        ("test", "web", 8080),
+        ("web", "storage-api", 8000),
+        ("worker", "storage-api", 8000),
+        ("storage-api", EXTERNAL, 5432),
+        ("storage-api", EXTERNAL, 443),
+        ("storage-api", EXTERNAL, 6379),
+        ("migrations", EXTERNAL, 5432),
+        ("migrations", EXTERNAL, 443),
+        ("migrations", EXTERNAL, 6379),
+        ("worker", EXTERNAL, 6379),
+        ("beat", EXTERNAL, 6379),
+    }
