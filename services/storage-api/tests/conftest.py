@@ -31,7 +31,7 @@ def api(
             log_dir=artifacts_dir / "logs" / request.module.__name__.rsplit(".", 1)[-1],
             env={
                 "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
-                "STORAGE_API_MAX_FILE_BYTES": str(300 * MIB),
+                "STORAGE_API_MAX_FILE_BYTES": str(20 * MIB),
                 "STORAGE_API_MAX_IMAGE_PIXELS": str(4_000_000),
                 "STORAGE_API_S3_PART_SIZE_BYTES": str(8 * MIB),
             },

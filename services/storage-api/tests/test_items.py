@@ -6,10 +6,13 @@ import io
 import uuid
 
 from PIL import Image
+
 from s3tasks_testkit.storage_api import Api, png, run_deletions, upload
 
 
-def test_image_upload_is_listed_with_a_thumbnail_and_stored_in_the_bucket(api: Api, visitor: str) -> None:
+def test_image_upload_is_listed_with_a_thumbnail_and_stored_in_the_bucket(
+    api: Api, visitor: str
+) -> None:
     original = png(800, 600)
     with api.client() as client:
         resp = upload(client, visitor, original, filename="holiday.png")
@@ -42,7 +45,9 @@ def test_image_upload_is_listed_with_a_thumbnail_and_stored_in_the_bucket(api: A
     assert {row["object_key"], row["thumbnail_key"]} <= api.keys()
 
 
-def test_file_keeps_name_and_description_and_downloads_as_attachment(api: Api, visitor: str) -> None:
+def test_file_keeps_name_and_description_and_downloads_as_attachment(
+    api: Api, visitor: str
+) -> None:
     data = bytes(range(256)) * 400
     with api.client() as client:
         resp = upload(
@@ -126,7 +131,9 @@ def test_the_fourth_image_hides_the_oldest_and_the_job_deletes_it(api: Api, visi
     assert all(f"objects/{i}" in keys and f"thumbnails/{i}.webp" in keys for i in ids[1:])
 
 
-def test_delete_all_hides_at_once_then_the_job_empties_bucket_and_table(api: Api, visitor: str) -> None:
+def test_delete_all_hides_at_once_then_the_job_empties_bucket_and_table(
+    api: Api, visitor: str
+) -> None:
     with api.client() as client:
         images = [upload(client, visitor, png()).json()["id"] for _ in range(2)]
         files = [
@@ -136,13 +143,17 @@ def test_delete_all_hides_at_once_then_the_job_empties_bucket_and_table(api: Api
         resp = client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "image"})
         assert resp.status_code == 202
         assert resp.json() == {"kind": "image", "hidden": 2}
-        assert client.get(f"/v1/visitors/{visitor}/items", params={"kind": "image"}).json()[
-            "items"
-        ] == []
+        assert (
+            client.get(f"/v1/visitors/{visitor}/items", params={"kind": "image"}).json()["items"]
+            == []
+        )
         # files are untouched by deleting images
-        assert len(client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()[
-            "items"
-        ]) == 2
+        assert (
+            len(
+                client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"]
+            )
+            == 2
+        )
 
     result = run_deletions(api, visitor_id=visitor)
     assert result["tallies"] == {("purge", "image"): 2}
@@ -173,7 +184,9 @@ def test_visitor_id_and_parameters_are_validated(api: Api, visitor: str) -> None
         assert bad_visitor.headers["content-type"].startswith("application/problem+json")
         bad_kind = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "video"})
         assert bad_kind.status_code == 400
-        missing_name = client.post(f"/v1/visitors/{visitor}/items", params={"kind": "file"}, content=b"x")
+        missing_name = client.post(
+            f"/v1/visitors/{visitor}/items", params={"kind": "file"}, content=b"x"
+        )
         assert missing_name.status_code == 400
         assert client.get(f"/v1/visitors/{visitor}/items/not-a-uuid").status_code in {400, 404}
     assert api.rows("visitor_id = %s", visitor) == []

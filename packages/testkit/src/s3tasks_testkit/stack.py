@@ -14,6 +14,11 @@ from pathlib import Path
 from s3tasks_testkit.deps import S3Endpoint, sqlalchemy_url
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 
+#: glibc tuning for processes that stream large bodies through worker threads: a fixed
+#: mmap threshold hands multi-megabyte buffers back to the kernel when freed, and fewer
+#: arenas stop each thread from keeping its own high-water mark. The images set the same.
+STREAMING_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
+
 
 @dataclass(frozen=True)
 class StackConfig:
@@ -48,6 +53,7 @@ class StackConfig:
             "STORAGE_API_SERVICE_TOKEN": self.service_token,
             "STORAGE_API_IMAGE_TTL_SECONDS": str(self.image_ttl_seconds),
             "STORAGE_API_FILE_TTL_SECONDS": str(self.file_ttl_seconds),
+            **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
 
@@ -73,7 +79,7 @@ class StackConfig:
         }
 
 
-def _cli(script: str, *args: str) -> list[str]:
+def cli(script: str, *args: str) -> list[str]:
     """A service's console script from the venv we run in."""
     return [str(Path(sys.executable).with_name(script)), *args]
 
@@ -88,7 +94,7 @@ class Stack:
 
     def migrate(self) -> None:
         subprocess.run(
-            _cli("s3tasks-storage-api", "migrate"),
+            cli("s3tasks-storage-api", "migrate"),
             env={**_base_env(), **self.config.storage_api_env()},
             check=True,
             capture_output=True,
@@ -98,7 +104,7 @@ class Stack:
         sock = bind_loopback()
         self.storage_api = ServiceProcess(
             name="storage-api",
-            argv=_cli("s3tasks-storage-api", "serve"),
+            argv=cli("s3tasks-storage-api", "serve"),
             env=self.config.storage_api_env(),
             log_dir=self.config.log_dir,
             sock=sock,
@@ -110,7 +116,7 @@ class Stack:
         sock = bind_loopback()
         self.worker = ServiceProcess(
             name=name,
-            argv=_cli("s3tasks-worker", "worker"),
+            argv=cli("s3tasks-worker", "worker"),
             env=self.config.worker_env(self._storage_api_url()),
             log_dir=self.config.log_dir,
             sock=sock,
@@ -121,7 +127,7 @@ class Stack:
     def start_beat(self) -> ServiceProcess:
         self.beat = ServiceProcess(
             name="beat",
-            argv=_cli("s3tasks-worker", "beat"),
+            argv=cli("s3tasks-worker", "beat"),
             env=self.config.worker_env(self._storage_api_url()),
             log_dir=self.config.log_dir,
         ).start()
@@ -131,7 +137,7 @@ class Stack:
         sock = bind_loopback()
         self.web = ServiceProcess(
             name="web",
-            argv=_cli("s3tasks-web", "serve"),
+            argv=cli("s3tasks-web", "serve"),
             env=self.config.web_env(self._storage_api_url()),
             log_dir=self.config.log_dir,
             sock=sock,

@@ -1,8 +1,8 @@
 """The request body as a blocking, size-limited file object for a worker thread.
 
 The ASGI body arrives as an async stream; the minio client and Pillow want a blocking
-`read(n)`. Each read pulls chunks from the event loop with `anyio.from_thread.run`, so at
-most one part (plus one chunk) is ever in memory.
+`read(n)`. Each read pulls a chunk from the event loop with `anyio.from_thread.run`, so
+this reader holds at most one chunk; the minio client holds one part.
 """
 
 from __future__ import annotations
@@ -36,14 +36,21 @@ class BodyReader:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._buffer) < size):
-            self._pull()
-        if size < 0 or size >= len(self._buffer):
+        """Up to `size` bytes; like a raw stream it may return fewer (b"" only at the end).
+
+        Returning what one chunk holds, instead of filling `size`, keeps a single chunk in
+        memory here; callers (the minio client, `_copy`) loop until they have enough.
+        """
+        if size < 0:
+            while not self._eof:
+                self._pull()
             data = bytes(self._buffer)
             self._buffer.clear()
-        else:
-            data = bytes(self._buffer[:size])
-            del self._buffer[:size]
+            return data
+        while not self._buffer and not self._eof:
+            self._pull()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return data
 
     def _pull(self) -> None:

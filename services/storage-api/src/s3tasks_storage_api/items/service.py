@@ -15,7 +15,7 @@ from s3tasks_contracts import DeletionReason, ItemKind, ItemList, ItemOut, Limit
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
-from s3tasks_storage_api.errors import InvalidInput, NotFound, TooLarge
+from s3tasks_storage_api.errors import InvalidInput, NotFound, StorageApiError, TooLarge
 from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.naming import clean_description, clean_filename
@@ -183,15 +183,21 @@ class ItemService:
         return out
 
     def _discard(self, item_id: UUID, keys: list[str]) -> None:
-        """Undo a failed upload; if this fails too, the row's deadline makes the sweep do it."""
+        """Undo a failed upload. If the bucket is unreachable too, the row is made due now,
+        so the next sweep deletes whatever reached the bucket and then the row."""
         try:
-            self._store.delete_many(keys)
+            failed = self._store.delete_many(keys)
+        except StorageApiError:
+            failed = set(keys)
+        try:
             with self._db() as session:
-                ItemRepository(session).delete_ids([item_id])
-        except Exception:
-            logger.warning(
-                "could not discard failed upload %s; the sweep will", item_id, exc_info=True
-            )
+                repo = ItemRepository(session)
+                if failed:
+                    repo.hide_ids([item_id], DeletionReason.RECONCILE)
+                else:
+                    repo.delete_ids([item_id])
+        except StorageApiError:
+            logger.warning("could not discard failed upload %s; its deadline will", item_id)
 
     # -- read ----------------------------------------------------------------------------
 

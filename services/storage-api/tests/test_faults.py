@@ -1,0 +1,102 @@
+"""Dependencies down: a 503 with a clear message, never a 500, and nothing half-stored."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+from s3tasks_testkit.stack import cli
+from s3tasks_testkit.storage_api import Api, png, run_deletions, upload
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def degraded_api(api: Api, artifacts_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second storage-api on the same database and bucket, with one dependency unreachable."""
+    broken: dict[str, str] = request.param
+    sock = bind_loopback()
+    env = {**api.config.storage_api_env(), **broken, "STORAGE_API_S3_CREATE_BUCKET": "false"}
+    proc = ServiceProcess(
+        name=f"storage-api-degraded-{request.node.callspec.id}",
+        argv=cli("s3tasks-storage-api", "serve"),
+        env=env,
+        log_dir=artifacts_dir / "logs",
+        sock=sock,
+        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/healthz",
+    ).start()
+    try:
+        yield proc.url
+    finally:
+        proc.stop()
+        sock.close()
+
+
+S3_DOWN = {"STORAGE_API_S3_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+DATABASE_DOWN = {
+    "STORAGE_API_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x"
+}
+
+
+@pytest.mark.parametrize("degraded_api", [S3_DOWN], ids=["s3-down"], indirect=True)
+def test_s3_down_answers_503_and_the_failed_upload_is_cleaned_up(
+    api: Api, degraded_api: str, visitor: str
+) -> None:
+    with httpx.Client(base_url=degraded_api, timeout=30) as client:
+        for kind, body in (("image", png()), ("file", b"some bytes")):
+            resp = upload(client, visitor, body, kind=kind, filename="x.png")
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["title"] == "Storage unavailable"
+            assert "Traceback" not in resp.text
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/readyz").json()["checks"]["database"] == "ok"
+        listed = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
+        assert listed.json()["items"] == []
+
+    # What the failed uploads left is due now; with S3 back, one sweep removes it.
+    run_deletions(api, visitor_id=visitor)
+    assert api.rows("visitor_id = %s", visitor) == []
+
+
+@pytest.mark.parametrize("degraded_api", [DATABASE_DOWN], ids=["database-down"], indirect=True)
+def test_database_down_answers_503_and_nothing_reaches_the_bucket(
+    api: Api, degraded_api: str, visitor: str
+) -> None:
+    before = api.keys()
+    with httpx.Client(base_url=degraded_api, timeout=30) as client:
+        resp = upload(client, visitor, b"bytes", kind="file", filename="a.txt")
+        assert resp.status_code == 503, resp.text
+        assert "database" in resp.json()["detail"].lower()
+        assert (
+            client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code == 503
+        )
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["s3"] == "ok"
+        assert client.get("/healthz").status_code == 200
+        internal = client.post(
+            "/v1/internal/deletions",
+            json={"limit": 10},
+            headers={"Authorization": f"Bearer {api.config.service_token}"},
+        )
+        assert internal.status_code == 503
+    assert api.keys() == before
+
+
+def test_health_endpoints(api: Api) -> None:
+    with api.client() as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "ok", "s3": "ok"}
+        assert client.get("/metrics").headers["content-type"].startswith("text/plain")
