@@ -90,6 +90,9 @@ class Deployment:
     def worker_metrics(self) -> Scrape:
         return Scrape.of(self.worker_url)
 
+    def storage_api_metrics(self) -> Scrape:
+        return Scrape.of(self.api_url)
+
     @property
     def config(self) -> StackConfig:
         return self.stack.config
