@@ -10,7 +10,7 @@ import dataclasses
 import io
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +167,12 @@ def deployment(stack: Stack) -> Deployment:
     if not script.exists():
         pytest.fail(f"storage-api is not installed ({script} is missing): run `uv sync`")
     return Deployment(stack)
+
+
+@pytest.fixture
+def scrape() -> Callable[[str], Scrape]:
+    """Scrape a service's /metrics: `scrape(base_url)`."""
+    return Scrape.of
 
 
 @pytest.fixture

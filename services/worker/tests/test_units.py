@@ -1,0 +1,128 @@
+"""Settings, retry policy and Celery configuration, without any process or network."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from s3tasks_contracts import TASK_RECONCILE, TASK_SWEEP_DUE, DeletionRequest
+from s3tasks_worker.app import beat_schedule, celery_config
+from s3tasks_worker.client import StorageApiError
+from s3tasks_worker.settings import SettingsError, WorkerSettings, load_settings
+from s3tasks_worker.tasks import backoff_seconds, is_transient
+
+
+@pytest.fixture(autouse=True)
+def no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings come only from what a test sets (no developer's .env, no WORKER_* of the shell)."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("WORKER_") or name == "S3TASKS_ENV":
+            monkeypatch.delenv(name)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    settings = load_settings()
+    assert settings.sweep_interval_seconds == 5
+    assert settings.reconcile_interval_seconds == 600
+    assert settings.sweep_batch_size == 500
+    assert settings.max_retries == 5
+    assert settings.concurrency == 2
+    assert settings.metrics_port == 9102
+    assert settings.task_queue == "s3tasks"
+    assert settings.broker_key_prefix == ""
+
+
+def test_production_refuses_the_development_service_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("S3TASKS_ENV", "production")
+    with pytest.raises(SettingsError, match="WORKER_SERVICE_TOKEN"):
+        load_settings()
+    monkeypatch.setenv("WORKER_SERVICE_TOKEN", "a-real-secret-token")
+    assert load_settings().service_token.get_secret_value() == "a-real-secret-token"
+
+
+def test_a_bad_value_is_reported_with_its_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_SWEEP_INTERVAL_SECONDS", "soon")
+    monkeypatch.setenv("S3TASKS_ENV", "staging")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "WORKER_SWEEP_INTERVAL_SECONDS" in str(raised.value)
+    assert "S3TASKS_ENV" in str(raised.value)
+
+
+def test_the_cli_exits_with_a_clear_message_on_bad_settings(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("s3tasks-worker")
+    result = subprocess.run(
+        [str(script), "probe", "live"],
+        env={"WORKER_SWEEP_BATCH_SIZE": "5000", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WORKER_SWEEP_BATCH_SIZE" in result.stderr
+
+
+def test_the_batch_size_is_one_storage_api_accepts() -> None:
+    with pytest.raises(ValidationError):
+        WorkerSettings(sweep_batch_size=1001)
+    DeletionRequest(limit=WorkerSettings(sweep_batch_size=1000).sweep_batch_size)
+
+
+@pytest.mark.parametrize("retries_so_far", range(8))
+def test_backoff_grows_exponentially_within_jitter_and_cap(retries_so_far: int) -> None:
+    def delay(rng_value: float) -> float:
+        return backoff_seconds(retries_so_far, base=1.0, cap=30.0, rng=lambda: rng_value)
+
+    ceiling = min(30.0, 2.0**retries_so_far)
+    assert delay(0.0) == pytest.approx(ceiling / 2)
+    assert delay(0.999) < ceiling
+    assert delay(0.999) > delay(0.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.RemoteProtocolError("closed"), True),
+        (StorageApiError(503, "storage unavailable"), True),
+        (StorageApiError(500, "bug or outage"), True),
+        (StorageApiError(401, "wrong token"), False),
+        (StorageApiError(422, "bad request"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_transient_errors_are_retried(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_celery_is_configured_for_reliable_short_jobs() -> None:
+    settings = WorkerSettings(broker_key_prefix="tenant-a:", task_queue="deletions")
+    config = celery_config(settings)
+    assert config["task_acks_late"] is True
+    assert config["task_reject_on_worker_lost"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["result_backend"] is None
+    assert config["task_default_queue"] == "deletions"
+    assert config["broker_transport_options"]["global_keyprefix"] == "tenant-a:"
+    assert config["broker_transport_options"]["visibility_timeout"] >= 60
+    assert config["accept_content"] == ["json"]
+
+
+def test_beat_ticks_expire_after_one_interval() -> None:
+    schedule = beat_schedule(WorkerSettings(sweep_interval_seconds=3))
+    sweep = schedule["sweep-due"]
+    assert sweep["task"] == TASK_SWEEP_DUE
+    assert sweep["schedule"].total_seconds() == 3
+    assert sweep["options"]["expires"] == 3
+    assert schedule["reconcile"]["task"] == TASK_RECONCILE
+    assert schedule["reconcile"]["schedule"].total_seconds() == 600
