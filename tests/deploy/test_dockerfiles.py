@@ -77,7 +77,7 @@ def test_builder_accepts_the_proxy_ca_without_defaults(dockerfile: Path) -> None
 def test_dependencies_are_a_layer_before_the_code(dockerfile: Path) -> None:
     builder = _stages(dockerfile)[0]
     syncs = [i for i, (kw, a) in enumerate(builder) if kw == "RUN" and "uv sync --frozen" in a]
-    code_dirs = ("packages/contracts", f"services/{dockerfile.parent.name}")
+    code_dirs = ("packages/contracts/src", f"services/{dockerfile.parent.name}/src")
     code = [i for i, (kw, a) in enumerate(builder) if kw == "COPY" and a.endswith(code_dirs)]
     assert len(syncs) == 2, syncs
     assert "--no-install-workspace" in builder[syncs[0]][1]
