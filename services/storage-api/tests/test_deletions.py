@@ -43,7 +43,7 @@ def test_expired_items_are_deleted_from_bucket_and_table(api: Api, visitor: str)
     assert len(result["lag_seconds"]) == 4
     assert all(lag >= 1.0 for lag in result["lag_seconds"])
     assert api.rows("visitor_id = %s", visitor) == []
-    keys = api.keys()
+    keys = api.object_keys()
     assert not any(i in k for i in [*ids, image] for k in keys)
 
 
@@ -77,7 +77,7 @@ def test_concurrent_deletion_jobs_share_the_work_without_double_counting(api: Ap
 
     assert sum(counts) == len(ids)
     assert api.rows("visitor_id = %s", visitor) == []
-    assert not any(i in k for i in ids for k in api.keys())
+    assert not any(i in k for i in ids for k in api.object_keys())
 
 
 def test_reconcile_removes_rows_without_objects_and_objects_without_rows(api: Api) -> None:
@@ -96,14 +96,14 @@ def test_reconcile_removes_rows_without_objects_and_objects_without_rows(api: Ap
     with api.internal() as client:
         young = client.post("/v1/internal/reconcile", json={"grace_seconds": 3600}).json()
         assert young["orphan_objects_removed"] == 0  # within the grace period: left alone
-        assert orphan in api.keys()
+        assert orphan in api.object_keys()
         report = client.post("/v1/internal/reconcile", json={"grace_seconds": 0}).json()
 
     assert young["dangling_rows_removed"] == 1
     assert report["orphan_objects_removed"] == 1
     assert report["dangling_rows_removed"] == 0
     assert [str(r["id"]) for r in api.rows("visitor_id = %s", visitor)] == [kept]
-    keys = api.keys()
+    keys = api.object_keys()
     assert orphan not in keys
     assert f"objects/{kept}" in keys
 
@@ -124,7 +124,7 @@ def test_an_upload_that_never_finished_is_removed_after_its_deadline(
     result = run_deletions(api, visitor_id=visitor)
     assert result["tallies"] == {("reconcile", "file"): 1}
     assert api.rows("visitor_id = %s", visitor) == []
-    assert f"objects/{item_id}" not in api.keys()
+    assert f"objects/{item_id}" not in api.object_keys()
 
 
 def test_metrics_report_stored_items_and_the_backlog(api: Api) -> None:

@@ -72,7 +72,7 @@ def test_s3_down_answers_503_and_the_failed_upload_is_cleaned_up(
 def test_database_down_answers_503_and_nothing_reaches_the_bucket(
     api: Api, degraded_api: str, visitor: str
 ) -> None:
-    before = api.keys()
+    before = api.object_keys()
     with httpx.Client(base_url=degraded_api, timeout=30) as client:
         resp = upload(client, visitor, b"bytes", kind="file", filename="a.txt")
         assert resp.status_code == 503, resp.text
@@ -90,7 +90,7 @@ def test_database_down_answers_503_and_nothing_reaches_the_bucket(
             headers={"Authorization": f"Bearer {api.config.service_token}"},
         )
         assert internal.status_code == 503
-    assert api.keys() == before
+    assert api.object_keys() == before
 
 
 def test_health_endpoints(api: Api) -> None:

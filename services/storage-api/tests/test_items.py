@@ -42,7 +42,7 @@ def test_image_upload_is_listed_with_a_thumbnail_and_stored_in_the_bucket(
 
     row = api.rows("id = %s", item["id"])[0]
     assert row["status"] == "stored"
-    assert {row["object_key"], row["thumbnail_key"]} <= api.keys()
+    assert {row["object_key"], row["thumbnail_key"]} <= api.object_keys()
 
 
 def test_file_keeps_name_and_description_and_downloads_as_attachment(
@@ -125,7 +125,7 @@ def test_the_fourth_image_hides_the_oldest_and_the_job_deletes_it(api: Api, visi
     assert result["tallies"] == {("cap", "image"): 1}
     rows = api.rows("visitor_id = %s", visitor)
     assert sorted(str(r["id"]) for r in rows) == sorted(ids[1:])
-    keys = api.keys()
+    keys = api.object_keys()
     assert f"objects/{ids[0]}" not in keys
     assert f"thumbnails/{ids[0]}.webp" not in keys
     assert all(f"objects/{i}" in keys and f"thumbnails/{i}.webp" in keys for i in ids[1:])
@@ -157,7 +157,7 @@ def test_delete_all_hides_at_once_then_the_job_empties_bucket_and_table(
 
     result = run_deletions(api, visitor_id=visitor)
     assert result["tallies"] == {("purge", "image"): 2}
-    keys = api.keys()
+    keys = api.object_keys()
     assert not any(i in k for i in images for k in keys)
     assert all(f"objects/{f}" in keys for f in files)
     assert {str(r["id"]) for r in api.rows("visitor_id = %s", visitor)} == set(files)

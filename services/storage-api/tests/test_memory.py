@@ -96,7 +96,8 @@ def test_200_mb_upload_and_download_stay_within_64_mb(big_api: Api) -> None:
                 got.update(chunk)
 
     print(
-        f"storage-api RSS growth: upload {up.growth_mib:.1f} MiB, download {down.growth_mib:.1f} MiB"
+        f"storage-api RSS growth: upload {up.growth_mib:.1f} MiB,"
+        f" download {down.growth_mib:.1f} MiB"
     )
     assert got.hexdigest() == expected.hexdigest()
     assert up.growth_mib < 64

@@ -46,7 +46,7 @@ class Api:
         with psycopg.connect(self.config.database_url) as conn:
             conn.execute(sql, params)
 
-    def keys(self, prefix: str = "") -> set[str]:
+    def object_keys(self, prefix: str = "") -> set[str]:
         return deps.object_keys(self.s3, self.config.bucket, prefix)
 
     def open_multipart_uploads(self) -> int:
