@@ -113,7 +113,7 @@ def test_header_token_is_accepted(visitor: Visitor) -> None:
         files={"file": ("h.png", png_bytes(), "image/png")},
     )
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "redirect": "/images"}
+    assert response.json() == {"ok": True, "status": 200, "redirect": "/images"}
     assert "Uploaded h.png" in visitor.page("/images")
 
 

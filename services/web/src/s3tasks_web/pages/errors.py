@@ -55,7 +55,7 @@ def handle_web_error(request: Request, exc: WebError) -> Response[object]:  # ty
     if page is not None and not isinstance(exc, CsrfRejected):
         visitor = provide_services(request.app.state).session_cookie.load(request)
         visitor.flash("error", exc.user_message)
-        return back_to(request, page, ok=False, status_code=exc.status_code)
+        return back_to(request, page, status_code=exc.status_code)
     titles = {
         403: "Not allowed",
         404: "Not found",

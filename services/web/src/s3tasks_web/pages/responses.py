@@ -18,9 +18,12 @@ def back_to(
     request: Request,  # type: ignore[type-arg]
     page: str,
     *,
-    ok: bool = True,
     status_code: int = 200,
 ) -> Response[object]:
+    """Plain forms: 303 to the page. The script: 200 with the outcome in the body, because the
+    browser logs every 4xx/5xx answer to a script as a console error, and the refusal is
+    already told to the visitor as a flash message on the page the script goes to next."""
     if wants_json(request):
-        return Response({"ok": ok, "redirect": page}, status_code=status_code)
+        body = {"ok": status_code < 400, "status": status_code, "redirect": page}
+        return Response(body, status_code=200)
     return Redirect(page, status_code=HTTP_303_SEE_OTHER)

@@ -1,0 +1,272 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against the whole s3tasks stack.
+
+By default the tests start their own stack (storage-api, worker, beat, web on real PostgreSQL,
+Redis and S3). To run them against a stack that already runs (containers, Helm), set
+  S3TASKS_E2E_BASE_URL      web's URL (http://127.0.0.1:8080)
+  S3TASKS_E2E_S3_ENDPOINT, S3TASKS_E2E_S3_ACCESS_KEY, S3TASKS_E2E_S3_SECRET_KEY,
+  S3TASKS_E2E_S3_BUCKET (and S3TASKS_E2E_S3_REGION)   so the tests can look into the bucket
+  S3TASKS_E2E_TTL_SECONDS   only if that stack's TTL is short (the automatic-deletion test)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from minio import Minio
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.stack import Stack, StackConfig
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SESSION_COOKIE = "s3tasks_session"
+SHORT_TTL_SECONDS = 5
+
+
+@dataclass
+class Target:
+    """A running web and a look into its bucket."""
+
+    base_url: str
+    s3: Minio
+    bucket: str
+    ttl_seconds: int | None = None
+
+    def keys(self) -> set[str]:
+        return deps.object_keys(self.s3, self.bucket)
+
+    def keys_of(self, item_ids: list[str]) -> set[str]:
+        """The objects (content and thumbnails) of these items that are in the bucket now."""
+        return {key for key in self.keys() if any(item_id in key for item_id in item_ids)}
+
+    def wait_for_keys_gone(self, item_ids: list[str], *, timeout: float = 30) -> None:
+        wait_until(
+            lambda: not self.keys_of(item_ids),
+            timeout=timeout,
+            interval=0.2,
+            message=f"objects of {item_ids} to leave the bucket",
+        )
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _external_target() -> Target | None:
+    base_url = _env("S3TASKS_E2E_BASE_URL")
+    if base_url is None:
+        return None
+    missing = [
+        name
+        for name in (
+            "S3TASKS_E2E_S3_ENDPOINT",
+            "S3TASKS_E2E_S3_ACCESS_KEY",
+            "S3TASKS_E2E_S3_SECRET_KEY",
+            "S3TASKS_E2E_S3_BUCKET",
+        )
+        if _env(name) is None
+    ]
+    if missing:
+        raise pytest.UsageError(f"S3TASKS_E2E_BASE_URL is set, so set {', '.join(missing)} too")
+    endpoint = deps.S3Endpoint(
+        url=os.environ["S3TASKS_E2E_S3_ENDPOINT"].rstrip("/"),
+        access_key=os.environ["S3TASKS_E2E_S3_ACCESS_KEY"],
+        secret_key=os.environ["S3TASKS_E2E_S3_SECRET_KEY"],
+        region=_env("S3TASKS_E2E_S3_REGION") or "us-east-1",
+    )
+    ttl = _env("S3TASKS_E2E_TTL_SECONDS")
+    return Target(
+        base_url=base_url.rstrip("/"),
+        s3=endpoint.client(),
+        bucket=os.environ["S3TASKS_E2E_S3_BUCKET"],
+        ttl_seconds=int(ttl) if ttl else None,
+    )
+
+
+@dataclass
+class _OwnStack:
+    """A whole stack started by the tests, with dependencies of its own."""
+
+    s3_endpoint: deps.S3Endpoint
+    postgres_admin_url: str
+    redis_base_url: str
+    log_dir: Path
+    stacks: list[Stack] = field(default_factory=list)
+
+    def start(self, name: str, **overrides: object) -> Iterator[Target]:
+        with (
+            deps.postgres_database(self.postgres_admin_url) as database_url,
+            deps.redis_namespace(self.redis_base_url) as redis_ns,
+            deps.bucket(self.s3_endpoint) as bucket_name,
+        ):
+            config = StackConfig(
+                database_url=database_url,
+                redis_url=redis_ns.url,
+                redis_prefix=redis_ns.prefix,
+                s3=self.s3_endpoint,
+                bucket=bucket_name,
+                log_dir=self.log_dir / name,
+                task_queue=f"{redis_ns.prefix}s3tasks",
+            )
+            stack = Stack(replace(config, **overrides))  # type: ignore[arg-type]
+            try:
+                stack.start_all()
+                assert stack.web is not None
+                yield Target(
+                    base_url=stack.web.url,
+                    s3=self.s3_endpoint.client(),
+                    bucket=bucket_name,
+                    ttl_seconds=stack.config.image_ttl_seconds,
+                )
+            finally:
+                stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def _own_stacks(
+    request: pytest.FixtureRequest,
+    artifacts_dir: Path,
+    postgres_admin_url: str,
+    redis_base_url: str,
+) -> _OwnStack:
+    s3_endpoint: deps.S3Endpoint = request.getfixturevalue("s3_endpoint")
+    return _OwnStack(
+        s3_endpoint, postgres_admin_url, redis_base_url, artifacts_dir / "logs" / "e2e"
+    )
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The stack most tests share (each test is a new visitor, so they do not see each other)."""
+    external = _external_target()
+    if external is not None:
+        yield external
+        return
+    own: _OwnStack = request.getfixturevalue("_own_stacks")
+    yield from own.start("shared")
+
+
+@pytest.fixture(scope="session")
+def short_ttl_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """A stack whose items expire within seconds, with beat sweeping every second."""
+    external = _external_target()
+    if external is not None:
+        if external.ttl_seconds is None or external.ttl_seconds > 60:
+            pytest.skip("the running stack's TTL is long: set S3TASKS_E2E_TTL_SECONDS (≤ 60)")
+        yield external
+        return
+    own: _OwnStack = request.getfixturevalue("_own_stacks")
+    yield from own.start(
+        "short-ttl",
+        image_ttl_seconds=SHORT_TTL_SECONDS,
+        file_ttl_seconds=SHORT_TTL_SECONDS,
+        sweep_interval_seconds=1.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class BrowserVisitor:
+    """One visitor: a browser context of its own, with its console watched for errors."""
+
+    context: BrowserContext
+    page: Page
+    base_url: str
+    console_errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(f"{self.base_url}{path}")
+        return self.page
+
+    @property
+    def visitor_id(self) -> str:
+        """Read from the signed cookie's payload (readable, not forgeable)."""
+        for cookie in self.context.cookies():
+            if cookie.get("name") == SESSION_COOKIE:
+                payload = cookie.get("value", "").split(".", 1)[0]
+                body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+                return str(body["v"])
+        raise AssertionError("no session cookie")
+
+
+class Visitors:
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.made: list[BrowserVisitor] = []
+
+    def new(self, *, javascript: bool = True) -> BrowserVisitor:
+        context = self.browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1100, "height": 900}
+        )
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        visitor = BrowserVisitor(context, page, self.base_url)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                visitor.console_errors.append(f"{page.url}: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: visitor.console_errors.append(f"{page.url}: {exc}"))
+        self.made.append(visitor)
+        return visitor
+
+    def close(self) -> list[str]:
+        errors = [error for visitor in self.made for error in visitor.console_errors]
+        for visitor in self.made:
+            visitor.context.close()
+        return errors
+
+
+@pytest.fixture
+def visitors(chromium: Browser, target: Target) -> Iterator[Visitors]:
+    made = Visitors(chromium, target.base_url)
+    yield made
+    errors = made.close()
+    assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture
+def short_ttl_visitors(chromium: Browser, short_ttl_target: Target) -> Iterator[Visitors]:
+    made = Visitors(chromium, short_ttl_target.base_url)
+    yield made
+    errors = made.close()
+    assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture(scope="session")
+def screenshots(artifacts_dir: Path) -> Path:
+    path = artifacts_dir / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def unique(name: str) -> str:
+    return f"{uuid.uuid4().hex[:6]}-{name}"

@@ -1,0 +1,275 @@
+"""What a visitor sees and does, in Chromium, against the whole stack."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from s3tasks_testkit.processes import wait_until
+
+from .conftest import BrowserVisitor, Target, Visitors
+
+pytestmark = pytest.mark.e2e
+
+_ITEM_ID = re.compile(r"/(?:images|files)/([0-9a-f-]{36})")
+
+ACCESSIBILITY_CHECK = """
+() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("html has no lang");
+  if (!document.title.trim()) problems.push("page has no title");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("expected exactly one h1");
+  if (!document.querySelector("main")) problems.push("no main landmark");
+  if (!document.querySelector("nav[aria-label]")) problems.push("no labelled navigation");
+  for (const img of document.querySelectorAll("img")) {
+    if (!(img.getAttribute("alt") || "").trim()) problems.push("img without alt: " + img.src);
+  }
+  for (const el of document.querySelectorAll("input, select, textarea, progress")) {
+    if (el.type === "hidden") continue;
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.closest("label") || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+    if (!labelled) problems.push("unlabelled " + el.tagName.toLowerCase() + "#" + el.id);
+  }
+  for (const el of document.querySelectorAll("a, button")) {
+    const named = el.textContent.trim() || el.getAttribute("aria-label")
+      || el.querySelector("img[alt]:not([alt=''])");
+    if (!named) problems.push("unnamed " + el.tagName.toLowerCase());
+  }
+  const ids = [...document.querySelectorAll("[id]")].map((el) => el.id);
+  for (const id of new Set(ids)) {
+    if (ids.filter((other) => other === id).length > 1) problems.push("duplicate id " + id);
+  }
+  return problems;
+}
+"""
+
+
+def png_file(directory: Path, name: str, colour: tuple[int, int, int]) -> Path:
+    path = directory / name
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 90), colour).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def upload(visitor: BrowserVisitor, kind: str, file: Path, description: str | None = None) -> Page:
+    page = visitor.open(f"/{kind}s")
+    if description is not None:
+        page.get_by_label("Description").fill(description)
+    page.locator("#file").set_input_files(str(file))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    return page
+
+
+def item_ids(page: Page) -> list[str]:
+    hrefs = page.locator(".gallery a, a.download").evaluate_all(
+        "(links) => links.map((a) => a.getAttribute('href'))"
+    )
+    return [match.group(1) for href in hrefs if (match := _ITEM_ID.search(href))]
+
+
+def assert_accessible(page: Page) -> None:
+    problems = page.evaluate(ACCESSIBILITY_CHECK)
+    assert problems == [], f"{page.url}: {problems}"
+
+
+def test_four_images_keep_the_three_newest(
+    visitors: Visitors, target: Target, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new()
+    page = visitor.open("/images")
+    expect(page.get_by_text("No images yet")).to_be_visible()
+    assert_accessible(page)
+    page.screenshot(path=screenshots / "images-empty.png", full_page=True)
+
+    colours = [(220, 40, 40), (40, 160, 60), (40, 80, 200), (230, 170, 20)]
+    first_ids: list[str] = []
+    for n, colour in enumerate(colours):
+        page = upload(visitor, "image", png_file(tmp_path, f"photo-{n}.png", colour))
+        expect(page.get_by_role("status")).to_contain_text(f"Uploaded photo-{n}.png")
+        if n == 0:
+            first_ids = item_ids(page)
+
+    thumbnails = page.locator(".gallery img")
+    expect(thumbnails).to_have_count(3)
+    alts = thumbnails.evaluate_all("(imgs) => imgs.map((img) => img.alt)")
+    assert alts == [f"Thumbnail of photo-{n}.png" for n in (3, 2, 1)]
+    loaded = thumbnails.evaluate_all(
+        "(imgs) => imgs.every((img) => img.complete && img.naturalWidth > 0)"
+    )
+    assert loaded, "every thumbnail loaded"
+    expect(page.locator(".gallery .meta").first).to_contain_text("left")
+    assert_accessible(page)
+    page.screenshot(path=screenshots / "images.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshots / "images-mobile.png", full_page=True)
+
+    kept = item_ids(page)
+    assert len(kept) == 3
+    assert first_ids[0] not in kept
+    target.wait_for_keys_gone(first_ids)
+    assert {f"objects/{item_id}" for item_id in kept} <= target.keys()
+
+
+def test_file_with_description_downloads_byte_identical(
+    visitors: Visitors, target: Target, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new()
+    page = visitor.open("/files")
+    expect(page.get_by_text("No files yet")).to_be_visible()
+    assert_accessible(page)
+    page.screenshot(path=screenshots / "files-empty.png", full_page=True)
+
+    content = bytes(range(256)) * 4096 + b"the end"
+    source = tmp_path / "report.bin"
+    source.write_bytes(content)
+    page = upload(visitor, "file", source, description="quarterly numbers")
+    expect(page.get_by_role("status")).to_contain_text("Uploaded report.bin")
+    expect(page.locator("dd.description")).to_have_text("quarterly numbers")
+    expect(page.locator("dd.size")).to_have_text("1.0 MB")
+    link = page.get_by_role("link", name="Download report.bin")
+    expect(link).to_be_visible()
+    assert_accessible(page)
+    page.screenshot(path=screenshots / "files.png", full_page=True)
+
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    assert download.suggested_filename == "report.bin"
+    saved = tmp_path / "downloaded.bin"
+    download.save_as(saved)
+    assert saved.read_bytes() == content
+    assert any(key.startswith("objects/") for key in target.keys_of(item_ids(page)))
+
+
+def test_delete_all_empties_the_pages_and_the_bucket(
+    visitors: Visitors, target: Target, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new()
+    upload(visitor, "image", png_file(tmp_path, "a.png", (10, 10, 10)))
+    page = upload(visitor, "image", png_file(tmp_path, "b.png", (90, 90, 90)))
+    image_ids = item_ids(page)
+    assert len(image_ids) == 2
+    note = tmp_path / "note.txt"
+    note.write_text("delete me")
+    page = upload(visitor, "file", note, description="temporary")
+    file_ids = item_ids(page)
+    assert len(file_ids) == 1
+    assert target.keys_of(image_ids + file_ids)
+
+    for kind, ids in (("image", image_ids), ("file", file_ids)):
+        page = visitor.open(f"/{kind}s")
+        page.get_by_label(f"Yes, delete all my {kind}s").check()
+        page.screenshot(path=screenshots / f"{kind}s-delete-confirm.png", full_page=True)
+        with page.expect_navigation():
+            page.get_by_role("button", name=f"Delete all {kind}s").click()
+        expect(page.get_by_role("status")).to_contain_text("Deleted")
+        expect(page.get_by_text(f"No {kind}s yet")).to_be_visible()
+        target.wait_for_keys_gone(ids)
+
+
+def test_items_are_deleted_automatically(
+    short_ttl_visitors: Visitors, short_ttl_target: Target, tmp_path: Path
+) -> None:
+    visitor = short_ttl_visitors.new()
+    upload(visitor, "image", png_file(tmp_path, "brief.png", (200, 0, 200)))
+    image_page_ids = item_ids(visitor.page)
+    note = tmp_path / "brief.txt"
+    note.write_text("gone soon")
+    page = upload(visitor, "file", note, description="short-lived")
+    ids = image_page_ids + item_ids(page)
+    assert len(ids) == 2, "both uploads were shown before they expired"
+
+    def pages_empty() -> bool:
+        images = visitor.open("/images").get_by_text("No images yet").count()
+        files = visitor.open("/files").get_by_text("No files yet").count()
+        return images == 1 and files == 1
+
+    ttl = short_ttl_target.ttl_seconds or 5
+    wait_until(
+        pages_empty, timeout=ttl + 30, interval=0.5, message="items to expire from the pages"
+    )
+    short_ttl_target.wait_for_keys_gone(ids, timeout=30)
+
+
+def test_another_visitor_sees_nothing(visitors: Visitors, tmp_path: Path) -> None:
+    first = visitors.new()
+    page = upload(first, "image", png_file(tmp_path, "private.png", (1, 2, 3)))
+    thumbnail = page.locator(".gallery img").first.get_attribute("src")
+    note = tmp_path / "private.txt"
+    note.write_text("mine only")
+    page = upload(first, "file", note, description="secret")
+    download = page.get_by_role("link", name="Download private.txt").get_attribute("href")
+
+    second = visitors.new()
+    assert second.open("/images").locator(".gallery img").count() == 0
+    expect(second.page.get_by_text("No images yet")).to_be_visible()
+    expect(second.open("/files").get_by_text("No files yet")).to_be_visible()
+    assert second.visitor_id != first.visitor_id
+    for url in (thumbnail, download):
+        assert url is not None
+        response = second.context.request.get(f"{second.base_url}{url}")
+        assert response.status == 404
+
+
+def test_a_non_image_renamed_jpg_is_refused(
+    visitors: Visitors, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new()
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is a text file pretending to be a photo\n" * 20)
+    page = upload(visitor, "image", fake)
+    alert = page.locator(".flash-error")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text(re.compile(r"not .*image|JPEG|PNG", re.IGNORECASE))
+    expect(page.get_by_text("No images yet")).to_be_visible()
+    page.screenshot(path=screenshots / "images-refused.png", full_page=True)
+
+
+def test_too_large_is_caught_before_sending(visitors: Visitors, tmp_path: Path) -> None:
+    visitor = visitors.new()
+    page = visitor.open("/images")
+    limit = int(page.locator("form.upload").get_attribute("data-max-bytes") or "0")
+    big = tmp_path / "huge.png"
+    with big.open("wb") as handle:
+        handle.truncate(limit + 1)
+    page.locator("#file").set_input_files(str(big))
+    expect(page.locator(".upload-error")).to_contain_text("too large")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".upload-error")).to_contain_text("too large")
+    expect(page.get_by_text("No images yet")).to_be_visible()
+
+
+def test_upload_works_without_javascript(
+    visitors: Visitors, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new(javascript=False)
+    page = upload(visitor, "image", png_file(tmp_path, "nojs.png", (0, 120, 120)))
+    expect(page.get_by_role("status")).to_contain_text("Uploaded nojs.png")
+    expect(page.locator(".gallery img")).to_have_count(1)
+    page = visitor.open("/images")
+    page.get_by_label("Yes, delete all my images").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete all images").click()
+    expect(page.get_by_text("No images yet")).to_be_visible()
+    page.screenshot(path=screenshots / "images-nojs.png", full_page=True)
+
+
+def test_every_page_is_accessible_and_quiet(visitors: Visitors, screenshots: Path) -> None:
+    visitor = visitors.new()
+    for path, name in (("/", "home"), ("/images", "images-page"), ("/files", "files-page")):
+        page = visitor.open(path)
+        expect(page.locator("h1")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        logo = page.get_by_role("img", name="s3tasks logo")
+        expect(logo).to_be_visible()
+        assert logo.evaluate("(img) => img.complete && img.naturalWidth > 0")
+        assert_accessible(page)
+        page.screenshot(path=screenshots / f"{name}.png", full_page=True)
+    assert visitor.console_errors == []
