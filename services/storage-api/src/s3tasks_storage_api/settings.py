@@ -25,7 +25,11 @@ class LogFormat(StrEnum):
 
 class StorageApiSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="STORAGE_API_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="STORAGE_API_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     env: Environment = Field(

@@ -1,0 +1,54 @@
+"""Configuration errors stop start-up with a message that names the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_testkit.stack import cli
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_API_", "S3TASKS_"))}
+    return subprocess.run(
+        cli("s3tasks-storage-api", "init-bucket"),
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"STORAGE_API_MAX_IMAGE_BYTES": "lots"}, "STORAGE_API_MAX_IMAGE_BYTES"),
+        ({"STORAGE_API_S3_ENDPOINT": "minio:9000"}, "STORAGE_API_S3_ENDPOINT"),
+        ({"STORAGE_API_DATABASE_URL": "mysql://x@y/z"}, "STORAGE_API_DATABASE_URL"),
+        ({"STORAGE_API_S3_BUCKET": "ab"}, "STORAGE_API_S3_BUCKET"),
+        ({"S3TASKS_ENV": "production"}, "STORAGE_API_SERVICE_TOKEN"),
+    ],
+)
+def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], named: str) -> None:
+    result = _run(env)
+    assert result.returncode != 0
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_accepts_a_real_token() -> None:
+    settings = StorageApiSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        env="production",
+        service_token="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
+    )
+    assert settings.env == "production"
+
+
+def test_a_plain_postgresql_url_is_taken_for_psycopg() -> None:
+    settings = StorageApiSettings(_env_file=None, database_url="postgresql://u@h/db")  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
