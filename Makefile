@@ -63,3 +63,7 @@ worker: ## Run the Celery worker (deletion jobs; /metrics on WORKER_METRICS_PORT
 .PHONY: beat
 beat: ## Run celery beat, the sweep and reconcile schedule (one replica only)
 	$(UV) run --frozen s3tasks-worker beat
+
+.PHONY: run
+run: install ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured) and print the URL
+	$(UV) run --frozen s3tasks-devstack

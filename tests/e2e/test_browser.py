@@ -132,7 +132,7 @@ def test_file_with_description_downloads_byte_identical(
     page = upload(visitor, "file", source, description="quarterly numbers")
     expect(page.get_by_role("status")).to_contain_text("Uploaded report.bin")
     expect(page.locator("dd.description")).to_have_text("quarterly numbers")
-    expect(page.locator("dd.size")).to_have_text("1.0 MB")
+    expect(page.locator("dd.size")).to_have_text("1 MiB")
     link = page.get_by_role("link", name="Download report.bin")
     expect(link).to_be_visible()
     assert_accessible(page)

@@ -138,7 +138,7 @@ def test_file_round_trip_with_description_and_range(visitor: Visitor) -> None:
     html = visitor.page("/files")
     assert "Uploaded data.bin" in html
     assert "my test data" in html
-    assert "256.0 KB" in html
+    assert "250 KiB" in html
     link = re.search(r'href="(/files/[0-9a-f-]+/download)"', html)
     assert link is not None
     full = visitor.http.get(link.group(1))

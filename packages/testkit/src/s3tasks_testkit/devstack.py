@@ -33,13 +33,16 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
+import urllib3
 from minio.error import S3Error
 
 from s3tasks_testkit import deps
@@ -161,10 +164,23 @@ def _s3_from_env() -> deps.S3Endpoint | None:
     )
 
 
+def _tcp_open(url: str) -> bool:
+    """Is anyone listening? (Asked first: the S3 client retries with back-off for seconds.)"""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), _PROBE_TIMEOUT_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
 def _s3_reachable(endpoint: deps.S3Endpoint) -> bool:
+    if not _tcp_open(endpoint.url):
+        return False
     try:
         endpoint.client().list_buckets()
-    except (S3Error, OSError, ValueError) as exc:
+    except (S3Error, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
         log.debug("S3 probe failed: %s", exc)
         return False
     return True
@@ -246,9 +262,13 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str]]:
         log_dir.mkdir(parents=True, exist_ok=True)
         log.info("logs of every service: %s", log_dir)
 
-        database_url = choose_postgres(resources, data_dir, options.embedded_only)
-        redis_url = choose_redis(resources, data_dir, options.embedded_only)
-        s3 = choose_s3(resources, log_dir, options.embedded_only)
+        # The S3 server takes longest to come up: start it while the others start.
+        s3_resources = resources.enter_context(ExitStack())
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            s3_future = pool.submit(choose_s3, s3_resources, log_dir, options.embedded_only)
+            database_url = choose_postgres(resources, data_dir, options.embedded_only)
+            redis_url = choose_redis(resources, data_dir, options.embedded_only)
+            s3 = s3_future.result()
         bucket = _env("S3TASKS_S3_BUCKET") or DEFAULT_BUCKET
         ensure_bucket(s3, bucket)
 
@@ -280,11 +300,15 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str]]:
             raise RuntimeError(f"migration failed:\n{stderr}") from exc
         log.info("starting storage-api")
         stack.start_storage_api()
-        log.info("starting worker and beat")
-        stack.start_worker()
-        stack.start_beat()
-        log.info("starting web")
-        start_web(stack, sock)
+        log.info("starting worker, beat and web")
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            started = [
+                pool.submit(stack.start_worker),
+                pool.submit(stack.start_beat),
+                pool.submit(start_web, stack, sock),
+            ]
+            for future in started:
+                future.result()
         shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104 - compares, binds nothing
         yield stack, f"http://{shown_host}:{port_of(sock)}"
 

@@ -23,12 +23,15 @@ class ItemView:
 
 
 def human_size(size_bytes: int) -> str:
+    """Binary units, as the limits are set: 20 MiB, 1.5 KiB, 512 bytes."""
+    if size_bytes < 1024:
+        return f"{size_bytes} bytes"
     size = float(size_bytes)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def human_duration(seconds: int) -> str:
@@ -37,10 +40,10 @@ def human_duration(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min left"
     if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
+        return f"{minutes} min {secs} s left"
+    return f"{secs} s left"
 
 
 def item_view(item: ItemOut, server_time: datetime) -> ItemView:

@@ -63,10 +63,43 @@
     });
   }
 
+  // Same wording as the server's (pages/views.py human_duration).
+  function duration(seconds) {
+    if (seconds <= 0) {
+      return "deleting now";
+    }
+    var hours = Math.floor(seconds / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    var secs = seconds % 60;
+    if (hours) {
+      return hours + " h " + minutes + " min left";
+    }
+    if (minutes) {
+      return minutes + " min " + secs + " s left";
+    }
+    return secs + " s left";
+  }
+
+  function countDown() {
+    var started = Date.now();
+    var clocks = document.querySelectorAll("time[data-seconds-left]");
+    if (!clocks.length) {
+      return;
+    }
+    window.setInterval(function () {
+      var elapsed = Math.floor((Date.now() - started) / 1000);
+      for (var i = 0; i < clocks.length; i++) {
+        var left = parseInt(clocks[i].dataset.secondsLeft, 10) - elapsed;
+        clocks[i].textContent = duration(left);
+      }
+    }, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var forms = document.querySelectorAll("form.upload");
     for (var i = 0; i < forms.length; i++) {
       enhance(forms[i]);
     }
+    countDown();
   });
 })();
