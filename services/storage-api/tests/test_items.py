@@ -162,6 +162,13 @@ def test_delete_all_hides_at_once_then_the_job_empties_bucket_and_table(
     assert all(f"objects/{f}" in keys for f in files)
     assert {str(r["id"]) for r in api.rows("visitor_id = %s", visitor)} == set(files)
 
+    with api.client() as client:
+        resp = client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
+        assert resp.json() == {"kind": "file", "hidden": 2}
+    assert run_deletions(api, visitor_id=visitor)["tallies"] == {("purge", "file"): 2}
+    assert api.rows("visitor_id = %s", visitor) == []
+    assert not any(f in k for f in files for k in api.object_keys())
+
 
 def test_visitors_cannot_reach_each_others_items(api: Api, visitor: str) -> None:
     intruder = uuid.uuid4().hex
