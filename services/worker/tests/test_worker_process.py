@@ -111,3 +111,15 @@ def test_sigterm_stops_the_worker_gracefully_and_it_is_no_longer_ready(
     assert worker.wait_exit(timeout=60) == 0, worker.tail_log()
     assert probe("ready", worker_env) == 1
     assert not (Path(worker_env["WORKER_STATE_DIR"]) / "ready").exists()
+
+
+def test_beat_is_live_for_its_probe(worker_env: dict[str, str], stack_config: StackConfig) -> None:
+    env = {**worker_env, "WORKER_STATE_DIR": str(stack_config.log_dir / "beat-state")}
+    beat = ServiceProcess(
+        name="beat-alone", argv=[str(WORKER_SCRIPT), "beat"], env=env, log_dir=stack_config.log_dir
+    )
+    beat.start()
+    try:
+        wait_until(lambda: probe("live", env) == 0, timeout=30, message="beat to be live")
+    finally:
+        beat.stop()

@@ -98,19 +98,26 @@ def use_multiprocess_dir(directory: Path) -> None:
 
 
 def run_beat(settings: WorkerSettings) -> None:
-    from s3tasks_worker.app import create_celery_app
+    from s3tasks_worker.app import create_celery_app, health_files
+    from s3tasks_worker.health import HeartbeatThread
     from s3tasks_worker.logs import configure_logging
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings)
     app = create_celery_app(settings)
-    app.start(
-        [
-            "beat",
-            f"--schedule={settings.beat_schedule_file}",
-            f"--loglevel={settings.log_level}",
-        ]
-    )
+    # `probe live` works for the beat container too: beat has its own state dir there.
+    heartbeat = HeartbeatThread(health_files(settings), settings.heartbeat_interval_seconds)
+    heartbeat.start()
+    try:
+        app.start(
+            [
+                "beat",
+                f"--schedule={settings.beat_schedule_file}",
+                f"--loglevel={settings.log_level}",
+            ]
+        )
+    finally:
+        heartbeat.stop()
 
 
 def probe(settings: WorkerSettings, check: str) -> int:
