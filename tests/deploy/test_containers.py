@@ -1,0 +1,507 @@
+"""The images, built and run with podman here (issue 6), and the chart's dev-mode rendering
+under `podman kube play` (issue 7).
+
+No Docker engine and no registry here: the base image is made with debootstrap (cached as
+localhost/bookworm-min), the three images are built with the host's CA bundle mounted for the
+TLS-intercepting proxy, and they run with a read-only root filesystem as user 10001 on the host
+network against host PostgreSQL and Redis (a fresh database and key prefix) and moto S3.
+Set S3TASKS_TEST_BASE_IMAGE to build on another base (e.g. python:3.11-slim-bookworm).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
+
+from .conftest import REPO_ROOT, SERVICES
+
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
+
+BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+IMAGE_TAG = "test"
+SIZE_TARGET_MB = 200
+CHART = REPO_ROOT / "deploy" / "helm" / "s3tasks"
+
+
+def run(argv: list[str], *, timeout: float = 120, check: bool = True) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv[:6])}... failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
+def image(service: str) -> str:
+    return f"localhost/s3tasks-{service}:{IMAGE_TAG}"
+
+
+def _make_debootstrap_base(podman: str) -> None:
+    mirror = next(
+        line.split()[1]
+        for line in Path("/etc/apt/sources.list.d/debian.sources").read_text().splitlines()
+        if line.startswith("URIs:")
+    )
+    with tempfile.TemporaryDirectory(prefix="s3tasks-rootfs-") as rootfs:
+        run(["debootstrap", "--variant=minbase", "bookworm", rootfs, mirror], timeout=1200)
+        run(
+            [
+                "sh",
+                "-c",
+                f"rm -rf {rootfs}/var/cache/apt/archives/*.deb {rootfs}/var/cache/apt/*.bin",
+            ]
+        )
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            [podman, "import", "-", BASE_IMAGE],
+            stdin=tar.stdout,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        tar.wait()
+        assert imported.returncode == 0, imported.stderr
+
+
+@pytest.fixture(scope="session")
+def base_image(podman: str) -> str:
+    if subprocess.run([podman, "image", "exists", BASE_IMAGE], check=False).returncode != 0:
+        if BASE_IMAGE != "localhost/bookworm-min":
+            pytest.skip(f"base image {BASE_IMAGE} is not present and cannot be pulled here")
+        if not Path("/etc/apt/sources.list.d/debian.sources").exists():
+            pytest.skip("no Debian apt sources to read a mirror from for debootstrap")
+        _make_debootstrap_base(podman)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def images(podman: str, base_image: str) -> dict[str, str]:
+    """The three images, built once per session; podman's layer cache makes rebuilds quick."""
+    sizes = {}
+    for service in SERVICES:
+        argv = [
+            podman,
+            "build",
+            "--format",
+            "docker",
+            "--layers",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+        ]
+        if HOST_CA_BUNDLE.exists():
+            argv += [
+                "-v", f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro",
+                "--build-arg", "SSL_CERT_FILE=/run/host-ca.crt",
+                "--build-arg", "PIP_CERT=/run/host-ca.crt",
+            ]  # fmt: skip
+        argv += ["-f", f"services/{service}/Dockerfile", "-t", image(service), "."]
+        done = subprocess.run(
+            argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800, check=False
+        )
+        assert done.returncode == 0, (
+            f"building {service}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
+        size = int(
+            run([podman, "image", "inspect", "--format", "{{.Size}}", image(service)]).strip()
+        )
+        sizes[service] = size
+    report = ", ".join(f"{s} {b / 1e6:.0f} MB" for s, b in sizes.items())
+    print(f"\nimage sizes on {base_image}: {report} (target < {SIZE_TARGET_MB} MB on a slim base)")
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    (REPO_ROOT / "build" / "image-sizes.txt").write_text(f"base {base_image}: {report}\n")
+    return {service: image(service) for service in SERVICES}
+
+
+def free_port() -> int:
+    sock = bind_loopback()
+    port = port_of(sock)
+    sock.close()
+    return port
+
+
+@dataclass
+class Containers:
+    """Containers of one test, on the host network, removed afterwards."""
+
+    podman: str
+    log_dir: Path
+    names: list[str] = field(default_factory=list)
+
+    def run(
+        self, name: str, img: str, args: list[str], env: dict[str, str], *, detach: bool = True
+    ) -> str:
+        argv = [
+            self.podman, "run", "--network", "host", "--read-only", "--read-only-tmpfs=false",
+            "--tmpfs", "/tmp:rw,size=256m,mode=1777", "--user", "10001:10001", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--name", name,
+        ]  # fmt: skip
+        for key, value in env.items():
+            argv += ["--env", f"{key}={value}"]
+        if detach:
+            self.names.append(name)
+            return run([*argv, "--detach", img, *args]).strip()
+        return run([*argv, "--rm", img, *args], timeout=300)
+
+    def logs(self, name: str) -> str:
+        done = subprocess.run(
+            [self.podman, "logs", name], capture_output=True, text=True, check=False
+        )
+        return done.stdout + done.stderr
+
+    def running(self, name: str) -> bool:
+        state = run([self.podman, "inspect", "--format", "{{.State.Running}}", name], check=False)
+        return state.strip() == "true"
+
+    def remove_all(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in self.names:
+            (self.log_dir / f"{name}.log").write_text(self.logs(name))
+            run([self.podman, "rm", "--force", "--time", "5", name], check=False)
+
+
+@dataclass
+class Ports:
+    storage_api: int
+    web: int
+    worker: int
+
+
+@dataclass
+class ContainerStack:
+    containers: Containers
+    images: dict[str, str]
+    ports: Ports
+    env_storage_api: dict[str, str]
+    env_worker: dict[str, str]
+    env_web: dict[str, str]
+    s3: deps.S3Endpoint
+    bucket: str
+    prefix: str
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.web}"
+
+    @property
+    def storage_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.storage_api}"
+
+    def start_worker(self, name: str) -> None:
+        self.containers.run(name, self.images["worker"], ["worker"], self.env_worker)
+        wait_until(lambda: self._healthy(name), timeout=90, message=f"{name} healthy")
+
+    def _healthy(self, name: str) -> bool:
+        if not self.containers.running(name):
+            raise AssertionError(f"{name} exited:\n{self.containers.logs(name)[-3000:]}")
+        done = subprocess.run(
+            [self.containers.podman, "healthcheck", "run", name], capture_output=True, check=False
+        )
+        return done.returncode == 0
+
+
+@pytest.fixture
+def stack(
+    podman: str,
+    images: dict[str, str],
+    database_url: str,
+    redis_ns: deps.RedisNamespace,
+    s3_endpoint: deps.S3Endpoint,
+    s3_bucket: str,
+    artifacts_dir: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[ContainerStack]:
+    ports = Ports(storage_api=free_port(), web=free_port(), worker=free_port())
+    token = secrets.token_hex(16)
+    queue = f"{redis_ns.prefix}s3tasks"
+    common = {"S3TASKS_ENV": "development"}
+    env_storage_api = {
+        **common,
+        "STORAGE_API_DATABASE_URL": deps.sqlalchemy_url(database_url),
+        "STORAGE_API_S3_ENDPOINT": s3_endpoint.url,
+        "STORAGE_API_S3_ACCESS_KEY": s3_endpoint.access_key,
+        "STORAGE_API_S3_SECRET_KEY": s3_endpoint.secret_key,
+        "STORAGE_API_S3_REGION": s3_endpoint.region,
+        "STORAGE_API_S3_BUCKET": s3_bucket,
+        "STORAGE_API_BROKER_URL": redis_ns.url,
+        "STORAGE_API_BROKER_KEY_PREFIX": redis_ns.prefix,
+        "STORAGE_API_TASK_QUEUE": queue,
+        "STORAGE_API_SERVICE_TOKEN": token,
+        "STORAGE_API_HOST": "127.0.0.1",
+        "STORAGE_API_PORT": str(ports.storage_api),
+    }
+    env_worker = {
+        **common,
+        "WORKER_BROKER_URL": redis_ns.url,
+        "WORKER_BROKER_KEY_PREFIX": redis_ns.prefix,
+        "WORKER_TASK_QUEUE": queue,
+        "WORKER_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
+        "WORKER_SERVICE_TOKEN": token,
+        "WORKER_SWEEP_INTERVAL_SECONDS": "1",
+        "WORKER_METRICS_HOST": "127.0.0.1",
+        "WORKER_METRICS_PORT": str(ports.worker),
+    }
+    env_web = {
+        **common,
+        "WEB_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
+        "WEB_SECRET_KEY": secrets.token_hex(32),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(ports.web),
+    }
+    suffix = uuid.uuid4().hex[:6]
+    containers = Containers(podman, artifacts_dir / "logs" / f"containers-{request.node.name}")
+    s = ContainerStack(
+        containers,
+        images,
+        ports,
+        env_storage_api,
+        env_worker,
+        env_web,
+        s3_endpoint,
+        s3_bucket,
+        redis_ns.prefix,
+    )
+    try:
+        containers.run(
+            f"s3t-migrate-{suffix}",
+            images["storage-api"],
+            ["migrate"],
+            env_storage_api,
+            detach=False,
+        )
+        containers.run(
+            f"s3t-storage-api-{suffix}",
+            images["storage-api"],
+            ["serve"],
+            env_storage_api,
+        )
+        wait_until(
+            lambda: http_ok(f"{s.storage_api_url}/readyz"), timeout=90, message="storage-api ready"
+        )
+        s.start_worker(f"s3t-worker-{suffix}")
+        containers.run(f"s3t-beat-{suffix}", images["worker"], ["beat"], env_worker)
+        containers.run(
+            f"s3t-web-{suffix}",
+            images["web"],
+            ["serve"],
+            env_web,
+        )
+        wait_until(lambda: http_ok(f"{s.web_url}/readyz"), timeout=90, message="web ready")
+        yield s
+    finally:
+        containers.remove_all()
+
+
+def test_images_run_as_non_root_on_a_read_only_root(stack: ContainerStack, podman: str) -> None:
+    for name in stack.containers.names:
+        assert stack.containers.running(name), stack.containers.logs(name)
+        assert run([podman, "exec", name, "id", "-u"]).strip() == "10001"
+        probe = [podman, "exec", name, "python3", "-c", "open('/app/probe', 'w')"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        assert done.returncode != 0
+        assert "Read-only file system" in done.stderr
+    for name in stack.containers.names:
+        if "beat" not in name:
+            healthcheck = subprocess.run(
+                [podman, "healthcheck", "run", name], capture_output=True, check=False
+            )
+            assert healthcheck.returncode == 0, name
+    for service in SERVICES:
+        config = run(
+            [podman, "image", "inspect", "--format", "{{json .Config.User}}", image(service)]
+        )
+        assert config.strip() == '"10001:10001"'
+
+
+def test_site_answers_from_the_containers(stack: ContainerStack) -> None:
+    with httpx.Client(base_url=stack.web_url, timeout=10, follow_redirects=True) as client:
+        for path in ("/images", "/files"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "<html" in page.text.lower()
+    assert "s3tasks_" in httpx.get(f"http://127.0.0.1:{stack.ports.worker}/metrics").text
+
+
+def test_e2e_suite_passes_against_the_containerised_web(
+    stack: ContainerStack, artifacts_dir: Path
+) -> None:
+    e2e = REPO_ROOT / "tests" / "e2e"
+    if not any(e2e.glob("test_*.py")):
+        pytest.skip("tests/e2e has no tests yet")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(e2e), "-q", "-p", "no:cacheprovider", "-m", "e2e"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "S3TASKS_E2E_BASE_URL": stack.web_url},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    (artifacts_dir / "e2e-against-containers.log").write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+
+
+def test_sigterm_to_the_worker_mid_job_loses_nothing(stack: ContainerStack, podman: str) -> None:
+    visitor = uuid.uuid4().hex
+    api = httpx.Client(base_url=stack.storage_api_url, timeout=30)
+    for i in range(40):
+        answer = api.post(
+            f"/v1/visitors/{visitor}/items",
+            params={"kind": "file", "filename": f"f{i}.txt", "description": "sigterm"},
+            content=os.urandom(4096),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert answer.status_code == 201, answer.text
+    client = stack.s3.client()
+    keys_before = deps.object_keys(client, stack.bucket)
+    assert len(keys_before) >= 40
+    worker = next(n for n in stack.containers.names if "-worker-" in n)
+    assert api.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code == 202
+    # SIGTERM while the purge job runs (or is still queued): Celery's warm shutdown finishes
+    # the running job; a job not started yet stays on the queue for the next worker.
+    run([podman, "kill", "--signal", "TERM", worker])
+    wait_until(
+        lambda: not stack.containers.running(worker), timeout=90, message="worker exits on SIGTERM"
+    )
+    code = run([podman, "inspect", "--format", "{{.State.ExitCode}}", worker]).strip()
+    assert code == "0", stack.containers.logs(worker)[-3000:]
+    stack.start_worker(worker + "-2")
+
+    def purged() -> bool:
+        return not any(visitor in key for key in deps.object_keys(client, stack.bucket))
+
+    wait_until(
+        purged, timeout=120, interval=0.5, message="every object of the purged visitor deleted"
+    )
+    assert api.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"] == []
+
+
+# -- issue 7: the chart's dev-mode rendering under podman kube play -------------------------
+
+KUBE_PLAY_KINDS = {"Deployment", "ConfigMap", "Secret"}
+
+
+def test_dev_mode_rendering_runs_under_podman_kube_play(
+    podman: str,
+    images: dict[str, str],
+    helm: str,
+    database_url: str,
+    redis_ns: deps.RedisNamespace,
+    s3_endpoint: deps.S3Endpoint,
+    s3_bucket: str,
+    artifacts_dir: Path,
+    tmp_path: Path,
+) -> None:
+    ports = Ports(storage_api=free_port(), web=free_port(), worker=free_port())
+    release = f"kp{uuid.uuid4().hex[:6]}"
+    values = {
+        "environment": "development",
+        "dev": {
+            "enabled": True,
+            "minio": {"enabled": False},
+            "postgresql": {"enabled": False},
+            "redis": {"enabled": False},
+        },
+        "externalDatabase": {"url": deps.sqlalchemy_url(database_url)},
+        "externalRedis": {"url": redis_ns.url},
+        "externalS3": {
+            "endpoint": s3_endpoint.url,
+            "bucket": s3_bucket,
+            "accessKey": s3_endpoint.access_key,
+            "secretKey": s3_endpoint.secret_key,
+        },
+        "config": {
+            "brokerKeyPrefix": redis_ns.prefix,
+            "taskQueue": "s3tasks",
+            "sweepIntervalSeconds": 1,
+        },
+        "web": {"containerPorts": {"http": ports.web}},
+        "storageApi": {
+            "containerPorts": {"http": ports.storage_api},
+            "service": {"port": ports.storage_api},
+        },
+        "worker": {"containerPorts": {"metrics": ports.worker}},
+    }
+    for key, service in (
+        ("web", "web"),
+        ("storageApi", "storage-api"),
+        ("worker", "worker"),
+        ("beat", "worker"),
+    ):
+        component = values.setdefault(key, {})
+        assert isinstance(component, dict)
+        component["replicaCount"] = 1
+        component["image"] = {
+            "repository": f"localhost/s3tasks-{service}",
+            "tag": IMAGE_TAG,
+            "pullPolicy": "Never",
+        }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    rendered = run([helm, "template", release, str(CHART), "-f", str(values_file)])
+    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in KUBE_PLAY_KINDS]
+    # Pods share the host network here, so the Services' names resolve to loopback.
+    services = [f"{release}-s3tasks-{c}" for c in ("web", "storage-api", "worker")]
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["spec"]["template"]["spec"]["hostAliases"] = [
+                {"ip": "127.0.0.1", "hostnames": services}
+            ]
+    manifest = tmp_path / "kube.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    (artifacts_dir / "kube-play.yaml").write_text(manifest.read_text())
+    try:
+        run([podman, "kube", "play", "--network", "host", str(manifest)], timeout=600)
+        web_url = f"http://127.0.0.1:{ports.web}"
+        wait_until(
+            lambda: http_ok(f"{web_url}/readyz"), timeout=180, message="web (kube play) ready"
+        )
+        assert http_ok(f"http://127.0.0.1:{ports.storage_api}/readyz")
+        assert httpx.get(f"{web_url}/images", timeout=10).status_code == 200
+        e2e = REPO_ROOT / "tests" / "e2e"
+        if any(e2e.glob("test_*.py")):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    str(e2e),
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-m",
+                    "e2e",
+                ],
+                cwd=REPO_ROOT,
+                env={**os.environ, "S3TASKS_E2E_BASE_URL": web_url},
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                check=False,
+            )
+            (artifacts_dir / "e2e-against-kube-play.log").write_text(done.stdout + done.stderr)
+            assert done.returncode == 0, done.stdout[-5000:]
+    finally:
+        pods = run(
+            [podman, "pod", "ps", "--format", "{{.Name}}", "--filter", f"name={release}"],
+            check=False,
+        )
+        logs_dir = artifacts_dir / "logs" / "kube-play"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        for pod in pods.split():
+            (logs_dir / f"{pod}.log").write_text(run([podman, "pod", "logs", pod], check=False))
+        run([podman, "kube", "down", str(manifest)], check=False, timeout=300)
