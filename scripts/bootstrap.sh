@@ -24,10 +24,14 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-python=$(command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
-"$python" - <<'PY' || { echo "bootstrap: Python 3.11+ is required" >&2; exit 1; }
-import sys; sys.exit(sys.version_info < (3, 11))
-PY
+# The first interpreter that runs and is 3.11+ (a pyenv shim may exist and still fail).
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+    python=$(command -v "$candidate"); break
+  fi
+done
+[ -n "$python" ] || { echo "bootstrap: Python 3.11+ is required" >&2; exit 1; }
 
 if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
   echo "bootstrap: installing uv into .tools/venv"
