@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_web.settings import DEVELOPMENT_SECRET_KEY, WebSettings, describe_settings_error
 
 
@@ -67,3 +69,33 @@ def test_serve_exits_with_the_variable_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "WEB_SECRET_KEY" in result.stderr
+
+
+def test_production_sets_hsts_and_secure_cookies(artifacts_dir: Path) -> None:
+    """Production differs by settings only: Secure cookie, HSTS (no storage-api needed)."""
+    sock = bind_loopback()
+    web = ServiceProcess(
+        name="web-production",
+        argv=[str(Path(sys.executable).with_name("s3tasks-web")), "serve"],
+        env={
+            "S3TASKS_ENV": "production",
+            "WEB_SECRET_KEY": "p" * 48,
+            "WEB_STORAGE_API_URL": "http://127.0.0.1:9",
+        },
+        log_dir=artifacts_dir / "logs",
+        sock=sock,
+    )
+    web.start()
+    try:
+        web.wait_ready(f"{web.url}/healthz", timeout=60)
+        response = httpx.get(f"{web.url}/images", headers={"Accept": "text/html"})
+        assert response.status_code == 503  # no storage-api: a friendly page, not a 500
+        assert "Storage is unavailable" in response.text
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        flags = [flag.strip().lower() for flag in response.headers["set-cookie"].split(";")]
+        assert "secure" in flags
+        assert "httponly" in flags
+        assert httpx.get(f"{web.url}/readyz").status_code == 503
+    finally:
+        web.stop()
+        sock.close()

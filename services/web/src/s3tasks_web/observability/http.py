@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from litestar.datastructures import MutableScopeHeaders
@@ -11,6 +12,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3tasks_web.observability.context import bind_request_id, current_request_id
 from s3tasks_web.services import WebServices
+
+log = logging.getLogger("s3tasks_web.http")
+#: Probes are asked every few seconds; their lines would drown everything else.
+_PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 #: No inline script or style anywhere: everything comes from /static.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -52,6 +57,11 @@ def make_before_send(services: WebServices) -> object:
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
             headers[name] = value
+        content_type = headers.get("content-type", "")
+        personal = content_type.startswith(("text/html", "application/json"))
+        if personal and "cache-control" not in headers:
+            # Pages carry the visitor's items and CSRF token: never for a shared cache.
+            headers["cache-control"] = "no-store"
         request_id = current_request_id()
         if request_id:
             headers["x-request-id"] = request_id
@@ -97,6 +107,17 @@ class RequestMiddleware(ASGIMiddleware):
                 "route": scope.get("path_template") or "unmatched",
                 "status": str(status),
             }
+            elapsed = time.perf_counter() - started
             metrics = self.services.metrics
             metrics.http_requests.labels(**labels).inc()
-            metrics.http_duration.labels(**labels).observe(time.perf_counter() - started)
+            metrics.http_duration.labels(**labels).observe(elapsed)
+            probe = labels["route"] in _PROBE_ROUTES
+            log.log(
+                logging.DEBUG if probe else logging.INFO,
+                "%s %s %s %.1f ms",
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={"route": labels["route"], "status": status, "duration_s": elapsed},
+            )

@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 from litestar import Request
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
 from s3tasks_contracts import ItemKind, ItemOut, Limits
-from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
+from s3tasks_web.errors import (
+    ItemNotFound,
+    StorageRefused,
+    StorageUnavailable,
+    UploadRejected,
+    WebError,
+)
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import human_size, item_views
 from s3tasks_web.services import WebServices
@@ -172,6 +179,10 @@ async def stream_content(
     *,
     thumbnail: bool,
 ) -> Stream:
+    try:
+        UUID(item_id)
+    except ValueError:
+        raise ItemNotFound from None
     content = await storage.open_content(
         visitor.visitor_id, item_id, thumbnail=thumbnail, request_headers=request.headers
     )
