@@ -273,3 +273,19 @@ def test_every_page_is_accessible_and_quiet(visitors: Visitors, screenshots: Pat
         assert_accessible(page)
         page.screenshot(path=screenshots / f"{name}.png", full_page=True)
     assert visitor.console_errors == []
+
+
+def test_too_large_without_javascript_is_refused_by_the_server(
+    visitors: Visitors, tmp_path: Path
+) -> None:
+    visitor = visitors.new(javascript=False)
+    page = visitor.open("/images")
+    limit = int(page.locator("form.upload").get_attribute("data-max-bytes") or "0")
+    big = tmp_path / "huge.png"
+    with big.open("wb") as handle:
+        handle.truncate(limit + 1024 * 1024)
+    page.locator("#file").set_input_files(str(big))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".flash-error")).to_contain_text("too large")
+    expect(page.get_by_text("No images yet")).to_be_visible()

@@ -34,6 +34,7 @@ CONFIRM_FIELD = "confirm"
 _FORM_OVERHEAD_BYTES = 64 * 1024
 #: how much of a refused upload is still read so the browser gets to see the answer.
 _DRAIN_FACTOR = 2
+_DEFAULT_DRAIN_BYTES = 64 * 1024 * 1024
 
 _OUTCOMES = {
     400: "bad_request",
@@ -83,10 +84,12 @@ async def upload(
     services: WebServices,
 ) -> ItemOut:
     """Stream the form's file part to storage-api; flash and count the outcome."""
-    metrics = services.metrics
+    body = request.stream()
+    drain_budget = _DEFAULT_DRAIN_BYTES
     try:
         limits = await storage.limits()
         limit = max_bytes(limits, kind)
+        drain_budget = limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES
         announced = request.headers.get("content-length")
         announced_too_large = (
             announced is not None
@@ -97,22 +100,28 @@ async def upload(
             raise too_large(kind, limit)
         form = MultipartStream(
             request.headers.get("content-type", ""),
-            request.stream(),
+            body,
             max_field_bytes=limits.max_description_length * 4 + 64,
         )
-    except WebError as exc:
-        metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
-        raise
-    try:
         item = await _send_file(form, kind, limit, storage, visitor)
     except WebError as exc:
-        metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
-        await form.drain(limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+        services.metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
+        await _drain(body, drain_budget)
         raise
-    metrics.record_upload(kind, "stored", item.size_bytes)
+    services.metrics.record_upload(kind, "stored", item.size_bytes)
     log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
     visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
     return item
+
+
+async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
+    """Read and discard the rest of a refused upload (up to `budget` bytes): a browser that is
+    still sending when the answer comes shows a connection error instead of the answer."""
+    discarded = 0
+    async for chunk in body:
+        discarded += len(chunk)
+        if discarded > budget:
+            return
 
 
 async def _send_file(

@@ -63,7 +63,6 @@ class MultipartStream:
         self._header_value = bytearray()
         self._headers: dict[str, bytes] = {}
         self._body_done = False
-        self.bytes_received = 0
         self._parser = MultipartParser(
             boundary,
             callbacks={
@@ -115,7 +114,6 @@ class MultipartStream:
                 self._body_done = True
                 self._parser.finalize()
                 continue
-            self.bytes_received += len(chunk)
             try:
                 self._parser.write(chunk)
             except MultipartParseError as exc:
@@ -154,16 +152,6 @@ class MultipartStream:
                     yield event.data
             elif isinstance(event, _PartEnd | _BodyEnd):
                 return
-
-    async def drain(self, limit: int) -> None:
-        """Read and discard up to `limit` more bytes, so the browser sees our answer."""
-        if self._body_done:
-            return
-        async for chunk in self._body:
-            self.bytes_received += len(chunk)
-            if self.bytes_received > limit:
-                return
-        self._body_done = True
 
 
 def _basename(filename: str) -> str:

@@ -1,0 +1,134 @@
+"""The pure parts: the streamed multipart reader, the signed session, time and size wording."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from s3tasks_contracts import ItemKind, ItemOut
+from s3tasks_web.errors import UploadRejected
+from s3tasks_web.pages.multipart_stream import MultipartStream
+from s3tasks_web.pages.views import human_duration, human_size, item_view
+from s3tasks_web.visitors.csrf import CsrfTokens
+from s3tasks_web.visitors.session import SessionCodec, VisitorSession
+
+BOUNDARY = "----s3tasksboundary"
+CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def form_body(description: str, filename: str, content: bytes) -> bytes:
+    return (
+        (
+            f"--{BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="description"\r\n\r\n'
+            f"{description}\r\n"
+            f"--{BOUNDARY}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def read_form(body: bytes, chunk_size: int) -> tuple[dict[str, str], str, bytes]:
+    form = MultipartStream(CONTENT_TYPE, chunks_of(body, chunk_size), max_field_bytes=1000)
+    head = await form.read_until_file("file")
+    content = b"".join([chunk async for chunk in form.file_chunks()])
+    return head.fields, head.filename, content
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 100_000])
+def test_multipart_is_read_across_any_chunk_boundaries(chunk_size: int) -> None:
+    content = bytes(range(256)) * 20 + b"\r\n--not-the-boundary\r\n"
+    body = form_body("a café description", "C:\\Users\\me\\photo.png", content)
+    fields, filename, received = asyncio.run(read_form(body, chunk_size))
+    assert fields == {"description": "a café description"}
+    assert filename == "photo.png"
+    assert received == content
+
+
+def test_multipart_without_a_file_part_is_refused() -> None:
+    body = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="description"\r\n\r\nx\r\n'
+        f"--{BOUNDARY}--\r\n"
+    ).encode()
+    with pytest.raises(UploadRejected, match="choose a file"):
+        asyncio.run(read_form(body, 10))
+
+
+def test_multipart_with_a_huge_field_is_refused() -> None:
+    body = form_body("x" * 5000, "a.bin", b"data")
+    with pytest.raises(UploadRejected, match="too long"):
+        asyncio.run(read_form(body, 512))
+
+
+def test_a_truncated_body_is_refused() -> None:
+    body = form_body("d", "a.bin", b"data" * 100)[:-40]
+    with pytest.raises(UploadRejected, match="not sent completely"):
+        asyncio.run(read_form(body, 64))
+
+
+def test_not_multipart_is_refused() -> None:
+    with pytest.raises(UploadRejected):
+        MultipartStream("application/json", chunks_of(b"{}", 2), max_field_bytes=10)
+
+
+def test_session_round_trip_and_tampering() -> None:
+    codec = SessionCodec("k" * 40)
+    session = VisitorSession(visitor_id=uuid4().hex)
+    session.flash("success", "Uploaded a.png")
+    cookie = codec.encode(session)
+    decoded = codec.decode(cookie)
+    assert decoded is not None
+    assert decoded.visitor_id == session.visitor_id
+    assert [f.text for f in decoded.flashes] == ["Uploaded a.png"]
+    payload, _, signature = cookie.partition(".")
+    assert codec.decode(f"{payload}x.{signature}") is None
+    assert codec.decode(f"{payload}.{signature[:-1]}A") is None
+    assert codec.decode("garbage") is None
+    assert SessionCodec("other" * 10).decode(cookie) is None
+
+
+def test_csrf_token_is_bound_to_the_visitor() -> None:
+    tokens = CsrfTokens("k" * 40)
+    alice = VisitorSession(visitor_id=uuid4().hex)
+    bob = VisitorSession(visitor_id=uuid4().hex)
+    assert tokens.verify(alice, tokens.token_for(alice))
+    assert not tokens.verify(bob, tokens.token_for(alice))
+    assert not tokens.verify(alice, None)
+    fresh = VisitorSession(visitor_id=alice.visitor_id, is_new=True)
+    assert not tokens.verify(fresh, tokens.token_for(alice))
+
+
+def test_time_left_and_sizes_in_words() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    item = ItemOut(
+        id=uuid4(),
+        kind=ItemKind.FILE,
+        filename="a.txt",
+        description="",
+        content_type="text/plain",
+        size_bytes=1536,
+        etag="e",
+        has_thumbnail=False,
+        created_at=now,
+        expires_at=now + timedelta(minutes=14, seconds=5),
+    )
+    view = item_view(item, server_time=now)
+    assert view.time_left == "14 min 5 s left"
+    assert view.size == "1.5 KiB"
+    assert view.content_url.endswith("/download")
+    assert human_duration(-3) == "deleting now"
+    assert human_duration(3700) == "1 h 1 min left"
+    assert human_size(20 * 1024 * 1024) == "20 MiB"
+    assert human_size(999) == "999 bytes"
