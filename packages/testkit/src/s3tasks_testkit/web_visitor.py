@@ -1,0 +1,274 @@
+"""web as a visitor and an operator see it: pages, forms, /metrics and the storage invariant.
+
+Used by the security, fault and load tests: a `WebVisitor` is one browser (its own cookie jar),
+`scrape` reads a /metrics page, and `check_invariant` compares the database, the bucket, the
+pages and the metrics after things settle.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+from minio import Minio
+from prometheus_client.parser import text_string_to_metric_families
+
+from s3tasks_testkit import deps
+
+_CSRF_IN_ACTION = re.compile(r'action="/(?:images|files)/upload\?csrf=([A-Za-z0-9_-]+)"')
+_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
+_THUMBNAIL = re.compile(r'<img src="/images/([0-9a-f-]{36})/thumbnail"')
+_DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
+#: what a response must never show a visitor.
+LEAK_MARKERS = ("Traceback", 'File "/', "psycopg", "sqlalchemy", "botocore", "minio.error")
+
+Labels = frozenset[tuple[str, str]]
+
+
+class WebVisitor:
+    """One browser's worth of state, posting forms like a browser (or the upload script)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=False)
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> WebVisitor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def page(self, path: str) -> str:
+        response = self.http.get(path)
+        if response.status_code != 200:
+            raise AssertionError(f"GET {path}: {response.status_code} {response.text[:300]}")
+        return response.text
+
+    def csrf_token(self, *, fresh: bool = False) -> str:
+        if self._token is None or fresh:
+            match = _CSRF_IN_ACTION.search(self.page("/images"))
+            if match is None:
+                raise AssertionError("the upload form carries no CSRF token")
+            self._token = match.group(1)
+        return self._token
+
+    @property
+    def session_cookie(self) -> str | None:
+        return self.http.cookies.get("s3tasks_session")
+
+    @property
+    def visitor_id(self) -> str | None:
+        """The anonymous id web minted for this browser (the cookie's payload is not secret,
+        only signed)."""
+        cookie = self.session_cookie
+        if cookie is None:
+            return None
+        payload = cookie.partition(".")[0]
+        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(body["v"])
+
+    def upload(
+        self,
+        kind: str,
+        filename: str,
+        content: bytes,
+        *,
+        description: str | None = None,
+        content_type: str = "application/octet-stream",
+        script: bool = True,
+    ) -> httpx.Response:
+        """Post the upload form. `script`: as the page's JavaScript does (token in a header,
+        JSON answer with the outcome's status); otherwise as a plain form (token in the query,
+        303 back to the page)."""
+        token = self.csrf_token()
+        data = {} if description is None else {"description": description}
+        headers = {"X-CSRF-Token": token, "Accept": "application/json"} if script else {}
+        params = {} if script else {"csrf": token}
+        return self.http.post(
+            f"/{kind}s/upload",
+            params=params,
+            headers=headers,
+            data=data,
+            files={"file": (filename, content, content_type)},
+        )
+
+    def post_raw(
+        self, path: str, body: bytes, headers: dict[str, str], *, with_token: bool = True
+    ) -> httpx.Response:
+        """A hand-made request body (malformed forms); the token in the query string."""
+        params = {"csrf": self.csrf_token()} if with_token else {}
+        return self.http.post(path, params=params, content=body, headers=headers)
+
+    def delete_all(self, kind: str) -> httpx.Response:
+        return self.http.post(
+            f"/{kind}s/delete", params={"csrf": self.csrf_token()}, data={"confirm": "yes"}
+        )
+
+    def flashes(self, path: str) -> list[tuple[str, str]]:
+        """The flash messages the next view of `path` shows (level, text unescaped)."""
+        return [
+            (level, html.unescape(text.strip())) for level, text in _FLASH.findall(self.page(path))
+        ]
+
+    def image_ids(self) -> list[str]:
+        return _THUMBNAIL.findall(self.page("/images"))
+
+    def latest_file_id(self) -> str | None:
+        found = _DOWNLOAD.findall(self.page("/files"))
+        return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """Every sample of one /metrics page, keyed by sample name and labels."""
+
+    samples: dict[tuple[str, Labels], float]
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum over every series of `name` whose labels include `labels`."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= ls)
+
+    def refusals(self, name: str = "s3tasks_uploads_total") -> float:
+        """Uploads with any outcome but success/stored."""
+        return sum(
+            v
+            for (n, ls), v in self.samples.items()
+            if n == name and dict(ls).get("outcome") not in ("success", "stored")
+        )
+
+
+def scrape(base_url: str) -> Scrape:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return Scrape(
+        {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    )
+
+
+@dataclass
+class InvariantReport:
+    rows: int = 0
+    objects: int = 0
+    orphan_objects: set[str] = field(default_factory=set)
+    dangling_rows: list[str] = field(default_factory=list)
+    unsettled_rows: list[str] = field(default_factory=list)
+    open_multipart_uploads: int = 0
+    metric_mismatches: list[str] = field(default_factory=list)
+    page_mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.orphan_objects:
+            found.append(f"objects without a row: {sorted(self.orphan_objects)[:10]}")
+        if self.dangling_rows:
+            found.append(f"rows without their object: {self.dangling_rows[:10]}")
+        if self.unsettled_rows:
+            found.append(f"rows not settled (uploading, hidden or due): {self.unsettled_rows[:10]}")
+        if self.open_multipart_uploads:
+            found.append(f"{self.open_multipart_uploads} open multipart uploads")
+        return found + self.metric_mismatches + self.page_mismatches
+
+    @property
+    def holds(self) -> bool:
+        return not self.problems
+
+
+def open_multipart_uploads(s3: Minio, bucket: str) -> int:
+    # moto and MinIO both answer ListMultipartUploads; the minio client keeps it private.
+    result = s3._list_multipart_uploads(bucket)
+    return len(result.uploads)
+
+
+def check_invariant(
+    *,
+    database_url: str,
+    s3: Minio,
+    bucket: str,
+    storage_api_url: str | None = None,
+    visitors: list[WebVisitor] | None = None,
+) -> InvariantReport:
+    """rows == objects == pages == metrics, and no open multipart upload (after settling)."""
+    report = InvariantReport()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id::text, visitor_id, kind, object_key, thumbnail_key, size_bytes,"
+            " status = 'stored' AND hidden_at IS NULL AND expires_at > now() AS visible,"
+            " stored_at FROM items"
+        ).fetchall()
+    keys = deps.object_keys(s3, bucket)
+    report.rows, report.objects = len(rows), len(keys)
+    expected: set[str] = set()
+    visible_by_kind: Counter[str] = Counter()
+    bytes_by_kind: Counter[str] = Counter()
+    for item_id, _, kind, object_key, thumbnail_key, size, visible, _ in rows:
+        if not visible:
+            report.unsettled_rows.append(item_id)
+            continue
+        visible_by_kind[kind] += 1
+        bytes_by_kind[kind] += size
+        for key in (object_key, thumbnail_key):
+            if key is None:
+                continue
+            expected.add(key)
+            if key not in keys:
+                report.dangling_rows.append(f"{item_id} ({key})")
+    report.orphan_objects = keys - expected
+    report.open_multipart_uploads = open_multipart_uploads(s3, bucket)
+    if storage_api_url is not None:
+        metrics = scrape(storage_api_url)
+        for kind in ("image", "file"):
+            shown = metrics.value("s3tasks_items_stored", kind=kind)
+            if shown != visible_by_kind[kind]:
+                report.metric_mismatches.append(
+                    f"s3tasks_items_stored{{kind={kind}}} = {shown}, rows: {visible_by_kind[kind]}"
+                )
+            size = metrics.value("s3tasks_bytes_stored", kind=kind)
+            if size != bytes_by_kind[kind]:
+                report.metric_mismatches.append(
+                    f"s3tasks_bytes_stored{{kind={kind}}} = {size}, rows: {bytes_by_kind[kind]}"
+                )
+    for visitor in visitors or []:
+        report.page_mismatches += _page_mismatches(visitor, rows)
+    return report
+
+
+def _page_mismatches(visitor: WebVisitor, rows: list[tuple[Any, ...]]) -> list[str]:
+    """The visitor's pages show exactly their visible rows (3 newest images, the last file)."""
+    visitor_id = visitor.visitor_id
+    if visitor_id is None:
+        return []
+    mine = sorted(
+        (r for r in rows if r[1] == visitor_id and r[6]), key=lambda r: r[7], reverse=True
+    )
+    images = [r[0] for r in mine if r[2] == "image"]
+    files = [r[0] for r in mine if r[2] == "file"]
+    problems = []
+    shown_images = visitor.image_ids()
+    if shown_images != images[:3]:
+        problems.append(f"{visitor_id}: images page shows {shown_images}, rows say {images[:3]}")
+    latest = visitor.latest_file_id()
+    if latest != (files[0] if files else None):
+        problems.append(f"{visitor_id}: files page offers {latest}, rows say {files[:1]}")
+    return problems
