@@ -1,0 +1,49 @@
+"""The baseline of case 6: a minimal Litestar endpoint, served by uvicorn as web is served.
+
+`python -m bench.bare_app --fd N`; the uvicorn settings mirror `s3tasks-web serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from litestar import Litestar, get
+from litestar.response import Response
+
+PAGE = "<!doctype html><html><head><title>bare</title></head><body><p>ok</p></body></html>"
+
+
+@get("/images", sync_to_thread=False)
+def images() -> Response[str]:
+    return Response(PAGE, media_type="text/html")
+
+
+@get("/readyz", sync_to_thread=False)
+def readyz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app() -> Litestar:
+    return Litestar(route_handlers=[images, readyz])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fd", type=int, required=True)
+    args = parser.parse_args()
+    config = uvicorn.Config(
+        create_app(),
+        fd=args.fd,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Cases 1-3: upload and download throughput through web vs the minio client, and memory.
+
+Bytes are produced on the fly from a 1 MiB random block, so neither side holds a file in
+memory; web gets a multipart form as a browser sends it (Content-Length, boundary, a
+description field before the file), streamed from a generator.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from bench.harness import BenchEnv, WebVisitor, started
+from bench.stats import Summary
+
+MIB = 1024 * 1024
+CHUNK = 64 * 1024
+_BLOCK = os.urandom(MIB)
+
+
+def chunks(size: int) -> Iterator[bytes]:
+    sent = 0
+    while sent < size:
+        offset = sent % MIB
+        n = min(CHUNK, size - sent, MIB - offset)
+        yield _BLOCK[offset : offset + n]
+        sent += n
+
+
+class PatternReader:
+    """A file-like `read(n)` over the same bytes, for minio's put_object."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        remaining = self._size - self._pos
+        if n < 0 or n > remaining:
+            n = remaining
+        out = bytearray()
+        while len(out) < n:
+            offset = self._pos % MIB
+            take = min(n - len(out), MIB - offset)
+            out += _BLOCK[offset : offset + take]
+            self._pos += take
+        return bytes(out)
+
+
+@dataclass(frozen=True)
+class MultipartForm:
+    content_type: str
+    length: int
+    head: bytes
+    tail: bytes
+
+    @classmethod
+    def for_file(cls, size: int, filename: str = "bench.bin") -> MultipartForm:
+        boundary = f"----s3tasksBench{secrets.token_hex(8)}"
+        head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="description"\r\n\r\n'
+            "benchmark upload\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        return cls(
+            f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), head, tail
+        )
+
+    def body(self, size: int) -> Iterator[bytes]:
+        yield self.head
+        yield from chunks(size)
+        yield self.tail
+
+
+def web_upload(visitor: WebVisitor, size: int) -> float:
+    """Seconds for one upload through web's /files form (303 expected)."""
+    token = visitor.csrf_token("/files")
+    form = MultipartForm.for_file(size)
+    started = time.perf_counter()
+    response = visitor.http.post(
+        "/files/upload",
+        params={"csrf": token},
+        content=form.body(size),
+        headers={
+            "Content-Type": form.content_type,
+            "Content-Length": str(form.length),
+            **visitor.browser_headers(),
+        },
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 303:
+        raise RuntimeError(f"web upload answered {response.status_code}: {response.text[:300]}")
+    return elapsed
+
+
+def web_download(visitor: WebVisitor, item_id: str, size: int) -> float:
+    started = time.perf_counter()
+    received = 0
+    with visitor.http.stream("GET", f"/files/{item_id}/download") as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"web download answered {response.status_code}")
+        for chunk in response.iter_raw(256 * 1024):
+            received += len(chunk)
+    elapsed = time.perf_counter() - started
+    if received != size:
+        raise RuntimeError(f"web download gave {received} bytes, expected {size}")
+    return elapsed
+
+
+def direct_put(env: BenchEnv, key: str, size: int) -> float:
+    started = time.perf_counter()
+    env.s3.put_object(env.bucket, key, PatternReader(size), length=size)  # type: ignore[arg-type]
+    return time.perf_counter() - started
+
+
+def direct_get(env: BenchEnv, key: str, size: int) -> float:
+    started = time.perf_counter()
+    response = env.s3.get_object(env.bucket, key)
+    received = 0
+    try:
+        for chunk in response.stream(256 * 1024):
+            received += len(chunk)
+    finally:
+        response.close()
+        response.release_conn()
+    elapsed = time.perf_counter() - started
+    if received != size:
+        raise RuntimeError(f"direct get gave {received} bytes, expected {size}")
+    return elapsed
+
+
+def mib_per_s(size: int, seconds: float) -> float:
+    return size / MIB / seconds
+
+
+def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
+    """Per size: web vs direct, upload then download, runs interleaved (ABAB) after a warm-up."""
+    visitor = WebVisitor(env.web_url)
+    results: list[dict[str, Any]] = []
+    try:
+        # warm-up: templates, pooled connections, moto's first multipart upload
+        web_upload(visitor, MIB)
+        web_download(visitor, visitor.latest_file_id(), MIB)
+        direct_put(env, "bench/warm", MIB)
+        direct_get(env, "bench/warm", MIB)
+        env.s3.remove_object(env.bucket, "bench/warm")
+        for size in sizes:
+            up_web: list[float] = []
+            up_direct: list[float] = []
+            down_web: list[float] = []
+            down_direct: list[float] = []
+            for rep in range(reps):
+                key = f"bench/direct-{size}-{rep}"
+                up_web.append(mib_per_s(size, web_upload(visitor, size)))
+                up_direct.append(mib_per_s(size, direct_put(env, key, size)))
+                item_id = visitor.latest_file_id()
+                down_web.append(mib_per_s(size, web_download(visitor, item_id, size)))
+                down_direct.append(mib_per_s(size, direct_get(env, key, size)))
+                env.s3.remove_object(env.bucket, key)
+            visitor.delete_all("file")  # the worker's purge job frees moto's memory
+            results.append(
+                {
+                    "size_mib": size / MIB,
+                    "upload_web_mib_s": Summary.of(up_web).as_dict(),
+                    "upload_direct_mib_s": Summary.of(up_direct).as_dict(),
+                    "download_web_mib_s": Summary.of(down_web).as_dict(),
+                    "download_direct_mib_s": Summary.of(down_direct).as_dict(),
+                    "upload_ratio": Summary.of(up_web).median / Summary.of(up_direct).median,
+                    "download_ratio": Summary.of(down_web).median / Summary.of(down_direct).median,
+                }
+            )
+    finally:
+        visitor.close()
+    return {"reps": reps, "sizes": results}
+
+
+class PeakRss:
+    """Samples the resident memory of some processes every 20 ms until stopped."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.baseline = {name: p.memory_info().rss for name, p in self._procs.items()}
+        self.peak = dict(self.baseline)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            for name, proc in self._procs.items():
+                self.peak[name] = max(self.peak[name], proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def growth_mib(self) -> dict[str, float]:
+        return {name: (self.peak[name] - self.baseline[name]) / MIB for name in self._procs}
+
+
+def memory(env: BenchEnv, size: int) -> dict[str, Any]:
+    """Peak RSS growth of web and storage-api while `size` bytes go up and come back down."""
+    pids = {
+        "web": started(env.stack.web, "web").pid,
+        "storage-api": started(env.stack.storage_api, "storage-api").pid,
+    }
+    visitor = WebVisitor(env.web_url)
+    try:
+        web_upload(visitor, 16 * MIB)  # warm-up at a size that already uses multipart
+        web_download(visitor, visitor.latest_file_id(), 16 * MIB)
+        with PeakRss(pids) as up:
+            up_seconds = web_upload(visitor, size)
+        item_id = visitor.latest_file_id()
+        with PeakRss(pids) as down:
+            down_seconds = web_download(visitor, item_id, size)
+        visitor.delete_all("file")
+    finally:
+        visitor.close()
+    upload_growth, download_growth = up.growth_mib(), down.growth_mib()
+    peak = {name: max(upload_growth[name], download_growth[name]) for name in pids}
+    return {
+        "size_mib": size / MIB,
+        "upload_growth_mib": upload_growth,
+        "download_growth_mib": download_growth,
+        "upload_mib_s": mib_per_s(size, up_seconds),
+        "download_mib_s": mib_per_s(size, down_seconds),
+        "peak_growth_mib": peak,
+        "baseline_rss_mib": {name: up.baseline[name] / MIB for name in pids},
+    }
