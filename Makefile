@@ -67,3 +67,18 @@ beat: ## Run celery beat, the sweep and reconcile schedule (one replica only)
 .PHONY: run
 run: install ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured) and print the URL
 	$(UV) run --frozen s3tasks-devstack
+
+# --- Benchmarks (bench/README.md) -------------------------------------------------------------
+
+.PHONY: bench
+bench: ## Benchmarks, full run (several minutes): bench/results/latest.{json,md,png}
+	$(UV) run --frozen python -m bench
+
+.PHONY: bench-quick
+bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes)
+	$(UV) run --frozen python -m bench --quick
+
+.PHONY: load
+load: ## Bounded load test on loopback: 24 visitors for 60 s, then the same with faults (chaos)
+	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --report build/load-report.json
+	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --chaos --report build/load-report-chaos.json

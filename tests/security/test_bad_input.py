@@ -1,0 +1,704 @@
+# ruff: noqa: E501  (the case table reads best one case per line)
+"""Bad input through web, as a visitor sends it: what they are told, and that nothing is stored.
+
+Every case states the status the visitor gets (the HTTP status, or for the page's upload
+script the outcome status in its JSON answer), the words they read (the flash message on the
+page they go back to, or the error page), which counter counted the refusal, and that no row,
+no object and no open multipart upload was left. Cases that are *accepted* (a sanitised name,
+a re-encoded polyglot) check what is stored and served instead, then delete it again.
+The last test checks the whole invariant after the suite.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from PIL import Image
+
+from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invariant, scrape
+
+from . import payloads as p
+from .conftest import MAX_IMAGE_BYTES, MIB, UPLOAD_IDLE_TIMEOUT_SECONDS, Site
+
+NOT_AN_IMAGE = "not a JPEG, PNG, GIF or WebP image"
+CORRUPT = "corrupt or truncated"
+TOO_MANY_PIXELS = "too many pixels"
+IMAGE_TOO_LARGE = "That image is too large"
+FILE_TOO_LARGE = "That file is too large"
+EMPTY = "empty"
+RELOAD = "Reload the page"
+NOT_FOUND = "does not exist"
+BAD_FORM = "Please send the upload form"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused request: what the visitor is told and which counter counts it."""
+
+    status: int
+    message: str
+    #: "api": storage-api refused it (its and web's upload counters move);
+    #: "web": web refused it before storage-api (web's upload counter moves);
+    #: "http": no upload was attempted (web's request counter for that status moves).
+    counted: str
+    #: the page whose flash shows the message; None: the response itself shows it.
+    flash_on: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    send: Callable[[WebVisitor], httpx.Response]
+    refusal: Refusal
+    marks: tuple[pytest.MarkDecorator, ...] = field(default_factory=tuple)
+
+
+def upload(kind: str, filename: str, content: bytes, **kw: object) -> Callable[..., httpx.Response]:
+    def send(v: WebVisitor) -> httpx.Response:
+        return v.upload(kind, filename, content, **kw)  # type: ignore[arg-type]
+
+    return send
+
+
+def image_refused(status: int, message: str, counted: str = "api") -> Refusal:
+    return Refusal(status, message, counted, flash_on="/images")
+
+
+def file_refused(status: int, message: str, counted: str = "api") -> Refusal:
+    return Refusal(status, message, counted, flash_on="/files")
+
+
+def multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"XyZbOuNdArY") -> bytes:
+    """A hand-made multipart body: (Content-Disposition params, data) per part."""
+    out = b""
+    for disposition, data in parts:
+        out += b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition
+        out += b"\r\nContent-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
+    return out + b"--" + boundary + b"--\r\n"
+
+
+FORM = "multipart/form-data; boundary=XyZbOuNdArY"
+
+
+def raw(path: str, body: bytes, content_type: str = FORM) -> Callable[..., httpx.Response]:
+    def send(v: WebVisitor) -> httpx.Response:
+        return v.post_raw(path, body, {"Content-Type": content_type, "Accept": "application/json"})
+
+    return send
+
+
+def chunked_upload(kind: str, size: int) -> Callable[..., httpx.Response]:
+    """A streamed form body without Content-Length (chunked), as a proxy may forward it."""
+
+    def send(v: WebVisitor) -> httpx.Response:
+        head = multipart([(b'name="file"; filename="big.bin"', b"")]).split(b"\r\n--XyZ")[0]
+
+        def body() -> object:
+            yield head[: -len(b"\r\n")] if head.endswith(b"\r\n") else head
+            chunk = b"\x89PNG\r\n\x1a\n" + b"\0" * (MIB - 8)
+            for _ in range(size // MIB):
+                yield chunk
+            yield b"\r\n--XyZbOuNdArY--\r\n"
+
+        return v.http.post(
+            f"/{kind}s/upload",
+            params={"csrf": v.csrf_token()},
+            headers={"Content-Type": FORM, "Accept": "application/json"},
+            content=body(),  # type: ignore[arg-type]
+        )
+
+    return send
+
+
+def many_fields(count: int) -> bytes:
+    fields = [(f'name="f{i}"'.encode(), b"x") for i in range(count)]
+    return multipart([*fields, (b'name="file"; filename="a.txt"', b"hello")])
+
+
+REFUSED: list[Case] = [
+    # -- extension/content mismatch: the bytes decide, never the name -------------------
+    Case("pdf-as-png", upload("image", "doc.png", p.PDF), image_refused(415, NOT_AN_IMAGE)),
+    Case("exe-as-jpg", upload("image", "setup.jpg", p.EXE), image_refused(415, NOT_AN_IMAGE)),
+    Case("html-as-gif", upload("image", "page.gif", p.HTML), image_refused(415, NOT_AN_IMAGE)),
+    Case("svg-as-png", upload("image", "logo.png", p.SVG, content_type="image/png"),
+         image_refused(415, NOT_AN_IMAGE)),
+    Case("svg-as-svg", upload("image", "logo.svg", p.SVG, content_type="image/svg+xml"),
+         image_refused(415, NOT_AN_IMAGE)),
+    Case("zip-as-webp", upload("image", "a.webp", p.zip_bytes()), image_refused(415, NOT_AN_IMAGE)),
+    Case("php-double-extension", upload("image", "shell.php.png", p.PHP),
+         image_refused(415, NOT_AN_IMAGE)),
+    Case("html-polyglot-head", upload("image", "x.jpg", p.HTML + p.jpeg()),
+         image_refused(415, NOT_AN_IMAGE)),
+    # -- names ----------------------------------------------------------------------------
+    Case("only-dots-filename", upload("file", "....", b"data"),
+         file_refused(400, "filename is empty or not usable")),
+    Case("trailing-dots-and-spaces-only", upload("file", ". . .", b"data"),
+         file_refused(400, "filename is empty or not usable")),
+    Case("nul-in-filename", raw("/files/upload", multipart([(b'name="file"; filename="a\x00b.txt"', b"data")])),
+         file_refused(400, "NUL")),
+    Case("traversal-to-nothing", upload("file", "../../", b"data"),
+         file_refused(400, "Please choose a file", counted="web")),
+    Case("filename-5000-chars", upload("file", "a" * 5000 + ".txt", b"data"),
+         file_refused(400, "not sent completely", counted="web")),
+    Case("control-chars-only", upload("file", "\x07\x1b\x7f", b"data"),
+         file_refused(400, "filename is empty or not usable")),
+    # -- descriptions ------------------------------------------------------------------
+    Case("nul-in-description", upload("file", "a.txt", b"data", description="a\x00b"),
+         file_refused(400, "description contains a NUL")),
+    Case("description-over-500-chars", upload("file", "a.txt", b"data", description="d" * 600),
+         file_refused(400, "longer than 500 characters")),
+    Case("description-huge", upload("file", "a.txt", b"data", description="d" * 200_000),
+         file_refused(400, "description is too long", counted="web")),
+    # -- empty and oversize --------------------------------------------------------------
+    Case("zero-byte-image", upload("image", "empty.png", b""), image_refused(400, EMPTY)),
+    Case("zero-byte-file", upload("file", "empty.txt", b""), file_refused(400, EMPTY)),
+    Case("oversize-image-announced", upload("image", "big.png", p.png() + b"\0" * (2 * MIB)),
+         image_refused(413, IMAGE_TOO_LARGE, counted="web")),
+    Case("oversize-image-chunked", chunked_upload("image", 3 * MIB),
+         image_refused(413, IMAGE_TOO_LARGE, counted="web")),
+    Case("oversize-file-chunked-multipart-aborted", chunked_upload("file", 14 * MIB),
+         file_refused(413, FILE_TOO_LARGE, counted="web")),
+    # -- pixel bombs around our limit (4 MP) and Pillow's thresholds (89.5 MP warn, 179 MP error)
+    Case("pixels-just-over-our-limit", upload("image", "b.png", p.png_claiming(2001, 2000)),
+         image_refused(422, "too large: 2001x2000 pixels")),
+    Case("pixels-over-pillow-warning", upload("image", "b.png", p.png_claiming(9460, 9460)),
+         image_refused(422, TOO_MANY_PIXELS)),
+    Case("pixels-over-pillow-error", upload("image", "b.png", p.png_claiming(13400, 13400)),
+         image_refused(422, TOO_MANY_PIXELS)),
+    Case("gif-65535-square", upload("image", "b.gif", p.gif_claiming(65535, 65535)),
+         image_refused(422, TOO_MANY_PIXELS)),
+    # -- truncated and corrupt -----------------------------------------------------------
+    Case("truncated-png", upload("image", "t.png", p.png(200, 200)[:80]), image_refused(422, CORRUPT)),
+    Case("truncated-jpeg", upload("image", "t.jpg", p.jpeg(300, 300)[:400]),
+         image_refused(422, CORRUPT)),
+    Case("png-signature-then-garbage", upload("image", "g.png", b"\x89PNG\r\n\x1a\n" + b"\xaa" * 500),
+         image_refused(422, CORRUPT)),
+    Case("gif-header-only", upload("image", "h.gif", b"GIF89a"), image_refused(422, CORRUPT)),
+    # -- malformed multipart ---------------------------------------------------------------
+    Case("multipart-without-boundary", raw("/files/upload", b"--x\r\n\r\n", "multipart/form-data"),
+         file_refused(400, BAD_FORM, counted="web")),
+    Case("not-multipart", raw("/files/upload", b'{"file": "x"}', "application/json"),
+         file_refused(400, BAD_FORM, counted="web")),
+    Case("missing-file-part", raw("/files/upload", multipart([(b'name="description"', b"hi")])),
+         file_refused(400, "Please choose a file", counted="web")),
+    Case("file-part-without-filename", raw("/files/upload", multipart([(b'name="file"', b"hi")])),
+         file_refused(400, "Please choose a file", counted="web")),
+    Case("unterminated-multipart", raw("/files/upload", multipart([(b'name="file"; filename="a.txt"', b"hi")])[:-20]),
+         file_refused(400, "not sent completely", counted="web")),
+    Case("garbage-after-boundary", raw("/files/upload", b"--XyZbOuNdArY\r\n\x00\x01\x02garbage"),
+         file_refused(400, "not sent completely", counted="web")),
+    Case("too-many-parts", raw("/files/upload", many_fields(500)),
+         file_refused(400, "too many fields", counted="web")),
+    Case("duplicated-description", raw("/files/upload", multipart([
+        (b'name="description"', b"one"), (b'name="description"', b"two"),
+        (b'name="file"; filename="a.txt"', b"hello")])),
+         file_refused(400, "more than once", counted="web")),
+    # -- CSRF, methods, unknown ids ----------------------------------------------------------
+    Case("csrf-missing", lambda v: v.http.post("/files/upload", files={"file": ("a.txt", b"x")}),
+         Refusal(403, RELOAD, "http")),
+    Case("csrf-wrong", lambda v: v.http.post("/images/upload", params={"csrf": "A" * 43},
+                                             files={"file": ("a.png", p.png())}),
+         Refusal(403, RELOAD, "http")),
+    Case("csrf-cross-site-origin", lambda v: v.http.post(
+        "/files/delete", params={"csrf": v.csrf_token()}, data={"confirm": "yes"},
+        headers={"Origin": "https://evil.example"}), Refusal(403, RELOAD, "http")),
+    Case("csrf-on-delete-all", lambda v: v.http.post("/images/delete", data={"confirm": "yes"}),
+         Refusal(403, RELOAD, "http")),
+    Case("delete-all-unconfirmed", lambda v: v.http.post(
+        "/files/delete", params={"csrf": v.csrf_token()}, data={}, headers={"Accept": "application/json"}),
+         file_refused(400, "Tick the box", counted="http")),
+    Case("get-on-upload", lambda v: v.http.get("/images/upload"), Refusal(405, "", "http")),
+    Case("put-on-upload", lambda v: v.http.put("/files/upload", content=b"x"), Refusal(405, "", "http")),
+    Case("delete-on-page", lambda v: v.http.delete("/images"), Refusal(405, "", "http")),
+    Case("unknown-image-id", lambda v: v.http.get(f"/images/{uuid.uuid4()}"),
+         Refusal(404, NOT_FOUND, "http")),
+    Case("unknown-thumbnail-id", lambda v: v.http.get(f"/images/{uuid.uuid4()}/thumbnail"),
+         Refusal(404, NOT_FOUND, "http")),
+    Case("unknown-file-id", lambda v: v.http.get(f"/files/{uuid.uuid4()}/download"),
+         Refusal(404, NOT_FOUND, "http")),
+    Case("malformed-item-id", lambda v: v.http.get("/files/..%2F..%2Fetc%2Fpasswd/download"),
+         Refusal(404, "", "http")),
+    Case("item-id-not-a-uuid", lambda v: v.http.get("/images/not-a-uuid"),
+         Refusal(404, NOT_FOUND, "http")),
+]  # fmt: skip
+
+
+def _counters(site: Site) -> tuple[float, float, dict[str, float]]:
+    web = scrape(site.web_url)
+    api = scrape(site.api_url)
+    by_status: dict[str, float] = {}
+    for (name, labels), value in web.samples.items():
+        if name == "s3tasks_http_requests_total":
+            status = dict(labels)["status"]
+            by_status[status] = by_status.get(status, 0.0) + value
+    return web.refusals(), api.refusals(), by_status
+
+
+def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str]) -> None:
+    from s3tasks_testkit import deps
+    from s3tasks_testkit.web_visitor import open_multipart_uploads
+
+    vid = visitor.visitor_id
+    if vid is not None:
+        rows = _rows(site, "visitor_id = %s", vid)
+        assert rows == [], f"rows left: {rows}"
+    assert deps.object_keys(site.s3, site.config.bucket) - keys_before == set()
+    assert open_multipart_uploads(site.s3, site.config.bucket) == 0
+
+
+def _rows(site: Site, where: str, *params: object) -> list[tuple[object, ...]]:
+    import psycopg
+
+    with psycopg.connect(site.config.database_url) as conn:
+        return conn.execute(f"SELECT id, status FROM items WHERE {where}", params).fetchall()  # noqa: S608
+
+
+def _assert_no_leak(response: httpx.Response) -> None:
+    assert response.status_code < 500, response.text[:500]
+    for marker in LEAK_MARKERS:
+        assert marker not in response.text, f"{marker!r} in the response"
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.name for c in REFUSED])
+def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
+    from s3tasks_testkit import deps
+
+    visitor.page("/images")  # a session, as a browser has before it posts
+    keys_before = deps.object_keys(site.s3, site.config.bucket)
+    web_before, api_before, http_before = _counters(site)
+
+    response = case.send(visitor)
+
+    _assert_no_leak(response)
+    r = case.refusal
+    if r.flash_on is not None:
+        if "application/json" in response.headers.get("content-type", ""):
+            assert response.status_code == 200
+            assert response.json()["status"] == r.status, response.text
+            assert response.json()["ok"] is False
+        else:
+            assert response.status_code in (303, r.status), response.text
+        flashes = visitor.flashes(r.flash_on)
+        assert any(level == "error" and r.message in text for level, text in flashes), flashes
+    else:
+        assert response.status_code == r.status, response.text[:300]
+        assert r.message in response.text
+    web_after, api_after, http_after = _counters(site)
+    if r.counted == "api":
+        assert api_after == api_before + 1
+        assert web_after == web_before + 1
+    elif r.counted == "web":
+        assert api_after == api_before
+        assert web_after == web_before + 1
+    else:
+        status = str(response.status_code)
+        assert http_after.get(status, 0) > http_before.get(status, 0)
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+# -- Accepted, but made safe --------------------------------------------------------------
+
+
+def _stored_one(site: Site, visitor: WebVisitor, response: httpx.Response) -> str:
+    _assert_no_leak(response)
+    assert response.json()["ok"] is True, response.text
+    rows = _rows(site, "visitor_id = %s AND status = 'stored'", visitor.visitor_id)
+    assert len(rows) == 1, rows
+    return str(rows[0][0])
+
+
+def _delete_all(visitor: WebVisitor) -> None:
+    for kind in ("image", "file"):
+        visitor.delete_all(kind)
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/etc/shadow", "shadow"),
+        ("C:\\Windows\\System32\\evil.dll", "evil.dll"),
+        ("report.pdf.exe", "report.pdf.exe"),
+        ("evil.exe...", "evil.exe"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),
+        ("bell\x07and\x1b[31mescape.txt", "belland[31mescape.txt"),
+        ("a" * 300 + ".txt", "a" * 251 + ".txt"),
+        ("caf\u00e9 \u6587\u4ef6.txt", "caf\u00e9 \u6587\u4ef6.txt"),
+    ],
+    ids=["traversal", "absolute", "windows-path", "double-extension", "trailing-dots",
+         "rtl-override", "control-chars", "long-name-truncated", "unicode-kept"],
+)  # fmt: skip
+def test_filenames_are_sanitised(site: Site, visitor: WebVisitor, sent: str, shown: str) -> None:
+    item_id = _stored_one(site, visitor, visitor.upload("file", sent, b"payload"))
+    page = visitor.page("/files")
+    assert f"Download {shown}<" in page.replace("&#39;", "'")
+    download = visitor.get(f"/files/{item_id}/download")
+    assert download.status_code == 200
+    assert download.content == b"payload"
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert "/" not in disposition.split("filename*=")[0]
+    assert download.headers["content-type"] == "application/octet-stream"
+    _delete_all(visitor)
+
+
+def test_non_utf8_filename_is_stored_readably(site: Site, visitor: WebVisitor) -> None:
+    body = multipart([(b'name="file"; filename="caf\xe9\xff\xfe.txt"', b"bytes")])
+    response = raw("/files/upload", body)(visitor)
+    item_id = _stored_one(site, visitor, response)
+    download = visitor.get(f"/files/{item_id}/download")
+    assert download.content == b"bytes"
+    assert "caf" in download.headers["content-disposition"]
+    _delete_all(visitor)
+
+
+def test_crlf_in_filename_injects_no_header(site: Site, visitor: WebVisitor) -> None:
+    name = "a\r\nSet-Cookie: pwned=1\r\nX-Evil: 1.txt"
+    response = raw(
+        "/files/upload", multipart([(f'name="file"; filename="{name}"'.encode(), b"x")])
+    )(visitor)
+    item_id = _stored_one(site, visitor, response)
+    download = visitor.get(f"/files/{item_id}/download")
+    assert download.status_code == 200
+    assert "x-evil" not in download.headers
+    assert all("pwned" not in c for c in download.headers.get_list("set-cookie"))
+    assert "\r" not in download.headers["content-disposition"]
+    _delete_all(visitor)
+
+
+def test_stored_xss_in_description_and_filename_is_escaped(site: Site, visitor: WebVisitor) -> None:
+    script = "<script>alert(document.cookie)</script>"
+    attr = '"><img src=x onerror=alert(1)>'
+    _stored_one(site, visitor, visitor.upload("file", f"{attr}.txt", b"x", description=script))
+    page = visitor.page("/files")
+    assert script not in page
+    assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    _delete_all(visitor)
+    visitor.upload("image", f"{attr}.png", p.png())
+    page = visitor.page("/images")
+    assert "<img src=x" not in page
+    assert 'alt="Thumbnail of &#34;&gt;&lt;img' in page or "&quot;&gt;&lt;img" in page
+    _delete_all(visitor)
+
+
+def _thumbnail(visitor: WebVisitor, item_id: str) -> bytes:
+    response = visitor.get(f"/images/{item_id}/thumbnail")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    return response.content
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "payload"),
+    [
+        ("jpeg-html.jpg", p.jpeg() + p.HTML_TAIL, b"<script>"),
+        ("gif-zip.gif", p.gif() + p.zip_bytes(), b"PK\x03\x04"),
+    ],
+    ids=["jpeg+html", "gif+zip"],
+)
+def test_polyglot_thumbnail_is_a_reencode(
+    site: Site, visitor: WebVisitor, name: str, content: bytes, payload: bytes
+) -> None:
+    item_id = _stored_one(site, visitor, visitor.upload("image", name, content))
+    thumb = _thumbnail(visitor, item_id)
+    assert payload not in thumb
+    Image.open(io.BytesIO(thumb)).verify()
+    original = visitor.get(f"/images/{item_id}")
+    assert original.headers["x-content-type-options"] == "nosniff"
+    assert original.headers["content-type"] in ("image/jpeg", "image/gif")
+    assert "sandbox" in original.headers["content-security-policy"]
+    _delete_all(visitor)
+
+
+def test_exif_gps_is_removed_from_the_thumbnail(site: Site, visitor: WebVisitor) -> None:
+    item_id = _stored_one(
+        site, visitor, visitor.upload("image", "gps.jpg", p.jpeg(exif=p.exif_with_gps()))
+    )
+    thumb = _thumbnail(visitor, item_id)
+    with Image.open(io.BytesIO(thumb)) as image:
+        assert not image.getexif()
+    assert b"SecretCam" not in thumb
+    _delete_all(visitor)
+
+
+def test_pixels_at_our_limit_are_accepted(site: Site, visitor: WebVisitor) -> None:
+    out = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(out, format="PNG")
+    assert len(out.getvalue()) < MAX_IMAGE_BYTES
+    _stored_one(site, visitor, visitor.upload("image", "edge.png", out.getvalue()))
+    _delete_all(visitor)
+
+
+def test_duplicated_file_part_stores_only_the_first(site: Site, visitor: WebVisitor) -> None:
+    body = multipart(
+        [(b'name="file"; filename="one.txt"', b"first"), (b'name="file"; filename="two.txt"', b"2")]
+    )
+    item_id = _stored_one(site, visitor, raw("/files/upload", body)(visitor))
+    assert visitor.get(f"/files/{item_id}/download").content == b"first"
+    _delete_all(visitor)
+
+
+# -- Other visitors, ranges, cookies ---------------------------------------------------------
+
+
+@pytest.fixture
+def victim(site: Site) -> tuple[WebVisitor, str, str]:
+    """A visitor with one image and one file."""
+    v = site.visitor()
+    image = v.upload("image", "mine.png", p.png())
+    file = v.upload("file", "mine.txt", b"0123456789" * 10, description="private")
+    assert image.json()["ok"]
+    assert file.json()["ok"]
+    image_id = v.image_ids()[0]
+    file_id = v.latest_file_id()
+    assert file_id is not None
+    return v, image_id, file_id
+
+
+def test_another_visitors_items_are_404_not_403(
+    site: Site, visitor: WebVisitor, victim: tuple[WebVisitor, str, str]
+) -> None:
+    owner, image_id, file_id = victim
+    for path in (
+        f"/images/{image_id}",
+        f"/images/{image_id}/thumbnail",
+        f"/files/{file_id}/download",
+    ):
+        response = visitor.get(path)
+        assert response.status_code == 404, path
+        assert NOT_FOUND in response.text
+        assert owner.get(path).status_code == 200
+    assert "private" not in visitor.page("/files")
+    _delete_all(owner)
+    owner.close()
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "body"),
+    [
+        ("bytes=abc", 200, None),
+        ("bytes=5-2", 200, None),
+        ("items=0-3", 200, None),
+        ("bytes=0-1,3-4", 200, None),
+        ("bytes=" + ",".join(f"{i}-{i}" for i in range(200)), 200, None),
+        ("bytes=99999-", 416, None),
+        ("bytes=2-5", 206, b"2345"),
+        ("bytes=-3", 206, b"789"),
+    ],
+    ids=["garbage", "reversed", "wrong-unit", "multi-range", "200-ranges", "beyond-end",
+         "valid", "suffix"],
+)  # fmt: skip
+def test_range_headers(
+    victim: tuple[WebVisitor, str, str], range_header: str, status: int, body: bytes | None
+) -> None:
+    owner, _, file_id = victim
+    response = owner.get(f"/files/{file_id}/download", headers={"Range": range_header})
+    _assert_no_leak(response)
+    assert response.status_code == status
+    if status == 200:
+        assert response.content == b"0123456789" * 10
+    if body is not None:
+        assert response.content == body
+    _delete_all(owner)
+    owner.close()
+
+
+def test_forged_and_tampered_session_cookies_make_a_new_visitor(
+    site: Site, victim: tuple[WebVisitor, str, str]
+) -> None:
+    owner, image_id, _ = victim
+    cookie = owner.session_cookie
+    assert cookie is not None
+    payload, _, signature = cookie.partition(".")
+    import base64
+    import json
+
+    other_id = uuid.uuid4().hex
+    forged_payload = base64.urlsafe_b64encode(
+        json.dumps({"v": owner.visitor_id, "f": []}).encode()
+    ).rstrip(b"=")
+    candidates = {
+        "random": "x" * 40,
+        "no-signature": payload,
+        "signature-of-another-payload": forged_payload.decode() + "." + signature,
+        "bit-flipped-signature": payload + "." + signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"),
+        "unsigned-json": base64.urlsafe_b64encode(json.dumps({"v": other_id}).encode()).decode(),
+        "huge": "a" * 3000 + "." + "b" * 43,
+    }  # fmt: skip
+    for name, value in candidates.items():
+        with httpx.Client(base_url=site.web_url, timeout=30) as client:
+            client.cookies.set("s3tasks_session", value)
+            response = client.get("/images")
+            _assert_no_leak(response)
+            assert response.status_code == 200, name
+            assert image_id not in response.text, name
+            assert "s3tasks_session=" in response.headers.get("set-cookie", ""), name
+            assert client.get(f"/images/{image_id}").status_code == 404, name
+    _delete_all(owner)
+    owner.close()
+
+
+# -- Raw sockets: early answers, slow bodies, lying Content-Length ---------------------------
+
+
+def _raw_request(site: Site, visitor: WebVisitor, head: str, body: bytes) -> socket.socket:
+    host, port = site.web_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    cookie = f"s3tasks_session={visitor.session_cookie}"
+    sock.sendall(head.replace("{cookie}", cookie).encode() + body)
+    return sock
+
+
+def _read_response(sock: socket.socket, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _status(response: bytes) -> int:
+    match = re.match(rb"HTTP/1\.1 (\d{3})", response)
+    assert match is not None, response[:200]
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize(
+    ("what", "path", "with_token", "status"),
+    [
+        ("no csrf token", "/files/upload", False, 403),
+        ("announced 500 MB", "/images/upload", True, 303),
+    ],
+    ids=["csrf-before-body", "oversize-before-body"],
+)
+def test_refused_before_the_body_is_read(
+    site: Site, visitor: WebVisitor, what: str, path: str, with_token: bool, status: int
+) -> None:
+    """Headers announce 500 MB, 1 KB follows: the answer comes without waiting for the rest."""
+    keys_before = _keys(site)
+    query = f"?csrf={visitor.csrf_token()}" if with_token else ""
+    head = (
+        f"POST {path}{query} HTTP/1.1\r\nHost: web\r\nCookie: {{cookie}}\r\n"
+        f"Content-Type: {FORM}\r\nContent-Length: {500 * MIB}\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, b"--XyZbOuNdArY\r\n" + b"x" * 1024) as sock:
+        answer = _read_response(sock, timeout=15)
+    assert _status(answer) == status, answer[:300]
+    if status == 303:
+        assert any(IMAGE_TOO_LARGE in t for _, t in visitor.flashes("/images"))
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+def _keys(site: Site) -> set[str]:
+    from s3tasks_testkit import deps
+
+    return deps.object_keys(site.s3, site.config.bucket)
+
+
+def test_a_stalled_upload_body_is_cut_off_by_the_idle_timeout(
+    site: Site, visitor: WebVisitor
+) -> None:
+    keys_before = _keys(site)
+    body = multipart([(b'name="file"; filename="slow.txt"', b"x" * 100_000)])
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body)}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    started = time.monotonic()
+    with _raw_request(site, visitor, head, body[:50_000]) as sock:  # then nothing more
+        answer = _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 20)
+    assert answer, "web never answered a stalled upload"
+    assert time.monotonic() - started < UPLOAD_IDLE_TIMEOUT_SECONDS + 20
+    assert _status(answer) == 200
+    assert b'"status":408' in answer
+    assert any("stalled" in t for _, t in visitor.flashes("/files"))
+    wait_until(lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id), timeout=30)
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+def test_a_body_shorter_than_its_content_length_stores_nothing(
+    site: Site, visitor: WebVisitor
+) -> None:
+    keys_before = _keys(site)
+    body = multipart([(b'name="file"; filename="short.txt"', b"y" * 20_000)])
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body) + 5000}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    sock = _raw_request(site, visitor, head, body)
+    sock.shutdown(socket.SHUT_WR)  # the client hangs up 5000 bytes early
+    _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 20)
+    sock.close()
+    wait_until(
+        lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id),
+        timeout=30,
+        message="the interrupted upload's row to go",
+    )
+    _assert_nothing_stored(site, visitor, keys_before)
+    assert visitor.latest_file_id() is None
+
+
+def test_a_body_longer_than_its_content_length_is_cut_at_the_length(
+    site: Site, visitor: WebVisitor
+) -> None:
+    keys_before = _keys(site)
+    body = multipart([(b'name="file"; filename="long.txt"', b"z" * 5000)])
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: 200\r\n"
+        "Accept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, body) as sock:
+        answer = _read_response(sock, timeout=20)
+    assert _status(answer) == 200
+    assert b'"status":400' in answer
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+# -- After everything: the invariant --------------------------------------------------------
+
+
+def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> None:
+    """Every case above deleted what it stored: after the sweep, the bucket is empty again,
+    no row dangles, no multipart upload is open, and the metrics say zero."""
+
+    def settled() -> bool:
+        report = check_invariant(
+            database_url=site.config.database_url,
+            s3=site.s3,
+            bucket=site.config.bucket,
+            storage_api_url=site.api_url,
+        )
+        return report.holds and report.rows == 0
+
+    wait_until(settled, timeout=60, interval=0.5, message="the suite's leftovers to be deleted")
+    report = check_invariant(
+        database_url=site.config.database_url,
+        s3=site.s3,
+        bucket=site.config.bucket,
+        storage_api_url=site.api_url,
+    )
+    assert report.problems == []
+    assert report.objects == 0
+    web = scrape(site.web_url)
+    api = scrape(site.api_url)
+    assert web.total("s3tasks_http_requests_total", status="500") == 0
+    assert api.total("s3tasks_http_requests_total", status="500") == 0
+    assert api.value("s3tasks_uploads_total", kind="image", outcome="error") == 0
+    assert api.value("s3tasks_uploads_total", kind="file", outcome="error") == 0
