@@ -46,7 +46,7 @@ import urllib3
 from minio.error import S3Error
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.processes import ServiceProcess, port_of
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, http_ok, port_of
 from s3tasks_testkit.stack import Stack, StackConfig
 
 log = logging.getLogger("s3tasks.devstack")
@@ -54,6 +54,7 @@ log = logging.getLogger("s3tasks.devstack")
 DEFAULT_WEB_PORT = 8080
 DEFAULT_BUCKET = "s3tasks-dev"
 _PROBE_TIMEOUT_SECONDS = 2
+_READY_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -228,19 +229,64 @@ def _script(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def start_web(stack: Stack, sock: socket.socket) -> ServiceProcess:
-    if stack.storage_api is None:
-        raise RuntimeError("start storage-api first")
-    probe_host = "127.0.0.1" if sock.getsockname()[0] in ("0.0.0.0", "") else sock.getsockname()[0]  # noqa: S104 - compares, binds nothing
+def _loopback_url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{port_of(sock)}"
+
+
+def start_services(stack: Stack, web_sock: socket.socket, resources: ExitStack) -> dict[str, str]:
+    """Start every service; return once web answers, with the readiness URLs still to check.
+
+    The first page needs only the migration, storage-api and web, so those go first, and
+    worker and beat (deletion jobs) start after, without competing for the CPU before it.
+    """
+    config = stack.config
+    api_sock = bind_loopback()
+    worker_sock = bind_loopback()
+    resources.callback(api_sock.close)
+    resources.callback(worker_sock.close)
+    api_url = _loopback_url(api_sock)
+    stack.storage_api = ServiceProcess(
+        name="storage-api",
+        argv=[_script("s3tasks-storage-api"), "serve"],
+        env=config.storage_api_env(),
+        log_dir=config.log_dir,
+        sock=api_sock,
+    )
     stack.web = ServiceProcess(
         name="web",
         argv=[_script("s3tasks-web"), "serve"],
-        env=stack.config.web_env(stack.storage_api.url),
-        log_dir=stack.config.log_dir,
-        sock=sock,
-        ready_url=f"http://{probe_host}:{port_of(sock)}/readyz",
-    ).start()
-    return stack.web
+        env=config.web_env(api_url),
+        log_dir=config.log_dir,
+        sock=web_sock,
+    )
+    stack.worker = ServiceProcess(
+        name="worker",
+        argv=[_script("s3tasks-worker"), "worker"],
+        env=config.worker_env(api_url),
+        log_dir=config.log_dir,
+        sock=worker_sock,
+    )
+    stack.beat = ServiceProcess(
+        name="beat",
+        argv=[_script("s3tasks-worker"), "beat"],
+        env=config.worker_env(api_url),
+        log_dir=config.log_dir,
+    )
+    log.info("migrating the database")
+    try:
+        stack.migrate()
+    except subprocess.CalledProcessError as exc:
+        stderr = exc.stderr.decode(errors="replace") if exc.stderr else ""
+        raise RuntimeError(f"migration failed:\n{stderr}") from exc
+    log.info("starting storage-api and web")
+    stack.storage_api.start()
+    stack.web.start()
+    stack.storage_api.wait_ready(f"{api_url}/readyz", timeout=_READY_TIMEOUT_SECONDS)
+    stack.web.wait_ready(f"{_loopback_url(web_sock)}/readyz", timeout=_READY_TIMEOUT_SECONDS)
+    log.info("storage-api and web ready; starting worker and beat")
+    stack.worker.start()
+    stack.beat.start()
+    return {"worker": f"{_loopback_url(worker_sock)}/readyz"}
 
 
 def _ttl(name: str) -> int:
@@ -249,8 +295,8 @@ def _ttl(name: str) -> int:
 
 
 @contextmanager
-def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str]]:
-    """Start everything; yield the stack and web's URL; stop and clean up on exit."""
+def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str, dict[str, str]]]:
+    """Start everything; yield the stack, web's URL and readiness URLs still to check."""
     with ExitStack() as resources:
         if options.data_dir is None:
             data_dir = Path(tempfile.mkdtemp(prefix="s3tasks-devstack-"))
@@ -292,25 +338,9 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str]]:
         sock = _bind_web(options.host, options.port)
         resources.callback(sock.close)
 
-        log.info("migrating the database")
-        try:
-            stack.migrate()
-        except subprocess.CalledProcessError as exc:
-            stderr = exc.stderr.decode(errors="replace") if exc.stderr else ""
-            raise RuntimeError(f"migration failed:\n{stderr}") from exc
-        log.info("starting storage-api")
-        stack.start_storage_api()
-        log.info("starting worker, beat and web")
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            started = [
-                pool.submit(stack.start_worker),
-                pool.submit(stack.start_beat),
-                pool.submit(start_web, stack, sock),
-            ]
-            for future in started:
-                future.result()
+        pending = start_services(stack, sock, resources)
         shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104 - compares, binds nothing
-        yield stack, f"http://{shown_host}:{port_of(sock)}"
+        yield stack, f"http://{shown_host}:{port_of(sock)}", pending
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:
@@ -342,6 +372,26 @@ def _parse_args(argv: list[str] | None) -> DevstackOptions:
     )
 
 
+def _supervise(stack: Stack, pending: dict[str, str]) -> int:
+    """Watch the services until Ctrl-C/SIGTERM (exit 0) or until one of them dies (exit 1)."""
+    tick = threading.Event()  # never set: its wait() is an interruptible one-second tick
+    try:
+        while not tick.wait(1.0):
+            for name, ready_url in list(pending.items()):
+                if http_ok(ready_url):
+                    log.info("%s ready", name)
+                    del pending[name]
+            dead = [p for p in _running(stack) if not p.running]
+            for proc in dead:
+                log.error("%s exited:\n%s", proc.name, proc.tail_log())
+            if dead:
+                log.info("stopping everything")
+                return 1
+    except _Stopped:
+        log.info("stopping web, beat, worker and storage-api, then the embedded services")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(message)s")
     for chatty in ("httpx", "pgserver"):
@@ -349,21 +399,14 @@ def main(argv: list[str] | None = None) -> None:
     options = _parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
-    stopped = threading.Event()
     exit_code = 0
     try:
-        with devstack(options) as (stack, url):
+        with devstack(options) as (stack, url, pending):
             log.info("s3tasks is running: open %s/images (Ctrl-C stops everything)", url)
             print(f"\n  s3tasks is running at {url}/images\n", flush=True)
-            while not stopped.wait(1.0):
-                dead = [p for p in _running(stack) if not p.running]
-                if dead:
-                    for proc in dead:
-                        log.error("%s exited:\n%s", proc.name, proc.tail_log())
-                    exit_code = 1
-                    break
+            exit_code = _supervise(stack, pending)
     except _Stopped:
-        log.info("stopping")
+        log.info("stopped while starting")
     except (RuntimeError, TimeoutError, OSError) as exc:
         log.error("devstack failed: %s", exc)  # noqa: TRY400 - the message is the whole story
         exit_code = 1
