@@ -36,20 +36,21 @@ class BodyReader:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes; like a raw stream it may return fewer (b"" only at the end).
+        """`size` bytes (fewer only at the end of the body; b"" then).
 
-        Returning what one chunk holds, instead of filling `size`, keeps a single chunk in
-        memory here; callers (the minio client, `_copy`) loop until they have enough.
+        Filling `size` here matters: the minio client asks for a whole part (8 MiB) and
+        appends what each read returns to an immutable `bytes`, so returning one ASGI chunk
+        (~64 KiB) at a time made it copy each part about a hundred times over. Callers ask
+        for bounded sizes (a part, or `_copy`'s 1 MiB), so this buffer stays bounded too.
         """
-        if size < 0:
-            while not self._eof:
-                self._pull()
+        while (size < 0 or len(self._buffer) < size) and not self._eof:
+            self._pull()
+        if size < 0 or size >= len(self._buffer):
             data = bytes(self._buffer)
             self._buffer.clear()
             return data
-        while not self._buffer and not self._eof:
-            self._pull()
-        data = bytes(self._buffer[:size])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:size])
         del self._buffer[:size]
         return data
 

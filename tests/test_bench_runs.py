@@ -1,0 +1,45 @@
+"""The benchmark entry point runs end to end in its tiny mode and writes what the README quotes.
+
+Benchmarks never fail on a time: this checks the structure of the results, not the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bench_smoke_writes_every_case(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--logs", str(tmp_path)],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=540,
+    )
+    result = json.loads((out / "latest.json").read_text())
+    assert result["mode"] == "smoke"
+    assert result["machine"]["nproc"] >= 1
+    cases = result["cases"]
+    assert [c["case"] for c in cases] == [1, 2, 3, 4, 5, 6, 7]
+    for c in cases:
+        assert isinstance(c["ratio"], float)
+        assert math.isfinite(c["ratio"]), c
+        assert c["goal"]["op"] in (">=", "<=")
+        assert isinstance(c["met"], bool)
+    sizes = cases[0]["details"]["sizes"]
+    assert sizes
+    assert all("upload_ratio" in s and "download_ratio" in s for s in sizes)
+    table = (out / "latest.md").read_text()
+    assert "| # | case |" in table
+    assert table.count("\n| ") >= 7 + 1
+    assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
