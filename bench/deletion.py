@@ -14,6 +14,7 @@ from bench.harness import SWEEP_TICK_SECONDS, BenchEnv, poll
 from bench.rows import (
     copy_rows,
     count_objects,
+    new_ids,
     put_objects,
     remove_prefix,
     row_count,
@@ -46,8 +47,9 @@ def bulk_deletion(env: BenchEnv, count: int, reps: int) -> dict[str, Any]:
     for rep in range(reps):
         truncate(env)
         prefix = f"objects/bench-del-{rep}-"
-        ids = copy_rows(env, count, key_prefix=prefix)
+        ids = new_ids(count)
         put_objects(env, (f"{prefix}{i}" for i in ids))
+        copy_rows(env, count, key_prefix=prefix, ids=ids)
         with env.db() as conn:
             conn.execute("UPDATE items SET expires_at = now() - interval '1 second'")
         started = time.perf_counter()
@@ -82,8 +84,9 @@ def expiry_lag(env: BenchEnv, count: int, spread_seconds: float) -> dict[str, An
     """Items expiring evenly over `spread_seconds`, deleted by beat's sweeps (5 s tick)."""
     truncate(env)
     prefix = "objects/bench-lag-"
-    ids = copy_rows(env, count, key_prefix=prefix)
+    ids = new_ids(count)
     put_objects(env, (f"{prefix}{i}" for i in ids))
+    copy_rows(env, count, key_prefix=prefix, ids=ids)
     before = _lag_buckets(env)
     with env.db() as conn:
         start: datetime = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]

@@ -33,13 +33,16 @@ def copy_rows(
     key_prefix: str,
     expires_at: datetime | None = None,
     visitors: list[str] | None = None,
+    ids: list[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """COPY `count` stored items (files; one object each) into `items`; their ids.
 
-    Without `expires_at` they expire in an hour; `visitors` are used round-robin.
+    Without `expires_at` they expire in an hour; `visitors` are used round-robin. They are
+    stored "just now", so reconcile leaves them alone for a minute even if their objects
+    are not there (yet): put the objects first where they matter.
     """
     owners = visitors or [visitor_id()]
-    ids = [uuid.uuid4() for _ in range(count)]
+    ids = ids or [uuid.uuid4() for _ in range(count)]
     with env.db() as conn:
         now: datetime = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         expiry = expires_at or now + timedelta(hours=1)
@@ -61,11 +64,15 @@ def copy_rows(
                         "application/octet-stream",
                         OBJECT_BYTES,
                         "bench",
-                        now - timedelta(seconds=count - n),
+                        now - timedelta(microseconds=count - n),
                         expiry,
                     )
                 )
     return ids
+
+
+def new_ids(count: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(count)]
 
 
 def put_objects(env: BenchEnv, keys: Iterable[str]) -> None:
