@@ -12,6 +12,10 @@ help: ## List the targets
 install: ## Install uv (if missing), the locked Python environment and Chromium
 	@scripts/bootstrap.sh --system
 
+.PHONY: install-python
+install-python: ## Install uv (if missing) and the locked Python environment only
+	@scripts/bootstrap.sh
+
 .PHONY: lint
 lint: ## ruff check + ruff format --check
 	$(UV) run --frozen ruff check .
@@ -65,7 +69,7 @@ beat: ## Run celery beat, the sweep and reconcile schedule (one replica only)
 	$(UV) run --frozen s3tasks-worker beat
 
 .PHONY: run
-run: install ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured) and print the URL
+run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured) and print the URL
 	$(UV) run --frozen s3tasks-devstack
 
 # --- Benchmarks (bench/README.md) -------------------------------------------------------------
