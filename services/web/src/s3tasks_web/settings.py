@@ -34,6 +34,8 @@ class WebSettings(BaseSettings):
     write_timeout_seconds: float = Field(default=60.0, gt=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
+    #: an upload whose body sends nothing for this long is refused (slow-body clients).
+    upload_idle_timeout_seconds: float = Field(default=30.0, gt=0)
     #: how long /v1/limits is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 

@@ -56,6 +56,8 @@ def make_before_send(services: WebServices) -> object:
             return
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
+            if name == "content-security-policy" and name in headers:
+                continue  # served uploads carry their own, stricter policy
             headers[name] = value
         content_type = headers.get("content-type", "")
         personal = content_type.startswith(("text/html", "application/json"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,6 +10,7 @@ from uuid import UUID
 
 from litestar import Request
 from litestar.background_tasks import BackgroundTask
+from litestar.exceptions import InternalServerException
 from litestar.response import Stream
 
 from s3tasks_contracts import ItemKind, ItemOut, Limits
@@ -38,12 +40,16 @@ _DEFAULT_DRAIN_BYTES = 64 * 1024 * 1024
 
 _OUTCOMES = {
     400: "bad_request",
+    408: "timeout",
     403: "forbidden",
     413: "too_large",
     415: "unsupported_type",
     422: "invalid_image",
     503: "storage_unavailable",
 }
+
+#: the policy storage-api sets on content; kept when web passes the bytes on.
+CONTENT_CSP = "default-src 'none'; sandbox"
 
 PAGE_OF = {ItemKind.IMAGE: "/images", ItemKind.FILE: "/files"}
 NOUN_OF = {ItemKind.IMAGE: "images", ItemKind.FILE: "files"}
@@ -84,7 +90,7 @@ async def upload(
     services: WebServices,
 ) -> ItemOut:
     """Stream the form's file part to storage-api; flash and count the outcome."""
-    body = request.stream()
+    body = _idle_bounded(request.stream(), services.settings.upload_idle_timeout_seconds)
     drain_budget = _DEFAULT_DRAIN_BYTES
     try:
         limits = await storage.limits()
@@ -118,10 +124,30 @@ async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
     """Read and discard the rest of a refused upload (up to `budget` bytes): a browser that is
     still sending when the answer comes shows a connection error instead of the answer."""
     discarded = 0
-    async for chunk in body:
-        discarded += len(chunk)
-        if discarded > budget:
+    try:
+        async for chunk in body:
+            discarded += len(chunk)
+            if discarded > budget:
+                return
+    except UploadRejected:
+        return  # stalled or gone: nothing more to wait for
+
+
+async def _idle_bounded(body: AsyncIterator[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
+    """The request body, refused once the client sends nothing for `idle_seconds` (a slow or
+    stalled client must not hold a connection to storage-api and an upload open for ever)."""
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(body), idle_seconds)
+        except StopAsyncIteration:
             return
+        except TimeoutError:
+            raise UploadRejected(
+                408, "The upload stalled: nothing arrived for a while. Please try again."
+            ) from None
+        except InternalServerException as exc:  # Litestar's word for "the client went away"
+            raise UploadRejected(400, "The upload was interrupted before it finished.") from exc
+        yield chunk
 
 
 async def _send_file(
@@ -198,6 +224,8 @@ async def stream_content(
     headers = dict(content.headers)
     media_type = headers.pop("content-type", "application/octet-stream")
     headers.setdefault("cache-control", "private, max-age=60")
+    # Uploaded bytes are data, never a page of ours: no scripts, no same-origin access.
+    headers["content-security-policy"] = CONTENT_CSP
     return Stream(
         content.chunks(),
         status_code=content.status_code,

@@ -16,6 +16,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from s3tasks_web.errors import UploadRejected
 
 _BAD_FORM = "The upload form was not sent completely. Please try again."
+#: the form has one field before the file; a few more are tolerated, thousands are an attack.
+MAX_FIELDS_BEFORE_FILE = 16
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,13 @@ class MultipartStream:
             if isinstance(event, _PartStart):
                 if event.name == file_field and event.filename is not None:
                     return FileHead(fields, _basename(event.filename))
+                if event.name in fields or len(fields) >= MAX_FIELDS_BEFORE_FILE:
+                    raise UploadRejected(
+                        400,
+                        "The upload form has too many fields."
+                        if event.name not in fields
+                        else "The upload form sent a field more than once.",
+                    )
                 current = event.name
                 value.clear()
             elif isinstance(event, _PartData):
