@@ -43,7 +43,8 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
 fi
 
 if $want_system; then
-  apt_install chromium fonts-dejavu-core
+  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock
+  apt_install chromium fonts-dejavu-core libfaketime
 fi
 
 uv=$(command -v uv || echo .tools/venv/bin/uv)

@@ -71,19 +71,19 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, Any]]:
     """Short periodic ticks: PostgreSQL holds each item's deadline, a tick only says "look now".
 
-    A tick that waited in the queue longer than one interval is dropped (`expires`): the next
-    tick does the same work, so a backlog of stale ticks would only repeat it.
+    Ticks carry no `expires`: Celery stamps it with beat's clock and checks it with the
+    worker's, so a worker clock running ahead would discard every tick and delete nothing.
+    A stale tick is harmless instead: the sweep is idempotent, and one that finds nothing
+    due costs a single query; ticks queued while no worker ran drain in seconds.
     """
     return {
         "sweep-due": {
             "task": TASK_SWEEP_DUE,
             "schedule": timedelta(seconds=settings.sweep_interval_seconds),
-            "options": {"expires": settings.sweep_interval_seconds},
         },
         "reconcile": {
             "task": TASK_RECONCILE,
             "schedule": timedelta(seconds=settings.reconcile_interval_seconds),
-            "options": {"expires": settings.reconcile_interval_seconds},
         },
     }
 
