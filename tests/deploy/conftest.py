@@ -22,7 +22,8 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 """
-PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap")
+# catatonit: podman kube play builds its pause image with it
+PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "catatonit")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ Set S3TASKS_TEST_BASE_IMAGE to build on another base (e.g. python:3.11-slim-book
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,6 +127,19 @@ def images(podman: str, base_image: str) -> dict[str, str]:
     (REPO_ROOT / "build").mkdir(exist_ok=True)
     (REPO_ROOT / "build" / "image-sizes.txt").write_text(f"base {base_image}: {report}\n")
     return {service: image(service) for service in SERVICES}
+
+
+def e2e_env(base_url: str, s3: deps.S3Endpoint, bucket: str) -> dict[str, str]:
+    """What tests/e2e needs to drive a running stack and look into its bucket."""
+    return {
+        **os.environ,
+        "S3TASKS_E2E_BASE_URL": base_url,
+        "S3TASKS_E2E_S3_ENDPOINT": s3.url,
+        "S3TASKS_E2E_S3_ACCESS_KEY": s3.access_key,
+        "S3TASKS_E2E_S3_SECRET_KEY": s3.secret_key,
+        "S3TASKS_E2E_S3_REGION": s3.region,
+        "S3TASKS_E2E_S3_BUCKET": bucket,
+    }
 
 
 def free_port() -> int:
@@ -345,7 +360,7 @@ def test_e2e_suite_passes_against_the_containerised_web(
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(e2e), "-q", "-p", "no:cacheprovider", "-m", "e2e"],
         cwd=REPO_ROOT,
-        env={**os.environ, "S3TASKS_E2E_BASE_URL": stack.web_url},
+        env=e2e_env(stack.web_url, stack.s3, stack.bucket),
         capture_output=True,
         text=True,
         timeout=1800,
@@ -355,9 +370,12 @@ def test_e2e_suite_passes_against_the_containerised_web(
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
 
 
-def test_sigterm_to_the_worker_mid_job_loses_nothing(stack: ContainerStack, podman: str) -> None:
+def test_sigterm_to_the_worker_mid_job_loses_nothing(
+    stack: ContainerStack, podman: str, request: pytest.FixtureRequest
+) -> None:
     visitor = uuid.uuid4().hex
     api = httpx.Client(base_url=stack.storage_api_url, timeout=30)
+    request.addfinalizer(api.close)
     for i in range(40):
         answer = api.post(
             f"/v1/visitors/{visitor}/items",
@@ -392,7 +410,7 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(stack: ContainerStack, podm
 
 # -- issue 7: the chart's dev-mode rendering under podman kube play -------------------------
 
-KUBE_PLAY_KINDS = {"Deployment", "ConfigMap", "Secret"}
+KUBE_PLAY_KINDS = {"Deployment", "ConfigMap", "Secret"}  # Services: host network here
 
 
 def test_dev_mode_rendering_runs_under_podman_kube_play(
@@ -454,17 +472,55 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
     values_file.write_text(yaml.safe_dump(values))
     rendered = run([helm, "template", release, str(CHART), "-f", str(values_file)])
     docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in KUBE_PLAY_KINDS]
-    # Pods share the host network here, so the Services' names resolve to loopback.
-    services = [f"{release}-s3tasks-{c}" for c in ("web", "storage-api", "worker")]
+    # podman 4.3's kube play cannot read secretKeyRef from a Secret in the same file ("not
+    # valid JSON"): put the rendered Secret's values into the env instead.
+    secret_data = {
+        (d["metadata"]["name"], key): base64.b64decode(value).decode()
+        for d in docs
+        if d["kind"] == "Secret"
+        for key, value in d.get("data", {}).items()
+    }
+    docs = [d for d in docs if d["kind"] != "Secret"]
+    migrations: list[dict[str, Any]] = []
     for doc in docs:
-        if doc["kind"] == "Deployment":
-            doc["spec"]["template"]["spec"]["hostAliases"] = [
-                {"ip": "127.0.0.1", "hostnames": services}
-            ]
+        if doc["kind"] != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        # podman 4.3 fails to remove a finished init container ("container state improper"):
+        # run the rendered `migrate` init container with podman run before the pods instead.
+        init_containers = pod.pop("initContainers", [])
+        migrations.extend(init_containers)
+        for container in [*init_containers, *pod["containers"]]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    env.pop("valueFrom")
+                    env["value"] = secret_data[(ref["name"], ref["key"])]
+            # host network: no port mappings, so probes name their ports by number
+            named_ports = {p["name"]: p["containerPort"] for p in container.pop("ports", [])}
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                http_get = container.get(probe, {}).get("httpGet")
+                if http_get:
+                    http_get["port"] = named_ports[http_get["port"]]
+    # Pods share the host network here (podman has no cluster DNS, and hostAliases do not
+    # apply to host-network pods): the Service URL becomes loopback.
+    storage_api_url = f"http://{release}-s3tasks-storage-api:{ports.storage_api}"
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            for key, value in doc["data"].items():
+                if value == storage_api_url:
+                    doc["data"][key] = f"http://127.0.0.1:{ports.storage_api}"
     manifest = tmp_path / "kube.yaml"
     manifest.write_text(yaml.safe_dump_all(docs))
     (artifacts_dir / "kube-play.yaml").write_text(manifest.read_text())
+    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap")
     try:
+        (migrate,) = migrations
+        assert migrate["args"] == ["migrate"]
+        env = {**config, **{e["name"]: e["value"] for e in migrate["env"]}}
+        Containers(podman, artifacts_dir / "logs").run(
+            f"{release}-migrate", migrate["image"], migrate["args"], env, detach=False
+        )
         run([podman, "kube", "play", "--network", "host", str(manifest)], timeout=600)
         web_url = f"http://127.0.0.1:{ports.web}"
         wait_until(
@@ -487,7 +543,7 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
                     "e2e",
                 ],
                 cwd=REPO_ROOT,
-                env={**os.environ, "S3TASKS_E2E_BASE_URL": web_url},
+                env=e2e_env(web_url, s3_endpoint, s3_bucket),
                 capture_output=True,
                 text=True,
                 timeout=1800,
