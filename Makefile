@@ -28,7 +28,7 @@ format: ## Apply ruff's fixes and formatting
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
-	$(UV) run --frozen mypy packages/*/src services/*/src
+	$(UV) run --frozen mypy packages/*/src services/*/src bench
 
 .PHONY: test
 test: install lint typecheck ## Install, lint, typecheck and run the whole test suite
