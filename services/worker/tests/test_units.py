@@ -30,7 +30,7 @@ def test_defaults_are_the_documented_ones() -> None:
     settings = load_settings()
     assert settings.sweep_interval_seconds == 5
     assert settings.reconcile_interval_seconds == 600
-    assert settings.sweep_batch_size == 500
+    assert settings.sweep_batch_size == 1000
     assert settings.max_retries == 5
     assert settings.concurrency == 2
     assert settings.metrics_port == 9102

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
             access_log=False,
             proxy_headers=False,
             timeout_graceful_shutdown=20,
+            # callers (web, worker) pool connections for 5 s by default: the server must keep
+            # them longer, or a request races the server's close and fails
+            timeout_keep_alive=65,
         )
     elif args.command == "migrate":
         from s3tasks_storage_api.db.engine import migrate as run_migrations

@@ -57,7 +57,7 @@ class WorkerSettings(BaseSettings):
     sweep_interval_seconds: PositiveFloat = 5.0
     reconcile_interval_seconds: PositiveFloat = 600.0
     reconcile_grace_seconds: int = Field(default=3600, ge=0)
-    sweep_batch_size: int = Field(default=500, ge=1, le=1000)
+    sweep_batch_size: int = Field(default=1000, ge=1, le=1000)
     #: a job stops after this many batches so one job never runs for long; the next tick goes on.
     max_batches_per_job: PositiveInt = 20
 
