@@ -160,8 +160,9 @@ def test_redis_unreachable_uploads_and_delete_all_still_work_and_the_sweep_delet
     assert visitor.image_ids() == []
 
 
-def _seed_expired(faulty: FaultySite, count: int) -> str:
-    """`count` files of one visitor through storage-api, then made due (as a TTL would)."""
+def _seed_expired(faulty: FaultySite, count: int, *, expires_in: str = "-1 second") -> str:
+    """`count` files of one visitor through storage-api, then made due (as a TTL would), or
+    due only after `expires_in` (one UPDATE: a row made due even for a moment may be swept)."""
     visitor_id = uuid.uuid4().hex
     with httpx.Client(base_url=faulty.api_url, timeout=30) as client:
         for n in range(count):
@@ -173,8 +174,8 @@ def _seed_expired(faulty: FaultySite, count: int) -> str:
             assert response.status_code == 201, response.text
     with psycopg.connect(faulty.config.database_url) as conn:
         conn.execute(
-            "UPDATE items SET expires_at = now() - interval '1 second' WHERE visitor_id = %s",
-            (visitor_id,),
+            "UPDATE items SET expires_at = now() + %s::interval WHERE visitor_id = %s",
+            (expires_in, visitor_id),
         )
     return visitor_id
 
@@ -244,12 +245,7 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
     stack = faulty.stack
     assert stack.worker is not None
     due_id = _seed_expired(faulty, 1)
-    future_id = _seed_expired(faulty, 1)
-    with psycopg.connect(faulty.config.database_url) as conn:
-        conn.execute(
-            "UPDATE items SET expires_at = now() + interval '1 hour' WHERE visitor_id = %s",
-            (future_id,),
-        )
+    future_id = _seed_expired(faulty, 1, expires_in="1 hour")
     skewed = None
     if LIBFAKETIME.exists():
         stack.worker.stop()
