@@ -120,9 +120,11 @@ class WebVisitor:
 
     def flashes(self, path: str) -> list[tuple[str, str]]:
         """The flash messages the next view of `path` shows (level, text unescaped)."""
-        return [
-            (level, html.unescape(text.strip())) for level, text in _FLASH.findall(self.page(path))
-        ]
+        return self.flashes_in(self.page(path))
+
+    @staticmethod
+    def flashes_in(page: str) -> list[tuple[str, str]]:
+        return [(level, html.unescape(text.strip())) for level, text in _FLASH.findall(page)]
 
     def image_ids(self) -> list[str]:
         return self.image_ids_in(self.page("/images"))
