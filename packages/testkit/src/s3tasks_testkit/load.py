@@ -220,6 +220,13 @@ class _VisitorLoop:
         entry = Entry(client_id, kind, hashlib.sha256(data).hexdigest(), time.monotonic())
         self.tally.add(acked=1)
         self.ledger.append(entry)
+        if kind == "image":
+            # acknowledged: it takes a place under the cap now, whether or not the page
+            # that would tell its id can be read next
+            self.images_kept.append(entry)
+            for capped in self.images_kept[:-3]:
+                capped.deleted_at = capped.deleted_at or time.monotonic()
+            self.images_kept = self.images_kept[-3:]
         page = self._get(f"/{kind}s")
         if page is None or page.status_code != 200:
             return
@@ -227,23 +234,28 @@ class _VisitorLoop:
         if kind == "image":
             shown = self.visitor.image_ids_in(page.text)
             entry.item_id = next(iter(shown), None)
-            self.images_kept.append(entry)
-            for capped in self.images_kept[:-3]:
-                capped.deleted_at = capped.deleted_at or time.monotonic()
-            self.images_kept = self.images_kept[-3:]
-            known = {e.item_id for e in self.ledger}
-            if self.uncertain and any(i not in known for i in shown):
-                # an upload answered "unavailable" was stored after all and took a place
-                # under the cap: what the page no longer shows was capped, not lost
-                self.tally.error("stored_despite_unavailable")
-                for kept in self.images_kept:
-                    if kept.item_id not in shown:
-                        kept.deleted_at = kept.deleted_at or time.monotonic()
-                self.images_kept = [e for e in self.images_kept if e.item_id in shown]
-            self.uncertain = False
+            self._resync_images(shown)
         else:
             entry.item_id = self.visitor.latest_file_id_in(page.text)
         self._verify(entry)
+
+    def _resync_images(self, shown: list[str]) -> bool:
+        """After an upload answered "unavailable": if the page shows an image the ledger
+        does not know, that upload was stored after all and took a place under the cap, so
+        what the page no longer shows was capped, not lost. True if so."""
+        if not self.uncertain:
+            return False
+        known = {e.item_id for e in self.ledger}
+        if not any(i not in known for i in shown):
+            return False
+        self.tally.error("stored_despite_unavailable")
+        now = time.monotonic()
+        for kept in self.images_kept:
+            if kept.item_id not in shown:
+                kept.deleted_at = kept.deleted_at or now
+        self.images_kept = [e for e in self.images_kept if e.item_id in shown]
+        self.uncertain = False
+        return True
 
     def _check_some(self) -> None:
         now = time.monotonic()
@@ -271,6 +283,15 @@ class _VisitorLoop:
                 self.tally.error("download_mismatch")
                 self.tally.lose(self._describe(entry, started, "bytes differ"))
         elif response.status_code == 404 and self._alive(entry, started):
+            if entry.kind == "image" and self.uncertain:
+                page = self._get("/images")
+                if (
+                    page is not None
+                    and page.status_code == 200
+                    and self._resync_images(self.visitor.image_ids_in(page.text))
+                ):
+                    return
+            entry.deleted_at = time.monotonic()  # counted once
             self.tally.error("lost_before_expiry")
             self.tally.lose(self._describe(entry, started, "404"))
 
@@ -281,25 +302,33 @@ class _VisitorLoop:
         )
 
     def _delete_all(self) -> None:
+        """Delete all of one kind. Only a success flash proves it was done; a refusal while a
+        dependency is cut off does not prove it was *not* done (the fault proxy resets
+        PostgreSQL connections, so a COMMIT can land while its answer is lost), so after any
+        failure the items of that kind are no longer checked: a check could not tell a loss
+        from that deletion."""
         kind = self.rng.choice(("image", "file"))
         self.tally.request()
         try:
             response = self.visitor.delete_all(kind)
         except httpx.HTTPError as exc:
             self.tally.error(f"transport_{type(exc).__name__}")
+            self._forget(kind)
             return
         self._count_status(response)
         if response.status_code != 303:
             self.tally.error(f"delete_all_{response.status_code}")
+            self._forget(kind)
             return
         page = self._get(f"/{kind}s")
         if page is None or page.status_code != 200:
-            # the flash is lost, so whether they were deleted is unknown: they are not
-            # checked again (a check could not tell a loss from a deletion)
-            self.tally.error("delete_all_unknown")
+            self.tally.error("delete_all_unknown")  # the flash is lost with the page
         elif any(level == "error" for level, _ in self.visitor.flashes_in(page.text)):
             self.tally.error("delete_all_refused")
-            return
+        self._forget(kind)
+
+    def _forget(self, kind: str) -> None:
+        """Every item of `kind` is deleted, or may be: none is checked again."""
         now = time.monotonic()
         for entry in self.ledger:
             if entry.kind == kind and entry.deleted_at is None:
