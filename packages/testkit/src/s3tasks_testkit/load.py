@@ -206,7 +206,7 @@ class _VisitorLoop:
             response = self.visitor.upload(kind, name, data, description=f"ledger {client_id}")
         except httpx.HTTPError as exc:
             self.tally.error(f"transport_{type(exc).__name__}")
-            self.uncertain = True
+            self._outcome_unknown(kind, client_id)
             return
         outcome = response.json() if response.status_code == 200 else {}
         if not outcome.get("ok"):
@@ -215,7 +215,7 @@ class _VisitorLoop:
             if status >= 500:
                 # "unavailable" may come after storage-api stored it (web gave up waiting):
                 # the outcome is unknown until the page shows it or not
-                self.uncertain = True
+                self._outcome_unknown(kind, client_id)
             return
         entry = Entry(client_id, kind, hashlib.sha256(data).hexdigest(), time.monotonic())
         self.tally.add(acked=1)
@@ -238,6 +238,20 @@ class _VisitorLoop:
         else:
             entry.item_id = self.visitor.latest_file_id_in(page.text)
         self._verify(entry)
+
+    def _outcome_unknown(self, kind: str, client_id: str) -> None:
+        """An upload answered "unavailable" (or not at all) may have been stored, or its
+        transaction may have committed with the cap applied and then been undone (a reset
+        COMMIT whose answer was lost). An image then may have taken a place under the cap:
+        a placeholder holds that place, so the ledger never expects more than the cap keeps
+        (it may check fewer images; it never calls a capped one lost)."""
+        self.uncertain = True
+        if kind != "image":
+            return
+        self.images_kept.append(Entry(client_id, kind, "", time.monotonic()))
+        for capped in self.images_kept[:-3]:
+            capped.deleted_at = capped.deleted_at or time.monotonic()
+        self.images_kept = self.images_kept[-3:]
 
     def _resync_images(self, shown: list[str]) -> bool:
         """After an upload answered "unavailable": if the page shows an image the ledger
