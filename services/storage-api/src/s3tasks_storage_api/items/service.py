@@ -183,21 +183,26 @@ class ItemService:
         return out
 
     def _discard(self, item_id: UUID, keys: list[str]) -> None:
-        """Undo a failed upload. If the bucket is unreachable too, the row is made due now,
-        so the next sweep deletes whatever reached the bucket and then the row."""
-        try:
-            failed = self._store.delete_many(keys)
-        except StorageApiError:
-            failed = set(keys)
+        """Undo a failed upload: make its row due at once, then delete objects and row.
+
+        The row goes first: if PostgreSQL cannot be reached, the outcome of the last commit is
+        unknown, so objects and row are both left as they are: a row still `uploading` is
+        deleted with its objects at its deadline, and a row whose commit did land is a
+        consistent stored item. Never an object deleted under a row that stays visible.
+        """
         try:
             with self._db() as session:
-                repo = ItemRepository(session)
-                if failed:
-                    repo.hide_ids([item_id], DeletionReason.RECONCILE)
-                else:
-                    repo.delete_ids([item_id])
+                ItemRepository(session).hide_ids([item_id], DeletionReason.RECONCILE)
         except StorageApiError:
             logger.warning("could not discard failed upload %s; its deadline will", item_id)
+            return
+        try:
+            if self._store.delete_many(keys):
+                return  # the sweep retries the objects, then removes the row
+            with self._db() as session:
+                ItemRepository(session).delete_ids([item_id])
+        except StorageApiError:
+            logger.warning("failed upload %s is due; the next sweep removes it", item_id)
 
     # -- read ----------------------------------------------------------------------------
 
