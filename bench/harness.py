@@ -25,7 +25,7 @@ from minio import Minio
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit import deps
 from s3tasks_testkit.processes import ServiceProcess
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Stack, StackConfig, isolated_config, running_stack
 
 GIB = 1024**3
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,23 +112,17 @@ def bench_env(log_dir: Path) -> Iterator[BenchEnv]:
         admin = _admin_url("S3TASKS_BENCH_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL, es, notes)
         redis_base = _redis_url("S3TASKS_BENCH_REDIS_URL", deps.DEFAULT_REDIS_URL, es, notes)
         s3 = es.enter_context(deps.moto_s3(log_dir))
-        database_url = es.enter_context(deps.postgres_database(admin))
-        ns = es.enter_context(deps.redis_namespace(redis_base))
-        bucket = es.enter_context(deps.bucket(s3))
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=ns.url,
-            redis_prefix=ns.prefix,
-            s3=s3,
-            bucket=bucket,
-            log_dir=log_dir,
-            task_queue=f"{ns.prefix}s3tasks",
-            sweep_interval_seconds=SWEEP_TICK_SECONDS,
-            extra_env={"STORAGE_API_MAX_FILE_BYTES": str(2 * GIB)},
+        config = es.enter_context(
+            isolated_config(
+                s3=s3,
+                postgres_admin_url=admin,
+                redis_url=redis_base,
+                log_dir=log_dir,
+                sweep_interval_seconds=SWEEP_TICK_SECONDS,
+                extra_env={"STORAGE_API_MAX_FILE_BYTES": str(2 * GIB)},
+            )
         )
-        stack = Stack(config)
-        es.callback(stack.stop_all)
-        stack.start_all()
+        stack = es.enter_context(running_stack(config))
         yield BenchEnv(stack, config, s3.client(), notes)
 
 

@@ -7,7 +7,7 @@ broker is cut off) and to storage-api over HTTP, as in production.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +17,7 @@ from minio import Minio
 from s3tasks_testkit import deps
 from s3tasks_testkit.deps import sqlalchemy_url
 from s3tasks_testkit.faultproxy import FaultProxy
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Stack, StackConfig, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import InvariantReport, WebVisitor, check_invariant
 
 
@@ -76,34 +76,28 @@ def faulty(
     artifacts_dir: Path,
 ) -> Iterator[FaultySite]:
     with (
-        deps.postgres_database(postgres_admin_url) as database_url,
-        deps.redis_namespace(redis_base_url) as redis_ns,
-        deps.bucket(s3_endpoint) as bucket_name,
-        FaultProxy(*_tcp(s3_endpoint.url, 80)) as s3_proxy,
-        FaultProxy(*_tcp(database_url, 5432)) as db_proxy,
-        FaultProxy(*_tcp(redis_ns.url, 6379)) as redis_proxy,
-    ):
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=redis_ns.url,
-            redis_prefix=redis_ns.prefix,
+        isolated_config(
             s3=s3_endpoint,
-            bucket=bucket_name,
+            postgres_admin_url=postgres_admin_url,
+            redis_url=redis_base_url,
             log_dir=artifacts_dir / "logs" / "faults",
-            task_queue=f"{redis_ns.prefix}s3tasks",
             sweep_interval_seconds=1.0,
+        ) as direct,
+        FaultProxy(*_tcp(s3_endpoint.url, 80)) as s3_proxy,
+        FaultProxy(*_tcp(direct.database_url, 5432)) as db_proxy,
+        FaultProxy(*_tcp(direct.redis_url, 6379)) as redis_proxy,
+    ):
+        # only storage-api goes through the proxies
+        config = replace(
+            direct,
             extra_env={
                 "STORAGE_API_S3_ENDPOINT": f"http://{s3_proxy.address}",
                 "STORAGE_API_S3_TIMEOUT_SECONDS": "3",
-                "STORAGE_API_DATABASE_URL": sqlalchemy_url(_through(database_url, db_proxy)),
+                "STORAGE_API_DATABASE_URL": sqlalchemy_url(_through(direct.database_url, db_proxy)),
                 "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
-                "STORAGE_API_BROKER_URL": _through(redis_ns.url, redis_proxy),
+                "STORAGE_API_BROKER_URL": _through(direct.redis_url, redis_proxy),
                 "WEB_READ_TIMEOUT_SECONDS": "20",
             },
         )
-        stack = Stack(config)
-        try:
-            stack.start_all()
+        with running_stack(config) as stack:
             yield FaultySite(stack, config, s3_endpoint.client(), s3_proxy, db_proxy, redis_proxy)
-        finally:
-            stack.stop_all()

@@ -15,7 +15,7 @@ import pytest
 from minio import Minio
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Stack, StackConfig, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import WebVisitor
 
 MIB = 1024 * 1024
@@ -53,18 +53,11 @@ def site(
     artifacts_dir: Path,
 ) -> Iterator[Site]:
     with (
-        deps.postgres_database(postgres_admin_url) as database_url,
-        deps.redis_namespace(redis_base_url) as redis_ns,
-        deps.bucket(s3_endpoint) as bucket_name,
-    ):
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=redis_ns.url,
-            redis_prefix=redis_ns.prefix,
+        isolated_config(
             s3=s3_endpoint,
-            bucket=bucket_name,
+            postgres_admin_url=postgres_admin_url,
+            redis_url=redis_base_url,
             log_dir=artifacts_dir / "logs" / "security",
-            task_queue=f"{redis_ns.prefix}s3tasks",
             extra_env={
                 "STORAGE_API_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
                 "STORAGE_API_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
@@ -73,13 +66,10 @@ def site(
                 "WEB_UPLOAD_IDLE_TIMEOUT_SECONDS": str(UPLOAD_IDLE_TIMEOUT_SECONDS),
                 "WEB_LIMITS_CACHE_SECONDS": "0",
             },
-        )
-        stack = Stack(config)
-        try:
-            stack.start_all()
-            yield Site(stack, config, s3_endpoint.client())
-        finally:
-            stack.stop_all()
+        ) as config,
+        running_stack(config) as stack,
+    ):
+        yield Site(stack, config, s3_endpoint.client())
 
 
 @pytest.fixture

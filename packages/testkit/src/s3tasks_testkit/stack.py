@@ -6,11 +6,15 @@ own command line, configured only through its environment variables, as in produ
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from s3tasks_testkit import deps
 from s3tasks_testkit.deps import S3Endpoint, sqlalchemy_url
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 
@@ -167,6 +171,45 @@ class Stack:
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return dict(os.environ)
+
+
+@contextmanager
+def isolated_config(
+    *,
+    s3: S3Endpoint,
+    postgres_admin_url: str,
+    redis_url: str,
+    log_dir: Path,
+    **overrides: object,
+) -> Iterator[StackConfig]:
+    """A StackConfig on a database, Redis key prefix, queue and bucket of its own.
+
+    All three are removed on exit; `overrides` set any other StackConfig field.
+    """
+    with (
+        deps.postgres_database(postgres_admin_url) as database_url,
+        deps.redis_namespace(redis_url) as ns,
+        deps.bucket(s3) as bucket,
+    ):
+        yield StackConfig(
+            database_url=database_url,
+            redis_url=ns.url,
+            redis_prefix=ns.prefix,
+            s3=s3,
+            bucket=bucket,
+            log_dir=log_dir,
+            task_queue=f"{ns.prefix}s3tasks",
+            **overrides,  # type: ignore[arg-type]
+        )
+
+
+@contextmanager
+def running_stack(config: StackConfig) -> Iterator[Stack]:
+    """Migrate and start storage-api, worker, beat and web; stop them all on exit."""
+    stack = Stack(config)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()

@@ -14,7 +14,7 @@ from minio import Minio
 from PIL import Image
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Stack, StackConfig, isolated_config
 
 MIB = 1024 * 1024
 
@@ -65,18 +65,14 @@ def start_api(
     env: dict[str, str] | None = None,
 ) -> Api:
     """A fresh database, bucket and Redis prefix, migrated, with storage-api serving on them."""
-    database_url = es.enter_context(deps.postgres_database(postgres_admin_url))
-    bucket = es.enter_context(deps.bucket(s3))
-    ns = es.enter_context(deps.redis_namespace(redis_url))
-    config = StackConfig(
-        database_url=database_url,
-        redis_url=ns.url,
-        redis_prefix=ns.prefix,
-        s3=s3,
-        bucket=bucket,
-        log_dir=log_dir,
-        task_queue=f"{ns.prefix}s3tasks",
-        extra_env=env or {},
+    config = es.enter_context(
+        isolated_config(
+            s3=s3,
+            postgres_admin_url=postgres_admin_url,
+            redis_url=redis_url,
+            log_dir=log_dir,
+            extra_env=env or {},
+        )
     )
     stack = Stack(config)
     es.callback(stack.stop_all)
