@@ -22,19 +22,11 @@ from s3tasks_storage_api.settings import StorageApiSettings
 
 #: S3 DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
-READ_CHUNK = 256 * 1024
 
 
 class StorageFailure(DependencyUnavailable):
     def __init__(self, detail: str = "The object store is unavailable; try again shortly.") -> None:
         super().__init__(detail)
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    etag: str
 
 
 @dataclass(frozen=True)
@@ -128,15 +120,6 @@ class ObjectStore:
                 raise NotFound("The item's content is gone.") from exc
             raise
         return cast(ObjectBody, response)
-
-    def iter_bytes(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        body = self.open(key, offset, length)
-        try:
-            with _s3_errors():
-                yield from body.stream(READ_CHUNK)
-        finally:
-            body.close()
-            body.release_conn()
 
     def delete_many(self, keys: Iterable[str]) -> set[str]:
         """Delete with DeleteObjects, 1000 keys a request; returns the keys that failed.
