@@ -24,6 +24,7 @@ from minio import Minio
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from s3tasks_testkit import deps
+from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Stack, StackConfig
 
@@ -38,6 +39,7 @@ CHROMIUM_ARGS = [
 ]
 SESSION_COOKIE = "s3tasks_session"
 SHORT_TTL_SECONDS = 5
+DEFAULT_SWEEP_INTERVAL_SECONDS = 5.0
 
 
 @dataclass
@@ -56,10 +58,12 @@ class Target:
         """The objects (content and thumbnails) of these items that are in the bucket now."""
         return {key for key in self.keys() if any(item_id in key for item_id in item_ids)}
 
-    def wait_for_keys_gone(self, item_ids: list[str], *, timeout: float = 30) -> None:
+    def wait_for_keys_gone(self, item_ids: list[str]) -> None:
+        """After the pages stopped showing them: the next sweep (beat's default interval,
+        the longest a target of this suite may use) and one job."""
         wait_until(
             lambda: not self.keys_of(item_ids),
-            timeout=timeout,
+            timeout=sweep_patience(DEFAULT_SWEEP_INTERVAL_SECONDS),
             interval=0.2,
             message=f"objects of {item_ids} to leave the bucket",
         )

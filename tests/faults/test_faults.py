@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from s3tasks_testkit.faultproxy import PASS, REFUSE, Blackhole, Latency, ResetAfter
+from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import ServiceProcess, wait_until
 from s3tasks_testkit.stack import cli
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
@@ -26,6 +27,9 @@ from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
 from .conftest import FaultySite
 
 UNAVAILABLE = "Storage is unavailable right now"
+#: The fault stack's storage-api settings (conftest) and the worker's retry policy defaults.
+DATABASE_CONNECT_TIMEOUT_SECONDS = 2
+RETRY_BACKOFF_TOTAL_SECONDS = 1 + 2 + 4 + 8 + 16
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 
@@ -61,7 +65,9 @@ def _settled(faulty: FaultySite, visitors: list[WebVisitor]) -> None:
         return report.holds
 
     try:
-        wait_until(holds, timeout=60, interval=0.5, message="the invariant after recovery")
+        # a failed upload's undo, then a sweep for what the undo could not reach
+        bound = sweep_patience(faulty.config.sweep_interval_seconds, jobs=2)
+        wait_until(holds, timeout=bound, interval=0.5, message="the invariant after recovery")
     except TimeoutError as exc:
         raise AssertionError(f"invariant broken: {last}") from exc
 
@@ -133,7 +139,7 @@ def test_postgresql_unreachable_pages_and_uploads_answer_503(
     faulty.db_proxy.set_mode(PASS)
     wait_until(
         lambda: visitor.get("/images").status_code == 200,
-        timeout=30,
+        timeout=patience(2 * DATABASE_CONNECT_TIMEOUT_SECONDS),
         message="pages to come back with PostgreSQL",
     )
     assert faulty.invariant().objects == keys_before
@@ -189,6 +195,7 @@ def _rows_of(faulty: FaultySite, visitor_id: str) -> int:
     return int(row[0])
 
 
+@pytest.mark.timeout(900)  # the waits below are bounded by the retry policy and restarts
 def test_storage_api_and_worker_killed_during_a_sweep_lose_nothing(faulty: FaultySite) -> None:
     stack = faulty.stack
     assert stack.storage_api is not None
@@ -196,7 +203,7 @@ def test_storage_api_and_worker_killed_during_a_sweep_lose_nothing(faulty: Fault
     visitor_id = _seed_expired(faulty, 150)
     wait_until(
         lambda: _rows_of(faulty, visitor_id) < 150,
-        timeout=30,
+        timeout=sweep_patience(faulty.config.sweep_interval_seconds),
         interval=0.02,
         message="the sweep to start",
     )
@@ -208,7 +215,9 @@ def test_storage_api_and_worker_killed_during_a_sweep_lose_nothing(faulty: Fault
     stack.worker.start()
     wait_until(
         lambda: _rows_of(faulty, visitor_id) == 0,
-        timeout=90,
+        # two restarts, the worker's retries with backoff, then the sweeps that finish
+        timeout=sweep_patience(faulty.config.sweep_interval_seconds, jobs=2, starts=2)
+        + patience(RETRY_BACKOFF_TOTAL_SECONDS),
         interval=0.2,
         message="the killed sweep's rows to be deleted after restart",
     )
@@ -251,11 +260,21 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
         stack.worker.stop()
         skewed = _faked_worker(faulty, offset).start()
     try:
-        wait_until(lambda: _rows_of(faulty, due_id) == 0, timeout=60, message="the due row")
+        sweep = faulty.config.sweep_interval_seconds
+        # the skewed worker starts, then the next tick's sweep deletes the due row
+        wait_until(
+            lambda: _rows_of(faulty, due_id) == 0,
+            timeout=sweep_patience(sweep, starts=1),
+            message="the due row",
+        )
         # later sweeps by the same worker: one more due row goes, the row due in an hour
         # (by the database's clock) stays
         later_id = _seed_expired(faulty, 1)
-        wait_until(lambda: _rows_of(faulty, later_id) == 0, timeout=60, message="a later row")
+        wait_until(
+            lambda: _rows_of(faulty, later_id) == 0,
+            timeout=sweep_patience(sweep),
+            message="a later row",
+        )
         assert _rows_of(faulty, future_id) == 1
     finally:
         if skewed is not None:
@@ -263,5 +282,9 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
             stack.worker.start()
     with psycopg.connect(faulty.config.database_url) as conn:
         conn.execute("UPDATE items SET expires_at = now() WHERE visitor_id = %s", (future_id,))
-    wait_until(lambda: _rows_of(faulty, future_id) == 0, timeout=30, message="the row, now due")
+    wait_until(
+        lambda: _rows_of(faulty, future_id) == 0,
+        timeout=sweep_patience(faulty.config.sweep_interval_seconds, starts=1),
+        message="the row, now due",
+    )
     _settled(faulty, [])

@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.load import load_stack, run_load
+from s3tasks_testkit.load import (
+    MIN_UPLOAD_DEADLINE_SECONDS,
+    SWEEP_INTERVAL_SECONDS,
+    load_stack,
+    run_load,
+)
+from s3tasks_testkit.patience import sweep_patience
 
 
 def test_short_chaos_load_run_loses_nothing_and_leaks_nothing(
@@ -22,7 +28,14 @@ def test_short_chaos_load_run_loses_nothing_and_leaks_nothing(
         log_dir=artifacts_dir / "logs" / "load",
         ttl=10,
     ) as target:
-        report = run_load(target, visitors=8, duration=20, ttl=10, chaos=True, settle_timeout=60)
+        # after the run (which waits out the TTL itself): a chaos restart, the deadline of an
+        # upload whose undo was cut off, then the sweeps that delete what expired
+        settle = sweep_patience(
+            SWEEP_INTERVAL_SECONDS + MIN_UPLOAD_DEADLINE_SECONDS, jobs=2, starts=1
+        )
+        report = run_load(
+            target, visitors=8, duration=20, ttl=10, chaos=True, settle_timeout=settle
+        )
     print(report.figures())
     assert report.uploads_acknowledged > 0
     assert report.downloads_verified > 0

@@ -23,6 +23,7 @@ MAX_IMAGE_BYTES = 1 * MIB
 MAX_FILE_BYTES = 12 * MIB
 MAX_IMAGE_PIXELS = 4_000_000
 UPLOAD_IDLE_TIMEOUT_SECONDS = 2
+SWEEP_INTERVAL_SECONDS = 1.0
 
 
 @dataclass
@@ -58,6 +59,7 @@ def site(
             postgres_admin_url=postgres_admin_url,
             redis_url=redis_base_url,
             log_dir=artifacts_dir / "logs" / "security",
+            sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
             extra_env={
                 "STORAGE_API_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
                 "STORAGE_API_MAX_FILE_BYTES": str(MAX_FILE_BYTES),

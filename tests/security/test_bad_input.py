@@ -24,11 +24,18 @@ import httpx
 import pytest
 from PIL import Image
 
+from s3tasks_testkit.patience import JOB_SECONDS, patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invariant, scrape
 
 from . import payloads as p
-from .conftest import MAX_IMAGE_BYTES, MIB, UPLOAD_IDLE_TIMEOUT_SECONDS, Site
+from .conftest import (
+    MAX_IMAGE_BYTES,
+    MIB,
+    SWEEP_INTERVAL_SECONDS,
+    UPLOAD_IDLE_TIMEOUT_SECONDS,
+    Site,
+)
 
 NOT_AN_IMAGE = "not a JPEG, PNG, GIF or WebP image"
 CORRUPT = "corrupt or truncated"
@@ -264,7 +271,9 @@ def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str
         )
 
     with contextlib.suppress(TimeoutError):  # the assertions below say what was left
-        wait_until(nothing_left, timeout=15, interval=0.1, message="nothing stored")
+        wait_until(
+            nothing_left, timeout=patience(JOB_SECONDS), interval=0.1, message="nothing stored"
+        )
     if vid is not None:
         rows = _rows(site, "visitor_id = %s", vid)
         assert rows == [], f"rows left: {rows}"
@@ -659,14 +668,14 @@ def test_a_stalled_upload_body_is_cut_off_by_the_idle_timeout(
     )
     started = time.monotonic()
     with _raw_request(site, visitor, head, body[:50_000]) as sock:  # then nothing more
-        answer = _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 20)
+        answer = _read_response(sock, timeout=patience(UPLOAD_IDLE_TIMEOUT_SECONDS))
     assert answer, "web never answered a stalled upload"
-    assert time.monotonic() - started < UPLOAD_IDLE_TIMEOUT_SECONDS + 20
+    assert time.monotonic() - started < patience(UPLOAD_IDLE_TIMEOUT_SECONDS)
     assert _status(answer) == 200
     assert b'"status":408' in answer, answer[-200:]
     _adopt_cookie(visitor, answer)
     assert any("stalled" in t for _, t in visitor.flashes("/files"))
-    wait_until(lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id), timeout=30)
+    wait_until(lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id), timeout=patience(1))
     _assert_nothing_stored(site, visitor, keys_before)
 
 
@@ -682,11 +691,11 @@ def test_a_body_shorter_than_its_content_length_stores_nothing(
     )
     sock = _raw_request(site, visitor, head, body)
     sock.shutdown(socket.SHUT_WR)  # the client hangs up 5000 bytes early
-    _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 20)
+    _read_response(sock, timeout=patience(UPLOAD_IDLE_TIMEOUT_SECONDS))
     sock.close()
     wait_until(
         lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id),
-        timeout=30,
+        timeout=patience(UPLOAD_IDLE_TIMEOUT_SECONDS),
         message="the interrupted upload's row to go",
     )
     _assert_nothing_stored(site, visitor, keys_before)
@@ -726,7 +735,12 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
         )
         return report.holds and report.rows == 0
 
-    wait_until(settled, timeout=60, interval=0.5, message="the suite's leftovers to be deleted")
+    wait_until(
+        settled,
+        timeout=sweep_patience(SWEEP_INTERVAL_SECONDS, jobs=2),
+        interval=0.5,
+        message="the suite's leftovers to be deleted",
+    )
     report = check_invariant(
         database_url=site.config.database_url,
         s3=site.s3,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 import pytest
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.stack import Stack
+from s3tasks_testkit.web_visitor import scrape
 
 from .conftest import MAX_IMAGE_BYTES, Visitor, png_bytes
 
@@ -203,7 +205,10 @@ def test_refusals_are_flashed(
 def test_not_an_image_flash_names_the_problem(visitor: Visitor) -> None:
     visitor.upload("image", "fake.jpg", b"GIF? no. just text" * 50)
     html = visitor.page("/images")
-    assert re.search(r"not (a|an) .*image|image", html.lower())
+    flash = re.search(r'<p class="flash flash-error" role="alert">([^<]+)</p>', html)
+    assert flash is not None, html
+    assert flash.group(1) == "This is not a JPEG, PNG, GIF or WebP image."
+    assert "No images yet" in html
 
 
 def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack: Stack) -> None:
@@ -219,15 +224,22 @@ def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack:
     assert "No images yet" in html
 
 
-def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor) -> None:
-    visitor.upload("image", "counted.png", png_bytes())
+def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_url: str) -> None:
+    image = png_bytes()
+    before = scrape(web_url)
+    visitor.upload("image", "counted.png", image)
     visitor.upload("image", "fake.png", b"no image here" * 20)
-    text = visitor.http.get("/metrics").text
-    assert 's3tasks_uploads_total{kind="image",outcome="stored"}' in text
-    assert 's3tasks_uploads_total{kind="image",outcome="unsupported_type"}' in text
-    assert 's3tasks_upload_bytes_total{kind="image"}' in text
-    assert 'route="/images"' in text
-    assert 'route="/images/{item_id:str}/thumbnail"' in text or 'route="/images/upload"' in text
+    after = scrape(web_url)
+
+    def grew(name: str, **labels: str) -> float:
+        return after.total(name, **labels) - before.total(name, **labels)
+
+    # The module's web is shared by other tests: compare with the scrape before this test's uploads.
+    assert grew("s3tasks_uploads_total", kind="image", outcome="stored") == 1
+    assert grew("s3tasks_uploads_total", kind="image", outcome="unsupported_type") == 1
+    assert grew("s3tasks_upload_bytes_total", kind="image") >= len(image)
+    assert grew("s3tasks_http_requests_total", route="/images/upload", status="303") == 2
+    assert grew("s3tasks_http_requests_total", route="/images", status="200") == 2
 
 
 def test_request_id_is_echoed(visitor: Visitor) -> None:
@@ -265,7 +277,19 @@ def test_storage_down_is_a_friendly_503(stack: Stack) -> None:
 
 
 def test_bucket_holds_what_the_page_shows(visitor: Visitor, web_stack: Stack) -> None:
-    visitor.upload("file", "inbucket.txt", b"hello bucket", description="d")
+    content = f"hello bucket {uuid.uuid4()}".encode()
+    visitor.upload("file", "inbucket.txt", content, description="d")
+    link = re.search(
+        r'<a class="download" href="/files/([0-9a-f-]{36})/download"', visitor.page("/files")
+    )
+    assert link is not None, "the page offers the upload for download"
+    item_id = link.group(1)
     client = web_stack.config.s3.client()
-    keys = deps.object_keys(client, web_stack.config.bucket)
-    assert keys, "the upload reached the bucket"
+    # The page's own item is in the bucket, with the bytes the visitor sent.
+    assert f"objects/{item_id}" in deps.object_keys(client, web_stack.config.bucket, "objects/")
+    stored = client.get_object(web_stack.config.bucket, f"objects/{item_id}")
+    try:
+        assert stored.read() == content
+    finally:
+        stored.close()
+        stored.release_conn()

@@ -14,6 +14,7 @@ from celery import Celery
 from prometheus_client.mmap_dict import MmapedDict
 
 from s3tasks_contracts import TASK_SWEEP_DUE
+from s3tasks_testkit.patience import JOB_SECONDS, patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
 
 if TYPE_CHECKING:
@@ -42,15 +43,17 @@ def test_expired_items_are_deleted_from_database_and_bucket_within_the_bound(
             deployment.upload_file(visitor)
     last_upload_done = time.monotonic()
 
-    bound = ttl + 2 * sweep_interval + 5
+    # The design's bound: the TTL, then at most one sweep interval and one job. The wait
+    # allows for a loaded machine; the lag histogram below holds what was actually measured.
+    bound = ttl + sweep_interval + JOB_SECONDS
     wait_until(
         deployment.all_gone,
-        timeout=bound - (time.monotonic() - last_upload_done),
-        message=f"50 expired items gone from database and bucket within {bound}s",
+        timeout=patience(bound) - (time.monotonic() - last_upload_done),
+        message=f"50 expired items gone from database and bucket (design bound {bound}s)",
     )
     wait_until(
         lambda: deployment.worker_metrics().value("s3tasks_deletion_lag_seconds_count") == 50,
-        timeout=5,
+        timeout=patience(),
         message="the worker's metrics to count 50 deletions",
     )
     metrics = deployment.worker_metrics()
@@ -61,7 +64,7 @@ def test_expired_items_are_deleted_from_database_and_bucket_within_the_bound(
     assert metrics.jobs("expired", "failure") == 0
 
 
-def test_delete_all_empties_the_visitors_objects_within_5_seconds(
+def test_delete_all_empties_the_visitors_objects_without_waiting_for_a_sweep(
     deployment: Deployment,
 ) -> None:
     stack = deployment.stack
@@ -86,14 +89,14 @@ def test_delete_all_empties_the_visitors_objects_within_5_seconds(
         lambda: (
             not (visitor_keys & deployment.bucket_keys()) and deployment.row_count(visitor) == 0
         ),
-        timeout=5,
-        message="the visitor's objects and rows deleted",
+        timeout=patience(2 * JOB_SECONDS),
+        message="the visitor's objects and rows deleted by the purge jobs",
     )
     assert neighbour_keys <= deployment.bucket_keys()
     assert deployment.row_count(neighbour) == 1
     wait_until(
         lambda: deployment.worker_metrics().total_deleted() == 7,
-        timeout=5,
+        timeout=patience(),
         message="the worker's metrics to count 7 deletions",
     )
     metrics = deployment.worker_metrics()
@@ -121,24 +124,30 @@ def test_a_job_that_finds_storage_api_down_retries_until_it_is_back(
     visitor = deployment.new_visitor()
     for _ in range(4):
         deployment.upload_file(visitor)
-    wait_until(lambda: deployment.not_yet_due() == 0, timeout=10, message="items due")
+    wait_until(lambda: deployment.not_yet_due() == 0, timeout=patience(1), message="items due")
 
     # The socket stays bound in this process, so the URL stays the same and calls time out.
     storage_api.stop()
     job_sender.send_task(TASK_SWEEP_DUE)
     wait_until(
         lambda: deployment.worker_metrics().jobs("expired", "retry") >= 2,
-        timeout=30,
+        # two calls that time out (1 s each) and the backoff between them (at most 2 s)
+        timeout=patience(1 + 2 + 1, starts=1),
         message="the job to be retried",
     )
     assert deployment.row_count(visitor) == 4
 
     restarted = dataclasses.replace(storage_api, name="storage-api-restarted")
     stack.storage_api = restarted.start()
-    wait_until(deployment.all_gone, timeout=30, message="items deleted after storage-api is back")
+    # storage-api's start, then the next retry (backoff at most 2 s) and the job itself
+    wait_until(
+        deployment.all_gone,
+        timeout=patience(2 + JOB_SECONDS, starts=1),
+        message="items deleted after storage-api is back",
+    )
     wait_until(
         lambda: deployment.worker_metrics().jobs("expired", "success") == 1,
-        timeout=10,
+        timeout=patience(),
         message="the retried job to succeed",
     )
     assert deployment.worker_metrics().jobs("expired", "failure") == 0
@@ -164,13 +173,17 @@ def test_the_same_job_delivered_twice_deletes_once_and_counts_once(
     job_sender.send_task(TASK_SWEEP_DUE, task_id=sweep_id)
 
     stack.start_worker()
-    wait_until(deployment.all_gone, timeout=15, message="the visitor's items deleted")
+    wait_until(
+        deployment.all_gone,
+        timeout=patience(4 * JOB_SECONDS),
+        message="the visitor's items deleted",
+    )
 
     def all_jobs_done() -> bool:
         metrics = deployment.worker_metrics()
         return metrics.jobs("purge", "success") + metrics.jobs("expired", "success") == 4
 
-    wait_until(all_jobs_done, timeout=10, message="4 jobs to finish")
+    wait_until(all_jobs_done, timeout=patience(4 * JOB_SECONDS), message="4 jobs to finish")
     metrics = deployment.worker_metrics()
     assert metrics.total_deleted() == 8
     assert metrics.deleted("purge", "image") == 3
@@ -189,11 +202,15 @@ def test_a_worker_killed_mid_batch_loses_nothing(deployment: Deployment) -> None
     for visitor in visitors:
         for _ in range(15):
             deployment.upload_file(visitor)
-    wait_until(lambda: deployment.not_yet_due() == 0, timeout=10, message="items due")
+    wait_until(lambda: deployment.not_yet_due() == 0, timeout=patience(1), message="items due")
 
     worker = stack.start_worker()
     stack.start_beat()
-    wait_until(lambda: deployment.row_count() < 60, timeout=15, message="deletions to start")
+    wait_until(
+        lambda: deployment.row_count() < 60,
+        timeout=sweep_patience(deployment.config.sweep_interval_seconds, starts=2),
+        message="deletions to start",
+    )
     kill_process_tree(worker.pid)
     worker.stop()
     if worker.sock is not None:
@@ -202,7 +219,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(deployment: Deployment) -> None
     assert left_at_kill > 0, "the worker finished before it was killed: nothing was tested"
 
     stack.start_worker(name="worker-restarted")
-    wait_until(deployment.all_gone, timeout=30, message="everything due deleted after restart")
+    # a restart, Redis handing the killed job's message back, then batches of one row
+    wait_until(
+        deployment.all_gone,
+        timeout=sweep_patience(deployment.config.sweep_interval_seconds, jobs=2, starts=1),
+        message="everything due deleted after restart",
+    )
 
 
 def test_metrics_sum_exactly_over_pool_processes(deployment: Deployment) -> None:
@@ -220,10 +242,14 @@ def test_metrics_sum_exactly_over_pool_processes(deployment: Deployment) -> None
 
     # 8 purge jobs are queued before the worker starts, so both pool processes take some
     stack.start_worker()
-    wait_until(deployment.all_gone, timeout=30, message="24 purged items deleted")
+    wait_until(
+        deployment.all_gone,
+        timeout=patience(4 * JOB_SECONDS, starts=1),  # 8 jobs over 2 pool processes
+        message="24 purged items deleted",
+    )
     wait_until(
         lambda: deployment.worker_metrics().jobs("purge", "success") == 8,
-        timeout=10,
+        timeout=patience(),
         message="8 purge jobs to finish",
     )
     metrics = deployment.worker_metrics()

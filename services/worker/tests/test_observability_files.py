@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from s3tasks_testkit.patience import JOB_SECONDS, patience
 from s3tasks_testkit.processes import wait_until
 
 if TYPE_CHECKING:
@@ -97,5 +98,9 @@ def metric_names_of_running_services(deployment: Deployment) -> set[str]:
     deployment.upload_image(visitor)
     deployment.upload_file(visitor)
     deployment.delete_all(visitor, "file")
-    wait_until(lambda: deployment.row_count(visitor) == 1, timeout=15, message="the purge")
+    wait_until(
+        lambda: deployment.row_count(visitor) == 1,
+        timeout=patience(JOB_SECONDS, starts=1),
+        message="the purge",
+    )
     return deployment.storage_api_metrics().names | deployment.worker_metrics().names

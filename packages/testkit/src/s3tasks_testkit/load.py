@@ -42,6 +42,9 @@ from s3tasks_testkit.web_visitor import WebVisitor, check_invariant, scrape
 
 #: an item counts as expected-alive until this long before its expiry (clock and sweep slack).
 _EXPIRY_MARGIN_SECONDS = 2.0
+SWEEP_INTERVAL_SECONDS = 1.0
+#: an upload whose undo could not reach PostgreSQL is removed at its deadline
+MIN_UPLOAD_DEADLINE_SECONDS = 15
 
 
 @dataclass
@@ -481,7 +484,7 @@ def load_stack(
             task_queue=f"{ns.prefix}s3tasks",
             image_ttl_seconds=ttl,
             file_ttl_seconds=ttl,
-            sweep_interval_seconds=1.0,
+            sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
             extra_env={
                 "STORAGE_API_S3_ENDPOINT": f"http://{s3_proxy.address}",
                 "STORAGE_API_S3_TIMEOUT_SECONDS": "5",
@@ -489,7 +492,7 @@ def load_stack(
                 "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
                 # an upload whose undo could not reach PostgreSQL is removed at its deadline:
                 # short here (as the TTL is), so the run settles
-                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, 15)),
+                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
                 "WEB_LOG_LEVEL": "WARNING",
                 "STORAGE_API_LOG_LEVEL": "WARNING",
             },
