@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 
@@ -293,3 +294,25 @@ def test_bucket_holds_what_the_page_shows(visitor: Visitor, web_stack: Stack) ->
     finally:
         stored.close()
         stored.release_conn()
+
+
+def test_images_kept_is_a_setting_the_page_follows(stack: Stack) -> None:
+    stack.config = dataclasses.replace(
+        stack.config, extra_env={"STORAGE_API_IMAGES_KEPT": "5", "WEB_LIMITS_CACHE_SECONDS": "0"}
+    )
+    stack.migrate()
+    stack.start_storage_api()
+    web = stack.start_web()
+    visitor = Visitor(web.url)
+    try:
+        for n in range(6):
+            assert (
+                visitor.upload("image", f"kept{n}.png", png_bytes(colour=(n, 0, 0))).status_code
+                == 303
+            )
+        html = visitor.page("/images")
+    finally:
+        visitor.close()
+    assert "Your last 5 images are kept" in html
+    # the 5 newest, newest first; the 6th upload capped the oldest
+    assert [name for _, name in _thumbnails(html)] == [f"kept{n}.png" for n in range(5, 0, -1)]

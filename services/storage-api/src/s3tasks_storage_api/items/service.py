@@ -30,7 +30,8 @@ FILE_CONTENT_TYPE = "application/octet-stream"
 THUMBNAIL_CONTENT_TYPE = "image/webp"
 #: images are checked on local disk before anything reaches the bucket; beyond this, spill.
 _SPOOL_IN_MEMORY = 1024 * 1024
-LIST_LIMIT = {ItemKind.IMAGE: 3, ItemKind.FILE: 10}
+#: the files page offers the newest file; a few more are listed for API clients
+FILES_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,9 @@ class ItemService:
     def list(self, visitor_id: str, kind: ItemKind) -> ItemList:
         with self._db() as session:
             repo = ItemRepository(session)
-            items = repo.list_visible(visitor_id, kind, LIST_LIMIT[kind])
+            # every image kept under the cap is shown: the cap is a setting, so is the list
+            limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
+            items = repo.list_visible(visitor_id, kind, limit)
             return ItemList(items=[to_item_out(i) for i in items], server_time=repo.now())
 
     def get(self, visitor_id: str, item_id: UUID) -> ItemOut:
