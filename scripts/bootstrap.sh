@@ -20,8 +20,11 @@ apt_install() {
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "bootstrap: installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # wait for another apt or dpkg (unattended-upgrades on a new machine) instead of failing
+  local lock=(-o DPkg::Lock::Timeout=600)
+  as_root apt-get "${lock[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get "${lock[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}"
 }
 
 # The first interpreter that runs and is 3.11+ (a pyenv shim may exist and still fail).
