@@ -195,7 +195,9 @@ class ItemService:
             with self._db() as session:
                 ItemRepository(session).hide_ids([item_id], DeletionReason.RECONCILE)
         except StorageApiError:
-            logger.warning("could not discard failed upload %s; its deadline will", item_id)
+            logger.warning(
+                "could not discard failed upload %s; the sweep removes it at its deadline", item_id
+            )
             return
         try:
             if self._store.delete_many(keys):
