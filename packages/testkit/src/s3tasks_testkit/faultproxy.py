@@ -219,11 +219,6 @@ class FaultProxy:
         finally:
             self.set_mode(PASS)
 
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._connections)
-
     def start(self) -> FaultProxy:
         self._acceptor.start()
         return self
