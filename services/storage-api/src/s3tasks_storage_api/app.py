@@ -93,6 +93,10 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             DefineMiddleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, "storage-api")),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        # the CLI configured logging (format, request ids); Litestar's default would replace
+        # it with a queued handler of its own that drops the request id and, on SIGKILL,
+        # the lines still queued (the deletion audit among them)
+        logging_config=None,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="s3tasks storage-api",

@@ -22,9 +22,16 @@ from s3tasks_contracts import (
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
+from s3tasks_storage_api.observability.logging import request_id_var
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore
 
 logger = logging.getLogger(__name__)
+#: One line per committed deletion batch, whatever the log level (configure_logging keeps
+#: it at INFO): which job (its request id, the worker's task id) deleted which items, so an
+#: operator can answer "when was this deleted, and by whom", and the multi-replica test can
+#: prove that no item is deleted by two jobs.
+audit_log = logging.getLogger("s3tasks.deletions")
+AUDIT_MESSAGE = "job %s deleted %d items (%s): %s"
 
 #: a stored row younger than this is not judged by reconcile (its listing may predate it).
 RECONCILE_SETTLE = timedelta(seconds=60)
@@ -48,6 +55,7 @@ class DeletionService:
             failed = self._store.delete_many(key for item in due for key in item.keys)
             done = [item for item in due if not failed.intersection(item.keys)]
             repo.delete_ids([item.id for item in done])
+        _audit(done)
         if failed:
             logger.warning("%d objects could not be deleted; their rows stay due", len(failed))
         return DeletionReport(
@@ -97,7 +105,15 @@ class DeletionService:
             failed = self._store.delete_many(key for item in due for key in item.keys)
             removed = [item for item in due if not failed.intersection(item.keys)]
             repo.delete_ids([item.id for item in removed])
+        _audit(removed)
         return removed
+
+
+def _audit(done: list[DueItem]) -> None:
+    """After the commit: only deletions that happened are recorded."""
+    for reason in sorted({item.reason for item in done}):
+        ids = " ".join(str(item.id) for item in done if item.reason == reason)
+        audit_log.info(AUDIT_MESSAGE, request_id_var.get(), ids.count(" ") + 1, reason, ids)
 
 
 def _merge(

@@ -50,6 +50,8 @@ def configure_logging(level: str, json_format: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # the deletion audit trail is kept at any level (deletions/service.py)
+    logging.getLogger("s3tasks.deletions").setLevel(logging.INFO)
 
 
 class RequestIdMiddleware:

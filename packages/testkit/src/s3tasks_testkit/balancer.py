@@ -1,0 +1,148 @@
+"""nginx (Debian's package) as the load balancer in front of replicas, as a Service would be.
+
+One nginx process, one `server` per balanced service on a loopback port of its own, plain
+round robin over the replicas' ports. A replica that refuses a connection (killed, not yet
+restarted) is skipped for the next one, as kube-proxy stops sending to a pod that is gone;
+a request that a replica accepted and then lost is not retried (nginx retries only
+idempotent requests, and never after sending the body), so callers see the loss.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3tasks_testkit.patience import patience
+from s3tasks_testkit.processes import wait_until
+
+NGINX = "/usr/sbin/nginx"
+
+_CONF = """\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {log_dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {log_dir}/nginx-access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    # uploads and downloads stream through, as an ingress configured for them does
+    client_max_body_size {max_body};
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_http_version 1.1;
+    proxy_read_timeout 120s;
+    proxy_connect_timeout 2s;
+{servers}
+}}
+"""
+
+_SERVER = """\
+    upstream {name} {{
+{members}
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{name};
+            proxy_set_header Host $http_host;
+            proxy_set_header Connection "";
+            proxy_next_upstream error timeout;
+        }}
+    }}
+"""
+
+
+def nginx_available() -> bool:
+    return Path(NGINX).exists() or shutil.which("nginx") is not None
+
+
+def _free_port() -> int:
+    # nginx binds its own listening sockets: take a port the kernel picks and hand it over
+    # (a tiny race with other binders on loopback, retried by the caller's start)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """Where each balanced service answers."""
+
+    urls: Mapping[str, str]
+    access_log: Path
+
+
+@contextmanager
+def nginx_balancer(
+    upstreams: Mapping[str, Sequence[int]], log_dir: Path, *, max_body: str = "0"
+) -> Iterator[Balancer]:
+    """nginx balancing each `name: [replica ports]`; stopped (by its pid) on exit."""
+    binary = NGINX if Path(NGINX).exists() else shutil.which("nginx")
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ports = {name: _free_port() for name in upstreams}
+    servers = "".join(
+        _SERVER.format(
+            name=name,
+            port=ports[name],
+            members="\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in members),
+        )
+        for name, members in upstreams.items()
+    )
+    with tempfile.TemporaryDirectory(prefix="s3tasks-nginx-") as prefix:
+        conf = Path(prefix) / "nginx.conf"
+        conf.write_text(
+            _CONF.format(prefix=prefix, log_dir=log_dir, max_body=max_body, servers=servers)
+        )
+        with (log_dir / "nginx.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [binary, "-p", prefix, "-c", str(conf), "-e", str(log_dir / "nginx-error.log")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            for name, port in ports.items():
+                wait_until(
+                    lambda port=port: _running(proc, log_dir) and _accepts(port),  # type: ignore[misc]
+                    timeout=patience(starts=1),
+                    message=f"nginx listening for {name} on {port}",
+                )
+            yield Balancer(
+                urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+                access_log=log_dir / "nginx-access.log",
+            )
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _running(proc: subprocess.Popen[bytes], log_dir: Path) -> bool:
+    if proc.poll() is not None:
+        errors = (log_dir / "nginx-error.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"nginx exited with {proc.returncode}:\n{errors}")
+    return True
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
