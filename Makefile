@@ -83,6 +83,7 @@ bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes)
 	$(UV) run --frozen python -m bench --quick
 
 .PHONY: load
-load: ## Bounded load test on loopback: 24 visitors for 60 s, then the same with faults (chaos)
+load: ## Bounded load tests on loopback: 24 visitors for 60 s, with faults, then with replicas of every service (needs `make install`)
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --report build/load-report.json
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --chaos --report build/load-report-chaos.json
+	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 90 --ttl 20 --chaos --replicas --report build/load-report-replicas.json

@@ -46,8 +46,9 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
 fi
 
 if $want_system; then
-  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock
-  apt_install chromium fonts-dejavu-core libfaketime
+  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock; nginx as
+  # the load balancer (and ingress) in front of replicas
+  apt_install chromium fonts-dejavu-core libfaketime nginx
 fi
 
 uv=$(command -v uv || echo .tools/venv/bin/uv)
