@@ -289,12 +289,26 @@ def _read(proc: ServiceProcess) -> str:
 
 
 def _rebind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
+    """Listen on `port` again once the killed process tree has let go of it (the kernel
+    releases a SIGKILLed process's sockets when it is reaped, its pool children a moment
+    after the parent)."""
+    bound: list[socket.socket] = []
+
+    def bind() -> bool:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            return False
+        sock.listen(128)
+        sock.set_inheritable(True)
+        bound.append(sock)
+        return True
+
+    wait_until(bind, timeout=patience(1), interval=0.1, message=f"port {port} to be free")
+    return bound[0]
 
 
 def _kill_tree(pid: int) -> None:
@@ -308,6 +322,7 @@ def _kill_tree(pid: int) -> None:
             process.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             continue
+    psutil.wait_procs(family, timeout=patience(1))
 
 
 @contextmanager

@@ -16,7 +16,11 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
-from s3tasks_storage_api.db.engine import make_engine, make_session_factory
+from s3tasks_storage_api.db.engine import (
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+)
 from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
 from s3tasks_storage_api.deletions.controllers import InternalDeletionsController
 from s3tasks_storage_api.deletions.service import DeletionService
@@ -46,7 +50,14 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     store = ObjectStore.from_settings(settings)
     job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
     registry = CollectorRegistry()
-    items = ItemService(settings, sessions, store, job_queue, UploadMetrics(registry))
+    items = ItemService(
+        settings,
+        sessions,
+        store,
+        job_queue,
+        UploadMetrics(registry),
+        reads=make_read_session_factory(engine),
+    )
     deletions = DeletionService(sessions, store)
 
     def totals() -> list[KindTotals]:

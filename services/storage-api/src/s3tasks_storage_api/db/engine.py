@@ -34,6 +34,14 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for a single read statement: in autocommit, psycopg sends no BEGIN and the
+    session's end no COMMIT, so a page's list is one round trip (after the pool's ping)."""
+    return sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 def wait_for_database(engine: Engine, *, timeout: float) -> None:
     """Poll until PostgreSQL answers, so a migration Job can start before the database."""
     deadline = time.monotonic() + timeout

@@ -104,14 +104,20 @@ class ItemRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def list_visible(self, visitor_id: str, kind: str, limit: int) -> list[Item]:
-        rows = self.session.scalars(
-            select(Item)
-            .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
-            .order_by(Item.stored_at.desc(), Item.id.desc())
+    def list_visible(self, visitor_id: str, kind: str, limit: int) -> tuple[list[Item], datetime]:
+        """The newest visible items and the database's now(), in one statement: the clock
+        comes from a one-row subquery that the items are outer-joined to, so an empty list
+        still has its time."""
+        clock = select(_NOW.label("now")).subquery()
+        rows = self.session.execute(
+            select(clock.c.now, Item)
+            .select_from(clock)
+            .outerjoin(Item, and_(Item.visitor_id == visitor_id, Item.kind == kind, *_visible()))
+            .order_by(Item.stored_at.desc().nulls_last(), Item.id.desc())
             .limit(limit)
-        )
-        return list(rows)
+        ).all()
+        now: datetime = rows[0][0]
+        return [item for _, item in rows if item is not None], now
 
     def get_visible(self, visitor_id: str, item_id: UUID) -> Item | None:
         return self.session.scalars(

@@ -61,9 +61,12 @@ class ItemService:
         store: ObjectStore,
         jobs: JobQueue,
         metrics: UploadMetrics,
+        *,
+        reads: sessionmaker[Session] | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
+        self._reads = reads or sessions
         self._store = store
         self._jobs = jobs
         self._metrics = metrics
@@ -210,12 +213,11 @@ class ItemService:
     # -- read ----------------------------------------------------------------------------
 
     def list(self, visitor_id: str, kind: ItemKind) -> ItemList:
-        with self._db() as session:
-            repo = ItemRepository(session)
-            # every image kept under the cap is shown: the cap is a setting, so is the list
-            limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
-            items = repo.list_visible(visitor_id, kind, limit)
-            return ItemList(items=[to_item_out(i) for i in items], server_time=repo.now())
+        # every image kept under the cap is shown: the cap is a setting, so is the list
+        limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
+        with transaction(self._reads) as session:
+            items, now = ItemRepository(session).list_visible(visitor_id, kind, limit)
+            return ItemList(items=[to_item_out(i) for i in items], server_time=now)
 
     def get(self, visitor_id: str, item_id: UUID) -> ItemOut:
         return to_item_out(self._get(visitor_id, item_id))
