@@ -42,6 +42,8 @@ RELOAD = "Reload the page"
 ROUTER = "router"
 NOT_FOUND = "does not exist"
 BAD_FORM = "Please send the upload form"
+BAD_BOUNDARY = "The upload form is malformed: its boundary"
+NAME_TOO_LONG = "The file name is too long: at most 1024 characters."
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Refusal:
     counted: str
     #: the page whose flash shows the message; None: the response itself shows it.
     flash_on: str | None = None
+    #: (kind, outcome) of web's s3tasks_uploads_total series that must count it, if named.
+    outcome: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,16 @@ REFUSED: list[Case] = [
          file_refused(400, "NUL")),
     Case("traversal-to-nothing", upload("file", "../../", b"data"),
          file_refused(400, "Please choose a file", counted="web")),
+    # web refuses a name longer than the one limit both services share, in words (a longer one
+    # once reached storage-api and came back as its developer-facing validation text)
+    Case("filename-1025-chars", upload("file", "a" * 1021 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
+    Case("filename-4100-chars", upload("file", "L" * 4096 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
     Case("filename-5000-chars", upload("file", "a" * 5000 + ".txt", b"data"),
-         file_refused(400, "not sent completely", counted="web")),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
+    Case("filename-10004-chars", upload("file", "a" * 10_000 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
     Case("control-chars-only", raw("/files/upload", multipart([(b'name="file"; filename="\x07\x1b\x7f\x08"', b"data")])),
          file_refused(400, "filename is empty or not usable")),
     # -- descriptions ------------------------------------------------------------------
@@ -190,6 +202,14 @@ REFUSED: list[Case] = [
     # -- malformed multipart ---------------------------------------------------------------
     Case("multipart-without-boundary", raw("/files/upload", b"--x\r\n\r\n", "multipart/form-data"),
          file_refused(400, BAD_FORM, counted="web")),
+    # RFC 2046 allows 70 characters; the parser itself refuses over 256 (that was a 500)
+    Case("boundary-71-chars", raw("/files/upload", multipart([(b'name="file"; filename="a.txt"', b"x")], b"b" * 71),
+                                  "multipart/form-data; boundary=" + "b" * 71),
+         file_refused(400, BAD_BOUNDARY, counted="web")),
+    Case("boundary-257-chars", raw("/images/upload", b"--" + b"b" * 257 + b"\r\n", "multipart/form-data; boundary=" + "b" * 257),
+         image_refused(400, BAD_BOUNDARY, counted="web")),
+    Case("boundary-5000-chars", raw("/files/upload", b"--" + b"b" * 5000 + b"\r\n", "multipart/form-data; boundary=" + "b" * 5000),
+         file_refused(400, BAD_BOUNDARY, counted="web")),
     Case("not-multipart", raw("/files/upload", b'{"file": "x"}', "application/json"),
          file_refused(400, BAD_FORM, counted="web")),
     Case("missing-file-part", raw("/files/upload", multipart([(b'name="description"', b"hi")])),
@@ -207,11 +227,12 @@ REFUSED: list[Case] = [
         (b'name="file"; filename="a.txt"', b"hello")])),
          file_refused(400, "more than once", counted="web")),
     # -- CSRF, methods, unknown ids ----------------------------------------------------------
+    # an upload refused by the CSRF guard is an upload refused: counted with its reason
     Case("csrf-missing", lambda v: v.http.post("/files/upload", files={"file": ("a.txt", b"x")}),
-         Refusal(403, RELOAD, "http")),
+         Refusal(403, RELOAD, "web", outcome=("file", "csrf"))),
     Case("csrf-wrong", lambda v: v.http.post("/images/upload", params={"csrf": "A" * 43},
                                              files={"file": ("a.png", p.png())}),
-         Refusal(403, RELOAD, "http")),
+         Refusal(403, RELOAD, "web", outcome=("image", "csrf"))),
     Case("csrf-cross-site-origin", lambda v: v.http.post(
         "/files/delete", params={"csrf": v.csrf_token()}, data={"confirm": "yes"},
         headers={"Origin": "https://evil.example"}), Refusal(403, RELOAD, "http")),
@@ -237,7 +258,7 @@ REFUSED: list[Case] = [
 
 
 def _counters(site: Site) -> tuple[float, float, dict[str, float]]:
-    web = scrape(site.web_url)
+    web = scrape(site.web_metrics_url)
     api = scrape(site.api_url)
     by_status: dict[str, float] = {}
     for (name, labels), value in web.samples.items():
@@ -245,6 +266,10 @@ def _counters(site: Site) -> tuple[float, float, dict[str, float]]:
             status = dict(labels)["status"]
             by_status[status] = by_status.get(status, 0.0) + value
     return web.refusals(), api.refusals(), by_status
+
+
+def _outcome_count(site: Site, kind: str, outcome: str) -> float:
+    return scrape(site.web_metrics_url).value("s3tasks_uploads_total", kind=kind, outcome=outcome)
 
 
 def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str]) -> None:
@@ -292,6 +317,8 @@ def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
     visitor.page("/images")  # a session, as a browser has before it posts
     keys_before = deps.object_keys(site.s3, site.config.bucket)
     web_before, api_before, http_before = _counters(site)
+    if case.refusal.outcome is not None:
+        outcome_before = _outcome_count(site, *case.refusal.outcome)
 
     response = case.send(visitor)
 
@@ -310,6 +337,9 @@ def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
         assert response.status_code == r.status, response.text[:300]
         assert r.message in response.text
     web_after, api_after, http_after = _counters(site)
+    if r.outcome is not None:
+        kind, outcome = r.outcome
+        assert _outcome_count(site, kind, outcome) == outcome_before + 1
     if r.counted == "api":
         assert api_after == api_before + 1
         assert web_after == web_before + 1
@@ -349,10 +379,11 @@ def _delete_all(visitor: WebVisitor) -> None:
         ("evil.exe...", "evil.exe"),
         ("invoice\u202egpj.exe", "invoicegpj.exe"),
         ("a" * 300 + ".txt", "a" * 251 + ".txt"),
+        ("\U0001f600" * 1020 + ".txt", "\U0001f600" * 251 + ".txt"),
         ("caf\u00e9 \u6587\u4ef6.txt", "caf\u00e9 \u6587\u4ef6.txt"),
     ],
     ids=["traversal", "absolute", "windows-path", "double-extension", "trailing-dots",
-         "rtl-override", "long-name-truncated", "unicode-kept"],
+         "rtl-override", "long-name-truncated", "longest-accepted-name", "unicode-kept"],
 )  # fmt: skip
 def test_filenames_are_sanitised(site: Site, visitor: WebVisitor, sent: str, shown: str) -> None:
     item_id = _stored_one(site, visitor, visitor.upload("file", sent, b"payload"))
@@ -735,7 +766,7 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
     )
     assert report.problems == []
     assert report.objects == 0
-    web = scrape(site.web_url)
+    web = scrape(site.web_metrics_url)
     api = scrape(site.api_url)
     assert web.total("s3tasks_http_requests_total", status="500") == 0
     assert api.total("s3tasks_http_requests_total", status="500") == 0

@@ -219,15 +219,31 @@ def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack:
     assert "No images yet" in html
 
 
-def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor) -> None:
+def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_stack: Stack) -> None:
+    assert web_stack.web is not None
     visitor.upload("image", "counted.png", png_bytes())
     visitor.upload("image", "fake.png", b"no image here" * 20)
-    text = visitor.http.get("/metrics").text
+    text = httpx.get(f"{web_stack.web.metrics_url}/metrics", timeout=10).text
     assert 's3tasks_uploads_total{kind="image",outcome="stored"}' in text
     assert 's3tasks_uploads_total{kind="image",outcome="unsupported_type"}' in text
     assert 's3tasks_upload_bytes_total{kind="image"}' in text
     assert 'route="/images"' in text
     assert 'route="/images/{item_id:str}/thumbnail"' in text or 'route="/images/upload"' in text
+
+
+def test_metrics_are_not_on_the_public_port(visitor: Visitor, web_stack: Stack) -> None:
+    """The ingress publishes web's port: /metrics there is a 404 page; Prometheus scrapes the
+    metrics port, which serves nothing else."""
+    assert web_stack.web is not None
+    public = visitor.http.get("/metrics")
+    assert public.status_code == 404
+    assert "s3tasks_" not in public.text
+    metrics_url = web_stack.web.metrics_url
+    assert metrics_url != web_stack.web.url
+    scraped = httpx.get(f"{metrics_url}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert "s3tasks_http_requests_total" in scraped.text
+    assert httpx.get(f"{metrics_url}/images", timeout=10).status_code == 404
 
 
 def test_request_id_is_echoed(visitor: Visitor) -> None:

@@ -356,6 +356,7 @@ class LoadTarget:
     """A running stack to load, with a look into its database and bucket."""
 
     web_url: str
+    web_metrics_url: str
     storage_api_url: str
     database_url: str
     s3: deps.S3Endpoint
@@ -423,7 +424,7 @@ def run_load(
     report.dangling_rows = len(final.dangling_rows) + len(final.unsettled_rows)
     report.open_multipart_uploads = final.open_multipart_uploads
     report.invariant_problems = final.problems
-    web = scrape(target.web_url)
+    web = scrape(target.web_metrics_url)
     if web.total("s3tasks_http_requests_total", status="500"):
         tally.error("server_error_500")
     report.errors = dict(tally.errors)
@@ -501,6 +502,7 @@ def load_stack(
         assert stack.storage_api is not None
         yield LoadTarget(
             web_url=stack.web.url,
+            web_metrics_url=stack.web.metrics_url,
             storage_api_url=stack.storage_api.url,
             database_url=database_url,
             s3=s3,

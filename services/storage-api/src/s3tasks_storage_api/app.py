@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
@@ -47,6 +48,9 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
     registry = CollectorRegistry()
     items = ItemService(settings, sessions, store, job_queue, UploadMetrics(registry))
+    # uploads get threads of their own: anyio's default limiter (40 threads) stays for the
+    # downloads, thumbnails and listings, however many uploads are slow
+    upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     deletions = DeletionService(sessions, store)
 
     def totals() -> list[KindTotals]:
@@ -80,6 +84,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
+            "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),
         },
         state=State(
             {

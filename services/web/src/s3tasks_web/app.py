@@ -22,7 +22,13 @@ from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.files import FilesController
 from s3tasks_web.pages.images import ImagesController
-from s3tasks_web.services import WebServices, provide_services, provide_storage, provide_visitor
+from s3tasks_web.services import (
+    UploadSlots,
+    WebServices,
+    provide_services,
+    provide_storage,
+    provide_visitor,
+)
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient, build_http_client
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
@@ -58,6 +64,7 @@ def create_app(settings: WebSettings) -> Litestar:
         ),
         csrf_tokens=CsrfTokens(secret),
         metrics=WebMetrics.create(),
+        upload_slots=UploadSlots(capacity=settings.max_concurrent_uploads),
     )
 
     @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
@@ -15,7 +16,14 @@ from s3tasks_contracts import DeletionReason, ItemKind, ItemList, ItemOut, Limit
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
-from s3tasks_storage_api.errors import InvalidInput, NotFound, StorageApiError, TooLarge
+from s3tasks_storage_api.errors import (
+    DeletedWhileUploading,
+    InvalidInput,
+    NotFound,
+    StorageApiError,
+    TooLarge,
+    UploadsBusy,
+)
 from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.naming import clean_description, clean_filename
@@ -82,6 +90,14 @@ class ItemService:
     def limits_for(self, kind: ItemKind) -> int:
         return self._settings.max_bytes(kind)
 
+    def too_busy(self, kind: ItemKind) -> UploadsBusy:
+        """The refusal of an upload that finds every upload thread taken, counted."""
+        exc = UploadsBusy(
+            "Too many uploads are in progress right now. Please try again in a moment."
+        )
+        self._metrics.refused(kind, exc)
+        return exc
+
     # -- upload -------------------------------------------------------------------------
 
     def upload(self, request: UploadRequest, body: ByteStream) -> ItemOut:
@@ -117,12 +133,15 @@ class ItemService:
         # The row first: an object never exists without a row that will delete it.
         with self._db() as session:
             ItemRepository(session).insert_pending(pending, s.upload_deadline_seconds)
+        started = time.monotonic()
         try:
             if request.kind is ItemKind.IMAGE:
                 size, etag, content_type = self._store_image(object_key, thumbnail_key, body)
             else:
                 size, etag, content_type = self._store_file(object_key, body)
-            return self._complete(request, item_id, size=size, etag=etag, content_type=content_type)
+            return self._complete(
+                request, item_id, started, size=size, etag=etag, content_type=content_type
+            )
         except BaseException:
             self._discard(item_id, [k for k in (object_key, thumbnail_key) if k])
             raise
@@ -152,7 +171,14 @@ class ItemService:
         return counted.count, etag, FILE_CONTENT_TYPE
 
     def _complete(
-        self, request: UploadRequest, item_id: UUID, *, size: int, etag: str, content_type: str
+        self,
+        request: UploadRequest,
+        item_id: UUID,
+        started: float,
+        *,
+        size: int,
+        etag: str,
+        content_type: str,
     ) -> ItemOut:
         s = self._settings
         capped = 0
@@ -168,7 +194,7 @@ class ItemService:
                 ttl_seconds=s.ttl_seconds(request.kind),
             )
             if not stored:
-                raise InvalidInput("The upload took longer than allowed and was discarded.")
+                raise _why_not_stored(session.get(Item, item_id), started, s)
             if request.kind is ItemKind.IMAGE:
                 capped = repo.hide_beyond_newest(
                     request.visitor_id, request.kind, s.images_kept, DeletionReason.CAP
@@ -267,6 +293,20 @@ def to_item_out(item: Item) -> ItemOut:
         created_at=item.stored_at,
         expires_at=item.expires_at,
     )
+
+
+def _why_not_stored(
+    row: Item | None, started: float, settings: StorageApiSettings
+) -> StorageApiError:
+    """Say what happened to an upload whose row could not be marked stored. Before its
+    deadline only "delete all" hides an upload's row (and the sweep may then remove it)."""
+    within_deadline = time.monotonic() - started < settings.upload_deadline_seconds
+    purged = row.deletion_reason == DeletionReason.PURGE if row is not None else within_deadline
+    if purged:
+        return DeletedWhileUploading(
+            "The upload was deleted by Delete all before it finished arriving."
+        )
+    return InvalidInput("The upload took longer than allowed and was discarded.")
 
 
 def _refuse_empty(size: int) -> None:
