@@ -3,7 +3,7 @@
 Limits are small so that "too large" and "multipart upload aborted" are cheap to provoke:
 images up to 1 MiB and 4 megapixels, files up to 12 MiB in 5 MiB parts (so a refused large
 file has really started an S3 multipart upload), a 2 s idle timeout on upload bodies, a
-minimum rate after 10 s, and 16 uploads at once.
+minimum rate after 20 s, and 16 uploads at once.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MAX_FILE_BYTES = 12 * MIB
 MAX_IMAGE_PIXELS = 4_000_000
 UPLOAD_IDLE_TIMEOUT_SECONDS = 2
 #: a trickle (a byte or two a second) is cut once this grace is over (it never goes idle)
-UPLOAD_RATE_GRACE_SECONDS = 10
+UPLOAD_RATE_GRACE_SECONDS = 20
 UPLOAD_MIN_BYTES_PER_SECOND = 1024
 #: uploads at once through web (and storage-api); the trickle test sends more than this
 MAX_CONCURRENT_UPLOADS = 16

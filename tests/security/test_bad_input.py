@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import select
 import socket
 import time
 import uuid
@@ -28,7 +29,14 @@ from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invariant, scrape
 
 from . import payloads as p
-from .conftest import MAX_IMAGE_BYTES, MIB, UPLOAD_IDLE_TIMEOUT_SECONDS, Site
+from .conftest import (
+    MAX_CONCURRENT_UPLOADS,
+    MAX_IMAGE_BYTES,
+    MIB,
+    UPLOAD_IDLE_TIMEOUT_SECONDS,
+    UPLOAD_RATE_GRACE_SECONDS,
+    Site,
+)
 
 NOT_AN_IMAGE = "not a JPEG, PNG, GIF or WebP image"
 CORRUPT = "corrupt or truncated"
@@ -482,6 +490,54 @@ def test_exif_gps_is_removed_from_the_thumbnail(site: Site, visitor: WebVisitor)
     _delete_all(visitor)
 
 
+def _bucket_object(site: Site, item_id: str) -> bytes:
+    response = site.s3.get_object(site.config.bucket, f"objects/{item_id}")
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_exif_gps_is_removed_from_the_stored_original(site: Site, visitor: WebVisitor) -> None:
+    """Visitors of an image host expect their location gone from what is kept and served, not
+    only from the thumbnail; the picture itself is not re-encoded and still turns the same way."""
+    sent = p.jpeg(exif=p.exif_with_gps(orientation=6))
+    item_id = _stored_one(site, visitor, visitor.upload("image", "gps.jpg", sent))
+    served = visitor.get(f"/images/{item_id}")
+    assert served.status_code == 200
+    assert b"SecretCam" not in served.content
+    with Image.open(io.BytesIO(served.content)) as image, Image.open(io.BytesIO(sent)) as original:
+        exif = image.getexif()
+        assert not exif.get_ifd(0x8825), "GPS position kept"
+        assert 0x010F not in exif, "camera make kept"
+        assert exif.get(0x0112) == 6, "orientation lost"
+        assert image.tobytes() == original.tobytes(), "the pixels changed"
+    assert _bucket_object(site, item_id) == served.content
+    _delete_all(visitor)
+
+
+@pytest.mark.parametrize(
+    ("name", "image", "tail"),
+    [
+        ("photo.jpg", p.jpeg(), p.HTML_TAIL),
+        ("photo.jpg", p.jpeg(), p.zip_bytes()),
+        ("anim.gif", p.gif(), p.zip_bytes()),
+        ("shot.png", p.png(), p.HTML_TAIL),
+    ],
+    ids=["jpeg+html", "jpeg+zip", "gif+zip", "png+html"],
+)
+def test_bytes_after_the_image_are_removed_from_the_stored_original(
+    site: Site, visitor: WebVisitor, name: str, image: bytes, tail: bytes
+) -> None:
+    item_id = _stored_one(site, visitor, visitor.upload("image", name, image + tail))
+    served = visitor.get(f"/images/{item_id}")
+    assert served.status_code == 200
+    assert served.content == image  # these carry no metadata: the image, byte for byte
+    assert _bucket_object(site, item_id) == image
+    _delete_all(visitor)
+
+
 def test_pixels_at_our_limit_are_accepted(site: Site, visitor: WebVisitor) -> None:
     out = io.BytesIO()
     Image.new("L", (2000, 2000)).save(out, format="PNG")
@@ -739,6 +795,182 @@ def test_a_body_longer_than_its_content_length_is_cut_at_the_length(
     assert _status(answer) == 200
     assert b'"status":400' in answer, answer[-200:]
     _assert_nothing_stored(site, visitor, keys_before)
+
+
+def test_a_known_too_large_upload_is_answered_at_once_and_the_connection_closed(
+    site: Site, visitor: WebVisitor
+) -> None:
+    """Content-Length says too large and no body byte has come yet: the answer comes at once
+    (no drain waiting for the body or for the idle timeout) with `Connection: close`, and the
+    server hangs up instead of reading a body it has already refused."""
+    keys_before = _keys(site)
+    head = (
+        f"POST /images/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {4 * MIB}\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, b"") as sock:
+        answer = _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 30)
+        assert answer, "no answer to a refused upload"
+        assert _status(answer) == 303
+        assert re.search(rb"\r\nconnection: close\r\n", answer, re.I), answer[:400]
+        assert _closed_by_server(sock, timeout=20)
+    _adopt_cookie(visitor, answer)
+    assert any(IMAGE_TOO_LARGE in t for _, t in visitor.flashes("/images"))
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+def _closed_by_server(sock: socket.socket, *, timeout: float) -> bool:
+    """True once the server has closed the connection (EOF or reset), within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_request_path_cannot_forge_log_lines(site: Site) -> None:
+    """CR/LF, ESC and other control characters a visitor puts in a path are written escaped:
+    the log keeps one line per record and carries no terminal escape sequence."""
+    assert site.stack.web is not None
+    marker = uuid.uuid4().hex
+    forged = f"2026-11-25 23:00:00,000 INFO    s3tasks_web.http [-] forged-{marker}"
+    path = f"/files/%0d%0a{forged.replace(' ', '%20')}%1b[8m%c2%85%e2%80%a8/download"
+    host, port = site.web_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n".encode())
+        assert _status(_read_response(sock, timeout=20)) == 404
+    log_path = site.stack.web.log_path
+
+    def logged() -> bool:
+        return f"forged-{marker}" in log_path.read_text(errors="replace")
+
+    wait_until(logged, timeout=20, message="the request's log line")
+    text = log_path.read_bytes()
+    assert b"\x1b" not in text
+    assert "\u2028".encode() not in text
+    assert "\x85".encode() not in text
+    lines = [line for line in text.decode().splitlines() if f"forged-{marker}" in line]
+    assert len(lines) == 1, lines
+    assert not lines[0].startswith("2026-11-25 23:00:00,000")
+    assert "\\r\\n2026-11-25 23:00:00,000" in lines[0]
+    assert "\\x1b[8m" in lines[0]
+
+
+def test_an_upload_in_flight_during_delete_all_says_it_was_deleted(
+    site: Site, visitor: WebVisitor
+) -> None:
+    keys_before = _keys(site)
+    body = multipart([(b'name="file"; filename="late.txt"', b"q" * 200_000)])
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body)}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, body[:100_000]) as sock:
+        wait_until(
+            lambda: bool(
+                _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+            ),
+            timeout=UPLOAD_IDLE_TIMEOUT_SECONDS * 5,
+            message="the upload's row",
+        )
+        assert visitor.delete_all("file").status_code == 303
+        sock.sendall(body[100_000:])
+        answer = _read_response(sock, timeout=30)
+    assert _status(answer) == 200
+    assert b'"status":409' in answer, answer[-300:]
+    _adopt_cookie(visitor, answer)
+    flashes = visitor.flashes("/files")
+    assert any("deleted by Delete all" in t for _, t in flashes), flashes
+    assert not any("took longer than allowed" in t for _, t in flashes), flashes
+    assert visitor.latest_file_id() is None
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+TRICKLING_UPLOADS = 45
+
+
+def test_trickling_uploads_are_cut_and_never_starve_downloads_or_thumbnails(
+    site: Site, visitor: WebVisitor, victim: tuple[WebVisitor, str, str]
+) -> None:
+    """45 uploads sending a few bytes a second: those beyond web's capacity are refused at
+    once (503), the rest are cut when their average rate is below the minimum after the grace
+    period (408); while they are held, another visitor's download, image, thumbnail and page
+    are served as usual."""
+    owner, image_id, file_id = victim
+    form_head = multipart([(b'name="file"; filename="trickle.txt"', b"")]).split(b"\r\n--XyZ")[0]
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(form_head) + MIB}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    busy_before = _outcome_count(site, "file", "busy")
+    cut_before = _outcome_count(site, "file", "timeout")
+    sockets = [
+        _raw_request(site, visitor, head, form_head + b"t") for _ in range(TRICKLING_UPLOADS)
+    ]
+    #: what each socket received before the server ended it (an answer, or b"" on a reset)
+    ended: dict[int, bytes] = {}
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+
+        def trickle_once(wait: float) -> None:
+            pending = [s for i, s in enumerate(sockets) if i not in ended]
+            readable, _, _ = select.select(pending, [], [], wait)
+            for sock in readable:
+                try:
+                    ended[sockets.index(sock)] = sock.recv(65536)
+                except ConnectionError:
+                    ended[sockets.index(sock)] = b""
+                except BlockingIOError:
+                    pass
+            for i, sock in enumerate(sockets):
+                if i not in ended:
+                    with contextlib.suppress(BlockingIOError, ConnectionError):
+                        sock.send(b"t")
+
+        def held() -> bool:
+            trickle_once(0.3)
+            rows = _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+            return len(rows) >= MAX_CONCURRENT_UPLOADS
+
+        wait_until(held, timeout=UPLOAD_RATE_GRACE_SECONDS, interval=0, message="uploads held")
+        with httpx.Client(base_url=site.web_url, timeout=30, cookies=owner.http.cookies) as other:
+            download = other.get(f"/files/{file_id}/download")
+            assert download.status_code == 200
+            assert download.content == b"0123456789" * 10
+            assert other.get(f"/images/{image_id}").status_code == 200
+            assert other.get(f"/images/{image_id}/thumbnail").status_code == 200
+            assert other.get("/images").status_code == 200
+        still_held = _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+        assert still_held, "the trickles ended before the other visitor was served"
+
+        deadline = time.monotonic() + UPLOAD_RATE_GRACE_SECONDS * 3 + 60
+        while len(ended) < len(sockets) and time.monotonic() < deadline:
+            trickle_once(0.3)
+    finally:
+        for sock in sockets:
+            sock.close()
+    _delete_all(owner)
+    owner.close()
+    # Every trickle was ended by the server. Its answer may not reach the client: web hangs up
+    # on a body it refused, and a hang-up with unread bytes is a reset. The counters say all.
+    assert len(ended) == TRICKLING_UPLOADS, f"only {len(ended)} were ended"
+    statuses = [re.search(rb'"status":(\d+)', a) for a in ended.values()]
+    assert {int(m.group(1)) for m in statuses if m is not None} <= {408, 503}
+    busy = _outcome_count(site, "file", "busy") - busy_before
+    cut = _outcome_count(site, "file", "timeout") - cut_before
+    assert (busy, cut) == (TRICKLING_UPLOADS - MAX_CONCURRENT_UPLOADS, MAX_CONCURRENT_UPLOADS)
+    wait_until(
+        lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id),
+        timeout=30,
+        message="the cut uploads' rows to go",
+    )
 
 
 # -- After everything: the invariant --------------------------------------------------------

@@ -18,6 +18,7 @@ from litestar.types import BeforeMessageSendHookHandler
 
 from s3tasks_web.health import HealthController
 from s3tasks_web.observability.http import RequestMiddleware, make_before_send
+from s3tasks_web.observability.lingering import LingeringCloseMiddleware
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.files import FilesController
@@ -112,7 +113,7 @@ def create_app(settings: WebSettings) -> Litestar:
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],
-        middleware=[RequestMiddleware(services)],
+        middleware=[RequestMiddleware(services), LingeringCloseMiddleware()],
         before_send=[before_send],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(

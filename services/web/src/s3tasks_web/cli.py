@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from s3tasks_web.app import create_app
+from s3tasks_web.observability.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
 from s3tasks_web.observability.metrics_server import MetricsServer
 from s3tasks_web.settings import WebSettings, describe_settings_error
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        http=with_header_deadline(settings.header_timeout_seconds),
         server_header=False,
         timeout_graceful_shutdown=5,
         lifespan="on",

@@ -32,6 +32,10 @@ class WebSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9101, ge=0, le=65535)
 
+    #: a client must have sent a request's headers within this long, or is answered 408 and
+    #: hung up on (slowloris); uvicorn has no such limit of its own.
+    header_timeout_seconds: float = Field(default=15.0, gt=0)
+
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
     write_timeout_seconds: float = Field(default=60.0, gt=0)

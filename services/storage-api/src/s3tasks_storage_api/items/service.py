@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
@@ -26,6 +27,7 @@ from s3tasks_storage_api.errors import (
 )
 from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.items.images import inspect_image
+from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.items.naming import clean_description, clean_filename
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.observability.metrics import UploadMetrics
@@ -159,7 +161,14 @@ class ItemService:
                 spool, max_pixels=s.max_image_pixels, thumbnail_px=s.thumbnail_max_px
             )
             spool.seek(0)
-            etag = self._store.put_sized(key, spool, size, info.content_type)
+            if s.keep_image_metadata:
+                etag = self._store.put_sized(key, spool, size, info.content_type)
+            else:
+                # visitors expect their location gone: the stored original loses its metadata
+                # and anything after the image, its pixels untouched
+                cleaned = strip_metadata(info.format, spool.read(), orientation=info.orientation)
+                size = len(cleaned)
+                etag = self._store.put_sized(key, io.BytesIO(cleaned), size, info.content_type)
         self._store.put_bytes(thumbnail_key, info.thumbnail, THUMBNAIL_CONTENT_TYPE)
         return size, etag, info.content_type
 
