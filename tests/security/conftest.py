@@ -3,7 +3,7 @@
 Limits are small so that "too large" and "multipart upload aborted" are cheap to provoke:
 images up to 1 MiB and 4 megapixels, files up to 12 MiB in 5 MiB parts (so a refused large
 file has really started an S3 multipart upload), a 2 s idle timeout on upload bodies, a
-minimum rate after 20 s, and 16 uploads at once.
+minimum rate after 20 s, 16 uploads at once, and 3 s for a request's headers.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ UPLOAD_RATE_GRACE_SECONDS = 20
 UPLOAD_MIN_BYTES_PER_SECOND = 1024
 #: uploads at once through web (and storage-api); the trickle test sends more than this
 MAX_CONCURRENT_UPLOADS = 16
+#: a request's headers must have arrived within this long
+HEADER_TIMEOUT_SECONDS = 3
 
 
 @dataclass
@@ -78,6 +80,7 @@ def site(
                 "WEB_UPLOAD_RATE_GRACE_SECONDS": str(UPLOAD_RATE_GRACE_SECONDS),
                 "WEB_UPLOAD_MIN_BYTES_PER_SECOND": str(UPLOAD_MIN_BYTES_PER_SECOND),
                 "WEB_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
+                "WEB_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
                 "STORAGE_API_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
                 "WEB_LIMITS_CACHE_SECONDS": "0",
             },

@@ -30,6 +30,7 @@ from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invarian
 
 from . import payloads as p
 from .conftest import (
+    HEADER_TIMEOUT_SECONDS,
     MAX_CONCURRENT_UPLOADS,
     MAX_IMAGE_BYTES,
     MIB,
@@ -971,6 +972,54 @@ def test_trickling_uploads_are_cut_and_never_starve_downloads_or_thumbnails(
         timeout=30,
         message="the cut uploads' rows to go",
     )
+
+
+SLOW_HEADER_SOCKETS = 50
+
+
+def test_slow_headers_are_cut_off_and_other_visitors_are_served(
+    site: Site, visitor: WebVisitor
+) -> None:
+    """50 connections sending their headers a byte at a time ("slowloris") are answered 408 and
+    hung up on once the header deadline passes; a visitor meanwhile is served as usual."""
+    host, port = site.web_url.removeprefix("http://").split(":")
+    header = b"GET /images HTTP/1.1\r\nHost: web\r\nX-Slow: " + b"s" * 10_000
+    sockets = [
+        socket.create_connection((host, int(port)), timeout=30) for _ in range(SLOW_HEADER_SOCKETS)
+    ]
+    sent = [0] * len(sockets)
+    ended: dict[int, bytes] = {}
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+        deadline = time.monotonic() + HEADER_TIMEOUT_SECONDS + 60
+        served = False
+        while len(ended) < len(sockets) and time.monotonic() < deadline:
+            pending = [s for i, s in enumerate(sockets) if i not in ended]
+            readable, _, _ = select.select(pending, [], [], 0.3)
+            for sock in readable:
+                index = sockets.index(sock)
+                try:
+                    ended[index] = sock.recv(65536)
+                except ConnectionError:
+                    ended[index] = b""
+                except BlockingIOError:
+                    pass
+            for i, sock in enumerate(sockets):
+                if i not in ended and sent[i] < len(header):
+                    with contextlib.suppress(BlockingIOError, ConnectionError):
+                        sent[i] += sock.send(header[sent[i] : sent[i] + 1])
+            if not served and not ended:
+                # while every slow connection is held: a page, as usual
+                assert visitor.get("/images").status_code == 200
+                served = True
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert served
+    assert len(ended) == SLOW_HEADER_SOCKETS, f"only {len(ended)} were hung up on"
+    assert all(a == b"" or a.startswith(b"HTTP/1.1 408") for a in ended.values()), ended
+    assert max(sent) < len(header), "a slow client finished its headers: the test proves nothing"
 
 
 # -- After everything: the invariant --------------------------------------------------------
