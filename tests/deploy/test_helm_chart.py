@@ -371,11 +371,21 @@ def test_dev_mode_bundles_single_replica_dependencies(
 def test_web_metrics_have_a_port_of_their_own(renderings: dict[str, list[Manifest]]) -> None:
     """The Ingress publishes web's http port: Prometheus scrapes web on its metrics port."""
     docs = renderings["all-features"]
-    (service,) = [d for d in docs if d["kind"] == "Service" and _component(d) == "web"]
+
+    def web_object(kind: str) -> Manifest:
+        (found,) = [
+            d
+            for d in docs
+            if d["kind"] == kind
+            and d["metadata"]["labels"].get("app.kubernetes.io/component") == "web"
+        ]
+        return found
+
+    service = web_object("Service")
     ports = {p["name"]: p for p in service["spec"]["ports"]}
     assert ports["metrics"]["targetPort"] == "metrics"
     assert ports["metrics"]["port"] == 9101
-    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor" and _component(d) == "web"]
+    monitor = web_object("ServiceMonitor")
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
     (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
     backends = {
@@ -387,8 +397,7 @@ def test_web_metrics_have_a_port_of_their_own(renderings: dict[str, list[Manifes
     }
     assert "metrics" not in backends
     assert 9101 not in backends
-    web = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "web")
-    (container,) = web["spec"]["template"]["spec"]["containers"]
+    (container,) = web_object("Deployment")["spec"]["template"]["spec"]["containers"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "http": 8080,
         "metrics": 9101,

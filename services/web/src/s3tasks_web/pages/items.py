@@ -142,27 +142,30 @@ async def _paced(body: AsyncIterator[bytes], settings: WebSettings) -> AsyncIter
     below the minimum average rate after the grace period, or passes the total deadline: a
     slow or stalled client must not hold a connection to storage-api and an upload open."""
     idle = settings.upload_idle_timeout_seconds
-    started = time.monotonic()
-    ends_at = started + settings.upload_max_seconds
+    ends_at = time.monotonic() + settings.upload_max_seconds
     received = 0
+    # Only the time spent waiting for the client's bytes counts against its rate: while
+    # storage-api (or S3) is slow, web does not ask for more, and that is not the client's doing.
+    waited = 0.0
     while True:
-        # the bytes received so far are "enough" until then; each chunk moves it on
-        paced_until = (
-            started
-            + settings.upload_rate_grace_seconds
+        allowance = (
+            settings.upload_rate_grace_seconds
             + received / settings.upload_min_bytes_per_second
+            - waited
         )
-        wait = max(0.0, min(idle, min(paced_until, ends_at) - time.monotonic()))
+        wait = max(0.0, min(idle, allowance, ends_at - time.monotonic()))
+        asked = time.monotonic()
         try:
             chunk = await asyncio.wait_for(anext(body), wait)
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise _cut_off(
-                settings, idle_expired=wait >= idle, ended=time.monotonic() >= ends_at
-            ) from None
+            ended = time.monotonic() >= ends_at
+            raise _cut_off(settings, idle_expired=wait >= idle, ended=ended) from None
         except InternalServerException as exc:  # Litestar's word for "the client went away"
             raise UploadRejected(400, "The upload was interrupted before it finished.") from exc
+        finally:
+            waited += time.monotonic() - asked
         received += len(chunk)
         yield chunk
 
