@@ -21,7 +21,7 @@ _ORIENTATION_TAG = 0x0112
 _UNREADABLE = "The image's structure could not be read; it is damaged."
 
 # -- JPEG --------------------------------------------------------------------------------------
-_SOI, _EOI, _SOS, _APP0, _APP1, _APP2, _APP14, _COM = 0xD8, 0xD9, 0xDA, 0xE0, 0xE1, 0xE2, 0xEE, 0xFE
+_EOI, _SOS, _APP0, _APP2, _APP14, _COM = 0xD9, 0xDA, 0xE0, 0xE2, 0xEE, 0xFE
 #: APPn segments a decoder uses: JFIF, the ICC colour profile, Adobe's colour transform.
 _JPEG_KEPT_APPS = {_APP0: b"JFIF\x00", _APP2: b"ICC_PROFILE\x00", _APP14: b"Adobe"}
 

@@ -39,7 +39,6 @@ _FORM_OVERHEAD_BYTES = 64 * 1024
 #: how much of a refused upload is still read so the browser gets to see the answer.
 _DRAIN_FACTOR = 2
 
-
 #: the policy storage-api sets on content; kept when web passes the bytes on.
 CONTENT_CSP = "default-src 'none'; sandbox"
 
@@ -88,7 +87,11 @@ async def upload(
     """Stream the form's file part to storage-api; flash and count a stored upload (refusals
     are counted where every error becomes an answer, `pages/errors.py`)."""
     body = _paced(request.stream(), services.settings)
-    limits = await storage.limits()
+    try:
+        limits = await storage.limits()
+    except WebError as exc:
+        exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
+        raise
     limit = max_bytes(limits, kind)
     announced = request.headers.get("content-length")
     if (
