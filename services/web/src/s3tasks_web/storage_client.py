@@ -208,7 +208,7 @@ def _raise_for_problem(response: httpx.Response) -> None:
     status = response.status_code
     if status == 404:
         raise ItemNotFound
-    if status < 400:
+    if status >= 500 or status < 400:
         raise StorageUnavailable
     detail = ""
     try:
@@ -217,9 +217,6 @@ def _raise_for_problem(response: httpx.Response) -> None:
         problem = None
     if problem is not None and problem.type == USER_SAFE_PROBLEM:
         detail = problem.detail  # storage-api's own wording for people, nothing else
-    if status >= 500:
-        # "too many uploads" says more than "unavailable"; anything else says no more
-        raise StorageUnavailable(detail if status == 503 and detail else None)
     if detail:
         raise StorageRefused(status, detail)
     raise StorageRefused(status, _FALLBACK_MESSAGES.get(status, "That request was refused."))
