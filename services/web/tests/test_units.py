@@ -15,8 +15,10 @@ import pytest
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.observability.logging import JsonFormatter, TextFormatter
+from s3tasks_web.pages.items import _paced
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import human_duration, human_size, item_view
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import _raise_for_problem
 from s3tasks_web.visitors.csrf import CsrfTokens
 from s3tasks_web.visitors.session import SessionCodec, VisitorSession
@@ -195,3 +197,44 @@ def test_only_user_safe_problem_details_reach_a_visitor(
         _raise_for_problem(response)
     assert refused.value.user_message == shown
     assert "/v1/" not in refused.value.user_message
+
+
+def test_time_web_spends_on_storage_api_does_not_count_against_the_upload_rate() -> None:
+    """The client's bytes are all there at once; web pauses longer than the whole grace period
+    between chunks (storage-api or S3 being slow). That is not the client's slowness."""
+    settings = WebSettings(
+        upload_rate_grace_seconds=0.2,
+        upload_min_bytes_per_second=1_000_000,
+        upload_idle_timeout_seconds=30,
+    )
+
+    async def read_slowly() -> int:
+        received = 0
+        async for chunk in _paced(chunks_of(b"x" * 4000, 1000), settings):
+            received += len(chunk)
+            await asyncio.sleep(settings.upload_rate_grace_seconds * 1.5)  # web is busy
+        return received
+
+    assert asyncio.run(read_slowly()) == 4000
+
+
+def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
+    settings = WebSettings(
+        upload_rate_grace_seconds=0.05,
+        upload_min_bytes_per_second=1_000_000,
+        upload_idle_timeout_seconds=30,
+    )
+
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.01)  # the client: a byte at a time
+            yield b"x"
+
+    async def read() -> None:
+        async for _ in _paced(trickle(), settings):
+            pass
+
+    with pytest.raises(UploadRejected, match="too slow") as refused:
+        asyncio.run(read())
+    assert refused.value.status_code == 408
+    assert refused.value.close_connection
