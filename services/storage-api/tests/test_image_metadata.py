@@ -40,7 +40,7 @@ def _png_with_text() -> bytes:
 #: (format, image with metadata naming SecretCam, whether EXIF orientation can be carried)
 WITH_METADATA: dict[str, tuple[Callable[[], bytes], bool]] = {
     "jpeg": (lambda: _saved("JPEG", exif=_exif()), True),
-    "png": (_png_with_text, False),
+    "png": (_png_with_text, True),
     "gif": (lambda: _saved("GIF", comment=b"SecretCam"), False),
     "webp": (lambda: _saved("WEBP", exif=_exif(), xmp=b"<x>SecretCam</x>", lossless=True), True),
 }

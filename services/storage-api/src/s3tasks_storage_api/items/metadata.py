@@ -12,6 +12,7 @@ anyway, so they are handled in memory here.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from PIL import Image
 
@@ -32,7 +33,7 @@ def strip_metadata(fmt: str, data: bytes, *, orientation: int = 1) -> bytes:
         if fmt == "JPEG":
             return _jpeg(data, orientation)
         if fmt == "PNG":
-            return _png(data)
+            return _png(data, orientation)
         if fmt == "GIF":
             return _gif(data)
         if fmt == "WEBP":
@@ -121,8 +122,9 @@ _PNG_KEPT_ANCILLARY = frozenset(
 )  # fmt: skip
 
 
-def _png(data: bytes) -> bytes:
+def _png(data: bytes, orientation: int) -> bytes:
     out = bytearray(data[:8])
+    exif = _orientation_exif(orientation)
     pos = 8
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
@@ -130,6 +132,12 @@ def _png(data: bytes) -> bytes:
         end = pos + 12 + length
         if end > len(data):
             raise BadImage(_UNREADABLE)
+        if exif is not None and kind == b"IDAT":
+            # eXIf must come before the image data; it holds the orientation alone
+            tiff = exif[len(b"Exif\x00\x00") :]
+            out += struct.pack(">I", len(tiff)) + b"eXIf" + tiff
+            out += struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
+            exif = None
         critical = kind[:1].isupper()
         if critical or kind in _PNG_KEPT_ANCILLARY:
             out += data[pos:end]
