@@ -67,6 +67,13 @@ def test_every_long_running_service_has_a_healthcheck(
     assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
 
 
+def test_web_serves_metrics_on_a_port_of_its_own(services: dict[str, dict[str, Any]]) -> None:
+    web = services["web"]
+    assert web["environment"]["WEB_METRICS_PORT"] == "9101"
+    assert web["environment"]["WEB_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - inside the network
+    assert "9101" in [str(p) for p in web["expose"]]
+
+
 def test_only_web_publishes_a_port(services: dict[str, dict[str, Any]]) -> None:
     published = {n for n, s in _default_services(services).items() if s.get("ports")}
     assert published == {"web"}
@@ -175,7 +182,8 @@ def test_observability_uses_the_chart_files(services: dict[str, dict[str, Any]])
     targets = {
         t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
     }
-    assert {"storage-api:8000", "web:8080", "worker:9102"} <= targets
+    assert {"storage-api:8000", "web:9101", "worker:9102"} <= targets
+    assert "web:8080" not in targets  # the public port serves no metrics
 
 
 def _compose_cli(podman: str) -> list[str] | None:

@@ -194,6 +194,8 @@ class Ports:
     storage_api: int
     web: int
     worker: int
+    #: web's /metrics (host network here: a fixed default port would collide)
+    web_metrics: int = field(default_factory=free_port)
 
 
 @dataclass
@@ -276,6 +278,8 @@ def stack(
         "WEB_SECRET_KEY": secrets.token_hex(32),
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(ports.web),
+        "WEB_METRICS_HOST": "127.0.0.1",
+        "WEB_METRICS_PORT": str(ports.web_metrics),
     }
     suffix = uuid.uuid4().hex[:6]
     containers = Containers(podman, artifacts_dir / "logs" / f"containers-{request.node.name}")
@@ -447,7 +451,7 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
             "taskQueue": "s3tasks",
             "sweepIntervalSeconds": 1,
         },
-        "web": {"containerPorts": {"http": ports.web}},
+        "web": {"containerPorts": {"http": ports.web, "metrics": ports.web_metrics}},
         "storageApi": {
             "containerPorts": {"http": ports.storage_api},
             "service": {"port": ports.storage_api},

@@ -368,6 +368,47 @@ def test_dev_mode_bundles_single_replica_dependencies(
     assert [c["args"] for c in init] == [["migrate"]]
 
 
+def test_web_metrics_have_a_port_of_their_own(renderings: dict[str, list[Manifest]]) -> None:
+    """The Ingress publishes web's http port: Prometheus scrapes web on its metrics port."""
+    docs = renderings["all-features"]
+
+    def web_object(kind: str) -> Manifest:
+        (found,) = [
+            d
+            for d in docs
+            if d["kind"] == kind
+            and d["metadata"]["labels"].get("app.kubernetes.io/component") == "web"
+        ]
+        return found
+
+    service = web_object("Service")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["metrics"]["targetPort"] == "metrics"
+    assert ports["metrics"]["port"] == 9101
+    monitor = web_object("ServiceMonitor")
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    backends = {
+        path["backend"]["service"]["port"].get(
+            "name", path["backend"]["service"]["port"].get("number")
+        )
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert "metrics" not in backends
+    assert 9101 not in backends
+    (container,) = web_object("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8080,
+        "metrics": 9101,
+    }
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and "WEB_METRICS_PORT" in d.get("data", {})
+    ]
+    assert config["data"]["WEB_METRICS_PORT"] == "9101"
+    assert config["data"]["WEB_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - inside the pod
+
+
 def test_all_features_render_every_optional_object(renderings: dict[str, list[Manifest]]) -> None:
     docs = renderings["all-features"]
     kinds = [d["kind"] for d in docs]
@@ -462,7 +503,7 @@ def test_network_policies_allow_exactly_the_issue_flows_in_dev_mode(
         ("storage-api", "redis", 6379),
         ("worker", "redis", 6379),
         ("beat", "redis", 6379),
-        (PROMETHEUS, "web", 8080),
+        (PROMETHEUS, "web", 9101),
         (PROMETHEUS, "storage-api", 8000),
         (PROMETHEUS, "worker", 9102),
     }

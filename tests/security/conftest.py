@@ -2,7 +2,8 @@
 
 Limits are small so that "too large" and "multipart upload aborted" are cheap to provoke:
 images up to 1 MiB and 4 megapixels, files up to 12 MiB in 5 MiB parts (so a refused large
-file has really started an S3 multipart upload), and a 2 s idle timeout on upload bodies.
+file has really started an S3 multipart upload), a 2 s idle timeout on upload bodies, a
+minimum rate after 20 s, 16 uploads at once, and 3 s for a request's headers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ MAX_FILE_BYTES = 12 * MIB
 MAX_IMAGE_PIXELS = 4_000_000
 UPLOAD_IDLE_TIMEOUT_SECONDS = 2
 SWEEP_INTERVAL_SECONDS = 1.0
+#: a trickle (a byte or two a second) is cut once this grace is over (it never goes idle)
+UPLOAD_RATE_GRACE_SECONDS = 20
+UPLOAD_MIN_BYTES_PER_SECOND = 1024
+#: uploads at once through web (and storage-api); the trickle test sends more than this
+MAX_CONCURRENT_UPLOADS = 16
+#: a request's headers must have arrived within this long
+HEADER_TIMEOUT_SECONDS = 3
 
 
 @dataclass
@@ -36,6 +44,11 @@ class Site:
     def web_url(self) -> str:
         assert self.stack.web is not None
         return self.stack.web.url
+
+    @property
+    def web_metrics_url(self) -> str:
+        assert self.stack.web is not None
+        return self.stack.web.metrics_url
 
     @property
     def api_url(self) -> str:
@@ -66,6 +79,11 @@ def site(
                 "STORAGE_API_MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
                 "STORAGE_API_S3_PART_SIZE_BYTES": str(5 * MIB),
                 "WEB_UPLOAD_IDLE_TIMEOUT_SECONDS": str(UPLOAD_IDLE_TIMEOUT_SECONDS),
+                "WEB_UPLOAD_RATE_GRACE_SECONDS": str(UPLOAD_RATE_GRACE_SECONDS),
+                "WEB_UPLOAD_MIN_BYTES_PER_SECOND": str(UPLOAD_MIN_BYTES_PER_SECOND),
+                "WEB_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
+                "WEB_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
+                "STORAGE_API_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
                 "WEB_LIMITS_CACHE_SECONDS": "0",
             },
         ) as config,

@@ -63,11 +63,13 @@ def gif_claiming(width: int, height: int) -> bytes:
 GPS_LATITUDE = (48.0, 51.0, 29.0)
 
 
-def exif_with_gps() -> bytes:
+def exif_with_gps(orientation: int | None = None) -> bytes:
     exif = Image.Exif()
     gps = {1: "N", 2: GPS_LATITUDE, 3: "E", 4: (2.0, 17.0, 40.0)}
     exif[0x8825] = gps
     exif[0x010F] = "SecretCam"  # Make
+    if orientation is not None:
+        exif[0x0112] = orientation
     return exif.tobytes()
 
 

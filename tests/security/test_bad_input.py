@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import select
 import socket
 import time
 import uuid
@@ -30,10 +31,13 @@ from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invarian
 
 from . import payloads as p
 from .conftest import (
+    HEADER_TIMEOUT_SECONDS,
+    MAX_CONCURRENT_UPLOADS,
     MAX_IMAGE_BYTES,
     MIB,
     SWEEP_INTERVAL_SECONDS,
     UPLOAD_IDLE_TIMEOUT_SECONDS,
+    UPLOAD_RATE_GRACE_SECONDS,
     Site,
 )
 
@@ -49,6 +53,8 @@ RELOAD = "Reload the page"
 ROUTER = "router"
 NOT_FOUND = "does not exist"
 BAD_FORM = "Please send the upload form"
+BAD_BOUNDARY = "The upload form is malformed: its boundary"
+NAME_TOO_LONG = "The file name is too long: at most 1024 characters."
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Refusal:
     counted: str
     #: the page whose flash shows the message; None: the response itself shows it.
     flash_on: str | None = None
+    #: (kind, outcome) of web's s3tasks_uploads_total series that must count it, if named.
+    outcome: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,8 +166,16 @@ REFUSED: list[Case] = [
          file_refused(400, "NUL")),
     Case("traversal-to-nothing", upload("file", "../../", b"data"),
          file_refused(400, "Please choose a file", counted="web")),
+    # web refuses a name longer than the one limit both services share, in words (a longer one
+    # once reached storage-api and came back as its developer-facing validation text)
+    Case("filename-1025-chars", upload("file", "a" * 1021 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
+    Case("filename-4100-chars", upload("file", "L" * 4096 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
     Case("filename-5000-chars", upload("file", "a" * 5000 + ".txt", b"data"),
-         file_refused(400, "not sent completely", counted="web")),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
+    Case("filename-10004-chars", upload("file", "a" * 10_000 + ".txt", b"data"),
+         file_refused(400, NAME_TOO_LONG, counted="web")),
     Case("control-chars-only", raw("/files/upload", multipart([(b'name="file"; filename="\x07\x1b\x7f\x08"', b"data")])),
          file_refused(400, "filename is empty or not usable")),
     # -- descriptions ------------------------------------------------------------------
@@ -197,6 +213,14 @@ REFUSED: list[Case] = [
     # -- malformed multipart ---------------------------------------------------------------
     Case("multipart-without-boundary", raw("/files/upload", b"--x\r\n\r\n", "multipart/form-data"),
          file_refused(400, BAD_FORM, counted="web")),
+    # RFC 2046 allows 70 characters; the parser itself refuses over 256 (that was a 500)
+    Case("boundary-71-chars", raw("/files/upload", multipart([(b'name="file"; filename="a.txt"', b"x")], b"b" * 71),
+                                  "multipart/form-data; boundary=" + "b" * 71),
+         file_refused(400, BAD_BOUNDARY, counted="web")),
+    Case("boundary-257-chars", raw("/images/upload", b"--" + b"b" * 257 + b"\r\n", "multipart/form-data; boundary=" + "b" * 257),
+         image_refused(400, BAD_BOUNDARY, counted="web")),
+    Case("boundary-5000-chars", raw("/files/upload", b"--" + b"b" * 5000 + b"\r\n", "multipart/form-data; boundary=" + "b" * 5000),
+         file_refused(400, BAD_BOUNDARY, counted="web")),
     Case("not-multipart", raw("/files/upload", b'{"file": "x"}', "application/json"),
          file_refused(400, BAD_FORM, counted="web")),
     Case("missing-file-part", raw("/files/upload", multipart([(b'name="description"', b"hi")])),
@@ -214,11 +238,12 @@ REFUSED: list[Case] = [
         (b'name="file"; filename="a.txt"', b"hello")])),
          file_refused(400, "more than once", counted="web")),
     # -- CSRF, methods, unknown ids ----------------------------------------------------------
+    # an upload refused by the CSRF guard is an upload refused: counted with its reason
     Case("csrf-missing", lambda v: v.http.post("/files/upload", files={"file": ("a.txt", b"x")}),
-         Refusal(403, RELOAD, "http")),
+         Refusal(403, RELOAD, "web", outcome=("file", "csrf"))),
     Case("csrf-wrong", lambda v: v.http.post("/images/upload", params={"csrf": "A" * 43},
                                              files={"file": ("a.png", p.png())}),
-         Refusal(403, RELOAD, "http")),
+         Refusal(403, RELOAD, "web", outcome=("image", "csrf"))),
     Case("csrf-cross-site-origin", lambda v: v.http.post(
         "/files/delete", params={"csrf": v.csrf_token()}, data={"confirm": "yes"},
         headers={"Origin": "https://evil.example"}), Refusal(403, RELOAD, "http")),
@@ -244,7 +269,7 @@ REFUSED: list[Case] = [
 
 
 def _counters(site: Site) -> tuple[float, float, dict[str, float]]:
-    web = scrape(site.web_url)
+    web = scrape(site.web_metrics_url)
     api = scrape(site.api_url)
     by_status: dict[str, float] = {}
     for (name, labels), value in web.samples.items():
@@ -252,6 +277,10 @@ def _counters(site: Site) -> tuple[float, float, dict[str, float]]:
             status = dict(labels)["status"]
             by_status[status] = by_status.get(status, 0.0) + value
     return web.refusals(), api.refusals(), by_status
+
+
+def _outcome_count(site: Site, kind: str, outcome: str) -> float:
+    return scrape(site.web_metrics_url).value("s3tasks_uploads_total", kind=kind, outcome=outcome)
 
 
 def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str]) -> None:
@@ -301,6 +330,8 @@ def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
     visitor.page("/images")  # a session, as a browser has before it posts
     keys_before = deps.object_keys(site.s3, site.config.bucket)
     web_before, api_before, http_before = _counters(site)
+    if case.refusal.outcome is not None:
+        outcome_before = _outcome_count(site, *case.refusal.outcome)
 
     response = case.send(visitor)
 
@@ -319,6 +350,9 @@ def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
         assert response.status_code == r.status, response.text[:300]
         assert r.message in response.text
     web_after, api_after, http_after = _counters(site)
+    if r.outcome is not None:
+        kind, outcome = r.outcome
+        assert _outcome_count(site, kind, outcome) == outcome_before + 1
     if r.counted == "api":
         assert api_after == api_before + 1
         assert web_after == web_before + 1
@@ -358,10 +392,11 @@ def _delete_all(visitor: WebVisitor) -> None:
         ("evil.exe...", "evil.exe"),
         ("invoice\u202egpj.exe", "invoicegpj.exe"),
         ("a" * 300 + ".txt", "a" * 251 + ".txt"),
+        ("\U0001f600" * 1020 + ".txt", "\U0001f600" * 251 + ".txt"),
         ("caf\u00e9 \u6587\u4ef6.txt", "caf\u00e9 \u6587\u4ef6.txt"),
     ],
     ids=["traversal", "absolute", "windows-path", "double-extension", "trailing-dots",
-         "rtl-override", "long-name-truncated", "unicode-kept"],
+         "rtl-override", "long-name-truncated", "longest-accepted-name", "unicode-kept"],
 )  # fmt: skip
 def test_filenames_are_sanitised(site: Site, visitor: WebVisitor, sent: str, shown: str) -> None:
     item_id = _stored_one(site, visitor, visitor.upload("file", sent, b"payload"))
@@ -457,6 +492,54 @@ def test_exif_gps_is_removed_from_the_thumbnail(site: Site, visitor: WebVisitor)
     with Image.open(io.BytesIO(thumb)) as image:
         assert not image.getexif()
     assert b"SecretCam" not in thumb
+    _delete_all(visitor)
+
+
+def _bucket_object(site: Site, item_id: str) -> bytes:
+    response = site.s3.get_object(site.config.bucket, f"objects/{item_id}")
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_exif_gps_is_removed_from_the_stored_original(site: Site, visitor: WebVisitor) -> None:
+    """Visitors of an image host expect their location gone from what is kept and served, not
+    only from the thumbnail; the picture itself is not re-encoded and still turns the same way."""
+    sent = p.jpeg(exif=p.exif_with_gps(orientation=6))
+    item_id = _stored_one(site, visitor, visitor.upload("image", "gps.jpg", sent))
+    served = visitor.get(f"/images/{item_id}")
+    assert served.status_code == 200
+    assert b"SecretCam" not in served.content
+    with Image.open(io.BytesIO(served.content)) as image, Image.open(io.BytesIO(sent)) as original:
+        exif = image.getexif()
+        assert not exif.get_ifd(0x8825), "GPS position kept"
+        assert 0x010F not in exif, "camera make kept"
+        assert exif.get(0x0112) == 6, "orientation lost"
+        assert image.tobytes() == original.tobytes(), "the pixels changed"
+    assert _bucket_object(site, item_id) == served.content
+    _delete_all(visitor)
+
+
+@pytest.mark.parametrize(
+    ("name", "image", "tail"),
+    [
+        ("photo.jpg", p.jpeg(), p.HTML_TAIL),
+        ("photo.jpg", p.jpeg(), p.zip_bytes()),
+        ("anim.gif", p.gif(), p.zip_bytes()),
+        ("shot.png", p.png(), p.HTML_TAIL),
+    ],
+    ids=["jpeg+html", "jpeg+zip", "gif+zip", "png+html"],
+)
+def test_bytes_after_the_image_are_removed_from_the_stored_original(
+    site: Site, visitor: WebVisitor, name: str, image: bytes, tail: bytes
+) -> None:
+    item_id = _stored_one(site, visitor, visitor.upload("image", name, image + tail))
+    served = visitor.get(f"/images/{item_id}")
+    assert served.status_code == 200
+    assert served.content == image  # these carry no metadata: the image, byte for byte
+    assert _bucket_object(site, item_id) == image
     _delete_all(visitor)
 
 
@@ -719,6 +802,230 @@ def test_a_body_longer_than_its_content_length_is_cut_at_the_length(
     _assert_nothing_stored(site, visitor, keys_before)
 
 
+def test_a_known_too_large_upload_is_answered_at_once_and_the_connection_closed(
+    site: Site, visitor: WebVisitor
+) -> None:
+    """Content-Length says too large and no body byte has come yet: the answer comes at once
+    (no drain waiting for the body or for the idle timeout) with `Connection: close`, and the
+    server hangs up instead of reading a body it has already refused."""
+    keys_before = _keys(site)
+    head = (
+        f"POST /images/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {4 * MIB}\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, b"") as sock:
+        answer = _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 30)
+        assert answer, "no answer to a refused upload"
+        assert _status(answer) == 303
+        assert re.search(rb"\r\nconnection: close\r\n", answer, re.I), answer[:400]
+        assert _closed_by_server(sock, timeout=20)
+    _adopt_cookie(visitor, answer)
+    assert any(IMAGE_TOO_LARGE in t for _, t in visitor.flashes("/images"))
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+def _closed_by_server(sock: socket.socket, *, timeout: float) -> bool:
+    """True once the server has closed the connection (EOF or reset), within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_request_path_cannot_forge_log_lines(site: Site) -> None:
+    """CR/LF, ESC and other control characters a visitor puts in a path are written escaped:
+    the log keeps one line per record and carries no terminal escape sequence."""
+    assert site.stack.web is not None
+    marker = uuid.uuid4().hex
+    forged = f"2026-11-25 23:00:00,000 INFO    s3tasks_web.http [-] forged-{marker}"
+    path = f"/files/%0d%0a{forged.replace(' ', '%20')}%1b[8m%c2%85%e2%80%a8/download"
+    host, port = site.web_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n".encode())
+        assert _status(_read_response(sock, timeout=20)) == 404
+    log_path = site.stack.web.log_path
+
+    def logged() -> bool:
+        return f"forged-{marker}" in log_path.read_text(errors="replace")
+
+    wait_until(logged, timeout=patience(), message="the request's log line")
+    text = log_path.read_bytes()
+    assert b"\x1b" not in text
+    assert "\u2028".encode() not in text
+    assert "\x85".encode() not in text
+    lines = [line for line in text.decode().splitlines() if f"forged-{marker}" in line]
+    assert len(lines) == 1, lines
+    assert not lines[0].startswith("2026-11-25 23:00:00,000")
+    assert "\\r\\n2026-11-25 23:00:00,000" in lines[0]
+    assert "\\x1b[8m" in lines[0]
+
+
+def test_an_upload_in_flight_during_delete_all_says_it_was_deleted(
+    site: Site, visitor: WebVisitor
+) -> None:
+    keys_before = _keys(site)
+    body = multipart([(b'name="file"; filename="late.txt"', b"q" * 200_000)])
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body)}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    with _raw_request(site, visitor, head, body[:100_000]) as sock:
+        wait_until(
+            lambda: bool(
+                _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+            ),
+            timeout=UPLOAD_IDLE_TIMEOUT_SECONDS * 5,
+            message="the upload's row",
+        )
+        assert visitor.delete_all("file").status_code == 303
+        sock.sendall(body[100_000:])
+        answer = _read_response(sock, timeout=30)
+    assert _status(answer) == 200
+    assert b'"status":409' in answer, answer[-300:]
+    _adopt_cookie(visitor, answer)
+    flashes = visitor.flashes("/files")
+    assert any("deleted by Delete all" in t for _, t in flashes), flashes
+    assert not any("took longer than allowed" in t for _, t in flashes), flashes
+    assert visitor.latest_file_id() is None
+    _assert_nothing_stored(site, visitor, keys_before)
+
+
+TRICKLING_UPLOADS = 45
+
+
+def test_trickling_uploads_are_cut_and_never_starve_downloads_or_thumbnails(
+    site: Site, visitor: WebVisitor, victim: tuple[WebVisitor, str, str]
+) -> None:
+    """45 uploads sending a few bytes a second: those beyond web's capacity are refused at
+    once (503), the rest are cut when their average rate is below the minimum after the grace
+    period (408); while they are held, another visitor's download, image, thumbnail and page
+    are served as usual."""
+    owner, image_id, file_id = victim
+    form_head = multipart([(b'name="file"; filename="trickle.txt"', b"")]).split(b"\r\n--XyZ")[0]
+    head = (
+        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
+        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(form_head) + MIB}\r\n"
+        "Accept: application/json\r\n\r\n"
+    )
+    busy_before = _outcome_count(site, "file", "busy")
+    cut_before = _outcome_count(site, "file", "timeout")
+    sockets = [
+        _raw_request(site, visitor, head, form_head + b"t") for _ in range(TRICKLING_UPLOADS)
+    ]
+    #: what each socket received before the server ended it (an answer, or b"" on a reset)
+    ended: dict[int, bytes] = {}
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+
+        def trickle_once(wait: float) -> None:
+            pending = [s for i, s in enumerate(sockets) if i not in ended]
+            readable, _, _ = select.select(pending, [], [], wait)
+            for sock in readable:
+                try:
+                    ended[sockets.index(sock)] = sock.recv(65536)
+                except ConnectionError:
+                    ended[sockets.index(sock)] = b""
+                except BlockingIOError:
+                    pass
+            for i, sock in enumerate(sockets):
+                if i not in ended:
+                    with contextlib.suppress(BlockingIOError, ConnectionError):
+                        sock.send(b"t")
+
+        def held() -> bool:
+            trickle_once(0.3)
+            rows = _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+            return len(rows) >= MAX_CONCURRENT_UPLOADS
+
+        wait_until(held, timeout=UPLOAD_RATE_GRACE_SECONDS, interval=0, message="uploads held")
+        with httpx.Client(base_url=site.web_url, timeout=30, cookies=owner.http.cookies) as other:
+            download = other.get(f"/files/{file_id}/download")
+            assert download.status_code == 200
+            assert download.content == b"0123456789" * 10
+            assert other.get(f"/images/{image_id}").status_code == 200
+            assert other.get(f"/images/{image_id}/thumbnail").status_code == 200
+            assert other.get("/images").status_code == 200
+        still_held = _rows(site, "visitor_id = %s AND status = 'uploading'", visitor.visitor_id)
+        assert still_held, "the trickles ended before the other visitor was served"
+
+        deadline = time.monotonic() + UPLOAD_RATE_GRACE_SECONDS * 3 + 60
+        while len(ended) < len(sockets) and time.monotonic() < deadline:
+            trickle_once(0.3)
+    finally:
+        for sock in sockets:
+            sock.close()
+    _delete_all(owner)
+    owner.close()
+    # Every trickle was ended by the server. Its answer may not reach the client: web hangs up
+    # on a body it refused, and a hang-up with unread bytes is a reset. The counters say all.
+    assert len(ended) == TRICKLING_UPLOADS, f"only {len(ended)} were ended"
+    statuses = [re.search(rb'"status":(\d+)', a) for a in ended.values()]
+    assert {int(m.group(1)) for m in statuses if m is not None} <= {408, 503}
+    busy = _outcome_count(site, "file", "busy") - busy_before
+    cut = _outcome_count(site, "file", "timeout") - cut_before
+    assert (busy, cut) == (TRICKLING_UPLOADS - MAX_CONCURRENT_UPLOADS, MAX_CONCURRENT_UPLOADS)
+    wait_until(
+        lambda: not _rows(site, "visitor_id = %s", visitor.visitor_id),
+        timeout=patience(1),
+        message="the cut uploads' rows to go",
+    )
+
+
+SLOW_HEADER_SOCKETS = 50
+
+
+def test_slow_headers_are_cut_off_and_other_visitors_are_served(
+    site: Site, visitor: WebVisitor
+) -> None:
+    """50 connections sending their headers a byte at a time ("slowloris") are answered 408 and
+    hung up on once the header deadline passes; a visitor meanwhile is served as usual."""
+    host, port = site.web_url.removeprefix("http://").split(":")
+    header = b"GET /images HTTP/1.1\r\nHost: web\r\nX-Slow: " + b"s" * 10_000
+    sockets = [
+        socket.create_connection((host, int(port)), timeout=30) for _ in range(SLOW_HEADER_SOCKETS)
+    ]
+    sent = [0] * len(sockets)
+    ended: dict[int, bytes] = {}
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+        deadline = time.monotonic() + HEADER_TIMEOUT_SECONDS + 60
+        served = False
+        while len(ended) < len(sockets) and time.monotonic() < deadline:
+            pending = [s for i, s in enumerate(sockets) if i not in ended]
+            readable, _, _ = select.select(pending, [], [], 0.3)
+            for sock in readable:
+                index = sockets.index(sock)
+                try:
+                    ended[index] = sock.recv(65536)
+                except ConnectionError:
+                    ended[index] = b""
+                except BlockingIOError:
+                    pass
+            for i, sock in enumerate(sockets):
+                if i not in ended and sent[i] < len(header):
+                    with contextlib.suppress(BlockingIOError, ConnectionError):
+                        sent[i] += sock.send(header[sent[i] : sent[i] + 1])
+            if not served and not ended:
+                # while every slow connection is held: a page, as usual
+                assert visitor.get("/images").status_code == 200
+                served = True
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert served
+    assert len(ended) == SLOW_HEADER_SOCKETS, f"only {len(ended)} were hung up on"
+    assert all(a == b"" or a.startswith(b"HTTP/1.1 408") for a in ended.values()), ended
+    assert max(sent) < len(header), "a slow client finished its headers: the test proves nothing"
+
+
 # -- After everything: the invariant --------------------------------------------------------
 
 
@@ -749,7 +1056,7 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
     )
     assert report.problems == []
     assert report.objects == 0
-    web = scrape(site.web_url)
+    web = scrape(site.web_metrics_url)
     api = scrape(site.api_url)
     assert web.total("s3tasks_http_requests_total", status="500") == 0
     assert api.total("s3tasks_http_requests_total", status="500") == 0

@@ -225,12 +225,14 @@ def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack:
     assert "No images yet" in html
 
 
-def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_url: str) -> None:
+def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_stack: Stack) -> None:
+    assert web_stack.web is not None
+    metrics_url = web_stack.web.metrics_url
     image = png_bytes()
-    before = scrape(web_url)
+    before = scrape(metrics_url)
     visitor.upload("image", "counted.png", image)
     visitor.upload("image", "fake.png", b"no image here" * 20)
-    after = scrape(web_url)
+    after = scrape(metrics_url)
 
     def grew(name: str, **labels: str) -> float:
         return after.total(name, **labels) - before.total(name, **labels)
@@ -241,6 +243,21 @@ def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_url: st
     assert grew("s3tasks_upload_bytes_total", kind="image") >= len(image)
     assert grew("s3tasks_http_requests_total", route="/images/upload", status="303") == 2
     assert grew("s3tasks_http_requests_total", route="/images", status="200") == 2
+
+
+def test_metrics_are_not_on_the_public_port(visitor: Visitor, web_stack: Stack) -> None:
+    """The ingress publishes web's port: /metrics there is a 404 page; Prometheus scrapes the
+    metrics port, which serves nothing else."""
+    assert web_stack.web is not None
+    public = visitor.http.get("/metrics")
+    assert public.status_code == 404
+    assert "s3tasks_" not in public.text
+    metrics_url = web_stack.web.metrics_url
+    assert metrics_url != web_stack.web.url
+    scraped = httpx.get(f"{metrics_url}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert "s3tasks_http_requests_total" in scraped.text
+    assert httpx.get(f"{metrics_url}/images", timeout=10).status_code == 404
 
 
 def test_request_id_is_echoed(visitor: Visitor) -> None:

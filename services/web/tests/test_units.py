@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import httpx
 import pytest
 
-from s3tasks_contracts import ItemKind, ItemOut
-from s3tasks_web.errors import UploadRejected
+from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
+from s3tasks_web.errors import StorageRefused, UploadRejected
+from s3tasks_web.observability.logging import JsonFormatter, TextFormatter
+from s3tasks_web.pages.items import _paced
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import human_duration, human_size, item_view
+from s3tasks_web.settings import WebSettings
+from s3tasks_web.storage_client import _raise_for_problem
 from s3tasks_web.visitors.csrf import CsrfTokens
 from s3tasks_web.visitors.session import SessionCodec, VisitorSession
 
@@ -133,3 +140,101 @@ def test_time_left_and_sizes_in_words() -> None:
     assert human_duration(3700) == "1 h 1 min left"
     assert human_size(20 * 1024 * 1024) == "20 MiB"
     assert human_size(999) == "999 bytes"
+
+
+#: a visitor's path that, written raw, would forge a log line and hide the rest (ESC [8m)
+HOSTILE = "/files/\r\n2026-11-25 23:00:00,000 INFO    forged\x1b[8m\x85\u2028\x7f\x00/download"
+
+
+def _record(message: str, *args: object) -> logging.LogRecord:
+    error = ValueError("bad\r\nname\x1b[31m\n2026-11-25 23:00:00,000 INFO    forged")
+    exc_info = (ValueError, error, None)
+    return logging.LogRecord("test", logging.ERROR, __file__, 1, message, args, exc_info)
+
+
+def test_text_logs_escape_control_characters() -> None:
+    line = TextFormatter("%(asctime)s %(levelname)s %(message)s").format(_record("GET %s", HOSTILE))
+    first, *traceback = line.split("\n")
+    assert "\\r\\n2026-11-25 23:00:00,000" in first
+    assert "\\x1b[8m" in first
+    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
+        assert raw not in line
+    assert traceback, "the traceback keeps its own lines"
+    assert all(text.startswith("    ") for text in traceback), traceback
+
+
+def test_json_logs_escape_control_characters() -> None:
+    line = JsonFormatter().format(_record("GET %s", HOSTILE))
+    assert "\n" not in line
+    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
+        assert raw not in line
+    assert json.loads(line)["message"] == f"GET {HOSTILE}"
+
+
+@pytest.mark.parametrize(
+    ("problem", "shown"),
+    [
+        # storage-api's own wording, marked as written for people: shown as it is
+        (
+            {"type": USER_SAFE_PROBLEM, "title": "Invalid input", "status": 400,
+             "detail": "The filename is empty or not usable."},
+            "The filename is empty or not usable.",
+        ),
+        # a framework's validation text (URL, visitor id, parameters): never shown
+        (
+            {"type": "about:blank", "title": "Bad Request", "status": 400,
+             "detail": "Validation failed for POST /v1/visitors/0123/items?kind=file&filename=LLL"},
+            "That upload was not accepted: please check the file and the description.",
+        ),
+    ],
+    ids=["user-safe", "developer-facing"],
+)  # fmt: skip
+def test_only_user_safe_problem_details_reach_a_visitor(
+    problem: dict[str, object], shown: str
+) -> None:
+    response = httpx.Response(400, json=problem)
+    with pytest.raises(StorageRefused) as refused:
+        _raise_for_problem(response)
+    assert refused.value.user_message == shown
+    assert "/v1/" not in refused.value.user_message
+
+
+def test_time_web_spends_on_storage_api_does_not_count_against_the_upload_rate() -> None:
+    """The client's bytes are all there at once; web pauses longer than the whole grace period
+    between chunks (storage-api or S3 being slow). That is not the client's slowness."""
+    settings = WebSettings(
+        upload_rate_grace_seconds=0.2,
+        upload_min_bytes_per_second=1_000_000,
+        upload_idle_timeout_seconds=30,
+    )
+
+    async def read_slowly() -> int:
+        received = 0
+        async for chunk in _paced(chunks_of(b"x" * 4000, 1000), settings):
+            received += len(chunk)
+            await asyncio.sleep(settings.upload_rate_grace_seconds * 1.5)  # web is busy
+        return received
+
+    assert asyncio.run(read_slowly()) == 4000
+
+
+def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
+    settings = WebSettings(
+        upload_rate_grace_seconds=0.05,
+        upload_min_bytes_per_second=1_000_000,
+        upload_idle_timeout_seconds=30,
+    )
+
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.01)  # the client: a byte at a time
+            yield b"x"
+
+    async def read() -> None:
+        async for _ in _paced(trickle(), settings):
+            pass
+
+    with pytest.raises(UploadRejected, match="too slow") as refused:
+        asyncio.run(read())
+    assert refused.value.status_code == 408
+    assert refused.value.close_connection

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from s3tasks_contracts import TASK_RECONCILE, TASK_SWEEP_DUE, DeletionRequest
 from s3tasks_worker.app import beat_schedule, celery_config
 from s3tasks_worker.client import StorageApiError
+from s3tasks_worker.logs import JsonFormatter, TextFormatter
 from s3tasks_worker.settings import SettingsError, WorkerSettings, load_settings
 from s3tasks_worker.tasks import backoff_seconds, is_transient
 
@@ -126,3 +129,32 @@ def test_beat_ticks_are_periodic_and_carry_no_clock_dependent_expiry() -> None:
     assert "expires" not in sweep.get("options", {})  # judged by the worker's clock: see app.py
     assert schedule["reconcile"]["task"] == TASK_RECONCILE
     assert schedule["reconcile"]["schedule"].total_seconds() == 600
+
+
+#: a visitor's path that, written raw, would forge a log line and hide the rest (ESC [8m)
+HOSTILE = "/files/\r\n2026-11-25 23:00:00,000 INFO    forged\x1b[8m\x85\u2028\x7f\x00/download"
+
+
+def _record(message: str, *args: object) -> logging.LogRecord:
+    error = ValueError("bad\r\nname\x1b[31m\n2026-11-25 23:00:00,000 INFO    forged")
+    exc_info = (ValueError, error, None)
+    return logging.LogRecord("test", logging.ERROR, __file__, 1, message, args, exc_info)
+
+
+def test_text_logs_escape_control_characters() -> None:
+    line = TextFormatter("%(asctime)s %(levelname)s %(message)s").format(_record("GET %s", HOSTILE))
+    first, *traceback = line.split("\n")
+    assert "\\r\\n2026-11-25 23:00:00,000" in first
+    assert "\\x1b[8m" in first
+    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
+        assert raw not in line
+    assert traceback, "the traceback keeps its own lines"
+    assert all(text.startswith("    ") for text in traceback), traceback
+
+
+def test_json_logs_escape_control_characters() -> None:
+    line = JsonFormatter().format(_record("GET %s", HOSTILE))
+    assert "\n" not in line
+    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
+        assert raw not in line
+    assert json.loads(line)["message"] == f"GET {HOSTILE}"

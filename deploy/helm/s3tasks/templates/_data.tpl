@@ -29,6 +29,8 @@ WORKER_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WEB_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}
 WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 WEB_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+WEB_METRICS_HOST: "0.0.0.0"
+WEB_METRICS_PORT: {{ .Values.web.containerPorts.metrics | quote }}
 {{- end }}
 
 {{- define "s3tasks.secretData" -}}

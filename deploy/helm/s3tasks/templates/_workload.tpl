@@ -177,6 +177,12 @@ spec:
       port: {{ .values.service.port }}
       targetPort: {{ .portName }}
       protocol: TCP
+    {{- with .metricsPort }}
+    - name: metrics
+      port: {{ . }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
 {{- end }}
 
 {{/* The `migrate` container (Alembic upgrade head; waits for PostgreSQL with a deadline).

@@ -4,6 +4,7 @@ Pydantic only, no I/O. Every service imports these instead of each other's inter
 """
 
 from s3tasks_contracts.items import (
+    MAX_SENT_FILENAME_LENGTH,
     VISITOR_ID_PATTERN,
     ItemKind,
     ItemList,
@@ -23,12 +24,14 @@ from s3tasks_contracts.jobs import (
     ReconcileReport,
     ReconcileRequest,
 )
-from s3tasks_contracts.problems import Problem
+from s3tasks_contracts.problems import USER_SAFE_PROBLEM, Problem
 
 __all__ = [
+    "MAX_SENT_FILENAME_LENGTH",
     "TASK_PURGE_VISITOR",
     "TASK_RECONCILE",
     "TASK_SWEEP_DUE",
+    "USER_SAFE_PROBLEM",
     "VISITOR_ID_PATTERN",
     "DeletionReason",
     "DeletionReport",

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict
 #: A visitor id is an opaque random token minted by web: 32 lowercase hex digits (uuid4().hex).
 VISITOR_ID_PATTERN = r"^[0-9a-f]{32}$"
 _VISITOR_ID_RE = re.compile(VISITOR_ID_PATTERN)
+#: The longest filename (in characters, as sent) that web passes on and storage-api accepts;
+#: storage-api then shortens it to its `max_filename_length`. One number for both services, so
+#: that a name web lets through is never refused by storage-api in words meant for developers.
+MAX_SENT_FILENAME_LENGTH = 1024
 
 
 def is_valid_visitor_id(value: str) -> bool:

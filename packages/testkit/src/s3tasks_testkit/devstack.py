@@ -195,8 +195,10 @@ def start_services(stack: Stack, web_sock: socket.socket, resources: ExitStack) 
     config = stack.config
     api_sock = bind_loopback()
     worker_sock = bind_loopback()
+    web_metrics_sock = bind_loopback()
     resources.callback(api_sock.close)
     resources.callback(worker_sock.close)
+    resources.callback(web_metrics_sock.close)
     api_url = _loopback_url(api_sock)
     stack.storage_api = ServiceProcess(
         name="storage-api",
@@ -211,6 +213,7 @@ def start_services(stack: Stack, web_sock: socket.socket, resources: ExitStack) 
         env=config.web_env(api_url),
         log_dir=config.log_dir,
         sock=web_sock,
+        metrics_sock=web_metrics_sock,
     )
     stack.worker = ServiceProcess(
         name="worker",

@@ -361,6 +361,7 @@ class LoadTarget:
     """A running stack to load, with a look into its database and bucket."""
 
     web_url: str
+    web_metrics_url: str
     storage_api_url: str
     database_url: str
     s3: deps.S3Endpoint
@@ -436,7 +437,7 @@ def run_load(
     report.open_multipart_uploads = final.open_multipart_uploads
     report.invariant_problems = final.problems
     metrics_urls = (
-        [target.web_url] if target.web_metrics_urls is None else target.web_metrics_urls()
+        [target.web_metrics_url] if target.web_metrics_urls is None else target.web_metrics_urls()
     )
     if any(scrape(url).total("s3tasks_http_requests_total", status="500") for url in metrics_urls):
         tally.error("server_error_500")
@@ -515,6 +516,7 @@ def load_stack(
         assert stack.storage_api is not None
         yield LoadTarget(
             web_url=stack.web.url,
+            web_metrics_url=stack.web.metrics_url,
             storage_api_url=stack.storage_api.url,
             database_url=database_url,
             s3=s3,

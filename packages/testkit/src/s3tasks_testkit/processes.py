@@ -64,6 +64,8 @@ class ServiceProcess:
     log_dir: Path
     sock: socket.socket | None = None
     ready_url: str | None = None
+    #: a second listening socket, passed as `--metrics-fd` (web serves /metrics apart)
+    metrics_sock: socket.socket | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -76,6 +78,13 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where this service's /metrics is: its own port if it has one, else its main one."""
+        if self.metrics_sock is None:
+            return self.url
+        return f"http://127.0.0.1:{port_of(self.metrics_sock)}"
 
     @property
     def pid(self) -> int:
@@ -95,6 +104,9 @@ class ServiceProcess:
         if self.sock is not None:
             argv += ["--fd", str(self.sock.fileno())]
             pass_fds = (self.sock.fileno(),)
+        if self.metrics_sock is not None:
+            argv += ["--metrics-fd", str(self.metrics_sock.fileno())]
+            pass_fds = (*pass_fds, self.metrics_sock.fileno())
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
             argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=pass_fds

@@ -108,8 +108,9 @@ class ReplicatedStack:
             for replica in self.replicas[kind]:
                 for proc in replica.incarnations:
                     proc.stop()
-                    if proc.sock is not None:
-                        proc.sock.close()
+                    for sock in (proc.sock, proc.metrics_sock):
+                        if sock is not None:
+                            sock.close()
 
     @property
     def web_url(self) -> str:
@@ -151,6 +152,8 @@ class ReplicatedStack:
             env=env,
             log_dir=self.config.log_dir,
             sock=listening,
+            # web serves /metrics on a port of its own, scraped directly (not balanced)
+            metrics_sock=bind_loopback() if kind == "web" else None,
             ready_url=None
             if listening is None
             else f"http://127.0.0.1:{port_of(listening)}/readyz",
@@ -167,10 +170,11 @@ class ReplicatedStack:
         replica = self.replicas[kind][index]
         _kill_tree(replica.current.pid)
         replica.current.stop()  # reaps it and closes its log
-        if replica.current.sock is not None:
-            # its port refuses connections until the restart, as a dead container's does
-            # (the parent keeping it open would queue requests where nobody answers)
-            replica.current.sock.close()
+        # its port refuses connections until the restart, as a dead container's does (the
+        # parent keeping it open would queue requests where nobody answers)
+        for sock in (replica.current.sock, replica.current.metrics_sock):
+            if sock is not None:
+                sock.close()
         self._start(replica, None)
 
     def chaos(self, duration: float) -> None:
@@ -436,5 +440,6 @@ def load_target(stack: ReplicatedStack) -> LoadTarget:
         s3=stack.config.s3,
         bucket=stack.config.bucket,
         chaos_plan=stack.chaos,
-        web_metrics_urls=lambda: [r.current.url for r in stack.replicas["web"]],
+        web_metrics_url=stack.replicas["web"][0].current.metrics_url,
+        web_metrics_urls=lambda: [r.current.metrics_url for r in stack.replicas["web"]],
     )

@@ -146,6 +146,7 @@ class Stack:
             log_dir=self.config.log_dir,
             sock=sock,
             ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+            metrics_sock=bind_loopback(),
         ).start()
         return self.web
 
@@ -161,8 +162,9 @@ class Stack:
         for proc in (self.web, self.beat, self.worker, self.storage_api):
             if proc is not None:
                 proc.stop()
-                if proc.sock is not None:
-                    proc.sock.close()
+                for sock in (proc.sock, proc.metrics_sock):
+                    if sock is not None:
+                        sock.close()
 
     def _storage_api_url(self) -> str:
         if self.storage_api is None:

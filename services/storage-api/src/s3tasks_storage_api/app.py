@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
@@ -58,6 +59,9 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         UploadMetrics(registry),
         reads=make_read_session_factory(engine),
     )
+    # uploads get threads of their own: anyio's default limiter (40 threads) stays for the
+    # downloads, thumbnails and listings, however many uploads are slow
+    upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     deletions = DeletionService(sessions, store)
 
     def totals() -> list[KindTotals]:
@@ -91,6 +95,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
+            "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),
         },
         state=State(
             {

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from s3tasks_contracts.problems import PROBLEM_MEDIA_TYPE
+from s3tasks_contracts.problems import PROBLEM_MEDIA_TYPE, USER_SAFE_PROBLEM
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,16 @@ class BadImage(StorageApiError):
     title = "Unusable image"
 
 
+class DeletedWhileUploading(StorageApiError):
+    status = 409
+    title = "Deleted"
+
+
+class UploadsBusy(StorageApiError):
+    status = 503
+    title = "Too many uploads"
+
+
 class RangeNotSatisfiable(StorageApiError):
     status = 416
     title = "Range not satisfiable"
@@ -69,9 +79,11 @@ class DependencyUnavailable(StorageApiError):
     title = "Storage unavailable"
 
 
-def problem(status: int, title: str, detail: str) -> Response[dict[str, object]]:
+def problem(
+    status: int, title: str, detail: str, *, problem_type: str = "about:blank"
+) -> Response[dict[str, object]]:
     return Response(
-        content={"type": "about:blank", "title": title, "status": status, "detail": detail},
+        content={"type": problem_type, "title": title, "status": status, "detail": detail},
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
     )
@@ -79,7 +91,10 @@ def problem(status: int, title: str, detail: str) -> Response[dict[str, object]]
 
 def handle_service_error(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
     assert isinstance(exc, StorageApiError)  # noqa: S101 - registered for this class only
-    response: Response[object] = problem(exc.status, exc.title, exc.detail)  # type: ignore[assignment]
+    # our own wording, written for the visitor: web may show it as it is
+    response: Response[object] = problem(  # type: ignore[assignment]
+        exc.status, exc.title, exc.detail, problem_type=USER_SAFE_PROBLEM
+    )
     if isinstance(exc, RangeNotSatisfiable):
         response.headers["Content-Range"] = f"bytes */{exc.size}"
     if isinstance(exc, Unauthorized):

@@ -67,10 +67,17 @@ class StorageApiSettings(BaseSettings):
     max_file_bytes: int = Field(default=512 * MIB, ge=1)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     thumbnail_max_px: int = Field(default=320, ge=16)
+    #: store image originals byte for byte, EXIF (GPS) and trailing bytes included; by default
+    #: their metadata and anything after the image are taken out (without re-encoding).
+    keep_image_metadata: bool = False
     max_description_length: int = Field(default=500, ge=0)
     max_filename_length: int = Field(default=255, ge=16)
     #: a row whose upload never finished is removed after this long (its deadline).
     upload_deadline_seconds: int = Field(default=3600, ge=1)
+    #: uploads read at once, each on a thread of their own, apart from the threads that serve
+    #: downloads, thumbnails and listings; one more is refused at once (503), so slow uploads
+    #: can never take every thread.
+    max_concurrent_uploads: int = Field(default=32, ge=1)
 
     @field_validator("s3_endpoint")
     @classmethod

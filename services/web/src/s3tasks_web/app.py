@@ -18,11 +18,18 @@ from litestar.types import BeforeMessageSendHookHandler
 
 from s3tasks_web.health import HealthController
 from s3tasks_web.observability.http import RequestMiddleware, make_before_send
+from s3tasks_web.observability.lingering import LingeringCloseMiddleware
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.files import FilesController
 from s3tasks_web.pages.images import ImagesController
-from s3tasks_web.services import WebServices, provide_services, provide_storage, provide_visitor
+from s3tasks_web.services import (
+    UploadSlots,
+    WebServices,
+    provide_services,
+    provide_storage,
+    provide_visitor,
+)
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient, build_http_client
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
@@ -58,6 +65,7 @@ def create_app(settings: WebSettings) -> Litestar:
         ),
         csrf_tokens=CsrfTokens(secret),
         metrics=WebMetrics.create(),
+        upload_slots=UploadSlots(capacity=settings.max_concurrent_uploads),
     )
 
     @asynccontextmanager
@@ -105,7 +113,7 @@ def create_app(settings: WebSettings) -> Litestar:
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],
-        middleware=[RequestMiddleware(services)],
+        middleware=[RequestMiddleware(services), LingeringCloseMiddleware()],
         before_send=[before_send],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(

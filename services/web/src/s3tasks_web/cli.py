@@ -1,4 +1,5 @@
-"""`s3tasks-web serve [--fd N] [--host H] [--port P]`: settings from the environment, uvicorn."""
+"""`s3tasks-web serve [--fd N] [--host H] [--port P] [--metrics-fd N]`: settings from the
+environment, uvicorn for the pages, a thread for /metrics on a port of its own."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import uvicorn
 from pydantic import ValidationError
 
 from s3tasks_web.app import create_app
+from s3tasks_web.observability.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
+from s3tasks_web.observability.metrics_server import MetricsServer
 from s3tasks_web.settings import WebSettings, describe_settings_error
 
 
@@ -20,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     serve.add_argument("--host", help="bind address (default WEB_HOST)")
     serve.add_argument("--port", type=int, help="port (default WEB_PORT)")
+    serve.add_argument(
+        "--metrics-fd",
+        type=int,
+        help="serve /metrics on this inherited listening socket (default WEB_METRICS_HOST/PORT)",
+    )
     return parser
 
 
@@ -32,6 +40,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.effective_log_format)
     app = create_app(settings)
+    registry = app.state.services.metrics.registry
+    if args.metrics_fd is not None:
+        metrics_server = MetricsServer.on_inherited_socket(args.metrics_fd, registry)
+    else:
+        metrics_server = MetricsServer.on_address(
+            settings.metrics_host, settings.metrics_port, registry
+        )
     config = uvicorn.Config(
         app,
         fd=args.fd,
@@ -40,11 +55,16 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        http=with_header_deadline(settings.header_timeout_seconds),
         server_header=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    metrics_server.start()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        metrics_server.stop()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ class WebError(Exception):
 
     status_code = 500
     user_message = "Something went wrong. Please try again."
+    #: the `outcome` an upload refused with this error is counted under (None: by status).
+    reason: str | None = None
+    #: answer and hang up instead of reading the rest of the request body (it is known to be
+    #: too large, or it comes too slowly to be worth waiting for).
+    close_connection = False
 
     def __init__(self, user_message: str | None = None) -> None:
         super().__init__(user_message or self.user_message)
@@ -20,6 +25,7 @@ class StorageUnavailable(WebError):
 
     status_code = 503
     user_message = "Storage is unavailable right now. Please try again in a moment."
+    reason = "storage_unavailable"
 
 
 class StorageRefused(WebError):
@@ -37,12 +43,22 @@ class ItemNotFound(WebError):
 
 class CsrfRejected(WebError):
     status_code = 403
+    reason = "csrf"
     user_message = "This form has expired or came from another site. Reload the page and try again."
 
 
 class UploadRejected(WebError):
     """web refused an upload itself, before or while streaming it."""
 
-    def __init__(self, status_code: int, user_message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        user_message: str,
+        *,
+        reason: str | None = None,
+        close_connection: bool = False,
+    ) -> None:
         super().__init__(user_message)
         self.status_code = status_code
+        self.reason = reason
+        self.close_connection = close_connection

@@ -1,11 +1,10 @@
-"""Probes and metrics: /healthz (alive), /readyz (storage-api reachable), /metrics."""
+"""Probes: /healthz (alive), /readyz (storage-api reachable). /metrics has a port of its own
+(`observability/metrics_server.py`): this port is the public one."""
 
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from s3tasks_web.services import WebServices
 from s3tasks_web.storage_client import StorageClient
 
 
@@ -21,10 +20,3 @@ class HealthController(Controller):
         if await storage.ready():
             return Response({"status": "ok"})
         return Response({"status": "storage-api unreachable"}, status_code=503)
-
-    @get("/metrics")
-    async def metrics(self, services: WebServices) -> Response[bytes]:
-        return Response(
-            generate_latest(services.metrics.registry),
-            media_type=CONTENT_TYPE_LATEST,
-        )

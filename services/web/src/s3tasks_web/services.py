@@ -15,11 +15,30 @@ from s3tasks_web.visitors.session import SessionCookie, VisitorSession
 
 
 @dataclass
+class UploadSlots:
+    """Uploads streaming through this process, at most `capacity` at once. Taken and given
+    back on the event loop's thread only, so a plain counter is enough."""
+
+    capacity: int
+    taken: int = 0
+
+    def try_take(self) -> bool:
+        if self.taken >= self.capacity:
+            return False
+        self.taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self.taken -= 1
+
+
+@dataclass
 class WebServices:
     settings: WebSettings
     session_cookie: SessionCookie
     csrf_tokens: CsrfTokens
     metrics: WebMetrics
+    upload_slots: UploadSlots
     #: set by the lifespan (the pooled HTTP client lives only while the app runs).
     storage: StorageClient | None = None
 

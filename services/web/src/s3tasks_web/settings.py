@@ -28,6 +28,13 @@ class WebSettings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: /metrics is served here, not on the public port (the ingress publishes that one).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9101, ge=0, le=65535)
+
+    #: a client must have sent a request's headers within this long, or is answered 408 and
+    #: hung up on (slowloris); uvicorn has no such limit of its own.
+    header_timeout_seconds: float = Field(default=15.0, gt=0)
 
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -36,6 +43,16 @@ class WebSettings(BaseSettings):
     max_connections: int = Field(default=100, ge=1)
     #: an upload whose body sends nothing for this long is refused (slow-body clients).
     upload_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: after the grace period an upload must have averaged at least this rate, or it is cut
+    #: (408): a trickle of a byte a second defeats the idle timeout but not this.
+    upload_min_bytes_per_second: int = Field(default=1024, ge=1)
+    upload_rate_grace_seconds: float = Field(default=30.0, gt=0)
+    #: no upload lasts longer than this, however fast; keep it below storage-api's
+    #: STORAGE_API_UPLOAD_DEADLINE_SECONDS (the row of a longer upload is swept meanwhile).
+    upload_max_seconds: float = Field(default=1800.0, gt=0)
+    #: uploads streamed at once by this process; one more is refused at once (503), so uploads
+    #: never take every connection to storage-api that pages and downloads need.
+    max_concurrent_uploads: int = Field(default=32, ge=1)
     #: how long /v1/limits is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 

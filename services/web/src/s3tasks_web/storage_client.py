@@ -10,7 +10,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from s3tasks_contracts import ItemKind, ItemList, ItemOut, Limits, Problem, PurgeResult
+from s3tasks_contracts import (
+    USER_SAFE_PROBLEM,
+    ItemKind,
+    ItemList,
+    ItemOut,
+    Limits,
+    Problem,
+    PurgeResult,
+)
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
 from s3tasks_web.observability.context import current_request_id
 from s3tasks_web.settings import WebSettings
@@ -31,8 +39,7 @@ PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-sin
 
 #: a readiness probe answers quickly or not at all: the kubelet's own timeout is short.
 _READY_TIMEOUT_SECONDS = 2.0
-#: Problem details storage-api writes for people (our own validation wording), by status.
-_USER_SAFE_STATUSES = frozenset({400, 413, 415, 422})
+#: What a visitor reads when storage-api refuses in words not meant for them, by status.
 _FALLBACK_MESSAGES = {
     400: "That upload was not accepted: please check the file and the description.",
     413: "That file is too large.",
@@ -205,9 +212,11 @@ def _raise_for_problem(response: httpx.Response) -> None:
         raise StorageUnavailable
     detail = ""
     try:
-        detail = Problem.model_validate(response.json()).detail
+        problem = Problem.model_validate(response.json())
     except (ValueError, ValidationError):
-        detail = ""
-    if status in _USER_SAFE_STATUSES and detail:
+        problem = None
+    if problem is not None and problem.type == USER_SAFE_PROBLEM:
+        detail = problem.detail  # storage-api's own wording for people, nothing else
+    if detail:
         raise StorageRefused(status, detail)
     raise StorageRefused(status, _FALLBACK_MESSAGES.get(status, "That request was refused."))

@@ -52,10 +52,13 @@ class ItemRepository:
     def mark_stored(
         self, item_id: UUID, *, size: int, etag: str, content_type: str, ttl_seconds: int
     ) -> bool:
-        """Turn an upload into a stored item; False if its row is gone (the deadline passed)."""
+        """Turn an upload into a stored item; False if its row is gone or hidden (the deadline
+        passed, or "delete all" ran while it was arriving: it must not come back)."""
         result = self.session.execute(
             update(Item)
-            .where(Item.id == item_id, Item.status == ItemStatus.UPLOADING)
+            .where(
+                Item.id == item_id, Item.status == ItemStatus.UPLOADING, Item.hidden_at.is_(None)
+            )
             .values(
                 status=ItemStatus.STORED,
                 size_bytes=size,

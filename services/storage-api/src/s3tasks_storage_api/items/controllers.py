@@ -7,13 +7,22 @@ from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
+import anyio
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from s3tasks_contracts import VISITOR_ID_PATTERN, ItemKind, ItemList, ItemOut, Limits, PurgeResult
+from s3tasks_contracts import (
+    MAX_SENT_FILENAME_LENGTH,
+    VISITOR_ID_PATTERN,
+    ItemKind,
+    ItemList,
+    ItemOut,
+    Limits,
+    PurgeResult,
+)
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.items.body import BodyReader
 from s3tasks_storage_api.items.naming import content_disposition
@@ -24,7 +33,7 @@ from s3tasks_storage_api.storage.bucket import ObjectBody, ObjectStore
 VisitorId = Annotated[
     str, Parameter(pattern=VISITOR_ID_PATTERN, description="The visitor's opaque id (32 hex).")
 ]
-Filename = Annotated[str, Parameter(min_length=1, max_length=4096)]
+Filename = Annotated[str, Parameter(min_length=1, max_length=MAX_SENT_FILENAME_LENGTH)]
 Description = Annotated[str, Parameter(max_length=100_000)]
 
 STREAM_CHUNK = 256 * 1024
@@ -50,15 +59,19 @@ class ItemsController(Controller):
         self,
         request: Request[Any, Any, Any],
         items: ItemService,
+        upload_threads: anyio.CapacityLimiter,
         visitor_id: VisitorId,
         kind: ItemKind,
         filename: Filename,
         description: Description = "",
     ) -> ItemOut:
-        """Upload the raw request body as an image or a file (streamed, never held whole)."""
+        """Upload the raw request body as an image or a file (streamed, never held whole).
+        503 at once when every upload thread is taken, rather than a wait with no end."""
+        if upload_threads.available_tokens < 1:
+            raise items.too_busy(kind)
         upload = UploadRequest(visitor_id, kind, filename, description, _content_length(request))
         body = BodyReader(request.stream(), limit=items.limits_for(kind), what=kind.value)
-        return await anyio.to_thread.run_sync(items.upload, upload, body)
+        return await anyio.to_thread.run_sync(items.upload, upload, body, limiter=upload_threads)
 
     @get("/", sync_to_thread=True)
     def list_items(self, items: ItemService, visitor_id: VisitorId, kind: ItemKind) -> ItemList:

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from s3tasks_storage_api.errors import BadImage, UnsupportedImage
 
 SNIFF_BYTES = 16
+_ORIENTATION_TAG = 0x0112
 
 _FORMATS: dict[str, tuple[str, str]] = {
     # Pillow format: (content type, extension)
@@ -47,6 +48,8 @@ class ImageInfo:
     width: int
     height: int
     thumbnail: bytes
+    #: the EXIF orientation (1: as stored), kept when the original's metadata is stripped.
+    orientation: int = 1
 
 
 def inspect_image(body: IO[bytes], *, max_pixels: int, thumbnail_px: int) -> ImageInfo:
@@ -66,13 +69,19 @@ def inspect_image(body: IO[bytes], *, max_pixels: int, thumbnail_px: int) -> Ima
                         f"The image is too large: {width}x{height} pixels "
                         f"(at most {max_pixels:,} pixels)."
                     )
+                orientation = _orientation(img)
                 thumbnail = _thumbnail(img, thumbnail_px)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage(f"The image has too many pixels (at most {max_pixels:,}).") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadImage("The image is corrupt or truncated and cannot be decoded.") from exc
     content_type, _ = _FORMATS[fmt]
-    return ImageInfo(fmt, content_type, width, height, thumbnail)
+    return ImageInfo(fmt, content_type, width, height, thumbnail, orientation)
+
+
+def _orientation(img: Image.Image) -> int:
+    value = img.getexif().get(_ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _thumbnail(img: Image.Image, max_px: int) -> bytes:

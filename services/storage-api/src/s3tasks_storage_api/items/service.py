@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
@@ -15,9 +17,17 @@ from s3tasks_contracts import DeletionReason, ItemKind, ItemList, ItemOut, Limit
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
-from s3tasks_storage_api.errors import InvalidInput, NotFound, StorageApiError, TooLarge
+from s3tasks_storage_api.errors import (
+    DeletedWhileUploading,
+    InvalidInput,
+    NotFound,
+    StorageApiError,
+    TooLarge,
+    UploadsBusy,
+)
 from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.items.images import inspect_image
+from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.items.naming import clean_description, clean_filename
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.observability.metrics import UploadMetrics
@@ -86,6 +96,14 @@ class ItemService:
     def limits_for(self, kind: ItemKind) -> int:
         return self._settings.max_bytes(kind)
 
+    def too_busy(self, kind: ItemKind) -> UploadsBusy:
+        """The refusal of an upload that finds every upload thread taken, counted."""
+        exc = UploadsBusy(
+            "Too many uploads are in progress right now. Please try again in a moment."
+        )
+        self._metrics.refused(kind, exc)
+        return exc
+
     # -- upload -------------------------------------------------------------------------
 
     def upload(self, request: UploadRequest, body: ByteStream) -> ItemOut:
@@ -121,12 +139,15 @@ class ItemService:
         # The row first: an object never exists without a row that will delete it.
         with self._db() as session:
             ItemRepository(session).insert_pending(pending, s.upload_deadline_seconds)
+        started = time.monotonic()
         try:
             if request.kind is ItemKind.IMAGE:
                 size, etag, content_type = self._store_image(object_key, thumbnail_key, body)
             else:
                 size, etag, content_type = self._store_file(object_key, body)
-            return self._complete(request, item_id, size=size, etag=etag, content_type=content_type)
+            return self._complete(
+                request, item_id, started, size=size, etag=etag, content_type=content_type
+            )
         except BaseException:
             self._discard(item_id, [k for k in (object_key, thumbnail_key) if k])
             raise
@@ -144,7 +165,14 @@ class ItemService:
                 spool, max_pixels=s.max_image_pixels, thumbnail_px=s.thumbnail_max_px
             )
             spool.seek(0)
-            etag = self._store.put_sized(key, spool, size, info.content_type)
+            if s.keep_image_metadata:
+                etag = self._store.put_sized(key, spool, size, info.content_type)
+            else:
+                # visitors expect their location gone: the stored original loses its metadata
+                # and anything after the image, its pixels untouched
+                cleaned = strip_metadata(info.format, spool.read(), orientation=info.orientation)
+                size = len(cleaned)
+                etag = self._store.put_sized(key, io.BytesIO(cleaned), size, info.content_type)
         self._store.put_bytes(thumbnail_key, info.thumbnail, THUMBNAIL_CONTENT_TYPE)
         return size, etag, info.content_type
 
@@ -156,7 +184,14 @@ class ItemService:
         return counted.count, etag, FILE_CONTENT_TYPE
 
     def _complete(
-        self, request: UploadRequest, item_id: UUID, *, size: int, etag: str, content_type: str
+        self,
+        request: UploadRequest,
+        item_id: UUID,
+        started: float,
+        *,
+        size: int,
+        etag: str,
+        content_type: str,
     ) -> ItemOut:
         s = self._settings
         capped = 0
@@ -172,7 +207,7 @@ class ItemService:
                 ttl_seconds=s.ttl_seconds(request.kind),
             )
             if not stored:
-                raise InvalidInput("The upload took longer than allowed and was discarded.")
+                raise _why_not_stored(session.get(Item, item_id), started, s)
             if request.kind is ItemKind.IMAGE:
                 capped = repo.hide_beyond_newest(
                     request.visitor_id, request.kind, s.images_kept, DeletionReason.CAP
@@ -274,6 +309,20 @@ def to_item_out(item: Item) -> ItemOut:
         created_at=item.stored_at,
         expires_at=item.expires_at,
     )
+
+
+def _why_not_stored(
+    row: Item | None, started: float, settings: StorageApiSettings
+) -> StorageApiError:
+    """Say what happened to an upload whose row could not be marked stored. Before its
+    deadline only "delete all" hides an upload's row (and the sweep may then remove it)."""
+    within_deadline = time.monotonic() - started < settings.upload_deadline_seconds
+    purged = row.deletion_reason == DeletionReason.PURGE if row is not None else within_deadline
+    if purged:
+        return DeletedWhileUploading(
+            "The upload was deleted by Delete all before it finished arriving."
+        )
+    return InvalidInput("The upload took longer than allowed and was discarded.")
 
 
 def _refuse_empty(size: int) -> None:

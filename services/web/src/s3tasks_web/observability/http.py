@@ -15,7 +15,7 @@ from s3tasks_web.services import WebServices
 
 log = logging.getLogger("s3tasks_web.http")
 #: Probes are asked every few seconds; their lines would drown everything else.
-_PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+_PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 
 #: No inline script or style anywhere: everything comes from /static.
 CONTENT_SECURITY_POLICY = "; ".join(

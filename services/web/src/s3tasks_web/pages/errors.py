@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
+from s3tasks_contracts import ItemKind
 from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
 from s3tasks_web.pages.responses import back_to, wants_json
 from s3tasks_web.services import provide_services
@@ -20,6 +21,28 @@ from s3tasks_web.services import provide_services
 log = logging.getLogger(__name__)
 
 _FORM_PAGES = ("/images", "/files")
+_UPLOAD_ROUTES = {"/images/upload": ItemKind.IMAGE, "/files/upload": ItemKind.FILE}
+#: the `outcome` of a refused upload, by status, where the error names none of its own.
+_OUTCOMES = {
+    400: "bad_request",
+    403: "forbidden",
+    408: "timeout",
+    409: "deleted",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_image",
+    500: "error",
+    503: "storage_unavailable",
+}
+
+
+def _count_refused_upload(request: Request, status: int, reason: str | None) -> None:  # type: ignore[type-arg]
+    """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
+    reader, storage-api, an unexpected error), so an operator sees each one with its reason."""
+    kind = _UPLOAD_ROUTES.get(request.url.path) if request.method == "POST" else None
+    if kind is not None:
+        outcome = reason or _OUTCOMES.get(status, "refused")
+        provide_services(request.app.state).metrics.record_upload(kind, outcome)
 
 
 def _form_page(request: Request) -> str | None:  # type: ignore[type-arg]
@@ -51,21 +74,28 @@ def _error_page(
 def handle_web_error(request: Request, exc: WebError) -> Response[object]:  # type: ignore[type-arg]
     if isinstance(exc, StorageUnavailable):
         log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
+    _count_refused_upload(request, exc.status_code, exc.reason)
     page = _form_page(request)
     if page is not None and not isinstance(exc, CsrfRejected):
         visitor = provide_services(request.app.state).session_cookie.load(request)
         visitor.flash("error", exc.user_message)
-        return back_to(request, page, status_code=exc.status_code)
-    titles = {
-        403: "Not allowed",
-        404: "Not found",
-        503: "Storage unavailable",
-    }
-    title = titles.get(exc.status_code, "Sorry")
-    return _error_page(request, exc.status_code, exc.user_message, title)
+        response = back_to(request, page, status_code=exc.status_code)
+    else:
+        titles = {
+            403: "Not allowed",
+            404: "Not found",
+            503: "Storage unavailable",
+        }
+        title = titles.get(exc.status_code, "Sorry")
+        response = _error_page(request, exc.status_code, exc.user_message, title)
+    if exc.close_connection:
+        # the server closes the connection after this answer instead of reading the rest
+        response.headers["Connection"] = "close"
+    return response
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[object]:  # type: ignore[type-arg]
+    _count_refused_upload(request, exc.status_code, None)
     if isinstance(exc, NotFoundException):
         return _error_page(request, 404, "There is no page at this address.", "Not found")
     return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
@@ -73,6 +103,7 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[obje
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[object]:  # type: ignore[type-arg]
     log.exception("unexpected error", exc_info=exc)
+    _count_refused_upload(request, 500, "error")
     return _error_page(request, 500, WebError.user_message, "Sorry")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from s3tasks_web.errors import (
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import human_size, item_views
 from s3tasks_web.services import WebServices
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
 from s3tasks_web.visitors.session import VisitorSession
 
@@ -36,17 +38,6 @@ CONFIRM_FIELD = "confirm"
 _FORM_OVERHEAD_BYTES = 64 * 1024
 #: how much of a refused upload is still read so the browser gets to see the answer.
 _DRAIN_FACTOR = 2
-_DEFAULT_DRAIN_BYTES = 64 * 1024 * 1024
-
-_OUTCOMES = {
-    400: "bad_request",
-    408: "timeout",
-    403: "forbidden",
-    413: "too_large",
-    415: "unsupported_type",
-    422: "invalid_image",
-    503: "storage_unavailable",
-}
 
 #: the policy storage-api sets on content; kept when web passes the bytes on.
 CONTENT_CSP = "default-src 'none'; sandbox"
@@ -63,9 +54,13 @@ def max_bytes(limits: Limits, kind: ItemKind) -> int:
     return limits.max_image_bytes if kind is ItemKind.IMAGE else limits.max_file_bytes
 
 
-def too_large(kind: ItemKind, limit: int) -> UploadRejected:
+def too_large(kind: ItemKind, limit: int, *, close_connection: bool = False) -> UploadRejected:
     what = "image" if kind is ItemKind.IMAGE else "file"
-    return UploadRejected(413, f"That {what} is too large: the limit is {human_size(limit)}.")
+    return UploadRejected(
+        413,
+        f"That {what} is too large: the limit is {human_size(limit)}.",
+        close_connection=close_connection,
+    )
 
 
 async def page_context(
@@ -89,21 +84,31 @@ async def upload(
     visitor: VisitorSession,
     services: WebServices,
 ) -> ItemOut:
-    """Stream the form's file part to storage-api; flash and count the outcome."""
-    body = _idle_bounded(request.stream(), services.settings.upload_idle_timeout_seconds)
-    drain_budget = _DEFAULT_DRAIN_BYTES
+    """Stream the form's file part to storage-api; flash and count a stored upload (refusals
+    are counted where every error becomes an answer, `pages/errors.py`)."""
+    body = _paced(request.stream(), services.settings)
     try:
         limits = await storage.limits()
-        limit = max_bytes(limits, kind)
-        drain_budget = limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES
-        announced = request.headers.get("content-length")
-        announced_too_large = (
-            announced is not None
-            and announced.isdigit()
-            and int(announced) > limit + _FORM_OVERHEAD_BYTES
+    except WebError as exc:
+        exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
+        raise
+    limit = max_bytes(limits, kind)
+    announced = request.headers.get("content-length")
+    if (
+        announced is not None
+        and announced.isdigit()
+        and int(announced) > limit + _FORM_OVERHEAD_BYTES
+    ):
+        # known too large before a byte is read: answer now and hang up, reading nothing
+        raise too_large(kind, limit, close_connection=True)
+    if not services.upload_slots.try_take():
+        raise UploadRejected(
+            503,
+            "Too many uploads are in progress right now. Please try again in a moment.",
+            reason="busy",
+            close_connection=True,
         )
-        if announced_too_large:
-            raise too_large(kind, limit)
+    try:
         form = MultipartStream(
             request.headers.get("content-type", ""),
             body,
@@ -111,9 +116,11 @@ async def upload(
         )
         item = await _send_file(form, kind, limit, storage, visitor)
     except WebError as exc:
-        services.metrics.record_upload(kind, _OUTCOMES.get(exc.status_code, "refused"))
-        await _drain(body, drain_budget)
+        if not exc.close_connection:
+            await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
         raise
+    finally:
+        services.upload_slots.give_back()
     services.metrics.record_upload(kind, "stored", item.size_bytes)
     log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
     visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
@@ -130,24 +137,51 @@ async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
             if discarded > budget:
                 return
     except UploadRejected:
-        return  # stalled or gone: nothing more to wait for
+        return  # stalled, too slow or gone: nothing more to wait for
 
 
-async def _idle_bounded(body: AsyncIterator[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
-    """The request body, refused once the client sends nothing for `idle_seconds` (a slow or
-    stalled client must not hold a connection to storage-api and an upload open for ever)."""
+async def _paced(body: AsyncIterator[bytes], settings: WebSettings) -> AsyncIterator[bytes]:
+    """The request body, cut off (408) when the client stalls for the idle timeout, falls
+    below the minimum average rate after the grace period, or passes the total deadline: a
+    slow or stalled client must not hold a connection to storage-api and an upload open."""
+    idle = settings.upload_idle_timeout_seconds
+    ends_at = time.monotonic() + settings.upload_max_seconds
+    received = 0
+    # Only the time spent waiting for the client's bytes counts against its rate: while
+    # storage-api (or S3) is slow, web does not ask for more, and that is not the client's doing.
+    waited = 0.0
     while True:
+        allowance = (
+            settings.upload_rate_grace_seconds
+            + received / settings.upload_min_bytes_per_second
+            - waited
+        )
+        wait = max(0.0, min(idle, allowance, ends_at - time.monotonic()))
+        asked = time.monotonic()
         try:
-            chunk = await asyncio.wait_for(anext(body), idle_seconds)
+            chunk = await asyncio.wait_for(anext(body), wait)
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise UploadRejected(
-                408, "The upload stalled: nothing arrived for a while. Please try again."
-            ) from None
+            ended = time.monotonic() >= ends_at
+            raise _cut_off(settings, idle_expired=wait >= idle, ended=ended) from None
         except InternalServerException as exc:  # Litestar's word for "the client went away"
             raise UploadRejected(400, "The upload was interrupted before it finished.") from exc
+        finally:
+            waited += time.monotonic() - asked
+        received += len(chunk)
         yield chunk
+
+
+def _cut_off(settings: WebSettings, *, idle_expired: bool, ended: bool) -> UploadRejected:
+    if ended:
+        minutes = max(1, round(settings.upload_max_seconds / 60))
+        message = f"The upload took too long (more than {minutes} minutes) and was stopped."
+    elif idle_expired:
+        message = "The upload stalled: nothing arrived for a while. Please try again."
+    else:
+        message = "The upload was too slow and was stopped. Please try again."
+    return UploadRejected(408, message, close_connection=True)
 
 
 async def _send_file(

@@ -10,14 +10,24 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH
 from s3tasks_web.errors import UploadRejected
 
 _BAD_FORM = "The upload form was not sent completely. Please try again."
+_NAME_TOO_LONG = f"The file name is too long: at most {MAX_SENT_FILENAME_LENGTH} characters."
 #: the form has one field before the file; a few more are tolerated, thousands are an attack.
 MAX_FIELDS_BEFORE_FILE = 16
+#: RFC 2046: a boundary has 1 to 70 characters (browsers send about 40).
+MAX_BOUNDARY_LENGTH = 70
+#: a part header line as long as the longest accepted file name can make it (4 bytes a
+#: character in UTF-8) plus the rest of a Content-Disposition; checked by us, with words.
+MAX_PART_HEADER_BYTES = MAX_SENT_FILENAME_LENGTH * 4 + 1024
+#: the parser is fed at most this much at a time, so our header check (run by the callbacks at
+#: the end of each write) comes before the parser's own, wordless one.
+_WRITE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,12 @@ class MultipartStream:
         boundary = params.get(b"boundary")
         if media_type != b"multipart/form-data" or not boundary:
             raise UploadRejected(400, "Please send the upload form (multipart/form-data).")
+        if len(boundary) > MAX_BOUNDARY_LENGTH:
+            raise UploadRejected(
+                400,
+                "The upload form is malformed: its boundary is longer than "
+                f"{MAX_BOUNDARY_LENGTH} characters.",
+            )
         self._body = body
         self._max_field_bytes = max_field_bytes
         self._events: deque[_Event] = deque()
@@ -65,8 +81,17 @@ class MultipartStream:
         self._header_value = bytearray()
         self._headers: dict[str, bytes] = {}
         self._body_done = False
-        self._parser = MultipartParser(
+        try:
+            self._parser = self._make_parser(boundary)
+        except FormParserError as exc:  # any boundary the parser refuses, say so
+            raise UploadRejected(
+                400, "The upload form is malformed: its boundary is not valid."
+            ) from exc
+
+    def _make_parser(self, boundary: bytes) -> MultipartParser:
+        return MultipartParser(
             boundary,
+            max_header_size=MAX_PART_HEADER_BYTES + _WRITE_BYTES,
             callbacks={
                 "on_part_begin": self._on_part_begin,
                 "on_header_field": self._on_header_field,
@@ -88,6 +113,10 @@ class MultipartStream:
 
     def _on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        if len(self._header_field) + len(self._header_value) > MAX_PART_HEADER_BYTES:
+            if bytes(self._header_field).lower() == b"content-disposition":
+                raise UploadRejected(400, _NAME_TOO_LONG)
+            raise UploadRejected(400, "The upload form has a part header that is too long.")
 
     def _on_header_end(self) -> None:
         self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(
@@ -117,8 +146,9 @@ class MultipartStream:
                 self._parser.finalize()
                 continue
             try:
-                self._parser.write(chunk)
-            except MultipartParseError as exc:
+                for start in range(0, len(chunk), _WRITE_BYTES):
+                    self._parser.write(chunk[start : start + _WRITE_BYTES])
+            except FormParserError as exc:
                 raise UploadRejected(400, _BAD_FORM) from exc
         return self._events.popleft()
 
@@ -131,7 +161,10 @@ class MultipartStream:
             event = await self._next_event()
             if isinstance(event, _PartStart):
                 if event.name == file_field and event.filename is not None:
-                    return FileHead(fields, _basename(event.filename))
+                    filename = _basename(event.filename)
+                    if len(filename) > MAX_SENT_FILENAME_LENGTH:
+                        raise UploadRejected(400, _NAME_TOO_LONG)
+                    return FileHead(fields, filename)
                 if event.name in fields or len(fields) >= MAX_FIELDS_BEFORE_FILE:
                     raise UploadRejected(
                         400,
