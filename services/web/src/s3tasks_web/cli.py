@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 import uvicorn
@@ -34,7 +35,6 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
-        fd=args.fd,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
         log_config=None,
@@ -44,7 +44,18 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
+
+
+def inherited_listener(fd: int | None) -> list[socket.socket] | None:
+    """The listening socket behind `--fd`, for `uvicorn.Server.run(sockets=...)`.
+
+    Not `uvicorn.Config(fd=...)`: uvicorn wraps that descriptor as an AF_UNIX socket, so
+    asyncio never sets TCP_NODELAY on the connections it accepts, and every response on a
+    kept-alive connection then waits ~40 ms for the client's delayed ACK (Nagle).
+    `socket.socket(fileno=...)` asks the kernel for the real family, type and protocol.
+    """
+    return None if fd is None else [socket.socket(fileno=fd)]
 
 
 if __name__ == "__main__":
