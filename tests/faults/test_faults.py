@@ -164,7 +164,8 @@ def _seed_expired(faulty: FaultySite, count: int, *, expires_in: str = "-1 secon
     """`count` files of one visitor through storage-api, then made due (as a TTL would), or
     due only after `expires_in` (one UPDATE: a row made due even for a moment may be swept)."""
     visitor_id = uuid.uuid4().hex
-    with httpx.Client(base_url=faulty.api_url, timeout=30) as client:
+    web_credential = {"Authorization": f"Bearer {faulty.config.web_service_token}"}
+    with httpx.Client(base_url=faulty.api_url, timeout=30, headers=web_credential) as client:
         for n in range(count):
             response = client.post(
                 f"/v1/visitors/{visitor_id}/items",

@@ -73,7 +73,11 @@ def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
             max_connections=settings.max_connections,
             max_keepalive_connections=min(20, settings.max_connections),
         ),
-        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
+        headers={
+            "Accept-Encoding": "identity",
+            "User-Agent": "s3tasks-web",
+            "Authorization": f"Bearer {settings.service_token.get_secret_value()}",
+        },
     )
 
 
