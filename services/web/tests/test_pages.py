@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.stack import Stack
@@ -228,6 +229,50 @@ def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor) -> None:
     assert 's3tasks_upload_bytes_total{kind="image"}' in text
     assert 'route="/images"' in text
     assert 'route="/images/{item_id:str}/thumbnail"' in text or 'route="/images/upload"' in text
+
+
+def _requests_counted(visitor: Visitor) -> dict[tuple[str, str, str], float]:
+    """s3tasks_http_requests_total by (method, route, status), scraped from /metrics."""
+    text = visitor.http.get("/metrics").text
+    return {
+        (sample.labels["method"], sample.labels["route"], sample.labels["status"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "s3tasks_http_requests_total"
+    }
+
+
+def test_metrics_count_every_answer_404s_and_405s_included(visitor: Visitor) -> None:
+    before = _requests_counted(visitor)
+    answers = [
+        ("GET", "/no-such-page"),  # no route: 404
+        ("GET", "/no-such-page"),
+        ("DELETE", "/images"),  # a route without that method: 405
+        ("PUT", "/healthz"),
+        ("GET", "/images/not-an-item/thumbnail"),  # routed, then not found: 404
+        ("GET", "/healthz"),
+    ]
+    statuses = [visitor.http.request(method, path).status_code for method, path in answers]
+    assert statuses == [404, 404, 405, 405, 404, 200]
+    after = _requests_counted(visitor)
+
+    def counted(method: str, route: str, status: str) -> float:
+        key = (method, route, status)
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert counted("GET", "unmatched", "404") == 2
+    assert counted("DELETE", "unmatched", "405") == 1
+    assert counted("PUT", "unmatched", "405") == 1
+    assert counted("GET", "/images/{item_id}/thumbnail", "404") == 1
+    assert counted("GET", "/healthz", "200") == 1
+
+    # every answer counted, once (the scrapes are counted under their own route)
+    def total(counts: dict[tuple[str, str, str], float]) -> float:
+        return sum(value for (_, route, _), value in counts.items() if route != "/metrics")
+
+    assert total(after) - total(before) == len(answers)
+    # unrouted answers carry the request id too (it binds before routing)
+    assert visitor.http.get("/no-such-page").headers["x-request-id"]
 
 
 def test_request_id_is_echoed(visitor: Visitor) -> None:

@@ -84,7 +84,7 @@ def create_app(settings: WebSettings) -> Litestar:
         )
 
     before_send: BeforeMessageSendHookHandler = make_before_send(services)  # type: ignore[assignment]
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             home,
             HealthController,
@@ -105,7 +105,6 @@ def create_app(settings: WebSettings) -> Litestar:
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],
-        middleware=[RequestMiddleware(services)],
         before_send=[before_send],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(
@@ -120,3 +119,7 @@ def create_app(settings: WebSettings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Litestar runs middleware only for requests that reach a route handler; around the whole
+    # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
+    app.asgi_handler = RequestMiddleware(services)(app.asgi_handler)
+    return app
