@@ -171,7 +171,6 @@ def test_redis_unreachable_uploads_and_delete_all_still_work_and_the_sweep_delet
 MARK_STORED = b"UPDATE items SET status="
 
 
-@pytest.mark.xfail(reason="issue 16 item 4: the cap commits with the upload", strict=True)
 def test_an_upload_whose_commit_outcome_is_unknown_never_loses_the_oldest_image(
     faulty: FaultySite, visitor: WebVisitor
 ) -> None:
