@@ -105,7 +105,8 @@ def test_schema_refuses_unknown_keys_everywhere() -> None:
     [
         (["--set", "web.replicas=2"], "additional properties 'replicas' not allowed"),
         (["--set-string", "web.replicaCount=two"], "want integer"),
-        (["--set", "beat.replicaCount=2"], "/beat/replicaCount"),
+        (["--set", "beat.replicaCount=0"], "/beat/replicaCount"),
+        (["--set", "beat.updateStrategy.type=OnDelete"], "/beat/updateStrategy/type"),
         (["--set", "worker.image.pullPolicy=Sometimes"], "/worker/image/pullPolicy"),
         (["--set", "environment=staging"], "/environment"),
         (
@@ -438,6 +439,22 @@ def test_components_are_shaped_as_the_issue_says(renderings: dict[str, list[Mani
     (test_pod,) = [d for d in docs if d["kind"] == "Pod"]
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert "/readyz" in " ".join(test_pod["spec"]["containers"][0]["command"])
+
+
+def test_beat_may_run_two_replicas(helm: str) -> None:
+    """Two beats do no harm (services/worker/tests/test_beats.py): no single scheduler."""
+    docs = manifests(
+        helm,
+        "-f",
+        str(CHART / "ci/defaults-values.yaml"),
+        "--set",
+        "beat.replicaCount=2",
+        "--set",
+        "beat.updateStrategy.type=RollingUpdate",
+    )
+    (beat,) = [d for d in docs if d["kind"] == "Deployment" and _component(d) == "beat"]
+    assert beat["spec"]["replicas"] == 2
+    assert beat["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_dev_mode_bundles_single_replica_dependencies(
