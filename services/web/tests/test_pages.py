@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+from s3tasks_testkit.stack import Stack, cli
 
 from .conftest import MAX_IMAGE_BYTES, Visitor, png_bytes
 
@@ -314,3 +316,37 @@ def test_bucket_holds_what_the_page_shows(visitor: Visitor, web_stack: Stack) ->
     client = web_stack.config.s3.client()
     keys = deps.object_keys(client, web_stack.config.bucket)
     assert keys, "the upload reached the bucket"
+
+
+def test_a_wrong_service_credential_is_an_unavailable_page_and_an_operator_log_line(
+    web_stack: Stack,
+) -> None:
+    """storage-api refuses web's credential: the visitor gets the friendly 503 (not their
+    fault), the operator a log line naming the setting, and the credential is not in it."""
+    assert web_stack.storage_api is not None
+    wrong = f"a-wrong-web-credential-{uuid.uuid4().hex}"
+    sock = bind_loopback()
+    web = ServiceProcess(
+        name="web-wrong-credential",
+        argv=cli("s3tasks-web", "serve"),
+        env={
+            **web_stack.config.web_env(web_stack.storage_api.url),
+            "WEB_SERVICE_TOKEN": wrong,
+        },
+        log_dir=web_stack.config.log_dir,
+        sock=sock,
+        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+    )
+    try:
+        web.start()
+        visitor = Visitor(web.url)
+        page = visitor.http.get("/images")
+        assert page.status_code == 503
+        assert "Storage is unavailable" in page.text
+        visitor.close()
+    finally:
+        web.stop()
+        sock.close()
+    log = web.log_path.read_text(errors="replace")
+    assert "WEB_SERVICE_TOKEN" in log
+    assert wrong not in log

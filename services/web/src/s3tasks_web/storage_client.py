@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from s3tasks_contracts import ItemKind, ItemList, ItemOut, Limits, Problem, Purg
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
 from s3tasks_web.observability.context import current_request_id
 from s3tasks_web.settings import WebSettings
+
+log = logging.getLogger(__name__)
 
 #: Response headers a download or thumbnail passes on to the browser unchanged.
 PASSED_RESPONSE_HEADERS = (
@@ -206,6 +209,14 @@ def _raise_for_problem(response: httpx.Response) -> None:
     if status == 404:
         raise ItemNotFound
     if status >= 500 or status < 400:
+        raise StorageUnavailable
+    if status in (401, 403):
+        # web's own credential is wrong: an operator's mistake, not the visitor's request
+        log.error(
+            "storage-api refused web's credential (%d): WEB_SERVICE_TOKEN must be one of "
+            "storage-api's STORAGE_API_WEB_TOKENS",
+            status,
+        )
         raise StorageUnavailable
     detail = ""
     try:
