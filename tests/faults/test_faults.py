@@ -26,7 +26,7 @@ from s3tasks_testkit.faultproxy import (
     ResetAfter,
     ResetAtCommit,
 )
-from s3tasks_testkit.processes import ServiceProcess, wait_until
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
 from s3tasks_testkit.stack import cli
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
 
@@ -273,6 +273,8 @@ def _faked_worker(faulty: FaultySite, offset: str) -> ServiceProcess:
         argv=cli("s3tasks-worker", "worker"),
         env=env,
         log_dir=faulty.config.log_dir,
+        # its /metrics on loopback port 0, not the default 0.0.0.0:9102 (taken on a shared host)
+        sock=bind_loopback(),
     )
 
 
@@ -303,6 +305,8 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
     finally:
         if skewed is not None:
             skewed.stop()
+            if skewed.sock is not None:
+                skewed.sock.close()
             stack.worker.start()
     with psycopg.connect(faulty.config.database_url) as conn:
         conn.execute("UPDATE items SET expires_at = now() WHERE visitor_id = %s", (future_id,))
