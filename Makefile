@@ -65,7 +65,7 @@ worker: ## Run the Celery worker (deletion jobs; /metrics on WORKER_METRICS_PORT
 	$(UV) run --frozen s3tasks-worker worker
 
 .PHONY: beat
-beat: ## Run celery beat, the sweep and reconcile schedule (one replica only)
+beat: ## Run celery beat, the sweep and reconcile schedule (two at once do no harm)
 	$(UV) run --frozen s3tasks-worker beat
 
 .PHONY: run

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 import uvicorn
 from litestar import Litestar, get
@@ -34,7 +35,6 @@ def main() -> None:
     args = parser.parse_args()
     config = uvicorn.Config(
         create_app(),
-        fd=args.fd,
         log_config=None,
         access_log=False,
         proxy_headers=False,
@@ -42,7 +42,8 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    # as the services do (their cli.py says why): not Config(fd=...), which loses TCP_NODELAY
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.fd)])
 
 
 if __name__ == "__main__":

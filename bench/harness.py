@@ -63,13 +63,19 @@ class BenchEnv:
         return psycopg.connect(self.config.database_url, autocommit=True)
 
     def api_client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=120)
-
-    def internal(self) -> httpx.Client:
+        """storage-api's visitor endpoints, with web's credential."""
         return httpx.Client(
             base_url=self.api_url,
             timeout=120,
-            headers={"Authorization": f"Bearer {self.config.service_token}"},
+            headers={"Authorization": f"Bearer {self.config.web_service_token}"},
+        )
+
+    def internal(self) -> httpx.Client:
+        """storage-api's internal endpoints, with the worker's credential."""
+        return httpx.Client(
+            base_url=self.api_url,
+            timeout=120,
+            headers={"Authorization": f"Bearer {self.config.worker_service_token}"},
         )
 
     def send_sweep(self) -> None:

@@ -132,6 +132,23 @@ def test_only_storage_api_holds_database_and_s3_credentials(
             assert secret not in env, (name, secret)
 
 
+def test_each_storage_api_caller_presents_its_own_credential(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    web = services["web"]["environment"]["WEB_SERVICE_TOKEN"]
+    worker = services["worker"]["environment"]["WORKER_SERVICE_TOKEN"]
+    assert web != worker
+    assert services["beat"]["environment"]["WORKER_SERVICE_TOKEN"] == worker
+    accepted = services["storage-api"]["environment"]
+    # the caller's current credential, then the previous one during a rotation (else empty)
+    assert accepted["STORAGE_API_WEB_TOKENS"].startswith(f"{web},")
+    assert accepted["STORAGE_API_WORKER_TOKENS"].startswith(f"{worker},")
+    assert "PREVIOUS:-}" in accepted["STORAGE_API_WEB_TOKENS"]
+    assert "PREVIOUS:-}" in accepted["STORAGE_API_WORKER_TOKENS"]
+    assert worker not in " ".join(map(str, services["web"]["environment"].values()))
+    assert web not in " ".join(map(str, services["worker"]["environment"].values()))
+
+
 def test_no_secret_literal_in_the_compose_file(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
         for key, value in (svc.get("environment") or {}).items():
@@ -222,9 +239,9 @@ def test_compose_validates_the_file(podman: str, tmp_path: Path) -> None:
     assert {"web", "worker", "beat", "grafana"} <= set(rendered["services"])
     assert "dev-only" not in done.stdout
     # A required secret left unset is refused.
-    env_file.write_text(env_file.read_text().replace("S3TASKS_SERVICE_TOKEN=", "UNUSED="))
+    env_file.write_text(env_file.read_text().replace("S3TASKS_WEB_SERVICE_TOKEN=", "UNUSED="))
     done = subprocess.run(
         [*base, "config"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False
     )
     assert done.returncode != 0
-    assert "S3TASKS_SERVICE_TOKEN" in done.stderr + done.stdout
+    assert "S3TASKS_WEB_SERVICE_TOKEN" in done.stderr + done.stdout

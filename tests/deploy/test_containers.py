@@ -243,7 +243,7 @@ def stack(
     request: pytest.FixtureRequest,
 ) -> Iterator[ContainerStack]:
     ports = Ports(storage_api=free_port(), web=free_port(), worker=free_port())
-    token = secrets.token_hex(16)
+    web_token, worker_token = secrets.token_hex(16), secrets.token_hex(16)
     queue = f"{redis_ns.prefix}s3tasks"
     common = {"S3TASKS_ENV": "development"}
     env_storage_api = {
@@ -257,7 +257,8 @@ def stack(
         "STORAGE_API_BROKER_URL": redis_ns.url,
         "STORAGE_API_BROKER_KEY_PREFIX": redis_ns.prefix,
         "STORAGE_API_TASK_QUEUE": queue,
-        "STORAGE_API_SERVICE_TOKEN": token,
+        "STORAGE_API_WEB_TOKENS": web_token,
+        "STORAGE_API_WORKER_TOKENS": worker_token,
         "STORAGE_API_HOST": "127.0.0.1",
         "STORAGE_API_PORT": str(ports.storage_api),
     }
@@ -267,7 +268,7 @@ def stack(
         "WORKER_BROKER_KEY_PREFIX": redis_ns.prefix,
         "WORKER_TASK_QUEUE": queue,
         "WORKER_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
-        "WORKER_SERVICE_TOKEN": token,
+        "WORKER_SERVICE_TOKEN": worker_token,
         "WORKER_SWEEP_INTERVAL_SECONDS": "1",
         "WORKER_METRICS_HOST": "127.0.0.1",
         "WORKER_METRICS_PORT": str(ports.worker),
@@ -276,6 +277,7 @@ def stack(
         **common,
         "WEB_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
         "WEB_SECRET_KEY": secrets.token_hex(32),
+        "WEB_SERVICE_TOKEN": web_token,
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(ports.web),
         "WEB_METRICS_HOST": "127.0.0.1",
@@ -378,7 +380,12 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     stack: ContainerStack, podman: str, request: pytest.FixtureRequest
 ) -> None:
     visitor = uuid.uuid4().hex
-    api = httpx.Client(base_url=stack.storage_api_url, timeout=30)
+    # storage-api's visitor endpoints, called as web calls them
+    api = httpx.Client(
+        base_url=stack.storage_api_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {stack.env_web['WEB_SERVICE_TOKEN']}"},
+    )
     request.addfinalizer(api.close)
     for i in range(40):
         answer = api.post(

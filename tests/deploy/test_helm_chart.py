@@ -6,6 +6,7 @@ cluster. Renderings are made once per values file and shared by the policy tests
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -105,6 +106,7 @@ def test_schema_refuses_unknown_keys_everywhere() -> None:
         (["--set", "web.replicas=2"], "additional properties 'replicas' not allowed"),
         (["--set-string", "web.replicaCount=two"], "want integer"),
         (["--set", "beat.replicaCount=0"], "/beat/replicaCount"),
+        (["--set", "beat.updateStrategy.type=OnDelete"], "/beat/updateStrategy/type"),
         (["--set", "worker.image.pullPolicy=Sometimes"], "/worker/image/pullPolicy"),
         (["--set", "environment=staging"], "/environment"),
         (
@@ -317,6 +319,90 @@ def test_existing_secret_renders_no_credentials(renderings: dict[str, list[Manif
                     assert env["valueFrom"]["secretKeyRef"]["name"] == "s3tasks-credentials"
 
 
+def _secret_env(docs: list[Manifest]) -> dict[str, dict[str, str]]:
+    """Per component: env var -> the Secret key it is read from."""
+    found: dict[str, dict[str, str]] = {}
+    for owner, spec in pod_specs(docs):
+        if owner["kind"] != "Deployment":
+            continue
+        for c in spec["containers"]:
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    found.setdefault(_component(owner), {})[env["name"]] = ref["key"]
+    return found
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_each_storage_api_caller_has_its_own_credential(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    env = _secret_env(renderings[values])
+    assert env["web"]["WEB_SERVICE_TOKEN"] == "web-service-token"
+    assert env["worker"]["WORKER_SERVICE_TOKEN"] == "worker-service-token"
+    assert env["beat"]["WORKER_SERVICE_TOKEN"] == "worker-service-token"
+    assert env["storage-api"]["STORAGE_API_WEB_TOKENS"] == "storage-api-web-tokens"
+    assert env["storage-api"]["STORAGE_API_WORKER_TOKENS"] == "storage-api-worker-tokens"
+    # a caller holds its own credential only, and no accepted list
+    assert set(env["web"].values()) == {"web-secret-key", "web-service-token"}
+    for worker in ("worker", "beat"):
+        assert "web-service-token" not in env[worker].values()
+
+
+def _secret_data(helm: str, *args: str) -> dict[str, str]:
+    docs = manifests(helm, "-f", str(CHART / "ci/defaults-values.yaml"), *args)
+    (secret,) = [d for d in docs if d["kind"] == "Secret" and "helm.sh/hook" not in str(d)]
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+def test_service_credentials_are_generated_distinct_and_rotate_with_two_accepted(
+    helm: str,
+) -> None:
+    generated = _secret_data(helm)
+    assert generated["web-service-token"] != generated["worker-service-token"]
+    assert len(generated["web-service-token"]) >= 24
+    assert generated["storage-api-web-tokens"] == generated["web-service-token"]
+    assert generated["storage-api-worker-tokens"] == generated["worker-service-token"]
+
+    old, new = "o" * 32, "n" * 32
+    rotating = _secret_data(
+        helm,
+        "--set", f"auth.serviceTokens.web={new}",
+        "--set", f"auth.serviceTokens.alsoAccepted.web={{{old}}}",
+        "--set", f"auth.serviceTokens.worker={old}w",
+        "--set", f"auth.serviceTokens.alsoAccepted.worker={{{new}w}}",
+    )  # fmt: skip
+    assert rotating["web-service-token"] == new
+    assert rotating["storage-api-web-tokens"] == f"{new},{old}"
+    assert rotating["worker-service-token"] == f"{old}w"
+    assert rotating["storage-api-worker-tokens"] == f"{old}w,{new}w"
+
+
+SAME = "s" * 32
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (
+            [
+                "--set",
+                f"auth.serviceTokens.web={SAME}",
+                "--set",
+                f"auth.serviceTokens.worker={SAME}",
+            ],
+            "credentials of their own",
+        ),
+        (["--set", "auth.serviceTokens.web=short"], "/auth/serviceTokens/web"),
+        (["--set", "auth.serviceTokens.alsoAccepted.web={a,b}"], "/auth/serviceTokens/"),
+    ],
+)
+def test_bad_service_credentials_are_refused(helm: str, args: list[str], complaint: str) -> None:
+    done = render(helm, "-f", str(CHART / "ci/defaults-values.yaml"), *args, check=False)
+    assert done.returncode != 0
+    assert complaint in done.stderr
+
+
 def test_config_changes_roll_the_pods(helm: str) -> None:
     def checksums(*args: str) -> dict[str, str]:
         docs = manifests(helm, "-f", str(CHART / "ci/defaults-values.yaml"), *args)
@@ -353,6 +439,22 @@ def test_components_are_shaped_as_the_issue_says(renderings: dict[str, list[Mani
     (test_pod,) = [d for d in docs if d["kind"] == "Pod"]
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert "/readyz" in " ".join(test_pod["spec"]["containers"][0]["command"])
+
+
+def test_beat_may_run_two_replicas(helm: str) -> None:
+    """Two beats do no harm (services/worker/tests/test_beats.py): no single scheduler."""
+    docs = manifests(
+        helm,
+        "-f",
+        str(CHART / "ci/defaults-values.yaml"),
+        "--set",
+        "beat.replicaCount=2",
+        "--set",
+        "beat.updateStrategy.type=RollingUpdate",
+    )
+    (beat,) = [d for d in docs if d["kind"] == "Deployment" and _component(d) == "beat"]
+    assert beat["spec"]["replicas"] == 2
+    assert beat["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_dev_mode_bundles_single_replica_dependencies(

@@ -18,9 +18,16 @@ import psycopg
 import pytest
 from PIL import Image
 
-from s3tasks_testkit.faultproxy import PASS, REFUSE, Blackhole, Latency, ResetAfter
+from s3tasks_testkit.faultproxy import (
+    PASS,
+    REFUSE,
+    Blackhole,
+    Latency,
+    ResetAfter,
+    ResetAtCommit,
+)
 from s3tasks_testkit.patience import patience, sweep_patience
-from s3tasks_testkit.processes import ServiceProcess, wait_until
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
 from s3tasks_testkit.stack import cli
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
 
@@ -166,11 +173,47 @@ def test_redis_unreachable_uploads_and_delete_all_still_work_and_the_sweep_delet
     assert visitor.image_ids() == []
 
 
+#: the statement that turns an upload into a stored item (ItemRepository.mark_stored)
+MARK_STORED = b"UPDATE items SET status="
+
+
+def test_an_upload_whose_commit_outcome_is_unknown_never_loses_the_oldest_image(
+    faulty: FaultySite, visitor: WebVisitor
+) -> None:
+    """The connection resets after the COMMIT that completes a 4th image reached PostgreSQL:
+    the commit lands, storage-api cannot know it did and undoes the upload. The cap must not
+    have hidden the oldest image then: the visitor still sees the three they had, each one
+    downloadable, and whatever the answer, nothing is lost or left behind."""
+    for n in range(3):
+        assert visitor.upload("image", f"kept-{n}.png", png(20 + n)).json()["ok"]
+    kept = visitor.image_ids()
+    assert len(kept) == 3
+    fired_before = faulty.db_proxy.fired
+    faulty.db_proxy.set_mode(ResetAtCommit(after=MARK_STORED))
+    response = visitor.upload("image", "unknown.png", png(40))
+    faulty.db_proxy.set_mode(PASS)
+    assert faulty.db_proxy.fired == fired_before + 1, "the COMMIT was not reset"
+    _no_leak(response)
+    if response.json()["ok"]:
+        expected = [*visitor.image_ids()[:1], *kept[:2]]  # stored: the oldest is capped
+    else:
+        assert response.json()["status"] == 503
+        expected = kept  # undone: all three are still there
+    _settled(faulty, [visitor])
+    assert visitor.image_ids() == expected
+    for image_id in kept:
+        if image_id in expected:
+            shown = visitor.get(f"/images/{image_id}")
+            assert shown.status_code == 200
+            assert shown.content.startswith(b"\x89PNG")
+
+
 def _seed_expired(faulty: FaultySite, count: int, *, expires_in: str = "-1 second") -> str:
     """`count` files of one visitor through storage-api, then made due (as a TTL would), or
     due only after `expires_in` (one UPDATE: a row made due even for a moment may be swept)."""
     visitor_id = uuid.uuid4().hex
-    with httpx.Client(base_url=faulty.api_url, timeout=30) as client:
+    web_credential = {"Authorization": f"Bearer {faulty.config.web_service_token}"}
+    with httpx.Client(base_url=faulty.api_url, timeout=30, headers=web_credential) as client:
         for n in range(count):
             response = client.post(
                 f"/v1/visitors/{visitor_id}/items",
@@ -239,6 +282,8 @@ def _faked_worker(faulty: FaultySite, offset: str) -> ServiceProcess:
         argv=cli("s3tasks-worker", "worker"),
         env=env,
         log_dir=faulty.config.log_dir,
+        # its /metrics on loopback port 0, not the default 0.0.0.0:9102 (taken on a shared host)
+        sock=bind_loopback(),
     )
 
 
@@ -279,6 +324,8 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
     finally:
         if skewed is not None:
             skewed.stop()
+            if skewed.sock is not None:
+                skewed.sock.close()
             stack.worker.start()
     with psycopg.connect(faulty.config.database_url) as conn:
         conn.execute("UPDATE items SET expires_at = now() WHERE visitor_id = %s", (future_id,))

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from s3tasks_testkit import deps
+from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.storage_api import Api, png, start_api, upload
 
@@ -45,6 +46,7 @@ def _held_upload(api: Api, visitor: str) -> socket.socket:
         (
             f"POST /v1/visitors/{visitor}/items?kind=file&filename=slow.bin HTTP/1.1\r\n"
             f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
+            f"Authorization: Bearer {api.config.web_service_token}\r\n"
             "Content-Length: 1000000\r\n\r\n"
         ).encode()
         + b"s" * 1000
@@ -63,7 +65,7 @@ def test_held_uploads_leave_reads_alone_and_one_too_many_is_refused_at_once(
         try:
             wait_until(
                 lambda: len(small_api.rows("visitor_id = %s", slow)) == UPLOADS_AT_ONCE,
-                timeout=30,
+                timeout=patience(),
                 message="the held uploads' rows",
             )
             # every upload thread is taken: the next upload is refused at once, in words
@@ -80,7 +82,7 @@ def test_held_uploads_leave_reads_alone_and_one_too_many_is_refused_at_once(
                 sock.close()
         wait_until(
             lambda: not small_api.rows("visitor_id = %s", slow),
-            timeout=30,
+            timeout=patience(1),
             message="the cut uploads' rows to go",
         )
         assert upload(client, reader, png()).status_code == 201

@@ -19,17 +19,6 @@ def _upload_files(api: Api, visitor: str, n: int) -> list[str]:
         ]
 
 
-def test_internal_endpoints_require_the_service_token(api: Api) -> None:
-    with api.client() as client:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
-            resp = client.post("/v1/internal/deletions", json={"limit": 10}, headers=headers)
-            assert resp.status_code == 401, headers
-            assert resp.headers["www-authenticate"] == "Bearer"
-            assert (
-                client.post("/v1/internal/reconcile", json={}, headers=headers).status_code == 401
-            )
-
-
 def test_expired_items_are_deleted_from_bucket_and_table(api: Api, visitor: str) -> None:
     ids = _upload_files(api, visitor, 3)
     with api.client() as client:

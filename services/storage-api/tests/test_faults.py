@@ -42,6 +42,10 @@ def degraded_api(api: Api, artifacts_dir: Path, request: pytest.FixtureRequest) 
         sock.close()
 
 
+def _as_web(api: Api) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.config.web_service_token}"}
+
+
 S3_DOWN = {"STORAGE_API_S3_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
 DATABASE_DOWN = {
     "STORAGE_API_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x"
@@ -52,7 +56,7 @@ DATABASE_DOWN = {
 def test_s3_down_answers_503_and_the_failed_upload_is_cleaned_up(
     api: Api, degraded_api: str, visitor: str
 ) -> None:
-    with httpx.Client(base_url=degraded_api, timeout=30) as client:
+    with httpx.Client(base_url=degraded_api, timeout=30, headers=_as_web(api)) as client:
         for kind, body in (("image", png()), ("file", b"some bytes")):
             resp = upload(client, visitor, body, kind=kind, filename="x.png")
             assert resp.status_code == 503, resp.text
@@ -73,7 +77,7 @@ def test_database_down_answers_503_and_nothing_reaches_the_bucket(
     api: Api, degraded_api: str, visitor: str
 ) -> None:
     before = api.object_keys()
-    with httpx.Client(base_url=degraded_api, timeout=30) as client:
+    with httpx.Client(base_url=degraded_api, timeout=30, headers=_as_web(api)) as client:
         resp = upload(client, visitor, b"bytes", kind="file", filename="a.txt")
         assert resp.status_code == 503, resp.text
         assert "database" in resp.json()["detail"].lower()
@@ -87,7 +91,7 @@ def test_database_down_answers_503_and_nothing_reaches_the_bucket(
         internal = client.post(
             "/v1/internal/deletions",
             json={"limit": 10},
-            headers={"Authorization": f"Bearer {api.config.service_token}"},
+            headers={"Authorization": f"Bearer {api.config.worker_service_token}"},
         )
         assert internal.status_code == 503
     assert api.object_keys() == before

@@ -99,6 +99,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
     request = (
         f"POST /v1/visitors/{visitor}/items?kind=file&filename=huge.bin HTTP/1.1\r\n"
         f"Host: {url.netloc}\r\nContent-Type: application/octet-stream\r\n"
+        f"Authorization: Bearer {api.config.web_service_token}\r\n"
         f"Content-Length: {10 * 1024**3}\r\n\r\n"
     ).encode()
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:

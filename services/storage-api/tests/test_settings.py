@@ -30,7 +30,20 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"STORAGE_API_S3_ENDPOINT": "minio:9000"}, "STORAGE_API_S3_ENDPOINT"),
         ({"STORAGE_API_DATABASE_URL": "mysql://x@y/z"}, "STORAGE_API_DATABASE_URL"),
         ({"STORAGE_API_S3_BUCKET": "ab"}, "STORAGE_API_S3_BUCKET"),
-        ({"S3TASKS_ENV": "production"}, "STORAGE_API_SERVICE_TOKEN"),
+        ({"S3TASKS_ENV": "production"}, "STORAGE_API_WEB_TOKENS"),
+        (
+            {"S3TASKS_ENV": "production", "STORAGE_API_WEB_TOKENS": "w" * 32},
+            "STORAGE_API_WORKER_TOKENS",
+        ),
+        (
+            {
+                "S3TASKS_ENV": "production",
+                "STORAGE_API_WEB_TOKENS": f"{'w' * 32},too-short",
+                "STORAGE_API_WORKER_TOKENS": "k" * 32,
+            },
+            "STORAGE_API_WEB_TOKENS",
+        ),
+        ({"STORAGE_API_WORKER_TOKENS": " , "}, "STORAGE_API_WORKER_TOKENS"),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], named: str) -> None:
@@ -44,9 +57,15 @@ def test_production_accepts_a_real_token() -> None:
     settings = StorageApiSettings(
         _env_file=None,  # type: ignore[call-arg]
         env="production",
-        service_token="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
+        web_tokens="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
+        worker_tokens="another-random-token-from-a-secret-store,its-predecessor-in-rotation",  # type: ignore[arg-type]
     )
     assert settings.env == "production"
+    assert settings.accepted_worker_tokens == [
+        "another-random-token-from-a-secret-store",
+        "its-predecessor-in-rotation",
+    ]
+    assert "secret-store" not in repr(settings)
 
 
 def test_a_plain_postgresql_url_is_taken_for_psycopg() -> None:

@@ -8,9 +8,11 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+from s3tasks_testkit.stack import Stack, cli
 from s3tasks_testkit.web_visitor import scrape
 
 from .conftest import MAX_IMAGE_BYTES, Visitor, png_bytes
@@ -260,6 +262,54 @@ def test_metrics_are_not_on_the_public_port(visitor: Visitor, web_stack: Stack) 
     assert httpx.get(f"{metrics_url}/images", timeout=10).status_code == 404
 
 
+def _requests_counted(metrics_url: str) -> dict[tuple[str, str, str], float]:
+    """s3tasks_http_requests_total by (method, route, status), scraped from web's metrics port."""
+    text = httpx.get(f"{metrics_url}/metrics", timeout=10).text
+    return {
+        (sample.labels["method"], sample.labels["route"], sample.labels["status"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "s3tasks_http_requests_total"
+    }
+
+
+def test_metrics_count_every_answer_404s_and_405s_included(
+    visitor: Visitor, web_stack: Stack
+) -> None:
+    assert web_stack.web is not None
+    metrics_url = web_stack.web.metrics_url
+    before = _requests_counted(metrics_url)
+    answers = [
+        ("GET", "/no-such-page"),  # no route: 404
+        ("GET", "/no-such-page"),
+        ("DELETE", "/images"),  # a route without that method: 405
+        ("PUT", "/healthz"),
+        ("GET", "/images/not-an-item/thumbnail"),  # routed, then not found: 404
+        ("GET", "/healthz"),
+    ]
+    statuses = [visitor.http.request(method, path).status_code for method, path in answers]
+    assert statuses == [404, 404, 405, 405, 404, 200]
+    after = _requests_counted(metrics_url)
+
+    def counted(method: str, route: str, status: str) -> float:
+        key = (method, route, status)
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert counted("GET", "unmatched", "404") == 2
+    assert counted("DELETE", "unmatched", "405") == 1
+    assert counted("PUT", "unmatched", "405") == 1
+    assert counted("GET", "/images/{item_id}/thumbnail", "404") == 1
+    assert counted("GET", "/healthz", "200") == 1
+
+    # every answer counted, once (the scrapes go to the metrics port: not counted here)
+    def total(counts: dict[tuple[str, str, str], float]) -> float:
+        return sum(counts.values())
+
+    assert total(after) - total(before) == len(answers)
+    # unrouted answers carry the request id too (it binds before routing)
+    assert visitor.http.get("/no-such-page").headers["x-request-id"]
+
+
 def test_request_id_is_echoed(visitor: Visitor) -> None:
     response = visitor.http.get("/images", headers={"X-Request-ID": "test-req-1"})
     assert response.headers["x-request-id"] == "test-req-1"
@@ -333,3 +383,37 @@ def test_images_kept_is_a_setting_the_page_follows(stack: Stack) -> None:
     assert "Your last 5 images are kept" in html
     # the 5 newest, newest first; the 6th upload capped the oldest
     assert [name for _, name in _thumbnails(html)] == [f"kept{n}.png" for n in range(5, 0, -1)]
+
+
+def test_a_wrong_service_credential_is_an_unavailable_page_and_an_operator_log_line(
+    web_stack: Stack,
+) -> None:
+    """storage-api refuses web's credential: the visitor gets the friendly 503 (not their
+    fault), the operator a log line naming the setting, and the credential is not in it."""
+    assert web_stack.storage_api is not None
+    wrong = f"a-wrong-web-credential-{uuid.uuid4().hex}"
+    sock = bind_loopback()
+    web = ServiceProcess(
+        name="web-wrong-credential",
+        argv=cli("s3tasks-web", "serve"),
+        env={
+            **web_stack.config.web_env(web_stack.storage_api.url),
+            "WEB_SERVICE_TOKEN": wrong,
+        },
+        log_dir=web_stack.config.log_dir,
+        sock=sock,
+        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+    )
+    try:
+        web.start()
+        visitor = Visitor(web.url)
+        page = visitor.http.get("/images")
+        assert page.status_code == 503
+        assert "Storage is unavailable" in page.text
+        visitor.close()
+    finally:
+        web.stop()
+        sock.close()
+    log = web.log_path.read_text(errors="replace")
+    assert "WEB_SERVICE_TOKEN" in log
+    assert wrong not in log

@@ -43,9 +43,22 @@ def test_production_refuses_a_short_secret(monkeypatch: pytest.MonkeyPatch) -> N
     assert "at least 32" in message
 
 
+def test_production_refuses_the_default_or_a_short_service_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _settings_error(monkeypatch, S3TASKS_ENV="production", WEB_SECRET_KEY="x" * 40)
+    assert "WEB_SERVICE_TOKEN" in message
+    message = _settings_error(
+        monkeypatch, S3TASKS_ENV="production", WEB_SECRET_KEY="x" * 40, WEB_SERVICE_TOKEN="short"
+    )
+    assert "WEB_SERVICE_TOKEN" in message
+    assert "at least 24" in message
+
+
 def test_production_accepts_a_long_random_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S3TASKS_ENV", "production")
     monkeypatch.setenv("WEB_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("WEB_SERVICE_TOKEN", "t" * 32)
     settings = WebSettings(_env_file=None)
     assert settings.production
     assert settings.effective_log_format == "json"
@@ -80,6 +93,7 @@ def test_production_sets_hsts_and_secure_cookies(artifacts_dir: Path) -> None:
         env={
             "S3TASKS_ENV": "production",
             "WEB_SECRET_KEY": "p" * 48,
+            "WEB_SERVICE_TOKEN": "t" * 32,
             "WEB_STORAGE_API_URL": "http://127.0.0.1:9",
         },
         log_dir=artifacts_dir / "logs",

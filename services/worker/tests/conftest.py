@@ -107,6 +107,11 @@ class Deployment:
         assert self.stack.worker is not None
         return self.stack.worker.url
 
+    @property
+    def _as_web(self) -> dict[str, str]:
+        """storage-api's visitor endpoints take web's credential (the worker's is refused)."""
+        return {"Authorization": f"Bearer {self.config.web_service_token}"}
+
     def upload_image(self, visitor_id: str) -> None:
         self._upload(visitor_id, "image", "dot.png", small_png())
 
@@ -118,14 +123,17 @@ class Deployment:
             f"{self.api_url}/v1/visitors/{visitor_id}/items",
             params={"kind": kind, "filename": filename, "description": "test"},
             content=content,
-            headers={"Content-Type": "application/octet-stream"},
+            headers={"Content-Type": "application/octet-stream", **self._as_web},
             timeout=30,
         )
         assert response.status_code == 201, response.text
 
     def delete_all(self, visitor_id: str, kind: str) -> None:
         response = httpx.delete(
-            f"{self.api_url}/v1/visitors/{visitor_id}/items", params={"kind": kind}, timeout=30
+            f"{self.api_url}/v1/visitors/{visitor_id}/items",
+            params={"kind": kind},
+            headers=self._as_web,
+            timeout=30,
         )
         assert response.status_code == 202, response.text
 

@@ -40,6 +40,15 @@ WEB_METRICS_PORT: {{ .Values.web.containerPorts.metrics | quote }}
 {{ $keys.redisUrl }}: {{ include "s3tasks.redisUrl" . | b64enc | quote }}
 {{ $keys.s3AccessKey }}: {{ include "s3tasks.s3AccessKey" . | b64enc | quote }}
 {{ $keys.s3SecretKey }}: {{ include "s3tasks.s3SecretKey" . | b64enc | quote }}
-{{ $keys.serviceToken }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.serviceToken "value" .Values.auth.serviceToken "length" 48) | b64enc | quote }}
+{{- $tokens := .Values.auth.serviceTokens }}
+{{- $web := include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.webServiceToken "value" $tokens.web "length" 48) }}
+{{- $worker := include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.workerServiceToken "value" $tokens.worker "length" 48) }}
+{{- if eq $web $worker }}
+{{- fail "auth.serviceTokens: web and worker need credentials of their own (they are equal)" }}
+{{- end }}
+{{ $keys.webServiceToken }}: {{ $web | b64enc | quote }}
+{{ $keys.workerServiceToken }}: {{ $worker | b64enc | quote }}
+{{ $keys.storageApiWebTokens }}: {{ prepend ($tokens.alsoAccepted.web | default list) $web | join "," | b64enc | quote }}
+{{ $keys.storageApiWorkerTokens }}: {{ prepend ($tokens.alsoAccepted.worker | default list) $worker | join "," | b64enc | quote }}
 {{ $keys.webSecretKey }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.webSecretKey "value" .Values.auth.webSecretKey "length" 64) | b64enc | quote }}
 {{- end }}

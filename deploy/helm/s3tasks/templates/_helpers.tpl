@@ -187,7 +187,7 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- define "s3tasks.storageApi.env" -}}
 - name: S3TASKS_ENV
   value: {{ .root.Values.environment | quote }}
-{{- range $name, $key := dict "STORAGE_API_DATABASE_URL" "databaseUrl" "STORAGE_API_BROKER_URL" "redisUrl" "STORAGE_API_S3_ACCESS_KEY" "s3AccessKey" "STORAGE_API_S3_SECRET_KEY" "s3SecretKey" "STORAGE_API_SERVICE_TOKEN" "serviceToken" }}
+{{- range $name, $key := dict "STORAGE_API_DATABASE_URL" "databaseUrl" "STORAGE_API_BROKER_URL" "redisUrl" "STORAGE_API_S3_ACCESS_KEY" "s3AccessKey" "STORAGE_API_S3_SECRET_KEY" "s3SecretKey" "STORAGE_API_WEB_TOKENS" "storageApiWebTokens" "STORAGE_API_WORKER_TOKENS" "storageApiWorkerTokens" }}
 {{ include "s3tasks.secretEnv" (dict "root" $.root "name" $name "key" $key "secretName" $.secretName) }}
 {{- end }}
 {{- end }}
@@ -196,7 +196,7 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 - name: S3TASKS_ENV
   value: {{ .Values.environment | quote }}
 {{ include "s3tasks.secretEnv" (dict "root" . "name" "WORKER_BROKER_URL" "key" "redisUrl") }}
-{{ include "s3tasks.secretEnv" (dict "root" . "name" "WORKER_SERVICE_TOKEN" "key" "serviceToken") }}
+{{ include "s3tasks.secretEnv" (dict "root" . "name" "WORKER_SERVICE_TOKEN" "key" "workerServiceToken") }}
 {{- end }}
 
 {{/* Pod-level pieces ; call with (dict "root" $ "values" .Values.web) */}}

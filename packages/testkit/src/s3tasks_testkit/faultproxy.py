@@ -3,6 +3,8 @@
     with FaultProxy("127.0.0.1", 5432) as proxy:   # listens on 127.0.0.1:<kernel port>
         proxy.set_mode(Latency(0.5))                # every chunk waits half a second
         proxy.set_mode(ResetAfter(64 * 1024))       # RST once 64 KiB more went upstream
+        proxy.set_mode(ResetAtCommit(b"UPDATE x"))  # a COMMIT after that lands; its client
+                                                    # is reset before the answer (once)
         proxy.set_mode(BLACKHOLE)                   # accept, swallow, never answer
         proxy.set_mode(REFUSE)                      # new connections are reset at once
         proxy.set_mode(PASS)
@@ -50,6 +52,15 @@ class ResetAfter:
 
 
 @dataclass(frozen=True)
+class ResetAtCommit:
+    """PostgreSQL: on a connection that sent `after`, forward its next COMMIT, then reset the
+    client before the answer comes back. The server commits; the client cannot know it did
+    (an unknown outcome, as when a network drops at that moment). Fires once per set_mode."""
+
+    after: bytes
+
+
+@dataclass(frozen=True)
 class Blackhole:
     """Accept and read, never forward and never answer (a dead peer behind a live socket)."""
 
@@ -59,7 +70,7 @@ class Refuse:
     """Reset new and open connections at once (a stopped server)."""
 
 
-Mode = Pass | Latency | ResetAfter | Blackhole | Refuse
+Mode = Pass | Latency | ResetAfter | ResetAtCommit | Blackhole | Refuse
 PASS: Final = Pass()
 BLACKHOLE: Final = Blackhole()
 REFUSE: Final = Refuse()
@@ -89,6 +100,7 @@ class _Connection:
         self._closed = threading.Event()
         self._generation = -1
         self._upstream_since_mode = 0
+        self._marker_sent_in = -1  # the generation in which `after` went upstream
 
     def run(self) -> None:
         try:
@@ -147,6 +159,16 @@ class _Connection:
                 self.close(reset=True)
                 return False
             self._upstream_since_mode += len(data)
+        if isinstance(mode, ResetAtCommit) and upstream and self._server is not None:
+            if mode.after in data:
+                self._marker_sent_in = gen.number
+            elif (
+                self._marker_sent_in == gen.number and b"COMMIT" in data and self._proxy._fire(gen)
+            ):
+                self._server.sendall(data)
+                # the server reads the COMMIT before the FIN of our close, and commits
+                _reset(self._client)
+                return False
         target = self._server if upstream else self._client
         assert target is not None
         target.sendall(data)
@@ -185,6 +207,7 @@ class FaultProxy:
         self._stopped = threading.Event()
         self._acceptor = threading.Thread(target=self._accept_loop, name="faultproxy", daemon=True)
         self.connections_accepted = 0
+        self._fired_generations: set[int] = set()
 
     @property
     def port(self) -> int:
@@ -209,6 +232,20 @@ class FaultProxy:
         if isinstance(mode, Refuse):
             for conn in open_now:
                 conn.close(reset=True)
+
+    @property
+    def fired(self) -> int:
+        """How many one-shot faults (ResetAtCommit) went off."""
+        with self._lock:
+            return len(self._fired_generations)
+
+    def _fire(self, gen: _Generation) -> bool:
+        """True for the first connection to fire a one-shot mode, False for any later one."""
+        with self._lock:
+            if gen.number in self._fired_generations:
+                return False
+            self._fired_generations.add(gen.number)
+            return True
 
     @contextlib.contextmanager
     def fault(self, mode: Mode) -> Iterator[None]:

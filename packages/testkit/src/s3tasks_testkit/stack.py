@@ -33,7 +33,9 @@ class StackConfig:
     s3: S3Endpoint
     bucket: str
     log_dir: Path
-    service_token: str = "test-service-token-not-secret"
+    #: each caller's credential for storage-api (storage-api accepts each from its caller only)
+    web_service_token: str = "test-web-service-token-not-secret"
+    worker_service_token: str = "test-worker-service-token-not-secret"
     web_secret_key: str = "test-web-secret-key-not-secret-0123456789"
     image_ttl_seconds: int = 900
     file_ttl_seconds: int = 900
@@ -54,7 +56,8 @@ class StackConfig:
             "STORAGE_API_BROKER_URL": self.redis_url,
             "STORAGE_API_BROKER_KEY_PREFIX": self.redis_prefix,
             "STORAGE_API_TASK_QUEUE": self.task_queue,
-            "STORAGE_API_SERVICE_TOKEN": self.service_token,
+            "STORAGE_API_WEB_TOKENS": self.web_service_token,
+            "STORAGE_API_WORKER_TOKENS": self.worker_service_token,
             "STORAGE_API_IMAGE_TTL_SECONDS": str(self.image_ttl_seconds),
             "STORAGE_API_FILE_TTL_SECONDS": str(self.file_ttl_seconds),
             **STREAMING_MALLOC_ENV,
@@ -67,7 +70,7 @@ class StackConfig:
             "WORKER_BROKER_KEY_PREFIX": self.redis_prefix,
             "WORKER_TASK_QUEUE": self.task_queue,
             "WORKER_STORAGE_API_URL": storage_api_url,
-            "WORKER_SERVICE_TOKEN": self.service_token,
+            "WORKER_SERVICE_TOKEN": self.worker_service_token,
             "WORKER_SWEEP_INTERVAL_SECONDS": str(self.sweep_interval_seconds),
             "WORKER_RECONCILE_INTERVAL_SECONDS": str(self.reconcile_interval_seconds),
             "WORKER_CONCURRENCY": str(self.worker_concurrency),
@@ -79,6 +82,7 @@ class StackConfig:
         return {
             "WEB_STORAGE_API_URL": storage_api_url,
             "WEB_SECRET_KEY": self.web_secret_key,
+            "WEB_SERVICE_TOKEN": self.web_service_token,
             **self.extra_env,
         }
 

@@ -30,11 +30,19 @@ class Api:
         assert self.stack.storage_api is not None
         return self.stack.storage_api.url
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+    def client(self) -> httpx.Client:
+        """A client of the visitor endpoints, with web's credential (as web calls them)."""
+        return self.anonymous(headers={"Authorization": f"Bearer {self.config.web_service_token}"})
 
     def internal(self) -> httpx.Client:
-        return self.client(headers={"Authorization": f"Bearer {self.config.service_token}"})
+        """A client of the internal endpoints, with the worker's credential."""
+        return self.anonymous(
+            headers={"Authorization": f"Bearer {self.config.worker_service_token}"}
+        )
+
+    def anonymous(self, **kwargs: Any) -> httpx.Client:
+        """A client that presents whatever `kwargs` say, no credential by default."""
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
 
     def rows(self, where: str = "true", *params: object) -> list[dict[str, Any]]:
         with psycopg.connect(self.config.database_url) as conn, conn.cursor() as cur:

@@ -17,6 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
     make_engine,
     make_read_session_factory,
@@ -101,7 +102,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             {
                 "engine": engine,
                 "registry": registry,
-                "service_token": settings.service_token.get_secret_value().encode(),
+                "credentials": Credentials.from_settings(settings),
             }
         ),
         middleware=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 import uvicorn
@@ -46,11 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from s3tasks_storage_api.app import create_app
 
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(settings),
             host=args.host or settings.host,
             port=args.port if args.port is not None else settings.port,
-            fd=args.fd,
             log_config=None,
             access_log=False,
             proxy_headers=False,
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             # them longer, or a request races the server's close and fails
             timeout_keep_alive=65,
         )
+        uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
     elif args.command == "migrate":
         from s3tasks_storage_api.db.engine import migrate as run_migrations
 
@@ -69,6 +70,17 @@ def main(argv: list[str] | None = None) -> None:
 
         created = ObjectStore.from_settings(settings).ensure_bucket()
         print(f"storage-api: bucket {settings.s3_bucket} {'created' if created else 'exists'}")
+
+
+def inherited_listener(fd: int | None) -> list[socket.socket] | None:
+    """The listening socket behind `--fd`, for `uvicorn.Server.run(sockets=...)`.
+
+    Not `uvicorn.Config(fd=...)`: uvicorn wraps that descriptor as an AF_UNIX socket, so
+    asyncio never sets TCP_NODELAY on the connections it accepts, and every response on a
+    kept-alive connection then waits ~40 ms for the client's delayed ACK (Nagle).
+    `socket.socket(fileno=...)` asks the kernel for the real family, type and protocol.
+    """
+    return None if fd is None else [socket.socket(fileno=fd)]
 
 
 if __name__ == "__main__":

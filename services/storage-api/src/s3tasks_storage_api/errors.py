@@ -35,6 +35,11 @@ class Unauthorized(StorageApiError):
     title = "Unauthorized"
 
 
+class Forbidden(StorageApiError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(StorageApiError):
     status = 404
     title = "Not found"

@@ -10,7 +10,10 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
-DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # noqa: S105 - a marked development default
+#: development defaults of the credentials each caller presents; refused in production.
+DEV_WEB_TOKEN = "dev-web-token-change-me"  # noqa: S105 - a marked development default
+DEV_WORKER_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a marked development default
+MIN_PRODUCTION_TOKEN_LENGTH = 24
 
 
 class Environment(StrEnum):
@@ -58,7 +61,11 @@ class StorageApiSettings(BaseSettings):
     broker_key_prefix: str = ""
     task_queue: str = "s3tasks"
 
-    service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+    #: the credentials web may present (visitor endpoints), comma-separated: one, or two
+    #: while a credential is rotated (the new one added first, the old one removed last).
+    web_tokens: SecretStr = SecretStr(DEV_WEB_TOKEN)
+    #: the credentials the worker and beat may present (internal endpoints), the same way.
+    worker_tokens: SecretStr = SecretStr(DEV_WORKER_TOKEN)
 
     image_ttl_seconds: int = Field(default=900, ge=1)
     file_ttl_seconds: int = Field(default=900, ge=1)
@@ -103,14 +110,41 @@ class StorageApiSettings(BaseSettings):
             raise ValueError("must be 3 to 63 characters (S3 bucket naming rules)")
         return value
 
+    @field_validator("web_tokens", "worker_tokens")
+    @classmethod
+    def _some_token(cls, value: SecretStr) -> SecretStr:
+        if not split_tokens(value):
+            raise ValueError("must hold at least one token (comma-separated)")
+        return value
+
     @model_validator(mode="after")
-    def _no_default_secrets_in_production(self) -> Self:
+    def _callers_distinct_and_no_default_secrets_in_production(self) -> Self:
+        # a token both callers may present would make the caller, and so its scope, unknowable
+        if set(self.accepted_web_tokens) & set(self.accepted_worker_tokens):
+            raise ValueError(
+                "STORAGE_API_WEB_TOKENS and STORAGE_API_WORKER_TOKENS must not share a token"
+            )
         if self.env is Environment.PRODUCTION:
-            if self.service_token.get_secret_value() == DEV_SERVICE_TOKEN:
-                raise ValueError("STORAGE_API_SERVICE_TOKEN must be set in production")
-            if len(self.service_token.get_secret_value()) < 24:
-                raise ValueError("STORAGE_API_SERVICE_TOKEN must be at least 24 characters")
+            for name, tokens, default in (
+                ("STORAGE_API_WEB_TOKENS", self.accepted_web_tokens, DEV_WEB_TOKEN),
+                ("STORAGE_API_WORKER_TOKENS", self.accepted_worker_tokens, DEV_WORKER_TOKEN),
+            ):
+                if default in tokens:
+                    raise ValueError(f"{name} must be set in production")
+                if min(len(token) for token in tokens) < MIN_PRODUCTION_TOKEN_LENGTH:
+                    raise ValueError(
+                        f"{name}: each token must be at least {MIN_PRODUCTION_TOKEN_LENGTH} "
+                        "characters"
+                    )
         return self
+
+    @property
+    def accepted_web_tokens(self) -> list[str]:
+        return split_tokens(self.web_tokens)
+
+    @property
+    def accepted_worker_tokens(self) -> list[str]:
+        return split_tokens(self.worker_tokens)
 
     @property
     def s3_secure(self) -> bool:
@@ -125,3 +159,9 @@ class StorageApiSettings(BaseSettings):
 
     def max_bytes(self, kind: str) -> int:
         return self.max_image_bytes if kind == "image" else self.max_file_bytes
+
+
+def split_tokens(value: SecretStr) -> list[str]:
+    """The tokens of a comma-separated list; blanks ignored (compose leaves an unset
+    `..._PREVIOUS` as an empty entry)."""
+    return [token.strip() for token in value.get_secret_value().split(",") if token.strip()]

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, get
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -92,7 +92,7 @@ def create_app(settings: WebSettings) -> Litestar:
         )
 
     before_send: BeforeMessageSendHookHandler = make_before_send(services)  # type: ignore[assignment]
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             home,
             HealthController,
@@ -113,7 +113,7 @@ def create_app(settings: WebSettings) -> Litestar:
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],
-        middleware=[RequestMiddleware(services), LingeringCloseMiddleware()],
+        middleware=[LingeringCloseMiddleware()],
         before_send=[before_send],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(
@@ -128,3 +128,7 @@ def create_app(settings: WebSettings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Litestar runs middleware only for requests that reach a route handler; around the whole
+    # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
+    app.asgi_handler = RequestMiddleware(services)(app.asgi_handler)
+    return app

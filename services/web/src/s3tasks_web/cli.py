@@ -4,6 +4,7 @@ environment, uvicorn for the pages, a thread for /metrics on a port of its own."
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 import uvicorn
@@ -49,7 +50,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     config = uvicorn.Config(
         app,
-        fd=args.fd,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
         log_config=None,
@@ -62,9 +62,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     metrics_server.start()
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
     finally:
         metrics_server.stop()
+
+
+def inherited_listener(fd: int | None) -> list[socket.socket] | None:
+    """The listening socket behind `--fd`, for `uvicorn.Server.run(sockets=...)`.
+
+    Not `uvicorn.Config(fd=...)`: uvicorn wraps that descriptor as an AF_UNIX socket, so
+    asyncio never sets TCP_NODELAY on the connections it accepts, and every response on a
+    kept-alive connection then waits ~40 ms for the client's delayed ACK (Nagle).
+    `socket.socket(fileno=...)` asks the kernel for the real family, type and protocol.
+    """
+    return None if fd is None else [socket.socket(fileno=fd)]
 
 
 if __name__ == "__main__":

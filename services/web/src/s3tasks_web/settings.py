@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: A key anyone can read in the repository: fine on a laptop, refused in production.
 DEVELOPMENT_SECRET_KEY = "dev-only-web-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_PRODUCTION_SECRET_LENGTH = 32
+#: storage-api's development default for web's credential; refused in production.
+DEVELOPMENT_SERVICE_TOKEN = "dev-web-token-change-me"  # noqa: S105 - refused in production
+MIN_PRODUCTION_SERVICE_TOKEN_LENGTH = 24
 ENV_PREFIX = "WEB_"
 
 
@@ -26,6 +29,8 @@ class WebSettings(BaseSettings):
     )
     storage_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    #: web's own credential for storage-api (one of STORAGE_API_WEB_TOKENS).
+    service_token: SecretStr = SecretStr(DEVELOPMENT_SERVICE_TOKEN)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     #: /metrics is served here, not on the public port (the ingress publishes that one).
@@ -93,6 +98,17 @@ class WebSettings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
                 "characters when S3TASKS_ENV=production"
+            )
+        token = self.service_token.get_secret_value()
+        if token == DEVELOPMENT_SERVICE_TOKEN:
+            raise ValueError(
+                f"{ENV_PREFIX}SERVICE_TOKEN is the development default; "
+                "set web's own credential when S3TASKS_ENV=production"
+            )
+        if len(token) < MIN_PRODUCTION_SERVICE_TOKEN_LENGTH:
+            raise ValueError(
+                f"{ENV_PREFIX}SERVICE_TOKEN must be at least "
+                f"{MIN_PRODUCTION_SERVICE_TOKEN_LENGTH} characters when S3TASKS_ENV=production"
             )
         return self
 

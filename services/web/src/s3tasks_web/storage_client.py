@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from s3tasks_contracts import (
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
 from s3tasks_web.observability.context import current_request_id
 from s3tasks_web.settings import WebSettings
+
+log = logging.getLogger(__name__)
 
 #: Response headers a download or thumbnail passes on to the browser unchanged.
 PASSED_RESPONSE_HEADERS = (
@@ -80,7 +83,11 @@ def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
             max_connections=settings.max_connections,
             max_keepalive_connections=min(20, settings.max_connections),
         ),
-        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
+        headers={
+            "Accept-Encoding": "identity",
+            "User-Agent": "s3tasks-web",
+            "Authorization": f"Bearer {settings.service_token.get_secret_value()}",
+        },
     )
 
 
@@ -209,6 +216,14 @@ def _raise_for_problem(response: httpx.Response) -> None:
     if status == 404:
         raise ItemNotFound
     if status >= 500 or status < 400:
+        raise StorageUnavailable
+    if status in (401, 403):
+        # web's own credential is wrong: an operator's mistake, not the visitor's request
+        log.error(
+            "storage-api refused web's credential (%d): WEB_SERVICE_TOKEN must be one of "
+            "storage-api's STORAGE_API_WEB_TOKENS",
+            status,
+        )
         raise StorageUnavailable
     detail = ""
     try:

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="serve on this inherited listening socket instead of WORKER_METRICS_HOST/PORT",
     )
-    commands.add_parser("beat", help="run the schedule (one replica only)")
+    commands.add_parser("beat", help="run the schedule (two at once do no harm)")
     check = commands.add_parser("probe", help="exit 0 when the worker is live / ready")
     check.add_argument("check", choices=["live", "ready"])
     return parser

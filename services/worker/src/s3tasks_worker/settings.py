@@ -19,8 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "WORKER_"
 
-#: The development default; accepted only outside production so a demo runs with no setup.
-DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # noqa: S105 - a placeholder, refused in production
+#: The development default (storage-api's default for the worker); accepted only outside
+#: production so a demo runs with no setup.
+DEV_SERVICE_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a placeholder, refused in production
 
 
 class Environment(StrEnum):
@@ -50,6 +51,7 @@ class WorkerSettings(BaseSettings):
     broker_visibility_timeout_seconds: PositiveInt = 300
 
     storage_api_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    #: the worker's own credential for storage-api (one of STORAGE_API_WORKER_TOKENS).
     service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
     http_timeout_seconds: PositiveFloat = 30.0
     http_connect_timeout_seconds: PositiveFloat = 5.0

@@ -1,4 +1,4 @@
-"""The visitor-facing API (called by web). Thin: parse, call ItemService, shape the answer."""
+"""The visitor-facing API (web's credential only). Thin: parse, call ItemService, answer."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from s3tasks_contracts import (
     Limits,
     PurgeResult,
 )
+from s3tasks_storage_api.callers import Caller, only
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.items.body import BodyReader
 from s3tasks_storage_api.items.naming import content_disposition
@@ -43,6 +44,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 
 class LimitsController(Controller):
     path = "/v1/limits"
+    guards = [only(Caller.WEB)]
     tags = ["items"]
 
     @get("/", sync_to_thread=False)
@@ -52,6 +54,7 @@ class LimitsController(Controller):
 
 class ItemsController(Controller):
     path = "/v1/visitors/{visitor_id:str}/items"
+    guards = [only(Caller.WEB)]
     tags = ["items"]
 
     @post("/", status_code=201, request_max_body_size=None)

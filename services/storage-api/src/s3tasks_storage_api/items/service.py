@@ -145,12 +145,15 @@ class ItemService:
                 size, etag, content_type = self._store_image(object_key, thumbnail_key, body)
             else:
                 size, etag, content_type = self._store_file(object_key, body)
-            return self._complete(
+            item = self._complete(
                 request, item_id, started, size=size, etag=etag, content_type=content_type
             )
         except BaseException:
             self._discard(item_id, [k for k in (object_key, thumbnail_key) if k])
             raise
+        if request.kind is ItemKind.IMAGE:
+            self._apply_cap(request.visitor_id, request.kind)
+        return item
 
     def _store_image(
         self, key: str, thumbnail_key: str | None, body: ByteStream
@@ -193,33 +196,43 @@ class ItemService:
         etag: str,
         content_type: str,
     ) -> ItemOut:
-        s = self._settings
-        capped = 0
         with self._db() as session:
-            repo = ItemRepository(session)
-            if request.kind is ItemKind.IMAGE:
-                repo.lock_visitor_kind(request.visitor_id, request.kind)
-            stored = repo.mark_stored(
+            stored = ItemRepository(session).mark_stored(
                 item_id,
                 size=size,
                 etag=etag,
                 content_type=content_type,
-                ttl_seconds=s.ttl_seconds(request.kind),
+                ttl_seconds=self._settings.ttl_seconds(request.kind),
             )
             if not stored:
-                raise _why_not_stored(session.get(Item, item_id), started, s)
-            if request.kind is ItemKind.IMAGE:
-                capped = repo.hide_beyond_newest(
-                    request.visitor_id, request.kind, s.images_kept, DeletionReason.CAP
-                )
+                raise _why_not_stored(session.get(Item, item_id), started, self._settings)
             session.flush()
             item = session.get(Item, item_id)
             assert item is not None  # noqa: S101
             session.refresh(item)
-            out = to_item_out(item)
+            return to_item_out(item)
+
+    def _apply_cap(self, visitor_id: str, kind: ItemKind) -> None:
+        """Hide the visitor's images beyond the newest few, once the new one is known stored.
+
+        Its own transaction, after the upload's: in the upload's, a commit of unknown outcome
+        (a connection lost at COMMIT) is undone as a failed upload, and the oldest image the
+        cap hid in it would be lost with it. If this one fails, the upload still stands: the
+        pages show the newest few anyway, the next upload caps, and the extra image goes at
+        its expiry.
+        """
+        try:
+            with self._db() as session:
+                repo = ItemRepository(session)
+                repo.lock_visitor_kind(visitor_id, kind)
+                capped = repo.hide_beyond_newest(
+                    visitor_id, kind, self._settings.images_kept, DeletionReason.CAP
+                )
+        except StorageApiError:
+            logger.warning("could not apply the image cap for %s; the next upload will", visitor_id)
+            return
         if capped:
-            self._jobs.purge_visitor(request.visitor_id)
-        return out
+            self._jobs.purge_visitor(visitor_id)
 
     def _discard(self, item_id: UUID, keys: list[str]) -> None:
         """Undo a failed upload: make its row due at once, then delete objects and row.

@@ -76,7 +76,8 @@ def make_before_send(services: WebServices) -> object:
 
 
 class RequestMiddleware(ASGIMiddleware):
-    """Binds the request id and records HTTP metrics by route template and status."""
+    """Binds the request id and records HTTP metrics by route template (`unmatched` where no
+    route takes the request: 404, 405) and status. Wraps the whole app, see `create_app`."""
 
     def __init__(self, services: WebServices) -> None:
         self.services = services
