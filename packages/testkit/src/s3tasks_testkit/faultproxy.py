@@ -109,6 +109,11 @@ class _Connection:
             pass
         finally:
             self.close(reset=False)
+            # a close from another thread (a mode change, the proxy stopping) can come while
+            # the upstream connection is being made, and then finds no server socket yet
+            if self._server is not None:
+                with contextlib.suppress(OSError):
+                    self._server.close()
 
     def _serve(self) -> None:
         if isinstance(self._proxy.mode, Refuse):
