@@ -31,14 +31,19 @@ ARG SSL_CERT_FILE
 ARG PIP_CERT
 ARG UV_VERSION=0.13.9
 ARG SERVICE
-# Locked dependencies that no service imports are not installed: litestar requires
-# polyfactory (and so faker) for OpenAPI examples, which no service asks for, and rich /
-# rich-click (pygments, markdown-it-py, mdurl) for its own command line, which no service runs;
-# uvicorn[standard] brings watchfiles for --reload only. (httpx and alembic import rich and
-# pygments only when they are there.) storage-api sends Celery tasks but never runs Celery's
-# command line. The import test in tests/deploy/test_containers.py checks both ways.
-ARG NEVER_IMPORTED="faker polyfactory rich rich-click pygments markdown-it-py mdurl watchfiles"
-ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth"
+# Locked dependencies a service never imports are not installed (the import test in
+# tests/deploy/test_containers.py checks that they are absent and that every module still
+# imports): litestar requires polyfactory (and so faker) for OpenAPI examples, which no
+# service asks for, rich / rich-click (pygments, markdown-it-py, mdurl) for its own command
+# line, which no service runs, litestar-htmx for a plugin no service uses, and httpx (httpcore,
+# h11) for its test client; uvicorn[standard] brings watchfiles for --reload only (and h11 for
+# when httptools is missing). httpx and alembic import rich and pygments only when they are
+# there. storage-api sends Celery tasks but never runs Celery's command line, and pools its
+# connections with SQLAlchemy, not psycopg-pool; web signs its cookie with hmac and never
+# imports cryptography (both declared in the services' pyproject.toml, to be dropped there).
+ARG NEVER_IMPORTED="faker polyfactory rich rich-click pygments markdown-it-py mdurl watchfiles litestar-htmx"
+ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth httpx httpcore h11 psycopg-pool"
+ARG NEVER_IMPORTED_BY_WEB="cryptography cffi pycparser"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -59,8 +64,11 @@ RUN case "${SERVICE}" in storage-api|web|worker) ;; \
     && apt-get clean && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}" \
-    && skip="${NEVER_IMPORTED}" \
-    && if [ "${SERVICE}" = storage-api ]; then skip="${skip} ${NEVER_IMPORTED_BY_STORAGE_API}"; fi \
+    && case "${SERVICE}" in \
+        storage-api) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_STORAGE_API}" ;; \
+        web) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_WEB}" ;; \
+        *) skip="${NEVER_IMPORTED}" ;; \
+    esac \
     && printf -- '--no-install-package=%s\n' ${skip} > /src/uv-sync-excludes
 # Dependencies first, in their own layer: it is rebuilt only when the lockfile changes.
 COPY pyproject.toml uv.lock ./

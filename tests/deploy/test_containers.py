@@ -40,12 +40,16 @@ IMAGE_TAG = "test"
 PYTHON_BASE = f"localhost/s3tasks-python:{IMAGE_TAG}"
 # issue 17: each image's own layers above the shared python stage
 ABOVE_BASE_LIMIT_MB = 100
-# Installed only because litestar, uvicorn[standard] or celery's command line ask for them,
-# imported by no service: the Dockerfile leaves them out.
+# Locked dependencies the service never imports (the Dockerfile says why each is there):
+# they must not be installed, and every module of the service must import without them.
 NEVER_IMPORTED = ("faker", "polyfactory", "rich", "rich_click", "pygments", "markdown_it")
 NEVER_IMPORTED_BY = {
-    "storage-api": (*NEVER_IMPORTED, "watchfiles", "click_repl", "prompt_toolkit", "wcwidth"),
-    "web": (*NEVER_IMPORTED, "watchfiles"),
+    "storage-api": (
+        *NEVER_IMPORTED,
+        *("watchfiles", "litestar_htmx", "click_repl", "prompt_toolkit", "wcwidth"),
+        *("httpx", "httpcore", "h11", "psycopg_pool"),
+    ),
+    "web": (*NEVER_IMPORTED, "watchfiles", "litestar_htmx", "cryptography", "cffi"),
     "worker": NEVER_IMPORTED,
 }
 CHART = REPO_ROOT / "deploy" / "helm" / "s3tasks"
