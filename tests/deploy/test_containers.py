@@ -281,6 +281,8 @@ def stack(
     token = secrets.token_hex(16)
     queue = f"{redis_ns.prefix}s3tasks"
     common = {"S3TASKS_ENV": "development"}
+    if getattr(request, "param", {}).get("profile_imports"):
+        common["PYTHONPROFILEIMPORTTIME"] = "1"  # every import, one line each, in the logs
     env_storage_api = {
         **common,
         "STORAGE_API_DATABASE_URL": deps.sqlalchemy_url(database_url),
@@ -429,6 +431,67 @@ def test_images_run_as_non_root_on_a_read_only_root(stack: ContainerStack, podma
             [podman, "image", "inspect", "--format", "{{json .Config.User}}", image(service)]
         )
         assert config.strip() == '"10001:10001"'
+
+
+# Installed, and imported at run time only in cases the test does not reach: urllib3 and
+# anyio import idna for a host name that is not ASCII.
+IMPORTED_ONLY_RARELY = {"storage-api": ["idna"], "web": [], "worker": []}
+INSTALLED_BUT_NOT_IN = """
+import importlib.metadata as md, json, sys
+imported = set(sys.argv[1].split(","))
+providers = md.packages_distributions()
+used = {d.lower() for name in imported for d in providers.get(name, [])}
+print(json.dumps(sorted({d.metadata["Name"].lower() for d in md.distributions()} - used)))
+"""
+
+
+def imported_modules(log: str) -> set[str]:
+    """Top-level names from `-X importtime` lines: `import time: self | cumulative | name`."""
+    return {
+        line.split("|")[2].strip().split(".")[0]
+        for line in log.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
+@pytest.mark.parametrize("stack", [{"profile_imports": True}], indirect=True, ids=["importtime"])
+def test_every_installed_package_is_imported_by_the_running_services(
+    stack: ContainerStack, podman: str, request: pytest.FixtureRequest
+) -> None:
+    visitor = uuid.uuid4().hex
+    api = httpx.Client(base_url=stack.storage_api_url, timeout=30)
+    request.addfinalizer(api.close)
+    answer = api.post(
+        f"/v1/visitors/{visitor}/items",
+        params={"kind": "file", "filename": "f.txt", "description": "imports"},
+        content=os.urandom(4096),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 201, answer.text
+    with httpx.Client(base_url=stack.web_url, timeout=10, follow_redirects=True) as web:
+        for path in ("/images", "/files", "/healthz", "/readyz", "/metrics"):
+            assert web.get(path).status_code == 200, path
+    assert api.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code == 202
+    client = stack.s3.client()
+    wait_until(
+        lambda: not any(visitor in key for key in deps.object_keys(client, stack.bucket)),
+        timeout=120,
+        interval=0.5,
+        message="the worker deleted the visitor's object",
+    )
+    containers = {
+        "storage-api": ["-storage-api-"],
+        "web": ["-web-"],
+        "worker": ["-worker-", "-beat-"],
+    }
+    for service, parts in containers.items():
+        names = [n for n in stack.containers.names if any(part in n for part in parts)]
+        imported = set().union(*(imported_modules(stack.containers.logs(n)) for n in names))
+        assert imported, f"no import lines in the logs of {names}"
+        check = [podman, "run", "--rm", "--network", "none", "--entrypoint", "python3"]
+        check += [stack.images[service], "-c", INSTALLED_BUT_NOT_IN, ",".join(sorted(imported))]
+        unused = json.loads(run(check))
+        assert unused == IMPORTED_ONLY_RARELY[service], f"installed in {service}, never imported"
 
 
 def test_site_answers_from_the_containers(stack: ContainerStack) -> None:
