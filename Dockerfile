@@ -30,6 +30,21 @@ FROM ${BASE_IMAGE} AS builder
 ARG SSL_CERT_FILE
 ARG PIP_CERT
 ARG UV_VERSION=0.13.9
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV DEBIAN_FRONTEND=noninteractive \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=python3 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+# The same for every service (one cached layer): uv, and binutils for `strip`.
+# hadolint ignore=DL3008,SC2086
+RUN python=""; if ! command -v python3 >/dev/null; then python="python3 python3-venv ca-certificates"; fi \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends binutils ${python} \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 ARG SERVICE
 # Locked dependencies a service never imports are not installed (the import test in
 # tests/deploy/test_containers.py checks that they are absent and that every module still
@@ -44,30 +59,13 @@ ARG SERVICE
 ARG NEVER_IMPORTED="faker polyfactory rich rich-click pygments markdown-it-py mdurl watchfiles litestar-htmx"
 ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth httpx httpcore h11 psycopg-pool"
 ARG NEVER_IMPORTED_BY_WEB="cryptography cffi pycparser"
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ENV DEBIAN_FRONTEND=noninteractive \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    UV_LINK_MODE=copy \
-    UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=python3 \
-    UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
-# binutils: strip, for the debug symbols of the wheels' extension modules
-# hadolint ignore=DL3008,SC2086
-RUN case "${SERVICE}" in storage-api|web|worker) ;; \
-        *) echo "SERVICE must be storage-api, web or worker, not '${SERVICE}'" >&2; exit 1 ;; \
-    esac \
-    && packages=(binutils) \
-    && if ! command -v python3 >/dev/null; then packages+=(python3 python3-venv ca-certificates); fi \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends "${packages[@]}" \
-    && apt-get clean && rm -rf /var/lib/apt/lists/* \
-    && python3 -m venv /opt/uv \
-    && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}" \
-    && case "${SERVICE}" in \
+# hadolint ignore=SC2086
+RUN case "${SERVICE}" in \
         storage-api) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_STORAGE_API}" ;; \
         web) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_WEB}" ;; \
-        *) skip="${NEVER_IMPORTED}" ;; \
+        worker) skip="${NEVER_IMPORTED}" ;; \
+        *) echo "SERVICE must be storage-api, web or worker, not '${SERVICE}'" >&2; exit 1 ;; \
     esac \
     && printf -- '--no-install-package=%s\n' ${skip} > /src/uv-sync-excludes
 # Dependencies first, in their own layer: it is rebuilt only when the lockfile changes.
