@@ -34,6 +34,10 @@ typecheck: ## mypy --strict over every package
 test: install lint typecheck ## Install, lint, typecheck and run the whole test suite
 	@scripts/test.sh
 
+.PHONY: test-fresh
+test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podman storage (TESTS=tests/deploy: a selection)
+	@scripts/test-fresh.sh $(TESTS)
+
 .PHONY: test-fast
 test-fast: ## Run the tests without the browser and the slow ones (needs `make install` once)
 	@scripts/test.sh -m "not e2e and not slow"

@@ -45,9 +45,11 @@ def _install_podman() -> str | None:
     if os.geteuid() != 0:
         return f"podman is not installed and installing {missing} needs root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # a fresh machine may run apt already (unattended upgrades, bootstrap): wait for its lock
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
     for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        [*apt, "update", "-qq"],
+        [*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
     ):
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=900, env=env, check=False
@@ -58,6 +60,10 @@ def _install_podman() -> str | None:
 
 
 def _configure_podman() -> None:
+    """The machine-wide containers.conf, unless CONTAINERS_CONF names another one (which podman
+    then reads instead, as scripts/test-fresh.sh does for its throwaway storage)."""
+    if os.environ.get("CONTAINERS_CONF"):
+        return
     conf = Path("/etc/containers/containers.conf")
     if os.geteuid() == 0 and (not conf.exists() or 'runtime = "runc"' not in conf.read_text()):
         conf.parent.mkdir(parents=True, exist_ok=True)
@@ -74,9 +80,13 @@ def podman() -> str:
     binary = shutil.which("podman")
     if binary is None:
         pytest.skip("podman is not on PATH after installing it")
-    info = _run([binary, "info", "--format", "{{.Host.OCIRuntime.Name}}"], 120)
+    info = _run([binary, "info", "--format", "{{.Host.OCIRuntime.Name}} {{.Store.GraphRoot}}"], 120)
     if info.returncode != 0:
         pytest.skip(f"podman cannot run here: {info.stderr.strip()[-500:]}")
+    runtime, _, graph_root = info.stdout.strip().partition(" ")
+    # CONTAINERS_STORAGE_CONF (scripts/test-fresh.sh) moves every image and container the
+    # tests make to a throwaway root; the subprocesses inherit it
+    print(f"\npodman: runtime {runtime}, storage {graph_root}")
     return binary
 
 

@@ -123,6 +123,19 @@ def test_app_containers_run_hardened(services: dict[str, dict[str, Any]]) -> Non
     assert services["storage-api"]["environment"] == services["migrate"]["environment"]
 
 
+def test_each_image_is_built_from_the_one_dockerfile_for_its_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    built_from = {"migrate": "storage-api", "storage-api": "storage-api", "web": "web"}
+    built_from |= {"worker": "worker", "beat": "worker"}
+    for name, service in built_from.items():
+        build = services[name]["build"]
+        assert build["context"] == ".", name
+        assert build["dockerfile"] == "Dockerfile", name
+        assert build["args"] == {"SERVICE": service}, name
+        assert services[name]["image"].startswith(f"${{S3TASKS_IMAGE_PREFIX:-s3tasks}}-{service}:")
+
+
 def test_only_storage_api_holds_database_and_s3_credentials(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -207,7 +220,10 @@ def _compose_cli(podman: str) -> list[str] | None:
     docker = shutil.which("docker")
     if (
         docker
-        and subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
+        and subprocess.run(
+            [docker, "info"], capture_output=True, timeout=60, check=False
+        ).returncode
+        == 0
     ):
         return [docker, "compose"]
     podman_compose = Path(sys.executable).with_name("podman-compose")

@@ -42,7 +42,7 @@ def test_is_a_workflow_with_one_timed_job(workflow: dict[Any, Any]) -> None:
 def test_builds_loads_and_installs_every_image(script: str, workflow: dict[Any, Any]) -> None:
     assert "for service in storage-api web worker" in script
     assert set(SERVICES) == {"storage-api", "web", "worker"}
-    assert 'docker build -f "services/$service/Dockerfile"' in script
+    assert 'docker build --build-arg SERVICE="$service"' in script
     assert "kind load docker-image" in script
     for values_key in ("web", "storageApi", "worker", "beat"):
         assert f'--set {values_key}.image.tag="$IMAGE_TAG"' in script
