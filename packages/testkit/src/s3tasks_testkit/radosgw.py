@@ -123,17 +123,23 @@ def ceph_version() -> str:
 @contextmanager
 def radosgw_s3(log_dir: Path, options: CephOptions | None = None) -> Iterator[S3Endpoint]:
     """A running single-node Ceph with radosgw; its S3 endpoint. Everything is removed on exit."""
+    with ceph_cluster(log_dir, options) as cluster:
+        assert cluster.endpoint is not None
+        yield cluster.endpoint
+
+
+@contextmanager
+def ceph_cluster(log_dir: Path, options: CephOptions | None = None) -> Iterator[CephCluster]:
+    """The running cluster itself (its daemons and scratch directory), for tests of the kit."""
     opts = options or CephOptions()
     ensure_installed()
-    started = time.monotonic()
     with ExitStack() as es:
         scratch = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=opts.scratch_parent))
         es.callback(shutil.rmtree, scratch, ignore_errors=True)
         cluster = CephCluster(scratch, log_dir, opts)
         es.callback(cluster.stop)
-        endpoint = cluster.start()
-        cluster.start_seconds = time.monotonic() - started
-        yield endpoint
+        cluster.start()
+        yield cluster
 
 
 @dataclass
@@ -143,10 +149,10 @@ class CephCluster:
     options: CephOptions
     fsid: str = field(default_factory=lambda: str(uuid.uuid4()))
     mon_port: int = 0
-    start_seconds: float = 0.0
     mon: ServiceProcess | None = None
     osd: ServiceProcess | None = None
     gateway: ServiceProcess | None = None
+    endpoint: S3Endpoint | None = None
     _deadline: float = 0.0
 
     @property
@@ -184,6 +190,7 @@ class CephCluster:
             server=f"radosgw (Ceph {ceph_version()}, {self.options.store})",
         )
         self._wait("a signed S3 request to succeed", lambda: _signed_request_ok(endpoint))
+        self.endpoint = endpoint
         return endpoint
 
     def stop(self) -> None:
@@ -398,18 +405,27 @@ rgw_gc_processor_period = {self.options.gc_min_wait_seconds}
         return max(1.0, self._deadline - time.monotonic())
 
     def _run(self, *argv: str) -> str:
-        """A setup command (local, quick); its stdout. Fails with its output and the log tails."""
-        try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, check=False, timeout=self._remaining()
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise self._error(f"{' '.join(argv)} did not finish in {exc.timeout:.0f}s") from exc
-        if done.returncode != 0:
-            raise self._error(
-                f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-            )
-        return done.stdout
+        """A setup command; its stdout. Fails with its output and the daemons' log tails, at
+        the deadline or as soon as a daemon it may be waiting on has exited."""
+        command = " ".join(argv)
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=_POLL_SECONDS * 5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass  # output read so far is kept for the next call
+                exited = [d.name for d in self._daemons() if not d.running]
+                if exited or time.monotonic() > self._deadline:
+                    proc.kill()
+                    proc.communicate()
+                    why = f"{', '.join(exited)} exited" if exited else "the deadline passed"
+                    raise self._error(f"{command} abandoned: {why}")
+        if proc.returncode != 0:
+            raise self._error(f"{command} exited {proc.returncode}:\n{out}\n{err}")
+        return out
 
     def _ceph_cli(self, program: str, *args: str) -> str:
         """`ceph` or `radosgw-admin` as client.admin of this cluster, bounded by the deadline."""
