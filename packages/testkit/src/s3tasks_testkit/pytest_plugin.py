@@ -19,7 +19,7 @@ import pytest
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.radosgw import ceph_version
-from s3tasks_testkit.s3servers import S3Server, parse_s3_server, s3_server
+from s3tasks_testkit.s3servers import S3_SETTING, S3Server, parse_s3_server, s3_server
 from s3tasks_testkit.stack import Stack, StackConfig
 
 ARTIFACTS_DIR = Path(os.environ.get("S3TASKS_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
@@ -31,7 +31,6 @@ def artifacts_dir() -> Path:
     return ARTIFACTS_DIR
 
 
-S3_SETTING = "S3TASKS_TEST_S3"
 _served: list[str] = []
 
 

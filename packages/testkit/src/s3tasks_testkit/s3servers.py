@@ -19,6 +19,8 @@ from s3tasks_testkit.radosgw import CephOptions, radosgw_s3
 S3Server = Literal["rgw", "moto"]
 S3_SERVERS: Final = ("rgw", "moto")
 DEFAULT_S3_SERVER: Final[S3Server] = "rgw"
+#: the one setting that chooses the S3 server of the tests and the load run
+S3_SETTING: Final = "S3TASKS_TEST_S3"
 
 
 def parse_s3_server(value: str | None, variable: str) -> S3Server:
