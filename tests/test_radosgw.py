@@ -43,7 +43,8 @@ def test_a_daemon_that_cannot_start_fails_at_once_with_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = bind_loopback()
-    # the monitor's port is taken between being chosen and being bound, as a race would do
+    # the monitor's port is taken between being chosen and being bound, as a race would do,
+    # on every attempt: the kit retries with a new port, then gives up with the log
     monkeypatch.setattr(radosgw, "_free_loopback_port", lambda: port_of(taken))
     try:
         with (
@@ -57,3 +58,24 @@ def test_a_daemon_that_cannot_start_fails_at_once_with_its_log(
     assert "ceph-mon exited" in message
     assert "--- ceph-mon" in message
     assert "Address already in use" in message
+
+
+def test_a_monitor_port_taken_once_is_retried_with_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = bind_loopback()
+    ports = [port_of(taken)]
+    free_port = radosgw._free_loopback_port
+
+    def first_taken_then_free() -> int:
+        return ports.pop() if ports else free_port()
+
+    monkeypatch.setattr(radosgw, "_free_loopback_port", first_taken_then_free)
+    try:
+        with ceph_cluster(tmp_path / "logs") as cluster:
+            assert cluster.endpoint is not None
+            assert cluster.mon_port != port_of(taken)
+            assert cluster.endpoint.client().list_buckets() == []
+    finally:
+        taken.close()
+    assert "Address already in use" in (tmp_path / "logs" / "ceph-mon.log").read_text()

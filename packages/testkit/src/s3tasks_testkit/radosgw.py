@@ -51,6 +51,8 @@ ACCESS_KEY: Final = "s3tasks-test-access-key"
 SECRET_KEY: Final = "s3tasks-test-secret-key-not-secret"
 _GATEWAY: Final = "client.rgw.s3tasks"
 _POLL_SECONDS: Final = 0.1
+#: the monitor's port is chosen before it binds it; on a busy machine another process may win
+_START_ATTEMPTS: Final = 3
 
 Store = Literal["memstore", "bluestore"]
 
@@ -133,13 +135,20 @@ def ceph_cluster(log_dir: Path, options: CephOptions | None = None) -> Iterator[
     """The running cluster itself (its daemons and scratch directory), for tests of the kit."""
     opts = options or CephOptions()
     ensure_installed()
-    with ExitStack() as es:
-        scratch = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=opts.scratch_parent))
-        es.callback(shutil.rmtree, scratch, ignore_errors=True)
-        cluster = CephCluster(scratch, log_dir, opts)
-        es.callback(cluster.stop)
-        cluster.start()
-        yield cluster
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        with ExitStack() as es:
+            scratch = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=opts.scratch_parent))
+            es.callback(shutil.rmtree, scratch, ignore_errors=True)
+            cluster = CephCluster(scratch, log_dir, opts)
+            es.callback(cluster.stop)
+            try:
+                cluster.start()
+            except CephStartError:
+                if attempt < _START_ATTEMPTS and cluster.lost_mon_port():
+                    continue  # another process took the port first: a new cluster, new port
+                raise
+            yield cluster
+            return
 
 
 @dataclass
@@ -193,6 +202,15 @@ class CephCluster:
         self.endpoint = endpoint
         return endpoint
 
+    def lost_mon_port(self) -> bool:
+        """Did the monitor exit because its port was taken?"""
+        mon = self.mon
+        return (
+            mon is not None
+            and not mon.running
+            and "Address already in use" in _tail(mon.log_path, lines=200)
+        )
+
     def stop(self) -> None:
         """Gateway first (it waits on the cluster while it shuts down), then OSD, then monitor."""
         if self.gateway is not None:
@@ -239,6 +257,8 @@ paxos_propose_interval = 0.1
 
 [mon]
 mon_data = {s}/mon/$cluster-$id
+# a taken port fails at once (3 tries 5 s apart by default): the start retries with another
+ms_bind_retry_count = 1
 
 [osd]
 osd_data = {s}/osd/$cluster-$id
