@@ -7,8 +7,9 @@ Ceph 16 (Debian's packages) has no cluster-less backend, so radosgw needs one mo
 OSD. All three run as plain child processes under a scratch directory of their own (config,
 keyrings, the monitor's store, the OSD's data), with their own fsid and cephx keys, and log
 into `log_dir`. The monitor's port comes from binding port 0 (it must be written into the
-monmap before the monitor runs); radosgw binds port 0 itself and its port is read back from the
-kernel. The OSD picks free ports in Ceph's own range and registers them with the monitor.
+monmap before the monitor runs; a port taken meanwhile means a retry on another); radosgw binds
+port 0 itself and its port is read back from the kernel. The OSD picks free ports in Ceph's
+own range (6800-7300) on 127.0.0.1 and registers them with the monitor.
 No mgr runs: nothing here needs one, and `ceph df` would hang without it (never call it).
 
 The Debian packages are installed when missing (as `scripts/bootstrap.sh --system` does).
