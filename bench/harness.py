@@ -118,7 +118,7 @@ def bench_env(log_dir: Path, server: S3Server, ceph_store: Store) -> Iterator[Be
         redis_base = _redis_url("S3TASKS_BENCH_REDIS_URL", deps.DEFAULT_REDIS_URL, es, notes)
         # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
         # file under build/ (on disk) then; deleted data is freed after a short GC wait
-        ceph = CephOptions(store=ceph_store, scratch_parent=_scratch_parent(log_dir))
+        ceph = CephOptions(store=ceph_store, bluestore_parent=_bluestore_parent(log_dir))
         started = time.monotonic()
         s3 = es.enter_context(s3_server(server, log_dir, ceph))
         notes.append(f"S3: {s3.server}, started in {time.monotonic() - started:.1f} s")
@@ -136,8 +136,8 @@ def bench_env(log_dir: Path, server: S3Server, ceph_store: Store) -> Iterator[Be
         yield BenchEnv(stack, config, s3.client(), s3.server, notes)
 
 
-def _scratch_parent(log_dir: Path) -> Path:
-    parent = log_dir / "ceph-scratch"
+def _bluestore_parent(log_dir: Path) -> Path:
+    parent = log_dir / "ceph-bluestore"
     parent.mkdir(parents=True, exist_ok=True)
     return parent
 

@@ -43,7 +43,12 @@ def chosen_s3_server() -> S3Server:
 
 def pytest_report_header(config: pytest.Config) -> str:
     server = chosen_s3_server()
-    what = f"radosgw, Ceph {ceph_version()}" if server == "rgw" else "moto, an S3 emulator"
+    if server == "moto":
+        what = "moto, an S3 emulator"
+    elif (version := ceph_version()) == "not installed":
+        what = "radosgw; Ceph is not installed yet, the first S3 test installs it"
+    else:
+        what = f"radosgw, Ceph {version}"
     return f"s3tasks S3 server: {server} ({what}); choose with {S3_SETTING}=rgw|moto"
 
 

@@ -78,8 +78,10 @@ class CephOptions:
     """The OSD's capacity (memstore's accounting limit, or the sparse file's size)."""
     gc_min_wait_seconds: int = 30
     """radosgw frees deleted data after this (default 2 h); memstore holds it in RAM till then."""
-    scratch_parent: Path | None = None
-    """Where the scratch directory goes (default: the system's temporary directory)."""
+    bluestore_parent: Path | None = None
+    """Where bluestore's sparse file goes (default: the scratch directory, which is under the
+    system's temporary directory with the config and the daemons' sockets: socket paths must
+    stay short, and /tmp may be memory)."""
 
 
 def ensure_installed() -> None:
@@ -138,9 +140,11 @@ def ceph_cluster(log_dir: Path, options: CephOptions | None = None) -> Iterator[
     ensure_installed()
     for attempt in range(1, _START_ATTEMPTS + 1):
         with ExitStack() as es:
-            scratch = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=opts.scratch_parent))
-            es.callback(shutil.rmtree, scratch, ignore_errors=True)
-            cluster = CephCluster(scratch, log_dir, opts)
+            scratch = _temporary_dir(es, None)
+            block_dir = (
+                _temporary_dir(es, opts.bluestore_parent) if opts.bluestore_parent else scratch
+            )
+            cluster = CephCluster(scratch, log_dir, opts, block_dir / "bluestore-block")
             es.callback(cluster.stop)
             try:
                 cluster.start()
@@ -157,6 +161,8 @@ class CephCluster:
     scratch: Path
     log_dir: Path
     options: CephOptions
+    block_path: Path
+    """bluestore's sparse file (unused with memstore)."""
     fsid: str = field(default_factory=lambda: str(uuid.uuid4()))
     mon_port: int = 0
     mon: ServiceProcess | None = None
@@ -281,7 +287,7 @@ rgw_gc_processor_period = {self.options.gc_min_wait_seconds}
             return f"osd_objectstore = memstore\nmemstore_device_bytes = {self.options.store_bytes}"
         return (
             "osd_objectstore = bluestore\n"
-            f"bluestore_block_path = {self.scratch}/osd/block\n"
+            f"bluestore_block_path = {self.block_path}\n"
             "bluestore_block_create = true\n"
             f"bluestore_block_size = {self.options.store_bytes}\n"
             "bluestore_fsck_on_mkfs = false\n"
@@ -478,6 +484,13 @@ rgw_gc_processor_period = {self.options.gc_min_wait_seconds}
         return CephStartError(
             f"single-node Ceph under {self.scratch} did not start: {what}\n{tails}"
         )
+
+
+def _temporary_dir(es: ExitStack, parent: Path | None) -> Path:
+    """A new directory, removed with everything in it when `es` closes."""
+    path = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=parent))
+    es.callback(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _free_loopback_port() -> int:
