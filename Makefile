@@ -9,7 +9,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
-install: ## Install uv (if missing), the locked Python environment and Chromium
+install: ## Install uv (if missing), the locked Python environment, Chromium and Ceph (radosgw)
 	@scripts/bootstrap.sh --system
 
 .PHONY: install-python
@@ -30,9 +30,18 @@ format: ## Apply ruff's fixes and formatting
 typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench
 
+# The whole suite runs against radosgw (a real S3: Ceph, installed by `make install`); this
+# smaller selection runs again against moto, `make run`'s embedded S3, so both keep working.
+MOTO_SELECTION := -m "not slow" services/storage-api/tests services/worker/tests/test_deletions.py tests/security/test_signed_requests.py
+
 .PHONY: test
-test: install lint typecheck ## Install, lint, typecheck and run the whole test suite
+test: install lint typecheck ## Install, lint, typecheck, the whole suite on radosgw, then a moto run
 	@scripts/test.sh
+	@$(MAKE) --no-print-directory test-moto
+
+.PHONY: test-moto
+test-moto: ## The S3-facing tests against moto instead of radosgw (S3TASKS_TEST_S3=moto)
+	@S3TASKS_TEST_S3=moto S3TASKS_TEST_ARTIFACTS=build/test-artifacts/moto scripts/test.sh $(MOTO_SELECTION)
 
 .PHONY: test-fresh
 test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podman storage (TESTS=tests/deploy: a selection)

@@ -1,8 +1,9 @@
 """The stack under test, started as the end-to-end tests start it, plus a browser-like client.
 
 PostgreSQL and Redis: S3TASKS_BENCH_POSTGRES_URL / S3TASKS_BENCH_REDIS_URL, else the local
-servers, else embedded ones (testkit). S3: a moto server of our own. Everything binds
-127.0.0.1 on kernel-chosen ports and is removed on exit.
+servers, else embedded ones (testkit). S3: a server of our own, radosgw (a single-node Ceph,
+the default) or moto (`--s3 moto` / S3TASKS_BENCH_S3=moto); the results name it. Everything
+binds 127.0.0.1 on kernel-chosen ports and is removed on exit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from minio import Minio
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit import deps
 from s3tasks_testkit.processes import ServiceProcess
+from s3tasks_testkit.radosgw import CephOptions, Store
+from s3tasks_testkit.s3servers import S3Server, s3_server
 from s3tasks_testkit.stack import Stack, StackConfig, isolated_config, running_stack
 
 GIB = 1024**3
@@ -45,6 +48,8 @@ class BenchEnv:
     stack: Stack
     config: StackConfig
     s3: Minio
+    s3_server: str
+    """What served S3 in this run (radosgw with its store, or moto): every ratio depends on it."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -111,13 +116,18 @@ def _redis_url(env_name: str, default: str, es: ExitStack, notes: list[str]) -> 
 
 
 @contextmanager
-def bench_env(log_dir: Path) -> Iterator[BenchEnv]:
+def bench_env(log_dir: Path, server: S3Server, ceph_store: Store) -> Iterator[BenchEnv]:
     """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own."""
     notes: list[str] = []
     with ExitStack() as es:
         admin = _admin_url("S3TASKS_BENCH_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL, es, notes)
         redis_base = _redis_url("S3TASKS_BENCH_REDIS_URL", deps.DEFAULT_REDIS_URL, es, notes)
-        s3 = es.enter_context(deps.moto_s3(log_dir))
+        # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
+        # file under build/ (on disk) then; deleted data is freed after a short GC wait
+        ceph = CephOptions(store=ceph_store, bluestore_parent=_bluestore_parent(log_dir))
+        started = time.monotonic()
+        s3 = es.enter_context(s3_server(server, log_dir, ceph))
+        notes.append(f"S3: {s3.server}, started in {time.monotonic() - started:.1f} s")
         config = es.enter_context(
             isolated_config(
                 s3=s3,
@@ -129,7 +139,13 @@ def bench_env(log_dir: Path) -> Iterator[BenchEnv]:
             )
         )
         stack = es.enter_context(running_stack(config))
-        yield BenchEnv(stack, config, s3.client(), notes)
+        yield BenchEnv(stack, config, s3.client(), s3.server, notes)
+
+
+def _bluestore_parent(log_dir: Path) -> Path:
+    parent = log_dir / "ceph-bluestore"
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
 
 
 class WebVisitor:

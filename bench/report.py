@@ -18,7 +18,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, "
         f"Python {m['python']}, load average at start {m['load_average_at_start'][0]:.2f}; "
         f"commit {m['git_commit']}, finished {result['finished_at']}, "
-        f"{result['wall_seconds']:.0f} s. S3 is a moto server on loopback.",
+        f"{result['wall_seconds']:.0f} s. S3 (the baseline of cases 1, 2 and 4): "
+        f"{result['s3_server']} on loopback.",
         "",
         "| # | case | s3tasks | baseline (same run) | ratio | goal | met |",
         "|---|---|---|---|---|---|---|",
@@ -83,7 +84,8 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
     ax.set_xticks(x, [f"{v:g} MiB" for v in x])
     ax.set_xlabel("object size")
     ax.set_ylabel("MiB/s (median, min-max)")
-    ax.set_title(f"s3tasks throughput by size vs direct S3 (moto), {result['mode']} run")
+    server = result["s3_server"].split(" (", 1)[0]
+    ax.set_title(f"s3tasks throughput by size vs direct S3 ({server}), {result['mode']} run")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -22,6 +22,8 @@ from typing import Any
 from bench import deletion, pages, transfer
 from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, bench_env
 from bench.report import write_chart, write_markdown
+from s3tasks_testkit.radosgw import Store
+from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, S3_SERVERS, S3Server, parse_s3_server
 
 MIB = 1024 * 1024
 MEMORY_BUDGET_MIB = 64.0
@@ -42,14 +44,16 @@ class Mode:
     growth_sizes: tuple[int, int]
     listing_requests: int
     sweep_reps: int
+    ceph_store: Store
+    """radosgw's OSD store: memory for the small runs, a file on disk for gigabytes."""
 
 
 MODES = {
     "full": Mode("full", (1, 16, 256), 3, 1024, 10_000, 2, 1000, 60.0, 10.0, 3,
-                 (1000, 100_000), 200, 5),
+                 (1000, 100_000), 200, 5, "bluestore"),
     "quick": Mode("quick", (1, 16, 64), 3, 256, 2000, 1, 200, 20.0, 2.0, 2,
-                  (1000, 20_000), 50, 2),
-    "smoke": Mode("smoke", (1,), 1, 4, 100, 1, 20, 2.0, 0.5, 1, (200, 1000), 10, 1),
+                  (1000, 20_000), 50, 2, "memstore"),
+    "smoke": Mode("smoke", (1,), 1, 4, 100, 1, 20, 2.0, 0.5, 1, (200, 1000), 10, 1, "memstore"),
 }  # fmt: skip
 
 
@@ -128,10 +132,11 @@ def _timed(label: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def run(mode: Mode, out_dir: Path, log_dir: Path) -> dict[str, Any]:
+def run(mode: Mode, out_dir: Path, log_dir: Path, server: S3Server) -> dict[str, Any]:
     started = time.monotonic()
     info = machine()
-    with bench_env(log_dir) as env:
+    with bench_env(log_dir, server, mode.ceph_store) as env:
+        s3_server = env.s3_server
         tp = _timed(
             "1-2 throughput",
             lambda: transfer.throughput(env, [s * MIB for s in mode.sizes_mib], mode.transfer_reps),
@@ -231,6 +236,7 @@ def run(mode: Mode, out_dir: Path, log_dir: Path) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.monotonic() - started, 1),
         "machine": info,
+        "s3_server": s3_server,
         "notes": notes,
         "cases": cases,
     }
@@ -250,8 +256,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--logs", type=Path, default=REPO_ROOT / "build" / "bench-logs", help="service logs"
     )
+    parser.add_argument(
+        "--s3",
+        choices=S3_SERVERS,
+        default=os.environ.get("S3TASKS_BENCH_S3") or DEFAULT_S3_SERVER,
+        help="the S3 server to start: radosgw (default, a real S3) or moto (S3TASKS_BENCH_S3)",
+    )
     args = parser.parse_args(argv)
     mode = MODES["quick" if args.quick else "smoke" if args.smoke else "full"]
-    result = run(mode, args.out, args.logs / mode.name)
+    server = parse_s3_server(args.s3, "--s3")
+    result = run(mode, args.out, args.logs / mode.name, server)
     print((args.out / "latest.md").read_text())
     print(f"bench: {mode.name} run took {result['wall_seconds']} s", file=sys.stderr)

@@ -149,7 +149,7 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
     visitor = WebVisitor(env.web_url)
     results: list[dict[str, Any]] = []
     try:
-        # warm-up: templates, pooled connections, moto's first multipart upload
+        # warm-up: templates, pooled connections, the S3 server's first multipart upload
         web_upload(visitor, MIB)
         web_download(visitor, visitor.latest_file_id(), MIB)
         direct_put(env, "bench/warm", MIB)
@@ -168,7 +168,7 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
                 down_web.append(mib_per_s(size, web_download(visitor, item_id, size)))
                 down_direct.append(mib_per_s(size, direct_get(env, key, size)))
                 env.s3.remove_object(env.bucket, key)
-            visitor.delete_all("file")  # the worker's purge job frees moto's memory
+            visitor.delete_all("file")  # the worker's purge job frees the S3 server's memory
             results.append(
                 {
                     "size_mib": size / MIB,

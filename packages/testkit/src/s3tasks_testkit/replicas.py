@@ -339,7 +339,9 @@ def replicated_stack(
     ttl: int,
     sweep_interval_seconds: float = 1.0,
 ) -> Iterator[ReplicatedStack]:
-    # the audit is read from this run's logs only (services append to their log files)
+    """The replicated stack on a database, Redis prefix and bucket of its own. `log_dir` is
+    this run's alone: it is emptied first, since the audit reads every log in it (services
+    append to their log files)."""
     shutil.rmtree(log_dir, ignore_errors=True)
     with ExitStack() as es:
         database_url = es.enter_context(deps.postgres_database(postgres_admin_url))

@@ -58,7 +58,7 @@ class Api:
         return deps.object_keys(self.s3, self.config.bucket, prefix)
 
     def open_multipart_uploads(self) -> int:
-        # moto and MinIO both answer ListMultipartUploads; the minio client keeps it private.
+        # moto, MinIO and radosgw answer ListMultipartUploads; the minio client keeps it private.
         result = self.s3._list_multipart_uploads(self.config.bucket)
         return len(result.uploads)
 

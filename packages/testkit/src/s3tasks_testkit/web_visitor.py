@@ -207,7 +207,7 @@ class InvariantReport:
 
 
 def open_multipart_uploads(s3: Minio, bucket: str) -> int:
-    # moto and MinIO both answer ListMultipartUploads; the minio client keeps it private.
+    # moto, MinIO and radosgw answer ListMultipartUploads; the minio client keeps it private.
     result = s3._list_multipart_uploads(bucket)
     return len(result.uploads)
 
