@@ -272,7 +272,14 @@ class _VisitorLoop:
         for kept in self.images_kept:
             if kept.item_id not in shown:
                 kept.deleted_at = kept.deleted_at or now
-        self.images_kept = [e for e in self.images_kept if e.item_id in shown]
+        # The places under the cap are now what the page shows (oldest first), the image stored
+        # despite "unavailable" included: it holds a place until a later upload caps it, so it
+        # must stay in the count (dropping it, the ledger would expect one image too many).
+        by_id = {e.item_id: e for e in self.ledger if e.item_id}
+        self.images_kept = [
+            by_id.get(item_id) or Entry("stored-despite-unavailable", "image", "", now, item_id)
+            for item_id in reversed(shown)
+        ]
         self.uncertain = False
         return True
 
