@@ -31,10 +31,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.balancer import Balancer, nginx_balancer
-from s3tasks_testkit.load import LoadTarget
+from s3tasks_testkit.load import MIN_UPLOAD_DEADLINE_SECONDS, LoadTarget
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
-from s3tasks_testkit.stack import Stack, StackConfig, cli
+from s3tasks_testkit.stack import Stack, StackConfig, cli, isolated_config
 
 #: the replica counts the issue asks for: a Deployment of each, beat included (twice)
 REPLICAS = {"web": 3, "storage-api": 2, "worker": 2, "beat": 2}
@@ -343,28 +343,25 @@ def replicated_stack(
     this run's alone: it is emptied first, since the audit reads every log in it (services
     append to their log files)."""
     shutil.rmtree(log_dir, ignore_errors=True)
-    with ExitStack() as es:
-        database_url = es.enter_context(deps.postgres_database(postgres_admin_url))
-        ns = es.enter_context(deps.redis_namespace(redis_url))
-        bucket = es.enter_context(deps.bucket(s3))
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=ns.url,
-            redis_prefix=ns.prefix,
+    # the services stop (ExitStack) before their database, prefix and bucket are removed
+    with (
+        isolated_config(
             s3=s3,
-            bucket=bucket,
+            postgres_admin_url=postgres_admin_url,
+            redis_url=redis_url,
             log_dir=log_dir,
-            task_queue=f"{ns.prefix}s3tasks",
             image_ttl_seconds=ttl,
             file_ttl_seconds=ttl,
             sweep_interval_seconds=sweep_interval_seconds,
             extra_env={
                 # a killed storage-api leaves its uploads `uploading`: removed at the deadline
-                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, 15)),
+                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
                 "WEB_LOG_LEVEL": "WARNING",
                 "STORAGE_API_LOG_LEVEL": "WARNING",
             },
-        )
+        ) as config,
+        ExitStack() as es,
+    ):
         yield ReplicatedStack(config).start(es)
 
 
