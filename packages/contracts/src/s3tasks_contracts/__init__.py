@@ -11,6 +11,7 @@ from s3tasks_contracts.items import (
     ItemOut,
     Limits,
     PurgeResult,
+    TransferMode,
     is_valid_visitor_id,
 )
 from s3tasks_contracts.jobs import (
@@ -25,14 +26,30 @@ from s3tasks_contracts.jobs import (
     ReconcileRequest,
 )
 from s3tasks_contracts.problems import USER_SAFE_PROBLEM, Problem
+from s3tasks_contracts.transfers import (
+    MAX_PARTS,
+    MIN_PART_BYTES,
+    CompletedPart,
+    ContentLink,
+    LinkVariant,
+    PartLinks,
+    PartRequest,
+    UploadCompletion,
+    UploadStart,
+    UploadTicket,
+)
 
 __all__ = [
+    "MAX_PARTS",
     "MAX_SENT_FILENAME_LENGTH",
+    "MIN_PART_BYTES",
     "TASK_PURGE_VISITOR",
     "TASK_RECONCILE",
     "TASK_SWEEP_DUE",
     "USER_SAFE_PROBLEM",
     "VISITOR_ID_PATTERN",
+    "CompletedPart",
+    "ContentLink",
     "DeletionReason",
     "DeletionReport",
     "DeletionRequest",
@@ -41,9 +58,16 @@ __all__ = [
     "ItemList",
     "ItemOut",
     "Limits",
+    "LinkVariant",
+    "PartLinks",
+    "PartRequest",
     "Problem",
     "PurgeResult",
     "ReconcileReport",
     "ReconcileRequest",
+    "TransferMode",
+    "UploadCompletion",
+    "UploadStart",
+    "UploadTicket",
     "is_valid_visitor_id",
 ]

@@ -25,6 +25,13 @@ class ItemKind(StrEnum):
     FILE = "file"
 
 
+class TransferMode(StrEnum):
+    """Who carries an item's bytes to and from S3 (see `transfers`)."""
+
+    DIRECT = "direct"  # the visitor's browser, with requests storage-api signed
+    PROXY = "proxy"  # web, one hop, with requests storage-api signed
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,3 +68,5 @@ class Limits(_Model):
     image_ttl_seconds: int
     file_ttl_seconds: int
     images_kept: int
+    #: the operator's choice; web follows it
+    transfer_mode: TransferMode = TransferMode.PROXY

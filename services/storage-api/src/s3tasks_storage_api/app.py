@@ -40,6 +40,9 @@ from s3tasks_storage_api.observability.metrics import (
 )
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
+from s3tasks_storage_api.storage.signing import Signer
+from s3tasks_storage_api.transfers.controllers import LinksController, UploadsController
+from s3tasks_storage_api.transfers.service import Signers, TransferService
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +55,20 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     store = ObjectStore.from_settings(settings)
     job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
     registry = CollectorRegistry()
+    upload_metrics = UploadMetrics(registry)
     items = ItemService(
         settings,
         sessions,
         store,
         job_queue,
-        UploadMetrics(registry),
+        upload_metrics,
         reads=make_read_session_factory(engine),
     )
+    signers = Signers(
+        browser=Signer(settings.s3_browser_endpoint, settings),
+        service=Signer(settings.s3_endpoint, settings),
+    )
+    transfers = TransferService(settings, sessions, store, signers, items, upload_metrics)
     # uploads get threads of their own: anyio's default limiter (40 threads) stays for the
     # downloads, thumbnails and listings, however many uploads are slow
     upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
@@ -90,10 +99,13 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             HealthController,
             LimitsController,
             ItemsController,
+            UploadsController,
+            LinksController,
             InternalDeletionsController,
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
+            "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),

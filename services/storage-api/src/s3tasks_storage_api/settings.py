@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from s3tasks_contracts import TransferMode
+
 MIB = 1024 * 1024
 #: development defaults of the credentials each caller presents; refused in production.
 DEV_WEB_TOKEN = "dev-web-token-change-me"  # noqa: S105 - a marked development default
@@ -56,6 +58,14 @@ class StorageApiSettings(BaseSettings):
     s3_create_bucket: bool = True
     s3_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
     s3_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: who carries the bytes: `proxy` (web, one hop; works wherever web reaches S3) or
+    #: `direct` (the visitor's browser, to and from `s3_public_url`: needs the bucket's CORS)
+    transfer_mode: TransferMode = TransferMode.PROXY
+    #: the S3 endpoint as browsers see it (`direct` mode signs for this host: SigV4 signs the
+    #: Host header, so a proxy that rewrites it breaks the signature); empty: `s3_endpoint`
+    s3_public_url: str = ""
+    #: how long a presigned download or thumbnail link stays valid
+    link_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
 
     broker_url: str = "redis://127.0.0.1:6379/0"
     broker_key_prefix: str = ""
@@ -86,13 +96,18 @@ class StorageApiSettings(BaseSettings):
     #: can never take every thread.
     max_concurrent_uploads: int = Field(default=32, ge=1)
 
-    @field_validator("s3_endpoint")
+    @field_validator("s3_endpoint", "s3_public_url")
     @classmethod
     def _endpoint_is_url(cls, value: str) -> str:
+        if not value:
+            return value  # only s3_public_url may be empty: s3_endpoint has a default
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be a URL like http://minio:9000 or https://s3.amazonaws.com")
-        return value
+        if parts.path.strip("/") or parts.query:
+            # S3 clients address buckets at the endpoint's root; a path would be signed wrongly
+            raise ValueError("must be scheme://host[:port] with no path")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -153,6 +168,11 @@ class StorageApiSettings(BaseSettings):
     @property
     def s3_host(self) -> str:
         return urlsplit(self.s3_endpoint).netloc
+
+    @property
+    def s3_browser_endpoint(self) -> str:
+        """The S3 endpoint browsers reach: what `direct` mode signs for."""
+        return self.s3_public_url or self.s3_endpoint
 
     def ttl_seconds(self, kind: str) -> int:
         return self.image_ttl_seconds if kind == "image" else self.file_ttl_seconds

@@ -46,6 +46,9 @@ class Item(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deletion_reason: Mapped[str | None] = mapped_column(String(16))
+    #: the S3 multipart upload the bytes arrive in (proxy mode), until it is completed; a row
+    #: removed with one still open aborts it, so S3 keeps no parts nobody can see
+    upload_id: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_items_expires_at", "expires_at"),

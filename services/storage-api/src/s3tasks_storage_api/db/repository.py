@@ -26,6 +26,8 @@ class DueItem:
     keys: tuple[str, ...]
     reason: str
     lag_seconds: float | None
+    #: an open multipart upload of the object, to abort before the row goes
+    upload_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class ItemRepository:
                 content_type=content_type,
                 stored_at=_NOW,
                 expires_at=_NOW + timedelta(seconds=ttl_seconds),
+                upload_id=None,
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -122,6 +125,33 @@ class ItemRepository:
         now: datetime = rows[0][0]
         return [item for _, item in rows if item is not None], now
 
+    def lock_own(self, visitor_id: str, item_id: UUID) -> Item | None:
+        """The visitor's row in any state, locked until the transaction ends: completions of
+        one upload run one at a time (the second finds it stored)."""
+        return self.session.scalars(
+            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id).with_for_update()
+        ).one_or_none()
+
+    def get_uploading(self, visitor_id: str, item_id: UUID) -> Item | None:
+        return self.session.scalars(
+            select(Item).where(
+                Item.id == item_id,
+                Item.visitor_id == visitor_id,
+                Item.status == ItemStatus.UPLOADING,
+                Item.hidden_at.is_(None),
+                Item.expires_at > _NOW,
+            )
+        ).one_or_none()
+
+    def open_upload_keys(self, prefix: str) -> set[tuple[str, str]]:
+        """(object key, upload id) of every row with an open multipart upload under `prefix`."""
+        rows = self.session.execute(
+            select(Item.object_key, Item.upload_id).where(
+                Item.upload_id.isnot(None), Item.object_key.startswith(prefix)
+            )
+        )
+        return {(str(key), str(upload)) for key, upload in rows}
+
     def get_visible(self, visitor_id: str, item_id: UUID) -> Item | None:
         return self.session.scalars(
             select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, *_visible())
@@ -145,6 +175,7 @@ class ItemRepository:
                 Item.status,
                 Item.deletion_reason,
                 lag.label("lag"),
+                Item.upload_id,
             )
             .where(Item.expires_at <= _NOW)
             .order_by(Item.expires_at)
@@ -198,9 +229,10 @@ def _due(
     status: str,
     reason: str | None,
     lag: float,
+    upload_id: str | None,
 ) -> DueItem:
     keys = (object_key,) if thumbnail_key is None else (object_key, thumbnail_key)
     if reason is None:
         reason = "expired" if status == ItemStatus.STORED else "reconcile"
     lag_seconds = float(lag) if reason == "expired" else None
-    return DueItem(item_id, kind, keys, reason, lag_seconds)
+    return DueItem(item_id, kind, keys, reason, lag_seconds, upload_id)

@@ -23,7 +23,7 @@ from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
 from s3tasks_storage_api.observability.logging import request_id_var
-from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore
+from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
 
 logger = logging.getLogger(__name__)
 #: One line per committed deletion batch, whatever the log level (configure_logging keeps
@@ -52,7 +52,7 @@ class DeletionService:
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
             due = repo.lock_due(request.limit, request.visitor_id)
-            failed = self._store.delete_many(key for item in due for key in item.keys)
+            failed = self._delete_objects(due)
             done = [item for item in due if not failed.intersection(item.keys)]
             repo.delete_ids([item.id for item in done])
         _audit(done)
@@ -85,11 +85,13 @@ class DeletionService:
                         orphans.append(key)
             hidden = repo.hide_ids(sorted(dangling), DeletionReason.RECONCILE)
         failed = self._store.delete_many(orphans)
+        aborted = self._abort_orphan_uploads(orphan_before)
         removed = self.delete_dangling(sorted(dangling)) if hidden else []
         logger.info(
-            "reconcile: %d dangling rows, %d orphan objects",
+            "reconcile: %d dangling rows, %d orphan objects, %d orphan multipart uploads",
             len(removed),
             len(orphans) - len(failed),
+            aborted,
         )
         return ReconcileReport(
             dangling_rows_removed=len(removed),
@@ -102,11 +104,39 @@ class DeletionService:
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
             due = repo.lock_due(len(ids), ids=ids)
-            failed = self._store.delete_many(key for item in due for key in item.keys)
+            failed = self._delete_objects(due)
             removed = [item for item in due if not failed.intersection(item.keys)]
             repo.delete_ids([item.id for item in removed])
         _audit(removed)
         return removed
+
+    def _delete_objects(self, due: list[DueItem]) -> set[str]:
+        """Abort the open multipart uploads of the rows (their parts are invisible to a
+        listing but kept, and billed, until then), then delete their objects; the keys that
+        failed either way."""
+        failed: set[str] = set()
+        for item in due:
+            if item.upload_id is not None:
+                try:
+                    self._store.abort_multipart(item.keys[0], item.upload_id)
+                except StorageFailure:
+                    failed.add(item.keys[0])
+        return failed | self._store.delete_many(key for item in due for key in item.keys)
+
+    def _abort_orphan_uploads(self, started_before: datetime) -> int:
+        """Abort multipart uploads no row knows of (a row removed while web was still sending
+        parts), once they are older than the grace period."""
+        with transaction(self._sessions) as session:
+            known = ItemRepository(session).open_upload_keys("objects/")
+        aborted = 0
+        for upload in self._store.open_uploads("objects/"):
+            if (upload.key, upload.upload_id) in known:
+                continue
+            if upload.initiated is not None and upload.initiated > started_before:
+                continue
+            self._store.abort_multipart(upload.key, upload.upload_id)
+            aborted += 1
+        return aborted
 
 
 def _audit(done: list[DueItem]) -> None:

@@ -91,6 +91,7 @@ class ItemService:
             image_ttl_seconds=s.image_ttl_seconds,
             file_ttl_seconds=s.file_ttl_seconds,
             images_kept=s.images_kept,
+            transfer_mode=s.transfer_mode,
         )
 
     def limits_for(self, kind: ItemKind) -> int:
@@ -142,27 +143,29 @@ class ItemService:
         started = time.monotonic()
         try:
             if request.kind is ItemKind.IMAGE:
-                size, etag, content_type = self._store_image(object_key, thumbnail_key, body)
+                size, etag, content_type = self.store_image(object_key, thumbnail_key, body)
             else:
                 size, etag, content_type = self._store_file(object_key, body)
             item = self._complete(
                 request, item_id, started, size=size, etag=etag, content_type=content_type
             )
         except BaseException:
-            self._discard(item_id, [k for k in (object_key, thumbnail_key) if k])
+            self.discard(item_id, [k for k in (object_key, thumbnail_key) if k])
             raise
         if request.kind is ItemKind.IMAGE:
-            self._apply_cap(request.visitor_id, request.kind)
+            self.apply_cap(request.visitor_id, request.kind)
         return item
 
-    def _store_image(
+    def store_image(
         self, key: str, thumbnail_key: str | None, body: ByteStream
     ) -> tuple[int, str, str]:
+        """Check an image, store it (its metadata stripped unless kept) and its thumbnail:
+        (size, etag, content type) of what was stored."""
         assert thumbnail_key is not None  # noqa: S101 - images always get one
         s = self._settings
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             size = _copy(body, spool)
-            _refuse_empty(size)
+            refuse_empty(size)
             spool.seek(0)
             info = inspect_image(
                 spool, max_pixels=s.max_image_pixels, thumbnail_px=s.thumbnail_max_px
@@ -182,7 +185,7 @@ class ItemService:
     def _store_file(self, key: str, body: ByteStream) -> tuple[int, str, str]:
         counted = _CountingReader(body)
         if not counted.peek():
-            _refuse_empty(0)
+            refuse_empty(0)
         etag = self._store.put_stream(key, counted, FILE_CONTENT_TYPE)
         return counted.count, etag, FILE_CONTENT_TYPE
 
@@ -212,7 +215,7 @@ class ItemService:
             session.refresh(item)
             return to_item_out(item)
 
-    def _apply_cap(self, visitor_id: str, kind: ItemKind) -> None:
+    def apply_cap(self, visitor_id: str, kind: ItemKind) -> None:
         """Hide the visitor's images beyond the newest few, once the new one is known stored.
 
         Its own transaction, after the upload's: in the upload's, a commit of unknown outcome
@@ -234,7 +237,7 @@ class ItemService:
         if capped:
             self._jobs.purge_visitor(visitor_id)
 
-    def _discard(self, item_id: UUID, keys: list[str]) -> None:
+    def discard(self, item_id: UUID, keys: list[str]) -> None:
         """Undo a failed upload: make its row due at once, then delete objects and row.
 
         The row goes first: if PostgreSQL cannot be reached, the outcome of the last commit is
@@ -338,7 +341,7 @@ def _why_not_stored(
     return InvalidInput("The upload took longer than allowed and was discarded.")
 
 
-def _refuse_empty(size: int) -> None:
+def refuse_empty(size: int) -> None:
     if size == 0:
         raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
 

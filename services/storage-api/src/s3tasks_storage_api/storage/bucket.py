@@ -12,6 +12,7 @@ from typing import IO, BinaryIO, Protocol, cast
 import certifi
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -22,6 +23,9 @@ from s3tasks_storage_api.settings import StorageApiSettings
 
 #: S3 DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
+#: the codes S3 servers answer for an object that is not there (a HEAD has no body: minio
+#: reports it by status as "NoSuchKey" or "ResourceNotFound")
+_MISSING = frozenset({"NoSuchKey", "ResourceNotFound", "NoSuchObject"})
 
 
 class StorageFailure(DependencyUnavailable):
@@ -35,8 +39,24 @@ class ListedObject:
     last_modified: datetime | None
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload S3 holds parts of until it is completed or aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
 class ObjectBody(Protocol):
     def stream(self, amt: int) -> Iterator[bytes]: ...
+    def read(self) -> bytes: ...
     def close(self) -> None: ...
     def release_conn(self) -> None: ...
 
@@ -124,10 +144,79 @@ class ObjectStore:
                     self.bucket, key, offset=offset, length=length or 0
                 )
         except StorageFailure as exc:
-            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "NoSuchKey":
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
                 raise NotFound("The item's content is gone.") from exc
             raise
         return cast(ObjectBody, response)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and ETag of a stored object; None when there is no such object."""
+        try:
+            with _s3_errors():
+                found = self._client.stat_object(self.bucket, key)
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
+                return None
+            raise
+        return ObjectInfo(size=int(found.size or 0), etag=str(found.etag or ""))
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        """The whole object (at most `limit` bytes are asked for); None when it is missing."""
+        try:
+            body = self.open(key, 0, limit)
+        except NotFound:
+            return None
+        try:
+            with _s3_errors():
+                return body.read()
+        finally:
+            body.close()
+            body.release_conn()
+
+    # minio's client completes, aborts and lists multipart uploads only through methods it
+    # marks private (its public put_object runs whole uploads itself); they are stable S3 calls.
+
+    def start_multipart(self, key: str, content_type: str) -> str:
+        with _s3_errors():
+            return self._client._create_multipart_upload(
+                self.bucket, key, {"Content-Type": content_type}
+            )
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        with _s3_errors():
+            self._client._complete_multipart_upload(
+                self.bucket, key, upload_id, [Part(n, etag.strip('"')) for n, etag in parts]
+            )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort an open multipart upload; one that is already gone is a success."""
+        try:
+            with _s3_errors():
+                self._client._abort_multipart_upload(self.bucket, key, upload_id)
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "NoSuchUpload":
+                return
+            raise
+
+    def open_uploads(self, prefix: str) -> Iterator[OpenUpload]:
+        """The multipart uploads open under `prefix` (never completed, never aborted)."""
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            with _s3_errors():
+                page = self._client._list_multipart_uploads(
+                    self.bucket,
+                    prefix=prefix,
+                    key_marker=key_marker,
+                    upload_id_marker=upload_marker,
+                )
+            for upload in page.uploads:
+                if upload.upload_id:
+                    yield OpenUpload(upload.object_name, upload.upload_id, upload.initiated_time)
+            if not page.is_truncated or not page.uploads:
+                return
+            # minio's result drops NextUploadIdMarker: the last upload listed is the marker
+            key_marker, upload_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
 
     def delete_many(self, keys: Iterable[str]) -> set[str]:
         """Delete with DeleteObjects, 1000 keys a request; returns the keys that failed.

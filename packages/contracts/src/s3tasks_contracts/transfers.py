@@ -1,0 +1,75 @@
+"""The control plane of uploads and downloads: storage-api signs, S3 carries the bytes.
+
+`direct`: the visitor's browser sends and fetches the bytes itself (a POST policy, a presigned
+GET on the S3 endpoint browsers see). `proxy`: web moves them, one hop (presigned multipart
+part URLs and presigned GETs on the endpoint the services use). storage-api never carries
+bulk bytes in either mode.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from s3tasks_contracts.items import MAX_SENT_FILENAME_LENGTH, ItemKind, TransferMode
+
+#: S3's own limits on multipart uploads.
+MIN_PART_BYTES = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+
+
+class LinkVariant(StrEnum):
+    CONTENT = "content"
+    THUMBNAIL = "thumbnail"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UploadStart(_Model):
+    """Ask for an upload: storage-api writes the row (status `uploading`) first."""
+
+    kind: ItemKind
+    filename: str = Field(min_length=1, max_length=MAX_SENT_FILENAME_LENGTH)
+    description: str = Field(default="", max_length=100_000)
+    #: who sends the bytes: the visitor's browser (a POST policy) or web (multipart parts)
+    via: TransferMode
+    #: the size announced by the client, when known: refused at once if over the limit
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class UploadTicket(_Model):
+    item_id: UUID
+    kind: ItemKind
+    #: after this the signatures are refused and an unfinished upload is swept
+    expires_at: datetime
+    #: direct: the S3 URL the form posts to, with its fields (the file goes last)
+    post_url: str | None = None
+    post_fields: dict[str, str] | None = None
+    #: proxy: the multipart upload web sends the parts of, and the size of each part
+    part_size: int | None = None
+
+
+class PartRequest(_Model):
+    part_numbers: list[int] = Field(min_length=1, max_length=100)
+
+
+class PartLinks(_Model):
+    urls: dict[int, str]
+
+
+class CompletedPart(_Model):
+    part_number: int = Field(ge=1, le=MAX_PARTS)
+    etag: str = Field(min_length=1, max_length=256)
+
+
+class UploadCompletion(_Model):
+    #: proxy: the parts web sent, in order; direct: empty (the POST made one object)
+    parts: list[CompletedPart] = Field(default_factory=list, max_length=MAX_PARTS)
+
+
+class ContentLink(_Model):
+    url: str
+    expires_at: datetime

@@ -1,0 +1,329 @@
+"""TransferService: storage-api as the control plane of uploads and downloads.
+
+It decides (the row first, limits, who may touch what), signs short-lived S3 requests for
+one visitor's one item, and validates what arrived; the bytes go between S3 and the visitor
+(`direct`) or web (`proxy`), never through storage-api.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from s3tasks_contracts import (
+    MAX_PARTS,
+    MIN_PART_BYTES,
+    ContentLink,
+    ItemKind,
+    ItemOut,
+    LinkVariant,
+    PartLinks,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+    UploadTicket,
+)
+from s3tasks_storage_api.db.engine import transaction
+from s3tasks_storage_api.db.models import Item, ItemStatus
+from s3tasks_storage_api.db.repository import ItemRepository
+from s3tasks_storage_api.errors import (
+    DeletedWhileUploading,
+    InvalidInput,
+    NotFound,
+    StorageApiError,
+    TooLarge,
+)
+from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
+from s3tasks_storage_api.items.service import (
+    FILE_CONTENT_TYPE,
+    THUMBNAIL_CONTENT_TYPE,
+    ItemService,
+    to_item_out,
+)
+from s3tasks_storage_api.observability.metrics import UploadMetrics
+from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
+from s3tasks_storage_api.storage.signing import Signer
+
+logger = logging.getLogger(__name__)
+
+#: part URLs handed out at once: web asks again for the next ones
+MAX_PART_LINKS = 100
+
+
+@dataclass(frozen=True)
+class Signers:
+    """One signer for the endpoint browsers reach, one for the endpoint web reaches."""
+
+    browser: Signer
+    service: Signer
+
+    def for_(self, via: TransferMode) -> Signer:
+        return self.browser if via is TransferMode.DIRECT else self.service
+
+
+class TransferService:
+    def __init__(
+        self,
+        settings: StorageApiSettings,
+        sessions: sessionmaker[Session],
+        store: ObjectStore,
+        signers: Signers,
+        items: ItemService,
+        metrics: UploadMetrics,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._store = store
+        self._signers = signers
+        self._items = items
+        self._metrics = metrics
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    def link(
+        self, visitor_id: str, item_id: UUID, variant: LinkVariant, via: TransferMode
+    ) -> ContentLink:
+        """A presigned GET of the visitor's own visible item (or its thumbnail).
+
+        The signing time is rounded down to half the validity, so the same link comes back
+        for a while and a browser can cache a thumbnail; it stays valid at least that half.
+        """
+        with transaction(self._sessions) as session:
+            item = ItemRepository(session).get_visible(visitor_id, item_id)
+        if item is None:
+            raise NotFound("No such item.")
+        if variant is LinkVariant.THUMBNAIL:
+            if item.thumbnail_key is None:
+                raise NotFound("This item has no thumbnail.")
+            key, content_type, disposition = item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline"
+        else:
+            key, content_type = item.object_key, item.content_type
+            # a file is data to save, never a page: only a checked image may show inline
+            disposition = "inline" if item.kind == ItemKind.IMAGE else "attachment"
+        valid = self._settings.link_seconds
+        now = datetime.now(UTC)
+        window = max(1, valid // 2)
+        signed_at = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
+        url = self._signers.for_(via).get_url(
+            key,
+            valid_for=timedelta(seconds=valid),
+            content_type=content_type,
+            disposition=content_disposition(disposition, item.filename),
+            signed_at=signed_at,
+        )
+        return ContentLink(url=url, expires_at=signed_at + timedelta(seconds=valid))
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def start(self, visitor_id: str, request: UploadStart) -> UploadTicket:
+        """Write the row (status `uploading`, its deadline in `expires_at`), then sign what
+        the sender needs: a POST policy (`direct`) or a multipart upload (`proxy`)."""
+        try:
+            return self._start(visitor_id, request)
+        except Exception as exc:
+            self._metrics.refused(request.kind, exc)
+            raise
+
+    def _start(self, visitor_id: str, request: UploadStart) -> UploadTicket:
+        s = self._settings
+        limit = s.max_bytes(request.kind)
+        if request.size_bytes is not None and request.size_bytes > limit:
+            raise TooLarge(f"The {request.kind} is larger than the limit of {limit} bytes.")
+        if request.size_bytes == 0:
+            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+        item_id = uuid4()
+        key = f"objects/{item_id}"
+        upload_id = None
+        if request.via is TransferMode.PROXY:
+            upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE)
+        row = Item(
+            id=item_id,
+            visitor_id=visitor_id,
+            kind=request.kind.value,
+            object_key=key,
+            thumbnail_key=f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None,
+            filename=clean_filename(request.filename, max_length=s.max_filename_length),
+            description=clean_description(request.description, max_length=s.max_description_length),
+            content_type=FILE_CONTENT_TYPE,
+            upload_id=upload_id,
+        )
+        try:
+            with transaction(self._sessions) as session:
+                ItemRepository(session).insert_pending(row, s.upload_deadline_seconds)
+                expires_at = row.expires_at
+        except BaseException:
+            if upload_id is not None:
+                self._abort_quietly(key, upload_id)
+            raise
+        if request.via is TransferMode.DIRECT:
+            signer = self._signers.browser
+            fields = signer.post_policy(
+                key, expires_at=expires_at, max_bytes=limit, content_type=FILE_CONTENT_TYPE
+            )
+            return UploadTicket(
+                item_id=item_id,
+                kind=request.kind,
+                expires_at=expires_at,
+                post_url=signer.bucket_url,
+                post_fields=fields,
+            )
+        return UploadTicket(
+            item_id=item_id,
+            kind=request.kind,
+            expires_at=expires_at,
+            part_size=part_size_for(request.size_bytes or limit, s.s3_part_size_bytes),
+        )
+
+    def part_links(self, visitor_id: str, item_id: UUID, part_numbers: list[int]) -> PartLinks:
+        """Presigned PUTs for parts of the visitor's own open multipart upload."""
+        if not part_numbers or len(part_numbers) > MAX_PART_LINKS:
+            raise InvalidInput(f"Ask for 1 to {MAX_PART_LINKS} parts at a time.")
+        if any(not 1 <= n <= MAX_PARTS for n in part_numbers):
+            raise InvalidInput(f"Part numbers go from 1 to {MAX_PARTS}.")
+        row = self._uploading(visitor_id, item_id)
+        if row.upload_id is None:
+            raise InvalidInput("This upload is not sent in parts.")
+        remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
+        valid = timedelta(seconds=max(1, math.floor(remaining)))
+        signer = self._signers.service
+        return PartLinks(
+            urls={n: signer.part_url(row.object_key, row.upload_id, n, valid) for n in part_numbers}
+        )
+
+    def complete(self, visitor_id: str, item_id: UUID, completion: UploadCompletion) -> ItemOut:
+        """Check what arrived and mark the item stored; idempotent: a second completion (a
+        retry, a double click) answers with the stored item. Anything that does not match
+        (missing, empty, too large, not an image) removes object and row and says why."""
+        with transaction(self._sessions) as session:
+            repo = ItemRepository(session)
+            row = repo.lock_own(visitor_id, item_id)  # held until the row is marked stored
+            if row is None:
+                raise NotFound("No such upload.")
+            kind = ItemKind(row.kind)
+            if row.status == ItemStatus.STORED and row.hidden_at is None:
+                return to_item_out(row)
+            try:
+                self._refuse_if_gone(row, repo)
+                size, etag, content_type = self._check_arrived(row, completion)
+            except StorageFailure:
+                raise  # S3 is unavailable: nothing is known wrong, the client may complete again
+            except StorageApiError as exc:
+                failed: StorageApiError | None = exc
+            else:
+                failed = None
+                repo.mark_stored(
+                    item_id,
+                    size=size,
+                    etag=etag,
+                    content_type=content_type,
+                    ttl_seconds=self._settings.ttl_seconds(kind),
+                )
+                session.flush()
+                session.refresh(row)
+                stored = to_item_out(row)
+            keys = [k for k in (row.object_key, row.thumbnail_key) if k]
+            upload_id = row.upload_id
+        if failed is not None:
+            if upload_id is not None:
+                self._abort_quietly(keys[0], upload_id)
+            self._items.discard(item_id, keys)
+            self._metrics.refused(kind, failed)
+            raise failed
+        self._metrics.stored(kind, stored.size_bytes)
+        if kind is ItemKind.IMAGE:
+            self._items.apply_cap(visitor_id, kind)
+        return stored
+
+    def abort(self, visitor_id: str, item_id: UUID) -> None:
+        """The sender gave up (cancel, a failed part): abort the multipart upload and remove
+        object and row at once; an upload already stored is left alone."""
+        with transaction(self._sessions) as session:
+            row = ItemRepository(session).lock_own(visitor_id, item_id)
+            if row is None or row.status == ItemStatus.STORED:
+                return
+            keys = [k for k in (row.object_key, row.thumbnail_key) if k]
+            upload_id = row.upload_id
+        if upload_id is not None:
+            self._abort_quietly(keys[0], upload_id)
+        self._items.discard(item_id, keys)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
+        with transaction(self._sessions) as session:
+            row = ItemRepository(session).get_uploading(visitor_id, item_id)
+        if row is None:
+            raise NotFound("No such upload in progress.")
+        return row
+
+    def _refuse_if_gone(self, row: Item, repo: ItemRepository) -> None:
+        if row.hidden_at is not None:
+            raise DeletedWhileUploading(
+                "The upload was deleted by Delete all before it finished arriving."
+            )
+        if row.expires_at <= repo.now():
+            raise InvalidInput("The upload took longer than allowed and was discarded.")
+
+    def _check_arrived(self, row: Item, completion: UploadCompletion) -> tuple[int, str, str]:
+        """(size, etag, content type) of the object as stored, or the reason it is refused."""
+        kind = ItemKind(row.kind)
+        if row.upload_id is not None:
+            self._finish_multipart(row, completion)
+        found = self._store.stat(row.object_key)
+        if found is None:
+            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+        limit = self._settings.max_bytes(kind)
+        if found.size > limit:
+            raise TooLarge(f"The {kind} is larger than the limit of {limit} bytes.")
+        if found.size == 0:
+            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+        if kind is ItemKind.FILE:
+            return found.size, found.etag, FILE_CONTENT_TYPE
+        data = self._store.read(row.object_key, found.size)
+        if data is None:
+            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+        # the image is fetched back, sniffed, decoded under the pixel limit and thumbnailed;
+        # the original is stored again without its metadata (unless the operator keeps it)
+        return self._items.store_image(row.object_key, row.thumbnail_key, io.BytesIO(data))
+
+    def _finish_multipart(self, row: Item, completion: UploadCompletion) -> None:
+        assert row.upload_id is not None  # noqa: S101
+        if not completion.parts:
+            raise InvalidInput("The upload names no parts.")
+        numbers = [p.part_number for p in completion.parts]
+        if numbers != sorted(set(numbers)):
+            raise InvalidInput("The parts must be listed once each, in ascending order.")
+        try:
+            self._store.complete_multipart(
+                row.object_key, row.upload_id, [(p.part_number, p.etag) for p in completion.parts]
+            )
+        except StorageFailure as exc:
+            code = getattr(exc.__cause__, "code", None)
+            if code == "NoSuchUpload" and self._store.stat(row.object_key) is not None:
+                return  # completed by an earlier attempt that did not get to mark the row
+            if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload"}:
+                raise InvalidInput(
+                    "The upload did not arrive complete: some parts are missing or wrong."
+                ) from exc
+            raise
+
+    def _abort_quietly(self, key: str, upload_id: str) -> None:
+        try:
+            self._store.abort_multipart(key, upload_id)
+        except StorageFailure:
+            logger.warning("could not abort upload %s; the sweep aborts it", key)
+
+
+def part_size_for(size: int, preferred: int) -> int:
+    """The part size for an upload of at most `size` bytes: the preferred one, grown so the
+    upload fits in S3's 10,000 parts, never under S3's 5 MiB minimum."""
+    needed = math.ceil(size / MAX_PARTS)
+    mib = 1024 * 1024
+    return max(MIN_PART_BYTES, preferred, math.ceil(needed / mib) * mib)
