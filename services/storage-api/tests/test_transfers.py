@@ -277,9 +277,10 @@ def test_links_stop_working_after_delete_all_and_after_expiry(api: Api, visitor:
         path = f"/v1/visitors/{visitor}/items/{ticket['item_id']}/link"
         url = client.get(path, params={"via": "direct"}).json()["url"]
         assert httpx.get(url).status_code == 200
-        assert client.delete(
-            f"/v1/visitors/{visitor}/items", params={"kind": "file"}
-        ).status_code == 202
+        assert (
+            client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code
+            == 202
+        )
         # storage-api signs no new link for a hidden item ...
         assert client.get(path, params={"via": "direct"}).status_code == 404
     run_deletions(api)
