@@ -26,12 +26,14 @@ from s3tasks_web.pages.images import ImagesController
 from s3tasks_web.services import (
     UploadSlots,
     WebServices,
+    provide_objects,
     provide_services,
     provide_storage,
     provide_visitor,
 )
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient, build_http_client
+from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -70,14 +72,19 @@ def create_app(settings: WebSettings) -> Litestar:
 
     @asynccontextmanager
     async def storage_client(app: Litestar) -> AsyncIterator[None]:
-        async with build_http_client(settings) as http:
+        async with (
+            build_http_client(settings) as http,
+            build_object_http_client(settings) as object_http,
+        ):
             services.storage = StorageClient(
                 http, limits_cache_seconds=settings.limits_cache_seconds
             )
+            services.objects = ObjectClient(object_http)
             try:
                 yield
             finally:
                 services.storage = None
+                services.objects = None
 
     assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js")}
 
@@ -110,6 +117,7 @@ def create_app(settings: WebSettings) -> Litestar:
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "storage": Provide(provide_storage, sync_to_thread=False),
+            "objects": Provide(provide_objects, sync_to_thread=False),
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.visitors.csrf import CsrfTokens
 from s3tasks_web.visitors.session import SessionCookie, VisitorSession
 
@@ -39,8 +40,9 @@ class WebServices:
     csrf_tokens: CsrfTokens
     metrics: WebMetrics
     upload_slots: UploadSlots
-    #: set by the lifespan (the pooled HTTP client lives only while the app runs).
+    #: set by the lifespan (the pooled HTTP clients live only while the app runs).
     storage: StorageClient | None = None
+    objects: ObjectClient | None = None
 
 
 def provide_services(state: State) -> WebServices:
@@ -53,6 +55,13 @@ def provide_storage(state: State) -> StorageClient:
     if storage is None:
         raise RuntimeError("the storage client is made in the app's lifespan")
     return storage
+
+
+def provide_objects(state: State) -> ObjectClient:
+    objects = provide_services(state).objects
+    if objects is None:
+        raise RuntimeError("the object client is made in the app's lifespan")
+    return objects
 
 
 def provide_visitor(request: Request) -> VisitorSession:  # type: ignore[type-arg]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -13,32 +12,26 @@ from pydantic import ValidationError
 
 from s3tasks_contracts import (
     USER_SAFE_PROBLEM,
+    ContentLink,
     ItemKind,
     ItemList,
     ItemOut,
     Limits,
+    LinkVariant,
+    PartLinks,
+    PartRequest,
     Problem,
     PurgeResult,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+    UploadTicket,
 )
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
 from s3tasks_web.observability.context import current_request_id
 from s3tasks_web.settings import WebSettings
 
 log = logging.getLogger(__name__)
-
-#: Response headers a download or thumbnail passes on to the browser unchanged.
-PASSED_RESPONSE_HEADERS = (
-    "content-type",
-    "content-length",
-    "content-range",
-    "etag",
-    "content-disposition",
-    "accept-ranges",
-    "last-modified",
-    "cache-control",
-)
-#: Request headers a download or thumbnail passes on to storage-api.
-PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-since")
 
 #: a readiness probe answers quickly or not at all: the kubelet's own timeout is short.
 _READY_TIMEOUT_SECONDS = 2.0
@@ -49,25 +42,6 @@ _FALLBACK_MESSAGES = {
     415: "That file is not an image (JPEG, PNG, GIF or WebP).",
     422: "That image could not be read: it is damaged or has too many pixels.",
 }
-
-
-@dataclass
-class StreamedContent:
-    """An open response from storage-api; iterate `chunks` once, then `aclose`."""
-
-    status_code: int
-    headers: dict[str, str]
-    response: httpx.Response
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self.response.aiter_raw():
-                yield chunk
-        finally:
-            await self.response.aclose()
-
-    async def aclose(self) -> None:
-        await self.response.aclose()
 
 
 def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
@@ -122,57 +96,50 @@ class StorageClient:
         body = await self._json("DELETE", _items_path(visitor_id), params={"kind": kind.value})
         return PurgeResult.model_validate(body)
 
-    async def upload(
-        self,
-        visitor_id: str,
-        kind: ItemKind,
-        *,
-        filename: str,
-        description: str,
-        content: AsyncIterable[bytes],
-    ) -> ItemOut:
-        """Send `content` as the raw request body, chunk by chunk as it arrives."""
+    async def start_upload(self, visitor_id: str, start: UploadStart) -> UploadTicket:
+        """The row first: storage-api answers with what the sender needs to send the bytes."""
+        body = await self._json(
+            "POST", _uploads_path(visitor_id), json=start.model_dump(mode="json")
+        )
+        return UploadTicket.model_validate(body)
+
+    async def part_links(self, visitor_id: str, item_id: str, numbers: list[int]) -> PartLinks:
         body = await self._json(
             "POST",
-            _items_path(visitor_id),
-            params={"kind": kind.value, "filename": filename, "description": description},
-            content=content,
-            headers={"Content-Type": "application/octet-stream"},
+            f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/parts",
+            json=PartRequest(part_numbers=numbers).model_dump(mode="json"),
+        )
+        return PartLinks.model_validate(body)
+
+    async def complete_upload(
+        self, visitor_id: str, item_id: str, completion: UploadCompletion
+    ) -> ItemOut:
+        body = await self._json(
+            "POST",
+            f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/complete",
+            json=completion.model_dump(mode="json"),
         )
         return ItemOut.model_validate(body)
 
-    async def open_content(
-        self,
-        visitor_id: str,
-        item_id: str,
-        *,
-        thumbnail: bool,
-        request_headers: Mapping[str, str],
-    ) -> StreamedContent:
-        """Open the bytes (or thumbnail) of an item as a stream; 404 raises ItemNotFound."""
-        leaf = "thumbnail" if thumbnail else "content"
-        path = f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/{leaf}"
-        headers = {
-            name: value
-            for name, value in request_headers.items()
-            if name.lower() in PASSED_REQUEST_HEADERS
-        }
-        request = self._http.build_request("GET", path, headers={**headers, **_trace_headers()})
+    async def abort_upload(self, visitor_id: str, item_id: str) -> None:
+        path = f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}"
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.delete(path, headers=_trace_headers())
         except httpx.HTTPError as exc:
             raise StorageUnavailable from exc
-        if response.status_code in (200, 206, 304, 416):
-            passed = {
-                name: response.headers[name]
-                for name in PASSED_RESPONSE_HEADERS
-                if name in response.headers
-            }
-            return StreamedContent(response.status_code, passed, response)
-        await response.aread()
-        await response.aclose()
-        _raise_for_problem(response)
-        raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
+        if not response.is_success:
+            _raise_for_problem(response)
+
+    async def link(
+        self, visitor_id: str, item_id: str, variant: LinkVariant, via: TransferMode
+    ) -> ContentLink:
+        """A presigned GET of the item, signed for whoever fetches it (`via`)."""
+        body = await self._json(
+            "GET",
+            f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/link",
+            params={"variant": variant.value, "via": via.value},
+        )
+        return ContentLink.model_validate(body)
 
     async def _json(
         self,
@@ -181,6 +148,7 @@ class StorageClient:
         *,
         params: Mapping[str, str] | None = None,
         content: AsyncIterable[bytes] | None = None,
+        json: object = None,
         headers: Mapping[str, str] | None = None,
     ) -> object:
         try:
@@ -189,6 +157,7 @@ class StorageClient:
                 path,
                 params=params,
                 content=content,
+                json=json,
                 headers={**(headers or {}), **_trace_headers()},
             )
         except httpx.HTTPError as exc:
@@ -204,6 +173,10 @@ class StorageClient:
 
 def _items_path(visitor_id: str) -> str:
     return f"/v1/visitors/{quote(visitor_id, safe='')}/items"
+
+
+def _uploads_path(visitor_id: str) -> str:
+    return f"/v1/visitors/{quote(visitor_id, safe='')}/uploads"
 
 
 def _trace_headers() -> dict[str, str]:

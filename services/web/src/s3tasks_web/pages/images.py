@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get, post
-from litestar.response import Response, Stream, Template
+from litestar.response import Response, Template
 
 from s3tasks_contracts import ItemKind
 from s3tasks_web.pages import items
@@ -54,7 +54,7 @@ class ImagesController(Controller):
         storage: StorageClient,
         visitor: VisitorSession,
         item_id: str,
-    ) -> Stream:
+    ) -> Response[object]:
         return await items.stream_content(request, storage, visitor, item_id, thumbnail=False)
 
     @get("/{item_id:str}/thumbnail")
@@ -64,5 +64,5 @@ class ImagesController(Controller):
         storage: StorageClient,
         visitor: VisitorSession,
         item_id: str,
-    ) -> Stream:
+    ) -> Response[object]:
         return await items.stream_content(request, storage, visitor, item_id, thumbnail=True)

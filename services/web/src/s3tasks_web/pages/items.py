@@ -12,9 +12,9 @@ from uuid import UUID
 from litestar import Request
 from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import InternalServerException
-from litestar.response import Stream
+from litestar.response import Redirect, Response, Stream
 
-from s3tasks_contracts import ItemKind, ItemOut, Limits
+from s3tasks_contracts import ItemKind, ItemOut, Limits, LinkVariant, TransferMode
 from s3tasks_web.errors import (
     ItemNotFound,
     StorageRefused,
@@ -24,9 +24,11 @@ from s3tasks_web.errors import (
 )
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import human_size, item_views
-from s3tasks_web.services import WebServices
+from s3tasks_web.services import WebServices, provide_objects
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.transfers.uploads import send_in_parts
 from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,8 @@ async def upload(
             body,
             max_field_bytes=limits.max_description_length * 4 + 64,
         )
-        item = await _send_file(form, kind, limit, storage, visitor)
+        objects = provide_objects(request.app.state)
+        item = await _send_file(form, kind, limit, storage, objects, visitor)
     except WebError as exc:
         if not exc.close_connection:
             await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
@@ -189,6 +192,7 @@ async def _send_file(
     kind: ItemKind,
     limit: int,
     storage: StorageClient,
+    objects: ObjectClient,
     visitor: VisitorSession,
 ) -> ItemOut:
     head = await form.read_until_file(FILE_FIELD)
@@ -206,12 +210,14 @@ async def _send_file(
             yield chunk
 
     try:
-        return await storage.upload(
+        return await send_in_parts(
+            storage,
+            objects,
             visitor.visitor_id,
-            kind,
+            kind=kind,
             filename=head.filename,
             description=description if kind is ItemKind.FILE else "",
-            content=body(),
+            body=body(),
         )
     except _TooLarge:
         raise too_large(kind, limit) from None
@@ -247,14 +253,21 @@ async def stream_content(
     item_id: str,
     *,
     thumbnail: bool,
-) -> Stream:
+) -> Response[Any]:
+    """The item's bytes, as the operator's transfer mode says: `direct`, a 303 to a presigned
+    GET the browser follows to S3; `proxy`, streamed from S3 by web (storage-api is not on the
+    byte path either way)."""
     try:
         UUID(item_id)
     except ValueError:
         raise ItemNotFound from None
-    content = await storage.open_content(
-        visitor.visitor_id, item_id, thumbnail=thumbnail, request_headers=request.headers
-    )
+    variant = LinkVariant.THUMBNAIL if thumbnail else LinkVariant.CONTENT
+    mode = (await storage.limits()).transfer_mode
+    link = await storage.link(visitor.visitor_id, item_id, variant, mode)
+    if mode is TransferMode.DIRECT:
+        # the link is the visitor's own for a few minutes: not for shared caches
+        return Redirect(link.url, status_code=303, headers={"cache-control": "private, no-store"})
+    content = await provide_objects(request.app.state).open(link.url, request.headers)
     headers = dict(content.headers)
     media_type = headers.pop("content-type", "application/octet-stream")
     headers.setdefault("cache-control", "private, max-age=60")

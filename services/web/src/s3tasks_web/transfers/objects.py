@@ -1,0 +1,165 @@
+"""ObjectClient: web's own hop to S3, on URLs storage-api signed (`proxy` mode).
+
+No credential of ours travels here: each URL carries its signature, for one object or one part,
+for a few minutes. The client is apart from storage-api's so that its bearer token can never
+reach S3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from s3tasks_contracts import CompletedPart
+from s3tasks_web.errors import ItemNotFound, StorageUnavailable
+from s3tasks_web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+#: reads of the object are passed on in pieces of at least this size: fewer, larger sends
+READ_BYTES = 256 * 1024
+#: Request headers a download passes on to S3 (conditional and partial GETs).
+PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-since")
+#: Response headers of S3's answer the visitor gets (S3's own request ids stay here).
+PASSED_RESPONSE_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "etag",
+    "content-disposition",
+    "accept-ranges",
+    "last-modified",
+    "cache-control",
+)
+
+
+def build_object_http_client(settings: WebSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout_seconds,
+            read=settings.read_timeout_seconds,
+            write=settings.write_timeout_seconds,
+            pool=settings.pool_timeout_seconds,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=min(20, settings.max_connections),
+        ),
+        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
+    )
+
+
+@dataclass
+class ObjectStream:
+    """An open GET of an object; iterate `chunks` once, then `aclose`."""
+
+    status_code: int
+    headers: dict[str, str]
+    response: httpx.Response
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        pending = bytearray()
+        try:
+            async for chunk in self.response.aiter_raw():
+                pending += chunk
+                if len(pending) >= READ_BYTES:
+                    yield bytes(pending)
+                    pending.clear()
+            if pending:
+                yield bytes(pending)
+        finally:
+            await self.response.aclose()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+#: asks storage-api for the presigned URLs of some part numbers
+PartSigner = Callable[[list[int]], Awaitable[dict[int, str]]]
+
+
+class ObjectClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def open(self, url: str, request_headers: Mapping[str, str]) -> ObjectStream:
+        headers = {
+            name: value
+            for name, value in request_headers.items()
+            if name.lower() in PASSED_REQUEST_HEADERS
+        }
+        try:
+            response = await self._http.send(
+                self._http.build_request("GET", url, headers=headers), stream=True
+            )
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable from exc
+        if response.status_code in (200, 206, 304, 416):
+            passed = {
+                name: response.headers[name]
+                for name in PASSED_RESPONSE_HEADERS
+                if name in response.headers
+            }
+            return ObjectStream(response.status_code, passed, response)
+        await response.aclose()
+        if response.status_code == 404:
+            raise ItemNotFound  # deleted between the link and the read
+        log.warning("S3 answered %d to a presigned GET", response.status_code)
+        raise StorageUnavailable
+
+    async def send_parts(
+        self, body: AsyncIterator[bytes], part_size: int, sign: PartSigner
+    ) -> list[CompletedPart]:
+        """Cut `body` into parts of `part_size` and PUT each to its presigned URL.
+
+        One part is sent while the next fills, so at most two parts are held: memory stays
+        bounded whatever the file's size, and reading the visitor overlaps writing to S3.
+        """
+        parts: list[CompletedPart] = []
+        urls: dict[int, str] = {}
+        sending: asyncio.Task[CompletedPart] | None = None
+        buffer = bytearray()
+        number = 0
+
+        async def flush(data: bytes) -> None:
+            nonlocal sending, number
+            number += 1
+            if number not in urls:
+                urls.update(await sign(list(range(number, number + SIGN_AHEAD))))
+            if sending is not None:
+                parts.append(await sending)
+            sending = asyncio.ensure_future(self._put_part(urls.pop(number), number, data))
+
+        try:
+            async for chunk in body:
+                buffer += chunk
+                while len(buffer) >= part_size:
+                    await flush(bytes(buffer[:part_size]))
+                    del buffer[:part_size]
+            if buffer or number == 0:
+                await flush(bytes(buffer))
+            if sending is not None:
+                parts.append(await sending)
+                sending = None
+        finally:
+            if sending is not None and not sending.done():
+                sending.cancel()
+        return parts
+
+    async def _put_part(self, url: str, number: int, data: bytes) -> CompletedPart:
+        try:
+            response = await self._http.put(url, content=data)
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable from exc
+        if response.status_code != 200 or not response.headers.get("etag"):
+            log.warning("S3 answered %d to part %d", response.status_code, number)
+            raise StorageUnavailable
+        return CompletedPart(part_number=number, etag=response.headers["etag"].strip('"'))
+
+
+#: part URLs asked for at once: one storage-api call per this many parts
+SIGN_AHEAD = 16

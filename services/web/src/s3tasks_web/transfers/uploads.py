@@ -1,0 +1,55 @@
+"""Uploads on the control plane: storage-api writes the row and signs; the bytes go to S3."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from s3tasks_contracts import ItemKind, ItemOut, TransferMode, UploadCompletion, UploadStart
+from s3tasks_web.errors import ItemNotFound, StorageRefused
+from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.transfers.objects import ObjectClient
+
+log = logging.getLogger(__name__)
+
+
+async def send_in_parts(
+    storage: StorageClient,
+    objects: ObjectClient,
+    visitor_id: str,
+    *,
+    kind: ItemKind,
+    filename: str,
+    description: str,
+    body: AsyncIterator[bytes],
+) -> ItemOut:
+    """web's one hop: the form's file part goes to S3 as a multipart upload whose part URLs
+    storage-api signs, then storage-api checks what arrived and marks it stored. Any failure
+    aborts the upload, so S3 keeps no parts and the visitor keeps no half an item."""
+    ticket = await storage.start_upload(
+        visitor_id,
+        UploadStart(kind=kind, filename=filename, description=description, via=TransferMode.PROXY),
+    )
+    item_id = str(ticket.item_id)
+    assert ticket.part_size is not None  # noqa: S101 - proxy tickets always carry it
+
+    async def sign(numbers: list[int]) -> dict[int, str]:
+        return (await storage.part_links(visitor_id, item_id, numbers)).urls
+
+    try:
+        parts = await objects.send_parts(body, ticket.part_size, sign)
+        return await storage.complete_upload(visitor_id, item_id, UploadCompletion(parts=parts))
+    except (StorageRefused, ItemNotFound):
+        raise  # storage-api refused what arrived and removed it already
+    except BaseException:
+        # abort leaves an upload that did get stored alone (a lost answer to the completion)
+        await asyncio.shield(_abort(storage, visitor_id, item_id))
+        raise
+
+
+async def _abort(storage: StorageClient, visitor_id: str, item_id: str) -> None:
+    try:
+        await storage.abort_upload(visitor_id, item_id)
+    except Exception:  # noqa: BLE001 - the sweep aborts it at its deadline anyway
+        log.warning("could not abort upload %s; the sweep removes it at its deadline", item_id)
