@@ -70,3 +70,5 @@ class Limits(_Model):
     images_kept: int
     #: the operator's choice; web follows it
     transfer_mode: TransferMode = TransferMode.PROXY
+    #: `direct` mode: the S3 origin pages send uploads to and load content from (their CSP)
+    s3_browser_origin: str | None = None

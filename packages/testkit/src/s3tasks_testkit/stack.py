@@ -22,6 +22,8 @@ from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 #: mmap threshold hands multi-megabyte buffers back to the kernel when freed, and fewer
 #: arenas stop each thread from keeping its own high-water mark. The images set the same.
 STREAMING_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
+#: the transfer mode of the stacks tests start (`proxy` or `direct`)
+TRANSFER_ENV = "S3TASKS_TEST_TRANSFER"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class StackConfig:
     reconcile_interval_seconds: float = 600.0
     worker_concurrency: int = 2
     task_queue: str = "s3tasks"
+    #: who carries the bytes (storage-api's STORAGE_API_TRANSFER_MODE); `make test` runs the
+    #: browser, security, fault and load suites once in each mode
+    transfer_mode: str = field(default_factory=lambda: os.environ.get(TRANSFER_ENV, "proxy"))
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -60,6 +65,9 @@ class StackConfig:
             "STORAGE_API_WORKER_TOKENS": self.worker_service_token,
             "STORAGE_API_IMAGE_TTL_SECONDS": str(self.image_ttl_seconds),
             "STORAGE_API_FILE_TTL_SECONDS": str(self.file_ttl_seconds),
+            "STORAGE_API_TRANSFER_MODE": self.transfer_mode,
+            # the pages are served on loopback at a port chosen when web starts
+            "STORAGE_API_CORS_ORIGINS": "http://127.0.0.1:*,http://localhost:*",
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }

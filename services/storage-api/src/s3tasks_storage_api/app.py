@@ -88,6 +88,16 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                     logger.info("created bucket %s", settings.s3_bucket)
             except StorageApiError as exc:
                 logger.warning("could not ensure bucket %s: %s", settings.s3_bucket, exc.detail)
+        if settings.cors_origin_list:
+            try:
+                await anyio.to_thread.run_sync(store.allow_origins, settings.cors_origin_list)
+            except StorageApiError as exc:
+                logger.warning(
+                    "could not write the CORS rule of bucket %s (%s): browsers cannot send or "
+                    "fetch bytes directly until it is set",
+                    settings.s3_bucket,
+                    exc.detail,
+                )
         try:
             yield
         finally:

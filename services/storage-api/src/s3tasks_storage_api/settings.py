@@ -64,6 +64,10 @@ class StorageApiSettings(BaseSettings):
     #: the S3 endpoint as browsers see it (`direct` mode signs for this host: SigV4 signs the
     #: Host header, so a proxy that rewrites it breaks the signature); empty: `s3_endpoint`
     s3_public_url: str = ""
+    #: origins (comma-separated; `*` wildcards as S3 allows them) whose pages may send and
+    #: fetch bytes to and from the bucket: storage-api writes the bucket's CORS rule at start
+    #: (`direct` mode needs it; MinIO ignores bucket CORS: set MINIO_API_CORS_ALLOW_ORIGIN)
+    cors_origins: str = ""
     #: how long a presigned download or thumbnail link stays valid
     link_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
 
@@ -168,6 +172,10 @@ class StorageApiSettings(BaseSettings):
     @property
     def s3_host(self) -> str:
         return urlsplit(self.s3_endpoint).netloc
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def s3_browser_endpoint(self) -> str:

@@ -20,6 +20,7 @@ from s3tasks_web.health import HealthController
 from s3tasks_web.observability.http import RequestMiddleware, make_before_send
 from s3tasks_web.observability.lingering import LingeringCloseMiddleware
 from s3tasks_web.observability.metrics import WebMetrics
+from s3tasks_web.pages.direct_uploads import DirectUploadsController
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.files import FilesController
 from s3tasks_web.pages.images import ImagesController
@@ -105,6 +106,7 @@ def create_app(settings: WebSettings) -> Litestar:
             HealthController,
             ImagesController,
             FilesController,
+            DirectUploadsController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],

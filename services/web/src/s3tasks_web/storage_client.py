@@ -80,6 +80,11 @@ class StorageClient:
             return False
         return response.status_code == 200
 
+    @property
+    def s3_browser_origin(self) -> str | None:
+        """The S3 origin of `direct` mode, as last told (no request: pages' CSP needs it)."""
+        return self._limits[1].s3_browser_origin if self._limits is not None else None
+
     async def limits(self) -> Limits:
         now = time.monotonic()
         if self._limits is not None and now - self._limits[0] < self._limits_cache_seconds:

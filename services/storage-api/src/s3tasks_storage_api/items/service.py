@@ -13,7 +13,14 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from s3tasks_contracts import DeletionReason, ItemKind, ItemList, ItemOut, Limits
+from s3tasks_contracts import (
+    DeletionReason,
+    ItemKind,
+    ItemList,
+    ItemOut,
+    Limits,
+    TransferMode,
+)
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -92,6 +99,9 @@ class ItemService:
             file_ttl_seconds=s.file_ttl_seconds,
             images_kept=s.images_kept,
             transfer_mode=s.transfer_mode,
+            s3_browser_origin=(
+                s.s3_browser_endpoint if s.transfer_mode is TransferMode.DIRECT else None
+            ),
         )
 
     def limits_for(self, kind: ItemKind) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, BinaryIO, Protocol, cast
+from xml.sax.saxutils import escape
 
 import certifi
 import urllib3
@@ -94,6 +97,28 @@ class ObjectStore:
                 return False
             self._client.make_bucket(self.bucket)
             return True
+
+    def allow_origins(self, origins: list[str]) -> None:
+        """Write the bucket's CORS rule: these origins may POST uploads (the policy decides
+        what), GET and HEAD objects (the signature decides which), and read the ETag."""
+        rules = "".join(f"<AllowedOrigin>{escape(origin)}</AllowedOrigin>" for origin in origins)
+        body = (
+            "<CORSConfiguration><CORSRule>"
+            f"{rules}<AllowedMethod>GET</AllowedMethod><AllowedMethod>HEAD</AllowedMethod>"
+            "<AllowedMethod>POST</AllowedMethod><AllowedMethod>PUT</AllowedMethod>"
+            "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
+            "<MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>"
+        ).encode()
+        digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+        with _s3_errors():
+            # minio's client has no bucket-CORS call; the request is S3's PutBucketCors
+            self._client._execute(
+                "PUT",
+                self.bucket,
+                body=body,
+                headers={"Content-MD5": digest, "Content-Type": "application/xml"},
+                query_params={"cors": ""},
+            )
 
     def ping(self) -> None:
         with _s3_errors():

@@ -17,20 +17,27 @@ log = logging.getLogger("s3tasks_web.http")
 #: Probes are asked every few seconds; their lines would drown everything else.
 _PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 
-#: No inline script or style anywhere: everything comes from /static.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(s3_origin: str | None = None) -> str:
+    """No inline script or style anywhere: everything comes from /static. In `direct` mode
+    the browser also sends uploads to, and loads thumbnails from, the S3 origin."""
+    extra = f" {s3_origin}" if s3_origin else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self'{extra}",
+            f"connect-src 'self'{extra}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"form-action 'self'{extra}",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def security_headers(production: bool, hsts_max_age: int) -> dict[str, str]:
@@ -55,9 +62,12 @@ def make_before_send(services: WebServices) -> object:
         if message["type"] != "http.response.start":
             return
         headers = MutableScopeHeaders.from_message(message)
+        s3_origin = services.storage.s3_browser_origin if services.storage else None
         for name, value in fixed.items():
             if name == "content-security-policy" and name in headers:
                 continue  # served uploads carry their own, stricter policy
+            if name == "content-security-policy" and s3_origin:
+                value = content_security_policy(s3_origin)
             headers[name] = value
         content_type = headers.get("content-type", "")
         personal = content_type.startswith(("text/html", "application/json"))

@@ -76,6 +76,7 @@ async def page_context(
         "limits": limits,
         "max_bytes": max_bytes(limits, kind),
         "max_size": human_size(max_bytes(limits, kind)),
+        "transfer_mode": limits.transfer_mode.value,
     }
 
 

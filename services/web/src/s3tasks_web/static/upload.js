@@ -34,33 +34,119 @@
         return;
       }
       error.hidden = true;
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.setRequestHeader("Accept", "application/json");
+      progressBox.hidden = false;
+      button.disabled = true;
+      if (form.dataset.transfer === "direct") {
+        sendDirect(file);
+      } else {
+        sendThroughSite();
+      }
+    });
+
+    function failed(text) {
+      progressBox.hidden = true;
+      button.disabled = false;
+      showError(text);
+    }
+
+    function track(xhr) {
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
           bar.value = Math.round((e.loaded / e.total) * 100);
           bar.textContent = bar.value + "%";
         }
       });
+    }
+
+    // The server's answer names the page to show next; its flash message explains.
+    function goTo(responseText) {
+      var target = window.location.pathname;
+      try {
+        target = JSON.parse(responseText).redirect || target;
+      } catch (ignored) {
+        // a non-JSON answer (a proxy's error page): reload the page, the flash explains.
+      }
+      window.location.assign(target);
+    }
+
+    function sendThroughSite() {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      track(xhr);
       xhr.addEventListener("load", function () {
-        var target = window.location.pathname;
-        try {
-          target = JSON.parse(xhr.responseText).redirect || target;
-        } catch (ignored) {
-          // a non-JSON answer (a proxy's error page): reload the page, the flash explains.
-        }
-        window.location.assign(target);
+        goTo(xhr.responseText);
       });
       xhr.addEventListener("error", function () {
-        progressBox.hidden = true;
-        button.disabled = false;
-        showError("The upload failed: the connection was lost. Please try again.");
+        failed("The upload failed: the connection was lost. Please try again.");
       });
-      progressBox.hidden = false;
-      button.disabled = true;
       xhr.send(new FormData(form));
-    });
+    }
+
+    // `direct` mode: the site starts the upload (the row, a POST policy for this one file),
+    // the browser posts the bytes to S3, then the site checks what arrived.
+    function siteCall(step, body, then) {
+      var query = form.action.indexOf("?") >= 0 ? form.action.slice(form.action.indexOf("?")) : "";
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.dataset.uploads + step + query);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("Content-Type", "application/json");
+      xhr.addEventListener("load", function () {
+        then(xhr);
+      });
+      xhr.addEventListener("error", function () {
+        failed("The upload failed: the connection was lost. Please try again.");
+      });
+      xhr.send(JSON.stringify(body));
+    }
+
+    function sendDirect(file) {
+      var description = form.querySelector('input[name="description"]');
+      var started = {
+        filename: file.name,
+        description: description ? description.value : "",
+        size: file.size
+      };
+      siteCall("", started, function (xhr) {
+        var ticket = null;
+        try {
+          ticket = JSON.parse(xhr.responseText);
+        } catch (ignored) {
+          // not JSON: handled below
+        }
+        if (!ticket || !ticket.ok || !ticket.post_url) {
+          goTo(xhr.responseText);
+          return;
+        }
+        var data = new FormData();
+        Object.keys(ticket.fields).forEach(function (name) {
+          data.append(name, ticket.fields[name]);
+        });
+        data.append("file", file);
+        var s3 = new XMLHttpRequest();
+        s3.open("POST", ticket.post_url);
+        track(s3);
+        s3.addEventListener("load", function () {
+          var path = "/" + ticket.item_id;
+          if (s3.status >= 200 && s3.status < 300) {
+            siteCall(path + "/complete", {}, function (done) {
+              goTo(done.responseText);
+            });
+            return;
+          }
+          var code = /<Code>([^<]{1,64})<\/Code>/.exec(s3.responseText || "");
+          siteCall(path + "/abort", { s3_code: code ? code[1] : "Refused" }, function (done) {
+            goTo(done.responseText);
+          });
+        });
+        s3.addEventListener("error", function () {
+          siteCall("/" + ticket.item_id + "/abort", { s3_code: "ConnectionLost" }, function () {
+            failed("The upload failed: the connection was lost. Please try again.");
+          });
+        });
+        s3.send(data);
+      });
+    }
   }
 
   // Same wording as the server's (pages/views.py human_duration).

@@ -1,0 +1,162 @@
+"""`direct` mode's upload script: web starts and completes the upload; the browser posts the
+bytes to S3 itself, with the POST policy storage-api signed for this one item.
+
+    POST /{images|files}/uploads              -> the policy (storage-api wrote the row first)
+    (the browser POSTs the file to S3)
+    POST /{images|files}/uploads/{id}/complete -> storage-api checks what arrived; flash
+    POST /{images|files}/uploads/{id}/abort    -> S3 refused or the visitor gave up; flash
+
+Refusals answer as every form of the pages does (a flash and `{"ok": false, "redirect"}`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, post
+from pydantic import BaseModel, ConfigDict, Field
+
+from s3tasks_contracts import (
+    MAX_SENT_FILENAME_LENGTH,
+    ItemKind,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+)
+from s3tasks_web.errors import ItemNotFound, UploadRejected
+from s3tasks_web.pages import items
+from s3tasks_web.pages.responses import back_to
+from s3tasks_web.pages.views import human_size
+from s3tasks_web.services import WebServices
+from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.visitors.session import VisitorSession
+
+log = logging.getLogger(__name__)
+
+KIND_OF_PAGE = {"images": ItemKind.IMAGE, "files": ItemKind.FILE}
+#: what S3 answers a policy POST with, in words for the visitor (the rest: a generic failure)
+S3_REFUSALS = {
+    "EntityTooLarge": 413,
+    "EntityTooSmall": 400,
+}
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=MAX_SENT_FILENAME_LENGTH)
+    description: str = Field(default="", max_length=100_000)
+    size: int = Field(ge=0)
+
+
+class AbortRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: S3's error code when S3 refused the POST ("EntityTooLarge"...), empty when cancelled
+    s3_code: str = Field(default="", max_length=64)
+
+
+def _kind(page: str) -> ItemKind:
+    kind = KIND_OF_PAGE.get(page)
+    if kind is None:
+        raise ItemNotFound
+    return kind
+
+
+def _item_id(item_id: str) -> str:
+    try:
+        return str(UUID(item_id))
+    except ValueError:
+        raise ItemNotFound from None
+
+
+def _paths(tail: str) -> list[str]:
+    return [f"/{page}/uploads{tail}" for page in KIND_OF_PAGE]
+
+
+def _page(request: Request[Any, Any, Any]) -> str:
+    return request.url.path.split("/")[1]
+
+
+class DirectUploadsController(Controller):
+    """Beside each page's own controller, at `/images/uploads...` and `/files/uploads...`."""
+
+    path = "/"
+    tags = ["pages"]
+
+    @post(_paths(""), status_code=200)
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        data: StartRequest,
+        storage: StorageClient,
+        visitor: VisitorSession,
+    ) -> dict[str, Any]:
+        kind = _kind(_page(request))
+        limits = await storage.limits()
+        if limits.transfer_mode is not TransferMode.DIRECT:
+            raise UploadRejected(409, "Uploads go through this site here: reload the page.")
+        limit = items.max_bytes(limits, kind)
+        if data.size > limit:
+            raise items.too_large(kind, limit)
+        if data.size == 0:
+            raise UploadRejected(400, "The upload is empty (0 bytes); there is nothing to keep.")
+        ticket = await storage.start_upload(
+            visitor.visitor_id,
+            UploadStart(
+                kind=kind,
+                filename=data.filename,
+                description=data.description if kind is ItemKind.FILE else "",
+                via=TransferMode.DIRECT,
+                size_bytes=data.size,
+            ),
+        )
+        return {
+            "ok": True,
+            "item_id": str(ticket.item_id),
+            "post_url": ticket.post_url,
+            "fields": ticket.post_fields,
+        }
+
+    @post(_paths("/{item_id:str}/complete"), status_code=200)
+    async def complete(
+        self,
+        request: Request[Any, Any, Any],
+        item_id: str,
+        storage: StorageClient,
+        visitor: VisitorSession,
+        services: WebServices,
+    ) -> Response[object]:
+        page = _page(request)
+        kind = _kind(page)
+        item = await storage.complete_upload(
+            visitor.visitor_id, _item_id(item_id), UploadCompletion()
+        )
+        services.metrics.record_upload(kind, "stored", item.size_bytes)
+        log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
+        visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
+        return back_to(request, f"/{page}")
+
+    @post(_paths("/{item_id:str}/abort"), status_code=200)
+    async def abort(
+        self,
+        request: Request[Any, Any, Any],
+        item_id: str,
+        data: AbortRequest,
+        storage: StorageClient,
+        visitor: VisitorSession,
+    ) -> Response[object]:
+        """Remove the upload at once (its row, any object) and tell the visitor why."""
+        page = _page(request)
+        kind = _kind(page)
+        await storage.abort_upload(visitor.visitor_id, _item_id(item_id))
+        if not data.s3_code:
+            visitor.flash("success", "The upload was cancelled.")
+            return back_to(request, f"/{page}")
+        if S3_REFUSALS.get(data.s3_code) == 413:
+            raise items.too_large(kind, items.max_bytes(await storage.limits(), kind))
+        raise UploadRejected(
+            400, "The upload was refused by the storage service. Please try again."
+        )
