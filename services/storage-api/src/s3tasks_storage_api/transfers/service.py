@@ -199,54 +199,64 @@ class TransferService:
 
     def complete(self, visitor_id: str, item_id: UUID, completion: UploadCompletion) -> ItemOut:
         """Check what arrived and mark the item stored; idempotent: a second completion (a
-        retry, a double click) answers with the stored item. Anything that does not match
-        (missing, empty, too large, not an image) removes object and row and says why."""
+        retry after a lost answer, a double click) answers with the stored item. Anything that
+        does not match (missing, empty, too large, not an image) removes object and row and
+        says why."""
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
             row = repo.lock_own(visitor_id, item_id)  # held until the row is marked stored
             if row is None:
                 raise NotFound("No such upload.")
             kind = ItemKind(row.kind)
-            if row.status == ItemStatus.STORED and row.hidden_at is None:
-                return to_item_out(row)
-            try:
-                self._refuse_if_gone(row, repo)
-                size, etag, content_type = self._check_arrived(row, completion)
-            except StorageFailure:
-                raise  # S3 is unavailable: nothing is known wrong, the client may complete again
-            except StorageApiError as exc:
-                failed: StorageApiError | None = exc
-            else:
-                failed = None
-                repo.mark_stored(
-                    item_id,
-                    size=size,
-                    etag=etag,
-                    content_type=content_type,
-                    ttl_seconds=self._settings.ttl_seconds(kind),
-                )
-                session.flush()
-                session.refresh(row)
-                stored = to_item_out(row)
+            already = row.status == ItemStatus.STORED and row.hidden_at is None
+            failed = None if already else self._store_if_arrived(row, repo, completion)
+            stored = to_item_out(row) if failed is None else None
             keys = [k for k in (row.object_key, row.thumbnail_key) if k]
             upload_id = row.upload_id
-        if failed is not None:
+        if stored is None:
+            assert failed is not None  # noqa: S101
             if upload_id is not None:
                 self._abort_quietly(keys[0], upload_id)
             self._items.discard(item_id, keys)
             self._metrics.refused(kind, failed)
             raise failed
-        self._metrics.stored(kind, stored.size_bytes)
+        if not already:
+            self._metrics.stored(kind, stored.size_bytes)
         if kind is ItemKind.IMAGE:
+            # after a lost answer too: the first completion may not have reached the cap
             self._items.apply_cap(visitor_id, kind)
         return stored
 
+    def _store_if_arrived(
+        self, row: Item, repo: ItemRepository, completion: UploadCompletion
+    ) -> StorageApiError | None:
+        """Mark the locked row stored if what arrived passes; else the reason it does not.
+        S3 being unavailable raises: nothing is known wrong, the client may complete again."""
+        try:
+            self._refuse_if_gone(row, repo)
+            size, etag, content_type = self._check_arrived(row, completion)
+        except StorageFailure:
+            raise
+        except StorageApiError as exc:
+            return exc
+        repo.mark_stored(
+            row.id,
+            size=size,
+            etag=etag,
+            content_type=content_type,
+            ttl_seconds=self._settings.ttl_seconds(row.kind),
+        )
+        repo.session.flush()
+        repo.session.refresh(row)
+        return None
+
     def abort(self, visitor_id: str, item_id: UUID) -> None:
-        """The sender gave up (cancel, a failed part): abort the multipart upload and remove
-        object and row at once; an upload already stored is left alone."""
+        """The sender gave up (cancel, a failed part, a completion it never got an answer
+        to): abort the multipart upload and remove object and row at once, whatever state
+        they reached, so that what the visitor was told (it failed) is what they see."""
         with transaction(self._sessions) as session:
             row = ItemRepository(session).lock_own(visitor_id, item_id)
-            if row is None or row.status == ItemStatus.STORED:
+            if row is None:
                 return
             keys = [k for k in (row.object_key, row.thumbnail_key) if k]
             upload_id = row.upload_id

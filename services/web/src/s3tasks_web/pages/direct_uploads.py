@@ -31,6 +31,7 @@ from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.views import human_size
 from s3tasks_web.services import WebServices
 from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.transfers.uploads import complete
 from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,7 @@ class DirectUploadsController(Controller):
     ) -> Response[object]:
         page = _page(request)
         kind = _kind(page)
-        item = await storage.complete_upload(
-            visitor.visitor_id, _item_id(item_id), UploadCompletion()
-        )
+        item = await complete(storage, visitor.visitor_id, _item_id(item_id), UploadCompletion())
         services.metrics.record_upload(kind, "stored", item.size_bytes)
         log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
         visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")

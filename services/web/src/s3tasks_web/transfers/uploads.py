@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from s3tasks_contracts import ItemKind, ItemOut, TransferMode, UploadCompletion, UploadStart
-from s3tasks_web.errors import ItemNotFound, StorageRefused
+from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
 from s3tasks_web.storage_client import StorageClient
 from s3tasks_web.transfers.objects import ObjectClient
 
@@ -39,13 +39,25 @@ async def send_in_parts(
 
     try:
         parts = await objects.send_parts(body, ticket.part_size, sign)
-        return await storage.complete_upload(visitor_id, item_id, UploadCompletion(parts=parts))
+        return await complete(storage, visitor_id, item_id, UploadCompletion(parts=parts))
     except (StorageRefused, ItemNotFound):
         raise  # storage-api refused what arrived and removed it already
     except BaseException:
-        # abort leaves an upload that did get stored alone (a lost answer to the completion)
+        # told it failed, the visitor must not find it stored: abort undoes it in any state
         await asyncio.shield(_abort(storage, visitor_id, item_id))
         raise
+
+
+async def complete(
+    storage: StorageClient, visitor_id: str, item_id: str, completion: UploadCompletion
+) -> ItemOut:
+    """Complete, once more if the answer was lost: completion is idempotent, and a lost
+    answer is often a commit that did land (the second call then answers with the item)."""
+    try:
+        return await storage.complete_upload(visitor_id, item_id, completion)
+    except StorageUnavailable:
+        log.warning("completing upload %s failed; asking once more", item_id)
+        return await storage.complete_upload(visitor_id, item_id, completion)
 
 
 async def _abort(storage: StorageClient, visitor_id: str, item_id: str) -> None:
