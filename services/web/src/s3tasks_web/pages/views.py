@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from s3tasks_contracts import ItemKind, ItemList, ItemOut
+from s3tasks_contracts import ItemList, ItemOut
+from s3tasks_web.pages.kinds import KIND_PAGES
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,8 @@ def human_duration(seconds: int) -> str:
 
 def item_view(item: ItemOut, server_time: datetime) -> ItemView:
     seconds_left = max(0, int((item.expires_at - server_time).total_seconds()))
-    base = "/images" if item.kind is ItemKind.IMAGE else "/files"
-    leaf = "" if item.kind is ItemKind.IMAGE else "/download"
-    content_url = f"{base}/{item.id}{leaf}"
+    page = KIND_PAGES[item.kind]
+    base = f"{page.path}/{item.id}"
     return ItemView(
         id=str(item.id),
         filename=item.filename,
@@ -60,8 +60,8 @@ def item_view(item: ItemOut, server_time: datetime) -> ItemView:
         seconds_left=seconds_left,
         time_left=human_duration(seconds_left),
         expires_at=item.expires_at.isoformat(),
-        content_url=content_url,
-        thumbnail_url=f"{base}/{item.id}/thumbnail" if item.has_thumbnail else None,
+        content_url=base + page.content_leaf,
+        thumbnail_url=f"{base}/thumbnail" if item.has_thumbnail else None,
     )
 
 
