@@ -28,7 +28,7 @@ from s3tasks_web.errors import (
 )
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.multipart_stream import MultipartStream
-from s3tasks_web.pages.views import human_size, item_views
+from s3tasks_web.pages.views import deleted_after, human_size, item_views
 from s3tasks_web.services import WebServices
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
@@ -80,6 +80,7 @@ class ItemsService:
             "limits": limits,
             "max_bytes": max_bytes,
             "max_size": human_size(max_bytes),
+            "deleted_after": deleted_after(self.page.ttl_seconds(limits)),
         }
 
     async def upload(self, request: WebRequest) -> ItemOut:

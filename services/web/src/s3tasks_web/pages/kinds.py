@@ -26,10 +26,10 @@ class KindPage:
     described: bool
     #: what the file picker offers (empty: anything); storage-api sniffs the bytes regardless.
     accept: str
-    size_limit: Callable[[Limits], int]
-
-    def max_bytes(self, limits: Limits) -> int:
-        return self.size_limit(limits)
+    #: the largest upload storage-api accepts, from its limits.
+    max_bytes: Callable[[Limits], int]
+    #: how long after its upload an item is deleted, from storage-api's limits.
+    ttl_seconds: Callable[[Limits], int]
 
     def count(self, number: int) -> str:
         """'1 image', '3 images', '0 images'."""
@@ -46,7 +46,8 @@ IMAGES = KindPage(
     thumbnails=True,
     described=False,
     accept="image/jpeg,image/png,image/gif,image/webp",
-    size_limit=lambda limits: limits.max_image_bytes,
+    max_bytes=lambda limits: limits.max_image_bytes,
+    ttl_seconds=lambda limits: limits.image_ttl_seconds,
 )
 FILES = KindPage(
     kind=ItemKind.FILE,
@@ -58,6 +59,7 @@ FILES = KindPage(
     thumbnails=False,
     described=True,
     accept="",
-    size_limit=lambda limits: limits.max_file_bytes,
+    max_bytes=lambda limits: limits.max_file_bytes,
+    ttl_seconds=lambda limits: limits.file_ttl_seconds,
 )
 KIND_PAGES = {page.kind: page for page in (IMAGES, FILES)}

@@ -47,6 +47,13 @@ def human_duration(seconds: int) -> str:
     return f"{secs} s left"
 
 
+def deleted_after(ttl_seconds: int) -> str:
+    """How long items live, as the page's lead says it: whole minutes from a minute on."""
+    if ttl_seconds >= 60:
+        return f"{ttl_seconds // 60} minutes"
+    return f"{ttl_seconds} seconds"
+
+
 def item_view(item: ItemOut, server_time: datetime) -> ItemView:
     seconds_left = max(0, int((item.expires_at - server_time).total_seconds()))
     page = KIND_PAGES[item.kind]
