@@ -20,10 +20,10 @@ from s3tasks_web.health import HealthController
 from s3tasks_web.observability.http import RequestMiddleware, make_before_send
 from s3tasks_web.observability.lingering import LingeringCloseMiddleware
 from s3tasks_web.observability.metrics import WebMetrics
+from s3tasks_web.pages.controllers import items_controller
 from s3tasks_web.pages.direct_uploads import DirectUploadsController
 from s3tasks_web.pages.errors import exception_handlers
-from s3tasks_web.pages.files import FilesController
-from s3tasks_web.pages.images import ImagesController
+from s3tasks_web.pages.kinds import FILES, IMAGES
 from s3tasks_web.services import (
     UploadSlots,
     WebServices,
@@ -47,7 +47,7 @@ SMALL_FORM_MAX_BYTES = 64 * 1024
 
 @get("/", include_in_schema=False)
 async def home() -> Redirect:
-    return Redirect("/images")
+    return Redirect(IMAGES.path)
 
 
 def static_url(name: str) -> str:
@@ -104,8 +104,8 @@ def create_app(settings: WebSettings) -> Litestar:
         route_handlers=[
             home,
             HealthController,
-            ImagesController,
-            FilesController,
+            items_controller(IMAGES),
+            items_controller(FILES),
             DirectUploadsController,
             create_static_files_router(
                 path="/static",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar import Request
 from litestar.datastructures import State
 
+from s3tasks_web.connections import WebRequest
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
@@ -64,5 +64,5 @@ def provide_objects(state: State) -> ObjectClient:
     return objects
 
 
-def provide_visitor(request: Request) -> VisitorSession:  # type: ignore[type-arg]
+def provide_visitor(request: WebRequest) -> VisitorSession:
     return provide_services(request.app.state).session_cookie.load(request)

@@ -85,32 +85,38 @@ class WebSettings(BaseSettings):
         return str(self.storage_api_url).rstrip("/")
 
     @model_validator(mode="after")
-    def _refuse_weak_secret_in_production(self) -> WebSettings:
-        if not self.production:
-            return self
-        secret = self.secret_key.get_secret_value()
-        if secret == DEVELOPMENT_SECRET_KEY:
-            raise ValueError(
-                f"{ENV_PREFIX}SECRET_KEY is the development default; "
-                "set a random secret when S3TASKS_ENV=production"
+    def _refuse_weak_secrets_in_production(self) -> WebSettings:
+        if self.production:
+            _refuse_weak_secret(
+                "SECRET_KEY",
+                self.secret_key,
+                DEVELOPMENT_SECRET_KEY,
+                MIN_PRODUCTION_SECRET_LENGTH,
+                remedy="set a random secret",
             )
-        if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
-            raise ValueError(
-                f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
-                "characters when S3TASKS_ENV=production"
-            )
-        token = self.service_token.get_secret_value()
-        if token == DEVELOPMENT_SERVICE_TOKEN:
-            raise ValueError(
-                f"{ENV_PREFIX}SERVICE_TOKEN is the development default; "
-                "set web's own credential when S3TASKS_ENV=production"
-            )
-        if len(token) < MIN_PRODUCTION_SERVICE_TOKEN_LENGTH:
-            raise ValueError(
-                f"{ENV_PREFIX}SERVICE_TOKEN must be at least "
-                f"{MIN_PRODUCTION_SERVICE_TOKEN_LENGTH} characters when S3TASKS_ENV=production"
+            _refuse_weak_secret(
+                "SERVICE_TOKEN",
+                self.service_token,
+                DEVELOPMENT_SERVICE_TOKEN,
+                MIN_PRODUCTION_SERVICE_TOKEN_LENGTH,
+                remedy="set web's own credential",
             )
         return self
+
+
+def _refuse_weak_secret(
+    field: str, value: SecretStr, development_default: str, min_length: int, *, remedy: str
+) -> None:
+    secret = value.get_secret_value()
+    if secret == development_default:
+        raise ValueError(
+            f"{ENV_PREFIX}{field} is the development default; {remedy} when S3TASKS_ENV=production"
+        )
+    if len(secret) < min_length:
+        raise ValueError(
+            f"{ENV_PREFIX}{field} must be at least {min_length} "
+            "characters when S3TASKS_ENV=production"
+        )
 
 
 def describe_settings_error(error: ValidationError) -> str:

@@ -15,18 +15,19 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import (
     MAX_SENT_FILENAME_LENGTH,
-    ItemKind,
     TransferMode,
     UploadCompletion,
     UploadStart,
 )
+from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import ItemNotFound, UploadRejected
-from s3tasks_web.pages import items
+from s3tasks_web.pages.items import too_large
+from s3tasks_web.pages.kinds import KIND_PAGES, KindPage
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.views import human_size
 from s3tasks_web.services import WebServices
@@ -36,7 +37,7 @@ from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
 
-KIND_OF_PAGE = {"images": ItemKind.IMAGE, "files": ItemKind.FILE}
+_PAGES = {page.path: page for page in KIND_PAGES.values()}
 #: what S3 answers a policy POST with, in words for the visitor (the rest: a generic failure)
 S3_REFUSALS = {
     "EntityTooLarge": 413,
@@ -59,11 +60,11 @@ class AbortRequest(BaseModel):
     s3_code: str = Field(default="", max_length=64)
 
 
-def _kind(page: str) -> ItemKind:
-    kind = KIND_OF_PAGE.get(page)
-    if kind is None:
+def _page(request: WebRequest) -> KindPage:
+    page = _PAGES.get("/" + request.url.path.split("/")[1])
+    if page is None:
         raise ItemNotFound
-    return kind
+    return page
 
 
 def _item_id(item_id: str) -> str:
@@ -74,11 +75,7 @@ def _item_id(item_id: str) -> str:
 
 
 def _paths(tail: str) -> list[str]:
-    return [f"/{page}/uploads{tail}" for page in KIND_OF_PAGE]
-
-
-def _page(request: Request[Any, Any, Any]) -> str:
-    return request.url.path.split("/")[1]
+    return [f"{path}/uploads{tail}" for path in _PAGES]
 
 
 class DirectUploadsController(Controller):
@@ -90,18 +87,19 @@ class DirectUploadsController(Controller):
     @post(_paths(""), status_code=200)
     async def start(
         self,
-        request: Request[Any, Any, Any],
+        request: WebRequest,
         data: StartRequest,
         storage: StorageClient,
         visitor: VisitorSession,
     ) -> dict[str, Any]:
-        kind = _kind(_page(request))
+        page = _page(request)
+        kind = page.kind
         limits = await storage.limits()
         if limits.transfer_mode is not TransferMode.DIRECT:
             raise UploadRejected(409, "Uploads go through this site here: reload the page.")
-        limit = items.max_bytes(limits, kind)
+        limit = page.max_bytes(limits)
         if data.size > limit:
-            raise items.too_large(kind, limit)
+            raise too_large(page, limit)
         if data.size == 0:
             raise UploadRejected(400, "The upload is empty (0 bytes); there is nothing to keep.")
         ticket = await storage.start_upload(
@@ -109,7 +107,7 @@ class DirectUploadsController(Controller):
             UploadStart(
                 kind=kind,
                 filename=data.filename,
-                description=data.description if kind is ItemKind.FILE else "",
+                description=data.description if page.described else "",
                 via=TransferMode.DIRECT,
                 size_bytes=data.size,
             ),
@@ -124,24 +122,24 @@ class DirectUploadsController(Controller):
     @post(_paths("/{item_id:str}/complete"), status_code=200)
     async def complete(
         self,
-        request: Request[Any, Any, Any],
+        request: WebRequest,
         item_id: str,
         storage: StorageClient,
         visitor: VisitorSession,
         services: WebServices,
     ) -> Response[object]:
         page = _page(request)
-        kind = _kind(page)
+        kind = page.kind
         item = await complete(storage, visitor.visitor_id, _item_id(item_id), UploadCompletion())
         services.metrics.record_upload(kind, "stored", item.size_bytes)
         log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
         visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
-        return back_to(request, f"/{page}")
+        return back_to(request, page.path)
 
     @post(_paths("/{item_id:str}/abort"), status_code=200)
     async def abort(
         self,
-        request: Request[Any, Any, Any],
+        request: WebRequest,
         item_id: str,
         data: AbortRequest,
         storage: StorageClient,
@@ -149,13 +147,12 @@ class DirectUploadsController(Controller):
     ) -> Response[object]:
         """Remove the upload at once (its row, any object) and tell the visitor why."""
         page = _page(request)
-        kind = _kind(page)
         await storage.abort_upload(visitor.visitor_id, _item_id(item_id))
         if not data.s3_code:
             visitor.flash("success", "The upload was cancelled.")
-            return back_to(request, f"/{page}")
+            return back_to(request, page.path)
         if S3_REFUSALS.get(data.s3_code) == 413:
-            raise items.too_large(kind, items.max_bytes(await storage.limits(), kind))
+            raise too_large(page, page.max_bytes(await storage.limits()))
         raise UploadRejected(
             400, "The upload was refused by the storage service. Please try again."
         )

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
-from s3tasks_contracts import ItemKind
+from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
+from s3tasks_web.pages.kinds import KIND_PAGES
 from s3tasks_web.pages.responses import back_to, wants_json
 from s3tasks_web.services import provide_services
 
 log = logging.getLogger(__name__)
 
-_FORM_PAGES = ("/images", "/files")
-_UPLOAD_ROUTES = {"/images/upload": ItemKind.IMAGE, "/files/upload": ItemKind.FILE}
+_UPLOAD_ROUTES = {f"{page.path}/upload": kind for kind, page in KIND_PAGES.items()}
 #: the `outcome` of a refused upload, by status, where the error names none of its own.
 _OUTCOMES = {
     400: "bad_request",
@@ -36,7 +36,7 @@ _OUTCOMES = {
 }
 
 
-def _count_refused_upload(request: Request, status: int, reason: str | None) -> None:  # type: ignore[type-arg]
+def _count_refused_upload(request: WebRequest, status: int, reason: str | None) -> None:
     """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
     reader, storage-api, an unexpected error), so an operator sees each one with its reason."""
     kind = _UPLOAD_ROUTES.get(request.url.path) if request.method == "POST" else None
@@ -45,21 +45,18 @@ def _count_refused_upload(request: Request, status: int, reason: str | None) -> 
         provide_services(request.app.state).metrics.record_upload(kind, outcome)
 
 
-def _form_page(request: Request) -> str | None:  # type: ignore[type-arg]
+def _form_page(request: WebRequest) -> str | None:
     """The page a refused form goes back to, if the request was one of its forms."""
     if request.method != "POST":
         return None
-    for page in _FORM_PAGES:
-        if request.url.path.startswith(page + "/"):
-            return page
+    for page in KIND_PAGES.values():
+        if request.url.path.startswith(page.path + "/"):
+            return page.path
     return None
 
 
 def _error_page(
-    request: Request,  # type: ignore[type-arg]
-    status_code: int,
-    message: str,
-    title: str,
+    request: WebRequest, status_code: int, message: str, title: str
 ) -> Response[object]:
     if wants_json(request):
         return Response({"status": status_code, "detail": message}, status_code=status_code)
@@ -71,7 +68,7 @@ def _error_page(
     return page
 
 
-def handle_web_error(request: Request, exc: WebError) -> Response[object]:  # type: ignore[type-arg]
+def handle_web_error(request: WebRequest, exc: WebError) -> Response[object]:
     if isinstance(exc, StorageUnavailable):
         log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
     _count_refused_upload(request, exc.status_code, exc.reason)
@@ -94,14 +91,14 @@ def handle_web_error(request: Request, exc: WebError) -> Response[object]:  # ty
     return response
 
 
-def handle_http_exception(request: Request, exc: HTTPException) -> Response[object]:  # type: ignore[type-arg]
+def handle_http_exception(request: WebRequest, exc: HTTPException) -> Response[object]:
     _count_refused_upload(request, exc.status_code, None)
     if isinstance(exc, NotFoundException):
         return _error_page(request, 404, "There is no page at this address.", "Not found")
     return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
 
 
-def handle_unexpected(request: Request, exc: Exception) -> Response[object]:  # type: ignore[type-arg]
+def handle_unexpected(request: WebRequest, exc: Exception) -> Response[object]:
     log.exception("unexpected error", exc_info=exc)
     _count_refused_upload(request, 500, "error")
     return _error_page(request, 500, WebError.user_message, "Sorry")

@@ -1,4 +1,7 @@
-"""The work behind both pages: list, upload (streamed), delete all, and stream content back."""
+"""The work behind both pages: list, upload (streamed), delete all, and stream content back.
+
+The pages' controller (`pages/controller.py`) only calls this; one `ItemsService` a request,
+for the kind of the page it came to."""
 
 from __future__ import annotations
 
@@ -6,15 +9,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from litestar import Request
 from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import InternalServerException
 from litestar.response import Redirect, Response, Stream
 
-from s3tasks_contracts import ItemKind, ItemOut, Limits, LinkVariant, TransferMode
+from s3tasks_contracts import ItemOut, LinkVariant, TransferMode
+from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import (
     ItemNotFound,
     StorageRefused,
@@ -22,9 +26,10 @@ from s3tasks_web.errors import (
     UploadRejected,
     WebError,
 )
+from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.multipart_stream import MultipartStream
-from s3tasks_web.pages.views import human_size, item_views
-from s3tasks_web.services import WebServices, provide_objects
+from s3tasks_web.pages.views import deleted_after, human_size, item_views
+from s3tasks_web.services import WebServices
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
 from s3tasks_web.transfers.objects import ObjectClient
@@ -44,91 +49,166 @@ _DRAIN_FACTOR = 2
 #: the policy storage-api sets on content; kept when web passes the bytes on.
 CONTENT_CSP = "default-src 'none'; sandbox"
 
-PAGE_OF = {ItemKind.IMAGE: "/images", ItemKind.FILE: "/files"}
-NOUN_OF = {ItemKind.IMAGE: "images", ItemKind.FILE: "files"}
-
 
 class _TooLarge(Exception):
     """Raised inside the upload body generator to stop sending once the limit is passed."""
 
 
-def max_bytes(limits: Limits, kind: ItemKind) -> int:
-    return limits.max_image_bytes if kind is ItemKind.IMAGE else limits.max_file_bytes
-
-
-def too_large(kind: ItemKind, limit: int, *, close_connection: bool = False) -> UploadRejected:
-    what = "image" if kind is ItemKind.IMAGE else "file"
+def too_large(page: KindPage, limit: int, *, close_connection: bool = False) -> UploadRejected:
     return UploadRejected(
         413,
-        f"That {what} is too large: the limit is {human_size(limit)}.",
+        f"That {page.what} is too large: the limit is {human_size(limit)}.",
         close_connection=close_connection,
     )
 
 
-async def page_context(
-    storage: StorageClient, visitor: VisitorSession, services: WebServices, kind: ItemKind
-) -> dict[str, Any]:
-    listing = await storage.list_items(visitor.visitor_id, kind)
-    limits = await storage.limits()
-    return {
-        "kind": kind.value,
-        "items": item_views(listing),
-        "limits": limits,
-        "max_bytes": max_bytes(limits, kind),
-        "max_size": human_size(max_bytes(limits, kind)),
-        "transfer_mode": limits.transfer_mode.value,
-    }
+@dataclass(frozen=True)
+class ItemsService:
+    page: KindPage
+    storage: StorageClient
+    objects: ObjectClient
+    visitor: VisitorSession
+    services: WebServices
 
+    async def page_context(self) -> dict[str, Any]:
+        listing = await self.storage.list_items(self.visitor.visitor_id, self.page.kind)
+        limits = await self.storage.limits()
+        max_bytes = self.page.max_bytes(limits)
+        views = item_views(listing)
+        return {
+            "page": self.page,
+            "items": views,
+            # My Files offers the last uploaded file; older ones wait for their deletion.
+            "latest": views[0] if views else None,
+            "limits": limits,
+            "max_bytes": max_bytes,
+            "max_size": human_size(max_bytes),
+            "deleted_after": deleted_after(self.page.ttl_seconds(limits)),
+            "transfer_mode": limits.transfer_mode.value,
+        }
 
-async def upload(
-    request: Request,  # type: ignore[type-arg]
-    kind: ItemKind,
-    storage: StorageClient,
-    visitor: VisitorSession,
-    services: WebServices,
-) -> ItemOut:
-    """Stream the form's file part to storage-api; flash and count a stored upload (refusals
-    are counted where every error becomes an answer, `pages/errors.py`)."""
-    body = _paced(request.stream(), services.settings)
-    try:
-        limits = await storage.limits()
-    except WebError as exc:
-        exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
-        raise
-    limit = max_bytes(limits, kind)
-    announced = request.headers.get("content-length")
-    if (
-        announced is not None
-        and announced.isdigit()
-        and int(announced) > limit + _FORM_OVERHEAD_BYTES
-    ):
-        # known too large before a byte is read: answer now and hang up, reading nothing
-        raise too_large(kind, limit, close_connection=True)
-    if not services.upload_slots.try_take():
-        raise UploadRejected(
-            503,
-            "Too many uploads are in progress right now. Please try again in a moment.",
-            reason="busy",
-            close_connection=True,
+    async def upload(self, request: WebRequest) -> ItemOut:
+        """Stream the form's file part to storage-api; flash and count a stored upload
+        (refusals are counted where every error becomes an answer, `pages/errors.py`)."""
+        body = _paced(request.stream(), self.services.settings)
+        try:
+            limits = await self.storage.limits()
+        except WebError as exc:
+            exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
+            raise
+        limit = self.page.max_bytes(limits)
+        announced = request.headers.get("content-length")
+        if (
+            announced is not None
+            and announced.isdigit()
+            and int(announced) > limit + _FORM_OVERHEAD_BYTES
+        ):
+            # known too large before a byte is read: answer now and hang up, reading nothing
+            raise too_large(self.page, limit, close_connection=True)
+        if not self.services.upload_slots.try_take():
+            raise UploadRejected(
+                503,
+                "Too many uploads are in progress right now. Please try again in a moment.",
+                reason="busy",
+                close_connection=True,
+            )
+        try:
+            form = MultipartStream(
+                request.headers.get("content-type", ""),
+                body,
+                max_field_bytes=limits.max_description_length * 4 + 64,
+            )
+            item = await self._send_file(form, limit)
+        except WebError as exc:
+            if not exc.close_connection:
+                await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+            raise
+        finally:
+            self.services.upload_slots.give_back()
+        kind = self.page.kind
+        self.services.metrics.record_upload(kind, "stored", item.size_bytes)
+        log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
+        self.visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
+        return item
+
+    async def _send_file(self, form: MultipartStream, limit: int) -> ItemOut:
+        head = await form.read_until_file(FILE_FIELD)
+        if not head.filename:
+            raise UploadRejected(400, "Please choose a file to upload.")
+        description = head.fields.get(DESCRIPTION_FIELD, "").strip()
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            async for chunk in form.file_chunks():
+                sent += len(chunk)
+                if sent > limit:
+                    raise _TooLarge
+                yield chunk
+
+        try:
+            return await send_in_parts(
+                self.storage,
+                self.objects,
+                self.visitor.visitor_id,
+                kind=self.page.kind,
+                filename=head.filename,
+                description=description if self.page.described else "",
+                body=body(),
+            )
+        except _TooLarge:
+            raise too_large(self.page, limit) from None
+        except StorageUnavailable:
+            # storage-api may answer "too large" and hang up before reading everything.
+            if sent > limit:
+                raise too_large(self.page, limit) from None
+            raise
+        except StorageRefused as exc:
+            if exc.status_code == 413:
+                raise too_large(self.page, limit) from None
+            raise
+
+    async def purge(self, request: WebRequest) -> None:
+        form = await request.form()
+        if form.get(CONFIRM_FIELD) != "yes":
+            raise UploadRejected(
+                400, f"Tick the box to confirm deleting all your {self.page.noun}."
+            )
+        result = await self.storage.purge(self.visitor.visitor_id, self.page.kind)
+        self.visitor.flash("success", f"Deleted {self.page.count(result.hidden)}.")
+
+    async def stream_content(
+        self, request: WebRequest, item_id: str, *, thumbnail: bool
+    ) -> Response[object]:
+        """The item's bytes, as the operator's transfer mode says: `direct`, a 303 to a
+        presigned GET the browser follows to S3; `proxy`, streamed from S3 by web. storage-api
+        is not on the byte path either way."""
+        try:
+            UUID(item_id)
+        except ValueError:
+            raise ItemNotFound from None
+        variant = LinkVariant.THUMBNAIL if thumbnail else LinkVariant.CONTENT
+        mode = (await self.storage.limits()).transfer_mode
+        link = await self.storage.link(self.visitor.visitor_id, item_id, variant, mode)
+        if mode is TransferMode.DIRECT:
+            # the link is the visitor's own for a few minutes: not for shared caches
+            return Redirect(
+                link.url, status_code=303, headers={"cache-control": "private, no-store"}
+            )
+        content = await self.objects.open(link.url, request.headers)
+        headers = dict(content.headers)
+        media_type = headers.pop("content-type", "application/octet-stream")
+        headers.setdefault("cache-control", "private, max-age=60")
+        # Uploaded bytes are data, never a page of ours: no scripts, no same-origin access.
+        headers["content-security-policy"] = CONTENT_CSP
+        stream: Response[object] = Stream(  # type: ignore[assignment]
+            content.chunks(),
+            status_code=content.status_code,
+            headers=headers,
+            media_type=media_type,
+            background=BackgroundTask(content.aclose),
         )
-    try:
-        form = MultipartStream(
-            request.headers.get("content-type", ""),
-            body,
-            max_field_bytes=limits.max_description_length * 4 + 64,
-        )
-        objects = provide_objects(request.app.state)
-        item = await _send_file(form, kind, limit, storage, objects, visitor)
-    except WebError as exc:
-        if not exc.close_connection:
-            await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
-        raise
-    finally:
-        services.upload_slots.give_back()
-    services.metrics.record_upload(kind, "stored", item.size_bytes)
-    log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
-    visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
-    return item
+        return stream
 
 
 async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
@@ -186,98 +266,3 @@ def _cut_off(settings: WebSettings, *, idle_expired: bool, ended: bool) -> Uploa
     else:
         message = "The upload was too slow and was stopped. Please try again."
     return UploadRejected(408, message, close_connection=True)
-
-
-async def _send_file(
-    form: MultipartStream,
-    kind: ItemKind,
-    limit: int,
-    storage: StorageClient,
-    objects: ObjectClient,
-    visitor: VisitorSession,
-) -> ItemOut:
-    head = await form.read_until_file(FILE_FIELD)
-    if not head.filename:
-        raise UploadRejected(400, "Please choose a file to upload.")
-    description = head.fields.get(DESCRIPTION_FIELD, "").strip()
-    sent = 0
-
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal sent
-        async for chunk in form.file_chunks():
-            sent += len(chunk)
-            if sent > limit:
-                raise _TooLarge
-            yield chunk
-
-    try:
-        return await send_in_parts(
-            storage,
-            objects,
-            visitor.visitor_id,
-            kind=kind,
-            filename=head.filename,
-            description=description if kind is ItemKind.FILE else "",
-            body=body(),
-        )
-    except _TooLarge:
-        raise too_large(kind, limit) from None
-    except StorageUnavailable:
-        # storage-api may answer "too large" and hang up before reading everything.
-        if sent > limit:
-            raise too_large(kind, limit) from None
-        raise
-    except StorageRefused as exc:
-        if exc.status_code == 413:
-            raise too_large(kind, limit) from None
-        raise
-
-
-async def purge(
-    request: Request,  # type: ignore[type-arg]
-    kind: ItemKind,
-    storage: StorageClient,
-    visitor: VisitorSession,
-) -> None:
-    form = await request.form()
-    if form.get(CONFIRM_FIELD) != "yes":
-        raise UploadRejected(400, f"Tick the box to confirm deleting all your {NOUN_OF[kind]}.")
-    result = await storage.purge(visitor.visitor_id, kind)
-    noun = NOUN_OF[kind] if result.hidden != 1 else NOUN_OF[kind].rstrip("s")
-    visitor.flash("success", f"Deleted {result.hidden} {noun}.")
-
-
-async def stream_content(
-    request: Request,  # type: ignore[type-arg]
-    storage: StorageClient,
-    visitor: VisitorSession,
-    item_id: str,
-    *,
-    thumbnail: bool,
-) -> Response[Any]:
-    """The item's bytes, as the operator's transfer mode says: `direct`, a 303 to a presigned
-    GET the browser follows to S3; `proxy`, streamed from S3 by web (storage-api is not on the
-    byte path either way)."""
-    try:
-        UUID(item_id)
-    except ValueError:
-        raise ItemNotFound from None
-    variant = LinkVariant.THUMBNAIL if thumbnail else LinkVariant.CONTENT
-    mode = (await storage.limits()).transfer_mode
-    link = await storage.link(visitor.visitor_id, item_id, variant, mode)
-    if mode is TransferMode.DIRECT:
-        # the link is the visitor's own for a few minutes: not for shared caches
-        return Redirect(link.url, status_code=303, headers={"cache-control": "private, no-store"})
-    content = await provide_objects(request.app.state).open(link.url, request.headers)
-    headers = dict(content.headers)
-    media_type = headers.pop("content-type", "application/octet-stream")
-    headers.setdefault("cache-control", "private, max-age=60")
-    # Uploaded bytes are data, never a page of ours: no scripts, no same-origin access.
-    headers["content-security-policy"] = CONTENT_CSP
-    return Stream(
-        content.chunks(),
-        status_code=content.status_code,
-        headers=headers,
-        media_type=media_type,
-        background=BackgroundTask(content.aclose),
-    )

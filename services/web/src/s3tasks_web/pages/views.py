@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from s3tasks_contracts import ItemKind, ItemList, ItemOut
+from s3tasks_contracts import ItemList, ItemOut
+from s3tasks_web.pages.kinds import KIND_PAGES
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,17 @@ def human_duration(seconds: int) -> str:
     return f"{secs} s left"
 
 
+def deleted_after(ttl_seconds: int) -> str:
+    """How long items live, as the page's lead says it: whole minutes from a minute on."""
+    if ttl_seconds >= 60:
+        return f"{ttl_seconds // 60} minutes"
+    return f"{ttl_seconds} seconds"
+
+
 def item_view(item: ItemOut, server_time: datetime) -> ItemView:
     seconds_left = max(0, int((item.expires_at - server_time).total_seconds()))
-    base = "/images" if item.kind is ItemKind.IMAGE else "/files"
-    leaf = "" if item.kind is ItemKind.IMAGE else "/download"
-    content_url = f"{base}/{item.id}{leaf}"
+    page = KIND_PAGES[item.kind]
+    base = f"{page.path}/{item.id}"
     return ItemView(
         id=str(item.id),
         filename=item.filename,
@@ -60,8 +67,8 @@ def item_view(item: ItemOut, server_time: datetime) -> ItemView:
         seconds_left=seconds_left,
         time_left=human_duration(seconds_left),
         expires_at=item.expires_at.isoformat(),
-        content_url=content_url,
-        thumbnail_url=f"{base}/{item.id}/thumbnail" if item.has_thumbnail else None,
+        content_url=base + page.content_leaf,
+        thumbnail_url=f"{base}/thumbnail" if item.has_thumbnail else None,
     )
 
 

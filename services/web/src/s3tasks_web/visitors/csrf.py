@@ -11,9 +11,9 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit
 
-from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from s3tasks_web.connections import WebConnection
 from s3tasks_web.errors import CsrfRejected
 from s3tasks_web.visitors.session import VisitorSession, b64url_encode
 
@@ -37,7 +37,7 @@ class CsrfTokens:
         return hmac.compare_digest(self.token_for(session), token)
 
 
-def _same_origin(connection: ASGIConnection) -> bool:  # type: ignore[type-arg]
+def _same_origin(connection: WebConnection) -> bool:
     fetch_site = connection.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in _ACCEPTED_FETCH_SITES:
         return False
@@ -48,7 +48,7 @@ def _same_origin(connection: ASGIConnection) -> bool:  # type: ignore[type-arg]
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-def csrf_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+def csrf_guard(connection: WebConnection, _: BaseRouteHandler) -> None:
     """Route guard: runs before the handler, so before the body is read."""
     if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
         return

@@ -15,9 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from litestar.connection import ASGIConnection
-
 from s3tasks_contracts import is_valid_visitor_id
+from s3tasks_web.connections import WebConnection
 
 FlashLevel = Literal["success", "error", "info"]
 _STATE_KEY = "s3tasks_web.session"
@@ -116,7 +115,7 @@ class SessionCookie:
     max_age_seconds: int
     secure: bool
 
-    def load(self, connection: ASGIConnection) -> VisitorSession:  # type: ignore[type-arg]
+    def load(self, connection: WebConnection) -> VisitorSession:
         """The connection's session, read once per request (a new visitor if none verifies)."""
         state = connection.scope["state"]
         cached = state.get(_STATE_KEY)
