@@ -7,6 +7,7 @@ download that cannot be served shows a friendly page with the right status; neve
 from __future__ import annotations
 
 import logging
+import re
 
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException
@@ -21,7 +22,9 @@ from s3tasks_web.services import provide_services
 
 log = logging.getLogger(__name__)
 
-_UPLOAD_ROUTES = {f"{page.path}/upload": kind for kind, page in KIND_PAGES.items()}
+_KIND_OF_PATH = {page.path: kind for kind, page in KIND_PAGES.items()}
+#: the form's upload, and the three steps of the upload script in `direct` mode
+_UPLOAD_ROUTE = re.compile(r"(/[a-z]+)/(?:upload|uploads|uploads/[^/]+/(?:complete|abort))")
 #: the `outcome` of a refused upload, by status, where the error names none of its own.
 _OUTCOMES = {
     400: "bad_request",
@@ -39,7 +42,8 @@ _OUTCOMES = {
 def _count_refused_upload(request: WebRequest, status: int, reason: str | None) -> None:
     """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
     reader, storage-api, an unexpected error), so an operator sees each one with its reason."""
-    kind = _UPLOAD_ROUTES.get(request.url.path) if request.method == "POST" else None
+    route = _UPLOAD_ROUTE.fullmatch(request.url.path) if request.method == "POST" else None
+    kind = _KIND_OF_PATH.get(route.group(1)) if route else None
     if kind is not None:
         outcome = reason or _OUTCOMES.get(status, "refused")
         provide_services(request.app.state).metrics.record_upload(kind, outcome)
