@@ -35,9 +35,18 @@ typecheck: ## mypy --strict over every package
 MOTO_SELECTION := -m "not slow" services/storage-api/tests services/worker/tests/test_deletions.py tests/security/test_signed_requests.py
 
 .PHONY: test
-test: install lint typecheck ## Install, lint, typecheck, the whole suite on radosgw, then a moto run
+test: install lint typecheck ## Install, lint, typecheck, the whole suite on radosgw, then in direct mode, then a moto run
 	@scripts/test.sh
+	@$(MAKE) --no-print-directory test-direct
 	@$(MAKE) --no-print-directory test-moto
+
+# The suites a visitor's bytes cross, once more with the browser sending and fetching them
+# itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/security tests/faults tests/load services/web/tests/test_pages.py
+
+.PHONY: test-direct
+test-direct: ## The browser, security, fault and load suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
+	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(DIRECT_SELECTION)
 
 .PHONY: test-moto
 test-moto: ## The S3-facing tests against moto instead of radosgw (S3TASKS_TEST_S3=moto)

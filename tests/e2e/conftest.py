@@ -50,6 +50,8 @@ class Target:
     s3: Minio
     bucket: str
     ttl_seconds: int | None = None
+    #: the S3 endpoint's URL (where `direct` mode's browser goes)
+    s3_url: str = ""
 
     def keys(self) -> set[str]:
         return deps.object_keys(self.s3, self.bucket)
@@ -101,6 +103,7 @@ def _external_target() -> Target | None:
         s3=endpoint.client(),
         bucket=os.environ["S3TASKS_E2E_S3_BUCKET"],
         ttl_seconds=int(ttl) if ttl else None,
+        s3_url=endpoint.url,
     )
 
 
@@ -138,6 +141,7 @@ class _OwnStack:
                     s3=self.s3_endpoint.client(),
                     bucket=bucket_name,
                     ttl_seconds=stack.config.image_ttl_seconds,
+                    s3_url=self.s3_endpoint.url,
                 )
             finally:
                 stack.stop_all()

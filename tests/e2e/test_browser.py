@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.stack import TRANSFER_ENV
 
 from .conftest import BrowserVisitor, Target, Visitors
 
@@ -295,3 +297,29 @@ def test_too_large_without_javascript_is_refused_by_the_server(
         page.get_by_role("button", name="Upload").click()
     expect(page.locator(".flash-error")).to_contain_text("too large")
     expect(page.get_by_text("No images yet")).to_be_visible()
+
+
+def test_an_uploaded_html_page_is_downloaded_never_rendered(
+    visitors: Visitors, target: Target, tmp_path: Path
+) -> None:
+    """Uploaded bytes are data: a page with a script comes back as a download (attachment,
+    a fixed content type), from the bucket's origin in `direct` mode, never rendered."""
+    visitor = visitors.new()
+    content = b"<html><body><script>document.title='ran'</script>rendered</body></html>"
+    source = tmp_path / "page.html"
+    source.write_bytes(content)
+    page = upload(visitor, "file", source, description="a page")
+    link = page.get_by_role("link", name="Download page.html")
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    saved = tmp_path / "saved.html"
+    download.save_as(saved)
+    assert saved.read_bytes() == content
+    assert download.suggested_filename == "page.html"
+    assert page.title() != "ran"
+    if os.environ.get(TRANSFER_ENV) == "direct":
+        # the browser fetched it from S3 itself, with the link storage-api signed
+        assert download.url.startswith(target.s3_url), download.url
+    else:
+        assert download.url.startswith(target.base_url), download.url

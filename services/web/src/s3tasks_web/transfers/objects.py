@@ -20,7 +20,7 @@ from s3tasks_web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-#: reads of the object are passed on in pieces of at least this size: fewer, larger sends
+#: the object is passed on in pieces of this size: fewer, larger sends
 READ_BYTES = 256 * 1024
 #: Request headers a download passes on to S3 (conditional and partial GETs).
 PASSED_REQUEST_HEADERS = ("range", "if-none-match", "if-range", "if-modified-since")
@@ -62,15 +62,9 @@ class ObjectStream:
     response: httpx.Response
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        pending = bytearray()
         try:
-            async for chunk in self.response.aiter_raw():
-                pending += chunk
-                if len(pending) >= READ_BYTES:
-                    yield bytes(pending)
-                    pending.clear()
-            if pending:
-                yield bytes(pending)
+            async for chunk in self.response.aiter_raw(READ_BYTES):
+                yield chunk
         finally:
             await self.response.aclose()
 
