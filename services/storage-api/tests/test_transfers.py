@@ -324,3 +324,47 @@ def test_reconcile_aborts_a_multipart_upload_no_row_knows(api: Api) -> None:
         resp = client.post("/v1/internal/reconcile", json={"grace_seconds": 0})
         assert resp.status_code == 200, resp.text
     assert api.open_multipart_uploads() == 0
+
+
+def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(
+    api: Api, visitor: str
+) -> None:
+    """The browser sends parts itself (each below a proxy's body limit); after a dropped
+    connection it asks which parts arrived and sends only the rest."""
+    part = 5 * MIB
+    data = bytes(range(256)) * (part * 2 // 256) + b"tail"
+    with api.client() as client:
+        resp = client.post(
+            f"/v1/visitors/{visitor}/uploads",
+            json={
+                "kind": "file",
+                "filename": "big.bin",
+                "via": "direct",
+                "in_parts": True,
+                "size_bytes": len(data),
+            },
+        )
+        assert resp.status_code == 201, resp.text
+        ticket = resp.json()
+        assert ticket["post_url"] is None
+        assert ticket["part_size"] == part
+        base = f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}"
+        links = client.post(f"{base}/parts", json={"part_numbers": [1, 2, 3], "via": "direct"})
+        assert links.status_code == 200, links.text
+        urls = links.json()["urls"]
+        first = httpx.put(urls["1"], content=data[:part], timeout=60)
+        assert first.status_code == 200
+        # ... the connection drops here; on resuming, S3 holds part 1 only
+        held = client.get(f"{base}/parts").json()["parts"]
+        assert [(p["part_number"], p["size"]) for p in held] == [(1, part)]
+        parts = [{"part_number": 1, "etag": held[0]["etag"]}]
+        for number, chunk in ((2, data[part : 2 * part]), (3, data[2 * part :])):
+            put = httpx.put(urls[str(number)], content=chunk, timeout=60)
+            assert put.status_code == 200
+            parts.append({"part_number": number, "etag": put.headers["etag"]})
+        done = complete(client, visitor, ticket["item_id"], parts)
+        assert done.status_code == 200, done.text
+        assert client.get(f"{base}/parts").status_code == 404  # stored: no open upload
+    row = api.rows("id = %s", ticket["item_id"])[0]
+    assert api.s3.get_object(api.config.bucket, row["object_key"]).read() == data
+    assert api.open_multipart_uploads() == 0

@@ -38,6 +38,9 @@ class UploadStart(_Model):
     via: TransferMode
     #: the size announced by the client, when known: refused at once if over the limit
     size_bytes: int | None = Field(default=None, ge=0)
+    #: `direct` only: send the bytes in parts (a multipart upload the browser PUTs parts of,
+    #: each below any proxy's body limit, resumable) instead of one POST
+    in_parts: bool = False
 
 
 class UploadTicket(_Model):
@@ -48,12 +51,26 @@ class UploadTicket(_Model):
     #: direct: the S3 URL the form posts to, with its fields (the file goes last)
     post_url: str | None = None
     post_fields: dict[str, str] | None = None
-    #: proxy: the multipart upload web sends the parts of, and the size of each part
+    #: in parts (always for proxy): the size of each part but the last
     part_size: int | None = None
 
 
 class PartRequest(_Model):
     part_numbers: list[int] = Field(min_length=1, max_length=100)
+    #: who sends the parts: the signatures are for the S3 endpoint that sender reaches
+    via: TransferMode = TransferMode.PROXY
+
+
+class StoredPart(_Model):
+    part_number: int
+    etag: str
+    size: int
+
+
+class StoredParts(_Model):
+    """The parts S3 holds of an open upload: a sender resuming skips them."""
+
+    parts: list[StoredPart]
 
 
 class PartLinks(_Model):

@@ -213,6 +213,20 @@ class ObjectStore:
                 self.bucket, key, upload_id, [Part(n, etag.strip('"')) for n, etag in parts]
             )
 
+    def stored_parts(self, key: str, upload_id: str) -> list[tuple[int, str, int]]:
+        """(number, etag, size) of the parts S3 holds of an open multipart upload."""
+        found: list[tuple[int, str, int]] = []
+        marker: str | None = None
+        while True:
+            with _s3_errors():
+                page = self._client._list_parts(
+                    self.bucket, key, upload_id, part_number_marker=marker
+                )
+            found += [(p.part_number, p.etag, int(p.size or 0)) for p in page.parts]
+            if not page.is_truncated or not page.parts:
+                return found
+            marker = str(page.parts[-1].part_number)
+
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Abort an open multipart upload; one that is already gone is a success."""
         try:

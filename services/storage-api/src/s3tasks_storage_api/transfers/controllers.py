@@ -12,6 +12,7 @@ from s3tasks_contracts import (
     LinkVariant,
     PartLinks,
     PartRequest,
+    StoredParts,
     TransferMode,
     UploadCompletion,
     UploadStart,
@@ -39,7 +40,14 @@ class UploadsController(Controller):
     def parts(
         self, transfers: TransferService, visitor_id: VisitorId, item_id: UUID, data: PartRequest
     ) -> PartLinks:
-        return transfers.part_links(visitor_id, item_id, data.part_numbers)
+        return transfers.part_links(visitor_id, item_id, data.part_numbers, data.via)
+
+    @get("/{item_id:uuid}/parts", sync_to_thread=True)
+    def stored_parts(
+        self, transfers: TransferService, visitor_id: VisitorId, item_id: UUID
+    ) -> StoredParts:
+        """The parts S3 already holds, for a sender that resumes."""
+        return transfers.stored_parts(visitor_id, item_id)
 
     @post("/{item_id:uuid}/complete", status_code=200, sync_to_thread=True)
     def complete(

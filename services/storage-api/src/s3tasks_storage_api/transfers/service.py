@@ -24,6 +24,8 @@ from s3tasks_contracts import (
     ItemOut,
     LinkVariant,
     PartLinks,
+    StoredPart,
+    StoredParts,
     TransferMode,
     UploadCompletion,
     UploadStart,
@@ -140,9 +142,8 @@ class TransferService:
             raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
         item_id = uuid4()
         key = f"objects/{item_id}"
-        upload_id = None
-        if request.via is TransferMode.PROXY:
-            upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE)
+        in_parts = request.via is TransferMode.PROXY or request.in_parts
+        upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
         row = Item(
             id=item_id,
             visitor_id=visitor_id,
@@ -162,7 +163,7 @@ class TransferService:
             if upload_id is not None:
                 self._abort_quietly(key, upload_id)
             raise
-        if request.via is TransferMode.DIRECT:
+        if upload_id is None:
             signer = self._signers.browser
             fields = signer.post_policy(
                 key, expires_at=expires_at, max_bytes=limit, content_type=FILE_CONTENT_TYPE
@@ -181,8 +182,15 @@ class TransferService:
             part_size=part_size_for(request.size_bytes or limit, s.s3_part_size_bytes),
         )
 
-    def part_links(self, visitor_id: str, item_id: UUID, part_numbers: list[int]) -> PartLinks:
-        """Presigned PUTs for parts of the visitor's own open multipart upload."""
+    def part_links(
+        self,
+        visitor_id: str,
+        item_id: UUID,
+        part_numbers: list[int],
+        via: TransferMode = TransferMode.PROXY,
+    ) -> PartLinks:
+        """Presigned PUTs for parts of the visitor's own open multipart upload, for the S3
+        endpoint its sender reaches (`via`)."""
         if not part_numbers or len(part_numbers) > MAX_PART_LINKS:
             raise InvalidInput(f"Ask for 1 to {MAX_PART_LINKS} parts at a time.")
         if any(not 1 <= n <= MAX_PARTS for n in part_numbers):
@@ -192,9 +200,20 @@ class TransferService:
             raise InvalidInput("This upload is not sent in parts.")
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
-        signer = self._signers.service
+        signer = self._signers.for_(via)
         return PartLinks(
             urls={n: signer.part_url(row.object_key, row.upload_id, n, valid) for n in part_numbers}
+        )
+
+    def stored_parts(self, visitor_id: str, item_id: UUID) -> StoredParts:
+        """The parts S3 already holds of the visitor's own open upload, so that a sender
+        resuming after a dropped connection or a reload sends only the rest."""
+        row = self._uploading(visitor_id, item_id)
+        if row.upload_id is None:
+            raise InvalidInput("This upload is not sent in parts.")
+        found = self._store.stored_parts(row.object_key, row.upload_id)
+        return StoredParts(
+            parts=[StoredPart(part_number=n, etag=etag, size=size) for n, etag, size in found]
         )
 
     def complete(self, visitor_id: str, item_id: UUID, completion: UploadCompletion) -> ItemOut:
