@@ -326,9 +326,7 @@ def test_reconcile_aborts_a_multipart_upload_no_row_knows(api: Api) -> None:
     assert api.open_multipart_uploads() == 0
 
 
-def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(
-    api: Api, visitor: str
-) -> None:
+def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(api: Api, visitor: str) -> None:
     """The browser sends parts itself (each below a proxy's body limit); after a dropped
     connection it asks which parts arrived and sends only the rest."""
     part = 5 * MIB
