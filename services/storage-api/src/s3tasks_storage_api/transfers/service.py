@@ -140,6 +140,9 @@ class TransferService:
             raise TooLarge(f"The {request.kind} is larger than the limit of {limit} bytes.")
         if request.size_bytes == 0:
             raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+        # every refusal comes before S3 is asked for anything: nothing to undo then
+        filename = clean_filename(request.filename, max_length=s.max_filename_length)
+        description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
         key = f"objects/{item_id}"
         in_parts = request.via is TransferMode.PROXY or request.in_parts
@@ -150,8 +153,8 @@ class TransferService:
             kind=request.kind.value,
             object_key=key,
             thumbnail_key=f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None,
-            filename=clean_filename(request.filename, max_length=s.max_filename_length),
-            description=clean_description(request.description, max_length=s.max_description_length),
+            filename=filename,
+            description=description,
             content_type=FILE_CONTENT_TYPE,
             upload_id=upload_id,
         )
