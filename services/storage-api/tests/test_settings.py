@@ -56,11 +56,11 @@ def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], nam
 def test_production_accepts_a_real_token() -> None:
     settings = StorageApiSettings(
         _env_file=None,  # type: ignore[call-arg]
-        env="production",
+        environment="production",
         web_tokens="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
         worker_tokens="another-random-token-from-a-secret-store,its-predecessor-in-rotation",  # type: ignore[arg-type]
     )
-    assert settings.env == "production"
+    assert settings.production
     assert settings.accepted_worker_tokens == [
         "another-random-token-from-a-secret-store",
         "its-predecessor-in-rotation",
