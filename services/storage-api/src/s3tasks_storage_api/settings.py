@@ -8,9 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from s3tasks_servicekit.settings import ServiceSettings
-
 from s3tasks_contracts import TransferMode
+from s3tasks_servicekit.settings import ServiceSettings
 
 MIB = 1024 * 1024
 #: development defaults of the credentials each caller presents; refused in production.
