@@ -21,7 +21,7 @@ DEFAULT_TOKEN = "dev-token-change-me"
 
 
 class DemoSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DEMO_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
 
     batch_size: int = Field(default=10, ge=1)
     token: SecretStr = SecretStr(DEFAULT_TOKEN)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENVIRONMENT_VARIABLE = "S3TASKS_ENV"
 #: 32 characters: as long as the random secrets `make up` and the chart generate are at least
@@ -22,6 +22,11 @@ class Environment(StrEnum):
 
 class ServiceSettings(BaseSettings):
     """Each service's settings class derives from this one, with its own `env_prefix`."""
+
+    # pydantic merges this with the `model_config` of each service's class
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     #: shared by every service, so it has no prefix
     environment: Environment = Field(

@@ -18,13 +18,7 @@ DEV_WORKER_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a marked develop
 
 
 class StorageApiSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STORAGE_API_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="STORAGE_API_")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

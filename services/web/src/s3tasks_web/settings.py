@@ -17,12 +17,7 @@ ENV_PREFIX = "WEB_"
 
 
 class WebSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        populate_by_name=True,
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     storage_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)

@@ -18,12 +18,7 @@ DEV_SERVICE_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a placeholder, 
 
 
 class WorkerSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     broker_url: str = "redis://127.0.0.1:6379/0"
     #: every Redis key of the broker starts with this (many deployments or test runs share a Redis).
