@@ -192,16 +192,9 @@ def test_an_announced_oversize_upload_is_refused_at_once_in_binary_units(
     api: Api, visitor: str
 ) -> None:
     """The limit in the words web shows too (s3tasks_servicekit.sizes): MiB, never bytes."""
+    announced = {"kind": "file", "filename": "big.bin", "via": "proxy", "size_bytes": 20 * MIB + 1}
     with api.client() as client:
-        resp = client.post(
-            f"/v1/visitors/{visitor}/uploads",
-            json={
-                "kind": "file",
-                "filename": "big.bin",
-                "via": "proxy",
-                "size_bytes": 20 * MIB + 1,
-            },
-        )
+        resp = client.post(f"/v1/visitors/{visitor}/uploads", json=announced)
     assert resp.status_code == 413
     assert resp.json()["detail"] == "The file is larger than 20 MiB."
     assert api.rows("visitor_id = %s", visitor) == []
