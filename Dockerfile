@@ -71,6 +71,7 @@ RUN case "${SERVICE}" in \
 # Dependencies first, in their own layer: it is rebuilt only when the lockfile changes.
 COPY pyproject.toml uv.lock ./
 COPY packages/contracts/pyproject.toml packages/contracts/
+COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
@@ -84,6 +85,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # read-only at run time), and no debug symbols in the extension modules (the wheels' bundled
 # libraries in *.libs are left as they are).
 COPY packages/contracts/src packages/contracts/src
+COPY packages/servicekit/src packages/servicekit/src
 COPY services/${SERVICE}/src services/${SERVICE}/src
 COPY deploy/image/compile_imported.py /src/
 # hadolint ignore=SC2046

@@ -19,22 +19,19 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
 
-from s3tasks_storage_api import cli as storage_api_cli
+from s3tasks_servicekit.listeners import inherited_listener
 from s3tasks_testkit import deps
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module, wait_until
 from s3tasks_testkit.stack import Stack, isolated_config
-from s3tasks_web import cli as web_cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-InheritedListener = Callable[[int | None], list[socket.socket] | None]
 
 #: Linux's shortest delayed ACK is 40 ms; a kept-alive /healthz without the stall takes well
 #: under 1 ms, so the fastest of KEPT_ALIVE_REQUESTS is far from this bound either way.
@@ -77,14 +74,8 @@ def _accepted_nodelay(server: uvicorn.Server, port: int) -> int:
         conn.close()
 
 
-@pytest.mark.parametrize(
-    "inherited_listener",
-    [web_cli.inherited_listener, storage_api_cli.inherited_listener],
-    ids=["web", "storage-api"],
-)
-def test_connections_accepted_on_an_inherited_socket_have_nodelay(
-    inherited_listener: InheritedListener,
-) -> None:
+def test_connections_accepted_on_an_inherited_socket_have_nodelay() -> None:
+    """web's and storage-api's `serve --fd N` (s3tasks_servicekit.listeners)."""
     listener = bind_loopback()
     try:
         config = uvicorn.Config(_ok, lifespan="off", log_config=None)

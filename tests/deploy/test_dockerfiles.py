@@ -103,7 +103,7 @@ def test_builder_accepts_the_proxy_ca_without_defaults() -> None:
 def test_dependencies_are_a_layer_before_the_code() -> None:
     builder = _stages(DOCKERFILE)["builder"]
     syncs = [i for i, (kw, a) in enumerate(builder) if kw == "RUN" and "uv sync --frozen" in a]
-    code_dirs = ("packages/contracts/src", "services/${SERVICE}/src")
+    code_dirs = ("packages/contracts/src", "packages/servicekit/src", "services/${SERVICE}/src")
     code = [i for i, (kw, a) in enumerate(builder) if kw == "COPY" and a.endswith(code_dirs)]
     assert len(syncs) == 2, syncs
     assert "--no-install-workspace" in builder[syncs[0]][1]

@@ -360,7 +360,7 @@ def test_service_credentials_are_generated_distinct_and_rotate_with_two_accepted
 ) -> None:
     generated = _secret_data(helm)
     assert generated["web-service-token"] != generated["worker-service-token"]
-    assert len(generated["web-service-token"]) >= 24
+    assert len(generated["web-service-token"]) >= 32
     assert generated["storage-api-web-tokens"] == generated["web-service-token"]
     assert generated["storage-api-worker-tokens"] == generated["worker-service-token"]
 

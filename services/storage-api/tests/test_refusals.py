@@ -186,3 +186,15 @@ def test_a_polyglot_image_is_kept_only_as_a_reencoded_thumbnail(api: Api, visito
     assert original.headers["content-type"] == "image/png"
     assert original.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert original.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_announced_oversize_upload_is_refused_at_once_in_binary_units(
+    api: Api, visitor: str
+) -> None:
+    """The limit in the words web shows too (s3tasks_servicekit.sizes): MiB, never bytes."""
+    announced = {"kind": "file", "filename": "big.bin", "via": "proxy", "size_bytes": 20 * MIB + 1}
+    with api.client() as client:
+        resp = client.post(f"/v1/visitors/{visitor}/uploads", json=announced)
+    assert resp.status_code == 413
+    assert resp.json()["detail"] == "The file is larger than 20 MiB."
+    assert api.rows("visitor_id = %s", visitor) == []

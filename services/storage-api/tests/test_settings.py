@@ -43,6 +43,15 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             },
             "STORAGE_API_WEB_TOKENS",
         ),
+        (
+            # 31 characters: the rule is the same 32 for every secret of every service
+            {
+                "S3TASKS_ENV": "production",
+                "STORAGE_API_WEB_TOKENS": "w" * 31,
+                "STORAGE_API_WORKER_TOKENS": "k" * 32,
+            },
+            "STORAGE_API_WEB_TOKENS",
+        ),
         ({"STORAGE_API_WORKER_TOKENS": " , "}, "STORAGE_API_WORKER_TOKENS"),
     ],
 )
@@ -56,14 +65,14 @@ def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], nam
 def test_production_accepts_a_real_token() -> None:
     settings = StorageApiSettings(
         _env_file=None,  # type: ignore[call-arg]
-        env="production",
+        environment="production",
         web_tokens="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
-        worker_tokens="another-random-token-from-a-secret-store,its-predecessor-in-rotation",  # type: ignore[arg-type]
+        worker_tokens="another-random-token-from-a-secret-store,its-predecessor-still-accepted-in-rotation",  # type: ignore[arg-type]
     )
-    assert settings.env == "production"
+    assert settings.production
     assert settings.accepted_worker_tokens == [
         "another-random-token-from-a-secret-store",
-        "its-predecessor-in-rotation",
+        "its-predecessor-still-accepted-in-rotation",
     ]
     assert "secret-store" not in repr(settings)
 

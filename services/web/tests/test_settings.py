@@ -10,8 +10,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from s3tasks_servicekit.settings import describe_settings_error
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
-from s3tasks_web.settings import DEVELOPMENT_SECRET_KEY, WebSettings, describe_settings_error
+from s3tasks_web.settings import DEVELOPMENT_SECRET_KEY, WebSettings
 
 
 def _settings_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
@@ -19,7 +20,7 @@ def _settings_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as caught:
         WebSettings(_env_file=None)
-    return describe_settings_error(caught.value)
+    return describe_settings_error(caught.value, "WEB_")
 
 
 def test_development_accepts_the_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,7 +53,7 @@ def test_production_refuses_the_default_or_a_short_service_token(
         monkeypatch, S3TASKS_ENV="production", WEB_SECRET_KEY="x" * 40, WEB_SERVICE_TOKEN="short"
     )
     assert "WEB_SERVICE_TOKEN" in message
-    assert "at least 24" in message
+    assert "at least 32" in message
 
 
 def test_production_accepts_a_long_random_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,7 +62,7 @@ def test_production_accepts_a_long_random_secret(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("WEB_SERVICE_TOKEN", "t" * 32)
     settings = WebSettings(_env_file=None)
     assert settings.production
-    assert settings.effective_log_format == "json"
+    assert settings.json_logs
 
 
 def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from s3tasks_contracts import TASK_RECONCILE, TASK_SWEEP_DUE, DeletionRequest
+from s3tasks_servicekit.settings import SettingsError, load_settings
 from s3tasks_worker.app import beat_schedule, celery_config
 from s3tasks_worker.client import StorageApiError
-from s3tasks_worker.logs import JsonFormatter, TextFormatter
-from s3tasks_worker.settings import SettingsError, WorkerSettings, load_settings
+from s3tasks_worker.settings import WorkerSettings
 from s3tasks_worker.tasks import backoff_seconds, is_transient
 
 
@@ -30,7 +28,7 @@ def no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_defaults_are_the_documented_ones() -> None:
-    settings = load_settings()
+    settings = load_settings(WorkerSettings)
     assert settings.sweep_interval_seconds == 5
     assert settings.reconcile_interval_seconds == 600
     assert settings.sweep_batch_size == 1000
@@ -41,21 +39,25 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.broker_key_prefix == ""
 
 
-def test_production_refuses_the_development_service_token(
+def test_production_refuses_the_development_or_a_short_service_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("S3TASKS_ENV", "production")
     with pytest.raises(SettingsError, match="WORKER_SERVICE_TOKEN"):
-        load_settings()
-    monkeypatch.setenv("WORKER_SERVICE_TOKEN", "a-real-secret-token")
-    assert load_settings().service_token.get_secret_value() == "a-real-secret-token"
+        load_settings(WorkerSettings)
+    monkeypatch.setenv("WORKER_SERVICE_TOKEN", "a-short-token")
+    with pytest.raises(SettingsError, match="WORKER_SERVICE_TOKEN must be at least 32"):
+        load_settings(WorkerSettings)
+    token = "a-real-secret-token-from-a-secret-store"
+    monkeypatch.setenv("WORKER_SERVICE_TOKEN", token)
+    assert load_settings(WorkerSettings).service_token.get_secret_value() == token
 
 
 def test_a_bad_value_is_reported_with_its_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKER_SWEEP_INTERVAL_SECONDS", "soon")
     monkeypatch.setenv("S3TASKS_ENV", "staging")
     with pytest.raises(SettingsError) as raised:
-        load_settings()
+        load_settings(WorkerSettings)
     assert "WORKER_SWEEP_INTERVAL_SECONDS" in str(raised.value)
     assert "S3TASKS_ENV" in str(raised.value)
 
@@ -129,32 +131,3 @@ def test_beat_ticks_are_periodic_and_carry_no_clock_dependent_expiry() -> None:
     assert "expires" not in sweep.get("options", {})  # judged by the worker's clock: see app.py
     assert schedule["reconcile"]["task"] == TASK_RECONCILE
     assert schedule["reconcile"]["schedule"].total_seconds() == 600
-
-
-#: a visitor's path that, written raw, would forge a log line and hide the rest (ESC [8m)
-HOSTILE = "/files/\r\n2026-11-25 23:00:00,000 INFO    forged\x1b[8m\x85\u2028\x7f\x00/download"
-
-
-def _record(message: str, *args: object) -> logging.LogRecord:
-    error = ValueError("bad\r\nname\x1b[31m\n2026-11-25 23:00:00,000 INFO    forged")
-    exc_info = (ValueError, error, None)
-    return logging.LogRecord("test", logging.ERROR, __file__, 1, message, args, exc_info)
-
-
-def test_text_logs_escape_control_characters() -> None:
-    line = TextFormatter("%(asctime)s %(levelname)s %(message)s").format(_record("GET %s", HOSTILE))
-    first, *traceback = line.split("\n")
-    assert "\\r\\n2026-11-25 23:00:00,000" in first
-    assert "\\x1b[8m" in first
-    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
-        assert raw not in line
-    assert traceback, "the traceback keeps its own lines"
-    assert all(text.startswith("    ") for text in traceback), traceback
-
-
-def test_json_logs_escape_control_characters() -> None:
-    line = JsonFormatter().format(_record("GET %s", HOSTILE))
-    assert "\n" not in line
-    for raw in ("\r", "\x1b", "\x85", "\u2028", "\x7f", "\x00"):
-        assert raw not in line
-    assert json.loads(line)["message"] == f"GET {HOSTILE}"

@@ -11,12 +11,12 @@ import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
     make_engine,
@@ -31,13 +31,7 @@ from s3tasks_storage_api.health.controllers import HealthController
 from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
-from s3tasks_storage_api.observability.logging import RequestIdMiddleware
-from s3tasks_storage_api.observability.metrics import (
-    HttpMetrics,
-    HttpMetricsMiddleware,
-    ItemsCollector,
-    UploadMetrics,
-)
+from s3tasks_storage_api.observability.metrics import ItemsCollector, UploadMetrics
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.storage.signing import Signer
@@ -104,7 +98,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             job_queue.close()
             engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             LimitsController,
@@ -127,10 +121,6 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 "credentials": Credentials.from_settings(settings),
             }
         ),
-        middleware=[
-            RequestIdMiddleware,
-            DefineMiddleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry, "storage-api")),
-        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # the CLI configured logging (format, request ids); Litestar's default would replace
         # it with a queued handler of its own that drops the request id and, on SIGKILL,
@@ -146,3 +136,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         ),
         debug=False,
     )
+    # Litestar runs middleware only for requests that reach a route handler; around the whole
+    # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
+    app.asgi_handler = RequestMiddleware(app.asgi_handler, HttpMetrics(registry, "storage-api"))
+    return app

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import socket
-import sys
 
 import uvicorn
-from pydantic import ValidationError
 
+from s3tasks_servicekit.listeners import inherited_listener
+from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_storage_api.observability.logging import configure_logging
-from s3tasks_storage_api.settings import LogFormat, StorageApiSettings
-
-
-def load_settings() -> StorageApiSettings:
-    """Settings from the environment, or exit with a message naming each bad variable."""
-    try:
-        return StorageApiSettings()
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = "_".join(str(p) for p in err["loc"]) or "settings"
-            name = (
-                field.upper()
-                if field.upper().startswith(("STORAGE_API_", "S3TASKS_"))
-                else f"STORAGE_API_{field.upper()}"
-            )
-            lines.append(f"  {name}: {err['msg']}")
-        sys.exit("storage-api: invalid configuration:\n" + "\n".join(lines))
+from s3tasks_storage_api.settings import StorageApiSettings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,8 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("init-bucket", help="create the bucket if it does not exist")
     args = parser.parse_args(argv)
 
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format is LogFormat.JSON)
+    settings = settings_or_exit(StorageApiSettings, parser.prog)
+    configure_logging(settings.log_level, settings.json_logs)
     if args.command == "serve":
         from s3tasks_storage_api.app import create_app
 
@@ -70,17 +52,6 @@ def main(argv: list[str] | None = None) -> None:
 
         created = ObjectStore.from_settings(settings).ensure_bucket()
         print(f"storage-api: bucket {settings.s3_bucket} {'created' if created else 'exists'}")
-
-
-def inherited_listener(fd: int | None) -> list[socket.socket] | None:
-    """The listening socket behind `--fd`, for `uvicorn.Server.run(sockets=...)`.
-
-    Not `uvicorn.Config(fd=...)`: uvicorn wraps that descriptor as an AF_UNIX socket, so
-    asyncio never sets TCP_NODELAY on the connections it accepts, and every response on a
-    kept-alive connection then waits ~40 ms for the client's delayed ACK (Nagle).
-    `socket.socket(fileno=...)` asks the kernel for the real family, type and protocol.
-    """
-    return None if fd is None else [socket.socket(fileno=fd)]
 
 
 if __name__ == "__main__":

@@ -2,49 +2,26 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from s3tasks_contracts import TransferMode
+from s3tasks_servicekit.settings import ServiceSettings
 
 MIB = 1024 * 1024
 #: development defaults of the credentials each caller presents; refused in production.
 DEV_WEB_TOKEN = "dev-web-token-change-me"  # noqa: S105 - a marked development default
 DEV_WORKER_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a marked development default
-MIN_PRODUCTION_TOKEN_LENGTH = 24
 
 
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
+class StorageApiSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STORAGE_API_")
 
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-class StorageApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STORAGE_API_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,
-    )
-
-    env: Environment = Field(
-        default=Environment.DEVELOPMENT,
-        validation_alias=AliasChoices("STORAGE_API_ENV", "S3TASKS_ENV"),
-    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    log_level: str = "INFO"
-    log_format: LogFormat = LogFormat.TEXT
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/s3tasks"
     database_pool_size: int = Field(default=10, ge=1)
@@ -143,18 +120,12 @@ class StorageApiSettings(BaseSettings):
             raise ValueError(
                 "STORAGE_API_WEB_TOKENS and STORAGE_API_WORKER_TOKENS must not share a token"
             )
-        if self.env is Environment.PRODUCTION:
-            for name, tokens, default in (
-                ("STORAGE_API_WEB_TOKENS", self.accepted_web_tokens, DEV_WEB_TOKEN),
-                ("STORAGE_API_WORKER_TOKENS", self.accepted_worker_tokens, DEV_WORKER_TOKEN),
-            ):
-                if default in tokens:
-                    raise ValueError(f"{name} must be set in production")
-                if min(len(token) for token in tokens) < MIN_PRODUCTION_TOKEN_LENGTH:
-                    raise ValueError(
-                        f"{name}: each token must be at least {MIN_PRODUCTION_TOKEN_LENGTH} "
-                        "characters"
-                    )
+        for name, tokens, default in (
+            ("STORAGE_API_WEB_TOKENS", self.accepted_web_tokens, DEV_WEB_TOKEN),
+            ("STORAGE_API_WORKER_TOKENS", self.accepted_worker_tokens, DEV_WORKER_TOKEN),
+        ):
+            for token in tokens:
+                self.refuse_weak_secret(name, token, default)
         return self
 
     @property

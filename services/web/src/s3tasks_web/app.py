@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,8 +17,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import BeforeMessageSendHookHandler
 
+from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_web.health import HealthController
-from s3tasks_web.observability.http import RequestMiddleware, make_before_send
+from s3tasks_web.observability.http import make_before_send
 from s3tasks_web.observability.lingering import LingeringCloseMiddleware
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.controllers import items_controller
@@ -140,5 +142,9 @@ def create_app(settings: WebSettings) -> Litestar:
     )
     # Litestar runs middleware only for requests that reach a route handler; around the whole
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
-    app.asgi_handler = RequestMiddleware(services)(app.asgi_handler)
+    app.asgi_handler = RequestMiddleware(
+        app.asgi_handler,
+        HttpMetrics(services.metrics.registry, "web"),
+        access_log=logging.getLogger("s3tasks_web.http"),
+    )
     return app

@@ -4,17 +4,18 @@ environment, uvicorn for the pages, a thread for /metrics on a port of its own."
 from __future__ import annotations
 
 import argparse
-import socket
-import sys
+from http import HTTPStatus
 
 import uvicorn
-from pydantic import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from s3tasks_servicekit.listeners import inherited_listener
+from s3tasks_servicekit.opsserver import Answer, OpsServer
+from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_web.app import create_app
 from s3tasks_web.observability.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
-from s3tasks_web.observability.metrics_server import MetricsServer
-from s3tasks_web.settings import WebSettings, describe_settings_error
+from s3tasks_web.settings import WebSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,21 +34,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    try:
-        settings = WebSettings()
-    except ValidationError as exc:
-        print(describe_settings_error(exc), file=sys.stderr)
-        raise SystemExit(2) from None
-    configure_logging(settings.log_level, settings.effective_log_format)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = settings_or_exit(WebSettings, parser.prog)
+    configure_logging(settings.log_level, settings.json_logs)
     app = create_app(settings)
     registry = app.state.services.metrics.registry
+
+    def metrics() -> Answer:
+        return HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST
+
+    # the public port is what the ingress publishes; the metrics are for the operator's
+    # Prometheus only, so they are served apart, as the worker's are
+    routes = {"/metrics": metrics}
     if args.metrics_fd is not None:
-        metrics_server = MetricsServer.on_inherited_socket(args.metrics_fd, registry)
+        metrics_server = OpsServer.on_inherited_socket(args.metrics_fd, routes)
     else:
-        metrics_server = MetricsServer.on_address(
-            settings.metrics_host, settings.metrics_port, registry
-        )
+        metrics_server = OpsServer.on_address(settings.metrics_host, settings.metrics_port, routes)
     config = uvicorn.Config(
         app,
         host=args.host or settings.host,
@@ -65,17 +68,6 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
     finally:
         metrics_server.stop()
-
-
-def inherited_listener(fd: int | None) -> list[socket.socket] | None:
-    """The listening socket behind `--fd`, for `uvicorn.Server.run(sockets=...)`.
-
-    Not `uvicorn.Config(fd=...)`: uvicorn wraps that descriptor as an AF_UNIX socket, so
-    asyncio never sets TCP_NODELAY on the connections it accepts, and every response on a
-    kept-alive connection then waits ~40 ms for the client's delayed ACK (Nagle).
-    `socket.socket(fileno=...)` asks the kernel for the real family, type and protocol.
-    """
-    return None if fd is None else [socket.socket(fileno=fd)]
 
 
 if __name__ == "__main__":

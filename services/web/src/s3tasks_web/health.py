@@ -1,5 +1,5 @@
 """Probes: /healthz (alive), /readyz (storage-api reachable). /metrics has a port of its own
-(`observability/metrics_server.py`): this port is the public one."""
+(`s3tasks-web serve`, cli.py): this port is the public one."""
 
 from __future__ import annotations
 

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Self
 
-from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from s3tasks_servicekit.settings import ServiceSettings
 
 #: A key anyone can read in the repository: fine on a laptop, refused in production.
 DEVELOPMENT_SECRET_KEY = "dev-only-web-secret-key-change-me"  # noqa: S105 - refused in production
-MIN_PRODUCTION_SECRET_LENGTH = 32
 #: storage-api's development default for web's credential; refused in production.
 DEVELOPMENT_SERVICE_TOKEN = "dev-web-token-change-me"  # noqa: S105 - refused in production
-MIN_PRODUCTION_SERVICE_TOKEN_LENGTH = 24
 ENV_PREFIX = "WEB_"
 
 
-class WebSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        populate_by_name=True,
-    )
+class WebSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
-    env: Literal["development", "production"] = Field(
-        default="development", validation_alias=AliasChoices("S3TASKS_ENV", "env")
-    )
     storage_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     #: web's own credential for storage-api (one of STORAGE_API_WEB_TOKENS).
@@ -66,70 +58,18 @@ class WebSettings(BaseSettings):
     static_max_age_seconds: int = Field(default=24 * 3600, ge=0)
     hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: `json` for log shippers; `text` for people. Default: json in production, text otherwise.
-    log_format: Literal["json", "text"] | None = None
-
-    @property
-    def production(self) -> bool:
-        return self.env == "production"
-
-    @property
-    def effective_log_format(self) -> Literal["json", "text"]:
-        if self.log_format is not None:
-            return self.log_format
-        return "json" if self.production else "text"
-
     @property
     def storage_api_base(self) -> str:
         return str(self.storage_api_url).rstrip("/")
 
     @model_validator(mode="after")
-    def _refuse_weak_secrets_in_production(self) -> WebSettings:
-        if self.production:
-            _refuse_weak_secret(
-                "SECRET_KEY",
-                self.secret_key,
-                DEVELOPMENT_SECRET_KEY,
-                MIN_PRODUCTION_SECRET_LENGTH,
-                remedy="set a random secret",
-            )
-            _refuse_weak_secret(
-                "SERVICE_TOKEN",
-                self.service_token,
-                DEVELOPMENT_SERVICE_TOKEN,
-                MIN_PRODUCTION_SERVICE_TOKEN_LENGTH,
-                remedy="set web's own credential",
-            )
+    def _refuse_weak_secrets_in_production(self) -> Self:
+        self.refuse_weak_secret(
+            f"{ENV_PREFIX}SECRET_KEY", self.secret_key.get_secret_value(), DEVELOPMENT_SECRET_KEY
+        )
+        self.refuse_weak_secret(
+            f"{ENV_PREFIX}SERVICE_TOKEN",
+            self.service_token.get_secret_value(),
+            DEVELOPMENT_SERVICE_TOKEN,
+        )
         return self
-
-
-def _refuse_weak_secret(
-    field: str, value: SecretStr, development_default: str, min_length: int, *, remedy: str
-) -> None:
-    secret = value.get_secret_value()
-    if secret == development_default:
-        raise ValueError(
-            f"{ENV_PREFIX}{field} is the development default; {remedy} when S3TASKS_ENV=production"
-        )
-    if len(secret) < min_length:
-        raise ValueError(
-            f"{ENV_PREFIX}{field} must be at least {min_length} "
-            "characters when S3TASKS_ENV=production"
-        )
-
-
-def describe_settings_error(error: ValidationError) -> str:
-    """One line per bad variable, named as the operator sets it."""
-    lines = ["invalid web settings:"]
-    for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        if not loc:
-            name = "settings"
-        elif loc[0] == "env":
-            name = "S3TASKS_ENV"
-        else:
-            name = ENV_PREFIX + loc[0].upper()
-        message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {name}: {message}")
-    return "\n".join(lines)

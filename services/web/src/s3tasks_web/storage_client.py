@@ -27,8 +27,8 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
+from s3tasks_servicekit.requestid import current_request_id
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
-from s3tasks_web.observability.context import current_request_id
 from s3tasks_web.settings import WebSettings
 
 log = logging.getLogger(__name__)

@@ -9,16 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from s3tasks_worker.settings import SettingsError, WorkerSettings, load_settings
+from s3tasks_servicekit.settings import settings_or_exit
+from s3tasks_worker.settings import WorkerSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"s3tasks-worker: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = settings_or_exit(WorkerSettings, parser.prog)
     if args.command == "worker":
         run_worker(settings, args.fd)
     elif args.command == "beat":
@@ -49,8 +47,9 @@ def run_worker(settings: WorkerSettings, fd: int | None) -> None:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     use_multiprocess_dir(settings.metrics_dir)
 
+    from s3tasks_servicekit.opsserver import OpsServer
     from s3tasks_worker.app import create_celery_app, health_files
-    from s3tasks_worker.health import HealthServer
+    from s3tasks_worker.health import health_routes
     from s3tasks_worker.logs import configure_logging
     from s3tasks_worker.metrics import DeletionMetrics
 
@@ -60,10 +59,11 @@ def run_worker(settings: WorkerSettings, fd: int | None) -> None:
     metrics = DeletionMetrics.create()
     metrics.initialise_series()
     app = create_celery_app(settings, metrics)
+    routes = health_routes(files)
     if fd is not None:
-        server = HealthServer.on_inherited_socket(fd, files)
+        server = OpsServer.on_inherited_socket(fd, routes)
     else:
-        server = HealthServer.on_address(settings.metrics_host, settings.metrics_port, files)
+        server = OpsServer.on_address(settings.metrics_host, settings.metrics_port, routes)
     server.start()
     try:
         app.worker_main(

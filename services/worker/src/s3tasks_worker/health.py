@@ -1,4 +1,5 @@
-"""Liveness and readiness of the worker, as files (for exec probes) and over HTTP.
+"""Liveness and readiness of the worker, as files (for exec probes) and over HTTP (the routes
+of its operations port, `s3tasks_servicekit.opsserver`).
 
 Liveness is a heartbeat file touched by a thread of the worker's main process. It does not
 depend on Redis: a broker outage makes the worker unready (its consumer stops), not dead, so
@@ -8,16 +9,14 @@ Readiness is a file that exists while the consumer is connected and consuming.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+
+from s3tasks_servicekit.opsserver import Answer, Route, json_status
 
 logger = logging.getLogger(__name__)
 
@@ -81,80 +80,26 @@ class HeartbeatThread:
                 logger.exception("cannot touch the heartbeat file %s", self._files.heartbeat_file)
 
 
-class _HealthHandler(BaseHTTPRequestHandler):
-    files: ClassVar[HealthFiles]
+def health_routes(files: HealthFiles) -> dict[str, Route]:
+    """`/metrics`, `/healthz` and `/readyz`, served by a thread of the worker's main process."""
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            body, content_type = render_multiprocess_metrics()
-            self._send(HTTPStatus.OK, body, content_type)
-        elif path == "/healthz":
-            self._send_check(alive=self.files.is_alive())
-        elif path == "/readyz":
-            self._send_check(alive=self.files.is_ready())
-        else:
-            self._send(HTTPStatus.NOT_FOUND, b'{"status": "not found"}\n', "application/json")
-
-    def _send_check(self, *, alive: bool) -> None:
+    def check(alive: bool) -> Answer:
         if alive:
-            self._send(HTTPStatus.OK, b'{"status": "ok"}\n', "application/json")
-        else:
-            status = HTTPStatus.SERVICE_UNAVAILABLE
-            self._send(status, b'{"status": "unavailable"}\n', "application/json")
+            return json_status(HTTPStatus.OK, "ok")
+        return json_status(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable")
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        # Probes and scrapes every few seconds would drown the job logs.
-        return
+    return {
+        "/metrics": render_multiprocess_metrics,
+        "/healthz": lambda: check(files.is_alive()),
+        "/readyz": lambda: check(files.is_ready()),
+    }
 
 
-def render_multiprocess_metrics() -> tuple[bytes, str]:
+def render_multiprocess_metrics() -> Answer:
     """The sum over every pool process's files (PROMETHEUS_MULTIPROC_DIR)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class HealthServer:
-    """`/metrics`, `/healthz` and `/readyz` served by a thread of the worker's main process."""
-
-    def __init__(self, sock: socket.socket, files: HealthFiles) -> None:
-        handler = type("HealthHandler", (_HealthHandler,), {"files": files})
-        self._server = ThreadingHTTPServer(sock.getsockname()[:2], handler, bind_and_activate=False)
-        self._server.socket.close()
-        self._server.socket = sock
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="health-server", daemon=True
-        )
-
-    @classmethod
-    def on_inherited_socket(cls, fd: int, files: HealthFiles) -> HealthServer:
-        return cls(socket.socket(fileno=fd), files)
-
-    @classmethod
-    def on_address(cls, host: str, port: int, files: HealthFiles) -> HealthServer:
-        sock = socket.create_server((host, port), reuse_port=False)
-        return cls(sock, files)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.socket.getsockname()[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self._server.shutdown()
-            self._server.server_close()
+    return HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Self
+from typing import Self
 
-from pydantic import (
-    Field,
-    HttpUrl,
-    PositiveFloat,
-    PositiveInt,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, HttpUrl, PositiveFloat, PositiveInt, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from s3tasks_servicekit.settings import ServiceSettings
 
 ENV_PREFIX = "WORKER_"
 
@@ -24,23 +17,8 @@ ENV_PREFIX = "WORKER_"
 DEV_SERVICE_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a placeholder, refused in production
 
 
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
-
-
-class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-    )
-
-    #: shared by every service, so it has no prefix.
-    environment: Environment = Field(
-        default=Environment.DEVELOPMENT, validation_alias="S3TASKS_ENV"
-    )
+class WorkerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     broker_url: str = "redis://127.0.0.1:6379/0"
     #: every Redis key of the broker starts with this (many deployments or test runs share a Redis).
@@ -77,19 +55,11 @@ class WorkerSettings(BaseSettings):
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the pod
     metrics_port: int = Field(default=9102, ge=0, le=65535)
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
-
     @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> Self:
-        if (
-            self.environment is Environment.PRODUCTION
-            and self.service_token.get_secret_value() == DEV_SERVICE_TOKEN
-        ):
-            raise ValueError(
-                f"{ENV_PREFIX}SERVICE_TOKEN must be set to a secret of your own "
-                "when S3TASKS_ENV=production"
-            )
+    def _refuse_weak_secrets_in_production(self) -> Self:
+        self.refuse_weak_secret(
+            f"{ENV_PREFIX}SERVICE_TOKEN", self.service_token.get_secret_value(), DEV_SERVICE_TOKEN
+        )
         return self
 
     @property
@@ -107,28 +77,3 @@ class WorkerSettings(BaseSettings):
     @property
     def beat_schedule_file(self) -> Path:
         return self.state_dir / "celerybeat-schedule"
-
-
-class SettingsError(Exception):
-    """Settings that cannot start the worker; the message names each bad variable."""
-
-
-def load_settings() -> WorkerSettings:
-    try:
-        return WorkerSettings()
-    except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc)) from exc
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    lines = ["invalid worker settings:"]
-    for error in exc.errors():
-        location = [str(part) for part in error["loc"]]
-        if location:
-            field_name = location[0]
-            # aliased fields (S3TASKS_ENV) are reported under their variable name already
-            variable = field_name if field_name.isupper() else ENV_PREFIX + field_name.upper()
-            lines.append(f"  {variable}: {error['msg']}")
-        else:
-            lines.append(f"  {error['msg']}")
-    return "\n".join(lines)

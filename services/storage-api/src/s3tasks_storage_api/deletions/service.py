@@ -19,10 +19,10 @@ from s3tasks_contracts import (
     ReconcileReport,
     ReconcileRequest,
 )
+from s3tasks_servicekit.requestid import current_request_id
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
-from s3tasks_storage_api.observability.logging import request_id_var
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _audit(done: list[DueItem]) -> None:
     """After the commit: only deletions that happened are recorded."""
     for reason in sorted({item.reason for item in done}):
         ids = " ".join(str(item.id) for item in done if item.reason == reason)
-        audit_log.info(AUDIT_MESSAGE, request_id_var.get(), ids.count(" ") + 1, reason, ids)
+        audit_log.info(AUDIT_MESSAGE, current_request_id() or "-", ids.count(" ") + 1, reason, ids)
 
 
 def _merge(

@@ -31,6 +31,7 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ItemStatus
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -137,7 +138,7 @@ class TransferService:
         s = self._settings
         limit = s.max_bytes(request.kind)
         if request.size_bytes is not None and request.size_bytes > limit:
-            raise TooLarge(f"The {request.kind} is larger than the limit of {limit} bytes.")
+            raise TooLarge(f"The {request.kind} is larger than {human_size(limit)}.")
         if request.size_bytes == 0:
             raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
         # every refusal comes before S3 is asked for anything: nothing to undo then
@@ -313,7 +314,7 @@ class TransferService:
             raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
         limit = self._settings.max_bytes(kind)
         if found.size > limit:
-            raise TooLarge(f"The {kind} is larger than the limit of {limit} bytes.")
+            raise TooLarge(f"The {kind} is larger than {human_size(limit)}.")
         if found.size == 0:
             raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
         if kind is ItemKind.FILE:

@@ -1,21 +1,12 @@
-"""Per-request plumbing: request ids, security headers, the session cookie, HTTP metrics."""
+"""Per-response plumbing: security headers, caching and the session cookie. The request id and
+the HTTP metrics are the shared middleware's (`s3tasks_servicekit.http_middleware`)."""
 
 from __future__ import annotations
 
-import logging
-import time
-
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
-from s3tasks_web.observability.context import bind_request_id, current_request_id
 from s3tasks_web.services import WebServices
-
-log = logging.getLogger("s3tasks_web.http")
-#: Probes are asked every few seconds; their lines would drown everything else.
-_PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 
 
 def content_security_policy(s3_origin: str | None = None) -> str:
@@ -74,63 +65,9 @@ def make_before_send(services: WebServices) -> object:
         if personal and "cache-control" not in headers:
             # Pages carry the visitor's items and CSRF token: never for a shared cache.
             headers["cache-control"] = "no-store"
-        request_id = current_request_id()
-        if request_id:
-            headers["x-request-id"] = request_id
         cookie = services.session_cookie.header_for(scope.get("state", {}))
         if cookie is not None:
             headers.add("set-cookie", cookie)
             headers.add("vary", "Cookie")
 
     return before_send
-
-
-class RequestMiddleware(ASGIMiddleware):
-    """Binds the request id and records HTTP metrics by route template (`unmatched` where no
-    route takes the request: 404, 405) and status. Wraps the whole app, see `create_app`."""
-
-    def __init__(self, services: WebServices) -> None:
-        self.services = services
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = None
-        for name, value in scope.get("headers", []):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-        bind_request_id(incoming)
-        if scope["type"] != ScopeType.HTTP:
-            await next_app(scope, receive, send)
-            return
-        method = scope["method"]
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await next_app(scope, receive, send_wrapper)
-        finally:
-            labels = {
-                "service": "web",
-                "method": method,
-                "route": scope.get("path_template") or "unmatched",
-                "status": str(status),
-            }
-            elapsed = time.perf_counter() - started
-            metrics = self.services.metrics
-            metrics.http_requests.labels(**labels).inc()
-            metrics.http_duration.labels(**labels).observe(elapsed)
-            probe = labels["route"] in _PROBE_ROUTES
-            log.log(
-                logging.DEBUG if probe else logging.INFO,
-                "%s %s %s %.1f ms",
-                method,
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={"route": labels["route"], "status": status, "duration_s": elapsed},
-            )

@@ -1,10 +1,11 @@
-"""Prometheus metrics of one web app (a registry of its own, so apps in tests do not clash)."""
+"""Prometheus metrics of one web app (a registry of its own, so apps in tests do not clash);
+the HTTP metrics are the shared ones (`s3tasks_servicekit.http_middleware`), on this registry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from s3tasks_contracts import ItemKind
 
@@ -12,8 +13,6 @@ from s3tasks_contracts import ItemKind
 @dataclass(frozen=True)
 class WebMetrics:
     registry: CollectorRegistry
-    http_requests: Counter
-    http_duration: Histogram
     uploads: Counter
     upload_bytes: Counter
 
@@ -22,18 +21,6 @@ class WebMetrics:
         registry = CollectorRegistry()
         return cls(
             registry=registry,
-            http_requests=Counter(
-                "s3tasks_http_requests_total",
-                "HTTP requests served, by route template and status.",
-                ["service", "method", "route", "status"],
-                registry=registry,
-            ),
-            http_duration=Histogram(
-                "s3tasks_http_request_duration_seconds",
-                "Time to answer an HTTP request (until the response body is sent).",
-                ["service", "method", "route", "status"],
-                registry=registry,
-            ),
             uploads=Counter(
                 "s3tasks_uploads_total",
                 "Uploads through web, by kind and outcome (stored or the refusal's reason).",
