@@ -12,6 +12,7 @@ from typing import Protocol
 
 import anyio.from_thread
 
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.errors import InvalidInput, TooLarge
 
 
@@ -64,7 +65,7 @@ class BodyReader:
             return
         self.bytes_read += len(chunk)
         if self.bytes_read > self._limit:
-            raise TooLarge(f"The {self._what} is larger than {_human(self._limit)}.")
+            raise TooLarge(f"The {self._what} is larger than {human_size(self._limit)}.")
         self._buffer += chunk
 
 
@@ -73,16 +74,3 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
         return await anext(chunks)
     except StopAsyncIteration:
         return None
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return (
-                f"{value:.0f} {unit}"
-                if unit == "bytes"
-                else f"{value:.1f} {unit}".replace(".0 ", " ")
-            )
-        value /= 1024
-    return f"{size} bytes"

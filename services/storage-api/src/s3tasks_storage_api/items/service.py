@@ -21,6 +21,7 @@ from s3tasks_contracts import (
     Limits,
     TransferMode,
 )
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -133,7 +134,7 @@ class ItemService:
         limit = s.max_bytes(request.kind)
         if request.declared_length is not None and request.declared_length > limit:
             # refused before a byte is read or stored
-            raise TooLarge(f"The {request.kind} is larger than the limit of {limit} bytes.")
+            raise TooLarge(f"The {request.kind} is larger than {human_size(limit)}.")
         item_id = uuid4()
         object_key = f"objects/{item_id}"
         thumbnail_key = f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None

@@ -24,12 +24,12 @@ from s3tasks_contracts import (
     UploadCompletion,
     UploadStart,
 )
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.pages.items import too_large
 from s3tasks_web.pages.kinds import KIND_PAGES, KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.views import human_size
 from s3tasks_web.services import WebServices
 from s3tasks_web.storage_client import StorageClient
 from s3tasks_web.transfers.uploads import complete

@@ -18,6 +18,7 @@ from litestar.exceptions import InternalServerException
 from litestar.response import Redirect, Response, Stream
 
 from s3tasks_contracts import ItemOut, LinkVariant, TransferMode
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import (
     ItemNotFound,
@@ -28,7 +29,7 @@ from s3tasks_web.errors import (
 )
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.multipart_stream import MultipartStream
-from s3tasks_web.pages.views import deleted_after, human_size, item_views
+from s3tasks_web.pages.views import deleted_after, item_views
 from s3tasks_web.services import WebServices
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient

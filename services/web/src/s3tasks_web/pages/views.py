@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from s3tasks_contracts import ItemList, ItemOut
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.pages.kinds import KIND_PAGES
 
 
@@ -21,18 +22,6 @@ class ItemView:
     expires_at: str
     content_url: str
     thumbnail_url: str | None
-
-
-def human_size(size_bytes: int) -> str:
-    """Binary units, as the limits are set: 20 MiB, 1.5 KiB, 512 bytes."""
-    if size_bytes < 1024:
-        return f"{size_bytes} bytes"
-    size = float(size_bytes)
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def human_duration(seconds: int) -> str:
