@@ -132,8 +132,10 @@ class ObjectClient:
             async for chunk in body:
                 buffer += chunk
                 while len(buffer) >= part_size:
-                    await flush(bytes(buffer[:part_size]))
+                    with memoryview(buffer) as view:  # one copy of the part, not two
+                        part = bytes(view[:part_size])
                     del buffer[:part_size]
+                    await flush(part)
             if buffer or number == 0:
                 await flush(bytes(buffer))
             if sending is not None:
