@@ -206,6 +206,7 @@ def check_browser_may_reach_s3(public_url: str, bucket: str, origin: str) -> boo
             allowed,
         )
         return False
+    log.info("direct mode: S3 admits pages from %s (CORS preflight answered)", origin)
     return True
 
 
