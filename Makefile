@@ -91,8 +91,8 @@ beat: ## Run celery beat, the sweep and reconcile schedule (two at once do no ha
 	$(UV) run --frozen s3tasks-worker beat
 
 .PHONY: run
-run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured) and print the URL
-	$(UV) run --frozen s3tasks-devstack
+run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured), print the URL; TRANSFER=direct: the browser carries the bytes (default proxy: web)
+	$(UV) run --frozen s3tasks-devstack $(if $(TRANSFER),--transfer $(TRANSFER))
 
 # --- Benchmarks (bench/README.md) -------------------------------------------------------------
 

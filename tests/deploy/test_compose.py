@@ -74,14 +74,55 @@ def test_web_serves_metrics_on_a_port_of_its_own(services: dict[str, dict[str, A
     assert "9101" in [str(p) for p in web["expose"]]
 
 
-def test_only_web_publishes_a_port(services: dict[str, dict[str, Any]]) -> None:
+def test_only_web_publishes_a_port_beyond_loopback(services: dict[str, dict[str, Any]]) -> None:
     published = {n for n, s in _default_services(services).items() if s.get("ports")}
-    assert published == {"web"}
+    assert published == {"web", "minio"}
     assert [p.split(":")[-1] for p in services["web"]["ports"]] == ["8080"]
-    # The observability profile publishes Grafana on loopback only.
+    # MinIO (for the browser in direct mode) and the observability profile's Grafana are
+    # published on loopback only.
     for name, svc in services.items():
-        if svc.get("profiles"):
+        if name != "web":
             assert all(str(p).startswith("127.0.0.1:") for p in svc.get("ports", [])), name
+
+
+def test_transfer_mode_is_chosen_by_one_variable_and_proxy_by_default(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = services["storage-api"]["environment"]
+    assert env["STORAGE_API_TRANSFER_MODE"] == "${S3TASKS_TRANSFER_MODE:-proxy}"
+    # web and the worker learn the mode from storage-api, never from a setting of their own
+    for name in ("web", "worker", "beat"):
+        assert "TRANSFER" not in " ".join(services[name]["environment"]), name
+
+
+def test_direct_mode_reaches_minio_from_the_browser_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = services["storage-api"]["environment"]
+    # storage-api talks to MinIO inside the network, and signs for the host the browser types
+    assert env["STORAGE_API_S3_ENDPOINT"] == "http://minio:9000"
+    public_url = env["STORAGE_API_S3_PUBLIC_URL"]
+    assert public_url == "${S3TASKS_S3_PUBLIC_URL:-http://localhost:9000}"
+    assert services["minio"]["ports"] == ["127.0.0.1:${S3TASKS_S3_PORT:-9000}:9000"]
+    example = _env_example()
+    assert example["S3TASKS_S3_PUBLIC_URL"] == f"http://localhost:{example['S3TASKS_S3_PORT']}"
+    assert example["S3TASKS_TRANSFER_MODE"] == "proxy"
+
+
+def test_the_pages_origins_may_send_and_fetch_bytes_from_minio(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """MinIO ignores bucket CORS (its own global setting decides); storage-api still writes
+    the bucket's rule, for an S3 that honours it (AWS, radosgw) put in MinIO's place."""
+    origins = "${S3TASKS_SITE_ORIGINS:-http://localhost:8080,http://127.0.0.1:8080}"
+    assert services["minio"]["environment"]["MINIO_API_CORS_ALLOW_ORIGIN"] == origins
+    assert services["storage-api"]["environment"]["STORAGE_API_CORS_ORIGINS"] == origins
+    example = _env_example()
+    port = example["S3TASKS_HTTP_PORT"]
+    assert example["S3TASKS_SITE_ORIGINS"].split(",") == [
+        f"http://localhost:{port}",
+        f"http://127.0.0.1:{port}",
+    ]
 
 
 def _condition(svc: dict[str, Any], dependency: str) -> str:
@@ -174,13 +215,17 @@ def test_no_secret_literal_in_the_compose_file(services: dict[str, dict[str, Any
                 assert REQUIRED_VAR.fullmatch(match[1]), f"{name}: {value}"
 
 
-def test_env_example_documents_every_variable_with_dev_only_secrets() -> None:
-    used = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
-    example = dict(
+def _env_example() -> dict[str, str]:
+    return dict(
         line.split("=", 1)
         for line in ENV_EXAMPLE.read_text().splitlines()
         if line and not line.startswith("#")
     )
+
+
+def test_env_example_documents_every_variable_with_dev_only_secrets() -> None:
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
+    example = _env_example()
     assert used == set(example), used ^ set(example)
     required = set(REQUIRED_VAR.findall(COMPOSE_FILE.read_text()))
     assert required

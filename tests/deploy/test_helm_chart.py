@@ -116,6 +116,11 @@ def test_schema_refuses_unknown_keys_everywhere() -> None:
         (["--set", "web.podSecurityContext.runAsNonRoot=false"], "/web/podSecurityContext"),
         (["--set", "networkPolicy.enabled=yes"], "want boolean"),
         (["--set", "unknownTopLevel=1"], "additional properties 'unknownTopLevel'"),
+        (["--set", "transfer.mode=sideways"], "/transfer/mode"),
+        (["--set", "transfer.s3PublicUrl=https://s3.example.com/bucket"], "/transfer/s3PublicUrl"),
+        (["--set", "transfer.s3PublicUrl=s3.example.com"], "/transfer/s3PublicUrl"),
+        (["--set", "transfer.corsOrigins={https://a.example/path}"], "/transfer/corsOrigins/0"),
+        (["--set", "transfer.linkSeconds=1"], "/transfer/linkSeconds"),
     ],
 )
 def test_bad_values_are_refused(helm: str, args: list[str], complaint: str) -> None:
@@ -403,6 +408,104 @@ def test_bad_service_credentials_are_refused(helm: str, args: list[str], complai
     assert complaint in done.stderr
 
 
+# -- transfer modes (issue 14) ---------------------------------------------------------------
+
+TRANSFER_KEYS = (
+    "STORAGE_API_TRANSFER_MODE",
+    "STORAGE_API_S3_PUBLIC_URL",
+    "STORAGE_API_CORS_ORIGINS",
+    "STORAGE_API_LINK_SECONDS",
+)
+
+
+def storage_api_settings(docs: list[Manifest]) -> dict[str, str]:
+    """The transfer settings storage-api's container receives (from the ConfigMap it reads)."""
+    storage_api = next(
+        d for d in docs if d["kind"] == "Deployment" and _component(d) == "storage-api"
+    )
+    (container,) = storage_api["spec"]["template"]["spec"]["containers"]
+    (source,) = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source]
+    return {key: config["data"][key] for key in TRANSFER_KEYS if key in config["data"]}
+
+
+def test_proxy_is_the_default_transfer_mode(renderings: dict[str, list[Manifest]]) -> None:
+    for values, docs in renderings.items():
+        if values == "all-features":
+            continue
+        assert storage_api_settings(docs) == {
+            "STORAGE_API_TRANSFER_MODE": "proxy",
+            "STORAGE_API_S3_PUBLIC_URL": "",
+            "STORAGE_API_CORS_ORIGINS": "",
+            "STORAGE_API_LINK_SECONDS": "300",
+        }
+
+
+def test_direct_mode_reaches_storage_api(helm: str) -> None:
+    docs = manifests(
+        helm,
+        "-f", str(CHART / "ci/defaults-values.yaml"),
+        "--set", "transfer.mode=direct",
+        "--set", "transfer.s3PublicUrl=https://s3.example.com",
+        "--set", "transfer.corsOrigins={https://s3tasks.example.com,https://*.example.org}",
+        "--set", "transfer.linkSeconds=120",
+    )  # fmt: skip
+    assert storage_api_settings(docs) == {
+        "STORAGE_API_TRANSFER_MODE": "direct",
+        "STORAGE_API_S3_PUBLIC_URL": "https://s3.example.com",
+        "STORAGE_API_CORS_ORIGINS": "https://s3tasks.example.com,https://*.example.org",
+        "STORAGE_API_LINK_SECONDS": "120",
+    }
+
+
+def test_direct_mode_admits_the_ingress_hosts_by_default(
+    renderings: dict[str, list[Manifest]],
+) -> None:
+    """Without transfer.corsOrigins the pages' origins are the ingress hosts, written into the
+    bucket's CORS rule by storage-api and, MinIO ignoring that rule, into the dev MinIO's own."""
+    docs = renderings["all-features"]  # direct mode, the dev MinIO, an Ingress with TLS
+    assert storage_api_settings(docs) == {
+        "STORAGE_API_TRANSFER_MODE": "direct",
+        "STORAGE_API_S3_PUBLIC_URL": "http://localhost:9000",
+        "STORAGE_API_CORS_ORIGINS": "https://s3tasks.example.com",
+        "STORAGE_API_LINK_SECONDS": "120",
+    }
+    minio = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "minio")
+    (container,) = minio["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MINIO_API_CORS_ALLOW_ORIGIN"] == "https://s3tasks.example.com"
+
+
+def test_direct_mode_with_the_bundled_minio_needs_a_public_url(helm: str) -> None:
+    done = render(
+        helm, "-f", str(CHART / "ci/dev-values.yaml"), "--set", "transfer.mode=direct", check=False
+    )
+    assert done.returncode != 0
+    assert "needs transfer.s3PublicUrl" in done.stderr
+
+
+def test_notes_name_what_direct_mode_needs(helm: str) -> None:
+    def notes(*args: str) -> str:
+        done = subprocess.run(
+            [
+                helm, "install", "s3t", str(CHART), "--dry-run=client", "--namespace", "s3tasks",
+                "-f", str(CHART / "ci/existing-secret-values.yaml"), *args,
+            ],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        return done.stdout.split("NOTES:", 1)[1]
+
+    assert "TRANSFER MODE" not in notes()
+    direct = notes(
+        "--set", "transfer.mode=direct",
+        "--set", "transfer.corsOrigins={https://s3tasks.example.com}",
+    )  # fmt: skip
+    assert "TRANSFER MODE direct" in direct
+    assert "https://s3tasks.example.com" in direct
+    for needed in ("public", "CORS", "MINIO_API_CORS_ALLOW_ORIGIN", "NTP"):
+        assert needed in direct, needed
+
+
 def test_config_changes_roll_the_pods(helm: str) -> None:
     def checksums(*args: str) -> dict[str, str]:
         docs = manifests(helm, "-f", str(CHART / "ci/defaults-values.yaml"), *args)
@@ -599,6 +702,7 @@ def test_network_policies_allow_exactly_the_issue_flows_in_dev_mode(
         (INGRESS_CONTROLLER, "web", 8080),
         ("test", "web", 8080),
         ("web", "storage-api", 8000),
+        ("web", "minio", 9000),  # web carries the bytes in proxy mode, and the plain form's
         ("worker", "storage-api", 8000),
         ("storage-api", "postgresql", 5432),
         ("storage-api", "minio", 9000),
@@ -619,6 +723,7 @@ def test_network_policies_with_external_services(renderings: dict[str, list[Mani
         (INGRESS_CONTROLLER, "web", 8080),
         ("test", "web", 8080),
         ("web", "storage-api", 8000),
+        ("web", EXTERNAL, 443),
         ("worker", "storage-api", 8000),
         ("storage-api", EXTERNAL, 5432),
         ("storage-api", EXTERNAL, 443),

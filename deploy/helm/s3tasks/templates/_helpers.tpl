@@ -170,6 +170,28 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- end }}
 {{- end }}
 
+{{/* The pages' origins allowed to send and fetch bytes to and from the bucket (comma-separated):
+     transfer.corsOrigins, else in direct mode the ingress hosts. */}}
+{{- define "s3tasks.corsOrigins" -}}
+{{- $origins := .Values.transfer.corsOrigins }}
+{{- if and (not $origins) (eq .Values.transfer.mode "direct") .Values.web.ingress.enabled }}
+{{- $scheme := ternary "https" "http" (not (empty .Values.web.ingress.tls)) }}
+{{- range .Values.web.ingress.hosts }}
+{{- $origins = append $origins (printf "%s://%s" $scheme .host) }}
+{{- end }}
+{{- end }}
+{{- join "," $origins }}
+{{- end }}
+
+{{/* The S3 endpoint browsers reach (direct mode signs for it). The bundled MinIO's Service name
+     is no address a browser can use: direct mode with it needs transfer.s3PublicUrl. */}}
+{{- define "s3tasks.s3PublicUrl" -}}
+{{- if and (eq .Values.transfer.mode "direct") (not .Values.transfer.s3PublicUrl) (eq (include "s3tasks.dev.minio" .) "true") }}
+{{- fail "transfer.mode=direct with the bundled MinIO needs transfer.s3PublicUrl: the address browsers reach MinIO at (e.g. http://localhost:9000 with a port-forward)" }}
+{{- end }}
+{{- .Values.transfer.s3PublicUrl }}
+{{- end }}
+
 {{- define "s3tasks.storageApiUrl" -}}
 {{- printf "http://%s:%d" (include "s3tasks.componentName" (dict "root" . "component" "storage-api")) (int .Values.storageApi.service.port) }}
 {{- end }}

@@ -7,11 +7,16 @@ each by its own console script, configured only through its environment, as in p
 Ctrl-C or SIGTERM stops everything and removes what the embedded defaults made.
 
 Environment (all optional):
+  S3TASKS_TRANSFER_MODE    who carries the bytes: proxy (web, the default) or direct (the
+                           browser, to and from S3; `make run TRANSFER=direct`)
   S3TASKS_DATABASE_URL     libpq URL of a PostgreSQL database (postgresql://user@host:5432/db)
   S3TASKS_REDIS_URL        Redis URL (redis://127.0.0.1:6379/0)
   S3TASKS_S3_ENDPOINT      S3 endpoint URL (http://127.0.0.1:9000), with
   S3TASKS_S3_ACCESS_KEY, S3TASKS_S3_SECRET_KEY, S3TASKS_S3_REGION (us-east-1)
   S3TASKS_S3_BUCKET        bucket to use, created if missing (s3tasks-dev)
+  S3TASKS_S3_PUBLIC_URL    that S3 as the browser reaches it, for direct mode (default: the
+                           endpoint; the embedded S3 listens on loopback, which the browser
+                           on this machine reaches)
   S3TASKS_WEB_HOST         address web listens on (127.0.0.1)
   S3TASKS_WEB_PORT         port web listens on (8080; a free port if 8080 is taken)
   S3TASKS_IMAGE_TTL_SECONDS, S3TASKS_FILE_TTL_SECONDS   time until automatic deletion (900)
@@ -40,6 +45,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
+import httpx
 import urllib3
 from minio.error import S3Error
 
@@ -51,6 +57,7 @@ log = logging.getLogger("s3tasks.devstack")
 
 DEFAULT_WEB_PORT = 8080
 DEFAULT_BUCKET = "s3tasks-dev"
+TRANSFER_MODES = ("proxy", "direct")
 _PROBE_TIMEOUT_SECONDS = 2
 _READY_TIMEOUT_SECONDS = 120
 
@@ -61,6 +68,7 @@ class DevstackOptions:
     host: str
     port: int
     data_dir: Path | None
+    transfer_mode: str = "proxy"
 
 
 class _Stopped(Exception):
@@ -156,6 +164,50 @@ def ensure_bucket(endpoint: deps.S3Endpoint, name: str) -> None:
     client = endpoint.client()
     if not client.bucket_exists(name):
         client.make_bucket(name)
+
+
+def s3_public_url(endpoint: deps.S3Endpoint, embedded: bool) -> str:
+    """Where the browser reaches S3 in direct mode: the embedded server's loopback URL, or
+    S3TASKS_S3_PUBLIC_URL for a configured S3 (else its endpoint, as storage-api defaults)."""
+    if embedded:
+        return endpoint.url
+    return (_env("S3TASKS_S3_PUBLIC_URL") or endpoint.url).rstrip("/")
+
+
+def web_origins(host: str, port: int) -> list[str]:
+    """The origins the browser may load the pages from: the bucket's CORS admits these."""
+    origins = [f"http://{host}:{port}"]
+    if host == "127.0.0.1":
+        origins.append(f"http://localhost:{port}")
+    return origins
+
+
+def check_browser_may_reach_s3(public_url: str, bucket: str, origin: str) -> bool:
+    """Ask S3 what a browser on the page asks before a direct upload: a CORS preflight of a
+    POST to the bucket from web's origin. False (and a warning saying why) if S3 refuses it."""
+    try:
+        response = httpx.options(
+            f"{public_url}/{bucket}",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            timeout=_PROBE_TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as exc:
+        log.warning("direct mode: the browser cannot reach S3 at %s (%s)", public_url, exc)
+        return False
+    allowed = response.headers.get("access-control-allow-origin")
+    if response.status_code >= 300 or allowed not in (origin, "*"):
+        log.warning(
+            "direct mode: S3 at %s does not admit pages from %s (CORS preflight: %d, allowed "
+            "origin %r); uploads from the browser will fail. MinIO ignores bucket CORS: set "
+            "MINIO_API_CORS_ALLOW_ORIGIN on it",
+            public_url,
+            origin,
+            response.status_code,
+            allowed,
+        )
+        return False
+    log.info("direct mode: S3 admits pages from %s (CORS preflight answered)", origin)
+    return True
 
 
 # --- the stack ------------------------------------------------------------------------------
@@ -273,6 +325,16 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str, dict[str, s
             s3 = s3_future.result()
         bucket = _env("S3TASKS_S3_BUCKET") or DEFAULT_BUCKET
         ensure_bucket(s3, bucket)
+        # web's port is known before storage-api starts: it writes the bucket's CORS rule for it
+        sock = _bind_web(options.host, options.port)
+        resources.callback(sock.close)
+        shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104 - compares, binds nothing
+        origins = web_origins(shown_host, port_of(sock))
+        public_url = s3_public_url(s3, embedded=s3.server == "moto")  # moto: only embedded
+        if options.transfer_mode == "direct":
+            log.info("transfer mode: direct (browsers send and fetch bytes at %s)", public_url)
+        else:
+            log.info("transfer mode: proxy (web carries the bytes)")
 
         prefix = f"s3tasks-dev-{secrets.token_hex(3)}:"
         config = StackConfig(
@@ -289,15 +351,17 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str, dict[str, s
             file_ttl_seconds=_ttl("S3TASKS_FILE_TTL_SECONDS"),
             sweep_interval_seconds=5.0,
             task_queue=f"{prefix}s3tasks",
+            transfer_mode=options.transfer_mode,
+            s3_public_url=public_url,
+            cors_origins=",".join(origins),
         )
         stack = Stack(config)
         resources.callback(stack.stop_all)
-        sock = _bind_web(options.host, options.port)
-        resources.callback(sock.close)
 
         pending = start_services(stack, sock, resources)
-        shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "") else options.host  # noqa: S104 - compares, binds nothing
-        yield stack, f"http://{shown_host}:{port_of(sock)}", pending
+        if options.transfer_mode == "direct":
+            check_browser_may_reach_s3(public_url, bucket, origins[0])
+        yield stack, origins[0], pending
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:
@@ -322,10 +386,22 @@ def _parse_args(argv: list[str] | None) -> DevstackOptions:
         "--port", type=int, default=int(_env("S3TASKS_WEB_PORT") or DEFAULT_WEB_PORT)
     )
     parser.add_argument("--data-dir", type=Path, default=_env("S3TASKS_DEVSTACK_DIR"))
+    parser.add_argument(
+        "--transfer",
+        choices=TRANSFER_MODES,
+        default=_env("S3TASKS_TRANSFER_MODE") or "proxy",
+        help="who carries the bytes: web (proxy) or the browser, to and from S3 (direct)",
+    )
     args = parser.parse_args(argv)
+    if args.transfer not in TRANSFER_MODES:  # a default from the environment is not checked
+        parser.error(f"S3TASKS_TRANSFER_MODE must be one of {', '.join(TRANSFER_MODES)}")
     embedded = args.embedded or _env("S3TASKS_DEVSTACK_EMBEDDED") in ("1", "true", "yes")
     return DevstackOptions(
-        embedded_only=embedded, host=args.host, port=args.port, data_dir=args.data_dir
+        embedded_only=embedded,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        transfer_mode=args.transfer,
     )
 
 

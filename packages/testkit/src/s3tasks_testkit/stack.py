@@ -48,6 +48,11 @@ class StackConfig:
     #: who carries the bytes (storage-api's STORAGE_API_TRANSFER_MODE); `make test` runs the
     #: browser, security, fault and load suites once in each mode
     transfer_mode: str = field(default_factory=lambda: os.environ.get(TRANSFER_ENV, "proxy"))
+    #: the S3 endpoint as browsers reach it (empty: `s3.url`, which is on loopback here)
+    s3_public_url: str = ""
+    #: the pages' origins, written into the bucket's CORS rule (the tests' web ports are
+    #: chosen when web starts, so any loopback port)
+    cors_origins: str = "http://127.0.0.1:*,http://localhost:*"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -66,8 +71,8 @@ class StackConfig:
             "STORAGE_API_IMAGE_TTL_SECONDS": str(self.image_ttl_seconds),
             "STORAGE_API_FILE_TTL_SECONDS": str(self.file_ttl_seconds),
             "STORAGE_API_TRANSFER_MODE": self.transfer_mode,
-            # the pages are served on loopback at a port chosen when web starts
-            "STORAGE_API_CORS_ORIGINS": "http://127.0.0.1:*,http://localhost:*",
+            "STORAGE_API_S3_PUBLIC_URL": self.s3_public_url,
+            "STORAGE_API_CORS_ORIGINS": self.cors_origins,
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
