@@ -84,7 +84,13 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 logger.warning("could not ensure bucket %s: %s", settings.s3_bucket, exc.detail)
         if settings.cors_origin_list:
             try:
-                await anyio.to_thread.run_sync(store.allow_origins, settings.cors_origin_list)
+                if not await anyio.to_thread.run_sync(
+                    store.allow_origins, settings.cors_origin_list
+                ):
+                    logger.info(
+                        "the S3 server has no bucket CORS; on MinIO, set "
+                        "MINIO_API_CORS_ALLOW_ORIGIN to the origins instead"
+                    )
             except StorageApiError as exc:
                 logger.warning(
                     "could not write the CORS rule of bucket %s (%s): browsers cannot send or "

@@ -98,9 +98,10 @@ class ObjectStore:
             self._client.make_bucket(self.bucket)
             return True
 
-    def allow_origins(self, origins: list[str]) -> None:
+    def allow_origins(self, origins: list[str]) -> bool:
         """Write the bucket's CORS rule: these origins may POST uploads (the policy decides
-        what), GET and HEAD objects (the signature decides which), and read the ETag."""
+        what), GET and HEAD objects (the signature decides which), and read the ETag. False
+        where the server has no bucket CORS (MinIO: its global MINIO_API_CORS_ALLOW_ORIGIN)."""
         rules = "".join(f"<AllowedOrigin>{escape(origin)}</AllowedOrigin>" for origin in origins)
         body = (
             "<CORSConfiguration><CORSRule>"
@@ -110,15 +111,21 @@ class ObjectStore:
             "<MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>"
         ).encode()
         digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-        with _s3_errors():
-            # minio's client has no bucket-CORS call; the request is S3's PutBucketCors
-            self._client._execute(
-                "PUT",
-                self.bucket,
-                body=body,
-                headers={"Content-MD5": digest, "Content-Type": "application/xml"},
-                query_params={"cors": ""},
-            )
+        try:
+            with _s3_errors():
+                # minio's client has no bucket-CORS call; the request is S3's PutBucketCors
+                self._client._execute(
+                    "PUT",
+                    self.bucket,
+                    body=body,
+                    headers={"Content-MD5": digest, "Content-Type": "application/xml"},
+                    query_params={"cors": ""},
+                )
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "NotImplemented":
+                return False
+            raise
+        return True
 
     def ping(self) -> None:
         with _s3_errors():
