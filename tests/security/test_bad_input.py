@@ -25,10 +25,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.patience import JOB_SECONDS, patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit import deps
-from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, Site, WebVisitor
 
 from . import payloads as p
@@ -189,7 +190,7 @@ REFUSED: list[Case] = [
     # -- empty and oversize --------------------------------------------------------------
     Case("zero-byte-image", upload("image", "empty.png", b""), image_refused(400, EMPTY)),
     Case("zero-byte-file", upload("file", "empty.txt", b""), file_refused(400, EMPTY)),
-    Case("oversize-image-announced", upload("image", "big.png", p.png() + b"\0" * (2 * MIB)),
+    Case("oversize-image-announced", upload("image", "big.png", png() + b"\0" * (2 * MIB)),
          image_refused(413, IMAGE_TOO_LARGE, counted="web")),
     Case("oversize-image-chunked", chunked_upload("image", 3 * MIB),
          image_refused(413, IMAGE_TOO_LARGE, counted="web")),
@@ -205,7 +206,7 @@ REFUSED: list[Case] = [
     Case("gif-65535-square", upload("image", "b.gif", p.gif_claiming(65535, 65535)),
          image_refused(422, TOO_MANY_PIXELS)),
     # -- truncated and corrupt -----------------------------------------------------------
-    Case("truncated-png", upload("image", "t.png", p.png(200, 200)[:80]), image_refused(422, CORRUPT)),
+    Case("truncated-png", upload("image", "t.png", png(200, 200)[:80]), image_refused(422, CORRUPT)),
     Case("truncated-jpeg", upload("image", "t.jpg", p.jpeg(300, 300)[:400]),
          image_refused(422, CORRUPT)),
     Case("png-signature-then-garbage", upload("image", "g.png", b"\x89PNG\r\n\x1a\n" + b"\xaa" * 500),
@@ -243,7 +244,7 @@ REFUSED: list[Case] = [
     Case("csrf-missing", lambda v: v.http.post("/files/upload", files={"file": ("a.txt", b"x")}),
          Refusal(403, RELOAD, "web", outcome=("file", "csrf"))),
     Case("csrf-wrong", lambda v: v.http.post("/images/upload", params={"csrf": "A" * 43},
-                                             files={"file": ("a.png", p.png())}),
+                                             files={"file": ("a.png", png())}),
          Refusal(403, RELOAD, "web", outcome=("image", "csrf"))),
     Case("csrf-cross-site-origin", lambda v: v.http.post(
         "/files/delete", params={"csrf": v.csrf_token()}, data={"confirm": "yes"},
@@ -444,7 +445,7 @@ def test_stored_xss_in_description_and_filename_is_escaped(site: Site, visitor: 
     assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in page
     assert "<img src=x" not in page
     _delete_all(visitor)
-    visitor.upload("image", f"{attr}.png", p.png())
+    visitor.upload("image", f"{attr}.png", png())
     page = visitor.page("/images")
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -524,7 +525,7 @@ def test_exif_gps_is_removed_from_the_stored_original(site: Site, visitor: WebVi
         ("photo.jpg", p.jpeg(), p.HTML_TAIL),
         ("photo.jpg", p.jpeg(), p.zip_bytes()),
         ("anim.gif", p.gif(), p.zip_bytes()),
-        ("shot.png", p.png(), p.HTML_TAIL),
+        ("shot.png", png(), p.HTML_TAIL),
     ],
     ids=["jpeg+html", "jpeg+zip", "gif+zip", "png+html"],
 )
@@ -563,7 +564,7 @@ def test_duplicated_file_part_stores_only_the_first(site: Site, visitor: WebVisi
 def victim(site: Site) -> tuple[WebVisitor, str, str]:
     """A visitor with one image and one file."""
     v = site.visitor()
-    image = v.upload("image", "mine.png", p.png())
+    image = v.upload("image", "mine.png", png())
     file = v.upload("file", "mine.txt", b"0123456789" * 10, description="private")
     assert image.json()["ok"]
     assert file.json()["ok"]

@@ -80,19 +80,19 @@ def test_delete_all_empties_the_visitors_objects_without_waiting_for_a_sweep(
     deployment.upload_file(neighbour)
     visitor_keys = deployment.object_keys_of(visitor)
     neighbour_keys = deployment.object_keys_of(neighbour)
-    assert visitor_keys <= deployment.bucket_keys()
+    assert visitor_keys <= deployment.object_keys()
 
     deployment.delete_all(visitor, "image")
     deployment.delete_all(visitor, "file")
 
     wait_until(
         lambda: (
-            not (visitor_keys & deployment.bucket_keys()) and deployment.row_count(visitor) == 0
+            not (visitor_keys & deployment.object_keys()) and deployment.row_count(visitor) == 0
         ),
         timeout=patience(2 * JOB_SECONDS),
         message="the visitor's objects and rows deleted by the purge jobs",
     )
-    assert neighbour_keys <= deployment.bucket_keys()
+    assert neighbour_keys <= deployment.object_keys()
     assert deployment.row_count(neighbour) == 1
     wait_until(
         lambda: deployment.worker_metrics().total_deleted() == 7,

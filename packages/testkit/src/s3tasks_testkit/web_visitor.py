@@ -32,6 +32,13 @@ _DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
 LEAK_MARKERS = ("Traceback", 'File "/', "psycopg", "sqlalchemy", "botocore", "minio.error")
 
 
+def visitor_id_of(session_cookie: str) -> str:
+    """The anonymous id in web's session cookie (its payload is readable, only signed)."""
+    payload = session_cookie.partition(".")[0]
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(body["v"])
+
+
 class WebVisitor:
     """One browser's worth of state, posting forms like a browser (or the upload script)."""
 
@@ -53,17 +60,21 @@ class WebVisitor:
         return self.http.get(path, **kwargs)
 
     def page(self, path: str) -> str:
+        """A page's HTML; the form's CSRF token on it is kept, as a browser's form keeps it."""
         response = self.http.get(path)
         if response.status_code != 200:
             raise AssertionError(f"GET {path}: {response.status_code} {response.text[:300]}")
+        if match := _CSRF_IN_ACTION.search(response.text):
+            self._token = match.group(1)
         return response.text
 
     def csrf_token(self, *, fresh: bool = False) -> str:
+        """The token of the last form seen (My Images is looked at when none was yet)."""
         if self._token is None or fresh:
-            match = _CSRF_IN_ACTION.search(self.page("/images"))
-            if match is None:
-                raise AssertionError("the upload form carries no CSRF token")
-            self._token = match.group(1)
+            self._token = None
+            self.page("/images")
+        if self._token is None:
+            raise AssertionError("the upload form carries no CSRF token")
         return self._token
 
     @property
@@ -75,11 +86,7 @@ class WebVisitor:
         """The anonymous id web minted for this browser (the cookie's payload is not secret,
         only signed)."""
         cookie = self.session_cookie
-        if cookie is None:
-            return None
-        payload = cookie.partition(".")[0]
-        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return str(body["v"])
+        return None if cookie is None else visitor_id_of(cookie)
 
     def upload(
         self,
@@ -113,10 +120,9 @@ class WebVisitor:
         params = {"csrf": self.csrf_token()} if with_token else {}
         return self.http.post(path, params=params, content=body, headers=headers)
 
-    def delete_all(self, kind: str) -> httpx.Response:
-        return self.http.post(
-            f"/{kind}s/delete", params={"csrf": self.csrf_token()}, data={"confirm": "yes"}
-        )
+    def delete_all(self, kind: str, *, confirm: bool = True) -> httpx.Response:
+        data = {"confirm": "yes"} if confirm else {}
+        return self.http.post(f"/{kind}s/delete", params={"csrf": self.csrf_token()}, data=data)
 
     def flashes(self, path: str) -> list[tuple[str, str]]:
         """The flash messages the next view of `path` shows (level, text unescaped)."""
