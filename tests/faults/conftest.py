@@ -7,7 +7,7 @@ broker is cut off) and to storage-api over HTTP, as in production.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 
@@ -35,23 +35,15 @@ def faulty(dependencies: Dependencies) -> Iterator[FaultySite]:
         except ValueError as exc:
             pytest.skip(str(exc))
     with (
-        isolated_config(dependencies, "faults", sweep_interval_seconds=1.0) as direct,
-        storage_api_through_proxies(direct) as (proxied, proxies),
+        isolated_config(
+            dependencies,
+            "faults",
+            sweep_interval_seconds=1.0,
+            extra_env={"WEB_READ_TIMEOUT_SECONDS": "20"},
+        ) as direct,
+        storage_api_through_proxies(direct, s3_timeout_seconds=3) as (config, proxies),
+        running_stack(config) as stack,
     ):
-        config = replace(
-            proxied,
-            extra_env={
-                **proxied.extra_env,
-                "STORAGE_API_S3_TIMEOUT_SECONDS": "3",
-                "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
-                "WEB_READ_TIMEOUT_SECONDS": "20",
-            },
+        yield FaultySite(
+            stack, dependencies.s3.client(), proxies.s3, proxies.database, proxies.redis
         )
-        with running_stack(config) as stack:
-            yield FaultySite(
-                stack,
-                dependencies.s3.client(),
-                proxies.s3,
-                proxies.database,
-                proxies.redis,
-            )

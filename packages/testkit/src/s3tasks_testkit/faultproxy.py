@@ -336,10 +336,13 @@ class Proxies:
 
 
 @contextlib.contextmanager
-def storage_api_through_proxies(config: StackConfig) -> Iterator[tuple[StackConfig, Proxies]]:
+def storage_api_through_proxies(
+    config: StackConfig, *, s3_timeout_seconds: int
+) -> Iterator[tuple[StackConfig, Proxies]]:
     """`config` with storage-api reaching S3, PostgreSQL and Redis through a fault proxy each
-    (all passing until told otherwise). Only storage-api: the worker and beat keep their
-    direct Redis, so the sweep keeps ticking while storage-api's broker is cut off."""
+    (all passing until told otherwise), and giving up on a cut-off S3 or PostgreSQL soon.
+    Only storage-api: the worker and beat keep their direct Redis, so the sweep keeps
+    ticking while storage-api's broker is cut off."""
     with (
         FaultProxy(*loopback_address(config.s3.url, 80)) as s3,
         FaultProxy(*loopback_address(config.database_url, 5432)) as database,
@@ -349,6 +352,8 @@ def storage_api_through_proxies(config: StackConfig) -> Iterator[tuple[StackConf
             "STORAGE_API_S3_ENDPOINT": f"http://{s3.address}",
             "STORAGE_API_DATABASE_URL": sqlalchemy_url(_through(config.database_url, database)),
             "STORAGE_API_BROKER_URL": _through(config.redis_url, redis),
+            "STORAGE_API_S3_TIMEOUT_SECONDS": str(s3_timeout_seconds),
+            "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
         }
         yield (
             replace(config, extra_env={**config.extra_env, **proxied}),

@@ -26,7 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -486,31 +486,23 @@ def load_stack(dependencies: Dependencies, *, ttl: int) -> Iterator[LoadTarget]:
             image_ttl_seconds=ttl,
             file_ttl_seconds=ttl,
             sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
+            extra_env=short_run_env(ttl),
         ) as direct,
-        storage_api_through_proxies(direct) as (proxied, proxies),
+        storage_api_through_proxies(direct, s3_timeout_seconds=5) as (config, proxies),
+        running_stack(config) as stack,
     ):
-        config = replace(
-            proxied,
-            extra_env={
-                **proxied.extra_env,
-                "STORAGE_API_S3_TIMEOUT_SECONDS": "5",
-                "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
-                **short_run_env(ttl),
-            },
+        assert stack.web is not None
+        assert stack.storage_api is not None
+        yield LoadTarget(
+            web_url=stack.web.url,
+            web_metrics_url=stack.web.metrics_url,
+            storage_api_url=stack.storage_api.url,
+            database_url=config.database_url,
+            s3=config.s3,
+            bucket=config.bucket,
+            s3_proxy=proxies.s3,
+            db_proxy=proxies.database,
         )
-        with running_stack(config) as stack:
-            assert stack.web is not None
-            assert stack.storage_api is not None
-            yield LoadTarget(
-                web_url=stack.web.url,
-                web_metrics_url=stack.web.metrics_url,
-                storage_api_url=stack.storage_api.url,
-                database_url=config.database_url,
-                s3=config.s3,
-                bucket=config.bucket,
-                s3_proxy=proxies.s3,
-                db_proxy=proxies.database,
-            )
 
 
 def short_run_env(ttl: int) -> dict[str, str]:
