@@ -60,6 +60,13 @@ class Deployment(Site):
     def upload_file(self, visitor_id: str, content: bytes = b"some text\n") -> None:
         self._upload(visitor_id, "file", "notes.txt", content)
 
+    def upload_items(self, visitor_id: str, *, images: int = 0, files: int = 0) -> None:
+        """`images` images, then `files` files, stored for the visitor through storage-api."""
+        for _ in range(images):
+            self.upload_image(visitor_id)
+        for _ in range(files):
+            self.upload_file(visitor_id)
+
     def _upload(self, visitor_id: str, kind: str, filename: str, content: bytes) -> None:
         response = httpx.post(
             f"{self.api_url}/v1/visitors/{visitor_id}/items",

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.s3servers import S3_SETTING, local_dependencies, parse_s3_server
-from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
+from s3tasks_testkit.stack import Dependencies, StackConfig, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import WebVisitor, check_invariant
 
 #: an item counts as expected-alive until this long before its expiry (clock and sweep slack).
@@ -480,14 +480,7 @@ def load_stack(dependencies: Dependencies, *, ttl: int) -> Iterator[LoadTarget]:
     """storage-api (reaching S3, PostgreSQL and Redis through fault proxies), worker, beat
     and web, logging below `load`."""
     with (
-        isolated_config(
-            dependencies,
-            "load",
-            image_ttl_seconds=ttl,
-            file_ttl_seconds=ttl,
-            sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
-            extra_env=short_run_env(ttl),
-        ) as direct,
+        short_run_config(dependencies, "load", ttl=ttl) as direct,
         storage_api_through_proxies(direct, s3_timeout_seconds=5) as (config, proxies),
         running_stack(config) as stack,
     ):
@@ -505,15 +498,28 @@ def load_stack(dependencies: Dependencies, *, ttl: int) -> Iterator[LoadTarget]:
         )
 
 
-def short_run_env(ttl: int) -> dict[str, str]:
-    """Settings of a load run's stack, which must settle soon after its short TTL."""
-    return {
-        # an upload whose undo could not reach PostgreSQL (or whose storage-api was killed)
-        # is removed at its deadline: short here (as the TTL is), so the run settles
-        "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
-        "WEB_LOG_LEVEL": "WARNING",
-        "STORAGE_API_LOG_LEVEL": "WARNING",
-    }
+def short_run_config(
+    dependencies: Dependencies,
+    name: str,
+    *,
+    ttl: int,
+    sweep_interval_seconds: float = SWEEP_INTERVAL_SECONDS,
+) -> AbstractContextManager[StackConfig]:
+    """A stack of its own for a load run, which must settle soon after its short TTL."""
+    return isolated_config(
+        dependencies,
+        name,
+        image_ttl_seconds=ttl,
+        file_ttl_seconds=ttl,
+        sweep_interval_seconds=sweep_interval_seconds,
+        extra_env={
+            # an upload whose undo could not reach PostgreSQL (or whose storage-api was
+            # killed) is removed at its deadline: short here (as the TTL is), so the run settles
+            "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
+            "WEB_LOG_LEVEL": "WARNING",
+            "STORAGE_API_LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 def _say(message: str) -> None:

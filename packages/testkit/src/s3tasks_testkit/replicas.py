@@ -30,14 +30,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from s3tasks_testkit.balancer import Balancer, nginx_balancer
-from s3tasks_testkit.load import LoadTarget, short_run_env
+from s3tasks_testkit.load import LoadTarget, short_run_config
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import (
     Dependencies,
     Stack,
     StackConfig,
-    isolated_config,
     service_process,
 )
 
@@ -332,13 +331,8 @@ def replicated_stack(
     shutil.rmtree(dependencies.log_root / "replicas", ignore_errors=True)
     # the services stop (ExitStack) before their database, prefix and bucket are removed
     with (
-        isolated_config(
-            dependencies,
-            "replicas",
-            image_ttl_seconds=ttl,
-            file_ttl_seconds=ttl,
-            sweep_interval_seconds=sweep_interval_seconds,
-            extra_env=short_run_env(ttl),
+        short_run_config(
+            dependencies, "replicas", ttl=ttl, sweep_interval_seconds=sweep_interval_seconds
         ) as config,
         ExitStack() as es,
     ):
