@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit import deps
+from s3tasks_testkit.metrics import Scrape, scrape
 from s3tasks_testkit.processes import ServiceProcess
 from s3tasks_testkit.radosgw import CephOptions, Store
 from s3tasks_testkit.s3servers import S3Server, local_dependencies
@@ -68,9 +68,8 @@ class BenchEnv(Api):
         finally:
             app.close()
 
-    def worker_metrics(self) -> str:
-        worker = started(self.stack.worker, "worker")
-        return httpx.get(f"{worker.url}/metrics", timeout=10).text
+    def worker_metrics(self) -> Scrape:
+        return scrape(started(self.stack.worker, "worker").url)
 
 
 @contextmanager
