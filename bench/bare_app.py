@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import argparse
 import socket
+from pathlib import Path
 
 import uvicorn
 from litestar import Litestar, get
 from litestar.response import Response
+
+from s3tasks_testkit.processes import ServiceProcess, python_module
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PAGE = "<!doctype html><html><head><title>bare</title></head><body><p>ok</p></body></html>"
 
@@ -27,6 +32,18 @@ def readyz() -> dict[str, str]:
 
 def create_app() -> Litestar:
     return Litestar(route_handlers=[images, readyz])
+
+
+def bare_app_process(sock: socket.socket, log_dir: Path) -> ServiceProcess:
+    """This app as a child process serving on `sock` (unstarted; `start()` waits for it)."""
+    return ServiceProcess(
+        name="bare-litestar",
+        argv=python_module("bench.bare_app"),
+        env={"PYTHONPATH": str(REPO_ROOT)},
+        log_dir=log_dir,
+        sock=sock,
+        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+    )
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ def growth(
             proc.stop()
     batch = 500
     per_size: dict[str, Any] = {}
-    with env.api_client() as api:
+    with env.client() as api:
         for size in sizes:
             truncate(env)
             target = visitor_id()

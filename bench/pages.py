@@ -3,36 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from typing import Any
 
 import httpx
-from PIL import Image
 
-from bench.harness import REPO_ROOT, BenchEnv, WebVisitor
+from bench.bare_app import bare_app_process
+from bench.harness import BenchEnv, delete_all, visitor_on
 from bench.stats import Summary, quantile
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module
+from s3tasks_testkit.images import png
+from s3tasks_testkit.processes import bind_loopback
+from s3tasks_testkit.web_visitor import WebVisitor
 
 CLIENTS = 16
 THUMBNAILS = 3
 
 
-def _png(colour: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (640, 480), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
 def _visitor_with_images(env: BenchEnv) -> WebVisitor:
-    visitor = WebVisitor(env.web_url)
+    visitor = visitor_on(env)
     for n in range(THUMBNAILS):
-        token = visitor.csrf_token("/images")
-        response = visitor.http.post(
-            "/images/upload",
-            params={"csrf": token},
-            files={"file": (f"pic{n}.png", _png((60 * n, 120, 200)), "image/png")},
-            headers=visitor.browser_headers(),
+        image = png(640, 480, (60 * n, 120, 200))
+        response = visitor.upload(
+            "image", f"pic{n}.png", image, content_type="image/png", script=False
         )
         if response.status_code != 303:
             raise RuntimeError(f"image upload answered {response.status_code}")
@@ -74,14 +66,7 @@ def _run(url: str, cookies: httpx.Cookies, seconds: float) -> tuple[float, float
 def page_serving(env: BenchEnv, seconds: float, reps: int) -> dict[str, Any]:
     visitor = _visitor_with_images(env)
     sock = bind_loopback()
-    bare = ServiceProcess(
-        name="bare-litestar",
-        argv=python_module("bench.bare_app"),
-        env={"PYTHONPATH": str(REPO_ROOT)},
-        log_dir=env.config.log_dir,
-        sock=sock,
-        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
-    )
+    bare = bare_app_process(sock, env.config.log_dir)
     web_rps: list[float] = []
     web_p95: list[float] = []
     bare_rps: list[float] = []
@@ -103,7 +88,7 @@ def page_serving(env: BenchEnv, seconds: float, reps: int) -> dict[str, Any]:
     finally:
         bare.stop()
         sock.close()
-        visitor.delete_all("image")
+        delete_all(visitor, "image")
         visitor.close()
     web, baseline = Summary.of(web_rps), Summary.of(bare_rps)
     return {

@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
+from s3tasks_testkit.metrics import Scrape
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,13 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (pos - lower)
 
 
-def histogram_buckets(metrics_text: str, name: str) -> dict[float, float]:
-    """Cumulative bucket counts {upper bound: count} of one unlabelled histogram."""
+def histogram_buckets(metrics: Scrape, name: str) -> dict[float, float]:
+    """Cumulative bucket counts {upper bound: count} of one histogram, summed over its series."""
     buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != name:
-            continue
-        for sample in family.samples:
-            if sample.name == f"{name}_bucket":
-                bound = float(sample.labels["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    for (sample, labels), value in metrics.samples.items():
+        if sample == f"{name}_bucket":
+            bound = float(dict(labels)["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + value
     return buckets
 
 

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
-from bench.harness import BenchEnv, WebVisitor, started
+from bench.harness import BenchEnv, delete_all, latest_file_id, started, visitor_on
 from bench.stats import Summary
+from s3tasks_testkit.memory import MIB, PeakRss
+from s3tasks_testkit.web_visitor import WebVisitor
 
-MIB = 1024 * 1024
 CHUNK = 64 * 1024
 _BLOCK = os.urandom(MIB)
 
@@ -85,7 +83,7 @@ class MultipartForm:
 
 def web_upload(visitor: WebVisitor, size: int) -> float:
     """Seconds for one upload through web's /files form (303 expected)."""
-    token = visitor.csrf_token("/files")
+    token = visitor.csrf_token()
     form = MultipartForm.for_file(size)
     started = time.perf_counter()
     response = visitor.http.post(
@@ -95,7 +93,6 @@ def web_upload(visitor: WebVisitor, size: int) -> float:
         headers={
             "Content-Type": form.content_type,
             "Content-Length": str(form.length),
-            **visitor.browser_headers(),
         },
     )
     elapsed = time.perf_counter() - started
@@ -146,12 +143,12 @@ def mib_per_s(size: int, seconds: float) -> float:
 
 def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
     """Per size: web vs direct, upload then download, runs interleaved (ABAB) after a warm-up."""
-    visitor = WebVisitor(env.web_url)
+    visitor = visitor_on(env)
     results: list[dict[str, Any]] = []
     try:
         # warm-up: templates, pooled connections, the S3 server's first multipart upload
         web_upload(visitor, MIB)
-        web_download(visitor, visitor.latest_file_id(), MIB)
+        web_download(visitor, latest_file_id(visitor), MIB)
         direct_put(env, "bench/warm", MIB)
         direct_get(env, "bench/warm", MIB)
         env.s3.remove_object(env.bucket, "bench/warm")
@@ -164,11 +161,11 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
                 key = f"bench/direct-{size}-{rep}"
                 up_web.append(mib_per_s(size, web_upload(visitor, size)))
                 up_direct.append(mib_per_s(size, direct_put(env, key, size)))
-                item_id = visitor.latest_file_id()
+                item_id = latest_file_id(visitor)
                 down_web.append(mib_per_s(size, web_download(visitor, item_id, size)))
                 down_direct.append(mib_per_s(size, direct_get(env, key, size)))
                 env.s3.remove_object(env.bucket, key)
-            visitor.delete_all("file")  # the worker's purge job frees the S3 server's memory
+            delete_all(visitor, "file")  # the worker's purge job frees the S3 server's memory
             results.append(
                 {
                     "size_mib": size / MIB,
@@ -185,52 +182,26 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
     return {"reps": reps, "sizes": results}
 
 
-class PeakRss:
-    """Samples the resident memory of some processes every 20 ms until stopped."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.baseline = {name: p.memory_info().rss for name, p in self._procs.items()}
-        self.peak = dict(self.baseline)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            for name, proc in self._procs.items():
-                self.peak[name] = max(self.peak[name], proc.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def growth_mib(self) -> dict[str, float]:
-        return {name: (self.peak[name] - self.baseline[name]) / MIB for name in self._procs}
-
-
 def memory(env: BenchEnv, size: int) -> dict[str, Any]:
     """Peak RSS growth of web and storage-api while `size` bytes go up and come back down."""
     pids = {
         "web": started(env.stack.web, "web").pid,
         "storage-api": started(env.stack.storage_api, "storage-api").pid,
     }
-    visitor = WebVisitor(env.web_url)
+    visitor = visitor_on(env)
     try:
         web_upload(visitor, 16 * MIB)  # warm-up at a size that already uses multipart
-        web_download(visitor, visitor.latest_file_id(), 16 * MIB)
+        web_download(visitor, latest_file_id(visitor), 16 * MIB)
         with PeakRss(pids) as up:
             up_seconds = web_upload(visitor, size)
-        item_id = visitor.latest_file_id()
+        item_id = latest_file_id(visitor)
         with PeakRss(pids) as down:
             down_seconds = web_download(visitor, item_id, size)
-        visitor.delete_all("file")
+        delete_all(visitor, "file")
     finally:
         visitor.close()
-    upload_growth, download_growth = up.growth_mib(), down.growth_mib()
+    upload_growth = {name: up.growth_mib(name) for name in pids}
+    download_growth = {name: down.growth_mib(name) for name in pids}
     peak = {name: max(upload_growth[name], download_growth[name]) for name in pids}
     return {
         "size_mib": size / MIB,
@@ -239,5 +210,5 @@ def memory(env: BenchEnv, size: int) -> dict[str, Any]:
         "upload_mib_s": mib_per_s(size, up_seconds),
         "download_mib_s": mib_per_s(size, down_seconds),
         "peak_growth_mib": peak,
-        "baseline_rss_mib": {name: up.baseline[name] / MIB for name in pids},
+        "baseline_rss_mib": {name: up.baseline_mib(name) for name in pids},
     }

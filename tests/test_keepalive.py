@@ -27,9 +27,8 @@ from typing import Any
 import uvicorn
 
 from s3tasks_servicekit.listeners import inherited_listener
-from s3tasks_testkit import deps
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module, wait_until
-from s3tasks_testkit.stack import Stack, isolated_config
+from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,27 +114,19 @@ def _fastest_kept_alive_seconds(url: str, path: str) -> float:
 
 
 def test_kept_alive_requests_to_the_started_services_do_not_stall(
-    s3_endpoint: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_base_url: str,
-    artifacts_dir: Path,
+    dependencies: Dependencies,
 ) -> None:
     """web and storage-api as testkit, `make run` and the benchmarks start them, and the
     benchmark's bare Litestar baseline."""
-    log_dir = artifacts_dir / "logs" / "keepalive"
-    with isolated_config(
-        s3=s3_endpoint,
-        postgres_admin_url=postgres_admin_url,
-        redis_url=redis_base_url,
-        log_dir=log_dir,
-    ) as config:
+    with isolated_config(dependencies, "keepalive") as config:
         stack = Stack(config)
         bare_sock = bind_loopback()
+        # bench's baseline app, run as bench runs it (the suite cannot import bench itself)
         bare = ServiceProcess(
             name="bare-litestar",
             argv=python_module("bench.bare_app"),
             env={"PYTHONPATH": str(REPO_ROOT)},
-            log_dir=log_dir,
+            log_dir=config.log_dir,
             sock=bare_sock,
             ready_url=f"http://127.0.0.1:{bare_sock.getsockname()[1]}/readyz",
         )

@@ -1,4 +1,5 @@
-"""Shared fixtures of the deployment tests: paths, and the tools they drive (podman)."""
+"""Shared fixtures of the deployment tests: paths, YAML files, and the tools they drive
+(podman)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("storage-api", "web", "worker")
@@ -29,6 +32,13 @@ PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "catatonit")
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose document is a mapping (compose, a workflow, values)."""
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path} is not a mapping"
+    return data
 
 
 def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

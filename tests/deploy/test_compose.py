@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, yaml_mapping
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "compose.env.example"
@@ -25,9 +25,7 @@ REQUIRED_VAR = re.compile(r"\$\{(\w+):\?[^}]+\}")
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    data = yaml.safe_load(COMPOSE_FILE.read_text())
-    assert isinstance(data, dict)
-    return data
+    return yaml_mapping(COMPOSE_FILE)
 
 
 @pytest.fixture(scope="module")

@@ -252,6 +252,14 @@ class ContainerStack:
     def storage_api_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.storage_api}"
 
+    def api_as_web(self) -> httpx.Client:
+        """storage-api's visitor endpoints, called as web calls them (web's credential)."""
+        return httpx.Client(
+            base_url=self.storage_api_url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.env_web['WEB_SERVICE_TOKEN']}"},
+        )
+
     def start_worker(self, name: str) -> None:
         self.containers.run(name, self.images["worker"], ["worker"], self.env_worker)
         wait_until(lambda: self._healthy(name), timeout=90, message=f"{name} healthy")
@@ -266,6 +274,16 @@ class ContainerStack:
             check=False,
         )
         return done.returncode == 0
+
+
+def upload_file(api: httpx.Client, visitor: str, filename: str, description: str) -> httpx.Response:
+    """4 KiB of random bytes stored as the visitor's file, through storage-api's API."""
+    return api.post(
+        f"/v1/visitors/{visitor}/items",
+        params={"kind": "file", "filename": filename, "description": description},
+        content=os.urandom(4096),
+        headers={"Content-Type": "application/octet-stream"},
+    )
 
 
 @pytest.fixture
@@ -465,19 +483,9 @@ def test_every_installed_package_is_imported_by_the_running_services(
     stack: ContainerStack, podman: str, request: pytest.FixtureRequest
 ) -> None:
     visitor = uuid.uuid4().hex
-    # storage-api's visitor endpoints, called as web calls them
-    api = httpx.Client(
-        base_url=stack.storage_api_url,
-        timeout=30,
-        headers={"Authorization": f"Bearer {stack.env_web['WEB_SERVICE_TOKEN']}"},
-    )
+    api = stack.api_as_web()
     request.addfinalizer(api.close)
-    answer = api.post(
-        f"/v1/visitors/{visitor}/items",
-        params={"kind": "file", "filename": "f.txt", "description": "imports"},
-        content=os.urandom(4096),
-        headers={"Content-Type": "application/octet-stream"},
-    )
+    answer = upload_file(api, visitor, "f.txt", "imports")
     assert answer.status_code == 201, answer.text
     with httpx.Client(base_url=stack.web_url, timeout=10, follow_redirects=True) as web:
         for path in ("/images", "/files", "/healthz", "/readyz"):
@@ -539,20 +547,10 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     stack: ContainerStack, podman: str, request: pytest.FixtureRequest
 ) -> None:
     visitor = uuid.uuid4().hex
-    # storage-api's visitor endpoints, called as web calls them
-    api = httpx.Client(
-        base_url=stack.storage_api_url,
-        timeout=30,
-        headers={"Authorization": f"Bearer {stack.env_web['WEB_SERVICE_TOKEN']}"},
-    )
+    api = stack.api_as_web()
     request.addfinalizer(api.close)
     for i in range(40):
-        answer = api.post(
-            f"/v1/visitors/{visitor}/items",
-            params={"kind": "file", "filename": f"f{i}.txt", "description": "sigterm"},
-            content=os.urandom(4096),
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        answer = upload_file(api, visitor, f"f{i}.txt", "sigterm")
         assert answer.status_code == 201, answer.text
     client = stack.s3.client()
     keys_before = deps.object_keys(client, stack.bucket)

@@ -7,18 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from .conftest import REPO_ROOT, SERVICES
+from .conftest import REPO_ROOT, SERVICES, yaml_mapping
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "kind.yml"
 
 
 @pytest.fixture(scope="module")
 def workflow() -> dict[Any, Any]:
-    data = yaml.safe_load(WORKFLOW.read_text())
-    assert isinstance(data, dict)
-    return data
+    return yaml_mapping(WORKFLOW)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,11 @@ Redis and S3). To run them against a stack that already runs (containers, Helm),
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 from s3tasks_testkit import deps
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
+from s3tasks_testkit.web_visitor import visitor_id_of
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -109,55 +108,29 @@ def _external_target() -> Target | None:
 
 @dataclass
 class _OwnStack:
-    """A whole stack started by the tests, with dependencies of its own."""
+    """Whole stacks started by the tests, each on dependencies of its own."""
 
-    s3_endpoint: deps.S3Endpoint
-    postgres_admin_url: str
-    redis_base_url: str
-    log_dir: Path
-    stacks: list[Stack] = field(default_factory=list)
+    dependencies: Dependencies
 
     def start(self, name: str, **overrides: object) -> Iterator[Target]:
         with (
-            deps.postgres_database(self.postgres_admin_url) as database_url,
-            deps.redis_namespace(self.redis_base_url) as redis_ns,
-            deps.bucket(self.s3_endpoint) as bucket_name,
+            isolated_config(self.dependencies, f"e2e/{name}", **overrides) as config,
+            running_stack(config) as stack,
         ):
-            config = StackConfig(
-                database_url=database_url,
-                redis_url=redis_ns.url,
-                redis_prefix=redis_ns.prefix,
-                s3=self.s3_endpoint,
-                bucket=bucket_name,
-                log_dir=self.log_dir / name,
-                task_queue=f"{redis_ns.prefix}s3tasks",
+            assert stack.web is not None
+            yield Target(
+                base_url=stack.web.url,
+                s3=config.s3.client(),
+                bucket=config.bucket,
+                ttl_seconds=config.image_ttl_seconds,
+                s3_url=config.s3.url,
             )
-            stack = Stack(replace(config, **overrides))  # type: ignore[arg-type]
-            try:
-                stack.start_all()
-                assert stack.web is not None
-                yield Target(
-                    base_url=stack.web.url,
-                    s3=self.s3_endpoint.client(),
-                    bucket=bucket_name,
-                    ttl_seconds=stack.config.image_ttl_seconds,
-                    s3_url=self.s3_endpoint.url,
-                )
-            finally:
-                stack.stop_all()
 
 
 @pytest.fixture(scope="session")
-def _own_stacks(
-    request: pytest.FixtureRequest,
-    artifacts_dir: Path,
-    postgres_admin_url: str,
-    redis_base_url: str,
-) -> _OwnStack:
-    s3_endpoint: deps.S3Endpoint = request.getfixturevalue("s3_endpoint")
-    return _OwnStack(
-        s3_endpoint, postgres_admin_url, redis_base_url, artifacts_dir / "logs" / "e2e"
-    )
+def _own_stacks(request: pytest.FixtureRequest) -> _OwnStack:
+    # asked for only when no external target is set: S3 starts only if a test needs it
+    return _OwnStack(request.getfixturevalue("dependencies"))
 
 
 @pytest.fixture(scope="session")
@@ -214,12 +187,9 @@ class BrowserVisitor:
 
     @property
     def visitor_id(self) -> str:
-        """Read from the signed cookie's payload (readable, not forgeable)."""
         for cookie in self.context.cookies():
             if cookie.get("name") == SESSION_COOKIE:
-                payload = cookie.get("value", "").split(".", 1)[0]
-                body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-                return str(body["v"])
+                return visitor_id_of(cookie.get("value", ""))
         raise AssertionError("no session cookie")
 
 
@@ -253,8 +223,8 @@ class Visitors:
         return errors
 
 
-@pytest.fixture
-def visitors(chromium: Browser, target: Target) -> Iterator[Visitors]:
+def _watched_visitors(chromium: Browser, target: Target) -> Iterator[Visitors]:
+    """Visitors of `target`; the test fails if any browser console showed an error."""
     made = Visitors(chromium, target.base_url)
     yield made
     errors = made.close()
@@ -262,11 +232,13 @@ def visitors(chromium: Browser, target: Target) -> Iterator[Visitors]:
 
 
 @pytest.fixture
+def visitors(chromium: Browser, target: Target) -> Iterator[Visitors]:
+    yield from _watched_visitors(chromium, target)
+
+
+@pytest.fixture
 def short_ttl_visitors(chromium: Browser, short_ttl_target: Target) -> Iterator[Visitors]:
-    made = Visitors(chromium, short_ttl_target.base_url)
-    yield made
-    errors = made.close()
-    assert not errors, f"console errors: {errors}"
+    yield from _watched_visitors(chromium, short_ttl_target)
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from playwright.sync_api import Page, expect
 
+from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import TRANSFER_ENV
@@ -54,9 +53,7 @@ ACCESSIBILITY_CHECK = """
 
 def png_file(directory: Path, name: str, colour: tuple[int, int, int]) -> Path:
     path = directory / name
-    buffer = io.BytesIO()
-    Image.new("RGB", (120, 90), colour).save(buffer, format="PNG")
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(png(120, 90, colour))
     return path
 
 

@@ -7,7 +7,6 @@ multipart upload.
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from PIL import Image
 
 from s3tasks_testkit.faultproxy import (
     PASS,
@@ -26,6 +24,7 @@ from s3tasks_testkit.faultproxy import (
     ResetAfter,
     ResetAtCommit,
 )
+from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
 from s3tasks_testkit.stack import cli
@@ -38,12 +37,6 @@ UNAVAILABLE = "Storage is unavailable right now"
 DATABASE_CONNECT_TIMEOUT_SECONDS = 2
 RETRY_BACKOFF_TOTAL_SECONDS = 1 + 2 + 4 + 8 + 16
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-
-
-def png(size: int = 32) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (size, size), (10, 200, 90)).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -91,7 +84,7 @@ def test_s3_stopped_uploads_answer_503_and_leave_nothing(
     kept = visitor.upload("file", "kept.txt", b"kept before the outage")
     assert kept.json()["ok"]
     faulty.s3_proxy.set_mode(REFUSE)
-    _refused_as_unavailable(visitor, "image", visitor.upload("image", "a.png", png()))
+    _refused_as_unavailable(visitor, "image", visitor.upload("image", "a.png", png(32, 32)))
     _refused_as_unavailable(visitor, "file", visitor.upload("file", "a.txt", b"x" * 1000))
     file_id = visitor.latest_file_id()  # the page still works: only S3 is down
     assert file_id is not None
@@ -160,7 +153,7 @@ def test_redis_unreachable_uploads_and_delete_all_still_work_and_the_sweep_delet
     still reaches Redis) deletes them."""
     faulty.redis_proxy.set_mode(REFUSE)
     for n in range(4):  # the 4th hides the oldest and tries to enqueue a purge
-        assert visitor.upload("image", f"{n}.png", png(16 + n)).json()["ok"]
+        assert visitor.upload("image", f"{n}.png", png(16 + n, 16 + n)).json()["ok"]
     assert len(visitor.image_ids()) == 3
     assert visitor.upload("file", "f.txt", b"file").json()["ok"]
     deleted = visitor.delete_all("file")
@@ -185,12 +178,12 @@ def test_an_upload_whose_commit_outcome_is_unknown_never_loses_the_oldest_image(
     have hidden the oldest image then: the visitor still sees the three they had, each one
     downloadable, and whatever the answer, nothing is lost or left behind."""
     for n in range(3):
-        assert visitor.upload("image", f"kept-{n}.png", png(20 + n)).json()["ok"]
+        assert visitor.upload("image", f"kept-{n}.png", png(20 + n, 20 + n)).json()["ok"]
     kept = visitor.image_ids()
     assert len(kept) == 3
     fired_before = faulty.db_proxy.fired
     faulty.db_proxy.set_mode(ResetAtCommit(after=MARK_STORED))
-    response = visitor.upload("image", "unknown.png", png(40))
+    response = visitor.upload("image", "unknown.png", png(40, 40))
     faulty.db_proxy.set_mode(PASS)
     assert faulty.db_proxy.fired == fired_before + 1, "the COMMIT was not reset"
     _no_leak(response)

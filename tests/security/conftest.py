@@ -9,15 +9,11 @@ minimum rate after 20 s, 16 uploads at once, and 3 s for a request's headers.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from minio import Minio
 
-from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack, StackConfig, isolated_config, running_stack
-from s3tasks_testkit.web_visitor import WebVisitor
+from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
+from s3tasks_testkit.web_visitor import Site, WebVisitor
 
 MIB = 1024 * 1024
 MAX_IMAGE_BYTES = 1 * MIB
@@ -34,44 +30,12 @@ MAX_CONCURRENT_UPLOADS = 16
 HEADER_TIMEOUT_SECONDS = 3
 
 
-@dataclass
-class Site:
-    stack: Stack
-    config: StackConfig
-    s3: Minio
-
-    @property
-    def web_url(self) -> str:
-        assert self.stack.web is not None
-        return self.stack.web.url
-
-    @property
-    def web_metrics_url(self) -> str:
-        assert self.stack.web is not None
-        return self.stack.web.metrics_url
-
-    @property
-    def api_url(self) -> str:
-        assert self.stack.storage_api is not None
-        return self.stack.storage_api.url
-
-    def visitor(self) -> WebVisitor:
-        return WebVisitor(self.web_url)
-
-
 @pytest.fixture(scope="package")
-def site(
-    s3_endpoint: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_base_url: str,
-    artifacts_dir: Path,
-) -> Iterator[Site]:
+def site(dependencies: Dependencies) -> Iterator[Site]:
     with (
         isolated_config(
-            s3=s3_endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "security",
+            dependencies,
+            "security",
             sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
             extra_env={
                 "STORAGE_API_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
@@ -89,7 +53,7 @@ def site(
         ) as config,
         running_stack(config) as stack,
     ):
-        yield Site(stack, config, s3_endpoint.client())
+        yield Site(stack, dependencies.s3.client())
 
 
 @pytest.fixture

@@ -10,12 +10,6 @@ import zlib
 from PIL import Image
 
 
-def png(width: int = 40, height: int = 30, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
 def jpeg(width: int = 40, height: int = 30, exif: bytes | None = None) -> bytes:
     out = io.BytesIO()
     image = Image.new("RGB", (width, height), (30, 120, 200))

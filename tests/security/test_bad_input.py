@@ -25,9 +25,12 @@ import httpx
 import pytest
 from PIL import Image
 
+from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.patience import JOB_SECONDS, patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor, check_invariant, scrape
+from s3tasks_testkit.web_visitor import LEAK_MARKERS, Site, WebVisitor
 
 from . import payloads as p
 from .conftest import (
@@ -38,7 +41,6 @@ from .conftest import (
     SWEEP_INTERVAL_SECONDS,
     UPLOAD_IDLE_TIMEOUT_SECONDS,
     UPLOAD_RATE_GRACE_SECONDS,
-    Site,
 )
 
 NOT_AN_IMAGE = "not a JPEG, PNG, GIF or WebP image"
@@ -188,7 +190,7 @@ REFUSED: list[Case] = [
     # -- empty and oversize --------------------------------------------------------------
     Case("zero-byte-image", upload("image", "empty.png", b""), image_refused(400, EMPTY)),
     Case("zero-byte-file", upload("file", "empty.txt", b""), file_refused(400, EMPTY)),
-    Case("oversize-image-announced", upload("image", "big.png", p.png() + b"\0" * (2 * MIB)),
+    Case("oversize-image-announced", upload("image", "big.png", png() + b"\0" * (2 * MIB)),
          image_refused(413, IMAGE_TOO_LARGE, counted="web")),
     Case("oversize-image-chunked", chunked_upload("image", 3 * MIB),
          image_refused(413, IMAGE_TOO_LARGE, counted="web")),
@@ -204,7 +206,7 @@ REFUSED: list[Case] = [
     Case("gif-65535-square", upload("image", "b.gif", p.gif_claiming(65535, 65535)),
          image_refused(422, TOO_MANY_PIXELS)),
     # -- truncated and corrupt -----------------------------------------------------------
-    Case("truncated-png", upload("image", "t.png", p.png(200, 200)[:80]), image_refused(422, CORRUPT)),
+    Case("truncated-png", upload("image", "t.png", png(200, 200)[:80]), image_refused(422, CORRUPT)),
     Case("truncated-jpeg", upload("image", "t.jpg", p.jpeg(300, 300)[:400]),
          image_refused(422, CORRUPT)),
     Case("png-signature-then-garbage", upload("image", "g.png", b"\x89PNG\r\n\x1a\n" + b"\xaa" * 500),
@@ -242,7 +244,7 @@ REFUSED: list[Case] = [
     Case("csrf-missing", lambda v: v.http.post("/files/upload", files={"file": ("a.txt", b"x")}),
          Refusal(403, RELOAD, "web", outcome=("file", "csrf"))),
     Case("csrf-wrong", lambda v: v.http.post("/images/upload", params={"csrf": "A" * 43},
-                                             files={"file": ("a.png", p.png())}),
+                                             files={"file": ("a.png", png())}),
          Refusal(403, RELOAD, "web", outcome=("image", "csrf"))),
     Case("csrf-cross-site-origin", lambda v: v.http.post(
         "/files/delete", params={"csrf": v.csrf_token()}, data={"confirm": "yes"},
@@ -287,16 +289,13 @@ def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str
     """No row, object or open multipart upload is left. When web refuses a body it has
     started to stream on, it answers at once and storage-api undoes its half-made upload a
     moment later (it notices the cut stream): so this settles with a deadline first."""
-    from s3tasks_testkit import deps
-    from s3tasks_testkit.web_visitor import open_multipart_uploads
-
     vid = visitor.visitor_id
 
     def nothing_left() -> bool:
         return (
             (vid is None or not _rows(site, "visitor_id = %s", vid))
-            and deps.object_keys(site.s3, site.config.bucket) <= keys_before
-            and open_multipart_uploads(site.s3, site.config.bucket) == 0
+            and site.object_keys() <= keys_before
+            and deps.open_multipart_uploads(site.s3, site.config.bucket) == 0
         )
 
     with contextlib.suppress(TimeoutError):  # the assertions below say what was left
@@ -306,8 +305,8 @@ def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str
     if vid is not None:
         rows = _rows(site, "visitor_id = %s", vid)
         assert rows == [], f"rows left: {rows}"
-    assert deps.object_keys(site.s3, site.config.bucket) - keys_before == set()
-    assert open_multipart_uploads(site.s3, site.config.bucket) == 0
+    assert site.object_keys() - keys_before == set()
+    assert deps.open_multipart_uploads(site.s3, site.config.bucket) == 0
 
 
 def _rows(site: Site, where: str, *params: object) -> list[tuple[object, ...]]:
@@ -325,10 +324,8 @@ def _assert_no_leak(response: httpx.Response) -> None:
 
 @pytest.mark.parametrize("case", REFUSED, ids=[c.name for c in REFUSED])
 def test_refused(site: Site, visitor: WebVisitor, case: Case) -> None:
-    from s3tasks_testkit import deps
-
     visitor.page("/images")  # a session, as a browser has before it posts
-    keys_before = deps.object_keys(site.s3, site.config.bucket)
+    keys_before = site.object_keys()
     web_before, api_before, http_before = _counters(site)
     if case.refusal.outcome is not None:
         outcome_before = _outcome_count(site, *case.refusal.outcome)
@@ -448,7 +445,7 @@ def test_stored_xss_in_description_and_filename_is_escaped(site: Site, visitor: 
     assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in page
     assert "<img src=x" not in page
     _delete_all(visitor)
-    visitor.upload("image", f"{attr}.png", p.png())
+    visitor.upload("image", f"{attr}.png", png())
     page = visitor.page("/images")
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -528,7 +525,7 @@ def test_exif_gps_is_removed_from_the_stored_original(site: Site, visitor: WebVi
         ("photo.jpg", p.jpeg(), p.HTML_TAIL),
         ("photo.jpg", p.jpeg(), p.zip_bytes()),
         ("anim.gif", p.gif(), p.zip_bytes()),
-        ("shot.png", p.png(), p.HTML_TAIL),
+        ("shot.png", png(), p.HTML_TAIL),
     ],
     ids=["jpeg+html", "jpeg+zip", "gif+zip", "png+html"],
 )
@@ -567,7 +564,7 @@ def test_duplicated_file_part_stores_only_the_first(site: Site, visitor: WebVisi
 def victim(site: Site) -> tuple[WebVisitor, str, str]:
     """A visitor with one image and one file."""
     v = site.visitor()
-    image = v.upload("image", "mine.png", p.png())
+    image = v.upload("image", "mine.png", png())
     file = v.upload("file", "mine.txt", b"0123456789" * 10, description="private")
     assert image.json()["ok"]
     assert file.json()["ok"]
@@ -663,6 +660,16 @@ def test_forged_and_tampered_session_cookies_make_a_new_visitor(
 # -- Raw sockets: early answers, slow bodies, lying Content-Length ---------------------------
 
 
+def _upload_head(target: str, length: int, *, script: bool = True, extra: str = "") -> str:
+    """The head of a hand-sent upload form POST to `target` (the cookie is filled in by
+    `_raw_request`); `script`: as the page's script sends it, asking for a JSON answer."""
+    accept = "Accept: application/json\r\n" if script else ""
+    return (
+        f"POST {target} HTTP/1.1\r\nHost: web\r\nCookie: {{cookie}}\r\n"
+        f"Content-Type: {FORM}\r\nContent-Length: {length}\r\n{accept}{extra}\r\n"
+    )
+
+
 def _raw_request(site: Site, visitor: WebVisitor, head: str, body: bytes) -> socket.socket:
     host, port = site.web_url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=30)
@@ -718,12 +725,9 @@ def test_refused_before_the_body_is_read(
     site: Site, visitor: WebVisitor, what: str, path: str, with_token: bool, status: int
 ) -> None:
     """Headers announce 500 MB, 1 KB follows: the answer comes without waiting for the rest."""
-    keys_before = _keys(site)
+    keys_before = site.object_keys()
     query = f"?csrf={visitor.csrf_token()}" if with_token else ""
-    head = (
-        f"POST {path}{query} HTTP/1.1\r\nHost: web\r\nCookie: {{cookie}}\r\n"
-        f"Content-Type: {FORM}\r\nContent-Length: {500 * MIB}\r\n\r\n"
-    )
+    head = _upload_head(f"{path}{query}", 500 * MIB, script=False)
     with _raw_request(site, visitor, head, b"--XyZbOuNdArY\r\n" + b"x" * 1024) as sock:
         answer = _read_response(sock, timeout=15)
     assert _status(answer) == status, answer[:300]
@@ -733,22 +737,12 @@ def test_refused_before_the_body_is_read(
     _assert_nothing_stored(site, visitor, keys_before)
 
 
-def _keys(site: Site) -> set[str]:
-    from s3tasks_testkit import deps
-
-    return deps.object_keys(site.s3, site.config.bucket)
-
-
 def test_a_stalled_upload_body_is_cut_off_by_the_idle_timeout(
     site: Site, visitor: WebVisitor
 ) -> None:
-    keys_before = _keys(site)
+    keys_before = site.object_keys()
     body = multipart([(b'name="file"; filename="slow.txt"', b"x" * 100_000)])
-    head = (
-        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body)}\r\n"
-        "Accept: application/json\r\n\r\n"
-    )
+    head = _upload_head(f"/files/upload?csrf={visitor.csrf_token()}", len(body))
     started = time.monotonic()
     with _raw_request(site, visitor, head, body[:50_000]) as sock:  # then nothing more
         answer = _read_response(sock, timeout=patience(UPLOAD_IDLE_TIMEOUT_SECONDS))
@@ -765,13 +759,9 @@ def test_a_stalled_upload_body_is_cut_off_by_the_idle_timeout(
 def test_a_body_shorter_than_its_content_length_stores_nothing(
     site: Site, visitor: WebVisitor
 ) -> None:
-    keys_before = _keys(site)
+    keys_before = site.object_keys()
     body = multipart([(b'name="file"; filename="short.txt"', b"y" * 20_000)])
-    head = (
-        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body) + 5000}\r\n"
-        "Accept: application/json\r\n\r\n"
-    )
+    head = _upload_head(f"/files/upload?csrf={visitor.csrf_token()}", len(body) + 5000)
     sock = _raw_request(site, visitor, head, body)
     sock.shutdown(socket.SHUT_WR)  # the client hangs up 5000 bytes early
     _read_response(sock, timeout=patience(UPLOAD_IDLE_TIMEOUT_SECONDS))
@@ -788,12 +778,10 @@ def test_a_body_shorter_than_its_content_length_stores_nothing(
 def test_a_body_longer_than_its_content_length_is_cut_at_the_length(
     site: Site, visitor: WebVisitor
 ) -> None:
-    keys_before = _keys(site)
+    keys_before = site.object_keys()
     body = multipart([(b'name="file"; filename="long.txt"', b"z" * 5000)])
-    head = (
-        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: 200\r\n"
-        "Accept: application/json\r\nConnection: close\r\n\r\n"
+    head = _upload_head(
+        f"/files/upload?csrf={visitor.csrf_token()}", 200, extra="Connection: close\r\n"
     )
     with _raw_request(site, visitor, head, body) as sock:
         answer = _read_response(sock, timeout=20)
@@ -808,11 +796,8 @@ def test_a_known_too_large_upload_is_answered_at_once_and_the_connection_closed(
     """Content-Length says too large and no body byte has come yet: the answer comes at once
     (no drain waiting for the body or for the idle timeout) with `Connection: close`, and the
     server hangs up instead of reading a body it has already refused."""
-    keys_before = _keys(site)
-    head = (
-        f"POST /images/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {4 * MIB}\r\n\r\n"
-    )
+    keys_before = site.object_keys()
+    head = _upload_head(f"/images/upload?csrf={visitor.csrf_token()}", 4 * MIB, script=False)
     with _raw_request(site, visitor, head, b"") as sock:
         answer = _read_response(sock, timeout=UPLOAD_IDLE_TIMEOUT_SECONDS + 30)
         assert answer, "no answer to a refused upload"
@@ -868,13 +853,9 @@ def test_a_request_path_cannot_forge_log_lines(site: Site) -> None:
 def test_an_upload_in_flight_during_delete_all_says_it_was_deleted(
     site: Site, visitor: WebVisitor
 ) -> None:
-    keys_before = _keys(site)
+    keys_before = site.object_keys()
     body = multipart([(b'name="file"; filename="late.txt"', b"q" * 200_000)])
-    head = (
-        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(body)}\r\n"
-        "Accept: application/json\r\n\r\n"
-    )
+    head = _upload_head(f"/files/upload?csrf={visitor.csrf_token()}", len(body))
     with _raw_request(site, visitor, head, body[:100_000]) as sock:
         wait_until(
             lambda: bool(
@@ -908,11 +889,7 @@ def test_trickling_uploads_are_cut_and_never_starve_downloads_or_thumbnails(
     are served as usual."""
     owner, image_id, file_id = victim
     form_head = multipart([(b'name="file"; filename="trickle.txt"', b"")]).split(b"\r\n--XyZ")[0]
-    head = (
-        f"POST /files/upload?csrf={visitor.csrf_token()} HTTP/1.1\r\nHost: web\r\n"
-        f"Cookie: {{cookie}}\r\nContent-Type: {FORM}\r\nContent-Length: {len(form_head) + MIB}\r\n"
-        "Accept: application/json\r\n\r\n"
-    )
+    head = _upload_head(f"/files/upload?csrf={visitor.csrf_token()}", len(form_head) + MIB)
     busy_before = _outcome_count(site, "file", "busy")
     cut_before = _outcome_count(site, "file", "timeout")
     sockets = [
@@ -1034,12 +1011,7 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
     no row dangles, no multipart upload is open, and the metrics say zero."""
 
     def settled() -> bool:
-        report = check_invariant(
-            database_url=site.config.database_url,
-            s3=site.s3,
-            bucket=site.config.bucket,
-            storage_api_url=site.api_url,
-        )
+        report = site.invariant()
         return report.holds and report.rows == 0
 
     wait_until(
@@ -1048,12 +1020,7 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
         interval=0.5,
         message="the suite's leftovers to be deleted",
     )
-    report = check_invariant(
-        database_url=site.config.database_url,
-        s3=site.s3,
-        bucket=site.config.bucket,
-        storage_api_url=site.api_url,
-    )
+    report = site.invariant()
     assert report.problems == []
     assert report.objects == 0
     web = scrape(site.web_metrics_url)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -19,9 +17,10 @@ import pytest
 
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.stack import Stack, StackConfig
-from s3tasks_testkit.storage_api import Api, png, start_api, upload
+from s3tasks_testkit.stack import Dependencies, Stack, StackConfig
+from s3tasks_testkit.storage_api import Api, running_api, upload
 from s3tasks_testkit.web_visitor import WebVisitor
 
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -126,25 +125,14 @@ def test_each_caller_passes_with_its_own_credential(api: Api, visitor: str) -> N
 
 
 @pytest.fixture(scope="module")
-def rotating_api(
-    s3_endpoint: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_base_url: str,
-    artifacts_dir: Path,
-) -> Iterator[Api]:
+def rotating_api(dependencies: Dependencies) -> Iterator[Api]:
     """storage-api in the middle of a rotation: two credentials accepted for each caller."""
-    with ExitStack() as es:
-        yield start_api(
-            es,
-            s3=s3_endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "test_callers-rotating",
-            env={
-                "STORAGE_API_WEB_TOKENS": f"{WEB_NEW},{WEB_OLD}",
-                "STORAGE_API_WORKER_TOKENS": f" {WORKER_NEW} , {WORKER_OLD} ",
-            },
-        )
+    env = {
+        "STORAGE_API_WEB_TOKENS": f"{WEB_NEW},{WEB_OLD}",
+        "STORAGE_API_WORKER_TOKENS": f" {WORKER_NEW} , {WORKER_OLD} ",
+    }
+    with running_api(dependencies, "test_callers-rotating", env) as api:
+        yield api
 
 
 @pytest.mark.parametrize("token", [WEB_OLD, WEB_NEW], ids=["old", "new"])

@@ -5,16 +5,15 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.storage_api import Api, png, start_api, upload
+from s3tasks_testkit.stack import Dependencies
+from s3tasks_testkit.storage_api import Api, running_api, upload
 
 UPLOADS_AT_ONCE = 2
 #: more than anyio's 40 default threads: before uploads had their own, these starved reads
@@ -22,18 +21,11 @@ HELD_UPLOADS = 45
 
 
 @pytest.fixture(scope="module")
-def small_api(
-    s3_endpoint: deps.S3Endpoint, postgres_admin_url: str, redis_base_url: str, artifacts_dir: Path
-) -> Iterator[Api]:
-    with ExitStack() as es:
-        yield start_api(
-            es,
-            s3=s3_endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "test_capacity",
-            env={"STORAGE_API_MAX_CONCURRENT_UPLOADS": str(UPLOADS_AT_ONCE)},
-        )
+def small_api(dependencies: Dependencies) -> Iterator[Api]:
+    with running_api(
+        dependencies, "test_capacity", {"STORAGE_API_MAX_CONCURRENT_UPLOADS": str(UPLOADS_AT_ONCE)}
+    ) as api:
+        yield api
 
 
 def _held_upload(api: Api, visitor: str) -> socket.socket:

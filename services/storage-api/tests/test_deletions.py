@@ -6,7 +6,8 @@ import io
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from s3tasks_testkit.storage_api import Api, expire_now, png, run_deletions, upload
+from s3tasks_testkit.images import png
+from s3tasks_testkit.storage_api import Api, expire_now, run_deletions, upload
 
 
 def _upload_files(api: Api, visitor: str, n: int) -> list[str]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from s3tasks_testkit.images import png
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_testkit.stack import cli
-from s3tasks_testkit.storage_api import Api, png, run_deletions, upload
+from s3tasks_testkit.storage_api import Api, run_deletions, upload
 
 
 def _closed_port() -> int:

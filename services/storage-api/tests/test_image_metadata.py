@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 from PIL import Image, PngImagePlugin
 
-from s3tasks_testkit import deps
-from s3tasks_testkit.storage_api import Api, start_api, upload
+from s3tasks_testkit.stack import Dependencies
+from s3tasks_testkit.storage_api import Api, running_api, upload
 
 TAIL = b"<html><script>alert('polyglot')</script></html>"
 
@@ -47,18 +45,11 @@ WITH_METADATA: dict[str, tuple[Callable[[], bytes], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def keeping_api(
-    s3_endpoint: deps.S3Endpoint, postgres_admin_url: str, redis_base_url: str, artifacts_dir: Path
-) -> Iterator[Api]:
-    with ExitStack() as es:
-        yield start_api(
-            es,
-            s3=s3_endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "test_image_metadata-keeping",
-            env={"STORAGE_API_KEEP_IMAGE_METADATA": "true"},
-        )
+def keeping_api(dependencies: Dependencies) -> Iterator[Api]:
+    with running_api(
+        dependencies, "test_image_metadata-keeping", {"STORAGE_API_KEEP_IMAGE_METADATA": "true"}
+    ) as api:
+        yield api
 
 
 def _stored_original(api: Api, visitor: str, data: bytes) -> tuple[dict[str, object], bytes]:

@@ -7,7 +7,8 @@ import uuid
 
 from PIL import Image
 
-from s3tasks_testkit.storage_api import Api, png, run_deletions, upload
+from s3tasks_testkit.images import png
+from s3tasks_testkit.storage_api import Api, run_deletions, upload
 
 
 def test_image_upload_is_listed_with_a_thumbnail_and_stored_in_the_bucket(
@@ -129,7 +130,7 @@ def test_files_list_newest_first(api: Api, visitor: str) -> None:
 def test_the_fourth_image_hides_the_oldest_and_the_job_deletes_it(api: Api, visitor: str) -> None:
     with api.client() as client:
         ids = [
-            upload(client, visitor, png(color=c), filename=f"{c}.png").json()["id"]
+            upload(client, visitor, png(colour=c), filename=f"{c}.png").json()["id"]
             for c in ("red", "green", "blue", "white")
         ]
         listed = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "image"}).json()

@@ -6,13 +6,14 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.storage_api import Api, expire_now, png, run_deletions, start_api, upload
+from s3tasks_testkit.images import png
+from s3tasks_testkit.stack import Dependencies
+from s3tasks_testkit.storage_api import Api, expire_now, run_deletions, running_api, upload
 
 
 def _docker_available() -> str | None:
@@ -40,20 +41,18 @@ def minio_api(postgres_admin_url: str, redis_base_url: str, artifacts_dir: Path)
     from testcontainers.minio import MinioContainer
 
     image = os.environ.get("S3TASKS_TEST_MINIO_IMAGE", "minio/minio:RELEASE.2025-04-22T22-12-26Z")
-    with MinioContainer(image) as minio, ExitStack() as es:
+    with MinioContainer(image) as minio:
         config = minio.get_config()
         endpoint = deps.S3Endpoint(
             url=f"http://{config['endpoint']}",
             access_key=config["access_key"],
             secret_key=config["secret_key"],
         )
-        yield start_api(
-            es,
-            s3=endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "minio",
+        dependencies = Dependencies(
+            endpoint, postgres_admin_url, redis_base_url, artifacts_dir / "logs"
         )
+        with running_api(dependencies, "minio") as api:
+            yield api
 
 
 @pytest.mark.docker
@@ -61,7 +60,7 @@ def test_upload_range_cap_and_deletion_against_minio(minio_api: Api) -> None:
     visitor = uuid.uuid4().hex
     with minio_api.client() as client:
         ids = [
-            upload(client, visitor, png(color=c)).json()["id"]
+            upload(client, visitor, png(colour=c)).json()["id"]
             for c in ("red", "lime", "blue", "gray")
         ]
         big = upload(

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from s3tasks_testkit.storage_api import MIB, Api, png, upload
+from s3tasks_testkit.images import png
+from s3tasks_testkit.storage_api import MIB, Api, upload
 
 
 def _png_claiming(width: int, height: int) -> bytes:

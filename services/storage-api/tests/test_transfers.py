@@ -7,44 +7,32 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.storage_api import MIB, Api, png, run_deletions, start_api
+from s3tasks_testkit.stack import Dependencies
+from s3tasks_testkit.storage_api import MIB, Api, run_deletions, running_api
 
 LINK_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
-def api(
-    s3_endpoint: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_base_url: str,
-    artifacts_dir: Path,
-) -> Iterator[Api]:
-    if s3_endpoint.server == "moto":
+def api(dependencies: Dependencies) -> Iterator[Api]:
+    if dependencies.s3.server == "moto":
         pytest.skip("moto accepts what real S3 refuses (policies, signatures): radosgw only")
-    with ExitStack() as es:
-        yield start_api(
-            es,
-            s3=s3_endpoint,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_base_url,
-            log_dir=artifacts_dir / "logs" / "test_transfers",
-            env={
-                "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
-                "STORAGE_API_MAX_FILE_BYTES": str(12 * MIB),
-                "STORAGE_API_S3_PART_SIZE_BYTES": str(5 * MIB),
-                "STORAGE_API_LINK_SECONDS": str(LINK_SECONDS),
-            },
-        )
+    env = {
+        "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
+        "STORAGE_API_MAX_FILE_BYTES": str(12 * MIB),
+        "STORAGE_API_S3_PART_SIZE_BYTES": str(5 * MIB),
+        "STORAGE_API_LINK_SECONDS": str(LINK_SECONDS),
+    }
+    with running_api(dependencies, "test_transfers", env) as api:
+        yield api
 
 
 @pytest.fixture

@@ -8,14 +8,15 @@ import uuid
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback
-from s3tasks_testkit.stack import Stack, cli
-from s3tasks_testkit.web_visitor import scrape
+from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.processes import bind_loopback
+from s3tasks_testkit.stack import Stack, service_process
+from s3tasks_testkit.web_visitor import WebVisitor
 
-from .conftest import MAX_IMAGE_BYTES, Visitor, png_bytes
+from .conftest import MAX_IMAGE_BYTES
 
 PAGES = ["/images", "/files", "/static/style.css", "/static/logo.svg", "/healthz", "/nope"]
 
@@ -24,14 +25,14 @@ def _thumbnails(html: str) -> list[str]:
     return re.findall(r'<img src="(/images/[0-9a-f-]+/thumbnail)" alt="Thumbnail of ([^"]+)"', html)
 
 
-def test_root_redirects_to_my_images(visitor: Visitor) -> None:
+def test_root_redirects_to_my_images(visitor: WebVisitor) -> None:
     response = visitor.http.get("/")
     assert response.status_code in (302, 303, 307)
     assert response.headers["location"] == "/images"
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_response_carries_the_security_headers(visitor: Visitor, path: str) -> None:
+def test_every_response_carries_the_security_headers(visitor: WebVisitor, path: str) -> None:
     response = visitor.http.get(path)
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp
@@ -43,7 +44,7 @@ def test_every_response_carries_the_security_headers(visitor: Visitor, path: str
     assert "strict-transport-security" not in response.headers  # development
 
 
-def test_pages_have_no_inline_script_or_style(visitor: Visitor) -> None:
+def test_pages_have_no_inline_script_or_style(visitor: WebVisitor) -> None:
     for path in ("/images", "/files"):
         html = visitor.page(path)
         assert "<script>" not in html
@@ -52,7 +53,7 @@ def test_pages_have_no_inline_script_or_style(visitor: Visitor) -> None:
         assert "<style" not in html
 
 
-def test_static_files_are_cached(visitor: Visitor) -> None:
+def test_static_files_are_cached(visitor: WebVisitor) -> None:
     html = visitor.page("/images")
     css = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', html)
     assert css is not None
@@ -62,7 +63,7 @@ def test_static_files_are_cached(visitor: Visitor) -> None:
     assert response.headers["content-type"].startswith("text/css")
 
 
-def test_session_cookie_flags(visitor: Visitor) -> None:
+def test_session_cookie_flags(visitor: WebVisitor) -> None:
     response = visitor.http.get("/images")
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("s3tasks_session=")
@@ -73,7 +74,7 @@ def test_session_cookie_flags(visitor: Visitor) -> None:
     assert "secure" not in flags  # only with S3TASKS_ENV=production
 
 
-def test_empty_states(visitor: Visitor) -> None:
+def test_empty_states(visitor: WebVisitor) -> None:
     assert "No images yet" in visitor.page("/images")
     assert "No files yet" in visitor.page("/files")
 
@@ -81,27 +82,27 @@ def test_empty_states(visitor: Visitor) -> None:
 @pytest.mark.parametrize(
     "path", ["/images/upload", "/files/upload", "/images/delete", "/files/delete"]
 )
-def test_post_without_csrf_token_is_refused(visitor: Visitor, path: str) -> None:
+def test_post_without_csrf_token_is_refused(visitor: WebVisitor, path: str) -> None:
     visitor.page("/images")
-    response = visitor.http.post(path, files={"file": ("a.png", png_bytes(), "image/png")})
+    response = visitor.http.post(path, files={"file": ("a.png", png(), "image/png")})
     assert response.status_code == 403
     assert "Reload the page" in response.text
 
 
 def test_post_with_another_visitors_token_is_refused(
-    visitor: Visitor, other_visitor: Visitor
+    visitor: WebVisitor, other_visitor: WebVisitor
 ) -> None:
     token = other_visitor.csrf_token()
     visitor.page("/images")
     response = visitor.http.post(
         "/images/upload",
         params={"csrf": token},
-        files={"file": ("a.png", png_bytes(), "image/png")},
+        files={"file": ("a.png", png(), "image/png")},
     )
     assert response.status_code == 403
 
 
-def test_cross_site_post_is_refused_even_with_a_token(visitor: Visitor) -> None:
+def test_cross_site_post_is_refused_even_with_a_token(visitor: WebVisitor) -> None:
     token = visitor.csrf_token()
     for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
         response = visitor.http.post(
@@ -110,21 +111,23 @@ def test_cross_site_post_is_refused_even_with_a_token(visitor: Visitor) -> None:
         assert response.status_code == 403
 
 
-def test_header_token_is_accepted(visitor: Visitor) -> None:
+def test_header_token_is_accepted(visitor: WebVisitor) -> None:
     token = visitor.csrf_token()
     response = visitor.http.post(
         "/images/upload",
         headers={"X-CSRF-Token": token, "Accept": "application/json"},
-        files={"file": ("h.png", png_bytes(), "image/png")},
+        files={"file": ("h.png", png(), "image/png")},
     )
     assert response.status_code == 200
     assert response.json() == {"ok": True, "status": 200, "redirect": "/images"}
     assert "Uploaded h.png" in visitor.page("/images")
 
 
-def test_four_images_keep_the_three_newest_as_thumbnails(visitor: Visitor) -> None:
+def test_four_images_keep_the_three_newest_as_thumbnails(visitor: WebVisitor) -> None:
     for n in range(4):
-        response = visitor.upload("image", f"pic{n}.png", png_bytes(colour=(n * 60, 10, 10)))
+        response = visitor.upload(
+            "image", f"pic{n}.png", png(colour=(n * 60, 10, 10)), script=False
+        )
         assert response.status_code == 303
         assert response.headers["location"] == "/images"
     html = visitor.page("/images")
@@ -136,9 +139,9 @@ def test_four_images_keep_the_three_newest_as_thumbnails(visitor: Visitor) -> No
     assert "left" in html
 
 
-def test_file_round_trip_with_description_and_range(visitor: Visitor) -> None:
+def test_file_round_trip_with_description_and_range(visitor: WebVisitor) -> None:
     content = bytes(range(256)) * 1000
-    response = visitor.upload("file", "data.bin", content, description="my test data")
+    response = visitor.upload("file", "data.bin", content, description="my test data", script=False)
     assert response.status_code == 303
     html = visitor.page("/files")
     assert "Uploaded data.bin" in html
@@ -157,9 +160,9 @@ def test_file_round_trip_with_description_and_range(visitor: Visitor) -> None:
     assert partial.headers["content-range"] == f"bytes 10-19/{len(content)}"
 
 
-def test_visitors_see_only_their_own_items(visitor: Visitor, other_visitor: Visitor) -> None:
-    visitor.upload("image", "mine.png", png_bytes())
-    visitor.upload("file", "mine.txt", b"secret", description="private")
+def test_visitors_see_only_their_own_items(visitor: WebVisitor, other_visitor: WebVisitor) -> None:
+    visitor.upload("image", "mine.png", png(), script=False)
+    visitor.upload("file", "mine.txt", b"secret", description="private", script=False)
     html = visitor.page("/images")
     (thumb_url, _), *_ = _thumbnails(html)
     assert "No images yet" in other_visitor.page("/images")
@@ -170,8 +173,8 @@ def test_visitors_see_only_their_own_items(visitor: Visitor, other_visitor: Visi
     assert other_visitor.http.get(download.group(1)).status_code == 404
 
 
-def test_tampered_cookie_makes_a_new_visitor(visitor: Visitor) -> None:
-    visitor.upload("image", "kept.png", png_bytes())
+def test_tampered_cookie_makes_a_new_visitor(visitor: WebVisitor) -> None:
+    visitor.upload("image", "kept.png", png(), script=False)
     assert "kept.png" in visitor.page("/images")
     original = visitor.http.cookies["s3tasks_session"]
     payload, _, signature = original.partition(".")
@@ -194,9 +197,9 @@ def test_tampered_cookie_makes_a_new_visitor(visitor: Visitor) -> None:
     ],
 )
 def test_refusals_are_flashed(
-    visitor: Visitor, kind: str, filename: str, content: bytes, expected: str
+    visitor: WebVisitor, kind: str, filename: str, content: bytes, expected: str
 ) -> None:
-    response = visitor.upload(kind, filename, content)
+    response = visitor.upload(kind, filename, content, script=False)
     assert response.status_code == 303
     html = visitor.page(f"/{kind}s")
     flash = re.search(r'<p class="flash flash-error" role="alert">([^<]+)</p>', html)
@@ -205,8 +208,8 @@ def test_refusals_are_flashed(
     assert f"No {kind}s yet" in html  # nothing was stored
 
 
-def test_not_an_image_flash_names_the_problem(visitor: Visitor) -> None:
-    visitor.upload("image", "fake.jpg", b"GIF? no. just text" * 50)
+def test_not_an_image_flash_names_the_problem(visitor: WebVisitor) -> None:
+    visitor.upload("image", "fake.jpg", b"GIF? no. just text" * 50, script=False)
     html = visitor.page("/images")
     flash = re.search(r'<p class="flash flash-error" role="alert">([^<]+)</p>', html)
     assert flash is not None, html
@@ -214,8 +217,8 @@ def test_not_an_image_flash_names_the_problem(visitor: Visitor) -> None:
     assert "No images yet" in html
 
 
-def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack: Stack) -> None:
-    visitor.upload("image", "gone.png", png_bytes())
+def test_delete_all_needs_confirmation_then_empties(visitor: WebVisitor, web_stack: Stack) -> None:
+    visitor.upload("image", "gone.png", png(), script=False)
     refused = visitor.delete_all("image", confirm=False)
     assert refused.status_code == 303
     assert "Tick the box" in visitor.page("/images")
@@ -227,13 +230,14 @@ def test_delete_all_needs_confirmation_then_empties(visitor: Visitor, web_stack:
     assert "No images yet" in html
 
 
-def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_stack: Stack) -> None:
+def test_metrics_count_uploads_by_kind_and_outcome(visitor: WebVisitor, web_stack: Stack) -> None:
     assert web_stack.web is not None
     metrics_url = web_stack.web.metrics_url
-    image = png_bytes()
+    image = png()
     before = scrape(metrics_url)
-    visitor.upload("image", "counted.png", image)
-    visitor.upload("image", "fake.png", b"no image here" * 20)
+    for name, content in (("counted.png", image), ("fake.png", b"no image here" * 20)):
+        visitor.page("/images")  # the form, as a browser shows it before each upload
+        visitor.upload("image", name, content, script=False)
     after = scrape(metrics_url)
 
     def grew(name: str, **labels: str) -> float:
@@ -247,7 +251,7 @@ def test_metrics_count_uploads_by_kind_and_outcome(visitor: Visitor, web_stack: 
     assert grew("s3tasks_http_requests_total", route="/images", status="200") == 2
 
 
-def test_metrics_are_not_on_the_public_port(visitor: Visitor, web_stack: Stack) -> None:
+def test_metrics_are_not_on_the_public_port(visitor: WebVisitor, web_stack: Stack) -> None:
     """The ingress publishes web's port: /metrics there is a 404 page; Prometheus scrapes the
     metrics port, which serves nothing else."""
     assert web_stack.web is not None
@@ -262,23 +266,12 @@ def test_metrics_are_not_on_the_public_port(visitor: Visitor, web_stack: Stack) 
     assert httpx.get(f"{metrics_url}/images", timeout=10).status_code == 404
 
 
-def _requests_counted(metrics_url: str) -> dict[tuple[str, str, str], float]:
-    """s3tasks_http_requests_total by (method, route, status), scraped from web's metrics port."""
-    text = httpx.get(f"{metrics_url}/metrics", timeout=10).text
-    return {
-        (sample.labels["method"], sample.labels["route"], sample.labels["status"]): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "s3tasks_http_requests_total"
-    }
-
-
 def test_metrics_count_every_answer_404s_and_405s_included(
-    visitor: Visitor, web_stack: Stack
+    visitor: WebVisitor, web_stack: Stack
 ) -> None:
     assert web_stack.web is not None
     metrics_url = web_stack.web.metrics_url
-    before = _requests_counted(metrics_url)
+    before = scrape(metrics_url)
     answers = [
         ("GET", "/no-such-page"),  # no route: 404
         ("GET", "/no-such-page"),
@@ -289,11 +282,12 @@ def test_metrics_count_every_answer_404s_and_405s_included(
     ]
     statuses = [visitor.http.request(method, path).status_code for method, path in answers]
     assert statuses == [404, 404, 405, 405, 404, 200]
-    after = _requests_counted(metrics_url)
+    after = scrape(metrics_url)
 
     def counted(method: str, route: str, status: str) -> float:
-        key = (method, route, status)
-        return after.get(key, 0.0) - before.get(key, 0.0)
+        labels = {"method": method, "route": route, "status": status}
+        name = "s3tasks_http_requests_total"
+        return after.total(name, **labels) - before.total(name, **labels)
 
     assert counted("GET", "unmatched", "404") == 2
     assert counted("DELETE", "unmatched", "405") == 1
@@ -302,15 +296,13 @@ def test_metrics_count_every_answer_404s_and_405s_included(
     assert counted("GET", "/healthz", "200") == 1
 
     # every answer counted, once (the scrapes go to the metrics port: not counted here)
-    def total(counts: dict[tuple[str, str, str], float]) -> float:
-        return sum(counts.values())
-
-    assert total(after) - total(before) == len(answers)
+    name = "s3tasks_http_requests_total"
+    assert after.total(name) - before.total(name) == len(answers)
     # unrouted answers carry the request id too (it binds before routing)
     assert visitor.http.get("/no-such-page").headers["x-request-id"]
 
 
-def test_request_id_is_echoed(visitor: Visitor) -> None:
+def test_request_id_is_echoed(visitor: WebVisitor) -> None:
     response = visitor.http.get("/images", headers={"X-Request-ID": "test-req-1"})
     assert response.headers["x-request-id"] == "test-req-1"
 
@@ -320,7 +312,7 @@ def test_storage_down_is_a_friendly_503(stack: Stack) -> None:
     stack.start_storage_api()
     web = stack.start_web()
     assert stack.storage_api is not None
-    visitor = Visitor(web.url)
+    visitor = WebVisitor(web.url)
     token = visitor.csrf_token()
     # Down means nobody listens any more: stop the process and close its socket too.
     stack.storage_api.stop()
@@ -336,7 +328,7 @@ def test_storage_down_is_a_friendly_503(stack: Stack) -> None:
         upload = visitor.http.post(
             "/images/upload",
             params={"csrf": token},
-            files={"file": ("a.png", png_bytes(), "image/png")},
+            files={"file": ("a.png", png(), "image/png")},
         )
         assert upload.status_code == 303
         assert "Storage is unavailable" in visitor.http.get("/files").text
@@ -344,9 +336,9 @@ def test_storage_down_is_a_friendly_503(stack: Stack) -> None:
         visitor.close()
 
 
-def test_bucket_holds_what_the_page_shows(visitor: Visitor, web_stack: Stack) -> None:
+def test_bucket_holds_what_the_page_shows(visitor: WebVisitor, web_stack: Stack) -> None:
     content = f"hello bucket {uuid.uuid4()}".encode()
-    visitor.upload("file", "inbucket.txt", content, description="d")
+    visitor.upload("file", "inbucket.txt", content, description="d", script=False)
     link = re.search(
         r'<a class="download" href="/files/([0-9a-f-]{36})/download"', visitor.page("/files")
     )
@@ -370,11 +362,13 @@ def test_images_kept_is_a_setting_the_page_follows(stack: Stack) -> None:
     stack.migrate()
     stack.start_storage_api()
     web = stack.start_web()
-    visitor = Visitor(web.url)
+    visitor = WebVisitor(web.url)
     try:
         for n in range(6):
             assert (
-                visitor.upload("image", f"kept{n}.png", png_bytes(colour=(n, 0, 0))).status_code
+                visitor.upload(
+                    "image", f"kept{n}.png", png(colour=(n, 0, 0)), script=False
+                ).status_code
                 == 303
             )
         html = visitor.page("/images")
@@ -393,20 +387,17 @@ def test_a_wrong_service_credential_is_an_unavailable_page_and_an_operator_log_l
     assert web_stack.storage_api is not None
     wrong = f"a-wrong-web-credential-{uuid.uuid4().hex}"
     sock = bind_loopback()
-    web = ServiceProcess(
+    web = service_process(
+        web_stack.config,
+        "web",
+        web_stack.storage_api.url,
         name="web-wrong-credential",
-        argv=cli("s3tasks-web", "serve"),
-        env={
-            **web_stack.config.web_env(web_stack.storage_api.url),
-            "WEB_SERVICE_TOKEN": wrong,
-        },
-        log_dir=web_stack.config.log_dir,
         sock=sock,
-        ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
+        env={"WEB_SERVICE_TOKEN": wrong},
     )
     try:
         web.start()
-        visitor = Visitor(web.url)
+        visitor = WebVisitor(web.url)
         page = visitor.http.get("/images")
         assert page.status_code == 503
         assert "Storage is unavailable" in page.text

@@ -1,5 +1,5 @@
 """Fixtures for the worker's tests: uploads through storage-api, the items table, the bucket,
-the worker's /metrics and a Celery client that sends jobs the way storage-api and beat do.
+the services' /metrics and a Celery client that sends jobs the way storage-api and beat do.
 
 Helpers are reached through fixtures (pytest's importlib mode makes conftest unimportable).
 """
@@ -7,10 +7,9 @@ Helpers are reached through fixtures (pytest's importlib mode makes conftest uni
 from __future__ import annotations
 
 import dataclasses
-import io
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,66 +17,18 @@ import httpx
 import psycopg
 import pytest
 from celery import Celery
-from PIL import Image
-from prometheus_client.parser import text_string_to_metric_families
 
-from s3tasks_testkit import deps
+from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import Scrape, scrape
 from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.web_visitor import Site
 from s3tasks_worker.app import create_celery_app
 from s3tasks_worker.settings import WorkerSettings
 
-Labels = frozenset[tuple[str, str]]
-
-
-def small_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class Scrape:
-    """Every sample of one /metrics page, keyed by sample name and labels."""
-
-    samples: dict[tuple[str, Labels], float]
-
-    @classmethod
-    def of(cls, url: str) -> Scrape:
-        text = httpx.get(f"{url}/metrics", timeout=5).text
-        return cls(
-            {
-                (sample.name, frozenset(sample.labels.items())): sample.value
-                for family in text_string_to_metric_families(text)
-                for sample in family.samples
-            }
-        )
-
-    @property
-    def names(self) -> set[str]:
-        return {name for name, _ in self.samples}
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def deleted(self, reason: str, kind: str) -> float:
-        return self.value("s3tasks_deleted_objects_total", reason=reason, kind=kind)
-
-    def jobs(self, reason: str, outcome: str) -> float:
-        return self.value("s3tasks_deletion_jobs_total", reason=reason, outcome=outcome)
-
-    def total_deleted(self) -> float:
-        return sum(
-            value
-            for (name, _), value in self.samples.items()
-            if name == "s3tasks_deleted_objects_total"
-        )
-
 
 @dataclass
-class Deployment:
-    """A running stack seen from outside: its HTTP API, database and bucket."""
-
-    stack: Stack
+class Deployment(Site):
+    """The test's stack seen from outside: its HTTP API, database, bucket and metrics."""
 
     def configure(self, **changes: object) -> None:
         """Change the stack's settings; before anything is started."""
@@ -88,19 +39,10 @@ class Deployment:
         return uuid.uuid4().hex
 
     def worker_metrics(self) -> Scrape:
-        return Scrape.of(self.worker_url)
+        return scrape(self.worker_url)
 
     def storage_api_metrics(self) -> Scrape:
-        return Scrape.of(self.api_url)
-
-    @property
-    def config(self) -> StackConfig:
-        return self.stack.config
-
-    @property
-    def api_url(self) -> str:
-        assert self.stack.storage_api is not None
-        return self.stack.storage_api.url
+        return scrape(self.api_url)
 
     @property
     def worker_url(self) -> str:
@@ -113,10 +55,17 @@ class Deployment:
         return {"Authorization": f"Bearer {self.config.web_service_token}"}
 
     def upload_image(self, visitor_id: str) -> None:
-        self._upload(visitor_id, "image", "dot.png", small_png())
+        self._upload(visitor_id, "image", "dot.png", png(8, 8))
 
     def upload_file(self, visitor_id: str, content: bytes = b"some text\n") -> None:
         self._upload(visitor_id, "file", "notes.txt", content)
+
+    def upload_items(self, visitor_id: str, *, images: int = 0, files: int = 0) -> None:
+        """`images` images, then `files` files, stored for the visitor through storage-api."""
+        for _ in range(images):
+            self.upload_image(visitor_id)
+        for _ in range(files):
+            self.upload_file(visitor_id)
 
     def _upload(self, visitor_id: str, kind: str, filename: str, content: bytes) -> None:
         response = httpx.post(
@@ -161,11 +110,8 @@ class Deployment:
             ).fetchall()
         return {key for row in rows for key in row if key}
 
-    def bucket_keys(self) -> set[str]:
-        return deps.object_keys(self.config.s3.client(), self.config.bucket)
-
     def all_gone(self) -> bool:
-        return self.row_count() == 0 and not self.bucket_keys()
+        return self.row_count() == 0 and not self.object_keys()
 
 
 @pytest.fixture
@@ -174,13 +120,7 @@ def deployment(stack: Stack) -> Deployment:
     script = Path(sys.executable).with_name("s3tasks-storage-api")
     if not script.exists():
         pytest.fail(f"storage-api is not installed ({script} is missing): run `uv sync`")
-    return Deployment(stack)
-
-
-@pytest.fixture
-def scrape() -> Callable[[str], Scrape]:
-    """Scrape a service's /metrics: `scrape(base_url)`."""
-    return Scrape.of
+    return Deployment(stack, stack.config.s3.client())
 
 
 @pytest.fixture

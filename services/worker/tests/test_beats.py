@@ -49,9 +49,7 @@ def test_two_beats_at_once_delete_every_expired_item_exactly_once(
                 message=f"{beat.name} to send ticks",
             )
         for _ in range(ITEMS // 4):
-            visitor = deployment.new_visitor()
-            for _ in range(4):
-                deployment.upload_file(visitor)
+            deployment.upload_items(deployment.new_visitor(), files=4)
 
         wait_until(deployment.all_gone, timeout=120, message="every expired item deleted")
         wait_until(

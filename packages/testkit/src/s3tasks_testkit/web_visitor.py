@@ -1,8 +1,9 @@
 """web as a visitor and an operator see it: pages, forms, /metrics and the storage invariant.
 
-Used by the security, fault and load tests: a `WebVisitor` is one browser (its own cookie jar),
-`scrape` reads a /metrics page, and `check_invariant` compares the database, the bucket, the
-pages and the metrics after things settle.
+Used by the web, security, fault and load tests and the benchmarks: a `WebVisitor` is one
+browser (its own cookie jar), a `Site` a running stack seen from outside, and
+`check_invariant` compares the database, the bucket, the pages and the metrics after things
+settle.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import httpx
 import psycopg
 from minio import Minio
-from prometheus_client.parser import text_string_to_metric_families
 
 from s3tasks_testkit import deps
+from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.stack import Stack, StackConfig
 
 _CSRF_IN_ACTION = re.compile(r'action="/(?:images|files)/upload\?csrf=([A-Za-z0-9_-]+)"')
 _FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
@@ -29,7 +31,12 @@ _DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
 #: what a response must never show a visitor.
 LEAK_MARKERS = ("Traceback", 'File "/', "psycopg", "sqlalchemy", "botocore", "minio.error")
 
-Labels = frozenset[tuple[str, str]]
+
+def visitor_id_of(session_cookie: str) -> str:
+    """The anonymous id in web's session cookie (its payload is readable, only signed)."""
+    payload = session_cookie.partition(".")[0]
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(body["v"])
 
 
 class WebVisitor:
@@ -53,17 +60,21 @@ class WebVisitor:
         return self.http.get(path, **kwargs)
 
     def page(self, path: str) -> str:
+        """A page's HTML; the form's CSRF token on it is kept, as a browser's form keeps it."""
         response = self.http.get(path)
         if response.status_code != 200:
             raise AssertionError(f"GET {path}: {response.status_code} {response.text[:300]}")
+        if match := _CSRF_IN_ACTION.search(response.text):
+            self._token = match.group(1)
         return response.text
 
     def csrf_token(self, *, fresh: bool = False) -> str:
+        """The token of the last form seen (My Images is looked at when none was yet)."""
         if self._token is None or fresh:
-            match = _CSRF_IN_ACTION.search(self.page("/images"))
-            if match is None:
-                raise AssertionError("the upload form carries no CSRF token")
-            self._token = match.group(1)
+            self._token = None
+            self.page("/images")
+        if self._token is None:
+            raise AssertionError("the upload form carries no CSRF token")
         return self._token
 
     @property
@@ -75,11 +86,7 @@ class WebVisitor:
         """The anonymous id web minted for this browser (the cookie's payload is not secret,
         only signed)."""
         cookie = self.session_cookie
-        if cookie is None:
-            return None
-        payload = cookie.partition(".")[0]
-        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return str(body["v"])
+        return None if cookie is None else visitor_id_of(cookie)
 
     def upload(
         self,
@@ -113,10 +120,9 @@ class WebVisitor:
         params = {"csrf": self.csrf_token()} if with_token else {}
         return self.http.post(path, params=params, content=body, headers=headers)
 
-    def delete_all(self, kind: str) -> httpx.Response:
-        return self.http.post(
-            f"/{kind}s/delete", params={"csrf": self.csrf_token()}, data={"confirm": "yes"}
-        )
+    def delete_all(self, kind: str, *, confirm: bool = True) -> httpx.Response:
+        data = {"confirm": "yes"} if confirm else {}
+        return self.http.post(f"/{kind}s/delete", params={"csrf": self.csrf_token()}, data=data)
 
     def flashes(self, path: str) -> list[tuple[str, str]]:
         """The flash messages the next view of `path` shows (level, text unescaped)."""
@@ -141,40 +147,6 @@ class WebVisitor:
     def latest_file_id_in(page: str) -> str | None:
         found = _DOWNLOAD.findall(page)
         return str(found[0]) if found else None
-
-
-@dataclass(frozen=True)
-class Scrape:
-    """Every sample of one /metrics page, keyed by sample name and labels."""
-
-    samples: dict[tuple[str, Labels], float]
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def total(self, name: str, **labels: str) -> float:
-        """Sum over every series of `name` whose labels include `labels`."""
-        wanted = set(labels.items())
-        return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= ls)
-
-    def refusals(self, name: str = "s3tasks_uploads_total") -> float:
-        """Uploads with any outcome but success/stored."""
-        return sum(
-            v
-            for (n, ls), v in self.samples.items()
-            if n == name and dict(ls).get("outcome") not in ("success", "stored")
-        )
-
-
-def scrape(base_url: str) -> Scrape:
-    text = httpx.get(f"{base_url}/metrics", timeout=10).text
-    return Scrape(
-        {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-    )
 
 
 @dataclass
@@ -204,12 +176,6 @@ class InvariantReport:
     @property
     def holds(self) -> bool:
         return not self.problems
-
-
-def open_multipart_uploads(s3: Minio, bucket: str) -> int:
-    # moto, MinIO and radosgw answer ListMultipartUploads; the minio client keeps it private.
-    result = s3._list_multipart_uploads(bucket)
-    return len(result.uploads)
 
 
 def check_invariant(
@@ -246,7 +212,7 @@ def check_invariant(
             if key not in keys:
                 report.dangling_rows.append(f"{item_id} ({key})")
     report.orphan_objects = keys - expected
-    report.open_multipart_uploads = open_multipart_uploads(s3, bucket)
+    report.open_multipart_uploads = deps.open_multipart_uploads(s3, bucket)
     if storage_api_url is not None:
         metrics = scrape(storage_api_url)
         for kind in ("image", "file"):
@@ -283,3 +249,45 @@ def _page_mismatches(visitor: WebVisitor, rows: list[tuple[Any, ...]]) -> list[s
     if latest != (files[0] if files else None):
         problems.append(f"{visitor_id}: files page offers {latest}, rows say {files[:1]}")
     return problems
+
+
+@dataclass
+class Site:
+    """A running stack seen from outside: its URLs, its database and bucket, its visitors."""
+
+    stack: Stack
+    s3: Minio
+
+    @property
+    def config(self) -> StackConfig:
+        return self.stack.config
+
+    @property
+    def web_url(self) -> str:
+        assert self.stack.web is not None
+        return self.stack.web.url
+
+    @property
+    def web_metrics_url(self) -> str:
+        assert self.stack.web is not None
+        return self.stack.web.metrics_url
+
+    @property
+    def api_url(self) -> str:
+        assert self.stack.storage_api is not None
+        return self.stack.storage_api.url
+
+    def visitor(self) -> WebVisitor:
+        return WebVisitor(self.web_url)
+
+    def object_keys(self) -> set[str]:
+        return deps.object_keys(self.s3, self.config.bucket)
+
+    def invariant(self, visitors: list[WebVisitor] | None = None) -> InvariantReport:
+        return check_invariant(
+            database_url=self.config.database_url,
+            s3=self.s3,
+            bucket=self.config.bucket,
+            storage_api_url=self.api_url,
+            visitors=visitors,
+        )
