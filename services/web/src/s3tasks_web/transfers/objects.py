@@ -72,6 +72,11 @@ class ObjectStream:
         await self.response.aclose()
 
 
+#: What a request to S3 may raise when S3 cannot be reached. anyio raises AttributeError
+#: when a connection is reset between connect and httpcore's look at its socket (seen when
+#: S3 is cut off under load: `'NoneType' object has no attribute 'getpeername'`).
+_UNREACHABLE = (httpx.HTTPError, AttributeError)
+
 #: asks storage-api for the presigned URLs of some part numbers
 PartSigner = Callable[[list[int]], Awaitable[dict[int, str]]]
 
@@ -90,7 +95,7 @@ class ObjectClient:
             response = await self._http.send(
                 self._http.build_request("GET", url, headers=headers), stream=True
             )
-        except httpx.HTTPError as exc:
+        except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
         if response.status_code in (200, 206, 304, 416):
             passed = {
@@ -149,8 +154,10 @@ class ObjectClient:
     async def _put_part(self, url: str, number: int, data: bytes) -> CompletedPart:
         try:
             response = await self._http.put(url, content=data)
-        except httpx.HTTPError as exc:
+        except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
+        if response.status_code == 404:
+            raise ItemNotFound  # the upload was aborted meanwhile (delete all, its deadline)
         if response.status_code != 200 or not response.headers.get("etag"):
             log.warning("S3 answered %d to part %d", response.status_code, number)
             raise StorageUnavailable

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from s3tasks_contracts import ItemKind, ItemOut, TransferMode, UploadCompletion, UploadStart
-from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
+from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable, UploadRejected
 from s3tasks_web.storage_client import StorageClient
 from s3tasks_web.transfers.objects import ObjectClient
 
@@ -40,12 +41,24 @@ async def send_in_parts(
     try:
         parts = await objects.send_parts(body, ticket.part_size, sign)
         return await complete(storage, visitor_id, item_id, UploadCompletion(parts=parts))
-    except (StorageRefused, ItemNotFound):
+    except ItemNotFound:
+        raise _gone(ticket.expires_at) from None
+    except StorageRefused:
         raise  # storage-api refused what arrived and removed it already
     except BaseException:
         # told it failed, the visitor must not find it stored: abort undoes it in any state
         await asyncio.shield(_abort(storage, visitor_id, item_id))
         raise
+
+
+def _gone(deadline: datetime) -> UploadRejected:
+    """The visitor's own upload vanished while it was arriving. Before its deadline only
+    "delete all" removes it; after, the sweep did."""
+    if datetime.now(UTC) < deadline:
+        return UploadRejected(
+            409, "The upload was deleted by Delete all before it finished arriving."
+        )
+    return UploadRejected(408, "The upload took longer than allowed and was discarded.")
 
 
 async def complete(
