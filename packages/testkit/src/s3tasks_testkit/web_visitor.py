@@ -25,6 +25,8 @@ from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.stack import Stack, StackConfig
 
 _CSRF_IN_ACTION = re.compile(r'action="/(?:images|files)/upload\?csrf=([A-Za-z0-9_-]+)"')
+_TRANSFER = re.compile(r'data-transfer="(\w+)"')
+_S3_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
 _FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 _THUMBNAIL = re.compile(r'<img src="/images/([0-9a-f-]{36})/thumbnail"')
 _DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
@@ -45,10 +47,15 @@ class WebVisitor:
     def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=False)
+        #: the browser's own connections to S3 (`direct` mode): no cookies of the site
+        self.s3 = httpx.Client(timeout=timeout, follow_redirects=False)
         self._token: str | None = None
+        #: the transfer mode the last page's upload form announced
+        self.transfer: str | None = None
 
     def close(self) -> None:
         self.http.close()
+        self.s3.close()
 
     def __enter__(self) -> WebVisitor:
         return self
@@ -57,7 +64,13 @@ class WebVisitor:
         self.close()
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(path, **kwargs)
+        """A GET as a browser makes it: a 303 to another origin (`direct` mode's presigned
+        link to S3) is followed, with the request's own headers (Range, If-None-Match)."""
+        response = self.http.get(path, **kwargs)
+        location = response.headers.get("location", "")
+        if response.status_code == 303 and location.startswith(("http://", "https://")):
+            return self.s3.get(location, headers=kwargs.get("headers"))
+        return response
 
     def page(self, path: str) -> str:
         """A page's HTML; the form's CSRF token on it is kept, as a browser's form keeps it."""
@@ -66,6 +79,8 @@ class WebVisitor:
             raise AssertionError(f"GET {path}: {response.status_code} {response.text[:300]}")
         if match := _CSRF_IN_ACTION.search(response.text):
             self._token = match.group(1)
+        if match := _TRANSFER.search(response.text):
+            self.transfer = match.group(1)
         return response.text
 
     def csrf_token(self, *, fresh: bool = False) -> str:
@@ -102,6 +117,8 @@ class WebVisitor:
         JSON answer with the outcome's status); otherwise as a plain form (token in the query,
         303 back to the page)."""
         token = self.csrf_token()
+        if script and self.transfer == "direct":
+            return self._upload_to_s3(kind, filename, content, description or "", token)
         data = {} if description is None else {"description": description}
         headers = {"X-CSRF-Token": token, "Accept": "application/json"} if script else {}
         params = {} if script else {"csrf": token}
@@ -111,6 +128,38 @@ class WebVisitor:
             headers=headers,
             data=data,
             files={"file": (filename, content, content_type)},
+        )
+
+    def _upload_to_s3(
+        self, kind: str, filename: str, content: bytes, description: str, token: str
+    ) -> httpx.Response:
+        """What the upload script does in `direct` mode: web starts the upload (the row, a POST
+        policy), the file goes to S3 in one POST, web completes it; if S3 refused, web is told
+        why (S3's error code) and undoes it. Web's last answer is returned."""
+        headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+        start = self.http.post(
+            f"/{kind}s/uploads",
+            headers=headers,
+            json={"filename": filename, "description": description, "size": len(content)},
+        )
+        ticket = (
+            start.json()
+            if start.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+        if not ticket.get("ok") or not ticket.get("post_url"):
+            return start
+        posted = self.s3.post(
+            ticket["post_url"],
+            data=ticket["fields"],
+            files={"file": (filename, content, "application/octet-stream")},
+        )
+        path = f"/{kind}s/uploads/{ticket['item_id']}"
+        if posted.is_success:
+            return self.http.post(f"{path}/complete", headers=headers, json={})
+        code = _S3_CODE.search(posted.text)
+        return self.http.post(
+            f"{path}/abort", headers=headers, json={"s3_code": code.group(1) if code else "Refused"}
         )
 
     def post_raw(

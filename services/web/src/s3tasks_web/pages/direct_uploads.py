@@ -29,6 +29,7 @@ from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.pages.items import too_large
 from s3tasks_web.pages.kinds import KIND_PAGES, KindPage
+from s3tasks_web.pages.multipart_stream import NAME_TOO_LONG
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.services import WebServices
 from s3tasks_web.storage_client import StorageClient
@@ -48,7 +49,8 @@ S3_REFUSALS = {
 class StartRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    filename: str = Field(min_length=1, max_length=MAX_SENT_FILENAME_LENGTH)
+    #: checked in words below (the form's limits), not by the schema's developer wording
+    filename: str = Field(max_length=100_000)
     description: str = Field(default="", max_length=100_000)
     size: int = Field(ge=0)
 
@@ -100,6 +102,10 @@ class DirectUploadsController(Controller):
         limit = page.max_bytes(limits)
         if data.size > limit:
             raise too_large(page, limit)
+        if not data.filename.strip():
+            raise UploadRejected(400, "Please choose a file to upload.")
+        if len(data.filename) > MAX_SENT_FILENAME_LENGTH:
+            raise UploadRejected(400, NAME_TOO_LONG)
         if data.size == 0:
             raise UploadRejected(400, "The upload is empty (0 bytes); there is nothing to keep.")
         ticket = await storage.start_upload(

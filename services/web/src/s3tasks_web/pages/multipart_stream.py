@@ -17,7 +17,7 @@ from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH
 from s3tasks_web.errors import UploadRejected
 
 _BAD_FORM = "The upload form was not sent completely. Please try again."
-_NAME_TOO_LONG = f"The file name is too long: at most {MAX_SENT_FILENAME_LENGTH} characters."
+NAME_TOO_LONG = f"The file name is too long: at most {MAX_SENT_FILENAME_LENGTH} characters."
 #: the form has one field before the file; a few more are tolerated, thousands are an attack.
 MAX_FIELDS_BEFORE_FILE = 16
 #: RFC 2046: a boundary has 1 to 70 characters (browsers send about 40).
@@ -115,7 +115,7 @@ class MultipartStream:
         self._header_value += data[start:end]
         if len(self._header_field) + len(self._header_value) > MAX_PART_HEADER_BYTES:
             if bytes(self._header_field).lower() == b"content-disposition":
-                raise UploadRejected(400, _NAME_TOO_LONG)
+                raise UploadRejected(400, NAME_TOO_LONG)
             raise UploadRejected(400, "The upload form has a part header that is too long.")
 
     def _on_header_end(self) -> None:
@@ -163,7 +163,7 @@ class MultipartStream:
                 if event.name == file_field and event.filename is not None:
                     filename = _basename(event.filename)
                     if len(filename) > MAX_SENT_FILENAME_LENGTH:
-                        raise UploadRejected(400, _NAME_TOO_LONG)
+                        raise UploadRejected(400, NAME_TOO_LONG)
                     return FileHead(fields, filename)
                 if event.name in fields or len(fields) >= MAX_FIELDS_BEFORE_FILE:
                     raise UploadRejected(
