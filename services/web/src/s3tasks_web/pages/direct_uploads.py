@@ -27,9 +27,9 @@ from s3tasks_contracts import (
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import ItemNotFound, UploadRejected
-from s3tasks_web.pages.items import too_large
+from s3tasks_web.pages.items import description_bytes, too_large
 from s3tasks_web.pages.kinds import KIND_PAGES, KindPage
-from s3tasks_web.pages.multipart_stream import NAME_TOO_LONG
+from s3tasks_web.pages.multipart_stream import NAME_TOO_LONG, basename
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.services import WebServices
 from s3tasks_web.storage_client import StorageClient
@@ -51,7 +51,7 @@ class StartRequest(BaseModel):
 
     #: checked in words below (the form's limits), not by the schema's developer wording
     filename: str = Field(max_length=100_000)
-    description: str = Field(default="", max_length=100_000)
+    description: str = Field(default="", max_length=10_000_000)
     size: int = Field(ge=0)
 
 
@@ -86,7 +86,8 @@ class DirectUploadsController(Controller):
     path = "/"
     tags = ["pages"]
 
-    @post(_paths(""), status_code=200)
+    # a description may be long as the form allows it, then refused in words below
+    @post(_paths(""), status_code=200, request_max_body_size=1024 * 1024)
     async def start(
         self,
         request: WebRequest,
@@ -102,17 +103,19 @@ class DirectUploadsController(Controller):
         limit = page.max_bytes(limits)
         if data.size > limit:
             raise too_large(page, limit)
-        if not data.filename.strip():
+        # the form's checks, in its words; the rest (an empty file included) is storage-api's
+        filename = basename(data.filename)
+        if not filename:
             raise UploadRejected(400, "Please choose a file to upload.")
-        if len(data.filename) > MAX_SENT_FILENAME_LENGTH:
+        if len(filename) > MAX_SENT_FILENAME_LENGTH:
             raise UploadRejected(400, NAME_TOO_LONG)
-        if data.size == 0:
-            raise UploadRejected(400, "The upload is empty (0 bytes); there is nothing to keep.")
+        if len(data.description.encode()) > description_bytes(limits):
+            raise UploadRejected(400, "The description is too long.")
         ticket = await storage.start_upload(
             visitor.visitor_id,
             UploadStart(
                 kind=kind,
-                filename=data.filename,
+                filename=filename,
                 description=data.description if page.described else "",
                 via=TransferMode.DIRECT,
                 size_bytes=data.size,

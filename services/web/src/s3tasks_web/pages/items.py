@@ -17,7 +17,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import InternalServerException
 from litestar.response import Redirect, Response, Stream
 
-from s3tasks_contracts import ItemOut, LinkVariant, TransferMode
+from s3tasks_contracts import ItemOut, Limits, LinkVariant, TransferMode
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import (
@@ -53,6 +53,11 @@ CONTENT_CSP = "default-src 'none'; sandbox"
 
 class _TooLarge(Exception):
     """Raised inside the upload body generator to stop sending once the limit is passed."""
+
+
+def description_bytes(limits: Limits) -> int:
+    """The most a description may take as sent (UTF-8, before storage-api shortens it)."""
+    return limits.max_description_length * 4 + 64
 
 
 def too_large(page: KindPage, limit: int, *, close_connection: bool = False) -> UploadRejected:
@@ -117,7 +122,7 @@ class ItemsService:
             form = MultipartStream(
                 request.headers.get("content-type", ""),
                 body,
-                max_field_bytes=limits.max_description_length * 4 + 64,
+                max_field_bytes=description_bytes(limits),
             )
             item = await self._send_file(form, limit)
         except WebError as exc:

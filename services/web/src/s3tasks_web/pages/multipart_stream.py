@@ -161,7 +161,7 @@ class MultipartStream:
             event = await self._next_event()
             if isinstance(event, _PartStart):
                 if event.name == file_field and event.filename is not None:
-                    filename = _basename(event.filename)
+                    filename = basename(event.filename)
                     if len(filename) > MAX_SENT_FILENAME_LENGTH:
                         raise UploadRejected(400, NAME_TOO_LONG)
                     return FileHead(fields, filename)
@@ -196,6 +196,6 @@ class MultipartStream:
                 return
 
 
-def _basename(filename: str) -> str:
+def basename(filename: str) -> str:
     """Old browsers send a whole client path; keep only the last component."""
     return filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
