@@ -96,13 +96,16 @@ run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 
 
 # --- Benchmarks (bench/README.md) -------------------------------------------------------------
 
+# CASES=6 (or 1,2): only those cases; their rows replace the same cases' in bench/results/
+BENCH_CASES = $(if $(CASES),--cases $(CASES))
+
 .PHONY: bench
-bench: ## Benchmarks, full run (several minutes): bench/results/latest.{json,md,png}
-	$(UV) run --frozen python -m bench
+bench: ## Benchmarks, full run (several minutes): bench/results/latest.{json,md,png}; CASES=6: one case
+	$(UV) run --frozen python -m bench $(BENCH_CASES)
 
 .PHONY: bench-quick
-bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes)
-	$(UV) run --frozen python -m bench --quick
+bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes); CASES=6: one case
+	$(UV) run --frozen python -m bench --quick $(BENCH_CASES)
 
 .PHONY: load
 load: ## Bounded load tests on loopback: 24 visitors for 60 s, with faults, then with replicas of every service (needs `make install`)

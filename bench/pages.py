@@ -1,9 +1,11 @@
-"""Case 6: GET /images (3 thumbnails) under 16 concurrent clients vs a bare Litestar endpoint."""
+"""Case 6: GET /images (3 thumbnails) under 16 concurrent clients vs a bare Litestar endpoint,
+with the latency (p50, p95) of both at 1 client and at 16."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -16,6 +18,8 @@ from s3tasks_testkit.processes import bind_loopback
 from s3tasks_testkit.web_visitor import WebVisitor
 
 CLIENTS = 16
+#: the latency is reported alone (1) and under the load of the ratio (CLIENTS)
+CLIENT_COUNTS = (1, CLIENTS)
 THUMBNAILS = 3
 
 
@@ -35,69 +39,81 @@ def _visitor_with_images(env: BenchEnv) -> WebVisitor:
 
 
 async def _load(
-    url: str, cookies: httpx.Cookies, seconds: float, max_requests: int
+    url: str, cookies: httpx.Cookies, seconds: float, clients: int
 ) -> tuple[int, float, list[float]]:
-    """CLIENTS tasks GET `url` in a loop until `seconds` pass or `max_requests` are made."""
+    """`clients` tasks GET `url` in a loop until `seconds` pass."""
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(cookies=cookies, limits=limits, timeout=30) as client:
         started = time.perf_counter()
         stop_at = started + seconds
 
         async def one_client() -> None:
-            while time.perf_counter() < stop_at and len(latencies) < max_requests:
+            while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 response = await client.get(url)
                 if response.status_code != 200:
                     raise RuntimeError(f"GET {url} answered {response.status_code}")
                 latencies.append(time.perf_counter() - t0)
 
-        await asyncio.gather(*(one_client() for _ in range(CLIENTS)))
+        await asyncio.gather(*(one_client() for _ in range(clients)))
         elapsed = time.perf_counter() - started
     return len(latencies), elapsed, latencies
 
 
-def _run(url: str, cookies: httpx.Cookies, seconds: float) -> tuple[float, float]:
-    """(requests/s, p95 ms) of one timed run."""
-    count, elapsed, latencies = asyncio.run(_load(url, cookies, seconds, 100_000))
-    return count / elapsed, quantile(latencies, 0.95) * 1000
+@dataclass
+class Side:
+    """One server's timed runs at one number of clients: requests/s and latency quantiles."""
+
+    requests_per_s: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    p95_ms: list[float] = field(default_factory=list)
+
+    def run(self, url: str, cookies: httpx.Cookies, seconds: float, clients: int) -> None:
+        count, elapsed, latencies = asyncio.run(_load(url, cookies, seconds, clients))
+        self.requests_per_s.append(count / elapsed)
+        self.p50_ms.append(quantile(latencies, 0.50) * 1000)
+        self.p95_ms.append(quantile(latencies, 0.95) * 1000)
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            "requests_per_s": Summary.of(self.requests_per_s).as_dict(),
+            "p50_ms": Summary.of(self.p50_ms).as_dict(),
+            "p95_ms": Summary.of(self.p95_ms).as_dict(),
+        }
 
 
 def page_serving(env: BenchEnv, seconds: float, reps: int) -> dict[str, Any]:
+    """Each repetition times web, then the bare endpoint, at 16 clients and at 1 (the latency
+    a visitor sees when nothing else is queued); the ratio is the 16 clients' requests/s."""
     visitor = _visitor_with_images(env)
     sock = bind_loopback()
     bare = bare_app_process(sock, env.config.log_dir)
-    web_rps: list[float] = []
-    web_p95: list[float] = []
-    bare_rps: list[float] = []
-    bare_p95: list[float] = []
+    sides = {side: {n: Side() for n in CLIENT_COUNTS} for side in ("web", "bare")}
     try:
         bare.start()
-        web_page = f"{env.web_url}/images"
-        bare_page = f"{bare.url}/images"
+        urls = {"web": f"{env.web_url}/images", "bare": f"{bare.url}/images"}
         cookies = visitor.http.cookies
-        _run(web_page, cookies, min(1.0, seconds))  # warm-up
-        _run(bare_page, cookies, min(1.0, seconds))
+        for url in urls.values():  # warm-up
+            asyncio.run(_load(url, cookies, min(1.0, seconds), CLIENTS))
         for _ in range(reps):
-            rps, p95 = _run(web_page, cookies, seconds)
-            web_rps.append(rps)
-            web_p95.append(p95)
-            rps, p95 = _run(bare_page, cookies, seconds)
-            bare_rps.append(rps)
-            bare_p95.append(p95)
+            for clients in sorted(CLIENT_COUNTS, reverse=True):
+                for side, url in urls.items():
+                    sides[side][clients].run(url, cookies, seconds, clients)
     finally:
         bare.stop()
         sock.close()
         delete_all(visitor, "image")
         visitor.close()
-    web, baseline = Summary.of(web_rps), Summary.of(bare_rps)
-    return {
+    result: dict[str, Any] = {
         "clients": CLIENTS,
+        "client_counts": list(CLIENT_COUNTS),
         "seconds_per_run": seconds,
         "reps": reps,
-        "web_requests_per_s": web.as_dict(),
-        "web_p95_ms": Summary.of(web_p95).as_dict(),
-        "bare_requests_per_s": baseline.as_dict(),
-        "bare_p95_ms": Summary.of(bare_p95).as_dict(),
-        "ratio": web.median / baseline.median,
     }
+    for side, by_clients in sides.items():
+        result[side] = {str(n): s.as_dict() for n, s in by_clients.items()}
+    web = Summary.of(sides["web"][CLIENTS].requests_per_s)
+    bare_rps = Summary.of(sides["bare"][CLIENTS].requests_per_s)
+    result["ratio"] = web.median / bare_rps.median
+    return result

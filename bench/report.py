@@ -31,14 +31,15 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"| {c['case']} | {c['title']}{note} | {c['measured']} | {c['baseline']} | "
             f"{_fmt_ratio(c['ratio'])} | {goal} | {'yes' if c['met'] else '**no**'} |"
         )
-    sizes = result["cases"][0]["details"]["sizes"]
-    lines += [
-        "",
-        "Throughput by size (median of the repetitions, min-max in brackets, MiB/s):",
-        "",
-        "| size | upload web | put_object | ratio | download web | get_object | ratio |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    sizes = _sizes(result)
+    if sizes:
+        lines += [
+            "",
+            "Throughput by size (median of the repetitions, min-max in brackets, MiB/s):",
+            "",
+            "| size | upload web | put_object | ratio | download web | get_object | ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
     for s in sizes:
         cells = [f"{s['size_mib']:g} MiB"]
         for key, ratio in (
@@ -57,13 +58,24 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _sizes(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Throughput by size, from cases 1-2 (absent from a run of other cases only)."""
+    for c in result["cases"]:
+        if c["case"] == 1:
+            sizes: list[dict[str, Any]] = c["details"]["sizes"]
+            return sizes
+    return []
+
+
 def write_chart(result: dict[str, Any], path: Path) -> None:
+    sizes = _sizes(result)
+    if not sizes:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = result["cases"][0]["details"]["sizes"]
     x = [s["size_mib"] for s in sizes]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     series = (

@@ -1,4 +1,5 @@
-"""`python -m bench [--quick | --smoke] [--out DIR]`: run the 7 cases, write JSON, Markdown, PNG.
+"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 7 cases (or some),
+write JSON, Markdown, PNG.
 
 Benchmarks never fail on a time: every case is recorded as a ratio against a baseline
 measured in the same run on the same endpoint, next to its goal.
@@ -16,11 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench import deletion, pages, transfer
-from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, bench_env
+from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, BenchEnv, bench_env
 from bench.report import write_chart, write_markdown
 from s3tasks_testkit.radosgw import Store
 from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, S3_SERVERS, S3Server, parse_s3_server
@@ -117,10 +119,17 @@ def case(
     }
 
 
-def _rps(pages_result: dict[str, Any], side: str) -> str:
-    rps = pages_result[f"{side}_requests_per_s"]["median"]
-    p95 = pages_result[f"{side}_p95_ms"]["median"]
-    return f"{rps:.0f} req/s, p95 {p95:.1f} ms"
+def _pages(pages_result: dict[str, Any], side: str) -> str:
+    at = pages_result[side]
+    many, one = at[str(pages.CLIENTS)], at["1"]
+
+    def latency(by: dict[str, dict[str, float]]) -> str:
+        return f"{by['p50_ms']['median']:.1f}/{by['p95_ms']['median']:.1f} ms"
+
+    return (
+        f"{many['requests_per_s']['median']:.0f} req/s; p50/p95 {latency(many)}"
+        f" at {pages.CLIENTS} clients, {latency(one)} at 1"
+    )
 
 
 def _timed(label: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -132,103 +141,163 @@ def _timed(label: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def run(mode: Mode, out_dir: Path, log_dir: Path, server: S3Server) -> dict[str, Any]:
+Measure = Callable[[BenchEnv, Mode], dict[str, Any]]
+#: what is measured, for which cases; cases 1 and 2 share one measurement.
+MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
+    ("1-2 throughput", frozenset({1, 2}),
+     lambda env, m: transfer.throughput(env, [s * MIB for s in m.sizes_mib], m.transfer_reps)),
+    ("3 memory", frozenset({3}), lambda env, m: transfer.memory(env, m.memory_mib * MIB)),
+    ("4 bulk deletion", frozenset({4}),
+     lambda env, m: deletion.bulk_deletion(env, m.deletion_items, m.deletion_reps)),
+    ("5 expiry lag", frozenset({5}),
+     lambda env, m: deletion.expiry_lag(env, m.lag_items, m.lag_spread_seconds)),
+    ("6 page serving", frozenset({6}),
+     lambda env, m: pages.page_serving(env, m.page_seconds, m.page_reps)),
+    ("7 growth", frozenset({7}),
+     lambda env, m: deletion.growth(env, m.growth_sizes, m.listing_requests, m.sweep_reps)),
+)  # fmt: skip
+ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS))
+
+
+def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the cases that were measured."""
+    cases: list[dict[str, Any]] = []
+    if (tp := measured.get("1-2 throughput")) is not None:
+        sizes = tp["sizes"]
+        worst_up = min(sizes, key=lambda s: s["upload_ratio"])
+        worst_down = min(sizes, key=lambda s: s["download_ratio"])
+        cases += [
+            case(
+                1, "Upload through web (multipart form) vs direct put_object",
+                measured=", ".join(
+                    f"{s['size_mib']:g} MiB {s['upload_web_mib_s']['median']:.0f} MiB/s"
+                    for s in sizes
+                ),
+                baseline=", ".join(f"{s['upload_direct_mib_s']['median']:.0f}" for s in sizes)
+                + " MiB/s",
+                ratio=worst_up["upload_ratio"], op=">=", bound=0.85, details=tp,
+                note=f"lowest ratio, at {worst_up['size_mib']:g} MiB",
+            ),
+            case(
+                2, "Download through web vs direct get_object",
+                measured=", ".join(
+                    f"{s['size_mib']:g} MiB {s['download_web_mib_s']['median']:.0f} MiB/s"
+                    for s in sizes
+                ),
+                baseline=", ".join(f"{s['download_direct_mib_s']['median']:.0f}" for s in sizes)
+                + " MiB/s",
+                ratio=worst_down["download_ratio"], op=">=", bound=0.85, details=tp,
+                note=f"lowest ratio, at {worst_down['size_mib']:g} MiB",
+            ),
+        ]  # fmt: skip
+    if (mem := measured.get("3 memory")) is not None:
+        peak = max(mem["peak_growth_mib"].values())
+        moved_note = (
+            "" if mode.memory_mib >= 1024 else f" (this run moved {mode.memory_mib} MiB, not 1 GiB)"
+        )
+        cases.append(
+            case(
+                3, f"Peak RSS growth, {mode.memory_mib} MiB up and down through web",
+                measured=", ".join(f"{k} {v:.1f} MiB" for k, v in mem["peak_growth_mib"].items()),
+                baseline=f"{MEMORY_BUDGET_MIB:.0f} MiB budget",
+                ratio=peak / MEMORY_BUDGET_MIB, op="<=", bound=1.0, details=mem,
+                note="ratio = largest growth / 64 MiB" + moved_note,
+            )
+        )  # fmt: skip
+    if (dele := measured.get("4 bulk deletion")) is not None:
+        cases.append(
+            case(
+                4, f"Bulk deletion of {mode.deletion_items} expired items by the worker's sweep",
+                measured=f"{dele['sweep_objects_per_s']['median']:.0f} objects/s",
+                baseline=f"{dele['raw_delete_objects_per_s']['median']:.0f} objects/s"
+                " (DeleteObjects loop)",
+                ratio=dele["ratio"], op=">=", bound=0.5, details=dele,
+            )
+        )  # fmt: skip
+    if (lag := measured.get("5 expiry lag")) is not None:
+        tick = SWEEP_TICK_SECONDS
+        db, hist = lag["db_poll"], lag["histogram"]
+        cases.append(
+            case(
+                5, f"Expiry lag, {mode.lag_items} items over {mode.lag_spread_seconds:g} s,"
+                f" {tick:g} s tick",
+                measured=f"p50 {db['p50']:.2f} s, p99 {db['p99']:.2f} s (DB);"
+                f" p50 {hist['p50']:.2f} s, p99 {hist['p99']:.2f} s (histogram)",
+                baseline=f"{tick:g} s tick",
+                ratio=lag["ratio"], op="<=", bound=(tick + 2) / tick, details=lag,
+                note="ratio = DB p99 / tick; goal p99 <= tick + 2 s",
+            )
+        )  # fmt: skip
+    if (pg := measured.get("6 page serving")) is not None:
+        cases.append(
+            case(
+                6, "GET /images (3 thumbnails), 16 clients vs bare Litestar on uvicorn",
+                measured=_pages(pg, "web"),
+                baseline=_pages(pg, "bare"),
+                ratio=pg["ratio"], op=">=", bound=0.5, details=pg,
+                note="ratio of req/s at 16 clients",
+            )
+        )  # fmt: skip
+    if (gr := measured.get("7 growth")) is not None:
+        small, large = mode.growth_sizes
+        cases.append(
+            case(
+                7, f"Growth: listing and one sweep batch, {large} vs {small} rows",
+                measured=f"list {gr['by_size'][str(large)]['listing_ms']['median']:.1f} ms,"
+                f" sweep {gr['by_size'][str(large)]['sweep_batch_ms']['median']:.0f} ms",
+                baseline=f"list {gr['by_size'][str(small)]['listing_ms']['median']:.1f} ms,"
+                f" sweep {gr['by_size'][str(small)]['sweep_batch_ms']['median']:.0f} ms",
+                ratio=gr["ratio"], op="<=", bound=1.5, details=gr,
+                note=f"listing x{gr['listing_ratio']:.2f}, sweep batch x{gr['sweep_ratio']:.2f}",
+            )
+        )  # fmt: skip
+    return cases
+
+
+def _merged(result: dict[str, Any], previous_path: Path) -> dict[str, Any]:
+    """A run of some cases only, written over those cases of the previous results of the same
+    mode and S3 server (the other rows stay, and a note says which run each part comes from);
+    alone when there is nothing to merge with."""
+    try:
+        previous: dict[str, Any] = json.loads(previous_path.read_text())
+    except (OSError, ValueError):
+        return result
+    if (previous.get("mode"), previous.get("s3_server")) != (result["mode"], result["s3_server"]):
+        return result
+    rerun = {c["case"] for c in result["cases"]}
+    m = result["machine"]
+    for c in result["cases"]:
+        c["details"]["run"] = {
+            "git_commit": m["git_commit"],
+            "finished_at": result["finished_at"],
+            "load_average_at_start": m["load_average_at_start"],
+        }
+    cases = [c for c in previous["cases"] if c["case"] not in rerun] + result["cases"]
+    numbers = ", ".join(str(n) for n in sorted(rerun))
+    previous["cases"] = sorted(cases, key=lambda c: c["case"])
+    previous["notes"] = [
+        *(n for n in previous.get("notes", []) if not n.startswith(f"case {numbers} re-run")),
+        f"case {numbers} re-run alone: commit {m['git_commit']}, finished"
+        f" {result['finished_at']}, {result['wall_seconds']:.0f} s, load average at start"
+        f" {m['load_average_at_start'][0]:.2f}",
+    ]
+    return previous
+
+
+def run(
+    mode: Mode, out_dir: Path, log_dir: Path, server: S3Server, only: frozenset[int] = ALL_CASES
+) -> dict[str, Any]:
+    """Measure the cases in `only` (all by default) and write the results to `out_dir`."""
     started = time.monotonic()
     info = machine()
+    measured: dict[str, dict[str, Any]] = {}
     with bench_env(log_dir, server, mode.ceph_store) as env:
         s3_server = env.s3_server
-        tp = _timed(
-            "1-2 throughput",
-            lambda: transfer.throughput(env, [s * MIB for s in mode.sizes_mib], mode.transfer_reps),
-        )
-        mem = _timed("3 memory", lambda: transfer.memory(env, mode.memory_mib * MIB))
-        dele = _timed(
-            "4 bulk deletion",
-            lambda: deletion.bulk_deletion(env, mode.deletion_items, mode.deletion_reps),
-        )
-        lag = _timed(
-            "5 expiry lag",
-            lambda: deletion.expiry_lag(env, mode.lag_items, mode.lag_spread_seconds),
-        )
-        pg = _timed(
-            "6 page serving", lambda: pages.page_serving(env, mode.page_seconds, mode.page_reps)
-        )
-        gr = _timed(
-            "7 growth",
-            lambda: deletion.growth(env, mode.growth_sizes, mode.listing_requests, mode.sweep_reps),
-        )
+        for label, numbers, measure in MEASUREMENTS:
+            if numbers & only:
+                measured[label] = _timed(label, partial(measure, env, mode))
         notes = env.notes
-    sizes = tp["sizes"]
-    worst_up = min(sizes, key=lambda s: s["upload_ratio"])
-    worst_down = min(sizes, key=lambda s: s["download_ratio"])
-    peak = max(mem["peak_growth_mib"].values())
-    tick = SWEEP_TICK_SECONDS
-    small, large = mode.growth_sizes
-    db, hist = lag["db_poll"], lag["histogram"]
-    moved_note = (
-        "" if mode.memory_mib >= 1024 else f" (this run moved {mode.memory_mib} MiB, not 1 GiB)"
-    )
-    cases = [
-        case(
-            1, "Upload through web (multipart form) vs direct put_object",
-            measured=", ".join(
-                f"{s['size_mib']:g} MiB {s['upload_web_mib_s']['median']:.0f} MiB/s" for s in sizes
-            ),
-            baseline=", ".join(f"{s['upload_direct_mib_s']['median']:.0f}" for s in sizes)
-            + " MiB/s",
-            ratio=worst_up["upload_ratio"], op=">=", bound=0.85, details=tp,
-            note=f"lowest ratio, at {worst_up['size_mib']:g} MiB",
-        ),
-        case(
-            2, "Download through web vs direct get_object",
-            measured=", ".join(
-                f"{s['size_mib']:g} MiB {s['download_web_mib_s']['median']:.0f} MiB/s"
-                for s in sizes
-            ),
-            baseline=", ".join(f"{s['download_direct_mib_s']['median']:.0f}" for s in sizes)
-            + " MiB/s",
-            ratio=worst_down["download_ratio"], op=">=", bound=0.85, details=tp,
-            note=f"lowest ratio, at {worst_down['size_mib']:g} MiB",
-        ),
-        case(
-            3, f"Peak RSS growth, {mode.memory_mib} MiB up and down through web",
-            measured=", ".join(f"{k} {v:.1f} MiB" for k, v in mem["peak_growth_mib"].items()),
-            baseline=f"{MEMORY_BUDGET_MIB:.0f} MiB budget",
-            ratio=peak / MEMORY_BUDGET_MIB, op="<=", bound=1.0, details=mem,
-            note="ratio = largest growth / 64 MiB" + moved_note,
-        ),
-        case(
-            4, f"Bulk deletion of {mode.deletion_items} expired items by the worker's sweep",
-            measured=f"{dele['sweep_objects_per_s']['median']:.0f} objects/s",
-            baseline=f"{dele['raw_delete_objects_per_s']['median']:.0f} objects/s"
-            " (DeleteObjects loop)",
-            ratio=dele["ratio"], op=">=", bound=0.5, details=dele,
-        ),
-        case(
-            5, f"Expiry lag, {mode.lag_items} items over {mode.lag_spread_seconds:g} s,"
-            f" {tick:g} s tick",
-            measured=f"p50 {db['p50']:.2f} s, p99 {db['p99']:.2f} s (DB);"
-            f" p50 {hist['p50']:.2f} s, p99 {hist['p99']:.2f} s (histogram)",
-            baseline=f"{tick:g} s tick",
-            ratio=lag["ratio"], op="<=", bound=(tick + 2) / tick, details=lag,
-            note="ratio = DB p99 / tick; goal p99 <= tick + 2 s",
-        ),
-        case(
-            6, "GET /images (3 thumbnails), 16 clients vs bare Litestar on uvicorn",
-            measured=_rps(pg, "web"),
-            baseline=_rps(pg, "bare"),
-            ratio=pg["ratio"], op=">=", bound=0.5, details=pg,
-        ),
-        case(
-            7, f"Growth: listing and one sweep batch, {large} vs {small} rows",
-            measured=f"list {gr['by_size'][str(large)]['listing_ms']['median']:.1f} ms,"
-            f" sweep {gr['by_size'][str(large)]['sweep_batch_ms']['median']:.0f} ms",
-            baseline=f"list {gr['by_size'][str(small)]['listing_ms']['median']:.1f} ms,"
-            f" sweep {gr['by_size'][str(small)]['sweep_batch_ms']['median']:.0f} ms",
-            ratio=gr["ratio"], op="<=", bound=1.5, details=gr,
-            note=f"listing x{gr['listing_ratio']:.2f}, sweep batch x{gr['sweep_ratio']:.2f}",
-        ),
-    ]  # fmt: skip
+    cases = [c for c in _cases(mode, measured) if c["case"] in only]
     info["load_average_at_end"] = list(os.getloadavg())
     result = {
         "mode": mode.name,
@@ -241,10 +310,22 @@ def run(mode: Mode, out_dir: Path, log_dir: Path, server: S3Server) -> dict[str,
         "cases": cases,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    if only != ALL_CASES:
+        result = _merged(result, out_dir / "latest.json")
     (out_dir / "latest.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     write_markdown(result, out_dir / "latest.md")
     write_chart(result, out_dir / "latest.png")
     return result
+
+
+def _case_numbers(text: str) -> frozenset[int]:
+    try:
+        numbers = frozenset(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not case numbers: {text!r}") from None
+    if not numbers or not numbers <= ALL_CASES:
+        raise argparse.ArgumentTypeError(f"cases are {min(ALL_CASES)}-{max(ALL_CASES)}")
+    return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -262,9 +343,16 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("S3TASKS_BENCH_S3") or DEFAULT_S3_SERVER,
         help="the S3 server to start: radosgw (default, a real S3) or moto (S3TASKS_BENCH_S3)",
     )
+    parser.add_argument(
+        "--cases",
+        type=_case_numbers,
+        default=ALL_CASES,
+        help="only these cases, comma-separated (e.g. 6); their rows replace those of the"
+        " previous results in --out when mode and S3 server match",
+    )
     args = parser.parse_args(argv)
     mode = MODES["quick" if args.quick else "smoke" if args.smoke else "full"]
     server = parse_s3_server(args.s3, "--s3")
-    result = run(mode, args.out, args.logs / mode.name, server)
+    result = run(mode, args.out, args.logs / mode.name, server, args.cases)
     print((args.out / "latest.md").read_text())
     print(f"bench: {mode.name} run took {result['wall_seconds']} s", file=sys.stderr)
