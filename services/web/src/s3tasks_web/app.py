@@ -91,7 +91,7 @@ def create_app(settings: WebSettings) -> Litestar:
 
     assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js")}
 
-    def template_globals(engine: JinjaTemplateEngine) -> None:
+    def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals.update(
             static=assets,
             csrf_param=CSRF_QUERY_PARAM,
@@ -100,6 +100,11 @@ def create_app(settings: WebSettings) -> Litestar:
             ),
             flashes=lambda request: services.session_cookie.load(request).pop_flashes(),
         )
+        # The templates ship with the package and never change while it runs: compile each
+        # once now, and let no render stat every template file to see whether it changed.
+        engine.engine.auto_reload = False
+        for name in engine.engine.list_templates():
+            engine.engine.get_template(name)
 
     before_send: BeforeMessageSendHookHandler = make_before_send(services)  # type: ignore[assignment]
     app = Litestar(
@@ -131,7 +136,7 @@ def create_app(settings: WebSettings) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
-            engine_callback=template_globals,
+            engine_callback=configure_templates,
         ),
         lifespan=[storage_client],
         state=State({"services": services}),
