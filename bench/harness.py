@@ -73,8 +73,11 @@ class BenchEnv(Api):
 
 
 @contextmanager
-def bench_env(log_dir: Path, server: S3Server, ceph_store: Store) -> Iterator[BenchEnv]:
-    """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own."""
+def bench_env(
+    log_dir: Path, server: S3Server, ceph_store: Store, *, transfer_mode: str = "proxy"
+) -> Iterator[BenchEnv]:
+    """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own,
+    in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself)."""
     notes: list[str] = []
     # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
     # file under build/ (on disk) then; deleted data is freed after a short GC wait
@@ -92,8 +95,9 @@ def bench_env(log_dir: Path, server: S3Server, ceph_store: Store) -> Iterator[Be
         ) as dependencies,
         isolated_config(
             dependencies,
-            "stack",
+            "stack" if transfer_mode == "proxy" else f"stack-{transfer_mode}",
             sweep_interval_seconds=SWEEP_TICK_SECONDS,
+            transfer_mode=transfer_mode,
             extra_env={"STORAGE_API_MAX_FILE_BYTES": str(2 * GIB)},
         ) as config,
         running_stack(config) as stack,

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 7 cases (or some),
+"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 9 cases (or some),
 write JSON, Markdown, PNG.
 
 Benchmarks never fail on a time: every case is recorded as a ratio against a baseline
@@ -156,40 +156,29 @@ MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
     ("7 growth", frozenset({7}),
      lambda env, m: deletion.growth(env, m.growth_sizes, m.listing_requests, m.sweep_reps)),
 )  # fmt: skip
-ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS))
+#: measured on a second stack, in `direct` mode
+DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
+    ("8-9 direct throughput", frozenset({8, 9}),
+     lambda env, m: transfer.throughput(
+         env, [s * MIB for s in m.sizes_mib], m.transfer_reps, mode="direct")),
+)  # fmt: skip
+ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS + DIRECT_MEASUREMENTS))
 
 
 def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of the cases that were measured."""
     cases: list[dict[str, Any]] = []
     if (tp := measured.get("1-2 throughput")) is not None:
-        sizes = tp["sizes"]
-        worst_up = min(sizes, key=lambda s: s["upload_ratio"])
-        worst_down = min(sizes, key=lambda s: s["download_ratio"])
-        cases += [
-            case(
-                1, "Upload through web (multipart form) vs direct put_object",
-                measured=", ".join(
-                    f"{s['size_mib']:g} MiB {s['upload_web_mib_s']['median']:.0f} MiB/s"
-                    for s in sizes
-                ),
-                baseline=", ".join(f"{s['upload_direct_mib_s']['median']:.0f}" for s in sizes)
-                + " MiB/s",
-                ratio=worst_up["upload_ratio"], op=">=", bound=0.85, details=tp,
-                note=f"lowest ratio, at {worst_up['size_mib']:g} MiB",
-            ),
-            case(
-                2, "Download through web vs direct get_object",
-                measured=", ".join(
-                    f"{s['size_mib']:g} MiB {s['download_web_mib_s']['median']:.0f} MiB/s"
-                    for s in sizes
-                ),
-                baseline=", ".join(f"{s['download_direct_mib_s']['median']:.0f}" for s in sizes)
-                + " MiB/s",
-                ratio=worst_down["download_ratio"], op=">=", bound=0.85, details=tp,
-                note=f"lowest ratio, at {worst_down['size_mib']:g} MiB",
-            ),
-        ]  # fmt: skip
+        cases += _throughput_cases(
+            tp, (1, 2), ("Upload through web (proxy mode: one hop to S3)",
+                         "Download through web (proxy mode: one hop from S3)"), bound=0.85,
+        )  # fmt: skip
+    if (tp := measured.get("8-9 direct throughput")) is not None:
+        cases += _throughput_cases(
+            tp, (8, 9), ("Upload in direct mode (start, POST policy to S3, complete)",
+                         "Download in direct mode (303, then GET from S3)"), bound=0.9,
+            small_bound=0.7,
+        )  # fmt: skip
     if (mem := measured.get("3 memory")) is not None:
         peak = max(mem["peak_growth_mib"].values())
         moved_note = (
@@ -254,6 +243,43 @@ def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, An
     return cases
 
 
+def _throughput_cases(
+    tp: dict[str, Any],
+    numbers: tuple[int, int],
+    titles: tuple[str, str],
+    *,
+    bound: float,
+    small_bound: float | None = None,
+) -> list[dict[str, Any]]:
+    """Upload and download rows against direct put_object/get_object. The ratio is the lowest
+    over the sizes of 16 MiB and up; below, the control calls weigh more (`small_bound`)."""
+    rows = []
+    for number, title, way in zip(numbers, titles, ("upload", "download"), strict=True):
+        sizes = tp["sizes"]
+        large = [s for s in sizes if s["size_mib"] >= 16] or sizes
+        worst = min(large, key=lambda s: s[f"{way}_ratio"])
+        small = [f"{s[f'{way}_ratio']:.2f} at {s['size_mib']:g} MiB" for s in sizes
+                 if s not in large]  # fmt: skip
+        note = f"lowest ratio from 16 MiB, at {worst['size_mib']:g} MiB"
+        if small:
+            goal = f" (goal {small_bound:g})" if small_bound is not None else ""
+            note += "; " + ", ".join(small) + goal
+        verb = "put_object" if way == "upload" else "get_object"
+        rows.append(
+            case(
+                number, f"{title} vs direct {verb}",
+                measured=", ".join(
+                    f"{s['size_mib']:g} MiB {s[f'{way}_web_mib_s']['median']:.0f} MiB/s"
+                    for s in sizes
+                ),
+                baseline=", ".join(f"{s[f'{way}_direct_mib_s']['median']:.0f}" for s in sizes)
+                + " MiB/s",
+                ratio=worst[f"{way}_ratio"], op=">=", bound=bound, details=tp, note=note,
+            )
+        )  # fmt: skip
+    return rows
+
+
 def _merged(result: dict[str, Any], previous_path: Path) -> dict[str, Any]:
     """A run of some cases only, written over those cases of the previous results of the same
     mode and S3 server (the other rows stay, and a note says which run each part comes from);
@@ -297,6 +323,11 @@ def run(
             if numbers & only:
                 measured[label] = _timed(label, partial(measure, env, mode))
         notes = env.notes
+    for label, numbers, measure in DIRECT_MEASUREMENTS:
+        if numbers & only:
+            # a stack of its own: the transfer mode is storage-api's setting, read at start
+            with bench_env(log_dir, server, mode.ceph_store, transfer_mode="direct") as direct:
+                measured[label] = _timed(label, partial(measure, direct, mode))
     cases = [c for c in _cases(mode, measured) if c["case"] in only]
     info["load_average_at_end"] = list(os.getloadavg())
     result = {

@@ -141,14 +141,25 @@ def mib_per_s(size: int, seconds: float) -> float:
     return size / MIB / seconds
 
 
-def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
-    """Per size: web vs direct, upload then download, runs interleaved (ABAB) after a warm-up."""
+def throughput(
+    env: BenchEnv, sizes: list[int], reps: int, *, mode: str = "proxy"
+) -> dict[str, Any]:
+    """Per size: ours vs direct, upload then download, runs interleaved (ABAB) after a warm-up.
+    `proxy`: through web's form and download link (web's one hop to S3); `direct`: what the
+    browser does, the upload script's three calls and the 303 followed to S3."""
+    from bench import direct_mode
+
+    web_upload_, web_download_ = (
+        (direct_mode.browser_upload, direct_mode.browser_download)
+        if mode == "direct"
+        else (web_upload, web_download)
+    )
     visitor = visitor_on(env)
     results: list[dict[str, Any]] = []
     try:
         # warm-up: templates, pooled connections, the S3 server's first multipart upload
-        web_upload(visitor, MIB)
-        web_download(visitor, latest_file_id(visitor), MIB)
+        web_upload_(visitor, MIB)
+        web_download_(visitor, latest_file_id(visitor), MIB)
         direct_put(env, "bench/warm", MIB)
         direct_get(env, "bench/warm", MIB)
         env.s3.remove_object(env.bucket, "bench/warm")
@@ -159,10 +170,10 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
             down_direct: list[float] = []
             for rep in range(reps):
                 key = f"bench/direct-{size}-{rep}"
-                up_web.append(mib_per_s(size, web_upload(visitor, size)))
+                up_web.append(mib_per_s(size, web_upload_(visitor, size)))
                 up_direct.append(mib_per_s(size, direct_put(env, key, size)))
                 item_id = latest_file_id(visitor)
-                down_web.append(mib_per_s(size, web_download(visitor, item_id, size)))
+                down_web.append(mib_per_s(size, web_download_(visitor, item_id, size)))
                 down_direct.append(mib_per_s(size, direct_get(env, key, size)))
                 env.s3.remove_object(env.bucket, key)
             delete_all(visitor, "file")  # the worker's purge job frees the S3 server's memory
@@ -179,7 +190,7 @@ def throughput(env: BenchEnv, sizes: list[int], reps: int) -> dict[str, Any]:
             )
     finally:
         visitor.close()
-    return {"reps": reps, "sizes": results}
+    return {"reps": reps, "mode": mode, "sizes": results}
 
 
 def memory(env: BenchEnv, size: int) -> dict[str, Any]:
