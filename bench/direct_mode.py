@@ -1,42 +1,16 @@
-"""Cases 1-2 in `direct` mode: the client does exactly what the upload script and a browser
+"""Cases 8-9: uploads and downloads in `direct` mode: the client does exactly what the upload script and a browser
 do. Upload: web starts it (the row, a POST policy), the bytes go to S3 in one POST, web
 completes it (storage-api checks what arrived). Download: web answers 303, the client GETs the
 presigned URL from S3. The two small control calls are inside the measured time."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
 
-from bench.transfer import chunks
+from bench.transfer import MultipartForm, read_all
 from s3tasks_testkit.web_visitor import WebVisitor
 
 SCRIPT_HEADERS = {"Accept": "application/json"}
-
-
-def _policy_form(fields: dict[str, str], size: int) -> tuple[str, int, Iterator[bytes]]:
-    """A multipart/form-data body as a browser sends it: the signed fields, then the file."""
-    boundary = f"----s3tasksBench{secrets.token_hex(8)}"
-    head = (
-        b"".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-            for name, value in fields.items()
-        )
-        + (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="bench.bin"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-    )
-    tail = f"\r\n--{boundary}--\r\n".encode()
-
-    def body() -> Iterator[bytes]:
-        yield head
-        yield from chunks(size)
-        yield tail
-
-    return f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), body()
 
 
 def browser_upload(visitor: WebVisitor, size: int) -> float:
@@ -53,11 +27,11 @@ def browser_upload(visitor: WebVisitor, size: int) -> float:
     ticket = start.json()
     if start.status_code != 200 or not ticket.get("ok"):
         raise RuntimeError(f"direct start answered {start.status_code}: {start.text[:300]}")
-    content_type, length, body = _policy_form(ticket["fields"], size)
+    form = MultipartForm.for_file(size, ticket["fields"])
     posted = s3.post(
         ticket["post_url"],
-        content=body,
-        headers={"Content-Type": content_type, "Content-Length": str(length)},
+        content=form.body(size),
+        headers={"Content-Type": form.content_type, "Content-Length": str(form.length)},
     )
     if posted.status_code not in (200, 201, 204):
         raise RuntimeError(f"S3 refused the policy POST ({posted.status_code}): {posted.text}")
@@ -78,13 +52,6 @@ def browser_download(visitor: WebVisitor, item_id: str, size: int) -> float:
     redirect = visitor.http.get(f"/files/{item_id}/download")
     if redirect.status_code != 303:
         raise RuntimeError(f"direct download answered {redirect.status_code}, not 303")
-    received = 0
     with visitor.s3.stream("GET", redirect.headers["location"]) as response:
-        if response.status_code != 200:
-            raise RuntimeError(f"S3 answered {response.status_code} to the presigned GET")
-        for chunk in response.iter_raw(256 * 1024):
-            received += len(chunk)
-    elapsed = time.perf_counter() - started
-    if received != size:
-        raise RuntimeError(f"direct download gave {received} bytes, expected {size}")
-    return elapsed
+        read_all(response, size, "S3's presigned GET")
+    return time.perf_counter() - started

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from bench.harness import BenchEnv, delete_all, latest_file_id, started, visitor_on
 from bench.stats import Summary
 from s3tasks_testkit.memory import MIB, PeakRss
@@ -60,19 +62,26 @@ class MultipartForm:
     tail: bytes
 
     @classmethod
-    def for_file(cls, size: int, filename: str = "bench.bin") -> MultipartForm:
+    def for_file(
+        cls, size: int, fields: dict[str, str] | None = None, filename: str = "bench.bin"
+    ) -> MultipartForm:
+        """The fields (web's form: a description), then the file, as a browser sends them."""
         boundary = f"----s3tasksBench{secrets.token_hex(8)}"
-        head = (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="description"\r\n\r\n'
-            "benchmark upload\r\n"
+        head = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in (fields or {"description": "benchmark upload"}).items()
+        )
+        head += (
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
+        )
         tail = f"\r\n--{boundary}--\r\n".encode()
         return cls(
-            f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), head, tail
+            f"multipart/form-data; boundary={boundary}",
+            len(head.encode()) + size + len(tail),
+            head.encode(),
+            tail,
         )
 
     def body(self, size: int) -> Iterator[bytes]:
@@ -103,16 +112,18 @@ def web_upload(visitor: WebVisitor, size: int) -> float:
 
 def web_download(visitor: WebVisitor, item_id: str, size: int) -> float:
     started = time.perf_counter()
-    received = 0
     with visitor.http.stream("GET", f"/files/{item_id}/download") as response:
-        if response.status_code != 200:
-            raise RuntimeError(f"web download answered {response.status_code}")
-        for chunk in response.iter_raw(256 * 1024):
-            received += len(chunk)
-    elapsed = time.perf_counter() - started
+        read_all(response, size, "web download")
+    return time.perf_counter() - started
+
+
+def read_all(response: httpx.Response, size: int, what: str) -> None:
+    """Read a streamed answer to its end; it must be 200 and `size` bytes."""
+    if response.status_code != 200:
+        raise RuntimeError(f"{what} answered {response.status_code}")
+    received = sum(len(chunk) for chunk in response.iter_raw(256 * 1024))
     if received != size:
-        raise RuntimeError(f"web download gave {received} bytes, expected {size}")
-    return elapsed
+        raise RuntimeError(f"{what} gave {received} bytes, expected {size}")
 
 
 def direct_put(env: BenchEnv, key: str, size: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -44,9 +45,9 @@ _FALLBACK_MESSAGES = {
 }
 
 
-def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
+def pooled_client(settings: WebSettings, **options: Any) -> httpx.AsyncClient:
+    """A pooled client with web's timeouts and connection cap (to storage-api, or to S3)."""
     return httpx.AsyncClient(
-        base_url=settings.storage_api_base,
         timeout=httpx.Timeout(
             connect=settings.connect_timeout_seconds,
             read=settings.read_timeout_seconds,
@@ -57,6 +58,14 @@ def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
             max_connections=settings.max_connections,
             max_keepalive_connections=min(20, settings.max_connections),
         ),
+        **options,
+    )
+
+
+def build_http_client(settings: WebSettings) -> httpx.AsyncClient:
+    return pooled_client(
+        settings,
+        base_url=settings.storage_api_base,
         headers={
             "Accept-Encoding": "identity",
             "User-Agent": "s3tasks-web",

@@ -99,10 +99,7 @@ class ItemsController(Controller):
         item_id: UUID,
     ) -> Response[Any]:
         """The item's bytes; a single `Range` is honoured (206)."""
-        found = await anyio.to_thread.run_sync(
-            partial(items.content, visitor_id, item_id, thumbnail=False)
-        )
-        return await _serve(request, store, found, ranged=True)
+        return await _item_bytes(request, items, store, visitor_id, item_id, thumbnail=False)
 
     @get("/{item_id:uuid}/thumbnail")
     async def thumbnail(
@@ -113,10 +110,22 @@ class ItemsController(Controller):
         visitor_id: VisitorId,
         item_id: UUID,
     ) -> Response[Any]:
-        found = await anyio.to_thread.run_sync(
-            partial(items.content, visitor_id, item_id, thumbnail=True)
-        )
-        return await _serve(request, store, found, ranged=False)
+        return await _item_bytes(request, items, store, visitor_id, item_id, thumbnail=True)
+
+
+async def _item_bytes(
+    request: Request[Any, Any, Any],
+    items: ItemService,
+    store: ObjectStore,
+    visitor_id: str,
+    item_id: UUID,
+    *,
+    thumbnail: bool,
+) -> Response[Any]:
+    found = await anyio.to_thread.run_sync(
+        partial(items.content, visitor_id, item_id, thumbnail=thumbnail)
+    )
+    return await _serve(request, store, found, ranged=not thumbnail)
 
 
 async def _serve(

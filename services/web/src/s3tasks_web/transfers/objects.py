@@ -17,6 +17,7 @@ import httpx
 from s3tasks_contracts import CompletedPart
 from s3tasks_web.errors import ItemNotFound, StorageUnavailable
 from s3tasks_web.settings import WebSettings
+from s3tasks_web.storage_client import pooled_client
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,8 @@ PASSED_RESPONSE_HEADERS = (
 
 
 def build_object_http_client(settings: WebSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            connect=settings.connect_timeout_seconds,
-            read=settings.read_timeout_seconds,
-            write=settings.write_timeout_seconds,
-            pool=settings.pool_timeout_seconds,
-        ),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=min(20, settings.max_connections),
-        ),
-        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
+    return pooled_client(
+        settings, headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"}
     )
 
 
