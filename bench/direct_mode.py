@@ -1,5 +1,5 @@
-"""Cases 8-9: uploads and downloads in `direct` mode: the client does exactly what the upload script and a browser
-do. Upload: web starts it (the row, a POST policy), the bytes go to S3 in one POST, web
+"""Cases 8-9, `direct` mode: the client does exactly what the upload script and a browser do.
+Upload: web starts it (the row, a POST policy), the bytes go to S3 in one POST, web
 completes it (storage-api checks what arrived). Download: web answers 303, the client GETs the
 presigned URL from S3. The two small control calls are inside the measured time."""
 

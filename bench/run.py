@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import deletion, pages, transfer
+from bench import deletion, direct_mode, pages, transfer
 from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, BenchEnv, bench_env
 from bench.report import write_chart, write_markdown
 from s3tasks_testkit.radosgw import Store
@@ -160,7 +160,8 @@ MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
 DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
     ("8-9 direct throughput", frozenset({8, 9}),
      lambda env, m: transfer.throughput(
-         env, [s * MIB for s in m.sizes_mib], m.transfer_reps, mode="direct")),
+         env, [s * MIB for s in m.sizes_mib], m.transfer_reps,
+         upload=direct_mode.browser_upload, download=direct_mode.browser_download)),
 )  # fmt: skip
 ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS + DIRECT_MEASUREMENTS))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,19 +152,24 @@ def mib_per_s(size: int, seconds: float) -> float:
     return size / MIB / seconds
 
 
+#: one transfer of `size` bytes as a visitor makes it; seconds
+Upload = Callable[[WebVisitor, int], float]
+Download = Callable[[WebVisitor, str, int], float]
+
+
 def throughput(
-    env: BenchEnv, sizes: list[int], reps: int, *, mode: str = "proxy"
+    env: BenchEnv,
+    sizes: list[int],
+    reps: int,
+    *,
+    upload: Upload | None = None,
+    download: Download | None = None,
 ) -> dict[str, Any]:
     """Per size: ours vs direct, upload then download, runs interleaved (ABAB) after a warm-up.
-    `proxy`: through web's form and download link (web's one hop to S3); `direct`: what the
-    browser does, the upload script's three calls and the 303 followed to S3."""
-    from bench import direct_mode
-
-    web_upload_, web_download_ = (
-        (direct_mode.browser_upload, direct_mode.browser_download)
-        if mode == "direct"
-        else (web_upload, web_download)
-    )
+    Ours is web's form and download link (proxy mode: web's one hop to S3) unless `upload` and
+    `download` say otherwise (direct mode: what the browser does)."""
+    web_upload_ = upload or web_upload
+    web_download_ = download or web_download
     visitor = visitor_on(env)
     results: list[dict[str, Any]] = []
     try:
@@ -201,7 +206,7 @@ def throughput(
             )
     finally:
         visitor.close()
-    return {"reps": reps, "mode": mode, "sizes": results}
+    return {"reps": reps, "sizes": results}
 
 
 def memory(env: BenchEnv, size: int) -> dict[str, Any]:
