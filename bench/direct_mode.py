@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from bench.transfer import MultipartForm, read_all
+from bench.transfer import MultipartForm, fetch
 from s3tasks_testkit.web_visitor import WebVisitor
 
 SCRIPT_HEADERS = {"Accept": "application/json"}
@@ -52,6 +52,5 @@ def browser_download(visitor: WebVisitor, item_id: str, size: int) -> float:
     redirect = visitor.http.get(f"/files/{item_id}/download")
     if redirect.status_code != 303:
         raise RuntimeError(f"direct download answered {redirect.status_code}, not 303")
-    with visitor.s3.stream("GET", redirect.headers["location"]) as response:
-        read_all(response, size, "S3's presigned GET")
+    fetch(redirect.headers["location"], size, "S3's presigned GET")
     return time.perf_counter() - started
