@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, DateTime, Index, String, Text, func, text
+from sqlalchemy import BigInteger, DateTime, Enum, Index, String, Text, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from s3tasks_contracts import DeletionReason, ItemKind
+
+
+def _stored_as_value(enum: type[StrEnum]) -> Enum:
+    """A column of the enum's values as text (the CHECK constraints are the migration's)."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Base(DeclarativeBase):
@@ -32,7 +46,7 @@ class Item(Base):
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     visitor_id: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[ItemKind] = mapped_column(_stored_as_value(ItemKind))
     status: Mapped[str] = mapped_column(String(16))
     object_key: Mapped[str] = mapped_column(Text, unique=True)
     thumbnail_key: Mapped[str | None] = mapped_column(Text)
@@ -45,7 +59,7 @@ class Item(Base):
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    deletion_reason: Mapped[str | None] = mapped_column(String(16))
+    deletion_reason: Mapped[DeletionReason | None] = mapped_column(_stored_as_value(DeletionReason))
     #: the S3 multipart upload the bytes arrive in (proxy mode), until it is completed; a row
     #: removed with one still open aborts it, so S3 keeps no parts nobody can see
     upload_id: Mapped[str | None] = mapped_column(Text)

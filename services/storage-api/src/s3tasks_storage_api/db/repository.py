@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from s3tasks_contracts import DeletionReason, ItemKind
 from s3tasks_storage_api.db.models import Item, ItemStatus
 
 _NOW = func.now()
@@ -57,9 +58,9 @@ def _list_visible_statement() -> Select[datetime, Item]:
 @dataclass(frozen=True)
 class DueItem:
     id: UUID
-    kind: str
+    kind: ItemKind
     keys: tuple[str, ...]
-    reason: str
+    reason: DeletionReason
     lag_seconds: float | None
     #: an open multipart upload of the object, to abort before the row goes
     upload_id: str | None = None
@@ -67,7 +68,7 @@ class DueItem:
 
 @dataclass(frozen=True)
 class KindTotals:
-    kind: str
+    kind: ItemKind
     stored_items: int
     stored_bytes: int
     pending_deletion: int
@@ -108,14 +109,16 @@ class ItemRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def lock_visitor_kind(self, visitor_id: str, kind: str) -> None:
+    def lock_visitor_kind(self, visitor_id: str, kind: ItemKind) -> None:
         """Serialise cap enforcement for one visitor's images across concurrent uploads."""
         self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"{visitor_id}:{kind}"},
         )
 
-    def hide_beyond_newest(self, visitor_id: str, kind: str, keep: int, reason: str) -> int:
+    def hide_beyond_newest(
+        self, visitor_id: str, kind: ItemKind, keep: int, reason: DeletionReason
+    ) -> int:
         newest_first = (
             select(Item.id)
             .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
@@ -125,16 +128,16 @@ class ItemRepository:
         )
         return self._hide(Item.id.in_(newest_first), reason)
 
-    def hide_all(self, visitor_id: str, kind: str, reason: str) -> int:
+    def hide_all(self, visitor_id: str, kind: ItemKind, reason: DeletionReason) -> int:
         return self._hide(
             and_(Item.visitor_id == visitor_id, Item.kind == kind, Item.hidden_at.is_(None)),
             reason,
         )
 
-    def hide_ids(self, ids: list[UUID], reason: str) -> int:
+    def hide_ids(self, ids: list[UUID], reason: DeletionReason) -> int:
         return self._hide(Item.id.in_(ids), reason) if ids else 0
 
-    def _hide(self, condition: object, reason: str) -> int:
+    def _hide(self, condition: object, reason: DeletionReason) -> int:
         result = self.session.execute(
             update(Item)
             .where(condition, Item.hidden_at.is_(None))  # type: ignore[arg-type]
@@ -145,7 +148,9 @@ class ItemRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def list_visible(self, visitor_id: str, kind: str, limit: int) -> tuple[list[Item], datetime]:
+    def list_visible(
+        self, visitor_id: str, kind: ItemKind, limit: int
+    ) -> tuple[list[Item], datetime]:
         """The newest visible items and the database's now(), in one statement."""
         rows = self.session.execute(
             _list_visible_statement(), {"visitor_id": visitor_id, "kind": kind, "limit": limit}
@@ -251,16 +256,16 @@ class ItemRepository:
 
 def _due(
     item_id: UUID,
-    kind: str,
+    kind: ItemKind,
     object_key: str,
     thumbnail_key: str | None,
     status: str,
-    reason: str | None,
+    reason: DeletionReason | None,
     lag: float,
     upload_id: str | None,
 ) -> DueItem:
     keys = (object_key,) if thumbnail_key is None else (object_key, thumbnail_key)
     if reason is None:
-        reason = "expired" if status == ItemStatus.STORED else "reconcile"
-    lag_seconds = float(lag) if reason == "expired" else None
+        reason = DeletionReason.EXPIRED if status == ItemStatus.STORED else DeletionReason.RECONCILE
+    lag_seconds = float(lag) if reason is DeletionReason.EXPIRED else None
     return DueItem(item_id, kind, keys, reason, lag_seconds, upload_id)

@@ -49,13 +49,7 @@ class DeletionService:
         concurrent job takes other rows; if S3 fails, the transaction rolls back and the rows
         are due again for the next job. A row is removed only when all its objects are gone.
         """
-        with transaction(self._sessions) as session:
-            repo = ItemRepository(session)
-            due = repo.lock_due(request.limit, request.visitor_id)
-            failed = self._delete_objects(due)
-            done = [item for item in due if not failed.intersection(item.keys)]
-            repo.delete_ids([item.id for item in done])
-        _audit(done)
+        due, done, failed = self._delete_due(request.limit, visitor_id=request.visitor_id)
         if failed:
             logger.warning("%d objects could not be deleted; their rows stay due", len(failed))
         return DeletionReport(
@@ -101,14 +95,21 @@ class DeletionService:
 
     def delete_dangling(self, ids: list[UUID]) -> list[DueItem]:
         """Remove the hidden rows (and any of their objects that remain, e.g. a thumbnail)."""
+        return self._delete_due(len(ids), ids=ids)[1]
+
+    def _delete_due(
+        self, limit: int, *, visitor_id: str | None = None, ids: list[UUID] | None = None
+    ) -> tuple[list[DueItem], list[DueItem], set[str]]:
+        """Lock due rows, delete their objects, then the rows whose objects are all gone; in
+        one transaction, audited after it commits. (due, removed, keys that failed)"""
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
-            due = repo.lock_due(len(ids), ids=ids)
+            due = repo.lock_due(limit, visitor_id, ids)
             failed = self._delete_objects(due)
             removed = [item for item in due if not failed.intersection(item.keys)]
             repo.delete_ids([item.id for item in removed])
         _audit(removed)
-        return removed
+        return due, removed, failed
 
     def _delete_objects(self, due: list[DueItem]) -> set[str]:
         """Abort the open multipart uploads of the rows (their parts are invisible to a

@@ -8,16 +8,11 @@ this reader holds at most one chunk; the minio client holds one part.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
 
 import anyio.from_thread
 
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.errors import InvalidInput, TooLarge
-
-
-class ByteStream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class UploadInterrupted(InvalidInput):

@@ -145,7 +145,7 @@ async def _serve(
     if etag in request.headers.get("if-none-match", ""):
         return Response(content=b"", status_code=304, headers=headers)
     status, offset, length = 200, 0, None
-    if ranged:
+    if ranged and content.size is not None:
         headers["Accept-Ranges"] = "bytes"
         chosen = parse_range(request.headers.get("range"), content.size)
         if chosen is not None and not _if_range_allows(request, etag):

@@ -33,14 +33,13 @@ from s3tasks_storage_api.errors import (
     TooLarge,
     UploadsBusy,
 )
-from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.items.naming import clean_description, clean_filename
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.observability.metrics import UploadMetrics
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.storage.bucket import ObjectStore
+from s3tasks_storage_api.storage.bucket import ByteStream, ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,8 @@ class UploadRequest:
 @dataclass(frozen=True)
 class Content:
     key: str
-    size: int
+    #: known for an item's content; a thumbnail's is not kept (it is never served ranged)
+    size: int | None
     etag: str
     content_type: str
     filename: str
@@ -141,7 +141,7 @@ class ItemService:
         pending = Item(
             id=item_id,
             visitor_id=request.visitor_id,
-            kind=request.kind.value,
+            kind=request.kind,
             object_key=object_key,
             thumbnail_key=thumbnail_key,
             filename=filename,
@@ -286,7 +286,7 @@ class ItemService:
 
     def content(self, visitor_id: str, item_id: UUID, *, thumbnail: bool) -> Content:
         item = self._get(visitor_id, item_id)
-        kind = ItemKind(item.kind)
+        kind = item.kind
         if not thumbnail:
             return Content(
                 item.object_key, item.size_bytes, item.etag, item.content_type, item.filename, kind
@@ -295,7 +295,7 @@ class ItemService:
             raise NotFound("This item has no thumbnail.")
         return Content(
             item.thumbnail_key,
-            -1,
+            None,
             f"{item.etag}-thumb",
             THUMBNAIL_CONTENT_TYPE,
             item.filename,
@@ -326,7 +326,7 @@ def to_item_out(item: Item) -> ItemOut:
     assert item.stored_at is not None  # noqa: S101 - only stored items are shown
     return ItemOut(
         id=item.id,
-        kind=ItemKind(item.kind),
+        kind=item.kind,
         filename=item.filename,
         description=item.description,
         content_type=item.content_type,

@@ -9,10 +9,11 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from s3tasks_contracts import ItemKind
 from s3tasks_storage_api.db.repository import KindTotals
 from s3tasks_storage_api.errors import StorageApiError
 
-KINDS = ("image", "file")
+KINDS = tuple(ItemKind)
 
 
 class UploadMetrics:

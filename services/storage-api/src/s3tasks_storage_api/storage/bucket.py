@@ -21,7 +21,6 @@ from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from s3tasks_storage_api.errors import DependencyUnavailable, NotFound
-from s3tasks_storage_api.items.body import ByteStream
 from s3tasks_storage_api.settings import StorageApiSettings
 
 #: S3 DeleteObjects takes at most this many keys per request.
@@ -40,6 +39,12 @@ class StorageFailure(DependencyUnavailable):
 class ListedObject:
     key: str
     last_modified: datetime | None
+
+
+class ByteStream(Protocol):
+    """What the store reads an upload from, piece by piece (a request body, a spool)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class TransferService:
         row = Item(
             id=item_id,
             visitor_id=visitor_id,
-            kind=request.kind.value,
+            kind=request.kind,
             object_key=key,
             thumbnail_key=f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None,
             filename=filename,
@@ -230,7 +230,7 @@ class TransferService:
             row = repo.lock_own(visitor_id, item_id)  # held until the row is marked stored
             if row is None:
                 raise NotFound("No such upload.")
-            kind = ItemKind(row.kind)
+            kind = row.kind
             already = row.status == ItemStatus.STORED and row.hidden_at is None
             failed = None if already else self._store_if_arrived(row, repo, completion)
             stored = to_item_out(row) if failed is None else None
@@ -306,7 +306,7 @@ class TransferService:
 
     def _check_arrived(self, row: Item, completion: UploadCompletion) -> tuple[int, str, str]:
         """(size, etag, content type) of the object as stored, or the reason it is refused."""
-        kind = ItemKind(row.kind)
+        kind = row.kind
         if row.upload_id is not None:
             self._finish_multipart(row, completion)
         found = self._store.stat(row.object_key)
