@@ -329,7 +329,9 @@ def run(
             # a stack of its own: the transfer mode is storage-api's setting, read at start
             with bench_env(log_dir, server, mode.ceph_store, transfer_mode="direct") as direct:
                 measured[label] = _timed(label, partial(measure, direct, mode))
-    cases = [c for c in _cases(mode, measured) if c["case"] in only]
+    cases = sorted(
+        (c for c in _cases(mode, measured) if c["case"] in only), key=lambda c: c["case"]
+    )
     info["load_average_at_end"] = list(os.getloadavg())
     result = {
         "mode": mode.name,

@@ -97,6 +97,8 @@ class StackConfig:
             "WEB_STORAGE_API_URL": storage_api_url,
             "WEB_SECRET_KEY": self.web_secret_key,
             "WEB_SERVICE_TOKEN": self.web_service_token,
+            # web holds an upload's parts in proxy mode: the same tuning as its image
+            **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
 
