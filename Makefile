@@ -42,10 +42,10 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 
 # The suites a visitor's bytes cross, once more with the browser sending and fetching them
 # itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
-DIRECT_SELECTION = tests/e2e/test_browser.py tests/security
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/security tests/faults tests/load services/web/tests/test_pages.py
 
 .PHONY: test-direct
-test-direct: ## The browser and security suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
+test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
 	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(DIRECT_SELECTION)
 
 .PHONY: test-moto

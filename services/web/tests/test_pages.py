@@ -133,7 +133,7 @@ def test_four_images_keep_the_three_newest_as_thumbnails(visitor: WebVisitor) ->
     html = visitor.page("/images")
     names = [name for _, name in _thumbnails(html)]
     assert names == ["pic3.png", "pic2.png", "pic1.png"]
-    thumb = visitor.http.get(_thumbnails(html)[0][0])
+    thumb = visitor.get(_thumbnails(html)[0][0])
     assert thumb.status_code == 200
     assert thumb.headers["content-type"] == "image/webp"
     assert "left" in html
@@ -149,12 +149,12 @@ def test_file_round_trip_with_description_and_range(visitor: WebVisitor) -> None
     assert "250 KiB" in html
     link = re.search(r'href="(/files/[0-9a-f-]+/download)"', html)
     assert link is not None
-    full = visitor.http.get(link.group(1))
+    full = visitor.get(link.group(1))
     assert full.status_code == 200
     assert full.content == content
     assert "attachment" in full.headers["content-disposition"]
     assert full.headers["content-length"] == str(len(content))
-    partial = visitor.http.get(link.group(1), headers={"Range": "bytes=10-19"})
+    partial = visitor.get(link.group(1), headers={"Range": "bytes=10-19"})
     assert partial.status_code == 206
     assert partial.content == content[10:20]
     assert partial.headers["content-range"] == f"bytes 10-19/{len(content)}"

@@ -30,6 +30,8 @@ _S3_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
 _FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 _THUMBNAIL = re.compile(r'<img src="/images/([0-9a-f-]{36})/thumbnail"')
 _DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
+#: what the upload script tells web when it could not reach S3 or S3's answer never came
+CONNECTION_LOST = "ConnectionLost"
 #: what a response must never show a visitor.
 LEAK_MARKERS = ("Traceback", 'File "/', "psycopg", "sqlalchemy", "botocore", "minio.error")
 
@@ -149,12 +151,18 @@ class WebVisitor:
         )
         if not ticket.get("ok") or not ticket.get("post_url"):
             return start
-        posted = self.s3.post(
-            ticket["post_url"],
-            data=ticket["fields"],
-            files={"file": (filename, content, "application/octet-stream")},
-        )
         path = f"/{kind}s/uploads/{ticket['item_id']}"
+        try:
+            posted = self.s3.post(
+                ticket["post_url"],
+                data=ticket["fields"],
+                files={"file": (filename, content, "application/octet-stream")},
+            )
+        except httpx.TransportError:
+            # S3 unreachable, or its answer never came: the script undoes it the same way
+            return self.http.post(
+                f"{path}/abort", headers=headers, json={"s3_code": CONNECTION_LOST}
+            )
         if posted.is_success:
             return self.http.post(f"{path}/complete", headers=headers, json={})
         code = _S3_CODE.search(posted.text)

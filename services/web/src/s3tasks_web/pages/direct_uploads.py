@@ -26,7 +26,7 @@ from s3tasks_contracts import (
 )
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.connections import WebRequest
-from s3tasks_web.errors import ItemNotFound, UploadRejected
+from s3tasks_web.errors import ItemNotFound, StorageUnavailable, UploadRejected
 from s3tasks_web.pages.items import description_bytes, too_large
 from s3tasks_web.pages.kinds import KIND_PAGES, KindPage
 from s3tasks_web.pages.multipart_stream import NAME_TOO_LONG, basename
@@ -44,6 +44,8 @@ S3_REFUSALS = {
     "EntityTooLarge": 413,
     "EntityTooSmall": 400,
 }
+#: the script's word for "S3 could not be reached, or its answer never came"
+CONNECTION_LOST = "ConnectionLost"
 
 
 class StartRequest(BaseModel):
@@ -160,6 +162,8 @@ class DirectUploadsController(Controller):
         if not data.s3_code:
             visitor.flash("success", "The upload was cancelled.")
             return back_to(request, page.path)
+        if data.s3_code == CONNECTION_LOST:
+            raise StorageUnavailable  # as a proxy-mode upload answers when S3 is down
         if S3_REFUSALS.get(data.s3_code) == 413:
             raise too_large(page, page.max_bytes(await storage.limits()))
         raise UploadRejected(

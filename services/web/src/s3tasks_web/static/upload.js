@@ -2,6 +2,10 @@
 // Without this script the forms post normally and the server does the same checks.
 "use strict";
 (function () {
+  // how long S3 may take to answer once the whole file went (it stores it first); longer,
+  // and the upload is taken as lost: web undoes it and the visitor is told
+  var S3_ANSWER_MS = 60000;
+
   function enhance(form) {
     var input = form.querySelector('input[type="file"]');
     var error = form.querySelector(".upload-error");
@@ -139,10 +143,21 @@
             goTo(done.responseText);
           });
         });
-        s3.addEventListener("error", function () {
-          siteCall("/" + ticket.item_id + "/abort", { s3_code: "ConnectionLost" }, function () {
-            failed("The upload failed: the connection was lost. Please try again.");
+        // S3 unreachable, or its answer never came after the last byte went: web undoes the
+        // upload and says why (the same words as when web itself cannot reach S3)
+        function lost() {
+          siteCall("/" + ticket.item_id + "/abort", { s3_code: "ConnectionLost" }, function (done) {
+            goTo(done.responseText);
           });
+        }
+        s3.addEventListener("error", lost);
+        s3.addEventListener("abort", lost);
+        s3.upload.addEventListener("load", function () {
+          window.setTimeout(function () {
+            if (s3.readyState !== XMLHttpRequest.DONE) {
+              s3.abort();
+            }
+          }, S3_ANSWER_MS);
         });
         s3.send(data);
       });
