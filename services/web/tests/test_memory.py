@@ -39,11 +39,6 @@ def multipart_body(size: int, digest: hashlib._Hash) -> Iterator[bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression of proxy-mode uploads (issue 14): web's RSS grows ~150 MiB for"
-    " 200 MB sent as multipart parts; found at the end of stop 20, see its closing note",
-)
 def test_200_mb_streams_through_web_in_bounded_memory(
     web_stack: Stack, visitor: WebVisitor
 ) -> None:
