@@ -320,3 +320,32 @@ def test_an_uploaded_html_page_is_downloaded_never_rendered(
         assert download.url.startswith(target.s3_url), download.url
     else:
         assert download.url.startswith(target.base_url), download.url
+
+
+@pytest.mark.skipif(
+    os.environ.get(TRANSFER_ENV) != "direct", reason="only in direct mode does the browser reach S3"
+)
+def test_s3_unreachable_from_the_browser_is_told_and_undone(
+    visitors: Visitors, target: Target, tmp_path: Path
+) -> None:
+    """The browser cannot reach S3 (its network, not the site's): the script has web undo the
+    upload, and the visitor reads the same words as when web itself cannot reach S3."""
+    visitor = visitors.new()
+    visitor.context.route(f"{target.s3_url}/**", lambda route: route.abort("connectionrefused"))
+    source = tmp_path / "lost.bin"
+    source.write_bytes(os.urandom(100_000))
+    page = visitor.open("/files")
+    page.locator("#file").set_input_files(str(source))
+    with (
+        page.expect_response(re.compile(r"/files/uploads/[0-9a-f-]{36}/abort\b")) as aborted,
+        page.expect_navigation(),
+    ):
+        page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".flash-error")).to_contain_text("Storage is unavailable")
+    expect(page.get_by_text("No files yet")).to_be_visible()
+    item_id = re.search(r"/uploads/([0-9a-f-]{36})/", aborted.value.url)
+    assert item_id is not None
+    assert target.keys_of([item_id.group(1)]) == set()
+    # the refused connection is the browser's own console error; nothing else is
+    assert all("ERR_CONNECTION_REFUSED" in error for error in visitor.console_errors)
+    visitor.console_errors.clear()
