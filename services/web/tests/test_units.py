@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import httpx
 import pytest
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
@@ -160,9 +160,8 @@ def test_time_left_and_sizes_in_words() -> None:
 def test_only_user_safe_problem_details_reach_a_visitor(
     problem: dict[str, object], shown: str
 ) -> None:
-    response = httpx.Response(400, json=problem)
     with pytest.raises(StorageRefused) as refused:
-        _raise_for_problem(response)
+        _raise_for_problem(400, json.dumps(problem).encode())
     assert refused.value.user_message == shown
     assert "/v1/" not in refused.value.user_message
 

@@ -80,7 +80,9 @@ def create_app(settings: WebSettings) -> Litestar:
             build_object_http_client(settings) as object_http,
         ):
             services.storage = StorageClient(
-                http, limits_cache_seconds=settings.limits_cache_seconds
+                http,
+                settings.storage_api_base,
+                limits_cache_seconds=settings.limits_cache_seconds,
             )
             services.objects = ObjectClient(object_http)
             try:
