@@ -54,6 +54,7 @@ def build_object_http_client(settings: WebSettings) -> aiohttp.ClientSession:
         headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
         auto_decompress=False,
         raise_for_status=False,
+        read_bufsize=READ_BYTES,  # the response buffer, so reads come in pieces this large
     )
 
 
