@@ -17,6 +17,7 @@ from yarl import URL
 
 from s3tasks_contracts import CompletedPart
 from s3tasks_web.errors import ItemNotFound, StorageUnavailable
+from s3tasks_web.outbound import pooled_session
 from s3tasks_web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -39,23 +40,10 @@ PASSED_RESPONSE_HEADERS = (
 
 
 def build_object_http_client(settings: WebSettings) -> aiohttp.ClientSession:
-    """A pooled session with web's timeouts and connection cap, for S3's presigned URLs.
-
-    aiohttp: every 256 KiB a download passes on, and every part an upload sends, costs far
-    less CPU than with httpx (bench/README.md, cases 1 and 2). Bytes pass as S3 sent them
-    (no decompression) and URLs as storage-api signed them (no requoting)."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=settings.max_connections),
-        timeout=aiohttp.ClientTimeout(
-            connect=settings.pool_timeout_seconds + settings.connect_timeout_seconds,
-            sock_connect=settings.connect_timeout_seconds,
-            sock_read=settings.read_timeout_seconds,
-        ),
-        headers={"Accept-Encoding": "identity", "User-Agent": "s3tasks-web"},
-        auto_decompress=False,
-        raise_for_status=False,
-        read_bufsize=READ_BYTES,  # the response buffer, so reads come in pieces this large
-    )
+    """A pooled session for S3's presigned URLs: bytes pass as S3 sent them (no
+    decompression), read in pieces of READ_BYTES; URLs go as signed (`URL(..., encoded=True)`:
+    yarl must not requote what the signature covers)."""
+    return pooled_session(settings, {}, auto_decompress=False, read_bufsize=READ_BYTES)
 
 
 @dataclass
