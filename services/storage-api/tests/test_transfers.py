@@ -338,11 +338,14 @@ def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(api: Api, visi
         links = client.post(f"{base}/parts", json={"part_numbers": [1, 2, 3], "via": "direct"})
         assert links.status_code == 200, links.text
         urls = links.json()["urls"]
+        assert links.json()["part_size"] == part  # the most one part may carry
         first = httpx.put(urls["1"], content=data[:part], timeout=60)
         assert first.status_code == 200
         # ... the connection drops here; on resuming, S3 holds part 1 only
-        held = client.get(f"{base}/parts").json()["parts"]
+        stored = client.get(f"{base}/parts").json()
+        held = stored["parts"]
         assert [(p["part_number"], p["size"]) for p in held] == [(1, part)]
+        assert stored["part_size"] == part
         parts = [{"part_number": 1, "etag": held[0]["etag"]}]
         for number, chunk in ((2, data[part : 2 * part]), (3, data[2 * part :])):
             put = httpx.put(urls[str(number)], content=chunk, timeout=60)
