@@ -26,6 +26,7 @@ from s3tasks_web.pages.controllers import items_controller
 from s3tasks_web.pages.direct_uploads import DirectUploadsController
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.kinds import FILES, IMAGES
+from s3tasks_web.pages.part_uploads import PartUploadsController
 from s3tasks_web.services import (
     UploadSlots,
     WebServices,
@@ -114,6 +115,7 @@ def create_app(settings: WebSettings) -> Litestar:
             items_controller(IMAGES),
             items_controller(FILES),
             DirectUploadsController,
+            PartUploadsController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],

@@ -142,9 +142,23 @@ class ObjectClient:
                 sending.cancel()
         return parts
 
-    async def _put_part(self, url: str, number: int, data: bytes) -> CompletedPart:
+    async def pass_part(
+        self, url: str, number: int, body: AsyncIterator[bytes], length: int
+    ) -> CompletedPart:
+        """PUT one part as it arrives from the visitor (the upload script in `proxy` mode),
+        chunk by chunk: web holds no more than a chunk of it. S3 needs the length up front
+        (no chunked PUT), so the visitor's own Content-Length goes on with it."""
+        return await self._put_part(url, number, body, headers={"Content-Length": str(length)})
+
+    async def _put_part(
+        self,
+        url: str,
+        number: int,
+        data: bytes | AsyncIterator[bytes],
+        headers: Mapping[str, str] | None = None,
+    ) -> CompletedPart:
         try:
-            response = await self._http.put(url, content=data)
+            response = await self._http.put(url, content=data, headers=headers)
         except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
         if response.status_code == 404:
