@@ -12,6 +12,10 @@ help: ## List the targets
 install: ## Install uv (if missing), the locked Python environment, Chromium and Ceph (radosgw)
 	@scripts/bootstrap.sh --system
 
+.PHONY: assets
+assets: ## Rebuild web's upload script (Uppy, bundled by esbuild; needs node and npm) from services/web/frontend
+	cd services/web/frontend && npm ci --no-audit --no-fund && npm run build
+
 .PHONY: install-python
 install-python: ## Install uv (if missing) and the locked Python environment only
 	@scripts/bootstrap.sh

@@ -110,15 +110,17 @@ def nginx_balancer(
     *,
     max_body: str = "0",
     too_large_page: str | None = None,
+    ports: Mapping[str, int] | None = None,
 ) -> Iterator[Balancer]:
     """nginx balancing each `name: [replica ports]`; stopped (by its pid) on exit. With
     `too_large_page`, a body over `max_body` gets nginx's 413 with that page of the upstream
-    as its body (as an operator's ingress would explain its limit)."""
+    as its body (as an operator's ingress would explain its limit). `ports`: listen where a
+    stopped balancer listened (a restart, which browsers see as the same origin)."""
     binary = NGINX if Path(NGINX).exists() else shutil.which("nginx")
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
     log_dir.mkdir(parents=True, exist_ok=True)
-    ports = {name: _free_port() for name in upstreams}
+    ports = {name: (ports or {}).get(name) or _free_port() for name in upstreams}
     servers = "".join(
         _SERVER.format(
             name=name,
@@ -160,12 +162,17 @@ def nginx_balancer(
 
 
 def nginx_ingress(
-    web_port: int, log_dir: Path, *, max_body: str = INGRESS_MAX_BODY
+    web_port: int, log_dir: Path, *, max_body: str = INGRESS_MAX_BODY, port: int | None = None
 ) -> AbstractContextManager[Balancer]:
     """nginx in front of one web, as a Kubernetes ingress would be: a body limit (100 MB as
-    behind common proxies and CDNs), bodies streamed, and web's page explaining a 413."""
+    behind common proxies and CDNs), bodies streamed, and web's page explaining a 413. With
+    `port`, it listens there (started again after a stop: the same origin for browsers)."""
     return nginx_balancer(
-        {"web": [web_port]}, log_dir, max_body=max_body, too_large_page=TOO_LARGE_PAGE
+        {"web": [web_port]},
+        log_dir,
+        max_body=max_body,
+        too_large_page=TOO_LARGE_PAGE,
+        ports={"web": port} if port else None,
     )
 
 
