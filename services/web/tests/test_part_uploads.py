@@ -85,7 +85,7 @@ def test_another_visitor_can_neither_sign_list_send_nor_complete_my_parts(
     content = _content(PART + 1)
     item_id = visitor.start_in_parts("file", "mine.bin", len(content)).json()["item_id"]
     mine = visitor.sign_parts("file", item_id, [1]).json()["urls"]["1"]
-    assert other_visitor.sign_parts("file", item_id, [1]).json()["ok"] is False
+    assert other_visitor.sign_parts("file", item_id, [1]).status_code == 404
     assert other_visitor.stored_parts("file", item_id).status_code == 404
     if mine.startswith("/"):  # proxy: the part URL is web's, and the session decides
         assert other_visitor.put_part(mine, content[:PART]).status_code == 404
@@ -109,8 +109,10 @@ def test_cancel_during_an_upload_leaves_no_row_no_object_and_no_open_upload(
     assert _open_uploads(web_stack) == 0
     client = web_stack.config.s3.client()
     assert f"objects/{item_id}" not in deps.object_keys(client, web_stack.config.bucket)
-    # the page's script resuming after this finds nothing to resume
-    assert visitor.stored_parts("file", item_id).status_code == 404
+    # the page's script resuming after this finds nothing to resume, and says so
+    gone = visitor.stored_parts("file", item_id)
+    assert gone.status_code == 404
+    assert gone.json()["detail"].startswith("This upload no longer exists")
 
 
 def test_a_part_larger_than_the_part_size_is_refused_by_web_before_s3_sees_it(
@@ -170,3 +172,23 @@ def test_200_mb_in_parts_passes_web_in_bounded_memory(
     print(f"web RSS growth during 200 MB in parts: {growth:.1f} MiB")
     assert growth < MAX_GROWTH_MIB
     assert hashlib.sha256(_downloaded(visitor)).digest() == sent.digest()
+
+
+def test_parts_of_an_upload_deleted_by_delete_all_are_refused_with_why_and_no_flash(
+    visitor: WebVisitor,
+) -> None:
+    """Several parts are under way at a time: each refusal says why (the script shows it once,
+    in the form), and none leaves a flash on the next page."""
+    visitor.upload("file", "kept.txt", b"kept", script=False)
+    item_id = visitor.start_in_parts("file", "cut.bin", PART + 1).json()["item_id"]
+    assert visitor.delete_all("file").status_code == 303
+    visitor.flashes("/files")  # "Deleted 1 file." shown once
+    refusals = [visitor.sign_parts("file", item_id, [1]), visitor.stored_parts("file", item_id)]
+    if visitor.transfer == "proxy":
+        refusals.append(visitor.put_part(f"/files/uploads/{item_id}/parts/1", b"x"))
+    for refused in refusals:
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            "The upload was deleted by Delete all before it finished arriving."
+        )
+    assert visitor.flashes("/files") == []

@@ -251,7 +251,7 @@ function enhance(form) {
     const partSize = pending ? pending.part_size : partSizeFor(file.size, partBytes);
     const signed = {};
     let next = null; // the site's last word (stored, or refused): it names the page to show
-    let gone = false; // the upload to resume is no longer open
+    let stopped = ""; // why the site refused a part (the upload was deleted or expired)
     if (uppy) {
       uppy.destroy();
     }
@@ -304,7 +304,7 @@ function enhance(form) {
           const held = answer(xhr);
           if (xhr.status !== 200 || !held || !held.ok) {
             forget(); // gone (completed, cancelled, expired, deleted): start afresh next time
-            gone = true;
+            stopped = "That upload can no longer be resumed. Press Upload to send the file again.";
             throw new Error("nothing to resume");
           }
           return held.parts.map(function (p) {
@@ -324,8 +324,9 @@ function enhance(form) {
             part_numbers: numbers,
           }).then(function (xhr) {
             const links = answer(xhr);
-            if (!links || !links.ok) {
-              throw refused(xhr);
+            if (xhr.status !== 200 || !links || !links.ok) {
+              stopped = (links && links.detail) || stopped;
+              throw new Error("parts refused");
             }
             return links.urls;
           });
@@ -373,14 +374,36 @@ function enhance(form) {
     uppy.on("complete", function (result) {
       if (next) {
         goTo(next.responseText);
-      } else if (gone) {
-        failed("That upload can no longer be resumed. Press Upload to send the file again.");
+      } else if (stopped) {
+        forget();
+        failed(stopped);
       } else if (result.failed && result.failed.length) {
+        whyItFailed();
+      }
+    });
+
+    // A part failed: the upload was ended on the site (deleted, expired: it says why), or the
+    // connection was lost (the parts S3 holds are kept for the next try).
+    function whyItFailed() {
+      const lostConnection = function () {
         failed(
           "The connection was lost. Press Upload to resume: the parts already sent are kept."
         );
+      };
+      if (!current) {
+        lostConnection();
+        return;
       }
-    });
+      siteCall("GET", "/" + current + "/parts").then(function (xhr) {
+        const held = answer(xhr);
+        if (xhr.status === 200 || !held || !held.detail) {
+          lostConnection();
+          return;
+        }
+        forget();
+        failed(held.detail);
+      }, lostConnection);
+    }
 
     const id = uppy.addFile({ name: file.name, type: file.type, data: file, source: "upload" });
     if (pending) {

@@ -295,10 +295,14 @@ class TransferService:
     # -- helpers -----------------------------------------------------------------------------
 
     def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
+        """The visitor's own open upload; one that "delete all" or its deadline ended is
+        refused with the reason (a sender in parts tells the visitor why it stopped)."""
         with transaction(self._sessions) as session:
-            row = ItemRepository(session).get_uploading(visitor_id, item_id)
-        if row is None:
-            raise NotFound("No such upload in progress.")
+            repo = ItemRepository(session)
+            row = repo.get_own(visitor_id, item_id)
+            if row is None or row.status != ItemStatus.UPLOADING:
+                raise NotFound("No such upload in progress.")
+            self._refuse_if_gone(row, repo)
         return row
 
     def _refuse_if_gone(self, row: Item, repo: ItemRepository) -> None:

@@ -13,6 +13,8 @@ or a reload. storage-api signs parts only of the visitor's own open upload.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from litestar import Controller, Response, get, post, put
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, TransferMode
 from s3tasks_web.connections import WebRequest
-from s3tasks_web.errors import UploadRejected
+from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.pages.direct_uploads import item_id_of, page_of, upload_paths
 from s3tasks_web.pages.items import paced
 from s3tasks_web.services import WebServices
@@ -32,6 +34,20 @@ log = logging.getLogger(__name__)
 
 #: part URLs handed out at once (storage-api signs at most this many a call)
 MAX_SIGNED_AT_ONCE = 100
+#: an upload that is no longer open: its row is gone (storage-api says why while it can)
+UPLOAD_GONE = (
+    "This upload no longer exists: it was deleted by Delete all, cancelled, or took longer "
+    "than allowed."
+)
+
+
+@contextmanager
+def _still_open() -> Iterator[None]:
+    """A part of an upload that ended: say so in the upload's words, not "no such item"."""
+    try:
+        yield
+    except ItemNotFound:
+        raise UploadRejected(404, UPLOAD_GONE) from None
 
 
 class SignRequest(BaseModel):
@@ -61,7 +77,8 @@ class PartUploadsController(Controller):
         page = page_of(request)
         item = item_id_of(item_id)
         mode = (await storage.limits()).transfer_mode
-        links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, via=mode)
+        with _still_open():
+            links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
         if mode is TransferMode.DIRECT:
             urls = {str(n): url for n, url in links.urls.items()}
         else:
@@ -74,7 +91,8 @@ class PartUploadsController(Controller):
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
         page_of(request)
-        held = await storage.stored_parts(visitor.visitor_id, item_id_of(item_id))
+        with _still_open():
+            held = await storage.stored_parts(visitor.visitor_id, item_id_of(item_id))
         return {
             "ok": True,
             "part_size": held.part_size,
@@ -112,7 +130,8 @@ class PartUploadsController(Controller):
             raise UploadRejected(
                 409, "Uploads go straight to storage here: reload the page.", close_connection=True
             )
-        links = await storage.part_links(visitor.visitor_id, item, [number])
+        with _still_open():
+            links = await storage.part_links(visitor.visitor_id, item, [number])
         part_size = links.part_size or limits.part_size_bytes
         if not 0 < length <= part_size:
             raise UploadRejected(
@@ -129,7 +148,8 @@ class PartUploadsController(Controller):
             )
         try:
             body = paced(request.stream(), services.settings)
-            sent = await objects.pass_part(links.urls[number], number, body, length)
+            with _still_open():  # aborted meanwhile: S3 answers 404
+                sent = await objects.pass_part(links.urls[number], number, body, length)
         finally:
             services.upload_slots.give_back()
         return Response(
