@@ -42,6 +42,8 @@ PART_BYTES = 8 * MIB
 SLOWEST_BYTES_PER_SECOND = 10 * MIB
 #: web's and storage-api's memory budget while the file passes (as in their memory tests)
 MAX_GROWTH_MIB = 64
+#: the upload deadline of the stack whose uploads expire while they arrive
+UPLOAD_DEADLINE_SECONDS = 15
 #: over the ingress's 100 MB: one request of it is refused by nginx (413)
 OVER_THE_LIMIT = 150 * 1000 * 1000
 _PART_IN_URL = re.compile(r"/parts/(\d+)$")
@@ -84,29 +86,48 @@ class IngressSite:
         return deps.object_keys(self.target.s3, self.target.bucket, "objects/")
 
 
-@pytest.fixture(scope="module")
-def site(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[IngressSite]:
+@contextmanager
+def _ingress_site(
+    request: pytest.FixtureRequest, log_dir: Path, name: str, **env: str
+) -> Iterator[IngressSite]:
     if _external_target() is not None:
         pytest.skip("puts nginx in front of a web of its own: runs on the tests' own stack")
     if not nginx_available():
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
     own: _OwnStack = request.getfixturevalue("_own_stacks")
     # the file limit (STORAGE_API_MAX_FILE_BYTES) raised to take the file, as an operator does
-    limit = {"STORAGE_API_MAX_FILE_BYTES": str(2 * FILE_BYTES)}
-    with contextmanager(own.start)("large-uploads", extra_env=limit) as target:
+    extra_env = {"STORAGE_API_MAX_FILE_BYTES": str(2 * FILE_BYTES), **env}
+    with contextmanager(own.start)(name, extra_env=extra_env, sweep_interval_seconds=1.0) as target:
         port = urlsplit(target.base_url).port
         assert port is not None
         found = IngressSite(
-            target=target,
-            web_port=port,
-            log_dir=artifacts_dir / "logs" / "ingress",
-            transfer=_transfer_mode(),
+            target=target, web_port=port, log_dir=log_dir, transfer=_transfer_mode()
         )
         found.start_ingress()
         try:
             yield found
         finally:
             found.stop_ingress()
+
+
+@pytest.fixture(scope="module")
+def site(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[IngressSite]:
+    with _ingress_site(request, artifacts_dir / "logs" / "ingress", "large-uploads") as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def short_deadline_site(
+    request: pytest.FixtureRequest, artifacts_dir: Path
+) -> Iterator[IngressSite]:
+    """Uploads must finish within UPLOAD_DEADLINE_SECONDS; beat sweeps every second."""
+    with _ingress_site(
+        request,
+        artifacts_dir / "logs" / "ingress-short-deadline",
+        "large-uploads-short-deadline",
+        STORAGE_API_UPLOAD_DEADLINE_SECONDS=str(UPLOAD_DEADLINE_SECONDS),
+    ) as found:
+        yield found
 
 
 def _transfer_mode() -> str:
@@ -313,3 +334,36 @@ def test_one_request_over_the_ingress_limit_without_javascript_is_explained(
         page.screenshot(path=screenshots / "ingress-413.png", full_page=True)
     finally:
         no_script.close()
+
+
+def test_an_upload_abandoned_past_its_deadline_is_swept_and_cannot_be_resumed(
+    short_deadline_site: IngressSite,
+    context: BrowserContext,
+    big_file: tuple[Path, str],
+    screenshots: Path,
+) -> None:
+    """The visitor leaves mid-upload: at the deadline the sweep aborts the multipart upload
+    and removes the row, so S3 keeps no parts; coming back, the page says it cannot resume."""
+    site = short_deadline_site
+    path, _ = big_file
+    before = site.objects()
+    page = context.new_page()
+    page.goto(f"{site.url}/files")
+    _choose_and_send(page, path)
+    _wait_for_progress(page, 2)
+    assert site.open_uploads() == 1
+    page.goto(f"{site.url}/images")  # gone: the page's requests are dropped mid-part
+    wait_until(
+        lambda: site.open_uploads() == 0 and site.objects() == before,
+        timeout=patience(UPLOAD_DEADLINE_SECONDS + 30),
+        interval=0.2,
+        message="the expired upload's parts and object to be gone",
+    )
+    page.goto(f"{site.url}/files")
+    expect(page.locator(".resume-hint")).to_be_visible()
+    _choose_and_send(page, path)
+    expect(page.locator(".upload-error")).to_have_text(
+        "That upload can no longer be resumed. Press Upload to send the file again."
+    )
+    page.screenshot(path=screenshots / "large-upload-expired.png", full_page=True)
+    assert site.open_uploads() == 0
