@@ -12,6 +12,10 @@ help: ## List the targets
 install: ## Install uv (if missing), the locked Python environment, Chromium and Ceph (radosgw)
 	@scripts/bootstrap.sh --system
 
+.PHONY: assets
+assets: ## Rebuild web's upload script (Uppy, bundled by esbuild; needs node and npm) from services/web/frontend
+	cd services/web/frontend && npm ci --no-audit --no-fund && npm run build
+
 .PHONY: install-python
 install-python: ## Install uv (if missing) and the locked Python environment only
 	@scripts/bootstrap.sh
@@ -42,7 +46,8 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 
 # The suites a visitor's bytes cross, once more with the browser sending and fetching them
 # itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
-DIRECT_SELECTION = tests/e2e/test_browser.py tests/security tests/faults tests/load services/web/tests/test_pages.py
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/security tests/faults tests/load \
+	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py
 
 .PHONY: test-direct
 test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)

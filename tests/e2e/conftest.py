@@ -51,6 +51,8 @@ class Target:
     ttl_seconds: int | None = None
     #: the S3 endpoint's URL (where `direct` mode's browser goes)
     s3_url: str = ""
+    #: the process ids of web and storage-api, on a stack the tests started (memory checks)
+    pids: dict[str, int] = field(default_factory=dict)
 
     def keys(self) -> set[str]:
         return deps.object_keys(self.s3, self.bucket)
@@ -118,12 +120,14 @@ class _OwnStack:
             running_stack(config) as stack,
         ):
             assert stack.web is not None
+            assert stack.storage_api is not None
             yield Target(
                 base_url=stack.web.url,
                 s3=config.s3.client(),
                 bucket=config.bucket,
                 ttl_seconds=config.image_ttl_seconds,
                 s3_url=config.s3.url,
+                pids={"web": stack.web.pid, "storage-api": stack.storage_api.pid},
             )
 
 

@@ -338,11 +338,14 @@ def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(api: Api, visi
         links = client.post(f"{base}/parts", json={"part_numbers": [1, 2, 3], "via": "direct"})
         assert links.status_code == 200, links.text
         urls = links.json()["urls"]
+        assert links.json()["part_size"] == part  # the most one part may carry
         first = httpx.put(urls["1"], content=data[:part], timeout=60)
         assert first.status_code == 200
         # ... the connection drops here; on resuming, S3 holds part 1 only
-        held = client.get(f"{base}/parts").json()["parts"]
+        stored = client.get(f"{base}/parts").json()
+        held = stored["parts"]
         assert [(p["part_number"], p["size"]) for p in held] == [(1, part)]
+        assert stored["part_size"] == part
         parts = [{"part_number": 1, "etag": held[0]["etag"]}]
         for number, chunk in ((2, data[part : 2 * part]), (3, data[2 * part :])):
             put = httpx.put(urls[str(number)], content=chunk, timeout=60)
@@ -354,3 +357,28 @@ def test_a_direct_upload_in_parts_resumes_from_the_parts_s3_holds(api: Api, visi
     row = api.rows("id = %s", ticket["item_id"])[0]
     assert api.s3.get_object(api.config.bucket, row["object_key"]).read() == data
     assert api.open_multipart_uploads() == 0
+
+
+def test_parts_of_an_upload_ended_by_delete_all_or_its_deadline_are_refused_with_why(
+    api: Api, visitor: str
+) -> None:
+    """A sender in parts learns why it must stop (the visitor reads it), not just "404"."""
+    with api.client() as client:
+        deleted = start(client, visitor, "proxy")
+        purge = client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
+        assert purge.status_code == 202
+        base = f"/v1/visitors/{visitor}/uploads/{deleted['item_id']}"
+        for refused in (
+            client.post(f"{base}/parts", json={"part_numbers": [1]}),
+            client.get(f"{base}/parts"),
+        ):
+            assert refused.status_code == 409, refused.text
+            assert "deleted by Delete all" in refused.json()["detail"]
+        fresh = start(client, visitor, "proxy")
+        api.execute(
+            "UPDATE items SET expires_at = now() - interval '1 second' WHERE id = %s",
+            fresh["item_id"],
+        )
+        late = client.get(f"/v1/visitors/{visitor}/uploads/{fresh['item_id']}/parts")
+        assert late.status_code == 400, late.text
+        assert "took longer than allowed" in late.json()["detail"]

@@ -12,7 +12,7 @@ import pytest
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
 from s3tasks_web.errors import StorageRefused, UploadRejected
-from s3tasks_web.pages.items import _paced
+from s3tasks_web.pages.items import paced
 from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
@@ -177,7 +177,7 @@ def test_time_web_spends_on_storage_api_does_not_count_against_the_upload_rate()
 
     async def read_slowly() -> int:
         received = 0
-        async for chunk in _paced(chunks_of(b"x" * 4000, 1000), settings):
+        async for chunk in paced(chunks_of(b"x" * 4000, 1000), settings):
             received += len(chunk)
             await asyncio.sleep(settings.upload_rate_grace_seconds * 1.5)  # web is busy
         return received
@@ -198,7 +198,7 @@ def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
             yield b"x"
 
     async def read() -> None:
-        async for _ in _paced(trickle(), settings):
+        async for _ in paced(trickle(), settings):
             pass
 
     with pytest.raises(UploadRejected, match="too slow") as refused:

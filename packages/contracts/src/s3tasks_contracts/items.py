@@ -68,6 +68,9 @@ class Limits(_Model):
     image_ttl_seconds: int
     file_ttl_seconds: int
     images_kept: int
+    #: the part size of uploads in parts (grown for files too large for 10,000 of them); the
+    #: upload script sends files larger than this in parts, smaller ones in one request
+    part_size_bytes: int = 8 * 1024 * 1024
     #: the operator's choice; web follows it
     transfer_mode: TransferMode = TransferMode.PROXY
     #: `direct` mode: the S3 origin pages send uploads to and load content from (their CSP)

@@ -71,10 +71,14 @@ class StoredParts(_Model):
     """The parts S3 holds of an open upload: a sender resuming skips them."""
 
     parts: list[StoredPart]
+    #: the upload's part size (every part but the last has it)
+    part_size: int | None = None
 
 
 class PartLinks(_Model):
     urls: dict[int, str]
+    #: the upload's part size: the most one part may carry (rows older than it: unknown)
+    part_size: int | None = None
 
 
 class CompletedPart(_Model):

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ _SERVER = """\
     }}
     server {{
         listen 127.0.0.1:{port};
-        location / {{
+{extra}        location / {{
             proxy_pass http://{name};
             proxy_set_header Host $http_host;
             proxy_set_header Connection "";
@@ -62,6 +62,25 @@ _SERVER = """\
         }}
     }}
 """
+
+#: An ingress's answer to a body over its limit: nginx's own 413, with web's page explaining it
+#: as the body (an internal GET of `{page}`; the status stays 413), not nginx's bare page.
+_TOO_LARGE = """\
+        error_page 413 {page};
+        location = {page} {{
+            internal;
+            proxy_pass http://{name};
+            proxy_method GET;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header Host $http_host;
+            proxy_set_header Connection "";
+        }}
+"""
+#: the body limit of common ingresses and CDNs, which uploads in parts must pass
+INGRESS_MAX_BODY = "100m"
+#: web's page that says a request was over the ingress's limit (`error_page 413`)
+TOO_LARGE_PAGE = "/upload-too-large"
 
 
 def nginx_available() -> bool:
@@ -86,18 +105,27 @@ class Balancer:
 
 @contextmanager
 def nginx_balancer(
-    upstreams: Mapping[str, Sequence[int]], log_dir: Path, *, max_body: str = "0"
+    upstreams: Mapping[str, Sequence[int]],
+    log_dir: Path,
+    *,
+    max_body: str = "0",
+    too_large_page: str | None = None,
+    ports: Mapping[str, int] | None = None,
 ) -> Iterator[Balancer]:
-    """nginx balancing each `name: [replica ports]`; stopped (by its pid) on exit."""
+    """nginx balancing each `name: [replica ports]`; stopped (by its pid) on exit. With
+    `too_large_page`, a body over `max_body` gets nginx's 413 with that page of the upstream
+    as its body (as an operator's ingress would explain its limit). `ports`: listen where a
+    stopped balancer listened (a restart, which browsers see as the same origin)."""
     binary = NGINX if Path(NGINX).exists() else shutil.which("nginx")
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
     log_dir.mkdir(parents=True, exist_ok=True)
-    ports = {name: _free_port() for name in upstreams}
+    ports = {name: (ports or {}).get(name) or _free_port() for name in upstreams}
     servers = "".join(
         _SERVER.format(
             name=name,
             port=ports[name],
+            extra=_TOO_LARGE.format(page=too_large_page, name=name) if too_large_page else "",
             members="\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in members),
         )
         for name, members in upstreams.items()
@@ -131,6 +159,21 @@ def nginx_balancer(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def nginx_ingress(
+    web_port: int, log_dir: Path, *, max_body: str = INGRESS_MAX_BODY, port: int | None = None
+) -> AbstractContextManager[Balancer]:
+    """nginx in front of one web, as a Kubernetes ingress would be: a body limit (100 MB as
+    behind common proxies and CDNs), bodies streamed, and web's page explaining a 413. With
+    `port`, it listens there (started again after a stop: the same origin for browsers)."""
+    return nginx_balancer(
+        {"web": [web_port]},
+        log_dir,
+        max_body=max_body,
+        too_large_page=TOO_LARGE_PAGE,
+        ports={"web": port} if port else None,
+    )
 
 
 def _running(proc: subprocess.Popen[bytes], log_dir: Path) -> bool:

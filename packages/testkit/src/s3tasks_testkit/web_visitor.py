@@ -170,6 +170,87 @@ class WebVisitor:
             f"{path}/abort", headers=headers, json={"s3_code": code.group(1) if code else "Refused"}
         )
 
+    # -- the upload script's uploads in parts (both modes) -----------------------------------
+
+    def _script_headers(self) -> dict[str, str]:
+        return {"X-CSRF-Token": self.csrf_token(), "Accept": "application/json"}
+
+    def start_in_parts(
+        self, kind: str, filename: str, size: int, description: str = ""
+    ) -> httpx.Response:
+        """Start an upload in parts as the script does: web answers with the item id and the
+        part size storage-api chose for `size` (`{"ok": true, "item_id", "part_size"}`)."""
+        return self.http.post(
+            f"/{kind}s/uploads",
+            headers=self._script_headers(),
+            json={
+                "filename": filename,
+                "description": description,
+                "size": size,
+                "in_parts": True,
+            },
+        )
+
+    def sign_parts(self, kind: str, item_id: str, numbers: list[int]) -> httpx.Response:
+        """Where to PUT those parts: S3's presigned URLs (`direct`) or web's own (`proxy`)."""
+        return self.http.post(
+            f"/{kind}s/uploads/{item_id}/parts",
+            headers=self._script_headers(),
+            json={"part_numbers": numbers},
+        )
+
+    def put_part(self, url: str, data: bytes) -> httpx.Response:
+        """PUT one part where `sign_parts` said: web's own path (with the session and the
+        CSRF token, as the script sends it) or S3 (no cookie of the site)."""
+        if url.startswith("/"):
+            return self.http.put(url, headers=self._script_headers(), content=data)
+        return self.s3.put(url, content=data)
+
+    def stored_parts(self, kind: str, item_id: str) -> httpx.Response:
+        return self.http.get(
+            f"/{kind}s/uploads/{item_id}/parts", headers={"Accept": "application/json"}
+        )
+
+    def complete_in_parts(
+        self, kind: str, item_id: str, parts: list[tuple[int, str]]
+    ) -> httpx.Response:
+        return self.http.post(
+            f"/{kind}s/uploads/{item_id}/complete",
+            headers=self._script_headers(),
+            json={"parts": [{"part_number": n, "etag": etag} for n, etag in parts]},
+        )
+
+    def abort_upload(self, kind: str, item_id: str) -> httpx.Response:
+        """Cancel, as the script's Cancel button does."""
+        return self.http.post(
+            f"/{kind}s/uploads/{item_id}/abort", headers=self._script_headers(), json={}
+        )
+
+    def upload_in_parts(
+        self, kind: str, filename: str, content: bytes, *, description: str = ""
+    ) -> httpx.Response:
+        """The whole upload in parts, each part a request of its own; web's last answer."""
+        start = self.start_in_parts(kind, filename, len(content), description)
+        ticket = start.json()
+        if not ticket.get("ok"):
+            return start
+        item_id, part_size = ticket["item_id"], int(ticket["part_size"])
+        count = max(1, -(-len(content) // part_size))
+        numbers = list(range(1, count + 1))
+        parts: list[tuple[int, str]] = []
+        for first in range(0, count, 100):
+            signed = self.sign_parts(kind, item_id, numbers[first : first + 100]).json()
+            if not signed.get("ok"):
+                return self.abort_upload(kind, item_id)
+            for number_text, url in signed["urls"].items():
+                number = int(number_text)
+                chunk = content[(number - 1) * part_size : number * part_size]
+                put = self.put_part(url, chunk)
+                if put.status_code != 200:
+                    return self.abort_upload(kind, item_id)
+                parts.append((number, put.headers["etag"].strip('"')))
+        return self.complete_in_parts(kind, item_id, sorted(parts))
+
     def post_raw(
         self, path: str, body: bytes, headers: dict[str, str], *, with_token: bool = True
     ) -> httpx.Response:

@@ -12,7 +12,7 @@ from litestar import Litestar, get
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import BeforeMessageSendHookHandler
@@ -26,6 +26,7 @@ from s3tasks_web.pages.controllers import items_controller
 from s3tasks_web.pages.direct_uploads import DirectUploadsController
 from s3tasks_web.pages.errors import exception_handlers
 from s3tasks_web.pages.kinds import FILES, IMAGES
+from s3tasks_web.pages.part_uploads import PartUploadsController
 from s3tasks_web.services import (
     UploadSlots,
     WebServices,
@@ -50,6 +51,25 @@ SMALL_FORM_MAX_BYTES = 64 * 1024
 @get("/", include_in_schema=False)
 async def home() -> Redirect:
     return Redirect(IMAGES.path)
+
+
+#: where an ingress sends a body over its limit (`error_page 413`; deploy/, README "Ingress")
+TOO_LARGE_PATH = "/upload-too-large"
+TOO_LARGE_MESSAGE = (
+    "That upload is larger than this site accepts in a single request, so it was refused "
+    "before it arrived. With JavaScript turned on, the upload form sends large files in parts "
+    "and they go through; without it, please choose a smaller file."
+)
+
+
+@get(TOO_LARGE_PATH, include_in_schema=False, status_code=413)
+async def upload_too_large() -> Template:
+    """The body of the ingress's own 413: the visitor reads why, not a proxy's bare page."""
+    return Template(
+        "error.html",
+        context={"title": "Too large for one request", "message": TOO_LARGE_MESSAGE},
+        status_code=413,
+    )
 
 
 def static_url(name: str) -> str:
@@ -112,10 +132,12 @@ def create_app(settings: WebSettings) -> Litestar:
     app = Litestar(
         route_handlers=[
             home,
+            upload_too_large,
             HealthController,
             items_controller(IMAGES),
             items_controller(FILES),
             DirectUploadsController,
+            PartUploadsController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],

@@ -25,6 +25,7 @@ from s3tasks_contracts import (
     PartRequest,
     Problem,
     PurgeResult,
+    StoredParts,
     TransferMode,
     UploadCompletion,
     UploadStart,
@@ -108,13 +109,27 @@ class StorageClient:
         )
         return UploadTicket.model_validate(body)
 
-    async def part_links(self, visitor_id: str, item_id: str, numbers: list[int]) -> PartLinks:
+    async def part_links(
+        self,
+        visitor_id: str,
+        item_id: str,
+        numbers: list[int],
+        via: TransferMode = TransferMode.PROXY,
+    ) -> PartLinks:
+        """Presigned part PUTs for whoever sends them (`via`: the browser or web)."""
         body = await self._json(
             "POST",
             f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/parts",
-            json=PartRequest(part_numbers=numbers).model_dump(mode="json"),
+            json=PartRequest(part_numbers=numbers, via=via).model_dump(mode="json"),
         )
         return PartLinks.model_validate(body)
+
+    async def stored_parts(self, visitor_id: str, item_id: str) -> StoredParts:
+        """The parts S3 holds of the visitor's own open upload (a sender resumes from them)."""
+        body = await self._json(
+            "GET", f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/parts"
+        )
+        return StoredParts.model_validate(body)
 
     async def complete_upload(
         self, visitor_id: str, item_id: str, completion: UploadCompletion

@@ -63,6 +63,9 @@ class Item(Base):
     #: the S3 multipart upload the bytes arrive in (proxy mode), until it is completed; a row
     #: removed with one still open aborts it, so S3 keeps no parts nobody can see
     upload_id: Mapped[str | None] = mapped_column(Text)
+    #: the size of every part of that upload but the last, chosen from the announced size:
+    #: the most one part may carry (web refuses a larger part body in proxy mode)
+    part_size: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_items_expires_at", "expires_at"),

@@ -165,15 +165,10 @@ class ItemRepository:
             select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id).with_for_update()
         ).one_or_none()
 
-    def get_uploading(self, visitor_id: str, item_id: UUID) -> Item | None:
+    def get_own(self, visitor_id: str, item_id: UUID) -> Item | None:
+        """The visitor's row in any state (not locked)."""
         return self.session.scalars(
-            select(Item).where(
-                Item.id == item_id,
-                Item.visitor_id == visitor_id,
-                Item.status == ItemStatus.UPLOADING,
-                Item.hidden_at.is_(None),
-                Item.expires_at > _NOW,
-            )
+            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id)
         ).one_or_none()
 
     def open_upload_keys(self, prefix: str) -> set[tuple[str, str]]:

@@ -99,6 +99,7 @@ class ItemService:
             image_ttl_seconds=s.image_ttl_seconds,
             file_ttl_seconds=s.file_ttl_seconds,
             images_kept=s.images_kept,
+            part_size_bytes=s.s3_part_size_bytes,
             transfer_mode=s.transfer_mode,
             s3_browser_origin=(
                 s.s3_browser_endpoint if s.transfer_mode is TransferMode.DIRECT else None

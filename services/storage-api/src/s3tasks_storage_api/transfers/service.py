@@ -148,6 +148,7 @@ class TransferService:
         key = f"objects/{item_id}"
         in_parts = request.via is TransferMode.PROXY or request.in_parts
         upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
+        part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         row = Item(
             id=item_id,
             visitor_id=visitor_id,
@@ -158,6 +159,7 @@ class TransferService:
             description=description,
             content_type=FILE_CONTENT_TYPE,
             upload_id=upload_id,
+            part_size=part_size if upload_id is not None else None,
         )
         try:
             with transaction(self._sessions) as session:
@@ -183,7 +185,7 @@ class TransferService:
             item_id=item_id,
             kind=request.kind,
             expires_at=expires_at,
-            part_size=part_size_for(request.size_bytes or limit, s.s3_part_size_bytes),
+            part_size=part_size,
         )
 
     def part_links(
@@ -205,8 +207,10 @@ class TransferService:
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
         signer = self._signers.for_(via)
+        key, upload_id = row.object_key, row.upload_id
         return PartLinks(
-            urls={n: signer.part_url(row.object_key, row.upload_id, n, valid) for n in part_numbers}
+            urls={n: signer.part_url(key, upload_id, n, valid) for n in part_numbers},
+            part_size=row.part_size,
         )
 
     def stored_parts(self, visitor_id: str, item_id: UUID) -> StoredParts:
@@ -217,7 +221,8 @@ class TransferService:
             raise InvalidInput("This upload is not sent in parts.")
         found = self._store.stored_parts(row.object_key, row.upload_id)
         return StoredParts(
-            parts=[StoredPart(part_number=n, etag=etag, size=size) for n, etag, size in found]
+            parts=[StoredPart(part_number=n, etag=etag, size=size) for n, etag, size in found],
+            part_size=row.part_size,
         )
 
     def complete(self, visitor_id: str, item_id: UUID, completion: UploadCompletion) -> ItemOut:
@@ -290,10 +295,14 @@ class TransferService:
     # -- helpers -----------------------------------------------------------------------------
 
     def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
+        """The visitor's own open upload; one that "delete all" or its deadline ended is
+        refused with the reason (a sender in parts tells the visitor why it stopped)."""
         with transaction(self._sessions) as session:
-            row = ItemRepository(session).get_uploading(visitor_id, item_id)
-        if row is None:
-            raise NotFound("No such upload in progress.")
+            repo = ItemRepository(session)
+            row = repo.get_own(visitor_id, item_id)
+            if row is None or row.status != ItemStatus.UPLOADING:
+                raise NotFound("No such upload in progress.")
+            self._refuse_if_gone(row, repo)
         return row
 
     def _refuse_if_gone(self, row: Item, repo: ItemRepository) -> None:

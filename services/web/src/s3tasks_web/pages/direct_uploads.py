@@ -1,8 +1,12 @@
-"""`direct` mode's upload script: web starts and completes the upload; the browser posts the
-bytes to S3 itself, with the POST policy storage-api signed for this one item.
+"""The upload script's uploads: web starts and completes them, the bytes go another way.
 
-    POST /{images|files}/uploads              -> the policy (storage-api wrote the row first)
-    (the browser POSTs the file to S3)
+In one request (`direct` mode only): the browser posts the file to S3 itself, with the POST
+policy storage-api signed for this one item. In parts (`in_parts`, both modes): the browser
+sends each part to the URL `pages/part_uploads.py` hands out (S3's, or web's own in `proxy`
+mode), then completes with the parts' ETags.
+
+    POST /{images|files}/uploads              -> the policy or the part size (the row first)
+    (the browser POSTs the file to S3, or PUTs its parts)
     POST /{images|files}/uploads/{id}/complete -> storage-api checks what arrived; flash
     POST /{images|files}/uploads/{id}/abort    -> S3 refused or the visitor gave up; flash
 
@@ -19,7 +23,9 @@ from litestar import Controller, Response, post
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import (
+    MAX_PARTS,
     MAX_SENT_FILENAME_LENGTH,
+    CompletedPart,
     TransferMode,
     UploadCompletion,
     UploadStart,
@@ -55,6 +61,16 @@ class StartRequest(BaseModel):
     filename: str = Field(max_length=100_000)
     description: str = Field(default="", max_length=10_000_000)
     size: int = Field(ge=0)
+    #: send the file in parts (a multipart upload: each part below any proxy's body limit,
+    #: resumable); in one POST to S3 otherwise (`direct` mode only)
+    in_parts: bool = False
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: in parts: each part's number and the ETag its PUT answered with, in order
+    parts: list[CompletedPart] = Field(default_factory=list, max_length=MAX_PARTS)
 
 
 class AbortRequest(BaseModel):
@@ -64,21 +80,21 @@ class AbortRequest(BaseModel):
     s3_code: str = Field(default="", max_length=64)
 
 
-def _page(request: WebRequest) -> KindPage:
+def page_of(request: WebRequest) -> KindPage:
     page = _PAGES.get("/" + request.url.path.split("/")[1])
     if page is None:
         raise ItemNotFound
     return page
 
 
-def _item_id(item_id: str) -> str:
+def item_id_of(item_id: str) -> str:
     try:
         return str(UUID(item_id))
     except ValueError:
         raise ItemNotFound from None
 
 
-def _paths(tail: str) -> list[str]:
+def upload_paths(tail: str) -> list[str]:
     return [f"{path}/uploads{tail}" for path in _PAGES]
 
 
@@ -89,7 +105,7 @@ class DirectUploadsController(Controller):
     tags = ["pages"]
 
     # a description may be long as the form allows it, then refused in words below
-    @post(_paths(""), status_code=200, request_max_body_size=1024 * 1024)
+    @post(upload_paths(""), status_code=200, request_max_body_size=1024 * 1024)
     async def start(
         self,
         request: WebRequest,
@@ -97,10 +113,11 @@ class DirectUploadsController(Controller):
         storage: StorageClient,
         visitor: VisitorSession,
     ) -> dict[str, Any]:
-        page = _page(request)
+        page = page_of(request)
         kind = page.kind
         limits = await storage.limits()
-        if limits.transfer_mode is not TransferMode.DIRECT:
+        mode = limits.transfer_mode
+        if mode is not TransferMode.DIRECT and not data.in_parts:
             raise UploadRejected(409, "Uploads go through this site here: reload the page.")
         limit = page.max_bytes(limits)
         if data.size > limit:
@@ -119,10 +136,18 @@ class DirectUploadsController(Controller):
                 kind=kind,
                 filename=filename,
                 description=data.description if page.described else "",
-                via=TransferMode.DIRECT,
+                via=mode,
+                in_parts=data.in_parts,
                 size_bytes=data.size,
             ),
         )
+        if data.in_parts:
+            return {
+                "ok": True,
+                "item_id": str(ticket.item_id),
+                "part_size": ticket.part_size,
+                "transfer": mode.value,
+            }
         return {
             "ok": True,
             "item_id": str(ticket.item_id),
@@ -130,7 +155,7 @@ class DirectUploadsController(Controller):
             "fields": ticket.post_fields,
         }
 
-    @post(_paths("/{item_id:str}/complete"), status_code=200)
+    @post(upload_paths("/{item_id:str}/complete"), status_code=200)
     async def complete(
         self,
         request: WebRequest,
@@ -138,16 +163,18 @@ class DirectUploadsController(Controller):
         storage: StorageClient,
         visitor: VisitorSession,
         services: WebServices,
+        data: CompleteRequest | None = None,
     ) -> Response[object]:
-        page = _page(request)
+        page = page_of(request)
         kind = page.kind
-        item = await complete(storage, visitor.visitor_id, _item_id(item_id), UploadCompletion())
+        completion = UploadCompletion(parts=data.parts if data is not None else [])
+        item = await complete(storage, visitor.visitor_id, item_id_of(item_id), completion)
         services.metrics.record_upload(kind, "stored", item.size_bytes)
         log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
         visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
         return back_to(request, page.path)
 
-    @post(_paths("/{item_id:str}/abort"), status_code=200)
+    @post(upload_paths("/{item_id:str}/abort"), status_code=200)
     async def abort(
         self,
         request: WebRequest,
@@ -157,8 +184,8 @@ class DirectUploadsController(Controller):
         visitor: VisitorSession,
     ) -> Response[object]:
         """Remove the upload at once (its row, any object) and tell the visitor why."""
-        page = _page(request)
-        await storage.abort_upload(visitor.visitor_id, _item_id(item_id))
+        page = page_of(request)
+        await storage.abort_upload(visitor.visitor_id, item_id_of(item_id))
         if not data.s3_code:
             visitor.flash("success", "The upload was cancelled.")
             return back_to(request, page.path)

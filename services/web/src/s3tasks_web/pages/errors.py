@@ -49,9 +49,14 @@ def _count_refused_upload(request: WebRequest, status: int, reason: str | None) 
         provide_services(request.app.state).metrics.record_upload(kind, outcome)
 
 
+#: the parts of an upload in parts: the script shows a refusal itself, in the form, once
+#: (several part requests are under way at a time; each would leave a flash)
+_PART_ROUTE = re.compile(r"/[a-z]+/uploads/[^/]+/parts(?:/\d+)?")
+
+
 def _form_page(request: WebRequest) -> str | None:
     """The page a refused form goes back to, if the request was one of its forms."""
-    if request.method != "POST":
+    if request.method != "POST" or _PART_ROUTE.fullmatch(request.url.path):
         return None
     for page in KIND_PAGES.values():
         if request.url.path.startswith(page.path + "/"):

@@ -96,7 +96,7 @@ class ItemsService:
     async def upload(self, request: WebRequest) -> ItemOut:
         """Stream the form's file part to storage-api; flash and count a stored upload
         (refusals are counted where every error becomes an answer, `pages/errors.py`)."""
-        body = _paced(request.stream(), self.services.settings)
+        body = paced(request.stream(), self.services.settings)
         try:
             limits = await self.storage.limits()
         except WebError as exc:
@@ -230,7 +230,7 @@ async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
         return  # stalled, too slow or gone: nothing more to wait for
 
 
-async def _paced(body: AsyncIterator[bytes], settings: WebSettings) -> AsyncIterator[bytes]:
+async def paced(body: AsyncIterator[bytes], settings: WebSettings) -> AsyncIterator[bytes]:
     """The request body, cut off (408) when the client stalls for the idle timeout, falls
     below the minimum average rate after the grace period, or passes the total deadline: a
     slow or stalled client must not hold a connection to storage-api and an upload open."""

@@ -16,7 +16,7 @@ import aiohttp
 from yarl import URL
 
 from s3tasks_contracts import CompletedPart
-from s3tasks_web.errors import ItemNotFound, StorageUnavailable
+from s3tasks_web.errors import ItemNotFound, StorageUnavailable, UploadRejected
 from s3tasks_web.outbound import pooled_session
 from s3tasks_web.settings import WebSettings
 
@@ -146,9 +146,35 @@ class ObjectClient:
                 sending.cancel()
         return parts
 
-    async def _put_part(self, url: str, number: int, data: bytes) -> CompletedPart:
+    async def pass_part(
+        self, url: str, number: int, body: AsyncIterator[bytes], length: int
+    ) -> CompletedPart:
+        """PUT one part as it arrives from the visitor (the upload script in `proxy` mode),
+        chunk by chunk: web holds no more than a chunk of it. S3 needs the length up front
+        (no chunked PUT), so the visitor's own Content-Length goes on with it."""
+        sender = _Sender(body, length)
         try:
-            async with self._http.put(URL(url, encoded=True), data=data) as response:
+            return await self._put_part(
+                url, number, sender.chunks(), headers={"Content-Length": str(length)}
+            )
+        except StorageUnavailable:
+            # aiohttp reports a failing body as a failed connection: if it was the visitor's
+            # side (too slow, gone, short of its length), say that, not "storage unavailable"
+            if sender.failure is not None:
+                raise sender.failure from None
+            raise
+
+    async def _put_part(
+        self,
+        url: str,
+        number: int,
+        data: bytes | AsyncIterator[bytes],
+        headers: Mapping[str, str] | None = None,
+    ) -> CompletedPart:
+        try:
+            async with self._http.put(
+                URL(url, encoded=True), data=data, headers=headers
+            ) as response:
                 status, etag = response.status, response.headers.get("etag", "")
                 await response.read()  # S3's answer in full: the connection goes back clean
         except _UNREACHABLE as exc:
@@ -163,3 +189,25 @@ class ObjectClient:
 
 #: part URLs asked for at once: one storage-api call per this many parts
 SIGN_AHEAD = 16
+
+
+class _Sender:
+    """The visitor's part body as aiohttp sends it: exactly `length` bytes, and the visitor's
+    own failure kept aside (aiohttp wraps whatever the body raises as a connection error)."""
+
+    def __init__(self, body: AsyncIterator[bytes], length: int) -> None:
+        self._body = body
+        self._length = length
+        self.failure: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            async for chunk in self._body:
+                sent += len(chunk)
+                yield chunk
+            if sent != self._length:
+                raise UploadRejected(400, "The part's body did not match its length.")
+        except Exception as exc:
+            self.failure = exc
+            raise

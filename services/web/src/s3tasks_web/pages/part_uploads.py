@@ -1,0 +1,158 @@
+"""The parts of the upload script's uploads in parts (started by `pages/direct_uploads.py`).
+
+    POST /{images|files}/uploads/{id}/parts      -> where to PUT some parts: presigned S3 URLs
+                                                    (`direct`) or web's own (`proxy`)
+    GET  /{images|files}/uploads/{id}/parts      -> the parts S3 already holds (resume)
+    PUT  /{images|files}/uploads/{id}/parts/{n}  -> `proxy` only: web passes the part on to S3
+
+Each part is a request of its own, below any ingress's body limit (100 MB behind common CDNs
+and proxies), and only parts S3 does not hold yet are sent again after a dropped connection
+or a reload. storage-api signs parts only of the visitor's own open upload.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from litestar import Controller, Response, get, post, put
+from pydantic import BaseModel, ConfigDict, Field
+
+from s3tasks_contracts import MAX_PARTS, TransferMode
+from s3tasks_web.connections import WebRequest
+from s3tasks_web.errors import ItemNotFound, UploadRejected
+from s3tasks_web.pages.direct_uploads import item_id_of, page_of, upload_paths
+from s3tasks_web.pages.items import paced
+from s3tasks_web.services import WebServices
+from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.visitors.session import VisitorSession
+
+log = logging.getLogger(__name__)
+
+#: part URLs handed out at once (storage-api signs at most this many a call)
+MAX_SIGNED_AT_ONCE = 100
+#: an upload that is no longer open: its row is gone (storage-api says why while it can)
+UPLOAD_GONE = (
+    "This upload no longer exists: it was deleted by Delete all, cancelled, or took longer "
+    "than allowed."
+)
+
+
+@contextmanager
+def _still_open() -> Iterator[None]:
+    """A part of an upload that ended: say so in the upload's words, not "no such item"."""
+    try:
+        yield
+    except ItemNotFound:
+        raise UploadRejected(404, UPLOAD_GONE) from None
+
+
+class SignRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    part_numbers: list[int] = Field(min_length=1, max_length=MAX_SIGNED_AT_ONCE)
+
+
+class PartUploadsController(Controller):
+    """Beside `DirectUploadsController`, at `/images/uploads/{id}/parts...` and the files'."""
+
+    path = "/"
+    tags = ["pages"]
+
+    @post(upload_paths("/{item_id:str}/parts"), status_code=200)
+    async def sign(
+        self,
+        request: WebRequest,
+        item_id: str,
+        data: SignRequest,
+        storage: StorageClient,
+        visitor: VisitorSession,
+    ) -> dict[str, Any]:
+        """Where each part goes. In `proxy` mode the parts come to web, which still asks
+        storage-api first: a part of an upload that is not the visitor's own and open is
+        refused here, before any byte is sent."""
+        page = page_of(request)
+        item = item_id_of(item_id)
+        mode = (await storage.limits()).transfer_mode
+        with _still_open():
+            links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
+        if mode is TransferMode.DIRECT:
+            urls = {str(n): url for n, url in links.urls.items()}
+        else:
+            urls = {str(n): f"{page.path}/uploads/{item}/parts/{n}" for n in links.urls}
+        return {"ok": True, "urls": urls, "part_size": links.part_size}
+
+    @get(upload_paths("/{item_id:str}/parts"))
+    async def stored(
+        self, request: WebRequest, item_id: str, storage: StorageClient, visitor: VisitorSession
+    ) -> dict[str, Any]:
+        """The parts S3 holds already: a client resuming after a reload sends only the rest."""
+        page_of(request)
+        with _still_open():
+            held = await storage.stored_parts(visitor.visitor_id, item_id_of(item_id))
+        return {
+            "ok": True,
+            "part_size": held.part_size,
+            "parts": [part.model_dump(mode="json") for part in held.parts],
+        }
+
+    # the body is limited below to the upload's own part size, known once storage-api answers
+    @put(
+        upload_paths("/{item_id:str}/parts/{number:int}"),
+        status_code=200,
+        request_max_body_size=None,
+    )
+    async def pass_on(
+        self,
+        request: WebRequest,
+        item_id: str,
+        number: int,
+        storage: StorageClient,
+        objects: ObjectClient,
+        visitor: VisitorSession,
+        services: WebServices,
+    ) -> Response[dict[str, Any]]:
+        """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
+        so web holds a chunk of it at a time however large the part."""
+        page_of(request)
+        item = item_id_of(item_id)
+        if not 1 <= number <= MAX_PARTS:
+            raise UploadRejected(400, f"Part numbers go from 1 to {MAX_PARTS}.")
+        announced = request.headers.get("content-length", "")
+        if not announced.isdigit():
+            raise UploadRejected(411, "A part must say its length.", close_connection=True)
+        length = int(announced)
+        limits = await storage.limits()
+        if limits.transfer_mode is not TransferMode.PROXY:
+            raise UploadRejected(
+                409, "Uploads go straight to storage here: reload the page.", close_connection=True
+            )
+        with _still_open():
+            links = await storage.part_links(visitor.visitor_id, item, [number])
+        part_size = links.part_size or limits.part_size_bytes
+        if not 0 < length <= part_size:
+            raise UploadRejected(
+                413,
+                "A part must hold between 1 byte and the upload's part size.",
+                close_connection=True,
+            )
+        if not services.upload_slots.try_take():
+            raise UploadRejected(
+                503,
+                "Too many uploads are in progress right now. Please try again in a moment.",
+                reason="busy",
+                close_connection=True,
+            )
+        try:
+            body = paced(request.stream(), services.settings)
+            with _still_open():  # aborted meanwhile: S3 answers 404
+                sent = await objects.pass_part(links.urls[number], number, body, length)
+        finally:
+            services.upload_slots.give_back()
+        return Response(
+            {"ok": True, "part_number": number, "etag": sent.etag},
+            headers={"ETag": f'"{sent.etag}"'},
+        )
