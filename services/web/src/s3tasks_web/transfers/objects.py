@@ -206,8 +206,9 @@ class _Sender:
             async for chunk in self._body:
                 sent += len(chunk)
                 yield chunk
-            if sent != self._length:
-                raise UploadRejected(400, "The part's body did not match its length.")
         except Exception as exc:
             self.failure = exc
             raise
+        if sent != self._length:
+            self.failure = UploadRejected(400, "The part's body did not match its length.")
+            raise self.failure
