@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import deletion, direct_mode, pages, transfer
+from bench import deletion, direct_mode, large_uploads, pages, transfer
 from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, BenchEnv, bench_env
 from bench.report import write_chart, write_markdown
 from s3tasks_testkit.radosgw import Store
@@ -48,13 +48,16 @@ class Mode:
     sweep_reps: int
     ceph_store: Store
     """radosgw's OSD store: memory for the small runs, a file on disk for gigabytes."""
+    large_mib: int = 16
+    """case 10's file, sent in parts"""
+    large_reps: int = 1
 
 
 MODES = {
     "full": Mode("full", (1, 16, 256), 3, 1024, 10_000, 2, 1000, 60.0, 10.0, 3,
-                 (1000, 100_000), 200, 5, "bluestore"),
+                 (1000, 100_000), 200, 5, "bluestore", 2048, 3),
     "quick": Mode("quick", (1, 16, 64), 3, 256, 2000, 1, 200, 20.0, 2.0, 2,
-                  (1000, 20_000), 50, 2, "memstore"),
+                  (1000, 20_000), 50, 2, "memstore", 256, 3),
     "smoke": Mode("smoke", (1,), 1, 4, 100, 1, 20, 2.0, 0.5, 1, (200, 1000), 10, 1, "memstore"),
 }  # fmt: skip
 
@@ -162,6 +165,8 @@ DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
      lambda env, m: transfer.throughput(
          env, [s * MIB for s in m.sizes_mib], m.transfer_reps,
          upload=direct_mode.browser_upload, download=direct_mode.browser_download)),
+    ("10 upload in parts", frozenset({10}),
+     lambda env, m: large_uploads.upload_in_parts(env, m.large_mib * MIB, m.large_reps)),
 )  # fmt: skip
 ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS + DIRECT_MEASUREMENTS))
 
@@ -226,6 +231,18 @@ def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, An
                 baseline=_pages(pg, "bare"),
                 ratio=pg["ratio"], op=">=", bound=0.5, details=pg,
                 note="ratio of req/s at 16 clients",
+            )
+        )  # fmt: skip
+    if (lp := measured.get("10 upload in parts")) is not None:
+        cases.append(
+            case(
+                10, f"Upload in parts, direct mode, {lp['size_mib']:g} MiB in"
+                f" {lp['part_size_mib']:g} MiB parts (start, sign, PUT to S3, complete) vs a"
+                " plain S3 multipart upload with the same part size",
+                measured=f"{lp['ours_mib_s']['median']:.0f} MiB/s",
+                baseline=f"{lp['plain_mib_s']['median']:.0f} MiB/s",
+                ratio=lp["ratio"], op=">=", bound=0.8, details=lp,
+                note="one part at a time on both sides",
             )
         )  # fmt: skip
     if (gr := measured.get("7 growth")) is not None:

@@ -119,12 +119,12 @@ def web_download(visitor: WebVisitor, item_id: str, size: int) -> float:
 
 #: bulk reads on both sides of a ratio go through the client the baseline uses (minio's is
 #: urllib3): the clients' own costs then cancel out, and the servers are compared
-_BULK = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(10, read=600))
+BULK = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(10, read=600))
 
 
 def fetch(url: str, size: int, what: str, *, cookie: str | None = None) -> None:
     """GET `url` to its end; it must answer 200 with `size` bytes."""
-    response = _BULK.request(
+    response = BULK.request(
         "GET", url, headers={"Cookie": cookie} if cookie else None, preload_content=False
     )
     try:
