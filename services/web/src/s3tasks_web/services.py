@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from litestar.datastructures import State
 
 from s3tasks_web.connections import WebRequest
+from s3tasks_web.errors import UploadRejected
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_client import StorageClient
@@ -23,11 +24,16 @@ class UploadSlots:
     capacity: int
     taken: int = 0
 
-    def try_take(self) -> bool:
+    def take(self) -> None:
+        """One slot, or the visitor is told to come back (503); give it back when done."""
         if self.taken >= self.capacity:
-            return False
+            raise UploadRejected(
+                503,
+                "Too many uploads are in progress right now. Please try again in a moment.",
+                reason="busy",
+                close_connection=True,
+            )
         self.taken += 1
-        return True
 
     def give_back(self) -> None:
         self.taken -= 1

@@ -111,13 +111,7 @@ class ItemsService:
         ):
             # known too large before a byte is read: answer now and hang up, reading nothing
             raise too_large(self.page, limit, close_connection=True)
-        if not self.services.upload_slots.try_take():
-            raise UploadRejected(
-                503,
-                "Too many uploads are in progress right now. Please try again in a moment.",
-                reason="busy",
-                close_connection=True,
-            )
+        self.services.upload_slots.take()
         try:
             form = MultipartStream(
                 request.headers.get("content-type", ""),

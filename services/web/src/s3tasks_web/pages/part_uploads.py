@@ -139,13 +139,7 @@ class PartUploadsController(Controller):
                 "A part must hold between 1 byte and the upload's part size.",
                 close_connection=True,
             )
-        if not services.upload_slots.try_take():
-            raise UploadRejected(
-                503,
-                "Too many uploads are in progress right now. Please try again in a moment.",
-                reason="busy",
-                close_connection=True,
-            )
+        services.upload_slots.take()
         try:
             body = paced(request.stream(), services.settings)
             with _still_open():  # aborted meanwhile: S3 answers 404
