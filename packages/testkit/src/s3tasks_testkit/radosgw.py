@@ -78,6 +78,11 @@ class CephOptions:
     """The OSD's capacity (memstore's accounting limit, or the sparse file's size)."""
     gc_min_wait_seconds: int = 30
     """radosgw frees deleted data after this (default 2 h); memstore holds it in RAM till then."""
+    lc_debug_interval_seconds: int = 0
+    """Seconds that stand for a "day" of bucket lifecycle rules, and how often radosgw's
+    lifecycle thread runs (Ceph's rgw_lc_debug_interval); 0: real days. Every bucket with
+    rules is affected, and storage-api sets rules on its bucket: a short "day" makes every
+    stack's objects expire within minutes, so only a cluster of a test's own should have one."""
     bluestore_parent: Path | None = None
     """Where bluestore's sparse file goes (default: the scratch directory, which is under the
     system's temporary directory with the config and the daemons' sockets: socket paths must
@@ -280,7 +285,13 @@ keyring = {s}/gateway.keyring
 rgw_frontends = beast endpoint=127.0.0.1:0
 rgw_gc_obj_min_wait = {self.options.gc_min_wait_seconds}
 rgw_gc_processor_period = {self.options.gc_min_wait_seconds}
-"""
+# lifecycle rules are processed at any hour (the default is 00:00-06:00 only)
+rgw_lifecycle_work_time = 00:00-23:59
+{self._lifecycle_config()}"""
+
+    def _lifecycle_config(self) -> str:
+        interval = self.options.lc_debug_interval_seconds
+        return f"rgw_lc_debug_interval = {interval}\n" if interval > 0 else ""
 
     def _store_config(self) -> str:
         if self.options.store == "memstore":
