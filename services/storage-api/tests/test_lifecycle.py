@@ -104,6 +104,11 @@ def test_rules_of_other_prefixes_survive_and_ours_come_back(dependencies: Depend
         stack = Stack(config)
         try:
             storage_api = stack.start_storage_api()
+            wait_until(
+                lambda: scrape(storage_api.url).value(GAUGE, action="expire") == 1,
+                timeout=patience(),
+                message="storage-api's first check of the rules",
+            )
             rules = _rules(s3, config.bucket)
             assert _operator_rules(s3, config.bucket) == _canonical(OPERATOR_RULES)
             # TTLs of 900 s and the one-hour upload deadline: one day, plus one of margin
@@ -152,9 +157,14 @@ def test_a_server_that_refuses_the_rules_stops_nothing_and_says_so(
                 timeout=patience(starts=1),
                 message="storage-api to serve",
             )
-            log = proc.log_path.read_text()
-            assert f"the S3 server refused the lifecycle rules of bucket {missing}" in log
-            assert "NoSuchBucket" in log
+            refused = f"the S3 server refused the lifecycle rules of bucket {missing}"
+            wait_until(
+                lambda: refused in proc.log_path.read_text(),
+                timeout=patience(),
+                message="storage-api to log the refusal",
+            )
+            assert "NoSuchBucket" in proc.log_path.read_text()
+            assert proc.running
             metrics = scrape(proc.url)
             assert GAUGE in metrics.names
             assert metrics.value(GAUGE, action="expire") == 0

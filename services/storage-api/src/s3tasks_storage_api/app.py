@@ -133,7 +133,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         # it with a queued handler of its own that drops the request id and, on SIGKILL,
         # the lines still queued (the deletion audit among them)
         logging_config=None,
-        # in this order: the bucket exists (first lifespan) before its rules are written
+        # in this order: the bucket is made (first lifespan) before its rules are checked
         lifespan=[lifespan, keep_lifecycle_rules(settings, store, registry)],
         openapi_config=OpenAPIConfig(
             title="s3tasks storage-api",

@@ -127,15 +127,24 @@ class BucketLifecycle:
         except StorageFailure as exc:
             self._log_failure(exc)
             seen = NOTHING
+        except ET.ParseError as exc:
+            # rules we cannot read are rules we could not write back: left as they are
+            logger.warning(
+                "the lifecycle configuration of bucket %s is not XML (%s): left alone",
+                self._store.bucket,
+                exc,
+            )
+            self._last = None
+            seen = NOTHING
         self._show(seen)
         return seen
 
     def upkeep(self, every_seconds: float) -> AbstractAsyncContextManager[None]:
-        """A lifespan: the first check before the app serves, then one every `every_seconds`."""
+        """A lifespan: a check at once and then every `every_seconds`, while the app serves
+        (the app needs no rule to serve, and a slow S3 must not hold its start up)."""
 
         @asynccontextmanager
         async def kept() -> AsyncIterator[None]:
-            await anyio.to_thread.run_sync(self.check)
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._keep, every_seconds)
                 try:
@@ -147,8 +156,8 @@ class BucketLifecycle:
 
     async def _keep(self, every_seconds: float) -> None:
         while True:
-            await anyio.sleep(every_seconds)
             await anyio.to_thread.run_sync(self.check)
+            await anyio.sleep(every_seconds)
 
     def _check(self) -> InPlace:
         others, ours = _split(self._store.lifecycle_xml())
@@ -198,12 +207,12 @@ class BucketLifecycle:
             )
             return
         logger.info(
-            "lifecycle rules of bucket %s %s: objects and thumbnails expire %d days after they "
-            "were written%s; %d rules of others kept",
+            "lifecycle rules of bucket %s %s: objects and thumbnails expire %s after they were "
+            "written%s; %d rules of others kept",
             bucket,
             "written" if written else "in place",
-            self._plan.expire_days,
-            f", multipart uploads are aborted {self._plan.abort_days} days after they began"
+            _in_days(self._plan.expire_days),
+            f", multipart uploads are aborted {_in_days(self._plan.abort_days)} after they began"
             if seen.abort_uploads
             else "",
             others,
@@ -252,6 +261,10 @@ async def _nothing() -> AsyncIterator[None]:
 
 def _days(seconds: int) -> int:
     return max(1, math.ceil(seconds / DAY_SECONDS))
+
+
+def _in_days(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
 
 
 def _split(body: bytes | None) -> tuple[list[ET.Element], dict[str, Rule | None]]:
