@@ -48,7 +48,7 @@ import httpx
 import urllib3
 from minio.error import S3Error
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, http_ok, port_of
 from s3tasks_testkit.stack import Stack, StackConfig, service_process
 
@@ -88,11 +88,11 @@ def _configured(name: str, embedded_only: bool) -> str | None:
 # --- S3 -------------------------------------------------------------------------------------
 
 
-def _s3_from_env() -> deps.S3Endpoint | None:
+def _s3_from_env() -> backing_services.S3Endpoint | None:
     endpoint = _env("S3TASKS_S3_ENDPOINT")
     if endpoint is None:
         return None
-    return deps.S3Endpoint(
+    return backing_services.S3Endpoint(
         url=endpoint.rstrip("/"),
         access_key=_env("S3TASKS_S3_ACCESS_KEY") or "",
         secret_key=_env("S3TASKS_S3_SECRET_KEY") or "",
@@ -111,7 +111,7 @@ def _tcp_open(url: str) -> bool:
         return False
 
 
-def _s3_reachable(endpoint: deps.S3Endpoint) -> bool:
+def _s3_reachable(endpoint: backing_services.S3Endpoint) -> bool:
     if not _tcp_open(endpoint.url):
         return False
     try:
@@ -122,25 +122,27 @@ def _s3_reachable(endpoint: deps.S3Endpoint) -> bool:
     return True
 
 
-def choose_s3(resources: ExitStack, log_dir: Path, embedded_only: bool) -> deps.S3Endpoint:
+def choose_s3(
+    resources: ExitStack, log_dir: Path, embedded_only: bool
+) -> backing_services.S3Endpoint:
     configured = None if embedded_only else _s3_from_env()
     if configured is not None and _s3_reachable(configured):
         log.info("S3: using S3TASKS_S3_ENDPOINT (%s)", configured.url)
         return configured
     if configured is not None:
         log.warning("S3: S3TASKS_S3_ENDPOINT is not reachable, using an embedded moto server")
-    endpoint = resources.enter_context(deps.moto_s3(log_dir))
+    endpoint = resources.enter_context(backing_services.moto_s3(log_dir))
     log.info("S3: embedded moto server at %s (objects live in memory)", endpoint.url)
     return endpoint
 
 
-def ensure_bucket(endpoint: deps.S3Endpoint, name: str) -> None:
+def ensure_bucket(endpoint: backing_services.S3Endpoint, name: str) -> None:
     client = endpoint.client()
     if not client.bucket_exists(name):
         client.make_bucket(name)
 
 
-def s3_public_url(endpoint: deps.S3Endpoint, embedded: bool) -> str:
+def s3_public_url(endpoint: backing_services.S3Endpoint, embedded: bool) -> str:
     """Where the browser reaches S3 in direct mode: the embedded server's loopback URL, or
     S3TASKS_S3_PUBLIC_URL for a configured S3 (else its endpoint, as storage-api defaults)."""
     if embedded:
@@ -269,14 +271,14 @@ def devstack(options: DevstackOptions) -> Iterator[tuple[Stack, str, dict[str, s
         with ThreadPoolExecutor(max_workers=1) as pool:
             s3_future = pool.submit(choose_s3, s3_resources, log_dir, options.embedded_only)
             database_url = resources.enter_context(
-                deps.postgres_server(
+                backing_services.postgres_server(
                     _configured("S3TASKS_DATABASE_URL", options.embedded_only),
                     data_dir / "pgdata",
                     log.info,
                 )
             )
             redis_url = resources.enter_context(
-                deps.redis_server(
+                backing_services.redis_server(
                     _configured("S3TASKS_REDIS_URL", options.embedded_only), data_dir, log.info
                 )
             )
