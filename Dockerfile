@@ -75,6 +75,7 @@ COPY pyproject.toml uv.lock ./
 COPY packages/contracts/pyproject.toml packages/contracts/
 COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
+COPY packages/devstack/pyproject.toml packages/devstack/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
 COPY services/worker/pyproject.toml services/worker/

@@ -11,7 +11,7 @@ import re
 import psycopg
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.memory import PeakRss
 from s3tasks_testkit.stack import Stack
 from s3tasks_testkit.web_visitor import WebVisitor
@@ -29,7 +29,7 @@ def _content(size: int) -> bytes:
 
 
 def _open_uploads(stack: Stack) -> int:
-    return deps.open_multipart_uploads(stack.config.s3.client(), stack.config.bucket)
+    return backing_services.open_multipart_uploads(stack.config.s3.client(), stack.config.bucket)
 
 
 def _rows(stack: Stack, item_id: str) -> list[tuple[str]]:
@@ -108,7 +108,7 @@ def test_cancel_during_an_upload_leaves_no_row_no_object_and_no_open_upload(
     assert _rows(web_stack, item_id) == []
     assert _open_uploads(web_stack) == 0
     client = web_stack.config.s3.client()
-    assert f"objects/{item_id}" not in deps.object_keys(client, web_stack.config.bucket)
+    assert f"objects/{item_id}" not in backing_services.object_keys(client, web_stack.config.bucket)
     # the page's script resuming after this finds nothing to resume, and says so
     gone = visitor.stored_parts("file", item_id)
     assert gone.status_code == 404

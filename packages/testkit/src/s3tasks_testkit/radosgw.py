@@ -33,8 +33,8 @@ from typing import Final, Literal
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
-from s3tasks_testkit.deps import S3Endpoint
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
+from s3tasks_testkit.backing_services import S3Endpoint
+from s3tasks_testkit.processes import ServiceProcess, free_loopback_port
 
 DEBIAN_PACKAGES: Final = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
 PROGRAMS: Final = (
@@ -189,7 +189,8 @@ class CephCluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("run", "mon", "osd/ceph-0"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
-        self.mon_port = _free_loopback_port()
+        # the monitor's address must be known before it runs: it binds the port itself
+        self.mon_port = free_loopback_port()
         self.conf.write_text(self._config())
         self._make_keyrings()
         self._start_mon()
@@ -502,16 +503,6 @@ def _temporary_dir(es: ExitStack, parent: Path | None) -> Path:
     path = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=parent))
     es.callback(shutil.rmtree, path, ignore_errors=True)
     return path
-
-
-def _free_loopback_port() -> int:
-    """A port the kernel just handed out on 127.0.0.1 (the monitor's address must be known
-    before it runs, so this one cannot stay bound: a small window, as with any fixed port)."""
-    sock = bind_loopback()
-    try:
-        return port_of(sock)
-    finally:
-        sock.close()
 
 
 def listening_ports(pid: int) -> set[int]:
