@@ -35,10 +35,10 @@ from s3tasks_web.resources import (
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
+from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.uploads.form import FormUploadController
 from s3tasks_web.uploads.parts import PartUploadsController
 from s3tasks_web.uploads.script import ScriptUploadsController
-from s3tasks_web.uploads.slots import UploadSlots
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 

@@ -11,7 +11,7 @@ from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
-from s3tasks_web.uploads.slots import UploadSlots
+from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.visitors.csrf import CsrfTokens
 from s3tasks_web.visitors.session import SessionCookie, VisitorSession
 

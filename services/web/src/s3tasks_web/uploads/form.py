@@ -54,51 +54,39 @@ class FormUploadController(Controller):
         visitor: VisitorSession,
         resources: AppResources,
     ) -> Response[object]:
-        await receive_form(request, page, storage, objects, visitor, resources)
+        """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
+        body = paced(request.stream(), resources.settings)
+        try:
+            limits = await storage.limits()
+        except WebError as exc:
+            exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
+            raise
+        limit = page.max_bytes(limits)
+        announced = request.headers.get("content-length")
+        if (
+            announced is not None
+            and announced.isdigit()
+            and int(announced) > limit + _FORM_OVERHEAD_BYTES
+        ):
+            # known too large before a byte is read: answer now and hang up, reading nothing
+            raise rules.too_large(page, limit, close_connection=True)
+        resources.upload_slots.take()
+        try:
+            form = MultipartStream(
+                request.headers.get("content-type", ""),
+                body,
+                max_field_bytes=rules.description_max_bytes(limits),
+            )
+            head = await form.read_until_file(FILE_FIELD)
+            item = await _send_file(form, head, page, limit, storage, objects, visitor)
+        except WebError as exc:
+            if not exc.close_connection:
+                await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+            raise
+        finally:
+            resources.upload_slots.give_back()
+        rules.stored(page, item, resources.metrics, visitor)
         return back_to(request, page.path)
-
-
-async def receive_form(
-    request: WebRequest,
-    page: KindPage,
-    storage: StorageApiClient,
-    objects: ObjectClient,
-    visitor: VisitorSession,
-    resources: AppResources,
-) -> ItemOut:
-    """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
-    body = paced(request.stream(), resources.settings)
-    try:
-        limits = await storage.limits()
-    except WebError as exc:
-        exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
-        raise
-    limit = page.max_bytes(limits)
-    announced = request.headers.get("content-length")
-    if (
-        announced is not None
-        and announced.isdigit()
-        and int(announced) > limit + _FORM_OVERHEAD_BYTES
-    ):
-        # known too large before a byte is read: answer now and hang up, reading nothing
-        raise rules.too_large(page, limit, close_connection=True)
-    resources.upload_slots.take()
-    try:
-        form = MultipartStream(
-            request.headers.get("content-type", ""),
-            body,
-            max_field_bytes=rules.description_max_bytes(limits),
-        )
-        head = await form.read_until_file(FILE_FIELD)
-        item = await _send_file(form, head, page, limit, storage, objects, visitor)
-    except WebError as exc:
-        if not exc.close_connection:
-            await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
-        raise
-    finally:
-        resources.upload_slots.give_back()
-    rules.stored(page, item, resources.metrics, visitor)
-    return item
 
 
 async def _send_file(
