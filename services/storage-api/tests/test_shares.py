@@ -59,9 +59,7 @@ def stored_file(client: httpx.Client, visitor: str, data: bytes = b"shared bytes
     return str(resp.json()["id"])
 
 
-def create(
-    client: httpx.Client, visitor: str, item_id: str, **body: object
-) -> httpx.Response:
+def create(client: httpx.Client, visitor: str, item_id: str, **body: object) -> httpx.Response:
     return client.post(f"/v1/visitors/{visitor}/items/{item_id}/shares", json=body)
 
 
@@ -116,10 +114,12 @@ def test_owner_creates_lists_and_stops_links_and_downloads_are_counted(
     limited = share(client, visitor, item_id, max_downloads=3)
     open_ended = share(client, visitor, item_id)
     assert limited["path"] == f"/s/{limited['token']}"
-    assert len(limited["token"]) == 43 and limited["token"] != open_ended["token"]
+    assert len(limited["token"]) == 43
+    assert limited["token"] != open_ended["token"]
     assert (limited["state"], limited["downloads"], limited["downloads_left"]) == ("active", 0, 3)
     assert limited["ends_at"] == item["expires_at"]  # by default the link ends with its item
-    assert open_ended["max_downloads"] is None and open_ended["downloads_left"] is None
+    assert open_ended["max_downloads"] is None
+    assert open_ended["downloads_left"] is None
 
     got = grant(client, limited["token"])
     assert got.status_code == 201, got.text
@@ -209,8 +209,16 @@ def test_the_links_page_shows_the_item_and_an_images_preview(
     view = lookup(client, share(client, visitor, file_id, max_downloads=5)["token"])
     assert view.status_code == 200, view.text
     shown = view.json()
-    assert (shown["kind"], shown["filename"], shown["description"]) == ("file", "notes.txt", "for you")
-    assert (shown["size_bytes"], shown["downloads_left"], shown["password_required"]) == (1300, 5, False)
+    assert (shown["kind"], shown["filename"], shown["description"]) == (
+        "file",
+        "notes.txt",
+        "for you",
+    )
+    assert (shown["size_bytes"], shown["downloads_left"], shown["password_required"]) == (
+        1300,
+        5,
+        False,
+    )
     assert shown["preview_url"] is None
 
     image = upload(client, visitor, png(64, 48), filename="cat.png")
@@ -232,7 +240,8 @@ def test_a_grant_is_an_attachment_and_redeeming_it_serves_ranges_without_countin
     link = share(client, visitor, item_id, max_downloads=2)
     granted = grant(client, link["token"]).json()
     first = httpx.get(granted["url"], headers={"Range": "bytes=0-99"}, timeout=30)
-    assert first.status_code == 206 and first.content == data[:100]
+    assert first.status_code == 206
+    assert first.content == data[:100]
     assert first.headers["content-disposition"].startswith("attachment;")
     assert first.headers["content-type"] == "application/octet-stream"
     for _ in range(3):  # a download resumed three times within its grant
@@ -241,7 +250,8 @@ def test_a_grant_is_an_attachment_and_redeeming_it_serves_ranges_without_countin
         )
         assert redeemed.status_code == 200, redeemed.text
         rest = httpx.get(redeemed.json()["url"], headers={"Range": "bytes=100-"}, timeout=30)
-        assert rest.status_code == 206 and rest.content == data[100:]
+        assert rest.status_code == 206
+        assert rest.content == data[100:]
     assert share_rows(api, "id = %s", link["id"])[0]["downloads"] == 1
     assert listed(client, visitor, item_id)[0]["downloads_left"] == 1
 
@@ -268,8 +278,12 @@ def test_a_tampered_or_expired_grant_is_refused(
     for bad in [*tampered, expired]:
         resp = client.post("/v1/shares/redeem", json={"grant": bad, "via": "proxy"})
         assert resp.status_code == 403, (bad, resp.text)
-        assert resp.json()["detail"] == "This download is no longer valid. Please open the link again."
-    assert client.post("/v1/shares/redeem", json={"grant": signed, "via": "proxy"}).status_code == 200
+        assert (
+            resp.json()["detail"] == "This download is no longer valid. Please open the link again."
+        )
+    assert (
+        client.post("/v1/shares/redeem", json={"grant": signed, "via": "proxy"}).status_code == 200
+    )
 
 
 def test_every_end_answers_like_a_token_nobody_made(
@@ -387,14 +401,13 @@ def test_concurrent_downloads_are_counted_exactly(
     after = scrape(api.url)
     for outcome, expected in (("granted", 10), ("used_up", 40)):
         counted = after.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
-        assert counted - before.value(
-            "s3tasks_share_downloads_total", kind="file", outcome=outcome
-        ) == expected
+        assert (
+            counted - before.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
+            == expected
+        )
 
 
-def test_no_grant_after_delete_all_commits(
-    api: Api, client: httpx.Client, visitor: str
-) -> None:
+def test_no_grant_after_delete_all_commits(api: Api, client: httpx.Client, visitor: str) -> None:
     item_id = stored_file(client, visitor)
     link = share(client, visitor, item_id)
     assert grant(client, link["token"]).status_code == 201  # granted before: counted, kept
