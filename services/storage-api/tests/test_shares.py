@@ -35,8 +35,7 @@ def api(dependencies: Dependencies) -> Iterator[Api]:
         "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
         "STORAGE_API_MAX_FILE_BYTES": str(4 * MIB),
         "STORAGE_API_SHARE_SECRET": SHARE_SECRET,
-        # more concurrent requests than the default pool, as several replicas would bring
-        "STORAGE_API_DATABASE_POOL_SIZE": "20",
+        "STORAGE_API_SHARE_LINKS_PER_ITEM": "4",
     }
     with running_api(dependencies, "test_shares", env) as api:
         yield api
@@ -183,6 +182,22 @@ def test_out_of_range_values_are_refused_in_words_and_nothing_is_created(
     assert problem["type"] == "urn:s3tasks:problem:user-safe"  # web may show it as it is
     assert words in problem["detail"]
     assert share_rows(api, "item_id = %s", item_id) == []
+
+
+def test_an_item_has_a_bounded_number_of_links(
+    api: Api, client: httpx.Client, visitor: str
+) -> None:
+    item_id = stored_file(client, visitor)
+    first = share(client, visitor, item_id)
+    for _ in range(3):
+        share(client, visitor, item_id)
+    fifth = create(client, visitor, item_id)
+    assert fifth.status_code == 400
+    assert "has 4 links already" in fifth.json()["detail"]
+    # stopped links count too: the owner's list stays bounded
+    client.delete(f"/v1/visitors/{visitor}/items/{item_id}/shares/{first['id']}")
+    assert create(client, visitor, item_id).status_code == 400
+    assert len(share_rows(api, "item_id = %s", item_id)) == 4
 
 
 def test_an_end_before_the_items_is_kept_and_the_link_ends_then(
