@@ -513,3 +513,7 @@ def test_the_new_endpoints_are_in_the_openapi_schema(api: Api) -> None:
         "/v1/shares/redeem",
     ):
         assert path in paths, sorted(paths)
+    # the refusals web must tell apart are documented with the grant
+    assert {"201", "403", "404", "410", "429"} <= set(
+        paths["/v1/shares/grants"]["post"]["responses"]
+    )

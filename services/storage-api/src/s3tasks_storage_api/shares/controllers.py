@@ -10,10 +10,12 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 
 from s3tasks_contracts import (
     ContentLink,
     GrantRequest,
+    Problem,
     RedeemRequest,
     ShareCreate,
     ShareGrant,
@@ -24,7 +26,26 @@ from s3tasks_contracts import (
 )
 from s3tasks_storage_api.callers import Caller, only
 from s3tasks_storage_api.items.controllers import VisitorId
-from s3tasks_storage_api.shares.service import ShareService
+from s3tasks_storage_api.shares.service import (
+    GONE,
+    GRANT_ENDED,
+    TOO_MANY_ATTEMPTS,
+    USED_UP,
+    WRONG_PASSWORD,
+    ShareService,
+)
+
+
+def _problem(detail: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem,
+        generate_examples=False,
+        description=detail,
+        media_type="application/problem+json",
+    )
+
+
+_ENDED = {404: _problem(GONE), 410: _problem(USED_UP)}
 
 
 class OwnerSharesController(Controller):
@@ -61,20 +82,34 @@ class PublicSharesController(Controller):
     guards = [only(Caller.WEB)]
     tags = ["shares"]
 
-    @post("/lookup", status_code=200, sync_to_thread=True)
+    @post("/lookup", status_code=200, sync_to_thread=True, responses=_ENDED)
     def lookup(self, shares: ShareService, data: ShareLookup) -> ShareView:
         """What a link's page shows (not counted). 404 "This link does not exist or has
         expired" for every ended link as for a token nobody made; 410 when used up."""
         return shares.lookup(data)
 
-    @post("/grants", status_code=201, sync_to_thread=True)
+    @post(
+        "/grants",
+        status_code=201,
+        sync_to_thread=True,
+        responses={
+            **_ENDED,
+            403: _problem(WRONG_PASSWORD),
+            429: _problem(f"{TOO_MANY_ATTEMPTS} (with Retry-After)"),
+        },
+    )
     def grant(self, shares: ShareService, data: GrantRequest) -> ShareGrant:
         """Count one download, atomically, and sign it: a presigned GET (for the endpoint
         `via` reaches) and a grant to redeem for fresh ones without counting. 403 wrong
         password, 429 (`Retry-After`) too many attempts, 410 used up, 404 ended."""
         return shares.grant(data)
 
-    @post("/redeem", status_code=200, sync_to_thread=True)
+    @post(
+        "/redeem",
+        status_code=200,
+        sync_to_thread=True,
+        responses={403: _problem(GRANT_ENDED), 404: _problem(GONE)},
+    )
     def redeem(self, shares: ShareService, data: RedeemRequest) -> ContentLink:
         """A fresh presigned GET within a grant (a resumed or ranged download), not counted.
         403 once the grant expired or was tampered with; 404 once the link or item ended."""
