@@ -18,6 +18,8 @@ import httpx
 import psycopg
 import pytest
 
+from s3tasks_storage_api.errors import InvalidInput
+from s3tasks_storage_api.ratelimits import client_key
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
@@ -517,3 +519,11 @@ def test_the_new_endpoints_are_in_the_openapi_schema(api: Api) -> None:
     assert {"201", "403", "404", "410", "429"} <= set(
         paths["/v1/shares/grants"]["post"]["responses"]
     )
+
+
+def test_clients_are_told_apart_by_address_and_ipv6_clients_by_their_64() -> None:
+    assert client_key("192.0.2.1") == client_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert client_key("2001:db8:1:2::10") == client_key("2001:db8:1:2:ffff::1")
+    assert client_key("2001:db8:1:2::10") != client_key("2001:db8:1:3::10")
+    with pytest.raises(InvalidInput):
+        client_key("not an address")

@@ -64,6 +64,9 @@ def client_key(address: str) -> str:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
         raise InvalidInput("The client address is not an IP address.") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client it names
+            return str(ip.ipv4_mapped)
+        # by its integer: a zone (fe80::1%eth0) names no other client
+        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
+    return str(ip)
