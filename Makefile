@@ -87,14 +87,16 @@ COMPOSE_CMD = $(if $(BASE_IMAGE),S3TASKS_BASE_IMAGE=$(BASE_IMAGE)) $(COMPOSE) \
 	--build-arg SSL_CERT_FILE=/run/host-ca.crt --build-arg PIP_CERT=/run/host-ca.crt") \
 	--env-file $(COMPOSE_ENV) -f docker-compose.yml $(if $(COMPOSE_OVERRIDE),-f $(COMPOSE_OVERRIDE))
 
+COMPOSE_UP_LOG = $(dir $(COMPOSE_ENV))compose-up.log
+
 .PHONY: up
 up: ## Build the images and start the stack with compose at http://localhost:8080 (BASE_IMAGE=, COMPOSE_OVERRIDE=: README)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
 	@if [ -n "$(BUILD_CA)" ] && [[ "$(COMPOSE)" != *podman-compose* ]]; then \
 		echo "make up: BUILD_CA mounts into podman's builds; with docker, use a BuildKit secret" >&2; exit 2; fi
-	@set -o pipefail; $(COMPOSE_CMD) up -d --build 2>&1 | tee $(dir $(COMPOSE_ENV))compose-up.log \
-		|| deploy/compose/explain-up-failure.sh $(dir $(COMPOSE_ENV))compose-up.log "$(or $(BASE_IMAGE),$(shell \
-			sed -n 's/^S3TASKS_BASE_IMAGE=//p' $(COMPOSE_ENV)),python:3.11-slim-bookworm)"
+	@set -o pipefail; $(COMPOSE_CMD) up -d --build 2>&1 | tee $(COMPOSE_UP_LOG) \
+		|| deploy/compose/explain-up-failure.sh $(COMPOSE_UP_LOG) \
+			"$(or $(BASE_IMAGE),$$(sed -n 's/^S3TASKS_BASE_IMAGE=//p' $(COMPOSE_ENV)))"
 	@echo "s3tasks: http://localhost:$$(sed -n 's/^S3TASKS_HTTP_PORT=//p' $(COMPOSE_ENV))  (make down stops it; data stays in named volumes)"
 
 .PHONY: down

@@ -2,16 +2,17 @@
 # `make up` failed: say why in the newcomer's words when the base image could not be pulled
 # (no registry reachable), and how to build on another base. Always exits 1.
 set -uo pipefail
-log=$1 base=$2
+log=$1 base=${2:-python:3.11-slim-bookworm}  # the Dockerfile's default
 # podman: "initializing source docker://<base>: ..."; docker: "failed to resolve source
 # metadata for <base>", "pull access denied for <base>"
 if grep -F "$base" "$log" \
     | grep -qiE "initializing source|resolve source metadata|pull access denied|manifest unknown|failed to pull"; then
   cat >&2 <<MSG
 
-make up: the images are built FROM $base (the Dockerfile's BASE_IMAGE) and it could not be
-pulled: no image registry answers here. Build on a base this machine has instead, e.g. a
-Debian made with debootstrap (the Dockerfile installs python3 from apt on a bare Debian):
+make up: the images are built FROM $base
+(the Dockerfile's BASE_IMAGE), which could not be pulled: no image registry answers here.
+Build on a base this machine has instead, e.g. a Debian made with debootstrap (on a bare
+Debian the Dockerfile installs python3 from apt):
 
   debootstrap --variant=minbase bookworm /tmp/rootfs
   tar -C /tmp/rootfs -c . | podman import - localhost/bookworm-min
