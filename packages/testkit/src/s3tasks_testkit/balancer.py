@@ -5,9 +5,12 @@ round robin over the replicas' ports. A replica that refuses a connection (stopp
 restarted) or resets it before a byte of the answer came back is skipped for the next one,
 as ingress-nginx does with the chart's `proxy-next-upstream: error timeout` annotations (the
 same directives): GET and HEAD always; POST and PATCH only when not one byte of them was sent
-(no `non_idempotent`), and no request whose body nginx began to stream (bodies are not
-buffered), so a request a replica may have acted on is never sent twice: its caller sees
-nginx's 502. tests/deploy/test_ingress_nginx.py drives each case against a real dead port.
+(no `non_idempotent`); no request whose body nginx began to stream (bodies are not buffered),
+so no part of an upload in parts is sent twice. A request a replica may have acted on is not
+sent again, its caller sees nginx's 502, except an idempotent one (PUT, DELETE) small enough
+to arrive whole with its headers: nginx holds a copy of it, and sending it again is harmless
+by definition (web's PUT stores the same part once more). tests/deploy/test_ingress_nginx.py
+drives each case against a real dead port.
 """
 
 from __future__ import annotations
