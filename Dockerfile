@@ -54,13 +54,12 @@ ARG SERVICE
 # h11) for its test client; uvicorn[standard] brings watchfiles for --reload only (and h11 for
 # when httptools is missing). httpx and alembic import rich and pygments only when they are
 # there. storage-api sends Celery tasks but never runs Celery's command line, and pools its
-# connections with SQLAlchemy, not psycopg-pool; web signs its cookie with hmac and never
-# imports cryptography (both declared in the services' pyproject.toml, to be dropped there),
-# and calls storage-api and S3 with aiohttp, never httpx (nor certifi, which only httpx needs
-# there).
+# connections with SQLAlchemy, not psycopg-pool (declared in its pyproject.toml, to be dropped
+# there); web calls storage-api and S3 with aiohttp, never httpx (nor certifi, which only httpx
+# needs there).
 ARG NEVER_IMPORTED="faker polyfactory rich rich-click pygments markdown-it-py mdurl watchfiles litestar-htmx"
 ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth httpx httpcore h11 psycopg-pool"
-ARG NEVER_IMPORTED_BY_WEB="cryptography cffi pycparser httpx httpcore h11 certifi"
+ARG NEVER_IMPORTED_BY_WEB="httpx httpcore h11 certifi"
 WORKDIR /src
 # hadolint ignore=SC2086
 RUN case "${SERVICE}" in \
@@ -75,6 +74,7 @@ COPY pyproject.toml uv.lock ./
 COPY packages/contracts/pyproject.toml packages/contracts/
 COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
+COPY packages/devstack/pyproject.toml packages/devstack/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
 COPY services/worker/pyproject.toml services/worker/

@@ -96,7 +96,7 @@ beat: ## Run celery beat, the sweep and reconcile schedule (two at once do no ha
 	$(UV) run --frozen s3tasks-worker beat
 
 .PHONY: run
-run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured), print the URL; TRANSFER=direct: the browser carries the bytes (default proxy: web)
+run: install-python ## Start the whole stack here (embedded PostgreSQL/Redis/S3 unless configured; packages/devstack), print the page's, the metrics' and storage-api's URLs; TRANSFER=direct: the browser carries the bytes (default proxy: web)
 	$(UV) run --frozen s3tasks-devstack $(if $(TRANSFER),--transfer $(TRANSFER))
 
 # --- Benchmarks (bench/README.md) -------------------------------------------------------------

@@ -21,7 +21,7 @@ import psycopg
 from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.metrics import Scrape, scrape
 from s3tasks_testkit.processes import ServiceProcess
 from s3tasks_testkit.radosgw import CephOptions, Store
@@ -87,9 +87,9 @@ def bench_env(
             log_dir,
             notes.append,
             postgres_url=os.environ.get(
-                "S3TASKS_BENCH_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL
+                "S3TASKS_BENCH_POSTGRES_URL", backing_services.DEFAULT_POSTGRES_ADMIN_URL
             ),
-            redis_url=os.environ.get("S3TASKS_BENCH_REDIS_URL", deps.DEFAULT_REDIS_URL),
+            redis_url=os.environ.get("S3TASKS_BENCH_REDIS_URL", backing_services.DEFAULT_REDIS_URL),
             server=server,
             ceph=ceph,
         ) as dependencies,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from s3tasks_testkit import radosgw
-from s3tasks_testkit.processes import bind_loopback, port_of
+from s3tasks_testkit.processes import bind_loopback, free_loopback_port, port_of
 from s3tasks_testkit.radosgw import CephStartError, ceph_cluster, listening_ports
 
 
@@ -45,7 +45,7 @@ def test_a_daemon_that_cannot_start_fails_at_once_with_its_log(
     taken = bind_loopback()
     # the monitor's port is taken between being chosen and being bound, as a race would do,
     # on every attempt: the kit retries with a new port, then gives up with the log
-    monkeypatch.setattr(radosgw, "_free_loopback_port", lambda: port_of(taken))
+    monkeypatch.setattr(radosgw, "free_loopback_port", lambda: port_of(taken))
     try:
         with (
             pytest.raises(CephStartError) as failure,
@@ -65,12 +65,11 @@ def test_a_monitor_port_taken_once_is_retried_with_another(
 ) -> None:
     taken = bind_loopback()
     ports = [port_of(taken)]
-    free_port = radosgw._free_loopback_port
 
     def first_taken_then_free() -> int:
-        return ports.pop() if ports else free_port()
+        return ports.pop() if ports else free_loopback_port()
 
-    monkeypatch.setattr(radosgw, "_free_loopback_port", first_taken_then_free)
+    monkeypatch.setattr(radosgw, "free_loopback_port", first_taken_then_free)
     try:
         with ceph_cluster(tmp_path / "logs") as cluster:
             assert cluster.endpoint is not None

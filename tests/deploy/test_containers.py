@@ -27,7 +27,7 @@ import httpx
 import pytest
 import yaml
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
 from s3tasks_testkit.storage_api import upload
 
@@ -164,7 +164,7 @@ def image_sizes(podman: str, base_image: str, images: dict[str, str]) -> dict[st
     return sizes
 
 
-def e2e_env(base_url: str, s3: deps.S3Endpoint, bucket: str) -> dict[str, str]:
+def e2e_env(base_url: str, s3: backing_services.S3Endpoint, bucket: str) -> dict[str, str]:
     """What tests/e2e needs to drive a running stack and look into its bucket."""
     return {
         **os.environ,
@@ -241,7 +241,7 @@ class ContainerStack:
     env_storage_api: dict[str, str]
     env_worker: dict[str, str]
     env_web: dict[str, str]
-    s3: deps.S3Endpoint
+    s3: backing_services.S3Endpoint
     bucket: str
     prefix: str
 
@@ -290,8 +290,8 @@ def stack(
     podman: str,
     images: dict[str, str],
     database_url: str,
-    redis_ns: deps.RedisNamespace,
-    s3_endpoint: deps.S3Endpoint,
+    redis_ns: backing_services.RedisNamespace,
+    s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
     artifacts_dir: Path,
     request: pytest.FixtureRequest,
@@ -304,7 +304,7 @@ def stack(
         common["PYTHONPROFILEIMPORTTIME"] = "1"  # every import, one line each, in the logs
     env_storage_api = {
         **common,
-        "STORAGE_API_DATABASE_URL": deps.sqlalchemy_url(database_url),
+        "STORAGE_API_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
         "STORAGE_API_S3_ENDPOINT": s3_endpoint.url,
         "STORAGE_API_S3_ACCESS_KEY": s3_endpoint.access_key,
         "STORAGE_API_S3_SECRET_KEY": s3_endpoint.secret_key,
@@ -494,7 +494,9 @@ def test_every_installed_package_is_imported_by_the_running_services(
     assert api.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code == 202
     client = stack.s3.client()
     wait_until(
-        lambda: not any(visitor in key for key in deps.object_keys(client, stack.bucket)),
+        lambda: (
+            not any(visitor in key for key in backing_services.object_keys(client, stack.bucket))
+        ),
         timeout=120,
         interval=0.5,
         message="the worker deleted the visitor's object",
@@ -552,7 +554,7 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
         answer = upload_file(api, visitor, f"f{i}.txt", "sigterm")
         assert answer.status_code == 200, answer.text
     client = stack.s3.client()
-    keys_before = deps.object_keys(client, stack.bucket)
+    keys_before = backing_services.object_keys(client, stack.bucket)
     assert len(keys_before) >= 40
     worker = next(n for n in stack.containers.names if "-worker-" in n)
     assert api.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).status_code == 202
@@ -567,7 +569,7 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     stack.start_worker(worker + "-2")
 
     def purged() -> bool:
-        return not any(visitor in key for key in deps.object_keys(client, stack.bucket))
+        return not any(visitor in key for key in backing_services.object_keys(client, stack.bucket))
 
     wait_until(
         purged, timeout=120, interval=0.5, message="every object of the purged visitor deleted"
@@ -585,8 +587,8 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
     images: dict[str, str],
     helm: str,
     database_url: str,
-    redis_ns: deps.RedisNamespace,
-    s3_endpoint: deps.S3Endpoint,
+    redis_ns: backing_services.RedisNamespace,
+    s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
     artifacts_dir: Path,
     tmp_path: Path,
@@ -601,7 +603,7 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
             "postgresql": {"enabled": False},
             "redis": {"enabled": False},
         },
-        "externalDatabase": {"url": deps.sqlalchemy_url(database_url)},
+        "externalDatabase": {"url": backing_services.sqlalchemy_url(database_url)},
         "externalRedis": {"url": redis_ns.url},
         "externalS3": {
             "endpoint": s3_endpoint.url,

@@ -21,7 +21,7 @@ import pytest
 from minio import Minio
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
@@ -55,7 +55,7 @@ class Target:
     pids: dict[str, int] = field(default_factory=dict)
 
     def keys(self) -> set[str]:
-        return deps.object_keys(self.s3, self.bucket)
+        return backing_services.object_keys(self.s3, self.bucket)
 
     def keys_of(self, item_ids: list[str]) -> set[str]:
         """The objects (content and thumbnails) of these items that are in the bucket now."""
@@ -92,7 +92,7 @@ def _external_target() -> Target | None:
     ]
     if missing:
         raise pytest.UsageError(f"S3TASKS_E2E_BASE_URL is set, so set {', '.join(missing)} too")
-    endpoint = deps.S3Endpoint(
+    endpoint = backing_services.S3Endpoint(
         url=os.environ["S3TASKS_E2E_S3_ENDPOINT"].rstrip("/"),
         access_key=os.environ["S3TASKS_E2E_S3_ACCESS_KEY"],
         secret_key=os.environ["S3TASKS_E2E_S3_SECRET_KEY"],

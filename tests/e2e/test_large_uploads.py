@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.balancer import Balancer, nginx_available, nginx_ingress
 from s3tasks_testkit.memory import PeakRss
 from s3tasks_testkit.patience import patience
@@ -80,10 +80,10 @@ class IngressSite:
         self._ingress.close()
 
     def open_uploads(self) -> int:
-        return deps.open_multipart_uploads(self.target.s3, self.target.bucket)
+        return backing_services.open_multipart_uploads(self.target.s3, self.target.bucket)
 
     def objects(self) -> set[str]:
-        return deps.object_keys(self.target.s3, self.target.bucket, "objects/")
+        return backing_services.object_keys(self.target.s3, self.target.bucket, "objects/")
 
 
 @contextmanager

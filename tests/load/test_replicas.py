@@ -8,14 +8,10 @@ from __future__ import annotations
 import pytest
 
 from s3tasks_testkit.balancer import nginx_available
-from s3tasks_testkit.load import (
-    MIN_UPLOAD_DEADLINE_SECONDS,
-    SWEEP_INTERVAL_SECONDS,
-    assert_nothing_lost_or_leaked,
-    run_load,
-)
+from s3tasks_testkit.load.ledger import assert_nothing_lost_or_leaked, run_load
+from s3tasks_testkit.load.replicas import figures_of, load_target, replicated_stack
+from s3tasks_testkit.load.short_run import MIN_UPLOAD_DEADLINE_SECONDS, SWEEP_INTERVAL_SECONDS
 from s3tasks_testkit.patience import sweep_patience
-from s3tasks_testkit.replicas import figures_of, load_target, replicated_stack
 from s3tasks_testkit.stack import Dependencies
 
 TTL_SECONDS = 10

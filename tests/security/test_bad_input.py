@@ -26,7 +26,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.patience import JOB_SECONDS, patience, sweep_patience
@@ -299,7 +299,7 @@ def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str
         return (
             (vid is None or not _rows(site, "visitor_id = %s", vid))
             and site.object_keys() <= keys_before
-            and deps.open_multipart_uploads(site.s3, site.config.bucket) == 0
+            and backing_services.open_multipart_uploads(site.s3, site.config.bucket) == 0
         )
 
     with contextlib.suppress(TimeoutError):  # the assertions below say what was left
@@ -310,7 +310,7 @@ def _assert_nothing_stored(site: Site, visitor: WebVisitor, keys_before: set[str
         rows = _rows(site, "visitor_id = %s", vid)
         assert rows == [], f"rows left: {rows}"
     assert site.object_keys() - keys_before == set()
-    assert deps.open_multipart_uploads(site.s3, site.config.bucket) == 0
+    assert backing_services.open_multipart_uploads(site.s3, site.config.bucket) == 0
 
 
 def _rows(site: Site, where: str, *params: object) -> list[tuple[object, ...]]:

@@ -20,7 +20,7 @@ import pytest
 from minio import Minio
 from minio.datatypes import PostPolicy
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 
 KEY_PREFIX = "uploads/visitor-a/"
 MAX_BYTES = 1024
@@ -46,12 +46,12 @@ class Expect:
 
 
 @pytest.fixture
-def expect(s3_endpoint: deps.S3Endpoint) -> Expect:
+def expect(s3_endpoint: backing_services.S3Endpoint) -> Expect:
     return Expect(enforces=s3_endpoint.server != "moto", server=s3_endpoint.server)
 
 
 @pytest.fixture
-def s3(s3_endpoint: deps.S3Endpoint) -> Minio:
+def s3(s3_endpoint: backing_services.S3Endpoint) -> Minio:
     return s3_endpoint.client()
 
 
@@ -64,7 +64,7 @@ def _post_form(s3: Minio, bucket: str) -> dict[str, str]:
 
 
 def _post(
-    endpoint: deps.S3Endpoint, bucket: str, form: dict[str, str], key: str, body: bytes
+    endpoint: backing_services.S3Endpoint, bucket: str, form: dict[str, str], key: str, body: bytes
 ) -> httpx.Response:
     # the file field must come last in a POST upload; httpx writes `files` after `data`
     return httpx.post(
@@ -76,7 +76,7 @@ def _post(
 
 
 def test_an_expired_presigned_get_is_refused(
-    s3_endpoint: deps.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
+    s3_endpoint: backing_services.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
 ) -> None:
     s3.put_object(s3_bucket, "kept.txt", io.BytesIO(b"secret"), length=6)
     fresh = s3.presigned_get_object(s3_bucket, "kept.txt", expires=timedelta(minutes=1))
@@ -93,7 +93,7 @@ def test_an_expired_presigned_get_is_refused(
 
 
 def test_a_post_upload_over_the_policys_size_range_is_refused(
-    s3_endpoint: deps.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
+    s3_endpoint: backing_services.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
 ) -> None:
     form = _post_form(s3, s3_bucket)
 
@@ -103,11 +103,11 @@ def test_a_post_upload_over_the_policys_size_range_is_refused(
 
     expect.refused(oversize, 400, "EntityTooLarge")
     if expect.enforces:
-        assert deps.object_keys(s3, s3_bucket) == {f"{KEY_PREFIX}small"}
+        assert backing_services.object_keys(s3, s3_bucket) == {f"{KEY_PREFIX}small"}
 
 
 def test_a_post_upload_outside_the_policys_key_prefix_is_refused(
-    s3_endpoint: deps.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
+    s3_endpoint: backing_services.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
 ) -> None:
     form = _post_form(s3, s3_bucket)
 
@@ -115,11 +115,11 @@ def test_a_post_upload_outside_the_policys_key_prefix_is_refused(
 
     expect.refused(outside, 403, "AccessDenied")
     if expect.enforces:
-        assert deps.object_keys(s3, s3_bucket) == set()
+        assert backing_services.object_keys(s3, s3_bucket) == set()
 
 
 def test_a_post_upload_with_a_tampered_policy_is_refused(
-    s3_endpoint: deps.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
+    s3_endpoint: backing_services.S3Endpoint, s3: Minio, s3_bucket: str, expect: Expect
 ) -> None:
     form = _post_form(s3, s3_bucket)
     # a client widens its own policy (100 times the size) and keeps the old signature
@@ -134,4 +134,4 @@ def test_a_post_upload_with_a_tampered_policy_is_refused(
     # AWS names the signature (SignatureDoesNotMatch); radosgw answers AccessDenied
     expect.refused(tampered, 403, "SignatureDoesNotMatch", "AccessDenied")
     if expect.enforces:
-        assert deps.object_keys(s3, s3_bucket) == set()
+        assert backing_services.object_keys(s3, s3_bucket) == set()

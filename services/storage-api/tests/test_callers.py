@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig
@@ -200,7 +200,7 @@ def test_a_whole_stack_mid_rotation_works_and_logs_no_credential(stack: Stack) -
     def bucket_and_table_empty() -> bool:
         with psycopg.connect(config.database_url) as conn:
             row = conn.execute("SELECT count(*) FROM items").fetchone()
-        return row == (0,) and not deps.object_keys(config.s3.client(), config.bucket)
+        return row == (0,) and not backing_services.object_keys(config.s3.client(), config.bucket)
 
     # the worker's purge job runs at once; a sweep tick (every second here) would do it too
     wait_until(bucket_and_table_empty, timeout=60, message="the worker to delete the image")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
 from s3tasks_testkit.stack import Dependencies
 from s3tasks_testkit.storage_api import (
@@ -50,7 +50,7 @@ def minio_api(postgres_admin_url: str, redis_base_url: str, artifacts_dir: Path)
     image = os.environ.get("S3TASKS_TEST_MINIO_IMAGE", "minio/minio:RELEASE.2025-04-22T22-12-26Z")
     with MinioContainer(image) as minio:
         config = minio.get_config()
-        endpoint = deps.S3Endpoint(
+        endpoint = backing_services.S3Endpoint(
             url=f"http://{config['endpoint']}",
             access_key=config["access_key"],
             secret_key=config["secret_key"],

@@ -53,6 +53,7 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             "STORAGE_API_WEB_TOKENS",
         ),
         ({"STORAGE_API_WORKER_TOKENS": " , "}, "STORAGE_API_WORKER_TOKENS"),
+        ({"STORAGE_API_LIFECYCLE_MARGIN_DAYS": "-1"}, "STORAGE_API_LIFECYCLE_MARGIN_DAYS"),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], named: str) -> None:

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import bind_loopback
@@ -346,7 +346,9 @@ def test_bucket_holds_what_the_page_shows(visitor: WebVisitor, web_stack: Stack)
     item_id = link.group(1)
     client = web_stack.config.s3.client()
     # The page's own item is in the bucket, with the bytes the visitor sent.
-    assert f"objects/{item_id}" in deps.object_keys(client, web_stack.config.bucket, "objects/")
+    assert f"objects/{item_id}" in backing_services.object_keys(
+        client, web_stack.config.bucket, "objects/"
+    )
     stored = client.get_object(web_stack.config.bucket, f"objects/{item_id}")
     try:
         assert stored.read() == content

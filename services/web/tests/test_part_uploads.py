@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 import psycopg
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.memory import PeakRss
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.stack import Stack
 from s3tasks_testkit.web_visitor import WebVisitor
 
@@ -29,7 +31,7 @@ def _content(size: int) -> bytes:
 
 
 def _open_uploads(stack: Stack) -> int:
-    return deps.open_multipart_uploads(stack.config.s3.client(), stack.config.bucket)
+    return backing_services.open_multipart_uploads(stack.config.s3.client(), stack.config.bucket)
 
 
 def _rows(stack: Stack, item_id: str) -> list[tuple[str]]:
@@ -108,7 +110,7 @@ def test_cancel_during_an_upload_leaves_no_row_no_object_and_no_open_upload(
     assert _rows(web_stack, item_id) == []
     assert _open_uploads(web_stack) == 0
     client = web_stack.config.s3.client()
-    assert f"objects/{item_id}" not in deps.object_keys(client, web_stack.config.bucket)
+    assert f"objects/{item_id}" not in backing_services.object_keys(client, web_stack.config.bucket)
     # the page's script resuming after this finds nothing to resume, and says so
     gone = visitor.stored_parts("file", item_id)
     assert gone.status_code == 404
@@ -192,3 +194,30 @@ def test_parts_of_an_upload_deleted_by_delete_all_are_refused_with_why_and_no_fl
             "The upload was deleted by Delete all before it finished arriving."
         )
     assert visitor.flashes("/files") == []
+
+
+def test_a_refused_step_of_the_script_is_counted_and_flashed_for_its_page_a_part_is_not(
+    visitor: WebVisitor, web_stack: Stack
+) -> None:
+    """The page and the role of each route are on the route: a refused start on My Files is
+    counted as a file's and flashed on My Files; a refused part is neither (the script shows
+    it, once, in the form)."""
+    assert web_stack.web is not None
+    before = scrape(web_stack.web.metrics_url)
+    refused = visitor.start_in_parts("file", "x" * 2000 + ".bin", 10)
+    assert refused.json() == {"ok": False, "status": 400, "redirect": "/files"}
+    part = visitor.sign_parts("image", str(uuid.uuid4()), [1])
+    assert part.status_code == 404, part.text
+    after = scrape(web_stack.web.metrics_url)
+
+    def grew(**labels: str) -> float:
+        return after.total("s3tasks_uploads_total", **labels) - before.total(
+            "s3tasks_uploads_total", **labels
+        )
+
+    assert grew(kind="file", outcome="bad_request") == 1
+    assert grew(kind="image") == 0
+    assert visitor.flashes("/files") == [
+        ("error", "The file name is too long: at most 1024 characters.")
+    ]
+    assert visitor.flashes("/images") == []

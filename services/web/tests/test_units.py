@@ -12,11 +12,11 @@ import pytest
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
 from s3tasks_web.errors import StorageRefused, UploadRejected
-from s3tasks_web.pages.items import paced
-from s3tasks_web.pages.multipart_stream import MultipartStream
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.storage_client import _raise_for_problem
+from s3tasks_web.storage_api_client import _raise_for_problem
+from s3tasks_web.transfers.pacing import paced
+from s3tasks_web.uploads.multipart_stream import MultipartStream
 from s3tasks_web.visitors.csrf import CsrfTokens
 from s3tasks_web.visitors.session import SessionCodec, VisitorSession
 

@@ -18,6 +18,9 @@ STORAGE_API_MAX_IMAGE_BYTES: {{ . | int64 | quote }}
 {{- with .Values.config.maxFileBytes }}
 STORAGE_API_MAX_FILE_BYTES: {{ . | int64 | quote }}
 {{- end }}
+STORAGE_API_LIFECYCLE_RULES: {{ .Values.bucketLifecycle.enabled | quote }}
+STORAGE_API_LIFECYCLE_MARGIN_DAYS: {{ .Values.bucketLifecycle.marginDays | quote }}
+STORAGE_API_LIFECYCLE_CHECK_SECONDS: {{ .Values.bucketLifecycle.checkSeconds | quote }}
 STORAGE_API_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 STORAGE_API_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WORKER_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}

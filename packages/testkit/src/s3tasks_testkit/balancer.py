@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.processes import free_loopback_port, wait_until
 
 NGINX = "/usr/sbin/nginx"
 
@@ -87,14 +87,6 @@ def nginx_available() -> bool:
     return Path(NGINX).exists() or shutil.which("nginx") is not None
 
 
-def _free_port() -> int:
-    # nginx binds its own listening sockets: take a port the kernel picks and hand it over
-    # (a tiny race with other binders on loopback, retried by the caller's start)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Balancer:
     """Where each balanced service answers."""
@@ -120,7 +112,8 @@ def nginx_balancer(
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
     log_dir.mkdir(parents=True, exist_ok=True)
-    ports = {name: (ports or {}).get(name) or _free_port() for name in upstreams}
+    # nginx binds its own listening sockets
+    ports = {name: (ports or {}).get(name) or free_loopback_port() for name in upstreams}
     servers = "".join(
         _SERVER.format(
             name=name,

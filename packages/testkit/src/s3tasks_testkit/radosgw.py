@@ -33,8 +33,8 @@ from typing import Final, Literal
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
-from s3tasks_testkit.deps import S3Endpoint
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
+from s3tasks_testkit.backing_services import S3Endpoint
+from s3tasks_testkit.processes import ServiceProcess, free_loopback_port
 
 DEBIAN_PACKAGES: Final = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
 PROGRAMS: Final = (
@@ -78,6 +78,11 @@ class CephOptions:
     """The OSD's capacity (memstore's accounting limit, or the sparse file's size)."""
     gc_min_wait_seconds: int = 30
     """radosgw frees deleted data after this (default 2 h); memstore holds it in RAM till then."""
+    lc_debug_interval_seconds: int = 0
+    """Seconds that stand for a "day" of bucket lifecycle rules, and how often radosgw's
+    lifecycle thread runs (Ceph's rgw_lc_debug_interval); 0: real days. Every bucket with
+    rules is affected, and storage-api sets rules on its bucket: a short "day" makes every
+    stack's objects expire within minutes, so only a cluster of a test's own should have one."""
     bluestore_parent: Path | None = None
     """Where bluestore's sparse file goes (default: the scratch directory, which is under the
     system's temporary directory with the config and the daemons' sockets: socket paths must
@@ -184,7 +189,8 @@ class CephCluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("run", "mon", "osd/ceph-0"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
-        self.mon_port = _free_loopback_port()
+        # the monitor's address must be known before it runs: it binds the port itself
+        self.mon_port = free_loopback_port()
         self.conf.write_text(self._config())
         self._make_keyrings()
         self._start_mon()
@@ -280,7 +286,13 @@ keyring = {s}/gateway.keyring
 rgw_frontends = beast endpoint=127.0.0.1:0
 rgw_gc_obj_min_wait = {self.options.gc_min_wait_seconds}
 rgw_gc_processor_period = {self.options.gc_min_wait_seconds}
-"""
+# lifecycle rules are processed at any hour (the default is 00:00-06:00 only)
+rgw_lifecycle_work_time = 00:00-23:59
+{self._lifecycle_config()}"""
+
+    def _lifecycle_config(self) -> str:
+        interval = self.options.lc_debug_interval_seconds
+        return f"rgw_lc_debug_interval = {interval}\n" if interval > 0 else ""
 
     def _store_config(self) -> str:
         if self.options.store == "memstore":
@@ -491,16 +503,6 @@ def _temporary_dir(es: ExitStack, parent: Path | None) -> Path:
     path = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=parent))
     es.callback(shutil.rmtree, path, ignore_errors=True)
     return path
-
-
-def _free_loopback_port() -> int:
-    """A port the kernel just handed out on 127.0.0.1 (the monitor's address must be known
-    before it runs, so this one cannot stay bound: a small window, as with any fixed port)."""
-    sock = bind_loopback()
-    try:
-        return port_of(sock)
-    finally:
-        sock.close()
 
 
 def listening_ports(pid: int) -> set[int]:

@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Final, Literal, cast
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.radosgw import CephOptions, radosgw_s3
 from s3tasks_testkit.stack import Dependencies
 
@@ -37,10 +37,10 @@ def parse_s3_server(value: str | None, variable: str) -> S3Server:
 @contextmanager
 def s3_server(
     server: S3Server, log_dir: Path, ceph: CephOptions | None = None
-) -> Iterator[deps.S3Endpoint]:
+) -> Iterator[backing_services.S3Endpoint]:
     """A running S3 server of the chosen kind, stopped on exit; `endpoint.server` says which."""
     if server == "moto":
-        with deps.moto_s3(log_dir) as endpoint:
+        with backing_services.moto_s3(log_dir) as endpoint:
             yield endpoint
         return
     with radosgw_s3(log_dir / "radosgw", ceph) as endpoint:
@@ -60,9 +60,11 @@ def local_dependencies(
     """PostgreSQL and Redis at these URLs when they answer (else embedded ones, their data
     below `log_root`) and an S3 server of our own; `say` is told what was chosen."""
     with ExitStack() as es:
-        postgres = es.enter_context(deps.postgres_server(postgres_url, log_root / "pgdata", say))
+        postgres = es.enter_context(
+            backing_services.postgres_server(postgres_url, log_root / "pgdata", say)
+        )
         (log_root / "redis").mkdir(parents=True, exist_ok=True)
-        redis = es.enter_context(deps.redis_server(redis_url, log_root / "redis", say))
+        redis = es.enter_context(backing_services.redis_server(redis_url, log_root / "redis", say))
         started = time.monotonic()
         s3 = es.enter_context(s3_server(server, log_root, ceph))
         say(f"S3: {s3.server} at {s3.url}, started in {time.monotonic() - started:.1f} s")

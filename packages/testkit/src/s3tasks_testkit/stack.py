@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s3tasks_testkit import deps
-from s3tasks_testkit.deps import S3Endpoint, sqlalchemy_url
+from s3tasks_testkit import backing_services
+from s3tasks_testkit.backing_services import S3Endpoint, sqlalchemy_url
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
 
 #: glibc tuning for processes that stream large bodies through worker threads: a fixed
@@ -234,9 +234,9 @@ def isolated_config(
     All three are removed on exit; `overrides` set any other StackConfig field.
     """
     with (
-        deps.postgres_database(dependencies.postgres_admin_url) as database_url,
-        deps.redis_namespace(dependencies.redis_url) as ns,
-        deps.bucket(dependencies.s3) as bucket,
+        backing_services.postgres_database(dependencies.postgres_admin_url) as database_url,
+        backing_services.redis_namespace(dependencies.redis_url) as ns,
+        backing_services.bucket(dependencies.s3) as bucket,
     ):
         yield StackConfig(
             database_url=database_url,

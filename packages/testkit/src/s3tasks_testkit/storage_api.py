@@ -11,7 +11,7 @@ import httpx
 import psycopg
 from minio import Minio
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 
 MIB = 1024 * 1024
@@ -55,10 +55,10 @@ class Api:
             conn.execute(sql, params)
 
     def object_keys(self, prefix: str = "") -> set[str]:
-        return deps.object_keys(self.s3, self.config.bucket, prefix)
+        return backing_services.object_keys(self.s3, self.config.bucket, prefix)
 
     def open_multipart_uploads(self) -> int:
-        return deps.open_multipart_uploads(self.s3, self.config.bucket)
+        return backing_services.open_multipart_uploads(self.s3, self.config.bucket)
 
 
 @contextmanager

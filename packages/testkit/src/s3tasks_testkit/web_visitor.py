@@ -20,7 +20,7 @@ import httpx
 import psycopg
 from minio import Minio
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.stack import Stack, StackConfig
 
@@ -332,7 +332,7 @@ def check_invariant(
             " status = 'stored' AND hidden_at IS NULL AND expires_at > now() AS visible,"
             " stored_at FROM items"
         ).fetchall()
-    keys = deps.object_keys(s3, bucket)
+    keys = backing_services.object_keys(s3, bucket)
     report.rows, report.objects = len(rows), len(keys)
     expected: set[str] = set()
     visible_by_kind: Counter[str] = Counter()
@@ -350,7 +350,7 @@ def check_invariant(
             if key not in keys:
                 report.dangling_rows.append(f"{item_id} ({key})")
     report.orphan_objects = keys - expected
-    report.open_multipart_uploads = deps.open_multipart_uploads(s3, bucket)
+    report.open_multipart_uploads = backing_services.open_multipart_uploads(s3, bucket)
     if storage_api_url is not None:
         metrics = scrape(storage_api_url)
         for kind in ("image", "file"):
@@ -419,7 +419,7 @@ class Site:
         return WebVisitor(self.web_url)
 
     def object_keys(self) -> set[str]:
-        return deps.object_keys(self.s3, self.config.bucket)
+        return backing_services.object_keys(self.s3, self.config.bucket)
 
     def invariant(self, visitors: list[WebVisitor] | None = None) -> InvariantReport:
         return check_invariant(

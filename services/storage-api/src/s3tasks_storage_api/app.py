@@ -33,6 +33,7 @@ from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
 from s3tasks_storage_api.observability.metrics import ItemsCollector, UploadMetrics
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
+from s3tasks_storage_api.storage.lifecycle import keep_lifecycle_rules
 from s3tasks_storage_api.storage.signing import Signer
 from s3tasks_storage_api.transfers.controllers import LinksController, UploadsController
 from s3tasks_storage_api.transfers.service import Signers, TransferService
@@ -127,7 +128,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         # it with a queued handler of its own that drops the request id and, on SIGKILL,
         # the lines still queued (the deletion audit among them)
         logging_config=None,
-        lifespan=[lifespan],
+        # in this order: the bucket is made (first lifespan) before its rules are checked
+        lifespan=[lifespan, keep_lifecycle_rules(settings, store, registry)],
         openapi_config=OpenAPIConfig(
             title="s3tasks storage-api",
             version="1.0.0",

@@ -73,6 +73,15 @@ class StorageApiSettings(ServiceSettings):
     #: a row whose upload never finished is removed after this long (its deadline).
     upload_deadline_seconds: int = Field(default=3600, ge=1)
 
+    #: the bucket's lifecycle rules, S3's own backstop should the deletion schedule ever be
+    #: lost (storage/lifecycle.py): objects and thumbnails expire this many whole days after
+    #: the longest an item can live (upload deadline + longest TTL, rounded up to days), and
+    #: multipart uploads are aborted once the upload deadline (rounded up to days) has passed
+    lifecycle_rules: bool = True
+    lifecycle_margin_days: int = Field(default=1, ge=0)
+    #: how often each replica checks the rules are still there (and puts them back)
+    lifecycle_check_seconds: float = Field(default=3600.0, ge=1)
+
     @field_validator("s3_endpoint", "s3_public_url")
     @classmethod
     def _endpoint_is_url(cls, value: str) -> str:

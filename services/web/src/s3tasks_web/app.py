@@ -8,36 +8,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-from litestar.types import BeforeMessageSendHookHandler
 
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_web.health import HealthController
-from s3tasks_web.observability.http import make_before_send
-from s3tasks_web.observability.lingering import LingeringCloseMiddleware
+from s3tasks_web.http.lingering import LingeringCloseMiddleware
+from s3tasks_web.http.security_headers import security_headers_hook
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.controllers import items_controller
-from s3tasks_web.pages.direct_uploads import DirectUploadsController
 from s3tasks_web.pages.errors import exception_handlers
-from s3tasks_web.pages.kinds import FILES, IMAGES
-from s3tasks_web.pages.part_uploads import PartUploadsController
-from s3tasks_web.services import (
-    UploadSlots,
-    WebServices,
+from s3tasks_web.pages.kinds import FILES, IMAGES, KindPage
+from s3tasks_web.pages.routes import page_opt, provide_page
+from s3tasks_web.resources import (
+    AppResources,
     provide_objects,
-    provide_services,
+    provide_resources,
     provide_storage,
     provide_visitor,
 )
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.storage_client import StorageClient, build_http_client
+from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
+from s3tasks_web.transfers.slots import UploadSlots
+from s3tasks_web.uploads.form import FormUploadController
+from s3tasks_web.uploads.parts import PartUploadsController
+from s3tasks_web.uploads.script import ScriptUploadsController
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -78,9 +79,24 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={digest}"
 
 
+def page_router(page: KindPage) -> Router:
+    """A page and everything below it: its own routes, its uploads. The router's `opt` says
+    which page each of them belongs to (`pages/routes.py`)."""
+    return Router(
+        path=page.path,
+        opt=page_opt(page),
+        route_handlers=[
+            items_controller(page),
+            FormUploadController,
+            ScriptUploadsController,
+            PartUploadsController,
+        ],
+    )
+
+
 def create_app(settings: WebSettings) -> Litestar:
     secret = settings.secret_key.get_secret_value()
-    services = WebServices(
+    resources = AppResources(
         settings=settings,
         session_cookie=SessionCookie(
             codec=SessionCodec(secret),
@@ -94,22 +110,22 @@ def create_app(settings: WebSettings) -> Litestar:
     )
 
     @asynccontextmanager
-    async def storage_client(app: Litestar) -> AsyncIterator[None]:
+    async def http_clients(app: Litestar) -> AsyncIterator[None]:
         async with (
             build_http_client(settings) as http,
             build_object_http_client(settings) as object_http,
         ):
-            services.storage = StorageClient(
+            resources.storage = StorageApiClient(
                 http,
                 settings.storage_api_base,
                 limits_cache_seconds=settings.limits_cache_seconds,
             )
-            services.objects = ObjectClient(object_http)
+            resources.objects = ObjectClient(object_http)
             try:
                 yield
             finally:
-                services.storage = None
-                services.objects = None
+                resources.storage = None
+                resources.objects = None
 
     assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js")}
 
@@ -117,10 +133,10 @@ def create_app(settings: WebSettings) -> Litestar:
         engine.engine.globals.update(
             static=assets,
             csrf_param=CSRF_QUERY_PARAM,
-            csrf_token=lambda request: services.csrf_tokens.token_for(
-                services.session_cookie.load(request)
+            csrf_token=lambda request: resources.csrf_tokens.token_for(
+                resources.session_cookie.load(request)
             ),
-            flashes=lambda request: services.session_cookie.load(request).pop_flashes(),
+            flashes=lambda request: resources.session_cookie.load(request).pop_flashes(),
         )
         # The templates ship with the package and never change while it runs: compile each
         # once now, and let no render stat every template file to see whether it changed.
@@ -128,16 +144,16 @@ def create_app(settings: WebSettings) -> Litestar:
         for name in engine.engine.list_templates():
             engine.engine.get_template(name)
 
-    before_send: BeforeMessageSendHookHandler = make_before_send(services)  # type: ignore[assignment]
+    def s3_browser_origin() -> str | None:
+        return resources.storage.s3_browser_origin if resources.storage else None
+
     app = Litestar(
         route_handlers=[
             home,
             upload_too_large,
             HealthController,
-            items_controller(IMAGES),
-            items_controller(FILES),
-            DirectUploadsController,
-            PartUploadsController,
+            page_router(IMAGES),
+            page_router(FILES),
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],
@@ -148,22 +164,28 @@ def create_app(settings: WebSettings) -> Litestar:
             ),
         ],
         dependencies={
-            "services": Provide(provide_services, sync_to_thread=False),
+            "resources": Provide(provide_resources, sync_to_thread=False),
+            "page": Provide(provide_page, sync_to_thread=False),
             "storage": Provide(provide_storage, sync_to_thread=False),
             "objects": Provide(provide_objects, sync_to_thread=False),
             "visitor": Provide(provide_visitor, sync_to_thread=False),
         },
         guards=[csrf_guard],
         middleware=[LingeringCloseMiddleware()],
-        before_send=[before_send],
+        before_send=[
+            security_headers_hook(
+                settings.production, settings.hsts_max_age_seconds, s3_browser_origin
+            ),
+            resources.session_cookie.before_send_hook(),
+        ],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
             engine_callback=configure_templates,
         ),
-        lifespan=[storage_client],
-        state=State({"services": services}),
+        lifespan=[http_clients],
+        state=State({"resources": resources}),
         request_max_body_size=SMALL_FORM_MAX_BYTES,
         openapi_config=None,
         logging_config=None,
@@ -173,7 +195,7 @@ def create_app(settings: WebSettings) -> Litestar:
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
     app.asgi_handler = RequestMiddleware(
         app.asgi_handler,
-        HttpMetrics(services.metrics.registry, "web"),
+        HttpMetrics(resources.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
     )
     return app

@@ -13,7 +13,7 @@ from s3tasks_servicekit.listeners import inherited_listener
 from s3tasks_servicekit.opsserver import Answer, OpsServer
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_web.app import create_app
-from s3tasks_web.observability.header_timeout import with_header_deadline
+from s3tasks_web.http.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
 from s3tasks_web.settings import WebSettings
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_or_exit(WebSettings, parser.prog)
     configure_logging(settings.log_level, settings.json_logs)
     app = create_app(settings)
-    registry = app.state.services.metrics.registry
+    registry = app.state.resources.metrics.registry
 
     def metrics() -> Answer:
         return HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, get
 
-from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.storage_api_client import StorageApiClient
 
 
 class HealthController(Controller):
@@ -16,7 +16,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", media_type=MediaType.JSON)
-    async def readyz(self, storage: StorageClient) -> Response[dict[str, str]]:
+    async def readyz(self, storage: StorageApiClient) -> Response[dict[str, str]]:
         if await storage.ready():
             return Response({"status": "ok"})
         return Response({"status": "storage-api unreachable"}, status_code=503)

@@ -35,7 +35,6 @@ class WebSettings(ServiceSettings):
 
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
-    write_timeout_seconds: float = Field(default=60.0, gt=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
     #: an upload whose body sends nothing for this long is refused (slow-body clients).

@@ -1,1 +1,1 @@
-"""Logs, request ids and Prometheus metrics."""
+"""Logs and Prometheus metrics."""

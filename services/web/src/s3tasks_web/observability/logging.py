@@ -7,11 +7,8 @@ from s3tasks_servicekit.logs import configure_logging as configure_shared_loggin
 
 
 def configure_logging(level: str, json_format: bool) -> None:
-    # one line per call to storage-api and uvicorn's own access lines would double the
-    # access lines web writes itself (the shared request middleware, wired in app.py)
+    # uvicorn's own access lines would double the access lines web writes itself (the shared
+    # request middleware, wired in app.py)
     configure_shared_logging(
-        level,
-        json_format=json_format,
-        service="web",
-        quiet=("httpx", "httpcore", "uvicorn.access"),
+        level, json_format=json_format, service="web", quiet=("uvicorn.access",)
     )

@@ -7,24 +7,20 @@ download that cannot be served shows a friendly page with the right status; neve
 from __future__ import annotations
 
 import logging
-import re
 
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
-from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
-from s3tasks_web.pages.kinds import KIND_PAGES
+from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.responses import back_to, wants_json
-from s3tasks_web.services import provide_services
+from s3tasks_web.pages.routes import route_role
+from s3tasks_web.resources import provide_resources
 
 log = logging.getLogger(__name__)
 
-_KIND_OF_PATH = {page.path: kind for kind, page in KIND_PAGES.items()}
-#: the form's upload, and the three steps of the upload script in `direct` mode
-_UPLOAD_ROUTE = re.compile(r"(/[a-z]+)/(?:upload|uploads|uploads/[^/]+/(?:complete|abort))")
 #: the `outcome` of a refused upload, by status, where the error names none of its own.
 _OUTCOMES = {
     400: "bad_request",
@@ -42,26 +38,17 @@ _OUTCOMES = {
 def _count_refused_upload(request: WebRequest, status: int, reason: str | None) -> None:
     """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
     reader, storage-api, an unexpected error), so an operator sees each one with its reason."""
-    route = _UPLOAD_ROUTE.fullmatch(request.url.path) if request.method == "POST" else None
-    kind = _KIND_OF_PATH.get(route.group(1)) if route else None
-    if kind is not None:
+    role = route_role(request)
+    if role is not None and role.upload_step:
         outcome = reason or _OUTCOMES.get(status, "refused")
-        provide_services(request.app.state).metrics.record_upload(kind, outcome)
-
-
-#: the parts of an upload in parts: the script shows a refusal itself, in the form, once
-#: (several part requests are under way at a time; each would leave a flash)
-_PART_ROUTE = re.compile(r"/[a-z]+/uploads/[^/]+/parts(?:/\d+)?")
+        provide_resources(request.app.state).metrics.record_upload(role.page.kind, outcome)
 
 
 def _form_page(request: WebRequest) -> str | None:
-    """The page a refused form goes back to, if the request was one of its forms."""
-    if request.method != "POST" or _PART_ROUTE.fullmatch(request.url.path):
-        return None
-    for page in KIND_PAGES.values():
-        if request.url.path.startswith(page.path + "/"):
-            return page.path
-    return None
+    """The page a refused form goes back to, if the request was one of its forms (the parts
+    of an upload in parts are not: the script shows their refusal itself)."""
+    role = route_role(request)
+    return role.page.path if role is not None and role.form else None
 
 
 def _error_page(
@@ -83,7 +70,7 @@ def handle_web_error(request: WebRequest, exc: WebError) -> Response[object]:
     _count_refused_upload(request, exc.status_code, exc.reason)
     page = _form_page(request)
     if page is not None and not isinstance(exc, CsrfRejected):
-        visitor = provide_services(request.app.state).session_cookie.load(request)
+        visitor = provide_resources(request.app.state).session_cookie.load(request)
         visitor.flash("error", exc.user_message)
         response = back_to(request, page, status_code=exc.status_code)
     else:

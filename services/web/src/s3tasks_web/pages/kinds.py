@@ -13,10 +13,10 @@ class KindPage:
     kind: ItemKind
     #: where the page is; its forms and content live below it.
     path: str
-    #: the plural, as in "Delete all images".
-    noun: str
-    #: the singular, as in "That image is too large".
-    what: str
+    #: as in "That image is too large".
+    singular: str
+    #: as in "Delete all images".
+    plural: str
     template: str
     #: after `{path}/{item id}`: where an item's content is served.
     content_leaf: str
@@ -33,14 +33,14 @@ class KindPage:
 
     def count(self, number: int) -> str:
         """'1 image', '3 images', '0 images'."""
-        return f"{number} {self.what if number == 1 else self.noun}"
+        return f"{number} {self.singular if number == 1 else self.plural}"
 
 
 IMAGES = KindPage(
     kind=ItemKind.IMAGE,
     path="/images",
-    noun="images",
-    what="image",
+    singular="image",
+    plural="images",
     template="images.html",
     content_leaf="",
     thumbnails=True,
@@ -52,8 +52,8 @@ IMAGES = KindPage(
 FILES = KindPage(
     kind=ItemKind.FILE,
     path="/files",
-    noun="files",
-    what="file",
+    singular="file",
+    plural="files",
     template="files.html",
     content_leaf="/download",
     thumbnails=False,

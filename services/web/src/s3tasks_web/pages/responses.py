@@ -6,7 +6,7 @@ from litestar import Response
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from s3tasks_web.connections import WebRequest
+from s3tasks_web.http.connections import WebRequest
 
 #: The upload script asks for JSON so the flash waits in the session for the next page view.
 SCRIPT_ACCEPT = "application/json"

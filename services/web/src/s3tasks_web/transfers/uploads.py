@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 from s3tasks_contracts import ItemKind, ItemOut, TransferMode, UploadCompletion, UploadStart
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable, UploadRejected
-from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 
 log = logging.getLogger(__name__)
 
 
 async def send_in_parts(
-    storage: StorageClient,
+    storage: StorageApiClient,
     objects: ObjectClient,
     visitor_id: str,
     *,
@@ -62,7 +62,7 @@ def _gone(deadline: datetime) -> UploadRejected:
 
 
 async def complete(
-    storage: StorageClient, visitor_id: str, item_id: str, completion: UploadCompletion
+    storage: StorageApiClient, visitor_id: str, item_id: str, completion: UploadCompletion
 ) -> ItemOut:
     """Complete, once more if the answer was lost: completion is idempotent, and a lost
     answer is often a commit that did land (the second call then answers with the item)."""
@@ -73,7 +73,7 @@ async def complete(
         return await storage.complete_upload(visitor_id, item_id, completion)
 
 
-async def _abort(storage: StorageClient, visitor_id: str, item_id: str) -> None:
+async def _abort(storage: StorageApiClient, visitor_id: str, item_id: str) -> None:
     try:
         await storage.abort_upload(visitor_id, item_id)
     except Exception:  # noqa: BLE001 - the sweep aborts it at its deadline anyway

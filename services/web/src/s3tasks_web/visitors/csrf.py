@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from litestar.handlers.base import BaseRouteHandler
 
-from s3tasks_web.connections import WebConnection
 from s3tasks_web.errors import CsrfRejected
+from s3tasks_web.http.connections import WebConnection
 from s3tasks_web.visitors.session import VisitorSession, b64url_encode
 
 CSRF_QUERY_PARAM = "csrf"
@@ -54,9 +54,9 @@ async def csrf_guard(connection: WebConnection, _: BaseRouteHandler) -> None:
     every request for a few microseconds of hashing."""
     if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
         return
-    services = connection.app.state.services
-    tokens: CsrfTokens = services.csrf_tokens
-    session = services.session_cookie.load(connection)
+    resources = connection.app.state.resources
+    tokens: CsrfTokens = resources.csrf_tokens
+    session = resources.session_cookie.load(connection)
     token = connection.query_params.get(CSRF_QUERY_PARAM) or connection.headers.get(CSRF_HEADER)
     if not _same_origin(connection) or not tokens.verify(session, token):
         raise CsrfRejected

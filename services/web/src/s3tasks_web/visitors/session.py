@@ -15,8 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+
 from s3tasks_contracts import is_valid_visitor_id
-from s3tasks_web.connections import WebConnection
+from s3tasks_web.http.connections import WebConnection
 
 FlashLevel = Literal["success", "error", "info"]
 _STATE_KEY = "s3tasks_web.session"
@@ -143,3 +146,18 @@ class SessionCookie:
         if self.secure:
             flags.append("Secure")
         return "; ".join(flags)
+
+    def before_send_hook(self) -> BeforeMessageSendHookHandler:
+        """A before_send hook writing the cookie on any response whose session changed (a new
+        visitor, a flash added or shown), pages and error pages alike."""
+
+        async def before_send(message: Message, scope: Scope) -> None:
+            if message["type"] != "http.response.start":
+                return
+            cookie = self.header_for(scope.get("state", {}))
+            if cookie is not None:
+                headers = MutableScopeHeaders.from_message(message)
+                headers.add("set-cookie", cookie)
+                headers.add("vary", "Cookie")
+
+        return before_send

@@ -1,12 +1,13 @@
-"""Per-response plumbing: security headers, caching and the session cookie. The request id and
-the HTTP metrics are the shared middleware's (`s3tasks_servicekit.http_middleware`)."""
+"""The headers every response carries: security headers, and no shared caching of pages.
+The session cookie is the visitor's session's (`visitors/session.py`); the request id and the
+HTTP metrics are the shared middleware's (`s3tasks_servicekit.http_middleware`)."""
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from collections.abc import Callable
 
-from s3tasks_web.services import WebServices
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 
 def content_security_policy(s3_origin: str | None = None) -> str:
@@ -45,29 +46,28 @@ def security_headers(production: bool, hsts_max_age: int) -> dict[str, str]:
     return headers
 
 
-def make_before_send(services: WebServices) -> object:
-    """A before_send hook: runs for every response, routed or not (404s, static files, errors)."""
-    fixed = security_headers(services.settings.production, services.settings.hsts_max_age_seconds)
+def security_headers_hook(
+    production: bool, hsts_max_age: int, s3_origin: Callable[[], str | None]
+) -> BeforeMessageSendHookHandler:
+    """A before_send hook: runs for every response, routed or not (404s, static files, errors).
+    `s3_origin`: the S3 origin of `direct` mode as last told, or None (`proxy` mode)."""
+    fixed = security_headers(production, hsts_max_age)
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = MutableScopeHeaders.from_message(message)
-        s3_origin = services.storage.s3_browser_origin if services.storage else None
+        origin = s3_origin()
         for name, value in fixed.items():
             if name == "content-security-policy" and name in headers:
                 continue  # served uploads carry their own, stricter policy
-            if name == "content-security-policy" and s3_origin:
-                value = content_security_policy(s3_origin)
+            if name == "content-security-policy" and origin:
+                value = content_security_policy(origin)
             headers[name] = value
         content_type = headers.get("content-type", "")
         personal = content_type.startswith(("text/html", "application/json"))
         if personal and "cache-control" not in headers:
             # Pages carry the visitor's items and CSRF token: never for a shared cache.
             headers["cache-control"] = "no-store"
-        cookie = services.session_cookie.header_for(scope.get("state", {}))
-        if cookie is not None:
-            headers.add("set-cookie", cookie)
-            headers.add("vary", "Cookie")
 
     return before_send

@@ -30,7 +30,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from s3tasks_testkit.balancer import Balancer, nginx_balancer
-from s3tasks_testkit.load import LoadTarget, short_run_config
+from s3tasks_testkit.load.ledger import LoadTarget
+from s3tasks_testkit.load.short_run import short_run_config
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import (
@@ -413,6 +414,5 @@ def load_target(stack: ReplicatedStack) -> LoadTarget:
         s3=stack.config.s3,
         bucket=stack.config.bucket,
         chaos_plan=stack.chaos,
-        web_metrics_url=stack.replicas["web"][0].current.metrics_url,
         web_metrics_urls=lambda: [r.current.metrics_url for r in stack.replicas["web"]],
     )

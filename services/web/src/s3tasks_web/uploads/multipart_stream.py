@@ -15,9 +15,14 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH
 from s3tasks_web.errors import UploadRejected
+from s3tasks_web.uploads.rules import (
+    DESCRIPTION_TOO_LONG,
+    NAME_TOO_LONG,
+    NO_FILE,
+    filename_to_store,
+)
 
 _BAD_FORM = "The upload form was not sent completely. Please try again."
-NAME_TOO_LONG = f"The file name is too long: at most {MAX_SENT_FILENAME_LENGTH} characters."
 #: the form has one field before the file; a few more are tolerated, thousands are an attack.
 MAX_FIELDS_BEFORE_FILE = 16
 #: RFC 2046: a boundary has 1 to 70 characters (browsers send about 40).
@@ -54,7 +59,7 @@ _Event = _PartStart | _PartData | _PartEnd | _BodyEnd
 
 @dataclass(frozen=True)
 class FileHead:
-    """The small fields that came before the file, and the file's name as the browser sent it."""
+    """The small fields that came before the file, and the name the file keeps (checked)."""
 
     fields: dict[str, str]
     filename: str
@@ -161,10 +166,7 @@ class MultipartStream:
             event = await self._next_event()
             if isinstance(event, _PartStart):
                 if event.name == file_field and event.filename is not None:
-                    filename = basename(event.filename)
-                    if len(filename) > MAX_SENT_FILENAME_LENGTH:
-                        raise UploadRejected(400, NAME_TOO_LONG)
-                    return FileHead(fields, filename)
+                    return FileHead(fields, filename_to_store(event.filename))
                 if event.name in fields or len(fields) >= MAX_FIELDS_BEFORE_FILE:
                     raise UploadRejected(
                         400,
@@ -177,13 +179,13 @@ class MultipartStream:
             elif isinstance(event, _PartData):
                 value += event.data
                 if len(value) > self._max_field_bytes:
-                    raise UploadRejected(400, "The description is too long.")
+                    raise UploadRejected(400, DESCRIPTION_TOO_LONG)
             elif isinstance(event, _PartEnd):
                 if current is not None:
                     fields[current] = value.decode("utf-8", "replace")
                 current = None
             else:
-                raise UploadRejected(400, "Please choose a file to upload.")
+                raise UploadRejected(400, NO_FILE)
 
     async def file_chunks(self) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive (call after read_until_file)."""
@@ -194,8 +196,3 @@ class MultipartStream:
                     yield event.data
             elif isinstance(event, _PartEnd | _BodyEnd):
                 return
-
-
-def basename(filename: str) -> str:
-    """Old browsers send a whole client path; keep only the last component."""
-    return filename.replace("\\", "/").rsplit("/", 1)[-1].strip()

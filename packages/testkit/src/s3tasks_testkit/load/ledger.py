@@ -1,50 +1,34 @@
-"""A bounded load test through web, with a client-side ledger: nothing acknowledged is lost.
+"""The visitors of a load run and their client-side ledger: nothing acknowledged is lost.
 
-    python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 [--chaos]
-
-Starts its own stack on loopback (an S3 server of its own behind a fault proxy: radosgw, or
-moto with S3TASKS_TEST_S3=moto; a fresh database and Redis prefix), runs N visitor threads
-for the duration (upload images and files, download, look at the pages, delete all), then
-waits for the TTL to pass and checks: every acknowledged upload was downloadable
-byte-identical whenever it was looked at before it expired or was deleted; after settling no
-row, object or multipart upload is left, and the metrics agree.
-`--chaos` switches S3 off (connections refused) and then resets PostgreSQL connections
-for a few seconds each during the run. Figures are printed and written as JSON.
+N visitor threads upload images and files, download, look at the pages and delete all, for
+the duration. Each keeps a ledger of what it was told was stored: every acknowledged upload
+must be downloadable byte-identical whenever it is looked at before it expired or was
+deleted. After the TTL has passed, no row, object or multipart upload may be left, and the
+metrics must agree.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import random
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 
-from s3tasks_testkit import deps
-from s3tasks_testkit.faultproxy import PASS, REFUSE, FaultProxy, storage_api_through_proxies
+from s3tasks_testkit.backing_services import S3Endpoint
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.s3servers import S3_SETTING, local_dependencies, parse_s3_server
-from s3tasks_testkit.stack import Dependencies, StackConfig, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import WebVisitor, check_invariant
 
 #: an item counts as expected-alive until this long before its expiry (clock and sweep slack).
 _EXPIRY_MARGIN_SECONDS = 2.0
-SWEEP_INTERVAL_SECONDS = 1.0
-#: an upload whose undo could not reach PostgreSQL is removed at its deadline
-MIN_UPLOAD_DEADLINE_SECONDS = 15
 
 
 @dataclass
@@ -372,17 +356,15 @@ class LoadTarget:
     """A running stack to load, with a look into its database and bucket."""
 
     web_url: str
-    web_metrics_url: str
     storage_api_url: str
     database_url: str
-    s3: deps.S3Endpoint
+    s3: S3Endpoint
     bucket: str
-    s3_proxy: FaultProxy | None = None
-    db_proxy: FaultProxy | None = None
-    #: what `chaos` does during a run of `duration` seconds; default: S3 and PostgreSQL cut
-    chaos_plan: Callable[[float], None] | None = None
-    #: where web's metrics are scraped for 500s; default: web_url (one web)
-    web_metrics_urls: Callable[[], list[str]] | None = None
+    #: what a run with chaos does to the stack during its `duration` seconds
+    chaos_plan: Callable[[float], None]
+    #: where web's metrics are scraped for 500s once the run is over (every web replica, as
+    #: it is then: a replica restarted by chaos listens on a new metrics port)
+    web_metrics_urls: Callable[[], list[str]]
 
 
 def run_load(
@@ -407,10 +389,7 @@ def run_load(
     for thread in threads:
         thread.start()
     if chaos:
-        if target.chaos_plan is not None:
-            target.chaos_plan(duration)
-        else:
-            _chaos(target, duration)
+        target.chaos_plan(duration)
     for thread in threads:
         thread.join(timeout=duration + 120)
     elapsed = time.monotonic() - started
@@ -447,154 +426,12 @@ def run_load(
     report.dangling_rows = len(final.dangling_rows) + len(final.unsettled_rows)
     report.open_multipart_uploads = final.open_multipart_uploads
     report.invariant_problems = final.problems
-    metrics_urls = (
-        [target.web_metrics_url] if target.web_metrics_urls is None else target.web_metrics_urls()
-    )
-    if any(scrape(url).total("s3tasks_http_requests_total", status="500") for url in metrics_urls):
+    if any(
+        scrape(url).total("s3tasks_http_requests_total", status="500")
+        for url in target.web_metrics_urls()
+    ):
         tally.error("server_error_500")
     report.errors = dict(tally.errors)
     for loop in loops:
         loop.visitor.close()
     return report
-
-
-def _chaos(target: LoadTarget, duration: float) -> None:
-    """S3 refused for 3 s at a third of the run, PostgreSQL reset for 3 s at two thirds."""
-    schedule = [(duration / 3, target.s3_proxy), (2 * duration / 3, target.db_proxy)]
-    start = time.monotonic()
-    for at, proxy in schedule:
-        if proxy is None:
-            continue
-        _wait_until_time(start + at)
-        proxy.set_mode(REFUSE)
-        _wait_until_time(time.monotonic() + 3.0)
-        proxy.set_mode(PASS)
-
-
-def _wait_until_time(moment: float) -> None:
-    wait_until(lambda: time.monotonic() >= moment, timeout=3600, interval=0.1, message="chaos")
-
-
-@contextmanager
-def load_stack(dependencies: Dependencies, *, ttl: int) -> Iterator[LoadTarget]:
-    """storage-api (reaching S3, PostgreSQL and Redis through fault proxies), worker, beat
-    and web, logging below `load`."""
-    with (
-        short_run_config(dependencies, "load", ttl=ttl) as direct,
-        storage_api_through_proxies(direct, s3_timeout_seconds=5) as (config, proxies),
-        running_stack(config) as stack,
-    ):
-        assert stack.web is not None
-        assert stack.storage_api is not None
-        yield LoadTarget(
-            web_url=stack.web.url,
-            web_metrics_url=stack.web.metrics_url,
-            storage_api_url=stack.storage_api.url,
-            database_url=config.database_url,
-            s3=config.s3,
-            bucket=config.bucket,
-            s3_proxy=proxies.s3,
-            db_proxy=proxies.database,
-        )
-
-
-def short_run_config(
-    dependencies: Dependencies,
-    name: str,
-    *,
-    ttl: int,
-    sweep_interval_seconds: float = SWEEP_INTERVAL_SECONDS,
-) -> AbstractContextManager[StackConfig]:
-    """A stack of its own for a load run, which must settle soon after its short TTL."""
-    return isolated_config(
-        dependencies,
-        name,
-        image_ttl_seconds=ttl,
-        file_ttl_seconds=ttl,
-        sweep_interval_seconds=sweep_interval_seconds,
-        # a multipart upload S3 started for a storage-api that died (or lost PostgreSQL)
-        # before its row was committed has no row: reconcile aborts it after the grace
-        # period, short here as the deadline is, so the run settles within the same bound
-        reconcile_interval_seconds=sweep_interval_seconds,
-        extra_env={
-            # an upload whose undo could not reach PostgreSQL (or whose storage-api was
-            # killed) is removed at its deadline: short here (as the TTL is), so the run settles
-            "STORAGE_API_UPLOAD_DEADLINE_SECONDS": str(max(ttl, MIN_UPLOAD_DEADLINE_SECONDS)),
-            "WORKER_RECONCILE_GRACE_SECONDS": str(MIN_UPLOAD_DEADLINE_SECONDS),
-            "WEB_LOG_LEVEL": "WARNING",
-            "STORAGE_API_LOG_LEVEL": "WARNING",
-        },
-    )
-
-
-def _say(message: str) -> None:
-    print(f"load: {message}", flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=24)
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--ttl", type=int, default=20)
-    parser.add_argument("--chaos", action="store_true")
-    parser.add_argument(
-        "--replicas",
-        action="store_true",
-        help="3 web, 2 storage-api, 2 workers, 2 beats behind nginx; chaos kills replicas",
-    )
-    parser.add_argument("--report", type=Path, default=Path("build/load-report.json"))
-    args = parser.parse_args(argv)
-    if not 1 <= args.visitors <= 64 or not 1 <= args.duration <= 600:
-        parser.error("visitors 1..64 and duration 1..600 s (a bounded run)")
-    log_dir = Path("build/load-logs").resolve()
-    with ExitStack() as es:
-        dependencies = es.enter_context(
-            local_dependencies(
-                log_dir,
-                _say,
-                postgres_url=os.environ.get(
-                    "S3TASKS_TEST_POSTGRES_URL", deps.DEFAULT_POSTGRES_ADMIN_URL
-                ),
-                redis_url=os.environ.get("S3TASKS_TEST_REDIS_URL", deps.DEFAULT_REDIS_URL),
-                server=parse_s3_server(os.environ.get(S3_SETTING), S3_SETTING),
-            )
-        )
-        replicated = None
-        if args.replicas:
-            from s3tasks_testkit.replicas import load_target, replicated_stack
-
-            # below log_dir/replicas: emptied first, so not where S3 keeps its files
-            replicated = es.enter_context(replicated_stack(dependencies, ttl=args.ttl))
-            target = load_target(replicated)
-        else:
-            target = es.enter_context(load_stack(dependencies, ttl=args.ttl))
-        print(
-            f"load: {args.visitors} visitors for {args.duration:.0f} s against {target.web_url}"
-            f" (TTL {args.ttl} s{', chaos on' if args.chaos else ''})",
-            flush=True,
-        )
-        report = run_load(
-            target,
-            visitors=args.visitors,
-            duration=args.duration,
-            ttl=args.ttl,
-            chaos=args.chaos,
-        )
-        result: dict[str, object] = {**asdict(report)}
-        ok = report.ok
-        if replicated is not None:
-            from s3tasks_testkit.replicas import figures_of
-
-            replica_figures = figures_of(replicated)
-            print(replica_figures.figures())
-            result["replicas"] = asdict(replica_figures)
-            ok = ok and replica_figures.ok
-    print(report.figures())
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps({**result, "ok": ok}, indent=2))
-    print(f"load: {'PASS' if ok else 'FAIL'} (report in {args.report})")
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

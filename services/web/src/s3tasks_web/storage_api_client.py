@@ -57,7 +57,7 @@ def build_http_client(settings: WebSettings) -> aiohttp.ClientSession:
     return pooled_session(settings, {"Authorization": f"Bearer {token}"})
 
 
-class StorageClient:
+class StorageApiClient:
     def __init__(
         self,
         http: aiohttp.ClientSession,

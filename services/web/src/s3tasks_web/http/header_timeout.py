@@ -5,7 +5,7 @@ sends one header byte every few seconds ("slowloris") holds a connection for eve
 uvicorn's httptools protocol with one timer more: armed when a connection opens and when a
 request begins, cancelled when the request's headers are complete. A client that has not sent
 its headers by then is answered 408 and hung up on. Request bodies have their own limits
-(`pages/items.py`); the ingress bounds the rest (SECURITY.md).
+(`transfers/pacing.py`); the ingress bounds the rest (SECURITY.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The parts of the upload script's uploads in parts (started by `pages/direct_uploads.py`).
+"""The parts of the upload script's uploads in parts (started by `uploads/script.py`).
 
     POST /{images|files}/uploads/{id}/parts      -> where to PUT some parts: presigned S3 URLs
                                                     (`direct`) or web's own (`proxy`)
@@ -21,13 +21,14 @@ from litestar import Controller, Response, get, post, put
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, TransferMode
-from s3tasks_web.connections import WebRequest
 from s3tasks_web.errors import ItemNotFound, UploadRejected
-from s3tasks_web.pages.direct_uploads import item_id_of, page_of, upload_paths
-from s3tasks_web.pages.items import paced
-from s3tasks_web.services import WebServices
-from s3tasks_web.storage_client import StorageClient
+from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.pages.kinds import KindPage
+from s3tasks_web.resources import AppResources
+from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.transfers.pacing import paced
+from s3tasks_web.uploads.rules import upload_id
 from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
@@ -57,25 +58,27 @@ class SignRequest(BaseModel):
 
 
 class PartUploadsController(Controller):
-    """Beside `DirectUploadsController`, at `/images/uploads/{id}/parts...` and the files'."""
+    """Below each page's router (app.py), beside `ScriptUploadsController`: at
+    `/images/uploads/{id}/parts...` and the files'. A refusal is the script's to show, once,
+    in the form (several parts are under way at a time; each would leave a flash): these
+    routes are not forms of the page (`pages/routes.py`)."""
 
-    path = "/"
+    path = "/uploads/{item_id:str}/parts"
     tags = ["pages"]
 
-    @post(upload_paths("/{item_id:str}/parts"), status_code=200)
+    @post("/", status_code=200)
     async def sign(
         self,
-        request: WebRequest,
         item_id: str,
         data: SignRequest,
-        storage: StorageClient,
+        page: KindPage,
+        storage: StorageApiClient,
         visitor: VisitorSession,
     ) -> dict[str, Any]:
         """Where each part goes. In `proxy` mode the parts come to web, which still asks
         storage-api first: a part of an upload that is not the visitor's own and open is
         refused here, before any byte is sent."""
-        page = page_of(request)
-        item = item_id_of(item_id)
+        item = upload_id(item_id)
         mode = (await storage.limits()).transfer_mode
         with _still_open():
             links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
@@ -85,14 +88,13 @@ class PartUploadsController(Controller):
             urls = {str(n): f"{page.path}/uploads/{item}/parts/{n}" for n in links.urls}
         return {"ok": True, "urls": urls, "part_size": links.part_size}
 
-    @get(upload_paths("/{item_id:str}/parts"))
+    @get("/")
     async def stored(
-        self, request: WebRequest, item_id: str, storage: StorageClient, visitor: VisitorSession
+        self, item_id: str, storage: StorageApiClient, visitor: VisitorSession
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
-        page_of(request)
         with _still_open():
-            held = await storage.stored_parts(visitor.visitor_id, item_id_of(item_id))
+            held = await storage.stored_parts(visitor.visitor_id, upload_id(item_id))
         return {
             "ok": True,
             "part_size": held.part_size,
@@ -100,25 +102,20 @@ class PartUploadsController(Controller):
         }
 
     # the body is limited below to the upload's own part size, known once storage-api answers
-    @put(
-        upload_paths("/{item_id:str}/parts/{number:int}"),
-        status_code=200,
-        request_max_body_size=None,
-    )
+    @put("/{number:int}", status_code=200, request_max_body_size=None)
     async def pass_on(
         self,
         request: WebRequest,
         item_id: str,
         number: int,
-        storage: StorageClient,
+        storage: StorageApiClient,
         objects: ObjectClient,
         visitor: VisitorSession,
-        services: WebServices,
+        resources: AppResources,
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
         so web holds a chunk of it at a time however large the part."""
-        page_of(request)
-        item = item_id_of(item_id)
+        item = upload_id(item_id)
         if not 1 <= number <= MAX_PARTS:
             raise UploadRejected(400, f"Part numbers go from 1 to {MAX_PARTS}.")
         announced = request.headers.get("content-length", "")
@@ -139,13 +136,13 @@ class PartUploadsController(Controller):
                 "A part must hold between 1 byte and the upload's part size.",
                 close_connection=True,
             )
-        services.upload_slots.take()
+        resources.upload_slots.take()
         try:
-            body = paced(request.stream(), services.settings)
+            body = paced(request.stream(), resources.settings)
             with _still_open():  # aborted meanwhile: S3 answers 404
                 sent = await objects.pass_part(links.urls[number], number, body, length)
         finally:
-            services.upload_slots.give_back()
+            resources.upload_slots.give_back()
         return Response(
             {"ok": True, "part_number": number, "etag": sent.etag},
             headers={"ETag": f'"{sent.etag}"'},

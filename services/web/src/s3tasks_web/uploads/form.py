@@ -1,0 +1,145 @@
+"""The plain form's upload (no JavaScript needed): one request, streamed through web.
+
+    POST /{images|files}/upload   -> the file part goes on to S3 in parts as it arrives; 303
+
+The multipart body is read as it arrives and the file part passed on to S3 (web's one hop,
+`transfers/uploads.py`), never held whole. A refusal goes back to the page with a flash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import Controller, Response, post
+
+from s3tasks_contracts import ItemOut
+from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
+from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.pages.kinds import KindPage
+from s3tasks_web.pages.responses import back_to
+from s3tasks_web.pages.routes import UPLOAD_ROUTE
+from s3tasks_web.resources import AppResources
+from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.transfers.pacing import paced
+from s3tasks_web.transfers.uploads import send_in_parts
+from s3tasks_web.uploads import rules
+from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
+from s3tasks_web.visitors.session import VisitorSession
+
+FILE_FIELD = "file"
+DESCRIPTION_FIELD = "description"
+#: multipart boundaries and part headers around the file: a generous allowance.
+_FORM_OVERHEAD_BYTES = 64 * 1024
+#: how much of a refused upload is still read so the browser gets to see the answer.
+_DRAIN_FACTOR = 2
+
+
+class _TooLarge(Exception):
+    """Raised inside the upload body generator to stop sending once the limit is passed."""
+
+
+class FormUploadController(Controller):
+    """Below each page's router (app.py), which says which page it is."""
+
+    path = "/"
+
+    @post("/upload", request_max_body_size=None, status_code=303, opt=UPLOAD_ROUTE)
+    async def upload(
+        self,
+        request: WebRequest,
+        page: KindPage,
+        storage: StorageApiClient,
+        objects: ObjectClient,
+        visitor: VisitorSession,
+        resources: AppResources,
+    ) -> Response[object]:
+        """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
+        body = paced(request.stream(), resources.settings)
+        try:
+            limits = await storage.limits()
+        except WebError as exc:
+            exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
+            raise
+        limit = page.max_bytes(limits)
+        announced = request.headers.get("content-length")
+        if (
+            announced is not None
+            and announced.isdigit()
+            and int(announced) > limit + _FORM_OVERHEAD_BYTES
+        ):
+            # known too large before a byte is read: answer now and hang up, reading nothing
+            raise rules.too_large(page, limit, close_connection=True)
+        resources.upload_slots.take()
+        try:
+            form = MultipartStream(
+                request.headers.get("content-type", ""),
+                body,
+                max_field_bytes=rules.description_max_bytes(limits),
+            )
+            head = await form.read_until_file(FILE_FIELD)
+            item = await _send_file(form, head, page, limit, storage, objects, visitor)
+        except WebError as exc:
+            if not exc.close_connection:
+                await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+            raise
+        finally:
+            resources.upload_slots.give_back()
+        rules.stored(page, item, resources.metrics, visitor)
+        return back_to(request, page.path)
+
+
+async def _send_file(
+    form: MultipartStream,
+    head: FileHead,
+    page: KindPage,
+    limit: int,
+    storage: StorageApiClient,
+    objects: ObjectClient,
+    visitor: VisitorSession,
+) -> ItemOut:
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        async for chunk in form.file_chunks():
+            sent += len(chunk)
+            if sent > limit:
+                raise _TooLarge
+            yield chunk
+
+    description = head.fields.get(DESCRIPTION_FIELD, "").strip()
+    try:
+        return await send_in_parts(
+            storage,
+            objects,
+            visitor.visitor_id,
+            kind=page.kind,
+            filename=head.filename,
+            description=rules.description_to_store(page, description),
+            body=body(),
+        )
+    except _TooLarge:
+        raise rules.too_large(page, limit) from None
+    except StorageUnavailable:
+        # storage-api may answer "too large" and hang up before reading everything.
+        if sent > limit:
+            raise rules.too_large(page, limit) from None
+        raise
+    except StorageRefused as exc:
+        if exc.status_code == 413:
+            raise rules.too_large(page, limit) from None
+        raise
+
+
+async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
+    """Read and discard the rest of a refused upload (up to `budget` bytes): a browser that is
+    still sending when the answer comes shows a connection error instead of the answer."""
+    discarded = 0
+    try:
+        async for chunk in body:
+            discarded += len(chunk)
+            if discarded > budget:
+                return
+    except UploadRejected:
+        return  # stalled, too slow or gone: nothing more to wait for
