@@ -150,14 +150,16 @@ def test_a_job_refused_by_storage_api_fails_at_once_without_retries(
     deployment: Deployment, job_sender: Celery
 ) -> None:
     # a credential storage-api does not know: 401, which no retry would change
-    refused_line = "failed after 0 retries (storage-api answered 401"
     deployment.configure(extra_env={"WORKER_SERVICE_TOKEN": "a-token-storage-api-does-not-know"})
     stack = deployment.stack
     stack.migrate()
     stack.start_storage_api()
     worker = stack.start_worker()
 
-    job_sender.send_task(TASK_SWEEP_DUE)
+    job_id = str(uuid.uuid4())
+    job_sender.send_task(TASK_SWEEP_DUE, task_id=job_id)
+    # the log of a test's worker outlives the run: the line is found by the job's id
+    refused_line = f"[{job_id}] failed after 0 retries (storage-api answered 401"
     wait_until(
         lambda: refused_line in worker.log_path.read_text(errors="replace"),
         timeout=patience(JOB_SECONDS),
