@@ -32,7 +32,7 @@ from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_unti
 
 from .conftest import REPO_ROOT, SERVICES
 
-pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.containers, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
 BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

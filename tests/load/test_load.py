@@ -3,6 +3,8 @@ a 10 s TTL and faults switched on mid-run; nothing acknowledged is lost, nothing
 
 from __future__ import annotations
 
+import pytest
+
 from s3tasks_testkit.load import (
     MIN_UPLOAD_DEADLINE_SECONDS,
     SWEEP_INTERVAL_SECONDS,
@@ -12,6 +14,9 @@ from s3tasks_testkit.load import (
 )
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.stack import Dependencies
+
+#: dozens of processes under chaos: not beside the other heavy tests (gigabytes, image builds)
+pytestmark = pytest.mark.heavy
 
 
 def test_short_chaos_load_run_loses_nothing_and_leaks_nothing(

@@ -18,6 +18,9 @@ from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.replicas import figures_of, load_target, replicated_stack
 from s3tasks_testkit.stack import Dependencies
 
+#: dozens of processes under chaos: not beside the other heavy tests (gigabytes, image builds)
+pytestmark = pytest.mark.heavy
+
 TTL_SECONDS = 10
 
 

@@ -5,9 +5,7 @@ a bucket of its own (`s3_bucket`). Logs of child processes and screenshots go to
 `build/test-artifacts/`, which CI keeps.
 
 Under pytest-xdist (`-n`) each worker is a session: its own S3 server and artifacts below
-`build/test-artifacts/<worker>/` (gw0, gw1...). With `--dist loadgroup`, tests that share a
-stack (a fixture of module, package or a conftest's session scope) run on one worker, so the
-stack starts once (`xdist_group_of`).
+`build/test-artifacts/<worker>/` (gw0, gw1...); `parallel` chooses which tests run together.
 
 The S3 server is chosen by S3TASKS_TEST_S3: `rgw` (default, Ceph's radosgw on a single-node
 cluster of its own) or `moto` (the emulator). The report's header and summary say which served.
@@ -39,31 +37,6 @@ def artifacts_dir() -> Path:
     path = ARTIFACTS_DIR / XDIST_WORKER if XDIST_WORKER else ARTIFACTS_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None and (group := xdist_group_of(item)):
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
-def xdist_group_of(item: pytest.Item) -> str | None:
-    """Where the widest fixture a test shares lives: the conftest's directory of a session or
-    package fixture, the test's module for a module fixture; None when it shares nothing but
-    this plugin's session (which every worker has). Tests of one group run on one worker."""
-    if not isinstance(item, pytest.Function):
-        return None
-    module = item.nodeid.split("::", 1)[0]
-    shared: dict[str, set[str]] = {"session": set(), "package": set(), "module": set()}
-    for definitions in item._fixtureinfo.name2fixturedefs.values():
-        used = definitions[-1]
-        if used.baseid and used.scope in shared:
-            shared[used.scope].add(module if used.scope == "module" else used.baseid)
-    for scope in ("session", "package", "module"):
-        if shared[scope]:
-            return min(shared[scope], key=len)  # the outermost: it holds the others
-    return None
 
 
 _served: list[str] = []
