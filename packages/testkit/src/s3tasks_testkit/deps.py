@@ -14,6 +14,7 @@ import redis
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
+from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -206,7 +207,7 @@ def moto_s3(log_dir: Path) -> Iterator[S3Endpoint]:
         sock=sock,
     )
     proc.start()
-    proc.wait_ready(f"{proc.url}/moto-api/", timeout=30)
+    proc.wait_ready(f"{proc.url}/moto-api/", timeout=patience(starts=1))
     try:
         yield S3Endpoint(url=proc.url, access_key="testing", secret_key="testing", server="moto")
     finally:
