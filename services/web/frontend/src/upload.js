@@ -925,7 +925,7 @@ function enhance(form) {
       rows.appendChild(row);
     });
     box.appendChild(rows);
-    form.insertBefore(box, form.firstChild.nextSibling);
+    form.querySelector("h2").after(box);
     box.focus();
   }
 }
