@@ -160,7 +160,7 @@ def test_a_pasted_png_uploads(visitors: Visitors, target: Target) -> None:
 
 
 def test_one_file_of_a_queue_cancelled_while_the_others_finish(
-    visitors: Visitors, target: Target, tmp_path: Path
+    visitors: Visitors, target: Target, tmp_path: Path, screenshots: Path
 ) -> None:
     visitor = visitors.new()
     page = visitor.open("/files")
@@ -176,6 +176,8 @@ def test_one_file_of_a_queue_cancelled_while_the_others_finish(
     page.get_by_role("button", name="Upload", exact=True).click()
     large_row = page.locator("form.upload .queue-item").filter(has_text="large.bin")
     expect(large_row.get_by_role("progressbar")).not_to_have_js_property("value", 0)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=screenshots / "my-files-1280.png", full_page=True)
     abort = re.compile(r"/files/uploads/[0-9a-f-]{36}/abort\b")
     with page.expect_response(abort) as aborted, page.expect_navigation():
         large_row.get_by_role("button", name="Cancel").click()
@@ -191,6 +193,8 @@ def test_one_file_of_a_queue_cancelled_while_the_others_finish(
     assert target.keys_of([cancelled_id]) == set()
     assert backing_services.open_multipart_uploads(target.s3, target.bucket) == 0
     assert {f"objects/{item_id}" for item_id in item_ids(page)} <= target.keys()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshots / "my-files-390.png", full_page=True)
 
 
 def test_one_refused_file_in_a_queue_of_three_says_why_and_the_others_are_stored(
