@@ -164,9 +164,20 @@ function enhance(form) {
     if (added.length) {
       list.hidden = false;
       updateKeepNote();
+      const refusals = added
+        .filter(function (entry) {
+          return entry.state === "refused";
+        })
+        .map(function (entry) {
+          return entry.file.name + ": " + entry.messages[0].text;
+        });
       announce(
-        (added.length === 1 ? added[0].file.name + " added" : added.length + " files added") +
-          ": press Upload to send."
+        [
+          (added.length === 1 ? added[0].file.name + " added" : added.length + " files added") +
+            ": press Upload to send.",
+        ]
+          .concat(refusals, keepNote && !keepNote.hidden ? [keepNote.textContent] : [])
+          .join(" ")
       );
     }
   }
@@ -291,8 +302,16 @@ function enhance(form) {
     };
     entry.state_line.textContent = words[state] || "";
     entry.row.dataset.state = state;
+    const hadFocus = document.activeElement === entry.cancel;
     entry.cancel.hidden = true;
     entry.retry.hidden = !entry.retryable;
+    if (hadFocus) {
+      // the Cancel just pressed is gone: Retry if offered, else the next file's Cancel
+      const after = queue.slice(queue.indexOf(entry) + 1).filter(function (e) {
+        return !e.cancel.hidden;
+      })[0];
+      (entry.retryable ? entry.retry : after ? after.cancel : input).focus();
+    }
     if (state === "stored") {
       entry.bar.value = 100;
       entry.bar.textContent = "100%";
