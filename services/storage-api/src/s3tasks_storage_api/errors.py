@@ -93,6 +93,18 @@ class TooManyAttempts(StorageApiError):
         self.retry_after = retry_after
 
 
+class QuotaReached(StorageApiError):
+    """The visitor stores as much as one visitor may: the upload is refused until some of it
+    expires (`retry_after`) or is deleted."""
+
+    status = 409
+    title = "Quota reached"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class DependencyUnavailable(StorageApiError):
     status = 503
     title = "Storage unavailable"
@@ -116,7 +128,7 @@ def handle_service_error(_: Request[Any, Any, Any], exc: Exception) -> Response[
     )
     if isinstance(exc, RangeNotSatisfiable):
         response.headers["Content-Range"] = f"bytes */{exc.size}"
-    if isinstance(exc, TooManyAttempts):
+    if isinstance(exc, TooManyAttempts | QuotaReached):
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -34,11 +34,26 @@ class StorageUnavailable(WebError):
 
 
 class StorageRefused(WebError):
-    """storage-api refused a request (4xx): the upload or the parameters were not acceptable."""
+    """storage-api refused a request (4xx): the upload or the parameters were not acceptable.
+    A limit's refusal (429, or the quota's 409) says when to try again (`retry_after`)."""
 
-    def __init__(self, status_code: int, user_message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        user_message: str,
+        *,
+        reason: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(user_message)
         self.status_code = status_code
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(self.retry_after)}
 
 
 class ItemNotFound(WebError):
