@@ -15,6 +15,7 @@ quota is counted.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 from enum import StrEnum
@@ -28,6 +29,8 @@ from redis.exceptions import RedisError
 from s3tasks_storage_api.errors import DependencyUnavailable, InvalidInput, TooManyAttempts
 from s3tasks_storage_api.settings import StorageApiSettings
 
+logger = logging.getLogger(__name__)
+
 
 class Limit(StrEnum):
     """Each name reads its rate from the setting `rate_limit_<name>`."""
@@ -39,6 +42,12 @@ class Limit(StrEnum):
     UPLOADS_PER_CLIENT = "uploads_per_client"
     UPLOADS_PER_VISITOR = "uploads_per_visitor"
 
+
+#: limits that refuse (503) while Redis is unreachable: a password check let through
+#: unlimited would let a guesser try at will. The others let the request through then (and
+#: say so in the log): uploads, new visitors and grants must not stop with Redis, which the
+#: site otherwise only needs for deletion jobs (and the bytes quota is PostgreSQL's).
+_FAIL_CLOSED = frozenset({Limit.SHARE_ATTEMPTS_PER_CLIENT, Limit.SHARE_ATTEMPTS_PER_LINK})
 
 #: the reason the per-visitor quota of bytes stored is counted under
 STORED_BYTES_PER_VISITOR = "stored_bytes_per_visitor"
@@ -74,7 +83,8 @@ class RateLimits:
     def take(self, name: Limit, key: str, refusal: str) -> None:
         """Count one event of `key` under `name`; TooManyAttempts (with the seconds until one
         is allowed again) if the window is full: `{wait}` in `refusal` says when in words,
-        `{limit}` the rate. Redis unreachable: 503, never let through."""
+        `{limit}` the rate. Redis unreachable: 503 for the limits of `_FAIL_CLOSED`, the
+        others let it through."""
         try:
             for rate in self._rates[name]:
                 if not self._window.hit(rate, name, key):
@@ -88,7 +98,9 @@ class RateLimits:
                         retry_after=retry_after,
                     )
         except RedisError as exc:
-            raise DependencyUnavailable("The service is busy; try again shortly.") from exc
+            if name in _FAIL_CLOSED:
+                raise DependencyUnavailable("The service is busy; try again shortly.") from exc
+            logger.warning("rate limit %s not checked: Redis is unreachable (%s)", name, exc)
 
 
 def wait_words(seconds: int) -> str:
