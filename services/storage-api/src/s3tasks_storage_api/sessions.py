@@ -13,7 +13,7 @@ from s3tasks_storage_api.callers import Caller, only
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 
 TOO_MANY_SESSIONS = (
-    "Too many new visitors came from your address in a short time. "
+    "Too many new visitors came from your address in a short time (at most {limit}). "
     "Please try again in {wait} (or allow this site's cookie)."
 )
 

@@ -61,7 +61,8 @@ USED_UP = "This link has been used up: it allowed no more downloads."
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
 TOO_MANY_ATTEMPTS = "Too many password attempts. Please wait a minute and try again."
 TOO_MANY_GRANTS = (
-    "Too many downloads from your address in a short time. Please try again in {wait}."
+    "Too many downloads from your address in a short time (at most {limit}). "
+    "Please try again in {wait}."
 )
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
