@@ -32,7 +32,7 @@ from s3tasks_testkit.storage_api import upload
 
 from .conftest import HOST_CA_BUNDLE, REPO_ROOT, SERVICES
 
-pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.containers, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
 IMAGE_TAG = "test"
 PYTHON_BASE = f"localhost/s3tasks-python:{IMAGE_TAG}"
