@@ -105,8 +105,10 @@ def limited(dependencies: Dependencies) -> Iterator[Limited]:
             name="web-2",
             sock=bind_loopback(),
             metrics_sock=bind_loopback(),
-        ).start()
+        )
         try:
+            # started inside the try: one that does not become ready in time is stopped too
+            second.start()
             yield Limited(stack, second, dependencies.s3.client())
         finally:
             second.stop()
