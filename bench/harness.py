@@ -74,10 +74,16 @@ class BenchEnv(Api):
 
 @contextmanager
 def bench_env(
-    log_dir: Path, server: S3Server, ceph_store: Store, *, transfer_mode: str = "proxy"
+    log_dir: Path,
+    server: S3Server,
+    ceph_store: Store,
+    *,
+    transfer_mode: str = "proxy",
+    redis_url: str | None = None,
 ) -> Iterator[BenchEnv]:
     """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own,
-    in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself)."""
+    in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself);
+    `redis_url`: a Redis of the caller's (the costs count its commands)."""
     notes: list[str] = []
     # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
     # file under build/ (on disk) then; deleted data is freed after a short GC wait
@@ -89,7 +95,8 @@ def bench_env(
             postgres_url=os.environ.get(
                 "S3TASKS_BENCH_POSTGRES_URL", backing_services.DEFAULT_POSTGRES_ADMIN_URL
             ),
-            redis_url=os.environ.get("S3TASKS_BENCH_REDIS_URL", backing_services.DEFAULT_REDIS_URL),
+            redis_url=redis_url
+            or os.environ.get("S3TASKS_BENCH_REDIS_URL", backing_services.DEFAULT_REDIS_URL),
             server=server,
             ceph=ceph,
         ) as dependencies,
