@@ -233,9 +233,7 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
-def render(
-    costs: Costs, audiences: Sequence[float], profile: Profile, policy: Policy
-) -> str:
+def render(costs: Costs, audiences: Sequence[float], profile: Profile, policy: Policy) -> str:
     d = costs.data
     plans = [plan(costs, v, profile, policy) for v in audiences]
     sizes = ", ".join(f"{b / 1024**2:g} MiB x{s:.2f}" for b, s in profile.sizes)
@@ -258,14 +256,15 @@ def render(
         lines.append(f"| {label} | " + " | ".join(values) + " |")
 
     for service in SERVICES:
+        at = [p["replicas"][service] for p in plans]
         row(
             f"{service} replicas (cores at peak)",
-            [
-                f"{p['replicas'][service]['replicas']} ({p['replicas'][service]['cores_at_peak']:.2g})"
-                for p in plans
-            ],
+            [f"{r['replicas']} ({r['cores_at_peak']:.2g})" for r in at],
         )
-    row("PostgreSQL rows at steady state", [_num(p["postgresql"]["rows_at_steady_state"]) for p in plans])
+    row(
+        "PostgreSQL rows at steady state",
+        [_num(p["postgresql"]["rows_at_steady_state"]) for p in plans],
+    )
     row(
         "PostgreSQL table + indexes",
         [
@@ -276,11 +275,14 @@ def render(
     row(
         "PostgreSQL transactions/s (mean, peak)",
         [
-            f"{p['postgresql']['transactions_per_s']:.3g}, {p['postgresql']['transactions_per_s_peak']:.3g}"
-            for p in plans
+            f"{pg['transactions_per_s']:.3g}, {pg['transactions_per_s_peak']:.3g}"
+            for pg in (p["postgresql"] for p in plans)
         ],
     )
-    row("PostgreSQL rows written/s at peak", [f"{p['postgresql']['rows_written_per_s_peak']:.3g}" for p in plans])
+    row(
+        "PostgreSQL rows written/s at peak",
+        [f"{p['postgresql']['rows_written_per_s_peak']:.3g}" for p in plans],
+    )
     row("PostgreSQL cores at peak", [f"{p['postgresql']['cores_at_peak']:.2g}" for p in plans])
     row("Redis commands/s at peak", [f"{p['redis_commands_per_s_peak']:.3g}" for p in plans])
     row(
@@ -292,7 +294,10 @@ def render(
         [f"{p['s3']['writes_per_s_peak']:.3g} / {p['s3']['reads_per_s_peak']:.3g}" for p in plans],
     )
     row("S3 requests a month", [_num(p["s3"]["requests_per_month"]) for p in plans])
-    row("S3 server cores at peak (radosgw+OSD)", [f"{p['s3']['server_cores_at_peak']:.2g}" for p in plans])
+    row(
+        "S3 server cores at peak (radosgw+OSD)",
+        [f"{p['s3']['server_cores_at_peak']:.2g}" for p in plans],
+    )
     row("stored GB (steady state)", [f"{p['stored_gb']:.3g}" for p in plans])
     row("egress GB a month", [f"{p['egress_gb_per_month']:.3g}" for p in plans])
     lim = limits(costs, profile, policy)
@@ -316,26 +321,54 @@ def _audiences(text: str) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__)
     p.add_argument("--costs", type=Path, default=REPO_ROOT / "bench" / "results" / "costs.json")
-    p.add_argument("--visitors", type=_audiences, default="10000,1000000,100000000",
-                   help="visitors a day, comma-separated (default 10k, 1M, 100M)")
-    p.add_argument("--peak", type=float, default=3.0,
-                   help="the peak hour's rate over the day's mean (default 3)")
-    p.add_argument("--actions", type=parse_actions, default=DEFAULT_ACTIONS,
-                   help=f"per visitor a day (default {DEFAULT_ACTIONS})")
-    p.add_argument("--sizes", type=parse_sizes, default=None,
-                   help="file sizes and shares, e.g. 1MiB:0.9,64MiB:0.1 (default: the two"
-                   " sizes costs.json measured, 0.9 and 0.1)")
-    p.add_argument("--ttl", type=parse_duration, default="15m",
-                   help="how long an item lives (default 15m, storage-api's default)")
-    p.add_argument("--mode", choices=("proxy", "direct"), default="proxy",
-                   help="transfer mode (default proxy, storage-api's default)")
+    p.add_argument(
+        "--visitors",
+        type=_audiences,
+        default="10000,1000000,100000000",
+        help="visitors a day, comma-separated (default 10k, 1M, 100M)",
+    )
+    p.add_argument(
+        "--peak",
+        type=float,
+        default=3.0,
+        help="the peak hour's rate over the day's mean (default 3)",
+    )
+    p.add_argument(
+        "--actions",
+        type=parse_actions,
+        default=DEFAULT_ACTIONS,
+        help=f"per visitor a day (default {DEFAULT_ACTIONS})",
+    )
+    p.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help="file sizes and shares, e.g. 1MiB:0.9,64MiB:0.1 (default: the two"
+        " sizes costs.json measured, 0.9 and 0.1)",
+    )
+    p.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default="15m",
+        help="how long an item lives (default 15m, storage-api's default)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("proxy", "direct"),
+        default="proxy",
+        help="transfer mode (default proxy, storage-api's default)",
+    )
     p.add_argument("--target", type=float, default=Policy.target_utilisation)
     p.add_argument("--replica-cores", type=float, default=Policy.cores_per_replica)
     p.add_argument("--min-replicas", type=int, default=Policy.min_replicas)
     p.add_argument("--postgres-cores", type=float, default=Policy.postgres_cores)
-    p.add_argument("--redis-ops", type=float, default=Policy.redis_ops_per_s,
-                   help="commands/s one Redis takes (default 100k, Redis's own order of"
-                   " magnitude for a single instance without pipelining)")
+    p.add_argument(
+        "--redis-ops",
+        type=float,
+        default=Policy.redis_ops_per_s,
+        help="commands/s one Redis takes (default 100k, Redis's own order of"
+        " magnitude for a single instance without pipelining)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     costs = Costs(json.loads(args.costs.read_text()))
     sizes = args.sizes

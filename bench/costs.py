@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.direct_mode import browser_download, browser_upload
-from bench.harness import REPO_ROOT, BenchEnv, bench_env, latest_file_id, poll, visitor_on
+from bench.harness import REPO_ROOT, BenchEnv, latest_file_id, patient_bench_env, poll, visitor_on
 from bench.large_uploads import browser_upload_in_parts
 from bench.meters import Meters, Window, load_average, measure
 from bench.rows import copy_rows, new_ids, put_objects
@@ -65,8 +65,8 @@ SIZES = {
 class Recorder:
     meters: Meters
     sizes: Sizes
+    actions: dict[str, Any]
     idle: Window | None = None
-    actions: dict[str, Any] | None = None
 
     def idle_window(self) -> Window:
         return measure(
@@ -74,7 +74,8 @@ class Recorder:
         )
 
     def cost(self, name: str, count: int, act: Callable[[], None], **extra: Any) -> None:
-        assert self.idle is not None and self.actions is not None
+        if self.idle is None:
+            raise RuntimeError("an idle window is measured first: it is taken off every cost")
         print(f"costs: {name} x{count} ...", flush=True)
         load = load_average()
         window = measure(self.meters, act, settle=self.sizes.settle)
@@ -138,7 +139,8 @@ def _rows_bytes(env: BenchEnv) -> tuple[int, int, int]:
             "SELECT pg_relation_size('items'), pg_indexes_size('items'),"
             " (SELECT count(*) FROM items)"
         ).fetchone()
-    assert row is not None
+    if row is None:
+        raise RuntimeError("no sizes of items")
     return int(row[0]), int(row[1]), int(row[2])
 
 
@@ -160,9 +162,7 @@ def _sweep(rec: Recorder, env: BenchEnv) -> dict[str, float]:
         nonlocal polls
         polls += 1
         with env.db() as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM items WHERE id = ANY(%s)", (ids,)
-            ).fetchone()
+            row = conn.execute("SELECT count(*) FROM items WHERE id = ANY(%s)", (ids,)).fetchone()
         return row is not None and row[0] == 0
 
     def sweep() -> None:
@@ -170,7 +170,6 @@ def _sweep(rec: Recorder, env: BenchEnv) -> dict[str, float]:
         poll(left, timeout=600, interval=0.5)
 
     rec.cost("deletion_sweep", count, sweep)
-    assert rec.actions is not None
     # each poll is one transaction of our own: not the sweep's
     rec.actions["deletion_sweep"]["pg_transactions"] -= round(polls / count, 3)
     rec.actions["deletion_sweep"]["bench_polls"] = polls
@@ -189,7 +188,7 @@ def _proxy_stack(rec: Recorder, env: BenchEnv) -> dict[str, Any]:
     beat = env.stack.beat
     if beat is not None:
         beat.stop()
-    rec.idle = rec.idle_window()
+    idle = rec.idle = rec.idle_window()
     tick: dict[str, Any] = {
         "tick_seconds": env.config.sweep_interval_seconds,
         "idle_cpu_ms_per_s_with_beat": {
@@ -236,7 +235,15 @@ def _proxy_stack(rec: Recorder, env: BenchEnv) -> dict[str, Any]:
     finally:
         visitor.close()
     rows = _sweep(rec, env)
-    return {"sweep_tick": tick, "rows": rows}
+    return {
+        "idle_window": {
+            "seconds": round(idle.seconds, 2),
+            "cpu_ms": {k: round(v, 2) for k, v in idle.cpu_ms.items()},
+            "redis_commands": idle.redis_commands,
+        },
+        "sweep_tick": tick,
+        "rows": rows,
+    }
 
 
 def _direct_stack(rec: Recorder, env: BenchEnv) -> None:
@@ -287,18 +294,16 @@ def run(sizes: Sizes, out: Path, log_dir: Path, s3: str) -> dict[str, Any]:
     actions: dict[str, Any] = {}
     (log_dir / "redis").mkdir(parents=True, exist_ok=True)
     with embedded_redis(log_dir / "redis") as redis_url:
-        with bench_env(log_dir, server, "memstore", redis_url=redis_url) as env:
+        with patient_bench_env(log_dir, server, "memstore", redis_url=redis_url) as env:
             rec = Recorder(Meters(env, redis_url), sizes, actions=actions)
             proxy = _proxy_stack(rec, env)
             s3_server = env.s3_server
-            idle_proxy = rec.idle
-        with bench_env(
+        with patient_bench_env(
             log_dir, server, "memstore", transfer_mode="direct", redis_url=redis_url
         ) as env:
             rec = Recorder(Meters(env, redis_url), sizes, actions=actions)
             _direct_stack(rec, env)
     info["load_average_at_end"] = load_average()
-    assert idle_proxy is not None
     result = {
         "what": "cost per action (bench/costs.py; bench/meters.py says how each figure is read)",
         "mode": sizes.name,
@@ -307,11 +312,6 @@ def run(sizes: Sizes, out: Path, log_dir: Path, s3: str) -> dict[str, Any]:
         "wall_seconds": round(time.monotonic() - started, 1),
         "machine": info,
         "s3_server": s3_server,
-        "idle_window": {
-            "seconds": round(idle_proxy.seconds, 2),
-            "cpu_ms": {k: round(v, 2) for k, v in idle_proxy.cpu_ms.items()},
-            "redis_commands": idle_proxy.redis_commands,
-        },
         **proxy,
         "actions": actions,
     }

@@ -105,7 +105,7 @@ class Meters:
 
     def services(self) -> dict[str, int]:
         stack = self.env.stack
-        pids = {
+        return {
             name: proc.pid
             for name, proc in (
                 ("web", stack.web),
@@ -115,7 +115,6 @@ class Meters:
             )
             if proc is not None and proc.running
         }
-        return pids
 
     def read(self) -> Reading:
         table = _processes()
@@ -150,7 +149,8 @@ class Meters:
                 f"SELECT {', '.join(_PG_COUNTERS)} FROM pg_stat_database"  # noqa: S608 - constants
                 " WHERE datname = current_database()"
             ).fetchone()
-        assert row is not None
+        if row is None:
+            raise RuntimeError("pg_stat_database has no row of this database")
         reading.pg = dict(zip(_PG_COUNTERS, (int(v) for v in row), strict=True))
 
     def _s3_requests(self) -> Counter[str]:
@@ -174,7 +174,9 @@ class Window:
     def between(cls, a: Reading, b: Reading) -> Window:
         cpu = {k: (b.cpu[k] - a.cpu.get(k, b.cpu[k])) * 1000 for k in b.cpu}
         # backends alive at both ends, and those that opened inside the window
-        cpu["postgresql"] = 1000 * sum(v - a.pg_backends.get(p, 0.0) for p, v in b.pg_backends.items())
+        cpu["postgresql"] = 1000 * sum(
+            v - a.pg_backends.get(p, 0.0) for p, v in b.pg_backends.items()
+        )
         redis_commands = (
             None
             if a.redis_commands is None or b.redis_commands is None
@@ -238,4 +240,3 @@ def measure(meters: Meters, action: Any, *, settle: bool = True) -> Window:
         time.sleep(PG_STATS_SETTLE)  # see the module doc: the counters arrive late
     meters.read_pg(after)
     return Window.between(before, after)
-

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench.harness import REPO_ROOT, BenchEnv, bench_env
+from bench.harness import REPO_ROOT, BenchEnv, patient_bench_env
 from bench.meters import load_average
 from bench.rows import copy_rows, new_ids, put_objects, truncate
 from bench.run import machine
@@ -51,7 +51,8 @@ def table_state(env: BenchEnv) -> dict[str, float]:
     own reloptions are not set: the server's settings apply)."""
     with env.db() as conn:
         row = conn.execute(_TABLE_STATE).fetchone()
-    assert row is not None
+    if row is None:
+        raise RuntimeError("pg_stat_user_tables has no row of items")
     keys = (
         "table_bytes", "index_bytes", "live_tuples", "dead_tuples", "autovacuum_count",
         "autoanalyze_count", "autovacuum_threshold", "rows",
@@ -66,9 +67,7 @@ def _expire(env: BenchEnv, ids: list[UUID]) -> None:
         )
 
 
-def soak(
-    env: BenchEnv, items: int, live: int, batch: int, max_seconds: float
-) -> dict[str, Any]:
+def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -> dict[str, Any]:
     for proc in (env.stack.beat, env.stack.worker):
         if proc is not None:
             proc.stop()
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.live < args.batch or args.items < 2 * args.live:
         p.error("need --live >= --batch and --items >= 2 x --live (a steady state, then churn)")
     info = machine()
-    with bench_env(args.logs, parse_s3_server(args.s3, "--s3"), "memstore") as env:
+    with patient_bench_env(args.logs, parse_s3_server(args.s3, "--s3"), "memstore") as env:
         result = soak(env, args.items, args.live, args.batch, args.max_seconds)
         s3_server = env.s3_server
     info["load_average_at_end"] = load_average()
