@@ -155,9 +155,14 @@ def plan(costs: Costs, visitors: float, profile: Profile, policy: Policy) -> dic
     per_day = costs.per_visitor_day(profile)
     peak = profile.peak * visitors / DAY  # visitors' days per second at the peak
     avg = visitors / DAY
+    # what the deployment spends with nobody asking, beat's sweep tick included (once: one
+    # beat, one worker takes each tick's job)
+    fixed = costs.data["sweep_tick"]["idle_cpu_ms_per_s_with_beat"]
     replicas = {}
     for service in SERVICES:
-        cores = per_day.get(f"cpu.{service}", 0.0) / 1000 * peak
+        cores = (
+            per_day.get(f"cpu.{service}", 0.0) * peak + max(0.0, fixed.get(service, 0.0))
+        ) / 1000
         needed = math.ceil(cores / (policy.target_utilisation * policy.cores_per_replica))
         replicas[service] = {
             "cores_at_peak": cores,

@@ -80,10 +80,12 @@ def bench_env(
     *,
     transfer_mode: str = "proxy",
     redis_url: str | None = None,
+    postgres_url: str | None = None,
 ) -> Iterator[BenchEnv]:
     """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own,
     in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself);
-    `redis_url`: a Redis of the caller's (the costs count its commands)."""
+    `redis_url`, `postgres_url`: servers of the caller's (the costs count a Redis's commands;
+    the soak needs a PostgreSQL whose autovacuum runs)."""
     notes: list[str] = []
     # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
     # file under build/ (on disk) then; deleted data is freed after a short GC wait
@@ -92,7 +94,8 @@ def bench_env(
         local_dependencies(
             log_dir,
             notes.append,
-            postgres_url=os.environ.get(
+            postgres_url=postgres_url
+            or os.environ.get(
                 "S3TASKS_BENCH_POSTGRES_URL", backing_services.DEFAULT_POSTGRES_ADMIN_URL
             ),
             redis_url=redis_url

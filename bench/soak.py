@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from collections import deque
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from bench.meters import load_average
 from bench.rows import copy_rows, new_ids, put_objects, truncate
 from bench.run import machine
 from bench.stats import quantile
+from s3tasks_testkit.backing_services import embedded_postgres
 from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, parse_s3_server
 
 _TABLE_STATE = """
@@ -160,12 +162,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     p.add_argument("--logs", type=Path, default=REPO_ROOT / "build" / "bench-logs" / "soak")
     p.add_argument("--s3", default=DEFAULT_S3_SERVER)
+    p.add_argument(
+        "--postgres",
+        default="embedded",
+        help="a PostgreSQL admin URL, or `embedded` (default): a server of the soak's own"
+        " (pgserver) with PostgreSQL's default autovacuum settings, because this machine's"
+        " shared test server runs with autovacuum off",
+    )
     args = p.parse_args(argv)
     if args.live < args.batch or args.items < 2 * args.live:
         p.error("need --live >= --batch and --items >= 2 x --live (a steady state, then churn)")
     info = machine()
-    with patient_bench_env(args.logs, parse_s3_server(args.s3, "--s3"), "memstore") as env:
+    with ExitStack() as es:
+        postgres = args.postgres
+        if postgres == "embedded":
+            (args.logs / "pgdata").mkdir(parents=True, exist_ok=True)
+            postgres = es.enter_context(embedded_postgres(args.logs / "pgdata"))
+        env = es.enter_context(
+            patient_bench_env(
+                args.logs, parse_s3_server(args.s3, "--s3"), "memstore", postgres_url=postgres
+            )
+        )
+        with env.db() as conn:
+            autovacuum = str(conn.execute("SHOW autovacuum").fetchone()[0])  # type: ignore[index]
         result = soak(env, args.items, args.live, args.batch, args.max_seconds)
+        result["postgres"] = {"server": args.postgres, "autovacuum": autovacuum}
         s3_server = env.s3_server
     info["load_average_at_end"] = load_average()
     result = {
