@@ -24,6 +24,8 @@ DAY = 86_400.0
 MONTH_DAYS = 30
 GB = 1e9
 SERVICES = ("web", "storage-api", "worker")
+#: the services the replay loads enough to correct the model by
+REPLAYED = ("web", "storage-api")
 #: Amazon S3's documented request rates per partitioned prefix (docs: "Best practices design
 #: patterns: optimizing Amazon S3 performance"); other stores differ, hence a parameter
 S3_WRITES_PER_PREFIX = 3500.0
@@ -53,6 +55,9 @@ class Policy:
     min_replicas: int = 2
     postgres_cores: float = 8.0
     redis_ops_per_s: float = 100_000.0
+    #: per service, measured CPU in the replay over the model's (bench/results/replay.json):
+    #: the costs are measured one action at a time, a replica serves them concurrently
+    cpu_correction: tuple[tuple[str, float], ...] = ()
 
 
 def _bytes(text: str) -> int:
@@ -159,10 +164,10 @@ def plan(costs: Costs, visitors: float, profile: Profile, policy: Policy) -> dic
     # beat, one worker takes each tick's job)
     fixed = costs.data["sweep_tick"]["idle_cpu_ms_per_s_with_beat"]
     replicas = {}
+    correction = dict(policy.cpu_correction)
     for service in SERVICES:
-        cores = (
-            per_day.get(f"cpu.{service}", 0.0) * peak + max(0.0, fixed.get(service, 0.0))
-        ) / 1000
+        busy = per_day.get(f"cpu.{service}", 0.0) * correction.get(service, 1.0)
+        cores = (busy * peak + max(0.0, fixed.get(service, 0.0))) / 1000
         needed = math.ceil(cores / (policy.target_utilisation * policy.cores_per_replica))
         replicas[service] = {
             "cores_at_peak": cores,
@@ -252,6 +257,9 @@ def render(costs: Costs, audiences: Sequence[float], profile: Profile, policy: P
         f" an item lives {profile.ttl_seconds:g} s; transfer mode {profile.mode}",
         f"Policy: replicas of {policy.cores_per_replica:g} core at"
         f" {policy.target_utilisation:.0%} CPU at the peak, at least {policy.min_replicas}",
+        "Corrected by the replay (bench/results/replay.json, measured/model CPU under"
+        " concurrent load): "
+        + (", ".join(f"{k} x{v:.2f}" for k, v in policy.cpu_correction) or "none"),
         "",
         "| visitors a day | " + " | ".join(_num(p["visitors_per_day"]) for p in plans) + " |",
         "|---|" + "---|" * len(plans),
@@ -374,8 +382,21 @@ def main(argv: list[str] | None = None) -> None:
         help="commands/s one Redis takes (default 100k, Redis's own order of"
         " magnitude for a single instance without pipelining)",
     )
+    p.add_argument(
+        "--replay",
+        type=Path,
+        default=REPO_ROOT / "bench" / "results" / "replay.json",
+        help="the replay whose measured/model CPU ratios correct web's and"
+        " storage-api's costs (none when the file is missing)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     costs = Costs(json.loads(args.costs.read_text()))
+    correction: tuple[tuple[str, float], ...] = ()
+    if args.replay.exists():
+        cpu = json.loads(args.replay.read_text())["cpu"]
+        correction = tuple(
+            (s, float(cpu[s]["ratio"])) for s in REPLAYED if cpu.get(s, {}).get("ratio")
+        )
     sizes = args.sizes
     if sizes is None:
         measured = costs.data["sizes"]
@@ -386,7 +407,12 @@ def main(argv: list[str] | None = None) -> None:
         sizes, args.ttl, args.mode,
     )  # fmt: skip
     policy = Policy(
-        args.target, args.replica_cores, args.min_replicas, args.postgres_cores, args.redis_ops
+        args.target,
+        args.replica_cores,
+        args.min_replicas,
+        args.postgres_cores,
+        args.redis_ops,
+        correction,
     )
     print(render(costs, args.visitors, profile, policy))
 
