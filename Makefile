@@ -142,7 +142,7 @@ capacity: ## What an audience needs, from bench/results/costs.json: VISITORS=100
 		$(if $(SIZES),--sizes $(SIZES)) $(if $(TTL),--ttl $(TTL)) $(if $(MODE),--mode $(MODE))
 
 .PHONY: replay
-replay: ## The model checked: its profile replayed on one replica of each service at SHARE=0.2 of web's core for DURATION=60 s: bench/results/replay.json
+replay: ## The model checked: its profile replayed on one replica of each service at SHARE=0.1 of web's core for DURATION=60 s: bench/results/replay.json
 	$(UV) run --frozen python -m bench.replay $(if $(SHARE),--share $(SHARE)) $(if $(DURATION),--seconds $(DURATION))
 
 .PHONY: soak

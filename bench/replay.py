@@ -1,4 +1,4 @@
-"""`python -m bench.replay [--share 0.2] [--seconds 60]`: the capacity model checked on a
+"""`python -m bench.replay [--share 0.1] [--seconds 60]`: the capacity model checked on a
 running stack (one replica of each service, loopback only).
 
 The load is the model's default profile (bench/capacity.py: pages, uploads, downloads, share
@@ -190,7 +190,7 @@ def replay(
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__)
-    p.add_argument("--share", type=float, default=0.2, help="of one web replica's core")
+    p.add_argument("--share", type=float, default=0.1, help="of one web replica's core")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=8, help="senders, and as many visitors")
     p.add_argument("--costs", type=Path, default=REPO_ROOT / "bench" / "results" / "costs.json")
