@@ -58,6 +58,9 @@ class Policy:
     #: per service, measured CPU in the replay over the model's (bench/results/replay.json):
     #: the costs are measured one action at a time, a replica serves them concurrently
     cpu_correction: tuple[tuple[str, float], ...] = ()
+    #: bytes of a live row in the table and in its indexes once rows churn (the soak's end),
+    #: else the densely COPYed rows of costs.json
+    row_bytes: dict[str, float] | None = None
 
 
 def _bytes(text: str) -> int:
@@ -173,7 +176,7 @@ def plan(costs: Costs, visitors: float, profile: Profile, policy: Policy) -> dic
             "cores_at_peak": cores,
             "replicas": max(policy.min_replicas, needed),
         }
-    rows_bytes = costs.data["rows"]
+    rows_bytes = policy.row_bytes or costs.data["rows"]
     item_rows = visitors * profile.uploads * profile.ttl_seconds / DAY
     mean_size = sum(b * s for b, s in profile.sizes)
     s3_writes = sum(v for k, v in per_day.items() if k.removeprefix("s3.") in S3_WRITE_METHODS)
@@ -260,6 +263,12 @@ def render(costs: Costs, audiences: Sequence[float], profile: Profile, policy: P
         "Corrected by the replay (bench/results/replay.json, measured/model CPU under"
         " concurrent load): "
         + (", ".join(f"{k} x{v:.2f}" for k, v in policy.cpu_correction) or "none"),
+        "Bytes of a row: "
+        + (
+            "the soak's churned table at its end (bench/results/soak.json)"
+            if policy.row_bytes
+            else "rows COPYed into a fresh table (costs.json; no soak.json)"
+        ),
         "",
         "| visitors a day | " + " | ".join(_num(p["visitors_per_day"]) for p in plans) + " |",
         "|---|" + "---|" * len(plans),
@@ -389,6 +398,12 @@ def main(argv: list[str] | None = None) -> None:
         help="the replay whose measured/model CPU ratios correct web's and"
         " storage-api's costs (none when the file is missing)",
     )
+    p.add_argument(
+        "--soak",
+        type=Path,
+        default=REPO_ROOT / "bench" / "results" / "soak.json",
+        help="the soak whose churned table gives the bytes of a row (else costs.json's)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     costs = Costs(json.loads(args.costs.read_text()))
     correction: tuple[tuple[str, float], ...] = ()
@@ -406,6 +421,13 @@ def main(argv: list[str] | None = None) -> None:
         args.peak, a["pages"], a["uploads"], a["downloads"], a["shares"], a["grants"],
         sizes, args.ttl, args.mode,
     )  # fmt: skip
+    row_bytes = None
+    if args.soak.exists():
+        end = json.loads(args.soak.read_text())["end"]
+        row_bytes = {
+            "table_bytes_per_row": end["table_bytes"] / end["live_tuples"],
+            "index_bytes_per_row": end["index_bytes"] / end["live_tuples"],
+        }
     policy = Policy(
         args.target,
         args.replica_cores,
@@ -413,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
         args.postgres_cores,
         args.redis_ops,
         correction,
+        row_bytes,
     )
     print(render(costs, args.visitors, profile, policy))
 
