@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from s3tasks_testkit.backing_services import DEFAULT_POSTGRES_ADMIN_URL
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COSTS = REPO_ROOT / "bench" / "results" / "costs.json"
 ACTIONS = (
@@ -29,7 +31,7 @@ ACTIONS = (
 )
 
 
-def _bench(tmp_path: Path, module: str, *args: str, timeout: float = 540) -> str:
+def _bench(tmp_path: Path, module: str, *args: str, timeout: float = 840) -> str:
     return subprocess.run(
         [sys.executable, "-m", f"bench.{module}", *args, "--out", str(tmp_path / "results"),
          "--logs", str(tmp_path / "logs")],
@@ -70,7 +72,7 @@ def test_model_scales_with_the_audience() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_costs_smoke_measures_every_action(tmp_path: Path) -> None:
     _bench(tmp_path, "costs", "--smoke")
     costs = _results(tmp_path, "costs")
@@ -86,9 +88,12 @@ def test_costs_smoke_measures_every_action(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_soak_smoke_churns_and_reports(tmp_path: Path) -> None:
-    _bench(tmp_path, "soak", "--items", "2000", "--live", "1000", "--batch", "500")
+    # the suite's PostgreSQL: an embedded one (the soak's default, for its autovacuum) cannot
+    # run below pytest's root-only temporary directories
+    _bench(tmp_path, "soak", "--items", "2000", "--live", "1000", "--batch", "500",
+           "--postgres", DEFAULT_POSTGRES_ADMIN_URL)  # fmt: skip
     soak = _results(tmp_path, "soak")
     assert soak["completed"] is True
     assert soak["items_swept"] == 1000
@@ -98,7 +103,7 @@ def test_soak_smoke_churns_and_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_replay_smoke_compares_with_the_model(tmp_path: Path) -> None:
     _bench(tmp_path, "replay", "--seconds", "4", "--share", "0.05", "--threads", "2",
            "--costs", str(COSTS))  # fmt: skip
