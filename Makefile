@@ -135,6 +135,27 @@ bench: ## Benchmarks, full run (several minutes): bench/results/latest.{json,md,
 bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes); CASES=6: one case
 	$(UV) run --frozen python -m bench --quick $(BENCH_CASES)
 
+# --- Capacity (docs/capacity.md) ---------------------------------------------------------------
+
+.PHONY: costs
+costs: ## Cost per action measured on the whole stack (CPU ms by service, PostgreSQL transactions, S3 requests, Redis commands): bench/results/costs.json; QUICK=1: fewer repetitions
+	$(UV) run --frozen python -m bench.costs $(if $(QUICK),--quick)
+
+.PHONY: capacity
+capacity: ## What an audience needs, from bench/results/costs.json: VISITORS=10000,1000000,100000000 [PEAK=3 ACTIONS=pages=10,uploads=1 SIZES=1MiB:0.9,16MiB:0.1 TTL=15m MODE=proxy]
+	@$(UV) run --frozen python -m bench.capacity $(if $(VISITORS),--visitors $(VISITORS)) \
+		$(if $(PEAK),--peak $(PEAK)) $(if $(ACTIONS),--actions $(ACTIONS)) \
+		$(if $(SIZES),--sizes $(SIZES)) $(if $(TTL),--ttl $(TTL)) $(if $(MODE),--mode $(MODE))
+
+.PHONY: replay
+replay: ## The model checked: its profile replayed on one replica of each service at SHARE=0.1 of web's core for DURATION=60 s: bench/results/replay.json
+	$(UV) run --frozen python -m bench.replay $(if $(SHARE),--share $(SHARE)) $(if $(DURATION),--seconds $(DURATION))
+
+.PHONY: soak
+soak: ## Churn through the deletion schedule, ITEMS=100000 with LIVE=10000 rows at steady state, at most MAX_SECONDS=1800: bench/results/soak.json
+	$(UV) run --frozen python -m bench.soak $(if $(ITEMS),--items $(ITEMS)) $(if $(LIVE),--live $(LIVE)) \
+		$(if $(MAX_SECONDS),--max-seconds $(MAX_SECONDS))
+
 .PHONY: load
 load: ## Bounded load tests on loopback: 24 visitors for 60 s, with faults, then with replicas of every service (needs `make install`)
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --report build/load-report.json

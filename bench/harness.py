@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +74,18 @@ class BenchEnv(Api):
 
 @contextmanager
 def bench_env(
-    log_dir: Path, server: S3Server, ceph_store: Store, *, transfer_mode: str = "proxy"
+    log_dir: Path,
+    server: S3Server,
+    ceph_store: Store,
+    *,
+    transfer_mode: str = "proxy",
+    redis_url: str | None = None,
+    postgres_url: str | None = None,
 ) -> Iterator[BenchEnv]:
     """storage-api, worker, beat (5 s tick) and web on a database, prefix and bucket of our own,
-    in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself)."""
+    in the transfer mode given (`direct`: the browser's bytes go to S3 on loopback itself);
+    `redis_url`, `postgres_url`: servers of the caller's (the costs count a Redis's commands;
+    the soak needs a PostgreSQL whose autovacuum runs)."""
     notes: list[str] = []
     # a big run's objects would fill the OSD's memory with memstore: bluestore on a sparse
     # file under build/ (on disk) then; deleted data is freed after a short GC wait
@@ -86,10 +94,12 @@ def bench_env(
         local_dependencies(
             log_dir,
             notes.append,
-            postgres_url=os.environ.get(
+            postgres_url=postgres_url
+            or os.environ.get(
                 "S3TASKS_BENCH_POSTGRES_URL", backing_services.DEFAULT_POSTGRES_ADMIN_URL
             ),
-            redis_url=os.environ.get("S3TASKS_BENCH_REDIS_URL", backing_services.DEFAULT_REDIS_URL),
+            redis_url=redis_url
+            or os.environ.get("S3TASKS_BENCH_REDIS_URL", backing_services.DEFAULT_REDIS_URL),
             server=server,
             ceph=ceph,
         ) as dependencies,
@@ -138,3 +148,26 @@ def poll(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1
             raise TimeoutError(f"condition not met within {timeout:.0f}s")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+START_ATTEMPTS = 3
+
+
+@contextmanager
+def patient_bench_env(*args: Any, **kwargs: Any) -> Iterator[BenchEnv]:
+    """`bench_env`, started again (up to 3 times) when a service is not ready within the
+    kit's minute: on this shared machine, under a load average of 40, storage-api's start
+    alone has taken longer (the long runs: costs, replay, soak)."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        stack = ExitStack()
+        try:
+            env = stack.enter_context(bench_env(*args, **kwargs))
+        except TimeoutError:
+            stack.close()
+            if attempt == START_ATTEMPTS:
+                raise
+            print(f"bench: the stack was not ready in time, attempt {attempt + 1}", flush=True)
+            continue
+        with stack:
+            yield env
+        return

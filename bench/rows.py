@@ -106,4 +106,4 @@ def row_count(env: BenchEnv) -> int:
 
 def truncate(env: BenchEnv) -> None:
     with env.db() as conn:
-        conn.execute("TRUNCATE items")
+        conn.execute("TRUNCATE items CASCADE")  # share_links refer to items
