@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Self
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from s3tasks_servicekit.settings import ServiceSettings
 
@@ -52,10 +53,33 @@ class WebSettings(ServiceSettings):
     #: how long /v1/limits is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 
+    #: proxies in front of web (the ingress) whose `X-Forwarded-For` names the client, as
+    #: comma-separated addresses or networks; none: the peer is the client. Share links limit
+    #: password attempts per client, so the client must be the real one.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+    #: the site's address as visitors reach it, for the share links shown to their owners
+    #: (copy, QR code); empty: the address the owner's request came to
+    public_url: AnyHttpUrl | None = None
+
     session_cookie_name: str = "s3tasks_session"
     session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     static_max_age_seconds: int = Field(default=24 * 3600, ge=0)
     hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            return [ip_network(part, strict=False) for part in parts if part]
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def storage_api_base(self) -> str:

@@ -16,6 +16,7 @@ from yarl import URL
 from s3tasks_contracts import (
     USER_SAFE_PROBLEM,
     ContentLink,
+    GrantRequest,
     ItemKind,
     ItemList,
     ItemOut,
@@ -25,6 +26,13 @@ from s3tasks_contracts import (
     PartRequest,
     Problem,
     PurgeResult,
+    RedeemRequest,
+    ShareCreate,
+    ShareGrant,
+    ShareList,
+    ShareLookup,
+    ShareOut,
+    ShareView,
     StoredParts,
     TransferMode,
     UploadCompletion,
@@ -32,7 +40,7 @@ from s3tasks_contracts import (
     UploadTicket,
 )
 from s3tasks_servicekit.requestid import current_request_id
-from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
+from s3tasks_web.errors import ItemNotFound, ShareRefused, StorageRefused, StorageUnavailable
 from s3tasks_web.outbound import pooled_session
 from s3tasks_web.settings import WebSettings
 
@@ -158,6 +166,54 @@ class StorageApiClient:
         )
         return ContentLink.model_validate(body)
 
+    # -- share links: the owner's ----------------------------------------------------------
+
+    async def create_share(self, visitor_id: str, item_id: str, share: ShareCreate) -> ShareOut:
+        body = await self._json(
+            "POST", _shares_path(visitor_id, item_id), json=share.model_dump(mode="json")
+        )
+        return ShareOut.model_validate(body)
+
+    async def list_shares(self, visitor_id: str, item_id: str) -> ShareList:
+        return ShareList.model_validate(await self._json("GET", _shares_path(visitor_id, item_id)))
+
+    async def stop_share(self, visitor_id: str, item_id: str, share_id: str) -> None:
+        path = f"{_shares_path(visitor_id, item_id)}/{quote(share_id, safe='')}"
+        status, body = await self._request("DELETE", path)
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body)
+
+    # -- share links: whoever holds one (tokens travel in bodies, never in a path) ---------
+
+    async def look_up_share(self, lookup: ShareLookup) -> ShareView:
+        return ShareView.model_validate(await self._share_json("/v1/shares/lookup", lookup))
+
+    async def grant_share(self, request: GrantRequest) -> ShareGrant:
+        """Counts one download: call it for a download only, never for a HEAD."""
+        return ShareGrant.model_validate(await self._share_json("/v1/shares/grants", request))
+
+    async def redeem_share(self, request: RedeemRequest) -> ContentLink:
+        """A fresh URL within a grant (a resumed or ranged download): not counted."""
+        return ContentLink.model_validate(await self._share_json("/v1/shares/redeem", request))
+
+    async def _share_json(
+        self, path: str, request: ShareLookup | GrantRequest | RedeemRequest
+    ) -> object:
+        """A public share call: its refusals are for whoever holds the link (ShareRefused);
+        a 403 in other words than storage-api's own for people is web's credential."""
+        payload = request.model_dump(mode="json")
+        status, body, headers = await self._exchange("POST", path, json=payload)
+        if 200 <= status < 300:
+            try:
+                return json_module.loads(body)
+            except ValueError as exc:
+                raise StorageUnavailable from exc
+        detail = _user_safe_detail(body)
+        if status in (403, 404, 410, 429) and detail:
+            raise ShareRefused(status, detail, _retry_after(headers.get("retry-after")))
+        _raise_for_problem(status, body)
+        raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
+
     async def _json(
         self,
         method: str,
@@ -184,11 +240,22 @@ class StorageApiClient:
         json: object = None,
     ) -> tuple[int, bytes]:
         """(status, body) of one call; storage-api unreachable or too slow: unavailable."""
+        status, body, _ = await self._exchange(method, path, params=params, json=json)
+        return status, body
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         try:
             async with self._http.request(
                 method, self._url(path), params=params, json=json, headers=_trace_headers()
             ) as response:
-                return response.status, await response.read()
+                return response.status, await response.read(), response.headers
         except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
 
@@ -203,6 +270,23 @@ def _items_path(visitor_id: str) -> str:
 
 def _uploads_path(visitor_id: str) -> str:
     return f"/v1/visitors/{quote(visitor_id, safe='')}/uploads"
+
+
+def _shares_path(visitor_id: str, item_id: str) -> str:
+    return f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/shares"
+
+
+def _retry_after(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _user_safe_detail(body: bytes) -> str:
+    """storage-api's own words for people, if the problem says it has some."""
+    try:
+        problem = Problem.model_validate_json(body)
+    except ValidationError:
+        return ""
+    return problem.detail if problem.type == USER_SAFE_PROBLEM else ""
 
 
 def _trace_headers() -> dict[str, str]:
@@ -223,13 +307,7 @@ def _raise_for_problem(status: int, body: bytes) -> None:
             status,
         )
         raise StorageUnavailable
-    detail = ""
-    try:
-        problem = Problem.model_validate_json(body)
-    except ValidationError:
-        problem = None
-    if problem is not None and problem.type == USER_SAFE_PROBLEM:
-        detail = problem.detail  # storage-api's own wording for people, nothing else
+    detail = _user_safe_detail(body)
     if detail:
         raise StorageRefused(status, detail)
     raise StorageRefused(status, _FALLBACK_MESSAGES.get(status, "That request was refused."))

@@ -17,6 +17,8 @@ from s3tasks_web.errors import CsrfRejected
 from s3tasks_web.http.connections import WebConnection
 from s3tasks_web.visitors.session import VisitorSession, b64url_encode
 
+#: `opt` of routes that have no visitor session (a share link's page)
+NO_SESSION = "no_session"
 CSRF_QUERY_PARAM = "csrf"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -48,11 +50,18 @@ def _same_origin(connection: WebConnection) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-async def csrf_guard(connection: WebConnection, _: BaseRouteHandler) -> None:
+async def csrf_guard(connection: WebConnection, handler: BaseRouteHandler) -> None:
     """Route guard: runs before the handler, so before the body is read. A coroutine although
     it never awaits: Litestar runs a plain function guard in a worker thread, a thread hop on
-    every request for a few microseconds of hashing."""
+    every request for a few microseconds of hashing.
+
+    Routes without a visitor session (`opt` NO_SESSION: a share link's page) have no token to
+    check: they need the origin only, and no session is made for them."""
     if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
+        return
+    if handler.opt.get(NO_SESSION):
+        if not _same_origin(connection):
+            raise CsrfRejected
         return
     resources = connection.app.state.resources
     tokens: CsrfTokens = resources.csrf_tokens
