@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -50,10 +51,10 @@ def download(client: httpx.Client, path: str, password: str | None = None) -> ht
 
 
 @pytest.fixture
-def stranger(web_url: str) -> httpx.Client:
+def stranger(web_url: str) -> Iterator[httpx.Client]:
     """Someone given the link: no cookie of the owner's, a browser of their own."""
     with httpx.Client(base_url=web_url, timeout=30.0, follow_redirects=False) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
@@ -63,7 +64,8 @@ def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
     _, path = shared_file(visitor, content, max_downloads="2", password="open sesame")
     owner_page = visitor.page("/files")
     assert "0 of 2 used" in owner_page
-    assert "<svg" in owner_page and "style=" not in owner_page
+    assert "<svg" in owner_page
+    assert "style=" not in owner_page
 
     page = stranger.get(path)
     assert page.status_code == 200
@@ -110,7 +112,8 @@ def test_a_stopped_link_answers_what_a_made_up_one_does(
     gone = stranger.get(path)
     made_up = stranger.get("/s/" + "A" * 43)
     assert gone.status_code == made_up.status_code == 404
-    assert GONE in gone.text and GONE in made_up.text
+    assert GONE in gone.text
+    assert GONE in made_up.text
     assert download(stranger, path).status_code == 404
 
 
