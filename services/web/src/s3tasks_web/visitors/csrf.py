@@ -39,12 +39,14 @@ class CsrfTokens:
         return hmac.compare_digest(self.token_for(session), token)
 
 
-def _same_origin(connection: WebConnection) -> bool:
+def _same_origin(connection: WebConnection, *, opaque_origin: bool = False) -> bool:
+    """`opaque_origin`: a page sent with `Referrer-Policy: no-referrer` (a share link's) has
+    its browser send `Origin: null` on its own forms; `Sec-Fetch-Site` still says same-origin."""
     fetch_site = connection.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in _ACCEPTED_FETCH_SITES:
         return False
     origin = connection.headers.get("origin")
-    if origin is None:
+    if origin is None or (opaque_origin and origin == "null"):
         return True
     host = connection.headers.get("host", "")
     return urlsplit(origin).netloc.lower() == host.lower()
@@ -60,7 +62,7 @@ async def csrf_guard(connection: WebConnection, handler: BaseRouteHandler) -> No
     if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
         return
     if handler.opt.get(NO_SESSION):
-        if not _same_origin(connection):
+        if not _same_origin(connection, opaque_origin=True):
             raise CsrfRejected
         return
     resources = connection.app.state.resources
