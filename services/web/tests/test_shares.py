@@ -183,3 +183,19 @@ def test_the_access_log_and_the_metrics_never_hold_a_token(
     logs = web_stack.web.log_path.read_text(errors="replace")
     assert hashlib.sha256(token.encode()).hexdigest()[:8] in logs
     assert token not in logs
+
+
+def test_the_download_form_needs_this_site_as_its_origin(
+    visitor: WebVisitor, stranger: httpx.Client
+) -> None:
+    """The link's page is sent with no-referrer, so the browser posts its form with
+    `Origin: null`; `Sec-Fetch-Site` says whether it came from this site."""
+    _, path = shared_file(visitor, b"origin" * 10, max_downloads="5")
+    forged = stranger.post(path, headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+    assert forged.status_code == 403
+    elsewhere = stranger.post(path, headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
+    ours = stranger.post(path, headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"})
+    assert ours.status_code == 303
+    assert "set-cookie" not in ours.headers
+    assert _USED.findall(visitor.page("/files")) == ["1 of 5 used"]
