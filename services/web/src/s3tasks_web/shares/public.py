@@ -35,13 +35,12 @@ from s3tasks_web.http.client_address import client_address
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.views import human_duration
 from s3tasks_web.resources import AppResources
-from s3tasks_web.shares.paths import share_path
+from s3tasks_web.shares.paths import SHARE_GONE, share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import object_response
 from s3tasks_web.visitors.csrf import NO_SESSION
 
-GONE = "This link does not exist or has expired."
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: a grant is storage-api's `<32 hex>.<32 hex>.<seconds>.<mac>`: anything longer is no grant
@@ -57,7 +56,7 @@ _TITLES = {
 def _checked(token: str) -> str:
     """A well-formed token, or the page every ended link answers (storage-api is not asked)."""
     if not is_valid_share_token(token):
-        raise ShareRefused(404, GONE)
+        raise ShareRefused(404, SHARE_GONE)
     return token
 
 
@@ -190,7 +189,7 @@ class PublicShareController(Controller):
             ShareLookup(token=_checked(token), via=TransferMode.PROXY)
         )
         if view.preview_url is None:
-            raise ShareRefused(404, GONE)
+            raise ShareRefused(404, SHARE_GONE)
         content = await objects.open(view.preview_url, {})
         return object_response(content, "private, max-age=60")
 
