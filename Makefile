@@ -34,29 +34,35 @@ format: ## Apply ruff's fixes and formatting
 typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench
 
+# Tests run side by side in pytest-xdist workers (each with its own radosgw, artifacts below
+# build/test-artifacts/gwN); most of a test's time is spent waiting (sweeps, TTLs, services
+# starting), so twice the cores, at most 8. TEST_WORKERS=0: one process, as before.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n > 8 ? 8 : n )))
+PARALLEL = -n $(TEST_WORKERS)
+
 # The whole suite runs against radosgw (a real S3: Ceph, installed by `make install`); this
 # smaller selection runs again against moto, `make run`'s embedded S3, so both keep working.
 MOTO_SELECTION := -m "not slow" services/storage-api/tests services/worker/tests/test_deletions.py tests/security/test_signed_requests.py
 
 .PHONY: test
 test: install lint typecheck ## Install, lint, typecheck, the whole suite on radosgw, then in direct mode, then a moto run
-	@scripts/test.sh
+	@scripts/test.sh $(PARALLEL)
 	@$(MAKE) --no-print-directory test-direct
 	@$(MAKE) --no-print-directory test-moto
 
 # The suites a visitor's bytes cross, once more with the browser sending and fetching them
 # itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
-DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_sharing.py tests/security tests/faults tests/load \
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/e2e/test_sharing.py tests/security tests/faults tests/load \
 	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py \
 	services/web/tests/test_shares.py
 
 .PHONY: test-direct
 test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
-	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(DIRECT_SELECTION)
+	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(PARALLEL) $(DIRECT_SELECTION)
 
 .PHONY: test-moto
 test-moto: ## The S3-facing tests against moto instead of radosgw (S3TASKS_TEST_S3=moto)
-	@S3TASKS_TEST_S3=moto S3TASKS_TEST_ARTIFACTS=build/test-artifacts/moto scripts/test.sh $(MOTO_SELECTION)
+	@S3TASKS_TEST_S3=moto S3TASKS_TEST_ARTIFACTS=build/test-artifacts/moto scripts/test.sh $(PARALLEL) $(MOTO_SELECTION)
 
 .PHONY: test-fresh
 test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podman storage (TESTS=tests/deploy: a selection)
@@ -64,7 +70,7 @@ test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podm
 
 .PHONY: test-fast
 test-fast: ## Run the tests without the browser and the slow ones (needs `make install` once)
-	@scripts/test.sh -m "not e2e and not slow"
+	@scripts/test.sh $(PARALLEL) -m "not e2e and not slow"
 
 .PHONY: run-storage-api
 run-storage-api: ## Migrate, then serve storage-api from .env settings
@@ -76,17 +82,34 @@ COMPOSE_ENV ?= build/compose.env
 COMPOSE = $(shell if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
 	echo "docker compose"; elif command -v podman-compose >/dev/null 2>&1; then echo podman-compose; \
 	else echo "$(UV) run --frozen podman-compose"; fi)
+# COMPOSE_OVERRIDE=deploy/compose/host-services.yml: only s3tasks' own containers, against the
+# PostgreSQL, Redis and S3 running on this machine (no registry needed for them)
+COMPOSE_OVERRIDE ?=
+# BASE_IMAGE=<image>: the images build FROM it instead of python:3.11-slim-bookworm
+BASE_IMAGE ?=
+# BUILD_CA=<file>: a TLS-intercepting proxy's CA bundle, mounted into the builds (podman)
+BUILD_CA ?=
+COMPOSE_CMD = $(if $(BASE_IMAGE),S3TASKS_BASE_IMAGE=$(BASE_IMAGE)) $(COMPOSE) \
+	$(if $(BUILD_CA),--podman-build-args "--format docker -v $(abspath $(BUILD_CA)):/run/host-ca.crt:ro \
+	--build-arg SSL_CERT_FILE=/run/host-ca.crt --build-arg PIP_CERT=/run/host-ca.crt") \
+	--env-file $(COMPOSE_ENV) -f docker-compose.yml $(if $(COMPOSE_OVERRIDE),-f $(COMPOSE_OVERRIDE))
+
+COMPOSE_UP_LOG = $(dir $(COMPOSE_ENV))compose-up.log
 
 .PHONY: up
-up: ## Build the images and start the whole stack with compose at http://localhost:8080
+up: ## Build the images and start the stack with compose at http://localhost:8080 (BASE_IMAGE=, COMPOSE_OVERRIDE=: README)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
-	$(COMPOSE) --env-file $(COMPOSE_ENV) up -d --build
-	@echo "s3tasks: http://localhost:8080  (make down stops it; data stays in named volumes)"
+	@if [ -n "$(BUILD_CA)" ] && [[ "$(COMPOSE)" != *podman-compose* ]]; then \
+		echo "make up: BUILD_CA mounts into podman's builds; with docker, use a BuildKit secret" >&2; exit 2; fi
+	@set -o pipefail; $(COMPOSE_CMD) up -d --build 2>&1 | tee $(COMPOSE_UP_LOG) \
+		|| deploy/compose/explain-up-failure.sh $(COMPOSE_UP_LOG) \
+			"$(or $(BASE_IMAGE),$$(sed -n 's/^S3TASKS_BASE_IMAGE=//p' $(COMPOSE_ENV)))"
+	@echo "s3tasks: http://localhost:$$(sed -n 's/^S3TASKS_HTTP_PORT=//p' $(COMPOSE_ENV))  (make down stops it; data stays in named volumes)"
 
 .PHONY: down
-down: ## Stop the compose stack (named volumes are kept)
+down: ## Stop and remove the compose stack's containers (named volumes are kept; same COMPOSE_OVERRIDE as up)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
-	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile observability down
+	$(COMPOSE_CMD) --profile observability down
 
 .PHONY: worker
 worker: ## Run the Celery worker (deletion jobs; /metrics on WORKER_METRICS_PORT) from .env settings

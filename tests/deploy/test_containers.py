@@ -16,7 +16,6 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,13 +28,12 @@ import yaml
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
+from s3tasks_testkit.storage_api import upload
 
-from .conftest import REPO_ROOT, SERVICES
+from .conftest import HOST_CA_BUNDLE, REPO_ROOT, SERVICES
 
-pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.containers, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
-BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 IMAGE_TAG = "test"
 PYTHON_BASE = f"localhost/s3tasks-python:{IMAGE_TAG}"
 # issue 17: each image's own layers above the shared python stage
@@ -69,39 +67,6 @@ def run(
 
 def image(service: str) -> str:
     return f"localhost/s3tasks-{service}:{IMAGE_TAG}"
-
-
-def _make_debootstrap_base(podman: str) -> None:
-    """environment.md's recipe, with the tarball written to a file rather than piped into
-    `podman import`: no pipe or process outlives the call."""
-    mirror = next(
-        line.split()[1]
-        for line in Path("/etc/apt/sources.list.d/debian.sources").read_text().splitlines()
-        if line.startswith("URIs:")
-    )
-    with tempfile.TemporaryDirectory(prefix="s3tasks-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror], timeout=1200)
-        for cached in [
-            *rootfs.glob("var/cache/apt/archives/*.deb"),
-            *rootfs.glob("var/cache/apt/*.bin"),
-        ]:
-            cached.unlink()
-        tarball = Path(tmp) / "rootfs.tar"
-        run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], timeout=600)
-        run([podman, "import", str(tarball), BASE_IMAGE], timeout=600)
-
-
-@pytest.fixture(scope="session")
-def base_image(podman: str) -> str:
-    exists = run([podman, "image", "exists", BASE_IMAGE], check=False, returncode=True)
-    if exists != "0":
-        if BASE_IMAGE != "localhost/bookworm-min":
-            pytest.skip(f"base image {BASE_IMAGE} is not present and cannot be pulled here")
-        if not Path("/etc/apt/sources.list.d/debian.sources").exists():
-            pytest.skip("no Debian apt sources to read a mirror from for debootstrap")
-        _make_debootstrap_base(podman)
-    return BASE_IMAGE
 
 
 def build(podman: str, base_image: str, tag: str, *options: str) -> None:
@@ -277,12 +242,10 @@ class ContainerStack:
 
 
 def upload_file(api: httpx.Client, visitor: str, filename: str, description: str) -> httpx.Response:
-    """4 KiB of random bytes stored as the visitor's file, through storage-api's API."""
-    return api.post(
-        f"/v1/visitors/{visitor}/items",
-        params={"kind": "file", "filename": filename, "description": description},
-        content=os.urandom(4096),
-        headers={"Content-Type": "application/octet-stream"},
+    """4 KiB of random bytes stored as the visitor's file, through storage-api's transfer API
+    (the bytes to S3 on the requests it signs, as web sends them)."""
+    return upload(
+        api, visitor, os.urandom(4096), kind="file", filename=filename, description=description
     )
 
 
@@ -486,7 +449,7 @@ def test_every_installed_package_is_imported_by_the_running_services(
     api = stack.api_as_web()
     request.addfinalizer(api.close)
     answer = upload_file(api, visitor, "f.txt", "imports")
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 200, answer.text
     with httpx.Client(base_url=stack.web_url, timeout=10, follow_redirects=True) as web:
         for path in ("/images", "/files", "/healthz", "/readyz"):
             assert web.get(path).status_code == 200, path
@@ -553,7 +516,7 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     request.addfinalizer(api.close)
     for i in range(40):
         answer = upload_file(api, visitor, f"f{i}.txt", "sigterm")
-        assert answer.status_code == 201, answer.text
+        assert answer.status_code == 200, answer.text
     client = stack.s3.client()
     keys_before = backing_services.object_keys(client, stack.bucket)
     assert len(keys_before) >= 40

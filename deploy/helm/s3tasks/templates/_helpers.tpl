@@ -192,6 +192,9 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- .Values.transfer.s3PublicUrl }}
 {{- end }}
 
+{{/* web's page explaining an ingress's 413 (services/web: TOO_LARGE_PATH) */}}
+{{- define "s3tasks.tooLargePath" -}}/upload-too-large{{- end }}
+
 {{- define "s3tasks.storageApiUrl" -}}
 {{- printf "http://%s:%d" (include "s3tasks.componentName" (dict "root" . "component" "storage-api")) (int .Values.storageApi.service.port) }}
 {{- end }}

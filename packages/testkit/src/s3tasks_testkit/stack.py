@@ -74,6 +74,7 @@ class StackConfig:
             "STORAGE_API_TRANSFER_MODE": self.transfer_mode,
             "STORAGE_API_S3_PUBLIC_URL": self.s3_public_url,
             "STORAGE_API_CORS_ORIGINS": self.cors_origins,
+            **TEST_RATE_LIMITS,
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
@@ -101,6 +102,18 @@ class StackConfig:
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
+
+
+#: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
+#: per-client and per-visitor limits are set out of reach (a test of a limit sets its own in
+#: `extra_env`, which comes after these)
+TEST_RATE_LIMITS = {
+    "STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_MAX_STORED_BYTES_PER_VISITOR": "0",
+}
 
 
 def cli(script: str, *args: str) -> list[str]:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
@@ -26,13 +25,14 @@ from s3tasks_storage_api.db.engine import (
 from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
 from s3tasks_storage_api.deletions.controllers import InternalDeletionsController
 from s3tasks_storage_api.deletions.service import DeletionService
-from s3tasks_storage_api.errors import EXCEPTION_HANDLERS, StorageApiError
+from s3tasks_storage_api.errors import StorageApiError, handle_unexpected, problem_details
 from s3tasks_storage_api.health.controllers import HealthController
 from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
 from s3tasks_storage_api.observability.metrics import ItemsCollector, ShareMetrics, UploadMetrics
-from s3tasks_storage_api.ratelimits import RateLimits
+from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
+from s3tasks_storage_api.sessions import SessionsController
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.controllers import OwnerSharesController, PublicSharesController
 from s3tasks_storage_api.shares.service import ShareService
@@ -54,24 +54,23 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
     registry = CollectorRegistry()
     upload_metrics = UploadMetrics(registry)
+    rate_limits = RateLimits(settings, RateLimitMetrics(registry))
     items = ItemService(
         settings,
         sessions,
         store,
         job_queue,
-        upload_metrics,
         reads=make_read_session_factory(engine),
     )
     signers = Signers(
         browser=Signer(settings.s3_browser_endpoint, settings),
         service=Signer(settings.s3_endpoint, settings),
     )
-    transfers = TransferService(settings, sessions, store, signers, items, upload_metrics)
-    # uploads get threads of their own: anyio's default limiter (40 threads) stays for the
-    # downloads, thumbnails and listings, however many uploads are slow
-    upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
+    transfers = TransferService(
+        settings, sessions, store, signers, items, upload_metrics, rate_limits
+    )
     deletions = DeletionService(sessions, store)
-    shares = ShareService(settings, sessions, signers, RateLimits(settings), ShareMetrics(registry))
+    shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
 
     def totals() -> list[KindTotals]:
         with sessions() as session:
@@ -119,14 +118,15 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             OwnerSharesController,
             PublicSharesController,
             InternalDeletionsController,
+            SessionsController,
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
             "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),
+            "rate_limits": Provide(lambda: rate_limits, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
-            "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),
         },
         state=State(
             {
@@ -135,7 +135,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 "credentials": Credentials.from_settings(settings),
             }
         ),
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        plugins=[problem_details()],
+        exception_handlers={Exception: handle_unexpected},
         # the CLI configured logging (format, request ids); Litestar's default would replace
         # it with a queued handler of its own that drops the request id and, on SIGKILL,
         # the lines still queued (the deletion audit among them)

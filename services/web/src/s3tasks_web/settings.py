@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from s3tasks_servicekit.settings import ServiceSettings
@@ -53,12 +52,12 @@ class WebSettings(ServiceSettings):
     #: how long /v1/limits is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 
-    #: proxies in front of web (the ingress) whose `X-Forwarded-For` names the client, as
-    #: comma-separated addresses or networks; none: the peer is the client. Share links limit
-    #: password attempts per client, so the client must be the real one.
-    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
-        default_factory=list
-    )
+    #: the header a trusted proxy names the client in (e.g. X-Forwarded-For, X-Real-IP;
+    #: empty: none, the peer is the client). Read only from a peer in `trusted_proxies`.
+    client_address_header: str = ""
+    #: the networks of the proxies in front of web (comma-separated CIDRs): the per-client
+    #: limits (share-link password attempts among them) must count the real client
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     #: the site's address as visitors reach it, for the share links shown to their owners
     #: (copy, QR code); empty: the address the owner's request came to
     public_url: AnyHttpUrl | None = None
@@ -70,10 +69,9 @@ class WebSettings(ServiceSettings):
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _split_networks(cls, value: object) -> object:
+    def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = [part.strip() for part in value.split(",")]
-            return [ip_network(part, strict=False) for part in parts if part]
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("public_url", mode="before")

@@ -7,7 +7,6 @@ one visitor's one item, and validates what arrived; the bytes go between S3 and 
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from dataclasses import dataclass
@@ -37,10 +36,15 @@ from s3tasks_storage_api.db.models import Item, ItemStatus
 from s3tasks_storage_api.db.repository import ItemRepository
 from s3tasks_storage_api.errors import (
     DeletedWhileUploading,
+    EmptyUpload,
     InvalidInput,
     NotFound,
+    NotSentInParts,
+    QuotaReached,
     StorageApiError,
     TooLarge,
+    UploadNotArrived,
+    UploadTookTooLong,
 )
 from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
 from s3tasks_storage_api.items.service import (
@@ -50,6 +54,13 @@ from s3tasks_storage_api.items.service import (
     to_item_out,
 )
 from s3tasks_storage_api.observability.metrics import UploadMetrics
+from s3tasks_storage_api.ratelimits import (
+    STORED_BYTES_PER_VISITOR,
+    Limit,
+    RateLimits,
+    client_key,
+    wait_words,
+)
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.signing import Signer
@@ -58,6 +69,14 @@ logger = logging.getLogger(__name__)
 
 #: part URLs handed out at once: web asks again for the next ones
 MAX_PART_LINKS = 100
+UPLOADS_CLIENT = (
+    "Too many uploads came from your address in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
+UPLOADS_VISITOR = (
+    "You have started too many uploads in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,9 @@ class TransferService:
         signers: Signers,
         items: ItemService,
         metrics: UploadMetrics,
+        limits: RateLimits,
     ) -> None:
+        self._limits = limits
         self._settings = settings
         self._sessions = sessions
         self._store = store
@@ -138,9 +159,16 @@ class TransferService:
         s = self._settings
         limit = s.max_bytes(request.kind)
         if request.size_bytes is not None and request.size_bytes > limit:
-            raise TooLarge(f"The {request.kind} is larger than {human_size(limit)}.")
+            raise TooLarge(request.kind, limit)
         if request.size_bytes == 0:
-            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+            raise EmptyUpload()
+        if request.client is not None:
+            self._limits.take(Limit.UPLOADS_PER_CLIENT, client_key(request.client), UPLOADS_CLIENT)
+        self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
+        # early, and unlocked: what is stored already (plus the announced size) leaves no
+        # room; `complete` checks again, under the visitor's lock, with the size that arrived
+        with transaction(self._sessions) as session:
+            self._refuse_over_quota(ItemRepository(session), visitor_id, request.size_bytes or 1)
         # every refusal comes before S3 is asked for anything: nothing to undo then
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
@@ -203,7 +231,7 @@ class TransferService:
             raise InvalidInput(f"Part numbers go from 1 to {MAX_PARTS}.")
         row = self._uploading(visitor_id, item_id)
         if row.upload_id is None:
-            raise InvalidInput("This upload is not sent in parts.")
+            raise NotSentInParts()
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
         signer = self._signers.for_(via)
@@ -218,7 +246,7 @@ class TransferService:
         resuming after a dropped connection or a reload sends only the rest."""
         row = self._uploading(visitor_id, item_id)
         if row.upload_id is None:
-            raise InvalidInput("This upload is not sent in parts.")
+            raise NotSentInParts()
         found = self._store.stored_parts(row.object_key, row.upload_id)
         return StoredParts(
             parts=[StoredPart(part_number=n, etag=etag, size=size) for n, etag, size in found],
@@ -263,6 +291,8 @@ class TransferService:
         try:
             self._refuse_if_gone(row, repo)
             size, etag, content_type = self._check_arrived(row, completion)
+            repo.lock_visitor(row.visitor_id)
+            self._refuse_over_quota(repo, row.visitor_id, size)
         except StorageFailure:
             raise
         except StorageApiError as exc:
@@ -294,6 +324,24 @@ class TransferService:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _refuse_over_quota(self, repo: ItemRepository, visitor_id: str, size: int) -> None:
+        """QuotaReached if `size` more bytes would take the visitor over what one visitor
+        may store; when to try again is when its first item expires."""
+        quota = self._settings.max_stored_bytes_per_visitor
+        if not quota:
+            return
+        used, first_expiry = repo.stored_by_visitor(visitor_id)
+        if used + size <= quota:
+            return
+        retry_after = max(1, math.ceil(first_expiry or 0))
+        self._limits.metrics.refused.labels(STORED_BYTES_PER_VISITOR).inc()
+        raise QuotaReached(
+            f"You are storing {human_size(used)}, and one visitor may store at most "
+            f"{human_size(quota)} at once: this upload does not fit. Delete some of your items, "
+            f"or try again in {wait_words(retry_after)}, when your oldest one expires.",
+            retry_after=retry_after,
+        )
+
     def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
         """The visitor's own open upload; one that "delete all" or its deadline ended is
         refused with the reason (a sender in parts tells the visitor why it stopped)."""
@@ -307,11 +355,9 @@ class TransferService:
 
     def _refuse_if_gone(self, row: Item, repo: ItemRepository) -> None:
         if row.hidden_at is not None:
-            raise DeletedWhileUploading(
-                "The upload was deleted by Delete all before it finished arriving."
-            )
+            raise DeletedWhileUploading()
         if row.expires_at <= repo.now():
-            raise InvalidInput("The upload took longer than allowed and was discarded.")
+            raise UploadTookTooLong()
 
     def _check_arrived(self, row: Item, completion: UploadCompletion) -> tuple[int, str, str]:
         """(size, etag, content type) of the object as stored, or the reason it is refused."""
@@ -320,20 +366,21 @@ class TransferService:
             self._finish_multipart(row, completion)
         found = self._store.stat(row.object_key)
         if found is None:
-            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+            raise UploadNotArrived()
         limit = self._settings.max_bytes(kind)
         if found.size > limit:
-            raise TooLarge(f"The {kind} is larger than {human_size(limit)}.")
+            raise TooLarge(kind, limit)
         if found.size == 0:
-            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+            raise EmptyUpload()
         if kind is ItemKind.FILE:
             return found.size, found.etag, FILE_CONTENT_TYPE
         data = self._store.read(row.object_key, found.size)
         if data is None:
-            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+            raise UploadNotArrived()
         # the image is fetched back, sniffed, decoded under the pixel limit and thumbnailed;
         # the original is stored again without its metadata (unless the operator keeps it)
-        return self._items.store_image(row.object_key, row.thumbnail_key, io.BytesIO(data))
+        assert row.thumbnail_key is not None  # noqa: S101 - images always get one
+        return self._items.store_image(row.object_key, row.thumbnail_key, data)
 
     def _finish_multipart(self, row: Item, completion: UploadCompletion) -> None:
         assert row.upload_id is not None  # noqa: S101

@@ -1,39 +1,55 @@
-"""Who sent a request: the peer, or, behind proxies the operator trusts, the address they
-say they received it from (`X-Forwarded-For`)."""
+"""Which client a request comes from: what the per-client limits count by (new visitors,
+uploads, share-link grants and password attempts).
+
+Behind a proxy every request comes from the proxy; its header names the client instead. The
+header is read only from a peer in WEB_TRUSTED_PROXIES: from anyone else it is whatever the
+client chose to write, and would let it be any address it likes.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_address
 
-TrustedProxies = Sequence[IPv4Network | IPv6Network]
+from s3tasks_web.http.connections import WebConnection
 
-
-def client_address(peer: str | None, forwarded_for: str | None, trusted: TrustedProxies) -> str:
-    """The client's address. Each proxy appends the address it received from, so the list is
-    read from the right, skipping the proxies we trust: the first address that is not one is
-    the client (whatever a client writes into the header itself lies to the left of it). An
-    untrusted peer is the client, whatever its headers say."""
-    hops = [peer or ""]
-    if forwarded_for and _is_trusted(peer, trusted):
-        hops = [peer or ""] + [hop.strip() for hop in reversed(forwarded_for.split(","))]
-    for hop in hops:
-        if not _is_trusted(hop, trusted):
-            return _address(hop)
-    return _address(hops[-1])
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _is_trusted(address: str | None, trusted: TrustedProxies) -> bool:
+class ClientAddresses:
+    def __init__(self, header: str, trusted_proxies: Sequence[IPNetwork]) -> None:
+        self._header = header.lower()
+        self._trusted = tuple(trusted_proxies)
+
+    def of(self, connection: WebConnection) -> str:
+        peer = connection.client.host if connection.client is not None else ""
+        if not peer:
+            return "0.0.0.0"  # noqa: S104 - no peer at all (a test client): one shared key
+        client = peer
+        if not self._header:
+            return client
+        # each proxy appends the address it received from, so the list is read from the right,
+        # past the proxies we trust (a CDN before the ingress): the first address that is not
+        # one is the client; whatever a client writes itself lies to the left of it
+        hops = connection.headers.get(self._header, "").split(",")
+        while self._is_trusted(client) and hops:
+            hop = hops.pop().strip()
+            if not _is_address(hop):
+                break  # a trusted proxy that names no usable address: that proxy is the client
+            client = hop
+        return client
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self._trusted)
+
+
+def _is_address(text: str) -> bool:
     try:
-        parsed = ip_address(address or "")
+        ipaddress.ip_address(text)
     except ValueError:
         return False
-    return any(parsed in network for network in trusted)
-
-
-def _address(hop: str) -> str:
-    """The hop as an address ("unknown" if it is none: storage-api keys limits on it)."""
-    try:
-        return str(ip_address(hop))
-    except ValueError:
-        return "unknown"
+    return True

@@ -31,10 +31,8 @@ from s3tasks_contracts import (
 )
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ShareRefused
-from s3tasks_web.http.client_address import client_address
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.resources import AppResources
 from s3tasks_web.shares.paths import SHARE_GONE, share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
@@ -128,7 +126,7 @@ class PublicShareController(Controller):
         self,
         request: WebRequest,
         storage: StorageApiClient,
-        resources: AppResources,
+        client: str,
         token: str,
     ) -> Response[object]:
         """One counted download: the Download button, with the password if the link has one."""
@@ -140,11 +138,6 @@ class PublicShareController(Controller):
         if password is not None and len(password) > MAX_SHARE_PASSWORD_LENGTH:
             # longer than any password of a link: wrong, without asking (and hashing) for it
             return await _password_form(storage, token, mode, WRONG_PASSWORD)
-        client = client_address(
-            request.client.host if request.client else None,
-            request.headers.get("x-forwarded-for"),
-            resources.settings.trusted_proxies,
-        )
         try:
             grant = await storage.grant_share(
                 GrantRequest(token=token, password=password, client=client, via=mode)
