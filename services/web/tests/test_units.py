@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, ip_network
 from typing import Any
 from uuid import uuid4
 
@@ -15,9 +16,10 @@ from litestar import Request
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
 from s3tasks_web.errors import StorageRefused, UploadRejected
-from s3tasks_web.http.client_address import ClientAddresses
+from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
+from s3tasks_web.shares.paths import loggable_path
 from s3tasks_web.storage_api_client import _raise_for_problem
 from s3tasks_web.transfers.pacing import paced
 from s3tasks_web.uploads.multipart_stream import MultipartStream
@@ -211,9 +213,10 @@ def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
     assert refused.value.close_connection
 
 
-def _connection(peer: str, forwarded: str | None) -> Request[Any, Any, Any]:
+def _connection(peer: str | None, forwarded: str | None) -> Request[Any, Any, Any]:
     headers = [] if forwarded is None else [(b"x-forwarded-for", forwarded.encode())]
-    return Request({"type": "http", "client": (peer, 40000), "headers": headers})  # type: ignore[arg-type]
+    client = None if peer is None else (peer, 40000)
+    return Request({"type": "http", "client": client, "headers": headers})  # type: ignore[arg-type]
 
 
 def test_the_client_address_comes_from_the_proxys_header_only_from_a_trusted_proxy() -> None:
@@ -227,3 +230,54 @@ def test_the_client_address_comes_from_the_proxys_header_only_from_a_trusted_pro
     assert addresses.of(_connection("10.1.2.3", None)) == "10.1.2.3"
     # no header configured: always the peer
     assert ClientAddresses("", []).of(_connection("10.1.2.3", "1.1.1.1")) == "10.1.2.3"
+
+
+# -- share links: who the client is, and what the access log may write --------------------
+
+PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "client"),
+    [
+        ("203.0.113.7", None, PROXIES, "203.0.113.7"),
+        # an untrusted peer is the client, whatever it says
+        ("203.0.113.7", "198.51.100.1", PROXIES, "203.0.113.7"),
+        ("203.0.113.7", "198.51.100.1", [], "203.0.113.7"),
+        # behind the ingress: the rightmost hop that is not a proxy of ours
+        ("127.0.0.1", "198.51.100.1", PROXIES, "198.51.100.1"),
+        ("127.0.0.1", "198.51.100.1, 10.1.2.3", PROXIES, "198.51.100.1"),
+        # what the client wrote itself lies to the left of the address the ingress saw
+        ("127.0.0.1", "1.2.3.4, 198.51.100.1", PROXIES, "198.51.100.1"),
+        ("127.0.0.1", "2001:db8::1", PROXIES, "2001:db8::1"),
+        # a hop that is no address: the nearest proxy that named it is the client
+        ("127.0.0.1", "garbage", PROXIES, "127.0.0.1"),
+        ("127.0.0.1", "garbage, 10.1.2.3", PROXIES, "10.1.2.3"),
+        # every hop a proxy of ours: the farthest one
+        ("127.0.0.1", "10.9.9.9, 10.1.2.3", PROXIES, "10.9.9.9"),
+        ("127.0.0.1", None, PROXIES, "127.0.0.1"),
+        (None, None, PROXIES, "0.0.0.0"),  # noqa: S104 - no peer: one shared key
+    ],
+)
+def test_the_client_address_trusts_only_the_operators_proxies(
+    peer: str | None, forwarded: str | None, trusted: list[IPNetwork], client: str
+) -> None:
+    addresses = ClientAddresses("X-Forwarded-For", trusted)
+    assert addresses.of(_connection(peer, forwarded)) == client
+
+
+def test_trusted_proxies_are_read_as_a_comma_separated_list() -> None:
+    settings = WebSettings(trusted_proxies="10.0.0.0/8, 127.0.0.1,::1")
+    assert [str(network) for network in settings.trusted_proxies] == [
+        "10.0.0.0/8",
+        "127.0.0.1/32",
+        "::1/128",
+    ]
+
+
+def test_a_share_links_token_never_reaches_the_access_log() -> None:
+    token = "A" * 43
+    prefix = hashlib.sha256(token.encode()).hexdigest()[:8]
+    assert loggable_path(f"/s/{token}") == f"/s/~{prefix}"
+    assert loggable_path(f"/s/{token}/download") == f"/s/~{prefix}/download"
+    assert loggable_path("/files/abc/download") == "/files/abc/download"

@@ -50,14 +50,21 @@ class HttpMetrics:
 
 class RequestMiddleware:
     """Binds the request id (answered in `X-Request-ID`), counts and times every answer, and
-    writes an access line to `access_log` when given (probes at DEBUG)."""
+    writes an access line to `access_log` when given (probes at DEBUG), its path as
+    `log_path` writes it (a path that holds a secret, such as a share link's token, must not
+    reach a log)."""
 
     def __init__(
-        self, app: ASGIApp, metrics: HttpMetrics, access_log: logging.Logger | None = None
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        access_log: logging.Logger | None = None,
+        log_path: Callable[[str], str] = lambda path: path,
     ) -> None:
         self._app = app
         self._metrics = metrics
         self._access_log = access_log
+        self._log_path = log_path
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -90,7 +97,7 @@ class RequestMiddleware:
                     logging.DEBUG if route in PROBE_ROUTES else logging.INFO,
                     "%s %s %s %.1f ms",
                     method,
-                    scope["path"],
+                    self._log_path(scope["path"]),
                     status,
                     elapsed * 1000,
                     extra={"route": route, "status": status, "duration_s": elapsed},

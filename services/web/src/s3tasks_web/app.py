@@ -35,6 +35,9 @@ from s3tasks_web.resources import (
     provide_visitor,
 )
 from s3tasks_web.settings import WebSettings
+from s3tasks_web.shares.owner import shares_controller
+from s3tasks_web.shares.paths import is_share_path, loggable_path
+from s3tasks_web.shares.public import PublicShareController
 from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
@@ -91,6 +94,7 @@ def page_router(page: KindPage) -> Router:
         guards=[admit_new_visitor],
         route_handlers=[
             items_controller(page),
+            shares_controller(page),
             FormUploadController,
             ScriptUploadsController,
             PartUploadsController,
@@ -132,7 +136,7 @@ def create_app(settings: WebSettings) -> Litestar:
                 resources.storage = None
                 resources.objects = None
 
-    assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js")}
+    assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js", "share.js")}
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals.update(
@@ -159,6 +163,7 @@ def create_app(settings: WebSettings) -> Litestar:
             HealthController,
             page_router(IMAGES),
             page_router(FILES),
+            PublicShareController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],
@@ -180,9 +185,12 @@ def create_app(settings: WebSettings) -> Litestar:
         middleware=[LingeringCloseMiddleware()],
         before_send=[
             security_headers_hook(
-                settings.production, settings.hsts_max_age_seconds, s3_browser_origin
+                settings.production,
+                settings.hsts_max_age_seconds,
+                s3_browser_origin,
+                capability_path=is_share_path,
             ),
-            resources.session_cookie.before_send_hook(),
+            resources.session_cookie.before_send_hook(sessionless=is_share_path),
         ],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(
@@ -203,5 +211,6 @@ def create_app(settings: WebSettings) -> Litestar:
         app.asgi_handler,
         HttpMetrics(resources.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
+        log_path=loggable_path,
     )
     return app

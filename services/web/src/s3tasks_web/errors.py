@@ -96,3 +96,14 @@ class UploadRejected(WebError):
         self.status_code = status_code
         self.reason = reason
         self.close_connection = close_connection
+
+
+class ShareRefused(WebError):
+    """storage-api refused a share link's page, grant or redeem, in words for whoever holds
+    the link: ended (404), used up (410), a wrong password or an expired grant (403), too many
+    password attempts (429, with the seconds to wait)."""
+
+    def __init__(self, status_code: int, user_message: str, retry_after: int | None = None):
+        super().__init__(user_message)
+        self.status_code = status_code
+        self.retry_after = retry_after

@@ -55,8 +55,12 @@ class WebSettings(ServiceSettings):
     #: the header a trusted proxy names the client in (e.g. X-Forwarded-For, X-Real-IP;
     #: empty: none, the peer is the client). Read only from a peer in `trusted_proxies`.
     client_address_header: str = ""
-    #: the networks of the proxies in front of web (comma-separated CIDRs)
+    #: the networks of the proxies in front of web (comma-separated CIDRs): the per-client
+    #: limits (share-link password attempts among them) must count the real client
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    #: the site's address as visitors reach it, for the share links shown to their owners
+    #: (copy, QR code); empty: the address the owner's request came to
+    public_url: AnyHttpUrl | None = None
 
     session_cookie_name: str = "s3tasks_session"
     session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
@@ -69,6 +73,11 @@ class WebSettings(ServiceSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def storage_api_base(self) -> str:

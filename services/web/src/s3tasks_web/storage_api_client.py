@@ -16,6 +16,7 @@ from yarl import URL
 from s3tasks_contracts import (
     USER_SAFE_PROBLEM,
     ContentLink,
+    GrantRequest,
     ItemKind,
     ItemList,
     ItemOut,
@@ -26,6 +27,13 @@ from s3tasks_contracts import (
     PartRequest,
     Problem,
     PurgeResult,
+    RedeemRequest,
+    ShareCreate,
+    ShareGrant,
+    ShareList,
+    ShareLookup,
+    ShareOut,
+    ShareView,
     StoredParts,
     TransferMode,
     UploadCompletion,
@@ -33,7 +41,7 @@ from s3tasks_contracts import (
     UploadTicket,
 )
 from s3tasks_servicekit.requestid import current_request_id
-from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable
+from s3tasks_web.errors import ItemNotFound, ShareRefused, StorageRefused, StorageUnavailable
 from s3tasks_web.outbound import pooled_session
 from s3tasks_web.settings import WebSettings
 
@@ -168,6 +176,54 @@ class StorageApiClient:
         )
         return ContentLink.model_validate(body)
 
+    # -- share links: the owner's ----------------------------------------------------------
+
+    async def create_share(self, visitor_id: str, item_id: str, share: ShareCreate) -> ShareOut:
+        body = await self._json(
+            "POST", _shares_path(visitor_id, item_id), json=share.model_dump(mode="json")
+        )
+        return ShareOut.model_validate(body)
+
+    async def list_shares(self, visitor_id: str, item_id: str) -> ShareList:
+        return ShareList.model_validate(await self._json("GET", _shares_path(visitor_id, item_id)))
+
+    async def stop_share(self, visitor_id: str, item_id: str, share_id: str) -> None:
+        path = f"{_shares_path(visitor_id, item_id)}/{quote(share_id, safe='')}"
+        status, body, retry_after = await self._request("DELETE", path)
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body, retry_after)
+
+    # -- share links: whoever holds one (tokens travel in bodies, never in a path) ---------
+
+    async def look_up_share(self, lookup: ShareLookup) -> ShareView:
+        return ShareView.model_validate(await self._share_json("/v1/shares/lookup", lookup))
+
+    async def grant_share(self, request: GrantRequest) -> ShareGrant:
+        """Counts one download: call it for a download only, never for a HEAD."""
+        return ShareGrant.model_validate(await self._share_json("/v1/shares/grants", request))
+
+    async def redeem_share(self, request: RedeemRequest) -> ContentLink:
+        """A fresh URL within a grant (a resumed or ranged download): not counted."""
+        return ContentLink.model_validate(await self._share_json("/v1/shares/redeem", request))
+
+    async def _share_json(
+        self, path: str, request: ShareLookup | GrantRequest | RedeemRequest
+    ) -> object:
+        """A public share call: its refusals are for whoever holds the link (ShareRefused);
+        a 403 in other words than storage-api's own for people is web's credential."""
+        payload = request.model_dump(mode="json")
+        status, body, retry_after = await self._request("POST", path, json=payload)
+        if 200 <= status < 300:
+            try:
+                return json_module.loads(body)
+            except ValueError as exc:
+                raise StorageUnavailable from exc
+        detail = _user_safe_detail(body)
+        if status in (403, 404, 410, 429) and detail:
+            raise ShareRefused(status, detail, retry_after)
+        _raise_for_problem(status, body, retry_after)
+        raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
+
     async def _json(
         self,
         method: str,
@@ -215,6 +271,19 @@ def _items_path(visitor_id: str) -> str:
 
 def _uploads_path(visitor_id: str) -> str:
     return f"/v1/visitors/{quote(visitor_id, safe='')}/uploads"
+
+
+def _shares_path(visitor_id: str, item_id: str) -> str:
+    return f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/shares"
+
+
+def _user_safe_detail(body: bytes) -> str:
+    """storage-api's own words for people, if the problem says it has some."""
+    try:
+        problem = Problem.model_validate_json(body)
+    except ValidationError:
+        return ""
+    return problem.detail if problem.type == USER_SAFE_PROBLEM else ""
 
 
 def _trace_headers() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Which client a request comes from: what the per-client limits count by.
+"""Which client a request comes from: what the per-client limits count by (new visitors,
+uploads, share-link grants and password attempts).
 
 Behind a proxy every request comes from the proxy; its header names the client instead. The
 header is read only from a peer in WEB_TRUSTED_PROXIES: from anyone else it is whatever the
@@ -22,20 +23,28 @@ class ClientAddresses:
 
     def of(self, connection: WebConnection) -> str:
         peer = connection.client.host if connection.client is not None else ""
-        if self._header and self._is_trusted(peer):
-            # the proxy appends the address it saw: the last entry is the one it vouches for
-            # (any earlier ones were sent by the client)
-            named = connection.headers.get(self._header, "").rpartition(",")[2].strip()
-            if _is_address(named):
-                return named
-        return peer or "0.0.0.0"  # noqa: S104 - no peer at all (a test client): one shared key
+        if not peer:
+            return "0.0.0.0"  # noqa: S104 - no peer at all (a test client): one shared key
+        client = peer
+        if not self._header:
+            return client
+        # each proxy appends the address it received from, so the list is read from the right,
+        # past the proxies we trust (a CDN before the ingress): the first address that is not
+        # one is the client; whatever a client writes itself lies to the left of it
+        hops = connection.headers.get(self._header, "").split(",")
+        while self._is_trusted(client) and hops:
+            hop = hops.pop().strip()
+            if not _is_address(hop):
+                break  # a trusted proxy that names no usable address: that proxy is the client
+            client = hop
+        return client
 
-    def _is_trusted(self, peer: str) -> bool:
+    def _is_trusted(self, address: str) -> bool:
         try:
-            address = ipaddress.ip_address(peer)
+            parsed = ipaddress.ip_address(address)
         except ValueError:
             return False
-        return any(address in network for network in self._trusted)
+        return any(parsed in network for network in self._trusted)
 
 
 def _is_address(text: str) -> bool:

@@ -48,11 +48,20 @@ def security_headers(production: bool, hsts_max_age: int) -> dict[str, str]:
     return headers
 
 
+#: a share link's pages: its URL is a capability, so no other site learns it from a
+#: Referer, and no search engine lists it
+CAPABILITY_HEADERS = {"referrer-policy": "no-referrer", "x-robots-tag": "noindex, nofollow"}
+
+
 def security_headers_hook(
-    production: bool, hsts_max_age: int, s3_origin: Callable[[], str | None]
+    production: bool,
+    hsts_max_age: int,
+    s3_origin: Callable[[], str | None],
+    capability_path: Callable[[str], bool] = lambda _: False,
 ) -> BeforeMessageSendHookHandler:
     """A before_send hook: runs for every response, routed or not (404s, static files, errors).
-    `s3_origin`: the S3 origin of `direct` mode as last told, or None (`proxy` mode)."""
+    `s3_origin`: the S3 origin of `direct` mode as last told, or None (`proxy` mode).
+    `capability_path`: whether a path holds a capability (CAPABILITY_HEADERS)."""
     fixed = security_headers(production, hsts_max_age)
 
     async def before_send(message: Message, scope: Scope) -> None:
@@ -66,6 +75,9 @@ def security_headers_hook(
             if name == "content-security-policy" and origin:
                 value = content_security_policy(origin)
             headers[name] = value
+        if capability_path(scope["path"]):
+            for name, value in CAPABILITY_HEADERS.items():
+                headers[name] = value
         content_type = headers.get("content-type", "")
         personal = content_type.startswith(("text/html", "application/json"))
         if personal and "cache-control" not in headers:

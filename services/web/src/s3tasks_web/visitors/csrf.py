@@ -17,6 +17,8 @@ from s3tasks_web.errors import CsrfRejected
 from s3tasks_web.http.connections import WebConnection
 from s3tasks_web.visitors.session import VisitorSession, b64url_encode
 
+#: `opt` of routes that have no visitor session (a share link's page)
+NO_SESSION = "no_session"
 CSRF_QUERY_PARAM = "csrf"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -37,22 +39,31 @@ class CsrfTokens:
         return hmac.compare_digest(self.token_for(session), token)
 
 
-def _same_origin(connection: WebConnection) -> bool:
+def _same_origin(connection: WebConnection, *, opaque_origin: bool = False) -> bool:
+    """`opaque_origin`: a page sent with `Referrer-Policy: no-referrer` (a share link's) has
+    its browser send `Origin: null` on its own forms; `Sec-Fetch-Site` still says same-origin."""
     fetch_site = connection.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in _ACCEPTED_FETCH_SITES:
         return False
     origin = connection.headers.get("origin")
-    if origin is None:
+    if origin is None or (opaque_origin and origin == "null"):
         return True
     host = connection.headers.get("host", "")
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-async def csrf_guard(connection: WebConnection, _: BaseRouteHandler) -> None:
+async def csrf_guard(connection: WebConnection, handler: BaseRouteHandler) -> None:
     """Route guard: runs before the handler, so before the body is read. A coroutine although
     it never awaits: Litestar runs a plain function guard in a worker thread, a thread hop on
-    every request for a few microseconds of hashing."""
+    every request for a few microseconds of hashing.
+
+    Routes without a visitor session (`opt` NO_SESSION: a share link's page) have no token to
+    check: they need the origin only, and no session is made for them."""
     if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
+        return
+    if handler.opt.get(NO_SESSION):
+        if not _same_origin(connection, opaque_origin=True):
+            raise CsrfRejected
         return
     resources = connection.app.state.resources
     tokens: CsrfTokens = resources.csrf_tokens

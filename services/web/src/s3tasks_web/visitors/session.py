@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -152,12 +153,15 @@ class SessionCookie:
             flags.append("Secure")
         return "; ".join(flags)
 
-    def before_send_hook(self) -> BeforeMessageSendHookHandler:
+    def before_send_hook(
+        self, sessionless: Callable[[str], bool] = lambda _: False
+    ) -> BeforeMessageSendHookHandler:
         """A before_send hook writing the cookie on any response whose session changed (a new
-        visitor, a flash added or shown), pages and error pages alike."""
+        visitor, a flash added or shown), pages and error pages alike; never on a path that
+        `sessionless` names (a share link's: opening one sets no cookie, whatever answers)."""
 
         async def before_send(message: Message, scope: Scope) -> None:
-            if message["type"] != "http.response.start":
+            if message["type"] != "http.response.start" or sessionless(scope["path"]):
                 return
             cookie = self.header_for(scope.get("state", {}))
             if cookie is not None:

@@ -1,0 +1,194 @@
+"""A link's page, `/s/<token>`, for whoever holds the link: what it shares, a password form
+first when it has one, and the download.
+
+No visitor session here: nothing reads or writes the session cookie below `/s/` (the cookie
+hook skips these paths, `app.py`), so opening a link sets no cookie. storage-api counts
+(`grant`) and signs; web only asks it and passes the bytes on:
+- `POST /s/<token>` is the Download button (with the password, if any): one counted grant.
+  `direct` mode: 303 to the presigned GET; `proxy` mode: 303 to `/s/<token>/download?grant=`.
+- `GET /s/<token>/download?grant=` redeems the grant (not counted) and streams the object
+  with the visitor's Range: a resumed or ranged download within the grant counts once.
+- HEAD never grants: it answers the link's state from a lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, get, head, post
+from litestar.response import Redirect, Response, Template
+
+from s3tasks_contracts import (
+    MAX_SHARE_PASSWORD_LENGTH,
+    GrantRequest,
+    ItemKind,
+    RedeemRequest,
+    ShareLookup,
+    ShareView,
+    TransferMode,
+    is_valid_share_token,
+)
+from s3tasks_servicekit.sizes import human_size
+from s3tasks_web.errors import ShareRefused
+from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.pages.views import human_duration
+from s3tasks_web.shares.paths import SHARE_GONE, share_path
+from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.transfers.responses import object_response
+from s3tasks_web.visitors.csrf import NO_SESSION
+
+WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
+GRANT_ENDED = "This download is no longer valid. Please open the link again."
+#: a grant is storage-api's `<32 hex>.<32 hex>.<seconds>.<mac>`: anything longer is no grant
+_MAX_GRANT = 512
+_TITLES = {
+    403: "Download no longer valid",
+    404: "Link not found",
+    410: "Link used up",
+    429: "Too many attempts",
+}
+
+
+def _checked(token: str) -> str:
+    """A well-formed token, or the page every ended link answers (storage-api is not asked)."""
+    if not is_valid_share_token(token):
+        raise ShareRefused(404, SHARE_GONE)
+    return token
+
+
+def handle_share_refused(request: WebRequest, exc: ShareRefused) -> Response[object]:
+    """Every refusal of a link in the same words and status storage-api gave: the ended
+    link's 404 is one page whatever ended it."""
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    if request.method == "HEAD":
+        return Response(b"", status_code=exc.status_code, headers=headers)
+    page: Response[object] = Template(  # type: ignore[assignment]
+        "error.html",
+        context={"title": _TITLES.get(exc.status_code, "Sorry"), "message": exc.user_message},
+        status_code=exc.status_code,
+        headers=headers,
+    )
+    return page
+
+
+def _view_context(token: str, view: ShareView, mode: TransferMode) -> dict[str, Any]:
+    seconds_left = int((view.ends_at - view.server_time).total_seconds())
+    preview = None
+    if view.preview_url is not None:
+        # `direct`: the browser loads the presigned thumbnail from S3 (the CSP names its
+        # origin); `proxy`: web passes it on
+        preview = (
+            view.preview_url if mode is TransferMode.DIRECT else f"{share_path(token)}/preview"
+        )
+    left = view.downloads_left
+    return {
+        "share": view,
+        "noun": "image" if view.kind is ItemKind.IMAGE else "file",
+        "action": share_path(token),
+        "size": human_size(view.size_bytes) if view.size_bytes is not None else None,
+        "time_left": human_duration(seconds_left),
+        "downloads_left": "no limit" if left is None else str(left),
+        "preview": preview,
+        "error": None,
+    }
+
+
+async def _password_form(
+    storage: StorageApiClient, token: str, mode: TransferMode, error: str
+) -> Response[object]:
+    """The link's page again, its password form saying what was wrong (403)."""
+    view = await storage.look_up_share(ShareLookup(token=token, via=mode))
+    context = {**_view_context(token, view, mode), "error": error}
+    page: Response[object] = Template(  # type: ignore[assignment]
+        "share.html", context=context, status_code=403
+    )
+    return page
+
+
+class PublicShareController(Controller):
+    path = "/s"
+    tags = ["shares"]
+    opt = {NO_SESSION: True}
+    exception_handlers = {ShareRefused: handle_share_refused}
+
+    @get("/{token:str}")
+    async def page(self, storage: StorageApiClient, token: str) -> Template:
+        mode = (await storage.limits()).transfer_mode
+        view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
+        return Template("share.html", context=_view_context(token, view, mode))
+
+    @post("/{token:str}", status_code=303)
+    async def download(
+        self,
+        request: WebRequest,
+        storage: StorageApiClient,
+        client: str,
+        token: str,
+    ) -> Response[object]:
+        """One counted download: the Download button, with the password if the link has one."""
+        _checked(token)
+        form = await request.form()
+        sent = form.get("password")
+        password = sent if isinstance(sent, str) and sent else None
+        mode = (await storage.limits()).transfer_mode
+        if password is not None and len(password) > MAX_SHARE_PASSWORD_LENGTH:
+            # longer than any password of a link: wrong, without asking (and hashing) for it
+            return await _password_form(storage, token, mode, WRONG_PASSWORD)
+        try:
+            grant = await storage.grant_share(
+                GrantRequest(token=token, password=password, client=client, via=mode)
+            )
+        except ShareRefused as refused:
+            if refused.status_code != 403:
+                raise
+            return await _password_form(storage, token, mode, refused.user_message)
+        no_store = {"cache-control": "no-store"}
+        if mode is TransferMode.DIRECT:
+            return Redirect(grant.url, status_code=303, headers=no_store)
+        target = f"{share_path(token)}/download?grant={quote(grant.grant, safe='')}"
+        return Redirect(target, status_code=303, headers=no_store)
+
+    @get("/{token:str}/download")
+    async def redeemed(
+        self,
+        request: WebRequest,
+        storage: StorageApiClient,
+        objects: ObjectClient,
+        token: str,
+        grant: str = "",
+    ) -> Response[object]:
+        """The bytes of a granted download, again and again within the grant (resumed or
+        ranged requests): redeemed, never counted."""
+        _checked(token)
+        if not grant or len(grant) > _MAX_GRANT or not grant.isascii():
+            raise ShareRefused(403, GRANT_ENDED)
+        mode = (await storage.limits()).transfer_mode
+        link = await storage.redeem_share(RedeemRequest(grant=grant, via=mode))
+        if mode is TransferMode.DIRECT:
+            return Redirect(link.url, status_code=303, headers={"cache-control": "no-store"})
+        content = await objects.open(link.url, request.headers)
+        return object_response(content, "private, no-store")
+
+    @get("/{token:str}/preview")
+    async def preview(
+        self, request: WebRequest, storage: StorageApiClient, objects: ObjectClient, token: str
+    ) -> Response[object]:
+        """An image link's thumbnail through web (`proxy` mode): not counted."""
+        view = await storage.look_up_share(
+            ShareLookup(token=_checked(token), via=TransferMode.PROXY)
+        )
+        if view.preview_url is None:
+            raise ShareRefused(404, SHARE_GONE)
+        content = await objects.open(view.preview_url, {})
+        return object_response(content, "private, max-age=60")
+
+    @head(["/{token:str}", "/{token:str}/download"], status_code=200)
+    async def state(self, storage: StorageApiClient, token: str) -> None:
+        """A HEAD (link checkers, download managers) learns whether the link opens, and is
+        never a download: no grant is asked for, nothing is counted."""
+        mode = (await storage.limits()).transfer_mode
+        await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))

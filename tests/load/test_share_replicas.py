@@ -1,0 +1,109 @@
+"""Share links counted exactly under replicas: 3 web and 2 storage-api behind nginx (with 2
+workers and 2 beats), many downloads of one link at once. No process-local lock can make this
+pass: only PostgreSQL's one conditional UPDATE per grant does."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from s3tasks_testkit.balancer import nginx_available
+from s3tasks_testkit.load.replicas import ReplicatedStack, replicated_stack
+from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.patience import patience
+from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.stack import Dependencies
+from s3tasks_testkit.web_visitor import WebVisitor
+
+LIMIT = 25
+ATTEMPTS = 200
+_LINK = re.compile(r'class="share-url" type="text" value="[^"]*(/s/[A-Za-z0-9_-]{43})"')
+
+
+def shared_file(owner: WebVisitor, **fields: str) -> str:
+    """The path of a new link of the owner's new file."""
+    owner.page("/files")
+    owner.upload("file", "hot.bin", b"hot" * 1000, description="wanted", script=False)
+    item_id = owner.latest_file_id()
+    assert item_id is not None
+    created = owner.http.post(
+        f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
+    )
+    assert created.status_code == 303
+    found = _LINK.search(owner.page("/files"))
+    assert found is not None
+    return found.group(1)
+
+
+def downloads_counted(stack: ReplicatedStack) -> Counter[str]:
+    """storage-api's share download outcomes, summed over its replicas."""
+    counted: Counter[str] = Counter()
+    for replica in stack.replicas["storage-api"]:
+        metrics = scrape(replica.current.url)
+        for outcome in ("granted", "used_up", "gone"):
+            counted[outcome] += int(metrics.total("s3tasks_share_downloads_total", outcome=outcome))
+    return counted
+
+
+@pytest.mark.timeout(900)
+def test_one_link_under_replicas_grants_exactly_its_limit(dependencies: Dependencies) -> None:
+    if not nginx_available():
+        pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
+    with (
+        replicated_stack(dependencies, ttl=900) as stack,
+        WebVisitor(stack.web_url) as owner,
+        httpx.Client(
+            base_url=stack.web_url,
+            timeout=60.0,
+            limits=httpx.Limits(max_connections=64),
+        ) as strangers,
+    ):
+        path = shared_file(owner, max_downloads=str(LIMIT))
+        before = downloads_counted(stack)
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            statuses = Counter(
+                pool.map(lambda _: strangers.post(path).status_code, range(ATTEMPTS))
+            )
+        assert statuses == {303: LIMIT, 410: ATTEMPTS - LIMIT}, statuses
+        counted = downloads_counted(stack) - before
+        assert counted == {"granted": LIMIT, "used_up": ATTEMPTS - LIMIT}, counted
+        assert f"{LIMIT} of {LIMIT} used" in owner.page("/files")
+
+        # "Delete all" while 50 downloads of a link run: none is granted after it commits
+        path = shared_file(owner)
+        purged_at: list[float] = []
+        answers: list[tuple[float, int]] = []
+        lock = threading.Lock()
+
+        def keep_downloading() -> None:
+            while True:
+                sent = time.monotonic()
+                status = strangers.post(path).status_code
+                with lock:
+                    answers.append((sent, status))
+                if status != 303:
+                    return
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            running = [pool.submit(keep_downloading) for _ in range(50)]
+            # the downloads get going, then the purge lands among them
+            wait_until(
+                lambda: len(answers) >= 100,
+                timeout=patience(10),
+                interval=0.01,
+                message="downloads to get going",
+            )
+            assert owner.delete_all("file").status_code == 303
+            purged_at.append(time.monotonic())
+            for future in running:
+                future.result()
+        assert {status for _, status in answers} <= {303, 404}, Counter(s for _, s in answers)
+        late = [status for sent, status in answers if sent > purged_at[0] and status == 303]
+        assert late == []
+        assert any(status == 303 for _, status in answers)
