@@ -16,6 +16,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
@@ -126,6 +127,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 "engine": engine,
                 "registry": registry,
                 "credentials": Credentials.from_settings(settings),
+                # set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
+                "draining": Draining(),
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

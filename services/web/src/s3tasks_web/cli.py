@@ -9,6 +9,7 @@ from http import HTTPStatus
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from s3tasks_servicekit.graceful import GracefulServer
 from s3tasks_servicekit.listeners import inherited_listener
 from s3tasks_servicekit.opsserver import Answer, OpsServer
 from s3tasks_servicekit.settings import settings_or_exit
@@ -60,12 +61,13 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=False,
         http=with_header_deadline(settings.header_timeout_seconds),
         server_header=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
         lifespan="on",
     )
+    server = GracefulServer(config, app.state.draining, delay=settings.shutdown_delay_seconds)
     metrics_server.start()
     try:
-        uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
+        server.run(sockets=inherited_listener(args.fd))
     finally:
         metrics_server.stop()
 
