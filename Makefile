@@ -75,17 +75,34 @@ COMPOSE_ENV ?= build/compose.env
 COMPOSE = $(shell if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
 	echo "docker compose"; elif command -v podman-compose >/dev/null 2>&1; then echo podman-compose; \
 	else echo "$(UV) run --frozen podman-compose"; fi)
+# COMPOSE_OVERRIDE=deploy/compose/host-services.yml: only s3tasks' own containers, against the
+# PostgreSQL, Redis and S3 running on this machine (no registry needed for them)
+COMPOSE_OVERRIDE ?=
+# BASE_IMAGE=<image>: the images build FROM it instead of python:3.11-slim-bookworm
+BASE_IMAGE ?=
+# BUILD_CA=<file>: a TLS-intercepting proxy's CA bundle, mounted into the builds (podman)
+BUILD_CA ?=
+COMPOSE_CMD = $(if $(BASE_IMAGE),S3TASKS_BASE_IMAGE=$(BASE_IMAGE)) $(COMPOSE) \
+	$(if $(BUILD_CA),--podman-build-args "--format docker -v $(abspath $(BUILD_CA)):/run/host-ca.crt:ro \
+	--build-arg SSL_CERT_FILE=/run/host-ca.crt --build-arg PIP_CERT=/run/host-ca.crt") \
+	--env-file $(COMPOSE_ENV) -f docker-compose.yml $(if $(COMPOSE_OVERRIDE),-f $(COMPOSE_OVERRIDE))
+
+COMPOSE_UP_LOG = $(dir $(COMPOSE_ENV))compose-up.log
 
 .PHONY: up
-up: ## Build the images and start the whole stack with compose at http://localhost:8080
+up: ## Build the images and start the stack with compose at http://localhost:8080 (BASE_IMAGE=, COMPOSE_OVERRIDE=: README)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
-	$(COMPOSE) --env-file $(COMPOSE_ENV) up -d --build
-	@echo "s3tasks: http://localhost:8080  (make down stops it; data stays in named volumes)"
+	@if [ -n "$(BUILD_CA)" ] && [[ "$(COMPOSE)" != *podman-compose* ]]; then \
+		echo "make up: BUILD_CA mounts into podman's builds; with docker, use a BuildKit secret" >&2; exit 2; fi
+	@set -o pipefail; $(COMPOSE_CMD) up -d --build 2>&1 | tee $(COMPOSE_UP_LOG) \
+		|| deploy/compose/explain-up-failure.sh $(COMPOSE_UP_LOG) \
+			"$(or $(BASE_IMAGE),$$(sed -n 's/^S3TASKS_BASE_IMAGE=//p' $(COMPOSE_ENV)))"
+	@echo "s3tasks: http://localhost:$$(sed -n 's/^S3TASKS_HTTP_PORT=//p' $(COMPOSE_ENV))  (make down stops it; data stays in named volumes)"
 
 .PHONY: down
-down: ## Stop the compose stack (named volumes are kept)
+down: ## Stop and remove the compose stack's containers (named volumes are kept; same COMPOSE_OVERRIDE as up)
 	@deploy/compose/make-env.sh $(COMPOSE_ENV)
-	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile observability down
+	$(COMPOSE_CMD) --profile observability down
 
 .PHONY: worker
 worker: ## Run the Celery worker (deletion jobs; /metrics on WORKER_METRICS_PORT) from .env settings

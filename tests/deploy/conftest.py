@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ cgroup_manager = "cgroupfs"
 """
 # catatonit: podman kube play builds its pause image with it
 PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "catatonit")
+# No registry here: the images build on a Debian made with debootstrap, and with the host's CA
+# bundle mounted for the TLS-intercepting proxy (on a normal machine it is simply trusted).
+BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +103,45 @@ def podman() -> str:
     # tests make to a throwaway root; the subprocesses inherit it
     print(f"\npodman: runtime {runtime}, storage {graph_root}")
     return binary
+
+
+def _checked(argv: list[str], timeout: float) -> None:
+    done = _run(argv, timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv[:4])}... failed:\n{done.stderr[-3000:]}")
+
+
+def _make_debootstrap_base(podman: str) -> None:
+    """environment.md's recipe, with the tarball written to a file rather than piped into
+    `podman import`: no pipe or process outlives the call."""
+    mirror = next(
+        line.split()[1]
+        for line in Path("/etc/apt/sources.list.d/debian.sources").read_text().splitlines()
+        if line.startswith("URIs:")
+    )
+    with tempfile.TemporaryDirectory(prefix="s3tasks-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        _checked(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror], 1200)
+        for cached in [
+            *rootfs.glob("var/cache/apt/archives/*.deb"),
+            *rootfs.glob("var/cache/apt/*.bin"),
+        ]:
+            cached.unlink()
+        tarball = Path(tmp) / "rootfs.tar"
+        _checked(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], 600)
+        _checked([podman, "import", str(tarball), BASE_IMAGE], 600)
+
+
+@pytest.fixture(scope="session")
+def base_image(podman: str) -> str:
+    """The base the images build FROM: BASE_IMAGE, made with debootstrap on first use."""
+    if _run([podman, "image", "exists", BASE_IMAGE], 120).returncode != 0:
+        if BASE_IMAGE != "localhost/bookworm-min":
+            pytest.skip(f"base image {BASE_IMAGE} is not present and cannot be pulled here")
+        if not Path("/etc/apt/sources.list.d/debian.sources").exists():
+            pytest.skip("no Debian apt sources to read a mirror from for debootstrap")
+        _make_debootstrap_base(podman)
+    return BASE_IMAGE
 
 
 # -- helm and kubectl from the npm package environment.md names ---------------------------

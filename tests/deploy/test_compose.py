@@ -16,6 +16,7 @@ import yaml
 from .conftest import REPO_ROOT, yaml_mapping
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+HOST_OVERRIDE = REPO_ROOT / "deploy" / "compose" / "host-services.yml"
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "compose.env.example"
 ONE_SHOTS = {"minio-init", "migrate"}
 APP_SERVICES = {"migrate", "storage-api", "worker", "beat", "web"}
@@ -167,11 +168,15 @@ def test_each_image_is_built_from_the_one_dockerfile_for_its_service(
 ) -> None:
     built_from = {"migrate": "storage-api", "storage-api": "storage-api", "web": "web"}
     built_from |= {"worker": "worker", "beat": "worker"}
+    # one variable chooses the base (`make up BASE_IMAGE=...`), by default the Dockerfile's
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO_ROOT / "Dockerfile").read_text(), re.M)
+    assert default
+    base_image = f"${{S3TASKS_BASE_IMAGE:-{default[1]}}}"
     for name, service in built_from.items():
         build = services[name]["build"]
         assert build["context"] == ".", name
         assert build["dockerfile"] == "Dockerfile", name
-        assert build["args"] == {"SERVICE": service}, name
+        assert build["args"] == {"SERVICE": service, "BASE_IMAGE": base_image}, name
         assert services[name]["image"].startswith(f"${{S3TASKS_IMAGE_PREFIX:-s3tasks}}-{service}:")
 
 
@@ -223,6 +228,7 @@ def _env_example() -> dict[str, str]:
 
 def test_env_example_documents_every_variable_with_dev_only_secrets() -> None:
     used = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
+    used |= set(re.findall(r"\$\{(\w+)", HOST_OVERRIDE.read_text()))
     example = _env_example()
     assert used == set(example), used ^ set(example)
     required = set(REQUIRED_VAR.findall(COMPOSE_FILE.read_text()))
@@ -304,3 +310,93 @@ def test_compose_validates_the_file(podman: str, tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "S3TASKS_WEB_SERVICE_TOKEN" in done.stderr + done.stdout
+
+
+# -- deploy/compose/host-services.yml: s3tasks' containers against this machine's services --
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's `!reset` tag (the value it resets to)."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: loader.construct_sequence(node))
+
+
+@pytest.fixture(scope="module")
+def host_override() -> dict[str, dict[str, Any]]:
+    data = yaml.load(HOST_OVERRIDE.read_text(), Loader=_ComposeLoader)  # noqa: S506 - SafeLoader
+    assert isinstance(data, dict)
+    return dict(data["services"])
+
+
+def test_host_override_starts_no_official_image(
+    host_override: dict[str, dict[str, Any]], services: dict[str, dict[str, Any]]
+) -> None:
+    backing = set(_default_services(services)) - APP_SERVICES
+    assert backing == {"minio", "minio-init", "postgres", "redis"}
+    for name in backing:
+        assert host_override[name] == {"scale": 0}, name
+    # what depended on them no longer waits for them (compose: `required: false`)
+    for name in APP_SERVICES:
+        for dependency, condition in host_override[name].get("depends_on", {}).items():
+            assert dependency in backing, (name, dependency)
+            assert condition["required"] is False, (name, dependency)
+
+
+def test_host_override_runs_the_app_on_the_host_network_listening_on_loopback_only(
+    host_override: dict[str, dict[str, Any]],
+) -> None:
+    for name in APP_SERVICES:
+        assert host_override[name]["network_mode"] == "host", name
+        env = host_override[name]["environment"]
+        hosts = {k: v for k, v in env.items() if k.endswith("_HOST")}
+        assert all(v == "127.0.0.1" for v in hosts.values()), (name, hosts)
+        for key, value in env.items():
+            if key.endswith("_URL") and "://" in str(value) and "S3TASKS_HOST" not in str(value):
+                assert "://127.0.0.1:" in str(value), (name, key)
+    # a listener of its own: no port to publish (host networking), listening on loopback
+    assert host_override["web"]["ports"] == []
+    assert host_override["web"]["environment"]["WEB_PORT"] == "${S3TASKS_HTTP_PORT:-8080}"
+    assert {"storage-api", "web", "worker"} <= {
+        n
+        for n, s in host_override.items()
+        if any(k.endswith("_HOST") for k in s.get("environment", {}))
+    }
+
+
+def test_host_override_gives_credentials_to_storage_api_only(
+    host_override: dict[str, dict[str, Any]],
+) -> None:
+    assert host_override["migrate"]["environment"] == host_override["storage-api"]["environment"]
+    assert "STORAGE_API_DATABASE_URL" in host_override["storage-api"]["environment"]
+    for name in ("web", "worker", "beat"):
+        env = " ".join(f"{k}={v}" for k, v in host_override[name]["environment"].items())
+        for secret in ("DATABASE_URL", "S3_ENDPOINT", "S3_SECRET_KEY"):
+            assert secret not in env, (name, secret)
+
+
+def test_compose_merges_the_host_override(podman: str, tmp_path: Path) -> None:
+    cli = _compose_cli(podman)
+    if cli is None:
+        pytest.skip("neither docker compose (with an engine) nor podman-compose is available")
+    env_file = tmp_path / "compose.env"
+    subprocess.run(
+        [str(REPO_ROOT / "deploy/compose/make-env.sh"), str(env_file)], check=True, timeout=30
+    )
+    files = ["-f", str(COMPOSE_FILE), "-f", str(HOST_OVERRIDE)]
+    done = subprocess.run(
+        [*cli, "--env-file", str(env_file), *files, "config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)["services"]
+    assert not rendered["web"].get("ports")
+    assert rendered["storage-api"]["environment"]["STORAGE_API_HOST"] == "127.0.0.1"
+    # the base file's dependency that still holds: storage-api starts after the migration
+    assert _condition(rendered["storage-api"], "migrate") == "service_completed_successfully"
+    for name in APP_SERVICES:
+        assert rendered[name]["network_mode"] == "host", name

@@ -16,7 +16,6 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,12 +29,10 @@ import yaml
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
 
-from .conftest import REPO_ROOT, SERVICES
+from .conftest import HOST_CA_BUNDLE, REPO_ROOT, SERVICES
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
-BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 IMAGE_TAG = "test"
 PYTHON_BASE = f"localhost/s3tasks-python:{IMAGE_TAG}"
 # issue 17: each image's own layers above the shared python stage
@@ -69,39 +66,6 @@ def run(
 
 def image(service: str) -> str:
     return f"localhost/s3tasks-{service}:{IMAGE_TAG}"
-
-
-def _make_debootstrap_base(podman: str) -> None:
-    """environment.md's recipe, with the tarball written to a file rather than piped into
-    `podman import`: no pipe or process outlives the call."""
-    mirror = next(
-        line.split()[1]
-        for line in Path("/etc/apt/sources.list.d/debian.sources").read_text().splitlines()
-        if line.startswith("URIs:")
-    )
-    with tempfile.TemporaryDirectory(prefix="s3tasks-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror], timeout=1200)
-        for cached in [
-            *rootfs.glob("var/cache/apt/archives/*.deb"),
-            *rootfs.glob("var/cache/apt/*.bin"),
-        ]:
-            cached.unlink()
-        tarball = Path(tmp) / "rootfs.tar"
-        run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], timeout=600)
-        run([podman, "import", str(tarball), BASE_IMAGE], timeout=600)
-
-
-@pytest.fixture(scope="session")
-def base_image(podman: str) -> str:
-    exists = run([podman, "image", "exists", BASE_IMAGE], check=False, returncode=True)
-    if exists != "0":
-        if BASE_IMAGE != "localhost/bookworm-min":
-            pytest.skip(f"base image {BASE_IMAGE} is not present and cannot be pulled here")
-        if not Path("/etc/apt/sources.list.d/debian.sources").exists():
-            pytest.skip("no Debian apt sources to read a mirror from for debootstrap")
-        _make_debootstrap_base(podman)
-    return BASE_IMAGE
 
 
 def build(podman: str, base_image: str, tag: str, *options: str) -> None:

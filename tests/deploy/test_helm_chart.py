@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
+from s3tasks_testkit.balancer import INGRESS_MAX_BODY, TOO_LARGE_PAGE, nginx_conf
 
 from .conftest import REPO_ROOT
 
@@ -128,6 +131,18 @@ def test_schema_refuses_unknown_keys_everywhere() -> None:
         (["--set", "transfer.s3PublicUrl=s3.example.com"], "/transfer/s3PublicUrl"),
         (["--set", "transfer.corsOrigins={https://a.example/path}"], "/transfer/corsOrigins/0"),
         (["--set", "transfer.linkSeconds=1"], "/transfer/linkSeconds"),
+        # the grace period follows from the shutdown bounds; it is not set on its own
+        (
+            ["--set", "web.terminationGracePeriodSeconds=30"],
+            "additional properties 'terminationGracePeriodSeconds' not allowed",
+        ),
+        (["--set", "web.shutdown.preStopSleepSeconds=-1"], "/web/shutdown/preStopSleepSeconds"),
+        (["--set", "worker.shutdown.drainSeconds=5"], "/worker/shutdown/drainSeconds"),
+        (
+            ["--set", "storageApi.updateStrategy.rollingUpdate.maxSurge=lots"],
+            "/storageApi/updateStrategy/rollingUpdate/maxSurge",
+        ),
+        (["--set", "web.ingress.tooLargePage.on=true"], "additional properties 'on'"),
     ],
 )
 def test_bad_values_are_refused(helm: str, args: list[str], complaint: str) -> None:
@@ -593,11 +608,12 @@ def test_web_metrics_have_a_port_of_their_own(renderings: dict[str, list[Manifes
     assert ports["metrics"]["port"] == 9101
     monitor = web_object("ServiceMonitor")
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
-    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
     backends = {
         path["backend"]["service"]["port"].get(
             "name", path["backend"]["service"]["port"].get("number")
         )
+        for ingress in docs
+        if ingress["kind"] == "Ingress"
         for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
@@ -622,7 +638,7 @@ def test_all_features_render_every_optional_object(renderings: dict[str, list[Ma
     assert kinds.count("ServiceMonitor") == 3
     for kind in ("Ingress", "ScaledObject", "TriggerAuthentication", "PrometheusRule"):
         assert kind in kinds
-    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    ingress = site_ingress(docs)
     assert "nginx.ingress.kubernetes.io/proxy-body-size" in ingress["metadata"]["annotations"]
     assert ingress["spec"]["tls"]
     (scaled,) = [d for d in docs if d["kind"] == "ScaledObject"]
@@ -735,3 +751,169 @@ def test_network_policies_with_external_services(renderings: dict[str, list[Mani
         ("worker", EXTERNAL, 6379),
         ("beat", EXTERNAL, 6379),
     }
+
+
+# -- issue 27: rolling updates, shutdown, the ingress's retries and its 413 page -----------
+
+DEFAULT_VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+VALUES_KEY = {"web": "web", "storage-api": "storageApi", "worker": "worker", "beat": "beat"}
+#: the kubelet's margin between the end of the drain bound and SIGKILL (_workload.tpl)
+EXIT_MARGIN_SECONDS = 5
+SITE_ONLY = "web.ingress.enabled=true"
+
+
+def app_deployments(docs: list[Manifest]) -> dict[str, Manifest]:
+    return {
+        _component(d): d
+        for d in docs
+        if d["kind"] == "Deployment" and _component(d) in APP_COMPONENTS
+    }
+
+
+def site_ingress(docs: list[Manifest]) -> Manifest:
+    """The Ingress of the site (the other, with tooLargePage, holds only the 413 page)."""
+    (site,) = [
+        d
+        for d in docs
+        if d["kind"] == "Ingress" and not d["metadata"]["name"].endswith("-too-large")
+    ]
+    return site
+
+
+def snippet(ingress: Manifest) -> list[str]:
+    text = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/configuration-snippet"]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_rolling_updates_start_a_pod_before_one_stops(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    """web and storage-api never lose capacity in a rollout; the worker keeps a consumer; beat
+    keeps its schedulers (a third one for the surge only adds a harmless tick)."""
+    for component, deployment in app_deployments(renderings[values]).items():
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }, component
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_grace_period_is_the_prestop_sleep_plus_the_drain_bound(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    for component, deployment in app_deployments(renderings[values]).items():
+        shutdown = DEFAULT_VALUES[VALUES_KEY[component]]["shutdown"]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert pod["terminationGracePeriodSeconds"] == (
+            shutdown["preStopSleepSeconds"] + shutdown["drainSeconds"] + EXIT_MARGIN_SECONDS
+        ), component
+        if component in {"web", "storage-api"}:  # a Service routes to them
+            assert container["lifecycle"] == {
+                "preStop": {"sleep": {"seconds": shutdown["preStopSleepSeconds"]}}
+            }
+            assert shutdown["preStopSleepSeconds"] > 0
+        else:  # nothing is routed to them: a sleep would only delay the exit
+            assert "lifecycle" not in container, component
+
+
+def test_shutdown_bounds_move_the_grace_period_and_the_prestop_hook(helm: str) -> None:
+    docs = manifests(
+        helm,
+        "-f",
+        str(CHART / "ci/defaults-values.yaml"),
+        "--set",
+        "web.shutdown.drainSeconds=100",
+        "--set",
+        "web.shutdown.preStopSleepSeconds=0",
+        "--set",
+        "worker.shutdown.preStopSleepSeconds=3",
+    )
+    deployments = app_deployments(docs)
+    web = deployments["web"]["spec"]["template"]["spec"]
+    assert web["terminationGracePeriodSeconds"] == 100 + EXIT_MARGIN_SECONDS
+    assert "lifecycle" not in web["containers"][0]
+    worker = deployments["worker"]["spec"]["template"]["spec"]
+    assert worker["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": 3}}
+    drain = DEFAULT_VALUES["worker"]["shutdown"]["drainSeconds"]
+    assert worker["terminationGracePeriodSeconds"] == 3 + drain + EXIT_MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("values", VALUES_IDS)
+def test_readiness_is_not_liveness_where_it_decides_who_gets_work(
+    renderings: dict[str, list[Manifest]], values: str
+) -> None:
+    """Readiness (dependencies answer; false at once on SIGTERM) takes a pod out of its
+    Service or queue; liveness (the process answers) restarts it: one check for both would
+    restart pods for a dependency's outage."""
+    deployments = app_deployments(renderings[values])
+    for component in ("web", "storage-api"):
+        (container,) = deployments[component]["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", component
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", component
+    (worker,) = deployments["worker"]["spec"]["template"]["spec"]["containers"]
+    assert worker["readinessProbe"]["exec"]["command"][-1] == "ready"
+    assert worker["livenessProbe"]["exec"]["command"][-1] == "live"
+
+
+def test_disruption_budgets_stay_as_they_were(renderings: dict[str, list[Manifest]]) -> None:
+    """One pod at a time for a drain; beat has none (two beats, and either may go)."""
+    budgets = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]
+        for d in renderings["defaults"]
+        if d["kind"] == "PodDisruptionBudget"
+    }
+    assert set(budgets) == {"web", "storage-api", "worker"}
+    assert all(budget["maxUnavailable"] == 1 for budget in budgets.values())
+
+
+def test_ingress_takes_one_request_up_to_the_readmes_limit_and_retries_as_the_tests_nginx(
+    helm: str,
+) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    match = re.search(r"client_max_body_size (\d+m);", readme)
+    assert match, "README no longer says the ingress's single-request limit"
+    assert match[1] == INGRESS_MAX_BODY
+    docs = manifests(helm, "-f", str(CHART / "ci/defaults-values.yaml"), "--set", SITE_ONLY)
+    annotations = site_ingress(docs)["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == INGRESS_MAX_BODY
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    # the directives tests/deploy/test_ingress_nginx.py drives on testkit's nginx
+    conf = nginx_conf({"web": (8080, [8081, 8082])}, Path("/prefix"), Path("/logs"))
+    retry_on = annotations["nginx.ingress.kubernetes.io/proxy-next-upstream"]
+    tries = annotations["nginx.ingress.kubernetes.io/proxy-next-upstream-tries"]
+    assert f"proxy_next_upstream {retry_on};" in conf
+    assert f"proxy_next_upstream_tries {tries};" in conf
+    assert "non_idempotent" not in retry_on + conf
+    assert "proxy_request_buffering off;" in conf
+    # snippets are off unless asked for: ingress-nginx refuses them by default
+    assert [d["kind"] for d in docs].count("Ingress") == 1
+    assert not any("snippet" in key for key in annotations)
+
+
+def test_the_413_page_for_ingress_nginx_is_the_tests_nginx_recipe(
+    renderings: dict[str, list[Manifest]],
+) -> None:
+    docs = renderings["all-features"]
+    site = site_ingress(docs)
+    (page,) = [d for d in docs if d["metadata"]["name"] == f"{site['metadata']['name']}-too-large"]
+    assert snippet(site) == [f"error_page 413 {TOO_LARGE_PAGE};"]
+    assert snippet(page)[0] == "internal;"
+    assert 'proxy_set_header Content-Length "";' in snippet(page)
+    # its own location: the page only, for every host of the site, on web's http port
+    hosts = [rule["host"] for rule in site["spec"]["rules"]]
+    assert [rule["host"] for rule in page["spec"]["rules"]] == hosts
+    for rule in page["spec"]["rules"]:
+        (path,) = rule["http"]["paths"]
+        assert (path["path"], path["pathType"]) == (TOO_LARGE_PAGE, "Exact")
+        assert path["backend"]["service"] == {
+            "name": site["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "port": {"name": "http"},
+        }
+    # every directive is one the tests' nginx runs (services/web/tests/test_ingress.py)
+    conf = nginx_conf(
+        {"web": (8080, [8081])}, Path("/prefix"), Path("/logs"), too_large_page=TOO_LARGE_PAGE
+    )
+    for directive in snippet(site) + snippet(page):
+        assert directive in conf, directive

@@ -54,6 +54,28 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ),
         ({"STORAGE_API_WORKER_TOKENS": " , "}, "STORAGE_API_WORKER_TOKENS"),
         ({"STORAGE_API_LIFECYCLE_MARGIN_DAYS": "-1"}, "STORAGE_API_LIFECYCLE_MARGIN_DAYS"),
+        (
+            # the share secret follows the same rule as every other secret
+            {
+                "S3TASKS_ENV": "production",
+                "STORAGE_API_WEB_TOKENS": "w" * 32,
+                "STORAGE_API_WORKER_TOKENS": "k" * 32,
+            },
+            "STORAGE_API_SHARE_SECRET",
+        ),
+        (
+            {
+                "S3TASKS_ENV": "production",
+                "STORAGE_API_WEB_TOKENS": "w" * 32,
+                "STORAGE_API_WORKER_TOKENS": "k" * 32,
+                "STORAGE_API_SHARE_SECRET": "s" * 31,
+            },
+            "STORAGE_API_SHARE_SECRET",
+        ),
+        (
+            {"STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT": "five a minute"},
+            "STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], named: str) -> None:
@@ -69,6 +91,7 @@ def test_production_accepts_a_real_token() -> None:
         environment="production",
         web_tokens="a-long-random-token-from-a-secret-store",  # type: ignore[arg-type]
         worker_tokens="another-random-token-from-a-secret-store,its-predecessor-still-accepted-in-rotation",  # type: ignore[arg-type]
+        share_secret="a-third-random-secret-from-the-secret-store",  # type: ignore[arg-type]
     )
     assert settings.production
     assert settings.accepted_worker_tokens == [
@@ -76,6 +99,7 @@ def test_production_accepts_a_real_token() -> None:
         "its-predecessor-still-accepted-in-rotation",
     ]
     assert "secret-store" not in repr(settings)
+    assert "secret-store" not in str(settings.model_dump())
 
 
 def test_a_plain_postgresql_url_is_taken_for_psycopg() -> None:

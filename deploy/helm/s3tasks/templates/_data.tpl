@@ -8,6 +8,10 @@ STORAGE_API_TRANSFER_MODE: {{ .Values.transfer.mode | quote }}
 STORAGE_API_S3_PUBLIC_URL: {{ include "s3tasks.s3PublicUrl" . | quote }}
 STORAGE_API_CORS_ORIGINS: {{ include "s3tasks.corsOrigins" . | quote }}
 STORAGE_API_LINK_SECONDS: {{ .Values.transfer.linkSeconds | quote }}
+STORAGE_API_SHARE_GRANT_SECONDS: {{ .Values.sharing.grantSeconds | quote }}
+STORAGE_API_SHARE_LINKS_PER_ITEM: {{ .Values.sharing.linksPerItem | quote }}
+STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT: {{ .Values.sharing.attemptsPerClient | quote }}
+STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK: {{ .Values.sharing.attemptsPerLink | quote }}
 STORAGE_API_BROKER_KEY_PREFIX: {{ .Values.config.brokerKeyPrefix | quote }}
 STORAGE_API_TASK_QUEUE: {{ .Values.config.taskQueue | quote }}
 STORAGE_API_IMAGE_TTL_SECONDS: {{ .Values.config.imageTtlSeconds | quote }}
@@ -58,4 +62,5 @@ WEB_METRICS_PORT: {{ .Values.web.containerPorts.metrics | quote }}
 {{ $keys.storageApiWebTokens }}: {{ prepend ($tokens.alsoAccepted.web | default list) $web | join "," | b64enc | quote }}
 {{ $keys.storageApiWorkerTokens }}: {{ prepend ($tokens.alsoAccepted.worker | default list) $worker | join "," | b64enc | quote }}
 {{ $keys.webSecretKey }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.webSecretKey "value" .Values.auth.webSecretKey "length" 64) | b64enc | quote }}
+{{ $keys.shareSecret }}: {{ include "s3tasks.secretValue" (dict "root" . "secret" $name "key" $keys.shareSecret "value" .Values.auth.shareSecret "length" 64) | b64enc | quote }}
 {{- end }}

@@ -192,6 +192,9 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- .Values.transfer.s3PublicUrl }}
 {{- end }}
 
+{{/* web's page explaining an ingress's 413 (services/web: TOO_LARGE_PATH) */}}
+{{- define "s3tasks.tooLargePath" -}}/upload-too-large{{- end }}
+
 {{- define "s3tasks.storageApiUrl" -}}
 {{- printf "http://%s:%d" (include "s3tasks.componentName" (dict "root" . "component" "storage-api")) (int .Values.storageApi.service.port) }}
 {{- end }}
@@ -209,7 +212,7 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- define "s3tasks.storageApi.env" -}}
 - name: S3TASKS_ENV
   value: {{ .root.Values.environment | quote }}
-{{- range $name, $key := dict "STORAGE_API_DATABASE_URL" "databaseUrl" "STORAGE_API_BROKER_URL" "redisUrl" "STORAGE_API_S3_ACCESS_KEY" "s3AccessKey" "STORAGE_API_S3_SECRET_KEY" "s3SecretKey" "STORAGE_API_WEB_TOKENS" "storageApiWebTokens" "STORAGE_API_WORKER_TOKENS" "storageApiWorkerTokens" }}
+{{- range $name, $key := dict "STORAGE_API_DATABASE_URL" "databaseUrl" "STORAGE_API_BROKER_URL" "redisUrl" "STORAGE_API_S3_ACCESS_KEY" "s3AccessKey" "STORAGE_API_S3_SECRET_KEY" "s3SecretKey" "STORAGE_API_WEB_TOKENS" "storageApiWebTokens" "STORAGE_API_WORKER_TOKENS" "storageApiWorkerTokens" "STORAGE_API_SHARE_SECRET" "shareSecret" }}
 {{ include "s3tasks.secretEnv" (dict "root" $.root "name" $name "key" $key "secretName" $.secretName) }}
 {{- end }}
 {{- end }}

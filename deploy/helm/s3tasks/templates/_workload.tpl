@@ -45,7 +45,9 @@ spec:
       {{- include "s3tasks.imagePullSecrets" (dict "root" $root "image" $v.image) | nindent 6 }}
       securityContext:
         {{- toYaml $v.podSecurityContext | nindent 8 }}
-      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      {{- /* SIGTERM comes after the preStop sleep, and the service then takes up to its drain
+             bound; 5 more seconds for the process to exit before the kubelet's SIGKILL */}}
+      terminationGracePeriodSeconds: {{ add $v.shutdown.preStopSleepSeconds $v.shutdown.drainSeconds 5 }}
       {{- include "s3tasks.podScheduling" (dict "root" $root "values" $v) | nindent 6 }}
       {{- with .initContainers }}
       initContainers:
@@ -79,6 +81,14 @@ spec:
           {{ $kind }}Probe:
             {{- include "s3tasks.probe" (dict "probe" $probe "handler" (index $.probes $kind)) | nindent 12 }}
           {{- end }}
+          {{- end }}
+          {{- with $v.shutdown.preStopSleepSeconds }}
+          {{- /* the pod leaves the Service's endpoints when it starts terminating, but kube-proxy
+                 and the ingress learn it a moment later: keep serving until they have */}}
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ . }}
           {{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}

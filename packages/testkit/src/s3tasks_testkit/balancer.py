@@ -1,10 +1,16 @@
 """nginx (Debian's package) as the load balancer in front of replicas, as a Service would be.
 
 One nginx process, one `server` per balanced service on a loopback port of its own, plain
-round robin over the replicas' ports. A replica that refuses a connection (killed, not yet
-restarted) is skipped for the next one, as kube-proxy stops sending to a pod that is gone;
-a request that a replica accepted and then lost is not retried (nginx retries only
-idempotent requests, and never after sending the body), so callers see the loss.
+round robin over the replicas' ports. A replica that refuses a connection (stopped, not yet
+restarted) or resets it before a byte of the answer came back is skipped for the next one,
+as ingress-nginx does with the chart's `proxy-next-upstream: error timeout` annotations (the
+same directives): GET and HEAD always; POST and PATCH only when not one byte of them was sent
+(no `non_idempotent`); no request whose body nginx began to stream (bodies are not buffered),
+so no part of an upload in parts is sent twice. A request a replica may have acted on is not
+sent again, its caller sees nginx's 502, except an idempotent one (PUT, DELETE) small enough
+to arrive whole with its headers: nginx holds a copy of it, and sending it again is harmless
+by definition (web's PUT stores the same part once more). tests/deploy/test_ingress_nginx.py
+drives each case against a real dead port.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ _SERVER = """\
             proxy_set_header Host $http_host;
             proxy_set_header Connection "";
             proxy_next_upstream error timeout;
+            proxy_next_upstream_tries {tries};
         }}
     }}
 """
@@ -77,8 +84,12 @@ _TOO_LARGE = """\
             proxy_set_header Connection "";
         }}
 """
-#: the body limit of common ingresses and CDNs, which uploads in parts must pass
+#: the body limit of common ingresses and CDNs, which uploads in parts must pass (the chart's
+#: default `proxy-body-size`)
 INGRESS_MAX_BODY = "100m"
+#: replicas a request may be tried on, as ingress-nginx's `proxy-next-upstream-tries` (its
+#: default, and the chart's annotation)
+NEXT_UPSTREAM_TRIES = 3
 #: web's page that says a request was over the ingress's limit (`error_page 413`)
 TOO_LARGE_PAGE = "/upload-too-large"
 
@@ -114,19 +125,16 @@ def nginx_balancer(
     log_dir.mkdir(parents=True, exist_ok=True)
     # nginx binds its own listening sockets
     ports = {name: (ports or {}).get(name) or free_loopback_port() for name in upstreams}
-    servers = "".join(
-        _SERVER.format(
-            name=name,
-            port=ports[name],
-            extra=_TOO_LARGE.format(page=too_large_page, name=name) if too_large_page else "",
-            members="\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in members),
-        )
-        for name, members in upstreams.items()
-    )
     with tempfile.TemporaryDirectory(prefix="s3tasks-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
         conf.write_text(
-            _CONF.format(prefix=prefix, log_dir=log_dir, max_body=max_body, servers=servers)
+            nginx_conf(
+                {name: (ports[name], members) for name, members in upstreams.items()},
+                Path(prefix),
+                log_dir,
+                max_body=max_body,
+                too_large_page=too_large_page,
+            )
         )
         with (log_dir / "nginx.log").open("ab") as out:
             proc = subprocess.Popen(
@@ -152,6 +160,29 @@ def nginx_balancer(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def nginx_conf(
+    servers: Mapping[str, tuple[int, Sequence[int]]],
+    prefix: Path,
+    log_dir: Path,
+    *,
+    max_body: str = "0",
+    too_large_page: str | None = None,
+) -> str:
+    """The whole nginx.conf: `name: (listening port, [replica ports])` for each balanced
+    service, temporary files under `prefix`, logs in `log_dir`."""
+    blocks = "".join(
+        _SERVER.format(
+            name=name,
+            port=port,
+            tries=NEXT_UPSTREAM_TRIES,
+            extra=_TOO_LARGE.format(page=too_large_page, name=name) if too_large_page else "",
+            members="\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in members),
+        )
+        for name, (port, members) in servers.items()
+    )
+    return _CONF.format(prefix=prefix, log_dir=log_dir, max_body=max_body, servers=blocks)
 
 
 def nginx_ingress(

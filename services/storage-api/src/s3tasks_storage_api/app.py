@@ -32,8 +32,11 @@ from s3tasks_storage_api.health.controllers import HealthController
 from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
-from s3tasks_storage_api.observability.metrics import ItemsCollector, UploadMetrics
+from s3tasks_storage_api.observability.metrics import ItemsCollector, ShareMetrics, UploadMetrics
+from s3tasks_storage_api.ratelimits import RateLimits
 from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.shares.controllers import OwnerSharesController, PublicSharesController
+from s3tasks_storage_api.shares.service import ShareService
 from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.storage.lifecycle import keep_lifecycle_rules
 from s3tasks_storage_api.storage.signing import Signer
@@ -69,6 +72,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     # downloads, thumbnails and listings, however many uploads are slow
     upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     deletions = DeletionService(sessions, store)
+    shares = ShareService(settings, sessions, signers, RateLimits(settings), ShareMetrics(registry))
 
     def totals() -> list[KindTotals]:
         with sessions() as session:
@@ -113,12 +117,15 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             ItemsController,
             UploadsController,
             LinksController,
+            OwnerSharesController,
+            PublicSharesController,
             InternalDeletionsController,
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
             "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
+            "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),
         },

@@ -79,6 +79,20 @@ class RangeNotSatisfiable(StorageApiError):
         self.size = size
 
 
+class UsedUp(StorageApiError):
+    status = 410
+    title = "Used up"
+
+
+class TooManyAttempts(StorageApiError):
+    status = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class DependencyUnavailable(StorageApiError):
     status = 503
     title = "Storage unavailable"
@@ -102,6 +116,8 @@ def handle_service_error(_: Request[Any, Any, Any], exc: Exception) -> Response[
     )
     if isinstance(exc, RangeNotSatisfiable):
         response.headers["Content-Range"] = f"bytes */{exc.size}"
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"
     return response

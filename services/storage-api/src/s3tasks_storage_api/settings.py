@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -15,6 +16,7 @@ MIB = 1024 * 1024
 #: development defaults of the credentials each caller presents; refused in production.
 DEV_WEB_TOKEN = "dev-web-token-change-me"  # noqa: S105 - a marked development default
 DEV_WORKER_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a marked development default
+DEV_SHARE_SECRET = "dev-share-secret-change-me"  # noqa: S105 - a marked development default
 
 
 class StorageApiSettings(ServiceSettings):
@@ -62,6 +64,20 @@ class StorageApiSettings(ServiceSettings):
     web_tokens: SecretStr = SecretStr(DEV_WEB_TOKEN)
     #: the credentials the worker and beat may present (internal endpoints), the same way.
     worker_tokens: SecretStr = SecretStr(DEV_WORKER_TOKEN)
+
+    #: the key share-link tokens and download grants are derived from (HMAC-SHA256); the
+    #: database keeps only a hash of each token, so a dump without this key opens nothing.
+    #: Changing it ends every share link and every grant.
+    share_secret: SecretStr = SecretStr(DEV_SHARE_SECRET)
+    #: how long a granted download may be resumed (its grant redeemed for fresh links)
+    share_grant_seconds: int = Field(default=600, ge=10, le=24 * 3600)
+    #: links one item may have (stopped ones included)
+    share_links_per_item: int = Field(default=20, ge=1, le=1000)
+    #: password attempts on share links, right or wrong, per client address (an IPv6 client
+    #: by its /64) and per link, in Redis (the broker's) shared by every replica; the
+    #: notation of `limits`: "5/minute", "20 per hour", "5/minute;50/day"
+    rate_limit_share_attempts_per_client: str = "5/minute"
+    rate_limit_share_attempts_per_link: str = "20/minute"
 
     image_ttl_seconds: int = Field(default=900, ge=1)
     file_ttl_seconds: int = Field(default=900, ge=1)
@@ -127,6 +143,15 @@ class StorageApiSettings(ServiceSettings):
             raise ValueError("must hold at least one token (comma-separated)")
         return value
 
+    @field_validator("rate_limit_share_attempts_per_client", "rate_limit_share_attempts_per_link")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('must be like "5/minute" or "5/minute;50/day"') from None
+        return value
+
     @model_validator(mode="after")
     def _callers_distinct_and_no_default_secrets_in_production(self) -> Self:
         # a token both callers may present would make the caller, and so its scope, unknowable
@@ -140,6 +165,9 @@ class StorageApiSettings(ServiceSettings):
         ):
             for token in tokens:
                 self.refuse_weak_secret(name, token, default)
+        self.refuse_weak_secret(
+            "STORAGE_API_SHARE_SECRET", self.share_secret.get_secret_value(), DEV_SHARE_SECRET
+        )
         return self
 
     @property

@@ -6,7 +6,19 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, DateTime, Enum, Index, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from s3tasks_contracts import DeletionReason, ItemKind
@@ -76,4 +88,33 @@ class Item(Base):
             text("stored_at DESC"),
             postgresql_where=text("status = 'stored' AND hidden_at IS NULL"),
         ),
+    )
+
+
+class ShareLink(Base):
+    """A share link of one item: a capability to download it until the link ends.
+
+    The token is HMAC-SHA256(share key, id || nonce): storage-api recomputes it to show the
+    owner the link again, while the table keeps only its SHA-256 (found by index) and the
+    nonce, so a dump of it holds no working link. Rows go with their item (ON DELETE CASCADE):
+    whichever job deletes an item deletes its links in the same statement.
+    """
+
+    __tablename__ = "share_links"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    item_id: Mapped[UUID] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_downloads: Mapped[int | None] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: argon2id, in its PHC string form (parameters and salt included)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ux_share_links_token_hash", "token_hash", unique=True),
+        Index("ix_share_links_item_id", "item_id"),
     )

@@ -40,6 +40,52 @@ class UploadMetrics:
         self.uploads.labels(kind, _snake(outcome)).inc()
 
 
+class ShareOutcome:
+    CREATED = "created"
+    STOPPED = "stopped"
+    GRANTED = "granted"
+    USED_UP = "used_up"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - an outcome's name, not a password
+    RATE_LIMITED = "rate_limited"
+    GONE = "gone"
+
+
+class ShareMetrics:
+    """Links created and stopped, and download attempts by outcome. `gone` of a token that
+    names no link has kind `unknown` (there is no item to name)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.links = Counter(
+            "s3tasks_share_links",
+            "Share links created and stopped, by the kind of their item.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.downloads = Counter(
+            "s3tasks_share_downloads",
+            "Download attempts of share links, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        for kind in KINDS:
+            for outcome in (ShareOutcome.CREATED, ShareOutcome.STOPPED):
+                self.links.labels(kind, outcome)
+            for outcome in (
+                ShareOutcome.GRANTED,
+                ShareOutcome.USED_UP,
+                ShareOutcome.WRONG_PASSWORD,
+                ShareOutcome.RATE_LIMITED,
+                ShareOutcome.GONE,
+            ):
+                self.downloads.labels(kind, outcome)
+
+    def link(self, kind: str, outcome: str) -> None:
+        self.links.labels(kind, outcome).inc()
+
+    def download(self, kind: str | None, outcome: str) -> None:
+        self.downloads.labels(kind or "unknown", outcome).inc()
+
+
 class ItemsCollector(Collector):
     """Stored items, bytes and the deletion backlog, read from PostgreSQL at scrape time.
 

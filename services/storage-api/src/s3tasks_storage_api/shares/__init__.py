@@ -1,0 +1,1 @@
+"""Share links: anyone holding one may download one item until the link ends."""

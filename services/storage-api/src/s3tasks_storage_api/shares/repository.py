@@ -1,0 +1,178 @@
+"""ShareRepository: every SQL statement on `share_links`. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, func, select, text, update
+from sqlalchemy.orm import Session
+
+from s3tasks_contracts import ItemKind
+from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
+
+_NOW = func.now()
+
+
+def _item_alive() -> ColumnElement[bool]:
+    return and_(Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > _NOW)
+
+
+def _link_open() -> ColumnElement[bool]:
+    """Neither stopped nor past its end (it may be used up: that has its own answer)."""
+    return and_(ShareLink.stopped_at.is_(None), ShareLink.ends_at > _NOW)
+
+
+@dataclass(frozen=True)
+class Granted:
+    """One counted download, with what is needed to sign the GET."""
+
+    share_id: UUID
+    item_id: UUID
+    downloads: int
+    max_downloads: int | None
+    kind: ItemKind
+    object_key: str
+    filename: str
+    description: str
+    size_bytes: int
+    content_type: str
+    item_expires_at: datetime
+
+
+# One statement: the item is locked FOR SHARE while the count goes up. "Delete all" (and the
+# cap, reconcile) hide an item with an UPDATE that takes the item's row lock, so a grant and a
+# deletion serialise on that row: a grant that comes second waits for the deletion's commit,
+# then PostgreSQL re-checks its conditions on the hidden row and finds none. The count's own
+# condition is re-checked the same way when concurrent grants queue on the link's row: exact
+# for any number of replicas, with no read-then-write.
+_GRANT = text(
+    """
+    WITH item AS (
+        SELECT i.id, i.kind, i.object_key, i.filename, i.description, i.size_bytes,
+               i.content_type, i.expires_at
+        FROM items AS i
+        WHERE i.id = (SELECT item_id FROM share_links WHERE token_hash = :token_hash)
+          AND i.status = 'stored' AND i.hidden_at IS NULL AND i.expires_at > now()
+        FOR SHARE
+    )
+    UPDATE share_links AS s
+    SET downloads = s.downloads + 1
+    FROM item
+    WHERE s.token_hash = :token_hash
+      AND s.item_id = item.id
+      AND s.stopped_at IS NULL
+      AND s.ends_at > now()
+      AND (s.max_downloads IS NULL OR s.downloads < s.max_downloads)
+    RETURNING s.id, s.item_id, s.downloads, s.max_downloads, item.kind, item.object_key,
+              item.filename, item.description, item.size_bytes, item.content_type,
+              item.expires_at
+    """
+)
+
+
+class ShareRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def now(self) -> datetime:
+        return self.session.execute(select(_NOW)).scalar_one()
+
+    def own_visible_item(self, visitor_id: str, item_id: UUID, *, lock: bool) -> Item | None:
+        """The visitor's visible item; `lock`: FOR SHARE until the transaction ends, so the
+        item cannot be hidden or deleted under a link being written."""
+        query = select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, _item_alive())
+        if lock:
+            query = query.with_for_update(read=True)
+        return self.session.scalars(query).one_or_none()
+
+    def lock_item_links(self, item_id: UUID) -> None:
+        """Serialise link creation on one item, so the per-item count holds (grants do not
+        take this lock)."""
+        self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"share-links:{item_id}"},
+        )
+
+    def count_for_item(self, item_id: UUID) -> int:
+        return int(
+            self.session.execute(
+                select(func.count()).select_from(ShareLink).where(ShareLink.item_id == item_id)
+            ).scalar_one()
+        )
+
+    def insert(self, link: ShareLink) -> None:
+        self.session.add(link)
+        self.session.flush()
+        self.session.refresh(link)  # created_at and downloads from the server
+
+    def list_for_item(self, item_id: UUID) -> list[ShareLink]:
+        return list(
+            self.session.scalars(
+                select(ShareLink)
+                .where(ShareLink.item_id == item_id)
+                .order_by(ShareLink.created_at.desc(), ShareLink.id)
+            )
+        )
+
+    def stop(self, item_id: UUID, share_id: UUID) -> bool | None:
+        """Stop a link: True if it stops now, False if it had stopped already, None if the
+        item has no such link."""
+        stopped = self.session.execute(
+            update(ShareLink)
+            .where(
+                ShareLink.id == share_id,
+                ShareLink.item_id == item_id,
+                ShareLink.stopped_at.is_(None),
+            )
+            .values(stopped_at=_NOW)
+        )
+        if stopped.rowcount:  # type: ignore[attr-defined]
+            return True
+        exists = self.session.execute(
+            select(ShareLink.id).where(ShareLink.id == share_id, ShareLink.item_id == item_id)
+        ).first()
+        return False if exists is not None else None
+
+    def find_open(self, token_hash: bytes) -> tuple[ShareLink, Item, datetime] | None:
+        """The link and its item if both are alive (the link perhaps used up), with now()."""
+        row = self.session.execute(
+            select(ShareLink, Item, _NOW)
+            .join(Item, Item.id == ShareLink.item_id)
+            .where(ShareLink.token_hash == token_hash, _link_open(), _item_alive())
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def grant(self, token_hash: bytes) -> Granted | None:
+        """Count one download if the link is open, not used up and its item alive."""
+        row = self.session.execute(_GRANT, {"token_hash": token_hash}).first()
+        if row is None:
+            return None
+        return Granted(
+            share_id=row.id,
+            item_id=row.item_id,
+            downloads=row.downloads,
+            max_downloads=row.max_downloads,
+            kind=ItemKind(row.kind),
+            object_key=row.object_key,
+            filename=row.filename,
+            description=row.description,
+            size_bytes=row.size_bytes,
+            content_type=row.content_type,
+            item_expires_at=row.expires_at,
+        )
+
+    def alive_for_redeem(self, share_id: UUID, item_id: UUID) -> Item | None:
+        """The item of a granted download while the link is not stopped and the item alive
+        (the link's end or its limit do not cut short a download it granted)."""
+        return self.session.scalars(
+            select(Item)
+            .join(ShareLink, ShareLink.item_id == Item.id)
+            .where(
+                ShareLink.id == share_id,
+                Item.id == item_id,
+                ShareLink.stopped_at.is_(None),
+                _item_alive(),
+            )
+        ).one_or_none()

@@ -1,0 +1,357 @@
+"""ShareService: share links of visitors' items, and the downloads they grant.
+
+storage-api is the only place that grants: one conditional UPDATE counts a download (see
+`repository._GRANT`), then a presigned GET is signed as for the owner's own downloads.
+Every way a link can end (stopped, past its end, its item deleted, never existed) answers
+the same 404, so nobody can probe which tokens once worked; a link used up says so (410).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from s3tasks_contracts import (
+    MAX_SHARE_DOWNLOADS,
+    MAX_SHARE_PASSWORD_LENGTH,
+    ContentLink,
+    GrantRequest,
+    ItemKind,
+    RedeemRequest,
+    ShareCreate,
+    ShareGrant,
+    ShareList,
+    ShareLookup,
+    ShareOut,
+    ShareState,
+    ShareView,
+    TransferMode,
+    is_valid_share_token,
+)
+from s3tasks_storage_api.db.engine import transaction
+from s3tasks_storage_api.db.models import Item, ShareLink
+from s3tasks_storage_api.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    UsedUp,
+)
+from s3tasks_storage_api.items.naming import content_disposition
+from s3tasks_storage_api.items.service import THUMBNAIL_CONTENT_TYPE
+from s3tasks_storage_api.observability.metrics import ShareMetrics, ShareOutcome
+from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
+from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.shares.repository import ShareRepository
+from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
+from s3tasks_storage_api.transfers.service import Signers
+
+logger = logging.getLogger(__name__)
+
+GONE = "This link does not exist or has expired."
+USED_UP = "This link has been used up: it allowed no more downloads."
+WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
+TOO_MANY_ATTEMPTS = "Too many password attempts. Please wait a minute and try again."
+GRANT_ENDED = "This download is no longer valid. Please open the link again."
+#: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
+#: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
+_PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+
+
+class ShareService:
+    def __init__(
+        self,
+        settings: StorageApiSettings,
+        sessions: sessionmaker[Session],
+        signers: Signers,
+        limits: RateLimits,
+        metrics: ShareMetrics,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._signers = signers
+        self._limits = limits
+        self._metrics = metrics
+        self._keys = ShareKeys(settings.share_secret.get_secret_value())
+
+    # -- the owner -----------------------------------------------------------------------
+
+    def create(self, visitor_id: str, item_id: UUID, request: ShareCreate) -> ShareOut:
+        """A new link of the visitor's own visible item; every refusal before anything is
+        written."""
+        max_downloads = request.max_downloads
+        if max_downloads is not None and not 1 <= max_downloads <= MAX_SHARE_DOWNLOADS:
+            raise InvalidInput(
+                f"The download limit must be a whole number from 1 to {MAX_SHARE_DOWNLOADS}."
+            )
+        password_hash = None
+        if request.password is not None:
+            password = _normalised(request.password)
+            if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
+                raise InvalidInput(
+                    f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
+                )
+            password_hash = _PASSWORDS.hash(password)
+        share_id, nonce = uuid4(), secrets.token_bytes(16)
+        token = self._keys.token(share_id, nonce)
+        with transaction(self._sessions) as session:
+            # held FOR SHARE until the link is written: a deletion of the item waits for it
+            item = self._own_item(session, visitor_id, item_id, lock=True)
+            links = ShareRepository(session)
+            now = links.now()
+            ends_at = request.ends_at or item.expires_at
+            if ends_at.tzinfo is None:
+                raise InvalidInput("The end of the link must carry its time zone.")
+            if ends_at > item.expires_at:
+                raise InvalidInput(
+                    "The link cannot outlive the item: it must end by the item's deletion."
+                )
+            if ends_at <= now:
+                raise InvalidInput("The end of the link must be in the future.")
+            links.lock_item_links(item_id)
+            if links.count_for_item(item_id) >= self._settings.share_links_per_item:
+                raise InvalidInput(
+                    f"This item has {self._settings.share_links_per_item} links already; "
+                    "stop one or share the ones it has."
+                )
+            link = ShareLink(
+                id=share_id,
+                item_id=item_id,
+                nonce=nonce,
+                token_hash=token_hash(token),
+                ends_at=ends_at,
+                max_downloads=max_downloads,
+                password_hash=password_hash,
+            )
+            links.insert(link)
+            out = self._out(link, now)
+            kind = item.kind
+        self._metrics.link(kind, ShareOutcome.CREATED)
+        logger.info("share link %s of item %s created", share_id, item_id)
+        return out
+
+    def list(self, visitor_id: str, item_id: UUID) -> ShareList:
+        with transaction(self._sessions) as session:
+            self._own_item(session, visitor_id, item_id)
+            links = ShareRepository(session)
+            now = links.now()
+            return ShareList(
+                shares=[self._out(link, now) for link in links.list_for_item(item_id)],
+                server_time=now,
+            )
+
+    def stop(self, visitor_id: str, item_id: UUID, share_id: UUID) -> None:
+        """Stop a link at once; stopping it again is no error."""
+        with transaction(self._sessions) as session:
+            item = self._own_item(session, visitor_id, item_id)
+            stopped = ShareRepository(session).stop(item_id, share_id)
+            kind = item.kind
+        if stopped is None:
+            raise NotFound("This item has no such link.")
+        if stopped:
+            self._metrics.link(kind, ShareOutcome.STOPPED)
+            logger.info("share link %s of item %s stopped", share_id, item_id)
+
+    # -- anyone with the link (through web) ----------------------------------------------
+
+    def lookup(self, request: ShareLookup) -> ShareView:
+        """What the link's page shows; 404 for every ended link, 410 when used up."""
+        link, item, now = self._open(request.token)
+        left = _left(link)
+        if left == 0:
+            raise UsedUp(USED_UP)
+        protected = link.password_hash is not None
+        preview = None
+        if item.kind is ItemKind.IMAGE and item.thumbnail_key and not protected:
+            preview, _ = self._sign(
+                item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline", item.filename, request.via
+            )
+        return ShareView(
+            kind=item.kind,
+            password_required=protected,
+            ends_at=link.ends_at,
+            downloads_left=left,
+            filename=None if protected else item.filename,
+            description=None if protected else item.description,
+            size_bytes=None if protected else item.size_bytes,
+            preview_url=preview,
+            server_time=now,
+        )
+
+    def grant(self, request: GrantRequest) -> ShareGrant:
+        """Count one download and sign it: the password first (limited per client and per
+        link), then the one conditional UPDATE. HEAD requests never get here (web answers
+        them from `lookup`), so only downloads count."""
+        client = client_key(request.client)
+        try:
+            link, item, _ = self._open(request.token)
+        except NotFound:
+            self._metrics.download(None, ShareOutcome.GONE)
+            raise
+        kind = item.kind
+        if link.password_hash is not None:
+            self._check_password(link, kind, client, request.password)
+        with transaction(self._sessions) as session:
+            granted = ShareRepository(session).grant(token_hash(request.token))
+        if granted is None:
+            # between the look and the count the link ended, or another download took its
+            # last one: say which, from the row as it is now
+            ended = self._find(request.token)
+            if ended is not None and _left(ended[0]) == 0:
+                self._metrics.download(kind, ShareOutcome.USED_UP)
+                raise UsedUp(USED_UP)
+            self._metrics.download(kind, ShareOutcome.GONE)
+            raise NotFound(GONE)
+        self._metrics.download(granted.kind, ShareOutcome.GRANTED)
+        now = time.time()
+        grant_until = min(
+            int(now) + self._settings.share_grant_seconds, int(granted.item_expires_at.timestamp())
+        )
+        signed = self._keys.sign_grant(Grant(granted.share_id, granted.item_id, grant_until))
+        url, url_expires_at = self._sign(
+            granted.object_key, granted.content_type, "attachment", granted.filename, request.via
+        )
+        left = None
+        if granted.max_downloads is not None:
+            left = granted.max_downloads - granted.downloads
+        return ShareGrant(
+            grant=signed,
+            grant_expires_at=datetime.fromtimestamp(grant_until, UTC),
+            url=url,
+            url_expires_at=url_expires_at,
+            kind=granted.kind,
+            filename=granted.filename,
+            description=granted.description,
+            size_bytes=granted.size_bytes,
+            content_type=granted.content_type,
+            downloads_left=left,
+        )
+
+    def redeem(self, request: RedeemRequest) -> ContentLink:
+        """A fresh presigned GET within a grant, not counted: a resumed or ranged download of
+        the same grant. Refused once the grant expired, the link was stopped or the item
+        deleted."""
+        grant = self._keys.open_grant(request.grant, time.time())
+        if grant is None:
+            raise Forbidden(GRANT_ENDED)
+        with transaction(self._sessions) as session:
+            item = ShareRepository(session).alive_for_redeem(grant.share_id, grant.item_id)
+        if item is None:
+            raise NotFound(GONE)
+        url, expires_at = self._sign(
+            item.object_key, item.content_type, "attachment", item.filename, request.via
+        )
+        return ContentLink(url=url, expires_at=expires_at)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _own_item(
+        self, session: Session, visitor_id: str, item_id: UUID, *, lock: bool = False
+    ) -> Item:
+        """The visitor's own visible item; another visitor's is as absent as a missing one."""
+        item = ShareRepository(session).own_visible_item(visitor_id, item_id, lock=lock)
+        if item is None:
+            raise NotFound("No such item.")
+        return item
+
+    def _find(self, token: str) -> tuple[ShareLink, Item, datetime] | None:
+        if not is_valid_share_token(token):
+            return None  # malformed: as unknown as a well-formed token nobody made
+        with transaction(self._sessions) as session:
+            found = ShareRepository(session).find_open(token_hash(token))
+        if found is None or not self._keys.matches(token, found[0].id, found[0].nonce):
+            return None
+        return found
+
+    def _open(self, token: str) -> tuple[ShareLink, Item, datetime]:
+        found = self._find(token)
+        if found is None:
+            logger.debug("share link %s: none open", log_id(token))
+            raise NotFound(GONE)
+        return found
+
+    def _check_password(
+        self, link: ShareLink, kind: ItemKind, client: str, password: str | None
+    ) -> None:
+        """Every attempt counts, right or wrong, before the password is checked: the count is
+        atomic in Redis (a burst of guesses cannot slip through before it is recorded) and it
+        bounds the argon2 work anyone can cause."""
+        assert link.password_hash is not None  # noqa: S101
+        try:
+            self._limits.take(Limit.SHARE_ATTEMPTS_PER_CLIENT, client, TOO_MANY_ATTEMPTS)
+            self._limits.take(Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id), TOO_MANY_ATTEMPTS)
+        except TooManyAttempts:
+            self._metrics.download(kind, ShareOutcome.RATE_LIMITED)
+            raise
+        if password is None or not _password_matches(link.password_hash, password):
+            self._metrics.download(kind, ShareOutcome.WRONG_PASSWORD)
+            raise Forbidden(WRONG_PASSWORD)
+
+    def _sign(
+        self, key: str, content_type: str, disposition: str, filename: str, via: TransferMode
+    ) -> tuple[str, datetime]:
+        valid = timedelta(seconds=self._settings.link_seconds)
+        signed_at = datetime.now(UTC)
+        url = self._signers.for_(via).get_url(
+            key,
+            valid_for=valid,
+            content_type=content_type,
+            disposition=content_disposition(disposition, filename),
+            signed_at=signed_at,
+        )
+        return url, signed_at + valid
+
+    def _out(self, link: ShareLink, now: datetime) -> ShareOut:
+        token = self._keys.token(link.id, link.nonce)
+        return ShareOut(
+            id=link.id,
+            item_id=link.item_id,
+            token=token,
+            path=f"/s/{token}",
+            state=_state(link, now),
+            created_at=link.created_at,
+            ends_at=link.ends_at,
+            max_downloads=link.max_downloads,
+            downloads=link.downloads,
+            downloads_left=_left(link),
+            password_required=link.password_hash is not None,
+            stopped_at=link.stopped_at,
+        )
+
+
+def _left(link: ShareLink) -> int | None:
+    if link.max_downloads is None:
+        return None
+    return max(0, link.max_downloads - link.downloads)
+
+
+def _state(link: ShareLink, now: datetime) -> ShareState:
+    if link.stopped_at is not None:
+        return ShareState.STOPPED
+    if link.ends_at <= now:
+        return ShareState.ENDED
+    if _left(link) == 0:
+        return ShareState.USED_UP
+    return ShareState.ACTIVE
+
+
+def _normalised(password: str) -> str:
+    # the same password typed on two systems may arrive composed or decomposed
+    return unicodedata.normalize("NFC", password)
+
+
+def _password_matches(stored: str, password: str) -> bool:
+    if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
+        return False  # no argon2 work for what can never be a password
+    try:
+        return _PASSWORDS.verify(stored, _normalised(password))
+    except (VerificationError, InvalidHashError):
+        return False
