@@ -38,7 +38,7 @@ def test_a_rolling_restart_of_every_replica_fails_no_visitor_request(
         settle = sweep_patience(SWEEP_INTERVAL_SECONDS + MIN_UPLOAD_DEADLINE_SECONDS, jobs=2)
         report = run_load(
             load_target(stack, rolling),
-            visitors=6,
+            visitors=4,
             duration=0,  # as long as the rolling restart takes
             ttl=TTL_SECONDS,
             chaos=True,
