@@ -1,8 +1,10 @@
 """A rolling restart under load (issue 27): in the replicas harness (3 web, 2 storage-api,
 2 workers, 2 beats behind nginx), every replica replaced one at a time with SIGTERM and a
-restart, twice over, while visitors list, upload, download and delete and uploads in parts
-of 64 MiB go on; in the transfer mode of the run (`make test-direct`: direct). Visitors notice
-nothing: not one failed request. `make load` runs the long form (1 GiB in parts)."""
+restart, while visitors list, upload, download and delete and uploads in parts of 64 MiB go
+on; in the transfer mode of the run (`make test-direct`: direct). Visitors notice nothing: not
+one failed request. One round here (each replacement waits for a process to drain and start,
+minutes on a busy 2-core machine); `make load` runs the long form: two rounds, 1 GiB in
+parts."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from s3tasks_testkit.stack import Dependencies
 #: long enough for an upload in parts to be downloaded again before its expiry
 TTL_SECONDS = 30
 PART_UPLOAD_BYTES = 64 * MIB
-ROUNDS = 2
+ROUNDS = 1
 
 
 @pytest.mark.timeout(1500)
@@ -48,7 +50,7 @@ def test_a_rolling_restart_of_every_replica_fails_no_visitor_request(
     print(report.figures())
     print(figures.figures())
     print(rolling.figures.figures())
-    # every replica replaced twice, each exiting 0 within its bound
+    # every replica replaced, each exiting 0 within its bound
     assert len(rolling.figures.exits) == ROUNDS * sum(REPLICAS.values())
     assert rolling.figures.unclean_exits == [], rolling.figures.figures()
     # not one failed visitor request: no 5xx, no connection error, no timeout
