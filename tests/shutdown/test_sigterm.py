@@ -132,9 +132,8 @@ def _not_ready_then_refused(url: str) -> None:
 def test_sigterm_lets_a_slow_upload_through_web_finish_and_web_exits_0(
     config: StackConfig,
 ) -> None:
-    stack = Stack(config)
-    stack.migrate()
-    api = stack.start_storage_api()
+    Stack(config).migrate()
+    api = _start(config, "storage-api")  # its start waits with the run's patience
     web = _start(config, "web", api.url)
     try:
         web_url = _let_go_of_listener(web)
@@ -184,7 +183,7 @@ def test_sigterm_lets_a_slow_upload_through_web_finish_and_web_exits_0(
             assert again.latest_file_id() is not None
     finally:
         _stop(web)
-        stack.stop_all()
+        _stop(api)
 
 
 def test_sigterm_lets_storage_api_finish_a_request_on_a_slow_s3_and_exit_0(
@@ -243,9 +242,8 @@ def job_sender(config: StackConfig) -> Iterator[Celery]:
 def test_sigterm_lets_the_worker_finish_a_long_job_and_exit_0(
     config: StackConfig, job_sender: Celery
 ) -> None:
-    stack = Stack(config)
-    stack.migrate()
-    api = stack.start_storage_api()
+    Stack(config).migrate()
+    api = _start(config, "storage-api")  # its start waits with the run's patience
     # a slow storage-api: every chunk each way waits, so the job takes seconds
     with FaultProxy(*loopback_address(api.url, 80)) as slow_api:
         slow_api.set_mode(Latency(2.0))
@@ -268,7 +266,7 @@ def test_sigterm_lets_the_worker_finish_a_long_job_and_exit_0(
             assert f"[{job.id}] done in" in worker.log_path.read_text()
         finally:
             _stop(worker)
-            stack.stop_all()
+            _stop(api)
 
 
 def test_sigterm_on_beat_exits_0_and_a_restarted_beat_goes_on_ticking(
