@@ -34,13 +34,19 @@ format: ## Apply ruff's fixes and formatting
 typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench
 
+# Tests run side by side in pytest-xdist workers (each with its own radosgw, artifacts below
+# build/test-artifacts/gwN); most of a test's time is spent waiting (sweeps, TTLs, services
+# starting), so twice the cores, at most 8. TEST_WORKERS=0: one process, as before.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n > 8 ? 8 : n )))
+PARALLEL = -n $(TEST_WORKERS)
+
 # The whole suite runs against radosgw (a real S3: Ceph, installed by `make install`); this
 # smaller selection runs again against moto, `make run`'s embedded S3, so both keep working.
 MOTO_SELECTION := -m "not slow" services/storage-api/tests services/worker/tests/test_deletions.py tests/security/test_signed_requests.py
 
 .PHONY: test
 test: install lint typecheck ## Install, lint, typecheck, the whole suite on radosgw, then in direct mode, then a moto run
-	@scripts/test.sh
+	@scripts/test.sh $(PARALLEL)
 	@$(MAKE) --no-print-directory test-direct
 	@$(MAKE) --no-print-directory test-moto
 
@@ -51,11 +57,11 @@ DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tes
 
 .PHONY: test-direct
 test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
-	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(DIRECT_SELECTION)
+	@S3TASKS_TEST_TRANSFER=direct S3TASKS_TEST_ARTIFACTS=build/test-artifacts/direct scripts/test.sh $(PARALLEL) $(DIRECT_SELECTION)
 
 .PHONY: test-moto
 test-moto: ## The S3-facing tests against moto instead of radosgw (S3TASKS_TEST_S3=moto)
-	@S3TASKS_TEST_S3=moto S3TASKS_TEST_ARTIFACTS=build/test-artifacts/moto scripts/test.sh $(MOTO_SELECTION)
+	@S3TASKS_TEST_S3=moto S3TASKS_TEST_ARTIFACTS=build/test-artifacts/moto scripts/test.sh $(PARALLEL) $(MOTO_SELECTION)
 
 .PHONY: test-fresh
 test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podman storage (TESTS=tests/deploy: a selection)
@@ -63,7 +69,7 @@ test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podm
 
 .PHONY: test-fast
 test-fast: ## Run the tests without the browser and the slow ones (needs `make install` once)
-	@scripts/test.sh -m "not e2e and not slow"
+	@scripts/test.sh $(PARALLEL) -m "not e2e and not slow"
 
 .PHONY: run-storage-api
 run-storage-api: ## Migrate, then serve storage-api from .env settings

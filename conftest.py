@@ -1,1 +1,1 @@
-pytest_plugins = ["s3tasks_testkit.pytest_plugin"]
+pytest_plugins = ["s3tasks_testkit.pytest_plugin", "s3tasks_testkit.parallel"]

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 9 cases (or some),
+"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 10 cases (or some),
 write JSON, Markdown, PNG.
 
 Benchmarks never fail on a time: every case is recorded as a ratio against a baseline

@@ -31,7 +31,7 @@ from s3tasks_testkit.stack import TRANSFER_ENV
 from .conftest import Target, _external_target, _OwnStack
 
 #: slow: 2 GiB written, sent, resumed and read back (about 3 minutes here, both modes alike)
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.heavy, pytest.mark.timeout(900)]
 
 MIB = 1024 * 1024
 #: the file sent: 2 GiB, the acceptance's size (300 MB is enough to develop with)

@@ -28,6 +28,7 @@ from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
 from s3tasks_testkit.stack import cli
+from s3tasks_testkit.storage_api import upload
 from s3tasks_testkit.web_visitor import LEAK_MARKERS, WebVisitor
 
 from .conftest import FaultySite
@@ -215,12 +216,8 @@ def _seed_expired(faulty: FaultySite, count: int, *, expires_in: str = "-1 secon
     web_credential = {"Authorization": f"Bearer {faulty.config.web_service_token}"}
     with httpx.Client(base_url=faulty.api_url, timeout=30, headers=web_credential) as client:
         for n in range(count):
-            response = client.post(
-                f"/v1/visitors/{visitor_id}/items",
-                params={"kind": "file", "filename": f"{n}.txt"},
-                content=b"x" * 64,
-            )
-            assert response.status_code == 201, response.text
+            response = upload(client, visitor_id, b"x" * 64, kind="file", filename=f"{n}.txt")
+            assert response.status_code == 200, response.text
     with psycopg.connect(faulty.config.database_url) as conn:
         conn.execute(
             "UPDATE items SET expires_at = now() + %s::interval WHERE visitor_id = %s",

@@ -3,11 +3,16 @@ a 10 s TTL and faults switched on mid-run; nothing acknowledged is lost, nothing
 
 from __future__ import annotations
 
+import pytest
+
 from s3tasks_testkit.load.ledger import assert_nothing_lost_or_leaked, run_load
 from s3tasks_testkit.load.proxied_stack import load_stack
 from s3tasks_testkit.load.short_run import MIN_UPLOAD_DEADLINE_SECONDS, SWEEP_INTERVAL_SECONDS
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.stack import Dependencies
+
+#: dozens of processes under chaos: not beside the other heavy tests (gigabytes, image builds)
+pytestmark = pytest.mark.heavy
 
 
 def test_short_chaos_load_run_loses_nothing_and_leaks_nothing(

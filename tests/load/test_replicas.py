@@ -14,6 +14,9 @@ from s3tasks_testkit.load.short_run import MIN_UPLOAD_DEADLINE_SECONDS, SWEEP_IN
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.stack import Dependencies
 
+#: dozens of processes under chaos: not beside the other heavy tests (gigabytes, image builds)
+pytestmark = pytest.mark.heavy
+
 TTL_SECONDS = 10
 
 

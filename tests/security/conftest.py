@@ -24,7 +24,7 @@ SWEEP_INTERVAL_SECONDS = 1.0
 #: a trickle (a byte or two a second) is cut once this grace is over (it never goes idle)
 UPLOAD_RATE_GRACE_SECONDS = 20
 UPLOAD_MIN_BYTES_PER_SECOND = 1024
-#: uploads at once through web (and storage-api); the trickle test sends more than this
+#: uploads at once through web; the trickle test sends more than this
 MAX_CONCURRENT_UPLOADS = 16
 #: a request's headers must have arrived within this long
 HEADER_TIMEOUT_SECONDS = 3
@@ -47,7 +47,6 @@ def site(dependencies: Dependencies) -> Iterator[Site]:
                 "WEB_UPLOAD_MIN_BYTES_PER_SECOND": str(UPLOAD_MIN_BYTES_PER_SECOND),
                 "WEB_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
                 "WEB_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
-                "STORAGE_API_MAX_CONCURRENT_UPLOADS": str(MAX_CONCURRENT_UPLOADS),
                 "WEB_LIMITS_CACHE_SECONDS": "0",
             },
         ) as config,

@@ -35,18 +35,19 @@ def bearer(token: str) -> dict[str, str]:
 
 def _web_calls(client: httpx.Client, headers: dict[str, str]) -> list[httpx.Response]:
     """One call of each visitor endpoint (the ones web makes)."""
-    base = f"/v1/visitors/{VISITOR}/items"
-    item = f"{base}/{uuid.uuid4()}"
+    items = f"/v1/visitors/{VISITOR}/items"
+    upload = f"/v1/visitors/{VISITOR}/uploads/{uuid.uuid4()}"
+    start = {"kind": "file", "filename": "a.txt", "via": "proxy"}
     return [
         client.get("/v1/limits", headers=headers),
-        client.get(base, params={"kind": "image"}, headers=headers),
-        client.post(
-            base, params={"kind": "file", "filename": "a.txt"}, content=b"x", headers=headers
-        ),
-        client.delete(base, params={"kind": "file"}, headers=headers),
-        client.get(item, headers=headers),
-        client.get(f"{item}/content", headers=headers),
-        client.get(f"{item}/thumbnail", headers=headers),
+        client.get(items, params={"kind": "image"}, headers=headers),
+        client.delete(items, params={"kind": "file"}, headers=headers),
+        client.get(f"{items}/{uuid.uuid4()}/link", params={"via": "proxy"}, headers=headers),
+        client.post(f"/v1/visitors/{VISITOR}/uploads", json=start, headers=headers),
+        client.post(f"{upload}/parts", json={"part_numbers": [1]}, headers=headers),
+        client.get(f"{upload}/parts", headers=headers),
+        client.post(f"{upload}/complete", json={"parts": []}, headers=headers),
+        client.delete(upload, headers=headers),
     ]
 
 
@@ -108,7 +109,7 @@ def test_the_worker_credential_opens_no_visitor_endpoint(api: Api) -> None:
 
 def test_the_web_credential_opens_no_internal_endpoint(api: Api, visitor: str) -> None:
     with api.client() as client:
-        assert upload(client, visitor, b"kept", kind="file", filename="k.txt").status_code == 201
+        assert upload(client, visitor, b"kept", kind="file", filename="k.txt").status_code == 200
         assert client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).is_success
         responses = _worker_calls(client, bearer(api.config.web_service_token))
     assert _statuses(responses) == {403}, [(r.request.url, r.status_code) for r in responses]
@@ -118,7 +119,7 @@ def test_the_web_credential_opens_no_internal_endpoint(api: Api, visitor: str) -
 
 def test_each_caller_passes_with_its_own_credential(api: Api, visitor: str) -> None:
     with api.client() as client:
-        assert upload(client, visitor, png(), kind="image").status_code == 201
+        assert upload(client, visitor, png(), kind="image").status_code == 200
         assert client.get("/v1/limits").status_code == 200
     with api.internal() as client:
         assert client.post("/v1/internal/deletions", json={"limit": 10}).status_code == 200
@@ -139,7 +140,7 @@ def rotating_api(dependencies: Dependencies) -> Iterator[Api]:
 def test_during_a_rotation_both_web_credentials_are_accepted(rotating_api: Api, token: str) -> None:
     visitor = uuid.uuid4().hex
     with rotating_api.anonymous(headers=bearer(token)) as client:
-        assert upload(client, visitor, b"x", kind="file", filename="r.txt").status_code == 201
+        assert upload(client, visitor, b"x", kind="file", filename="r.txt").status_code == 200
         listed = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
         assert len(listed.json()["items"]) == 1
         assert _statuses(_worker_calls(client, bearer(token))) == {403}

@@ -12,7 +12,7 @@ import pytest
 from s3tasks_testkit.images import png
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_testkit.stack import cli
-from s3tasks_testkit.storage_api import Api, run_deletions, upload
+from s3tasks_testkit.storage_api import Api, upload
 
 
 def _closed_port() -> int:
@@ -54,7 +54,7 @@ DATABASE_DOWN = {
 
 
 @pytest.mark.parametrize("degraded_api", [S3_DOWN], ids=["s3-down"], indirect=True)
-def test_s3_down_answers_503_and_the_failed_upload_is_cleaned_up(
+def test_s3_down_answers_503_and_leaves_an_arrived_upload_to_complete_later(
     api: Api, degraded_api: str, visitor: str
 ) -> None:
     with httpx.Client(base_url=degraded_api, timeout=30, headers=_as_web(api)) as client:
@@ -67,10 +67,30 @@ def test_s3_down_answers_503_and_the_failed_upload_is_cleaned_up(
         assert client.get("/readyz").json()["checks"]["database"] == "ok"
         listed = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
         assert listed.json()["items"] == []
-
-    # What the failed uploads left is due now; with S3 back, one sweep removes it.
-    run_deletions(api, visitor_id=visitor)
+    # S3 is asked for the multipart upload before the row is written: nothing was left
     assert api.rows("visitor_id = %s", visitor) == []
+
+    # bytes that reached S3 are not thrown away because S3 did not answer the completion:
+    # the row waits, and completing again once S3 answers stores the item
+    with api.client() as healthy:
+        ticket = healthy.post(
+            f"/v1/visitors/{visitor}/uploads",
+            json={"kind": "file", "filename": "late.txt", "via": "proxy"},
+        ).json()
+        base = f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}"
+        url = healthy.post(f"{base}/parts", json={"part_numbers": [1]}).json()["urls"]["1"]
+        put = httpx.put(url, content=b"arrived", timeout=30)
+        assert put.is_success, put.text
+    parts = {"parts": [{"part_number": 1, "etag": put.headers["etag"]}]}
+    completion = f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}/complete"
+    with httpx.Client(base_url=degraded_api, timeout=30, headers=_as_web(api)) as client:
+        refused = client.post(completion, json=parts)
+    assert refused.status_code == 503, refused.text
+    assert api.rows("id = %s", ticket["item_id"])[0]["status"] == "uploading"
+    with api.client() as healthy:
+        done = healthy.post(completion, json=parts)
+    assert done.status_code == 200, done.text
+    assert done.json()["size_bytes"] == len(b"arrived")
 
 
 @pytest.mark.parametrize("degraded_api", [DATABASE_DOWN], ids=["database-down"], indirect=True)
@@ -89,6 +109,7 @@ def test_database_down_answers_503_and_nothing_reaches_the_bucket(
         assert ready.status_code == 503
         assert ready.json()["checks"]["s3"] == "ok"
         assert client.get("/healthz").status_code == 200
+        assert api.open_multipart_uploads() == 0  # the upload S3 had begun was aborted
         internal = client.post(
             "/v1/internal/deletions",
             json={"limit": 10},

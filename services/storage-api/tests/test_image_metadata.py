@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from s3tasks_testkit.stack import Dependencies
-from s3tasks_testkit.storage_api import Api, running_api, upload
+from s3tasks_testkit.storage_api import Api, fetch, running_api, upload
 
 TAIL = b"<html><script>alert('polyglot')</script></html>"
 
@@ -55,9 +55,9 @@ def keeping_api(dependencies: Dependencies) -> Iterator[Api]:
 def _stored_original(api: Api, visitor: str, data: bytes) -> tuple[dict[str, object], bytes]:
     with api.client() as client:
         response = upload(client, visitor, data, filename="photo")
-        assert response.status_code == 201, response.text
+        assert response.status_code == 200, response.text
         item = response.json()
-        content = client.get(f"/v1/visitors/{visitor}/items/{item['id']}/content")
+        content = fetch(client, visitor, item["id"])
         assert content.status_code == 200
         return item, content.content
 

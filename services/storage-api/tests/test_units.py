@@ -1,4 +1,4 @@
-"""Pure functions of storage-api, without a server: ranges, names, the reconcile merge."""
+"""Pure functions of storage-api, without a server: names, the reconcile merge."""
 
 from __future__ import annotations
 
@@ -8,48 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from s3tasks_storage_api.deletions.service import _merge
-from s3tasks_storage_api.errors import InvalidInput, RangeNotSatisfiable
+from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.items.naming import (
     clean_description,
     clean_filename,
     content_disposition,
 )
-from s3tasks_storage_api.items.ranges import parse_range
 from s3tasks_storage_api.storage.bucket import ListedObject
-
-# -- parse_range (RFC 9110 §14) ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("bytes=0-99", (0, 99)),
-        ("bytes=100-", (100, 999)),
-        ("bytes=-100", (900, 999)),
-        ("bytes=-5000", (0, 999)),  # a suffix longer than the item: all of it
-        ("bytes=990-5000", (990, 999)),  # a last position past the end is clipped
-        ("bytes = 0 - 9", (0, 9)),
-        ("bytes=999-999", (999, 999)),
-    ],
-)
-def test_a_single_range_selects_inclusive_positions(header: str, expected: tuple[int, int]) -> None:
-    assert parse_range(header, 1000) == expected
-
-
-@pytest.mark.parametrize(
-    "header",
-    [None, "", "bytes=-", "items=0-9", "bytes=0-9,20-29", "bytes=9-0", "bytes=a-b", "0-9"],
-)
-def test_malformed_and_multiple_ranges_are_served_whole(header: str | None) -> None:
-    assert parse_range(header, 1000) is None
-
-
-@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=5000-6000", "bytes=-0"])
-def test_a_range_that_selects_nothing_is_not_satisfiable(header: str) -> None:
-    with pytest.raises(RangeNotSatisfiable) as raised:
-        parse_range(header, 1000)
-    assert raised.value.size == 1000
-
 
 # -- names and descriptions -------------------------------------------------------------------
 

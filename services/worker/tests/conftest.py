@@ -21,6 +21,7 @@ from celery import Celery
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import Scrape, scrape
 from s3tasks_testkit.stack import Stack, StackConfig
+from s3tasks_testkit.storage_api import upload
 from s3tasks_testkit.web_visitor import Site
 from s3tasks_worker.app import create_celery_app
 from s3tasks_worker.settings import WorkerSettings
@@ -68,14 +69,12 @@ class Deployment(Site):
             self.upload_file(visitor_id)
 
     def _upload(self, visitor_id: str, kind: str, filename: str, content: bytes) -> None:
-        response = httpx.post(
-            f"{self.api_url}/v1/visitors/{visitor_id}/items",
-            params={"kind": kind, "filename": filename, "description": "test"},
-            content=content,
-            headers={"Content-Type": "application/octet-stream", **self._as_web},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
+        """Stored as web stores it: through storage-api's transfer API (testkit's `upload`)."""
+        with httpx.Client(base_url=self.api_url, headers=self._as_web, timeout=30) as client:
+            response = upload(
+                client, visitor_id, content, kind=kind, filename=filename, description="test"
+            )
+        assert response.status_code == 200, response.text
 
     def delete_all(self, visitor_id: str, kind: str) -> None:
         response = httpx.delete(

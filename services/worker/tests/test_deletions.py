@@ -105,7 +105,7 @@ def test_a_job_that_finds_storage_api_down_retries_until_it_is_back(
         file_ttl_seconds=1,
         extra_env={
             "WORKER_HTTP_TIMEOUT_SECONDS": "1",
-            "WORKER_RETRY_BACKOFF_SECONDS": "0.5",
+            "WORKER_RETRY_BACKOFF_SECONDS": "1",
             "WORKER_RETRY_BACKOFF_MAX_SECONDS": "2",
             "WORKER_MAX_RETRIES": "20",
         },
@@ -144,6 +144,31 @@ def test_a_job_that_finds_storage_api_down_retries_until_it_is_back(
         message="the retried job to succeed",
     )
     assert deployment.worker_metrics().jobs("expired", "failure") == 0
+
+
+def test_a_job_refused_by_storage_api_fails_at_once_without_retries(
+    deployment: Deployment, job_sender: Celery
+) -> None:
+    # a credential storage-api does not know: 401, which no retry would change
+    deployment.configure(extra_env={"WORKER_SERVICE_TOKEN": "a-token-storage-api-does-not-know"})
+    stack = deployment.stack
+    stack.migrate()
+    stack.start_storage_api()
+    worker = stack.start_worker()
+
+    job_id = str(uuid.uuid4())
+    job_sender.send_task(TASK_SWEEP_DUE, task_id=job_id)
+    # the log of a test's worker outlives the run: the line is found by the job's id
+    refused_line = f"[{job_id}] failed after 0 retries (storage-api answered 401"
+    wait_until(
+        lambda: refused_line in worker.log_path.read_text(errors="replace"),
+        timeout=patience(JOB_SECONDS),
+        message="the worker to log the refused job as failed",
+    )
+    metrics = deployment.worker_metrics()
+    assert metrics.jobs("expired", "failure") == 1
+    assert metrics.jobs("expired", "retry") == 0
+    assert metrics.jobs("expired", "success") == 0
 
 
 def test_the_same_job_delivered_twice_deletes_once_and_counts_once(

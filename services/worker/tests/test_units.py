@@ -8,14 +8,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from celery.utils.serialization import get_pickleable_exception
 from pydantic import ValidationError
 
-from s3tasks_contracts import TASK_RECONCILE, TASK_SWEEP_DUE, DeletionRequest
+from s3tasks_contracts import (
+    TASK_PURGE_VISITOR,
+    TASK_RECONCILE,
+    TASK_SWEEP_DUE,
+    DeletionReason,
+    DeletionRequest,
+)
 from s3tasks_servicekit.settings import SettingsError, load_settings
-from s3tasks_worker.app import beat_schedule, celery_config
+from s3tasks_worker.app import beat_schedule, celery_config, create_celery_app
 from s3tasks_worker.client import StorageApiError
 from s3tasks_worker.settings import WorkerSettings
-from s3tasks_worker.tasks import backoff_seconds, is_transient
+from s3tasks_worker.tasks import TRANSIENT_ERRORS, DeletionTask
 
 
 @pytest.fixture(autouse=True)
@@ -82,15 +89,32 @@ def test_the_batch_size_is_one_storage_api_accepts() -> None:
     DeletionRequest(limit=WorkerSettings(sweep_batch_size=1000).sweep_batch_size)
 
 
-@pytest.mark.parametrize("retries_so_far", range(8))
-def test_backoff_grows_exponentially_within_jitter_and_cap(retries_so_far: int) -> None:
-    def delay(rng_value: float) -> float:
-        return backoff_seconds(retries_so_far, base=1.0, cap=30.0, rng=lambda: rng_value)
-
-    ceiling = min(30.0, 2.0**retries_so_far)
-    assert delay(0.0) == pytest.approx(ceiling / 2)
-    assert delay(0.999) < ceiling
-    assert delay(0.999) > delay(0.0)
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (TASK_SWEEP_DUE, DeletionReason.EXPIRED),
+        (TASK_PURGE_VISITOR, DeletionReason.PURGE),
+        (TASK_RECONCILE, DeletionReason.RECONCILE),
+    ],
+)
+def test_each_job_retries_transient_errors_with_the_settings_numbers(
+    name: str, reason: DeletionReason
+) -> None:
+    settings = WorkerSettings(max_retries=7, retry_backoff_seconds=2, retry_backoff_max_seconds=30)
+    app = create_celery_app(settings)
+    try:
+        task = app.tasks[name]
+        assert isinstance(task, DeletionTask)
+        assert task.deletion_reason == reason
+        assert task.autoretry_for == TRANSIENT_ERRORS
+        assert (task.max_retries, task.retry_backoff, task.retry_backoff_max) == (7, 2, 30)
+        assert task.retry_jitter is True
+        assert task.acks_late is True
+        assert task.reject_on_worker_lost is True
+        # Celery's own tasks keep their retry policy
+        assert app.tasks["celery.chord_unlock"].max_retries is None
+    finally:
+        app.close()
 
 
 @pytest.mark.parametrize(
@@ -99,15 +123,24 @@ def test_backoff_grows_exponentially_within_jitter_and_cap(retries_so_far: int) 
         (httpx.ConnectError("refused"), True),
         (httpx.ReadTimeout("slow"), True),
         (httpx.RemoteProtocolError("closed"), True),
-        (StorageApiError(503, "storage unavailable"), True),
-        (StorageApiError(500, "bug or outage"), True),
-        (StorageApiError(401, "wrong token"), False),
-        (StorageApiError(422, "bad request"), False),
+        (StorageApiError.for_answer(503, "storage unavailable"), True),
+        (StorageApiError.for_answer(500, "bug or outage"), True),
+        # a refused credential is not retried: it fails at once, counted and logged
+        (StorageApiError.for_answer(401, "wrong token"), False),
+        (StorageApiError.for_answer(403, "the other caller's token"), False),
+        (StorageApiError.for_answer(422, "bad request"), False),
         (ValueError("a bug"), False),
     ],
 )
 def test_only_transient_errors_are_retried(error: Exception, transient: bool) -> None:
-    assert is_transient(error) is transient
+    assert isinstance(error, TRANSIENT_ERRORS) is transient
+
+
+@pytest.mark.parametrize("status", [401, 503])
+def test_a_storage_api_error_reaches_the_task_handlers_as_itself(status: int) -> None:
+    """Celery hands a failed task's handlers the error if it pickles, else a wrapper."""
+    error = StorageApiError.for_answer(status, "refused or unavailable")
+    assert get_pickleable_exception(error) is error
 
 
 def test_celery_is_configured_for_reliable_short_jobs() -> None:

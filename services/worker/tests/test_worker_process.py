@@ -34,7 +34,7 @@ def worker_env(stack_config: StackConfig) -> dict[str, str]:
     return {
         **stack_config.worker_env(refused_url()),
         "WORKER_MAX_RETRIES": "2",
-        "WORKER_RETRY_BACKOFF_SECONDS": "0.2",
+        "WORKER_RETRY_BACKOFF_SECONDS": "1",
         "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
     }
 

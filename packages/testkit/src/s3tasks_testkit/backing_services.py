@@ -14,6 +14,7 @@ import redis
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
+from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import (
     ServiceProcess,
     bind_loopback,
@@ -209,7 +210,7 @@ def moto_s3(log_dir: Path) -> Iterator[S3Endpoint]:
         sock=sock,
     )
     proc.start()
-    proc.wait_ready(f"{proc.url}/moto-api/", timeout=30)
+    proc.wait_ready(f"{proc.url}/moto-api/", timeout=patience(starts=1))
     try:
         yield S3Endpoint(url=proc.url, access_key="testing", secret_key="testing", server="moto")
     finally:

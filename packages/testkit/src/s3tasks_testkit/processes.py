@@ -15,6 +15,8 @@ from typing import IO
 
 import httpx
 
+from s3tasks_testkit.patience import patience
+
 
 def bind_loopback() -> socket.socket:
     """A listening TCP socket on 127.0.0.1 with a kernel-chosen port, inheritable by children."""
@@ -108,7 +110,7 @@ class ServiceProcess:
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
-    def start(self, *, ready_timeout: float = 60.0) -> ServiceProcess:
+    def start(self, *, ready_timeout: float | None = None) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         argv = list(self.argv)
@@ -124,7 +126,9 @@ class ServiceProcess:
             argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=pass_fds
         )
         if self.ready_url is not None:
-            self.wait_ready(self.ready_url, timeout=ready_timeout)
+            # a busy machine starts a Python service slowly: the suite's patience, not a number
+            timeout = patience(starts=2) if ready_timeout is None else ready_timeout
+            self.wait_ready(self.ready_url, timeout=timeout)
         return self
 
     def wait_ready(self, url: str, *, timeout: float) -> None:

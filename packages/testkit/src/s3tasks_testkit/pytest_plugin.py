@@ -4,6 +4,9 @@ Session-wide: one S3 server, one database, one Redis key prefix. Per test where 
 a bucket of its own (`s3_bucket`). Logs of child processes and screenshots go to
 `build/test-artifacts/`, which CI keeps.
 
+Under pytest-xdist (`-n`) each worker is a session: its own S3 server and artifacts below
+`build/test-artifacts/<worker>/` (gw0, gw1...); `parallel` chooses which tests run together.
+
 The S3 server is chosen by S3TASKS_TEST_S3: `rgw` (default, Ceph's radosgw on a single-node
 cluster of its own) or `moto` (the emulator). The report's header and summary say which served.
 """
@@ -14,6 +17,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,12 +27,16 @@ from s3tasks_testkit.s3servers import S3_SETTING, S3Server, parse_s3_server, s3_
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 
 ARTIFACTS_DIR = Path(os.environ.get("S3TASKS_TEST_ARTIFACTS", "build/test-artifacts")).resolve()
+#: set by pytest-xdist in each worker (gw0, gw1...): its sessions run side by side
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS_DIR
+    # a worker's daemons and stacks log under names that another worker uses too
+    path = ARTIFACTS_DIR / XDIST_WORKER if XDIST_WORKER else ARTIFACTS_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 _served: list[str] = []
@@ -55,6 +63,19 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in _served:
         terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist sends the worker's output to the controller
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["s3tasks_served"] = [f"{XDIST_WORKER}: {line}" for line in _served]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller's summary names each worker's S3 server."""
+    _served.extend(getattr(node, "workeroutput", {}).get("s3tasks_served", []))
 
 
 @pytest.fixture(scope="session")

@@ -85,12 +85,65 @@ def upload(
     kind: str = "image",
     filename: str = "photo.png",
     description: str = "",
+    via: str = "proxy",
+    size_bytes: int | None = None,
 ) -> httpx.Response:
-    return client.post(
-        f"/v1/visitors/{visitor}/items",
-        params={"kind": kind, "filename": filename, "description": description},
-        content=data,
+    """Store `data` as web does, through the transfer API: start an upload, send the bytes to
+    S3 on the requests storage-api signed (`proxy`: multipart parts, cut as web cuts them;
+    `direct`: the browser's POST policy), then complete. The answer of the first step that
+    refuses, else the completion's (200 with the stored item). `size_bytes` is announced at
+    the start, as a sender that knows the size does."""
+    started = client.post(
+        f"/v1/visitors/{visitor}/uploads",
+        json={
+            "kind": kind,
+            "filename": filename,
+            "description": description,
+            "via": via,
+            "size_bytes": size_bytes,
+        },
     )
+    if started.status_code != 201:
+        return started
+    ticket = started.json()
+    base = f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}"
+    parts: list[dict[str, Any]] = []
+    if ticket["post_url"] is not None:
+        posted = httpx.post(
+            ticket["post_url"],
+            data=ticket["post_fields"],
+            files={"file": (filename, data, "application/octet-stream")},
+            timeout=client.timeout,
+        )
+        assert posted.is_success, posted.text
+    else:
+        size = ticket["part_size"]
+        # an empty upload is one empty part, as web sends it
+        chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        links = client.post(f"{base}/parts", json={"part_numbers": list(range(1, len(chunks) + 1))})
+        if links.status_code != 200:
+            return links
+        for number, chunk in enumerate(chunks, start=1):
+            put = httpx.put(
+                links.json()["urls"][str(number)], content=chunk, timeout=client.timeout
+            )
+            assert put.is_success, put.text
+            parts.append({"part_number": number, "etag": put.headers["etag"]})
+    return client.post(f"{base}/complete", json={"parts": parts})
+
+
+def fetch(
+    client: httpx.Client, visitor: str, item_id: str, *, variant: str = "content"
+) -> httpx.Response:
+    """The item's bytes (or its thumbnail) as web fetches them: a presigned GET storage-api
+    signs for the visitor's own visible item; its refusal (404) when it signs none."""
+    link = client.get(
+        f"/v1/visitors/{visitor}/items/{item_id}/link",
+        params={"via": "proxy", "variant": variant},
+    )
+    if link.status_code != 200:
+        return link
+    return httpx.get(link.json()["url"], timeout=client.timeout)
 
 
 def run_deletions(api: Api, **body: object) -> dict[str, Any]:

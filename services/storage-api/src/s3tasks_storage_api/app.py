@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
@@ -27,7 +26,7 @@ from s3tasks_storage_api.db.engine import (
 from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
 from s3tasks_storage_api.deletions.controllers import InternalDeletionsController
 from s3tasks_storage_api.deletions.service import DeletionService
-from s3tasks_storage_api.errors import EXCEPTION_HANDLERS, StorageApiError
+from s3tasks_storage_api.errors import StorageApiError, handle_unexpected, problem_details
 from s3tasks_storage_api.health.controllers import HealthController
 from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
 from s3tasks_storage_api.items.service import ItemService
@@ -60,7 +59,6 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         sessions,
         store,
         job_queue,
-        upload_metrics,
         reads=make_read_session_factory(engine),
     )
     signers = Signers(
@@ -68,9 +66,6 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         service=Signer(settings.s3_endpoint, settings),
     )
     transfers = TransferService(settings, sessions, store, signers, items, upload_metrics)
-    # uploads get threads of their own: anyio's default limiter (40 threads) stays for the
-    # downloads, thumbnails and listings, however many uploads are slow
-    upload_threads = anyio.CapacityLimiter(settings.max_concurrent_uploads)
     deletions = DeletionService(sessions, store)
     shares = ShareService(settings, sessions, signers, RateLimits(settings), ShareMetrics(registry))
 
@@ -127,7 +122,6 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
-            "upload_threads": Provide(lambda: upload_threads, use_cache=True, sync_to_thread=False),
         },
         state=State(
             {
@@ -138,7 +132,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 "draining": Draining(),
             }
         ),
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        plugins=[problem_details()],
+        exception_handlers={Exception: handle_unexpected},
         # the CLI configured logging (format, request ids); Litestar's default would replace
         # it with a queued handler of its own that drops the request id and, on SIGKILL,
         # the lines still queued (the deletion audit among them)

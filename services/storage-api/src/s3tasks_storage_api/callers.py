@@ -64,7 +64,7 @@ def only(caller: Caller) -> Guard:
         scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
         presented = credentials.caller_of(token.encode()) if scheme.lower() == "bearer" else None
         if presented is None:
-            raise Unauthorized("A valid service credential is required.")
+            raise Unauthorized()
         if presented is not caller:
             raise Forbidden(f"This endpoint is for {caller.value}, not {presented.value}.")
 

@@ -1,15 +1,27 @@
-"""The service's exception hierarchy and its one mapping to RFC 9457 problem responses."""
+"""The service's exception hierarchy and its one mapping to RFC 9457 problem responses.
+
+Litestar's problem-details plugin renders every answer; this module only says which problem
+each exception is. A refusal that is said in more than one place is a class of its own with
+its one message, so the same words cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 
-from s3tasks_contracts.problems import PROBLEM_MEDIA_TYPE, USER_SAFE_PROBLEM
+from s3tasks_contracts.problems import USER_SAFE_PROBLEM
+from s3tasks_servicekit.sizes import human_size
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +31,17 @@ class StorageApiError(Exception):
 
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+    headers: ClassVar[Mapping[str, str]] = {}
+    #: the message of a refusal class that always says the same
+    message: ClassVar[str] = ""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail if detail is not None else self.message
+        super().__init__(self.detail)
+
+    def problem_headers(self) -> Mapping[str, str]:
+        """Headers the answer carries besides the problem body."""
+        return self.headers
 
 
 class InvalidInput(StorageApiError):
@@ -30,9 +49,27 @@ class InvalidInput(StorageApiError):
     title = "Invalid input"
 
 
+class EmptyUpload(InvalidInput):
+    message = "The upload is empty (0 bytes); there is nothing to keep."
+
+
+class UploadNotArrived(InvalidInput):
+    message = "The upload did not arrive: nothing was stored. Please try again."
+
+
+class UploadTookTooLong(InvalidInput):
+    message = "The upload took longer than allowed and was discarded."
+
+
+class NotSentInParts(InvalidInput):
+    message = "This upload is not sent in parts."
+
+
 class Unauthorized(StorageApiError):
     status = 401
     title = "Unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+    message = "A valid service credential is required."
 
 
 class Forbidden(StorageApiError):
@@ -49,10 +86,14 @@ class TooLarge(StorageApiError):
     status = 413
     title = "Too large"
 
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"The {what} is larger than {human_size(limit)}.")
+
 
 class UnsupportedImage(StorageApiError):
     status = 415
     title = "Not a supported image"
+    message = "This is not a JPEG, PNG, GIF or WebP image."
 
 
 class BadImage(StorageApiError):
@@ -63,20 +104,7 @@ class BadImage(StorageApiError):
 class DeletedWhileUploading(StorageApiError):
     status = 409
     title = "Deleted"
-
-
-class UploadsBusy(StorageApiError):
-    status = 503
-    title = "Too many uploads"
-
-
-class RangeNotSatisfiable(StorageApiError):
-    status = 416
-    title = "Range not satisfiable"
-
-    def __init__(self, detail: str, size: int) -> None:
-        super().__init__(detail)
-        self.size = size
+    message = "The upload was deleted by Delete all before it finished arriving."
 
 
 class UsedUp(StorageApiError):
@@ -92,50 +120,37 @@ class TooManyAttempts(StorageApiError):
         super().__init__(detail)
         self.retry_after = retry_after
 
+    def problem_headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class DependencyUnavailable(StorageApiError):
     status = 503
     title = "Storage unavailable"
 
 
-def problem(
-    status: int, title: str, detail: str, *, problem_type: str = "about:blank"
-) -> Response[dict[str, object]]:
-    return Response(
-        content={"type": problem_type, "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
-
-
-def handle_service_error(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
-    assert isinstance(exc, StorageApiError)  # noqa: S101 - registered for this class only
+def _service_problem(exc: StorageApiError) -> ProblemDetailsException:
     # our own wording, written for the visitor: web may show it as it is
-    response: Response[object] = problem(  # type: ignore[assignment]
-        exc.status, exc.title, exc.detail, problem_type=USER_SAFE_PROBLEM
+    return ProblemDetailsException(
+        type_=USER_SAFE_PROBLEM,
+        title=exc.title,
+        status_code=exc.status,
+        detail=exc.detail,
+        headers=dict(exc.problem_headers()),
     )
-    if isinstance(exc, RangeNotSatisfiable):
-        response.headers["Content-Range"] = f"bytes */{exc.size}"
-    if isinstance(exc, TooManyAttempts):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, Unauthorized):
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
 
 
-def handle_http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
-    """Litestar's own errors (validation, 404 route, 405) as problem details."""
-    assert isinstance(exc, HTTPException)  # noqa: S101
+def _framework_problem(exc: HTTPException) -> ProblemDetailsException:
+    """Litestar's own errors (validation, 404 route, 405): for developers, not visitors."""
     detail = exc.detail
-    extra = getattr(exc, "extra", None)
-    if exc.status_code == 400 and extra:
-        detail = f"{detail}: {extra}"
-    return problem(exc.status_code, _title_for(exc.status_code), str(detail))  # type: ignore[return-value]
-
-
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "Internal error", "An unexpected error occurred; it has been logged.")  # type: ignore[return-value]
+    if exc.status_code == 400 and exc.extra:
+        detail = f"{detail}: {exc.extra}"
+    return ProblemDetailsException(
+        type_="about:blank",
+        title=_title_for(exc.status_code),
+        status_code=exc.status_code,
+        detail=str(detail),
+    )
 
 
 def _title_for(status: int) -> str:
@@ -145,8 +160,24 @@ def _title_for(status: int) -> str:
         return "Error"
 
 
-EXCEPTION_HANDLERS = {
-    StorageApiError: handle_service_error,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
-}
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything else: logged with the request it broke, answered without internals."""
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ProblemDetailsException(
+        type_="about:blank",
+        title="Internal error",
+        status_code=500,
+        detail="An unexpected error occurred; it has been logged.",
+    ).to_response(request)
+
+
+def problem_details() -> ProblemDetailsPlugin:
+    """The plugin that answers the service's errors and Litestar's own as problem details."""
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={
+                StorageApiError: _service_problem,
+                HTTPException: _framework_problem,
+            }
+        )
+    )

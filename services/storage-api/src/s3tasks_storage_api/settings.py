@@ -93,10 +93,6 @@ class StorageApiSettings(ServiceSettings):
     max_filename_length: int = Field(default=255, ge=16)
     #: a row whose upload never finished is removed after this long (its deadline).
     upload_deadline_seconds: int = Field(default=3600, ge=1)
-    #: uploads read at once, each on a thread of their own, apart from the threads that serve
-    #: downloads, thumbnails and listings; one more is refused at once (503), so slow uploads
-    #: can never take every thread.
-    max_concurrent_uploads: int = Field(default=32, ge=1)
 
     #: the bucket's lifecycle rules, S3's own backstop should the deletion schedule ever be
     #: lost (storage/lifecycle.py): objects and thumbnails expire this many whole days after

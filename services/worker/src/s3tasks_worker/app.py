@@ -13,13 +13,15 @@ from s3tasks_contracts import TASK_RECONCILE, TASK_SWEEP_DUE
 from s3tasks_worker.health import HealthFiles, HeartbeatThread
 from s3tasks_worker.metrics import DeletionMetrics, mark_process_dead
 from s3tasks_worker.settings import WorkerSettings
-from s3tasks_worker.tasks import JobContext, register_jobs
+from s3tasks_worker.tasks import JOB_CONTEXT, JobContext, RetryNumbers
 
 
 def create_celery_app(settings: WorkerSettings, metrics: DeletionMetrics | None = None) -> Celery:
+    """The app; the jobs of `s3tasks_worker.tasks` (shared tasks) are bound to it when it is
+    finalized, and read their `JobContext` from its configuration."""
     app = Celery("s3tasks_worker", set_as_current=False)
     app.conf.update(celery_config(settings))
-    register_jobs(app, JobContext(settings, metrics or DeletionMetrics.create()))
+    app.conf[JOB_CONTEXT] = JobContext(settings, metrics or DeletionMetrics.create())
     install_health_steps(app, health_files(settings), settings.heartbeat_interval_seconds)
     worker_process_shutdown.connect(_forget_pool_process, dispatch_uid="s3tasks-mark-dead")
     return app
@@ -56,6 +58,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Each pool process holds one job at a time: jobs are few, and a held job waits.
         "worker_prefetch_multiplier": 1,
+        "task_annotations": [RetryNumbers.of(settings)],
         "worker_hijack_root_logger": False,
         "worker_enable_remote_control": False,
         "worker_send_task_events": False,

@@ -17,6 +17,24 @@ class StorageApiError(Exception):
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(f"storage-api answered {status_code}: {detail}")
         self.status_code = status_code
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[StorageApiError], tuple[int, str]]:
+        # Celery pickles a task's error for its handlers and logs; without this they would see a
+        # wrapper around the error's repr (the default rebuilds from the message alone)
+        return type(self), (self.status_code, self.detail)
+
+    @classmethod
+    def for_answer(cls, status_code: int, detail: str) -> StorageApiError:
+        error = StorageApiUnavailable if status_code >= 500 else StorageApiError
+        return error(status_code, detail)
+
+
+class StorageApiUnavailable(StorageApiError):
+    """storage-api answered 5xx: down, overloaded or failing for now, so a retry may succeed.
+
+    A 4xx is not: a refused credential (401, 403) or request (422) stays refused.
+    """
 
 
 class StorageApiClient:
@@ -46,5 +64,5 @@ class StorageApiClient:
     def _post(self, path: str, payload: dict[str, object], request_id: str) -> bytes:
         response = self._http.post(path, json=payload, headers={"X-Request-ID": request_id})
         if response.status_code != httpx.codes.OK:
-            raise StorageApiError(response.status_code, response.text[:500])
+            raise StorageApiError.for_answer(response.status_code, response.text[:500])
         return response.content

@@ -42,8 +42,9 @@ class WorkerSettings(ServiceSettings):
     max_batches_per_job: PositiveInt = 20
 
     max_retries: int = Field(default=5, ge=0)
-    retry_backoff_seconds: PositiveFloat = 1.0
-    retry_backoff_max_seconds: PositiveFloat = 60.0
+    #: Celery's exponential backoff counts whole seconds: a retry waits up to base * 2**n, capped.
+    retry_backoff_seconds: PositiveInt = 1
+    retry_backoff_max_seconds: PositiveInt = 60
 
     concurrency: PositiveInt = 2
     #: heartbeat, ready file, beat schedule and Prometheus multiprocess files live here.

@@ -1,1 +1,1 @@
-"""Visitors' images and files: upload, list, read, delete all, and the image cap."""
+"""Visitors' images and files: the listing, delete all, the image cap and the image checks."""

@@ -58,7 +58,7 @@ def inspect_image(body: IO[bytes], *, max_pixels: int, thumbnail_px: int) -> Ima
     body.seek(0)
     fmt = sniff_image_format(head)
     if fmt is None:
-        raise UnsupportedImage("This is not a JPEG, PNG, GIF or WebP image.")
+        raise UnsupportedImage()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -9,7 +9,6 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, BinaryIO, Protocol, cast
 from xml.sax.saxutils import escape
 
 import certifi
@@ -20,7 +19,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
-from s3tasks_storage_api.errors import DependencyUnavailable, NotFound
+from s3tasks_storage_api.errors import DependencyUnavailable
 from s3tasks_storage_api.settings import StorageApiSettings
 
 #: S3 DeleteObjects takes at most this many keys per request.
@@ -31,20 +30,13 @@ _MISSING = frozenset({"NoSuchKey", "ResourceNotFound", "NoSuchObject"})
 
 
 class StorageFailure(DependencyUnavailable):
-    def __init__(self, detail: str = "The object store is unavailable; try again shortly.") -> None:
-        super().__init__(detail)
+    message = "The object store is unavailable; try again shortly."
 
 
 @dataclass(frozen=True)
 class ListedObject:
     key: str
     last_modified: datetime | None
-
-
-class ByteStream(Protocol):
-    """What the store reads an upload from, piece by piece (a request body, a spool)."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -60,13 +52,6 @@ class OpenUpload:
     key: str
     upload_id: str
     initiated: datetime | None
-
-
-class ObjectBody(Protocol):
-    def stream(self, amt: int) -> Iterator[bytes]: ...
-    def read(self) -> bytes: ...
-    def close(self) -> None: ...
-    def release_conn(self) -> None: ...
 
 
 class ObjectStore:
@@ -164,26 +149,14 @@ class ObjectStore:
             if not self._client.bucket_exists(self.bucket):
                 raise StorageFailure(f"The bucket {self.bucket!r} does not exist.")
 
-    def put_stream(self, key: str, body: ByteStream, content_type: str) -> str:
-        """Stream `body` of unknown length (multipart beyond one part); returns the ETag."""
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        """Store `data` (multipart beyond one part); returns the ETag."""
         with _s3_errors():
             result = self._client.put_object(
                 self.bucket,
                 key,
-                cast(BinaryIO, body),
-                length=-1,
-                part_size=self._part_size,
-                content_type=content_type,
-            )
-            return self._etag(key, result.etag)
-
-    def put_sized(self, key: str, body: IO[bytes], size: int, content_type: str) -> str:
-        with _s3_errors():
-            result = self._client.put_object(
-                self.bucket,
-                key,
-                cast(BinaryIO, body),
-                length=size,
+                io.BytesIO(data),
+                length=len(data),
                 part_size=self._part_size,
                 content_type=content_type,
             )
@@ -196,22 +169,6 @@ class ObjectStore:
         if reported:
             return reported
         return str(self._client.stat_object(self.bucket, key).etag)
-
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
-        return self.put_sized(key, io.BytesIO(data), len(data), content_type)
-
-    def open(self, key: str, offset: int = 0, length: int | None = None) -> ObjectBody:
-        """The object's bytes as a stream; the caller closes and releases it."""
-        try:
-            with _s3_errors():
-                response = self._client.get_object(
-                    self.bucket, key, offset=offset, length=length or 0
-                )
-        except StorageFailure as exc:
-            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
-                raise NotFound("The item's content is gone.") from exc
-            raise
-        return cast(ObjectBody, response)
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Size and ETag of a stored object; None when there is no such object."""
@@ -227,15 +184,17 @@ class ObjectStore:
     def read(self, key: str, limit: int) -> bytes | None:
         """The whole object (at most `limit` bytes are asked for); None when it is missing."""
         try:
-            body = self.open(key, 0, limit)
-        except NotFound:
-            return None
-        try:
             with _s3_errors():
-                return body.read()
-        finally:
-            body.close()
-            body.release_conn()
+                response = self._client.get_object(self.bucket, key, length=limit)
+                try:
+                    return response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
+                return None
+            raise
 
     # minio's client completes, aborts and lists multipart uploads only through methods it
     # marks private (its public put_object runs whole uploads itself); they are stable S3 calls.

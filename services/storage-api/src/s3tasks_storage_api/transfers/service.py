@@ -7,7 +7,6 @@ one visitor's one item, and validates what arrived; the bytes go between S3 and 
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from dataclasses import dataclass
@@ -31,16 +30,19 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
-from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ItemStatus
 from s3tasks_storage_api.db.repository import ItemRepository
 from s3tasks_storage_api.errors import (
     DeletedWhileUploading,
+    EmptyUpload,
     InvalidInput,
     NotFound,
+    NotSentInParts,
     StorageApiError,
     TooLarge,
+    UploadNotArrived,
+    UploadTookTooLong,
 )
 from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
 from s3tasks_storage_api.items.service import (
@@ -138,9 +140,9 @@ class TransferService:
         s = self._settings
         limit = s.max_bytes(request.kind)
         if request.size_bytes is not None and request.size_bytes > limit:
-            raise TooLarge(f"The {request.kind} is larger than {human_size(limit)}.")
+            raise TooLarge(request.kind, limit)
         if request.size_bytes == 0:
-            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+            raise EmptyUpload()
         # every refusal comes before S3 is asked for anything: nothing to undo then
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
@@ -203,7 +205,7 @@ class TransferService:
             raise InvalidInput(f"Part numbers go from 1 to {MAX_PARTS}.")
         row = self._uploading(visitor_id, item_id)
         if row.upload_id is None:
-            raise InvalidInput("This upload is not sent in parts.")
+            raise NotSentInParts()
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
         signer = self._signers.for_(via)
@@ -218,7 +220,7 @@ class TransferService:
         resuming after a dropped connection or a reload sends only the rest."""
         row = self._uploading(visitor_id, item_id)
         if row.upload_id is None:
-            raise InvalidInput("This upload is not sent in parts.")
+            raise NotSentInParts()
         found = self._store.stored_parts(row.object_key, row.upload_id)
         return StoredParts(
             parts=[StoredPart(part_number=n, etag=etag, size=size) for n, etag, size in found],
@@ -307,11 +309,9 @@ class TransferService:
 
     def _refuse_if_gone(self, row: Item, repo: ItemRepository) -> None:
         if row.hidden_at is not None:
-            raise DeletedWhileUploading(
-                "The upload was deleted by Delete all before it finished arriving."
-            )
+            raise DeletedWhileUploading()
         if row.expires_at <= repo.now():
-            raise InvalidInput("The upload took longer than allowed and was discarded.")
+            raise UploadTookTooLong()
 
     def _check_arrived(self, row: Item, completion: UploadCompletion) -> tuple[int, str, str]:
         """(size, etag, content type) of the object as stored, or the reason it is refused."""
@@ -320,20 +320,21 @@ class TransferService:
             self._finish_multipart(row, completion)
         found = self._store.stat(row.object_key)
         if found is None:
-            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+            raise UploadNotArrived()
         limit = self._settings.max_bytes(kind)
         if found.size > limit:
-            raise TooLarge(f"The {kind} is larger than {human_size(limit)}.")
+            raise TooLarge(kind, limit)
         if found.size == 0:
-            raise InvalidInput("The upload is empty (0 bytes); there is nothing to keep.")
+            raise EmptyUpload()
         if kind is ItemKind.FILE:
             return found.size, found.etag, FILE_CONTENT_TYPE
         data = self._store.read(row.object_key, found.size)
         if data is None:
-            raise InvalidInput("The upload did not arrive: nothing was stored. Please try again.")
+            raise UploadNotArrived()
         # the image is fetched back, sniffed, decoded under the pixel limit and thumbnailed;
         # the original is stored again without its metadata (unless the operator keeps it)
-        return self._items.store_image(row.object_key, row.thumbnail_key, io.BytesIO(data))
+        assert row.thumbnail_key is not None  # noqa: S101 - images always get one
+        return self._items.store_image(row.object_key, row.thumbnail_key, data)
 
     def _finish_multipart(self, row: Item, completion: UploadCompletion) -> None:
         assert row.upload_id is not None  # noqa: S101
