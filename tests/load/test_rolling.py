@@ -18,6 +18,9 @@ from s3tasks_testkit.load.short_run import MIN_UPLOAD_DEADLINE_SECONDS, SWEEP_IN
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.stack import Dependencies
 
+#: dozens of processes restarted under load: not beside the other heavy tests
+pytestmark = pytest.mark.heavy
+
 #: long enough for an upload in parts to be downloaded again before its expiry
 TTL_SECONDS = 30
 PART_UPLOAD_BYTES = 64 * MIB
