@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         http=with_header_deadline(settings.header_timeout_seconds),
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_drain_seconds,
+        # the ingress keeps its idle connections to web open for 60 s (nginx's and
+        # ingress-nginx's upstream keepalive_timeout): web must keep them longer, or a request
+        # nginx sends on one races web's close, and nginx cannot send a POST again (502)
+        timeout_keep_alive=65,
         lifespan="on",
     )
     server = GracefulServer(config, app.state.draining, delay=settings.shutdown_delay_seconds)

@@ -28,8 +28,13 @@ MIB = 1024 * 1024
 
 def stack_env(part_upload_bytes: int) -> dict[str, str]:
     """The replicated stack's settings for a rolling run: files as large as its upload in
-    parts (1 GiB in `make load`, above storage-api's default limit)."""
-    return {"STORAGE_API_MAX_FILE_BYTES": str(max(part_upload_bytes, 512 * MIB))}
+    parts (1 GiB in `make load`, above storage-api's default limit), and the default hour for
+    an upload to finish (a load run's is as short as its TTL; nothing here is cut off and
+    left to its deadline)."""
+    return {
+        "STORAGE_API_MAX_FILE_BYTES": str(max(part_upload_bytes, 512 * MIB)),
+        "STORAGE_API_UPLOAD_DEADLINE_SECONDS": "3600",
+    }
 
 
 @dataclass
