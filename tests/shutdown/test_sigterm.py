@@ -31,8 +31,9 @@ from s3tasks_testkit.web_visitor import WebVisitor
 from s3tasks_worker.app import create_celery_app
 from s3tasks_worker.settings import WorkerSettings
 
-#: the listener closes this long after SIGTERM (readiness is false meanwhile)
-DELAY_SECONDS = 1.0
+#: the listener closes this long after SIGTERM (readiness is false meanwhile): long enough for
+#: this test's own poll to see the 503 on a busy machine
+DELAY_SECONDS = 3.0
 #: requests in flight have this long after the listener closed
 DRAIN_SECONDS = 20
 SHUTDOWN_ENV = {
@@ -41,6 +42,10 @@ SHUTDOWN_ENV = {
     "WEB_SHUTDOWN_DELAY_SECONDS": str(DELAY_SECONDS),
     "WEB_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
 }
+
+
+#: each test starts service processes, minutes apart on a busy 2-core machine
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture
@@ -277,7 +282,10 @@ def test_sigterm_on_beat_exits_0_and_a_restarted_beat_goes_on_ticking(
     (services/worker/tests/test_beats.py)."""
     fast = dataclasses.replace(config, sweep_interval_seconds=0.5)
     env = {"WORKER_STATE_DIR": str(config.log_dir / "beat-state")}
-    first = service_process(fast, "beat", "http://127.0.0.1:9", name="beat-1", env=env).start()
+    first = service_process(fast, "beat", "http://127.0.0.1:9", name="beat-1", env=env)
+    # logs are appended to: a previous run's ticks must not count as this beat's
+    first.log_path.unlink(missing_ok=True)
+    first.start()
     try:
         wait_until(
             lambda: "Sending due task" in first.tail_log(200),
@@ -288,7 +296,9 @@ def test_sigterm_on_beat_exits_0_and_a_restarted_beat_goes_on_ticking(
         _exits_zero_within(first, 5)
     finally:
         first.stop()
-    second = service_process(fast, "beat", "http://127.0.0.1:9", name="beat-2", env=env).start()
+    second = service_process(fast, "beat", "http://127.0.0.1:9", name="beat-2", env=env)
+    second.log_path.unlink(missing_ok=True)
+    second.start()
     try:
         wait_until(
             lambda: second.tail_log(200).count("Sending due task") >= 2,
