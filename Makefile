@@ -52,7 +52,7 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 
 # The suites a visitor's bytes cross, once more with the browser sending and fetching them
 # itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
-DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/security tests/faults tests/load \
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/security tests/faults tests/load \
 	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py
 
 .PHONY: test-direct

@@ -51,6 +51,13 @@ if $want_system; then
   # single-node Ceph (mon, osd, radosgw) as the tests' and benchmarks' S3 server; nginx as
   # the load balancer (and ingress) in front of replicas
   apt_install chromium fonts-dejavu-core libfaketime ceph-mon ceph-osd radosgw ceph-common nginx
+  # the browser tests run axe-core (the accessibility engine) from the frontend's locked
+  # devDependencies; the committed bundle itself needs no node
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  if [ ! -f services/web/frontend/node_modules/axe-core/axe.min.js ]; then
+    echo "bootstrap: installing the frontend's packages (npm ci in services/web/frontend)"
+    (cd services/web/frontend && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
 
 uv=$(command -v uv || echo .tools/venv/bin/uv)

@@ -111,8 +111,8 @@ def test_owner_creates_lists_and_stops_links_and_downloads_are_counted(
     api: Api, client: httpx.Client, visitor: str
 ) -> None:
     item_id = stored_file(client, visitor)
-    listed = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"]
-    (item,) = (i for i in listed if i["id"] == item_id)
+    files = client.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"]
+    (item,) = (i for i in files if i["id"] == item_id)
     limited = share(client, visitor, item_id, max_downloads=3)
     open_ended = share(client, visitor, item_id)
     assert limited["path"] == f"/s/{limited['token']}"

@@ -44,6 +44,14 @@ def test_every_response_carries_the_security_headers(visitor: WebVisitor, path: 
     assert "strict-transport-security" not in response.headers  # development
 
 
+def test_blob_urls_are_admitted_for_images_only(visitor: WebVisitor) -> None:
+    """The upload queue's previews are object URLs; no script, frame or fetch may use one."""
+    csp = visitor.http.get("/images").headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert "blob:" in directives["img-src"].split()
+    assert [name for name, sources in directives.items() if "blob:" in sources] == ["img-src"]
+
+
 def test_pages_have_no_inline_script_or_style(visitor: WebVisitor) -> None:
     for path in ("/images", "/files"):
         html = visitor.page(path)

@@ -6,12 +6,16 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Network
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from litestar import Request
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
 from s3tasks_web.errors import StorageRefused, UploadRejected
+from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_api_client import _raise_for_problem
@@ -205,3 +209,21 @@ def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
         asyncio.run(read())
     assert refused.value.status_code == 408
     assert refused.value.close_connection
+
+
+def _connection(peer: str, forwarded: str | None) -> Request[Any, Any, Any]:
+    headers = [] if forwarded is None else [(b"x-forwarded-for", forwarded.encode())]
+    return Request({"type": "http", "client": (peer, 40000), "headers": headers})  # type: ignore[arg-type]
+
+
+def test_the_client_address_comes_from_the_proxys_header_only_from_a_trusted_proxy() -> None:
+    addresses = ClientAddresses("X-Forwarded-For", [IPv4Network("10.0.0.0/8")])
+    # the proxy's own entry is the last: earlier ones are whatever the client wrote
+    assert addresses.of(_connection("10.1.2.3", "6.6.6.6, 198.51.100.7")) == "198.51.100.7"
+    # anyone else's header is ignored: a client cannot choose the address it is counted as
+    assert addresses.of(_connection("192.0.2.9", "198.51.100.7")) == "192.0.2.9"
+    # a trusted proxy that sends no usable address: the proxy's own
+    assert addresses.of(_connection("10.1.2.3", "unknown")) == "10.1.2.3"
+    assert addresses.of(_connection("10.1.2.3", None)) == "10.1.2.3"
+    # no header configured: always the peer
+    assert ClientAddresses("", []).of(_connection("10.1.2.3", "1.1.1.1")) == "10.1.2.3"

@@ -12,6 +12,11 @@ STORAGE_API_SHARE_GRANT_SECONDS: {{ .Values.sharing.grantSeconds | quote }}
 STORAGE_API_SHARE_LINKS_PER_ITEM: {{ .Values.sharing.linksPerItem | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT: {{ .Values.sharing.attemptsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK: {{ .Values.sharing.attemptsPerLink | quote }}
+STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT: {{ .Values.sharing.grantsPerClient | quote }}
+STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT: {{ .Values.limits.sessionsPerClient | quote }}
+STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT: {{ .Values.limits.uploadsPerClient | quote }}
+STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR: {{ .Values.limits.uploadsPerVisitor | quote }}
+STORAGE_API_MAX_STORED_BYTES_PER_VISITOR: {{ .Values.limits.storedBytesPerVisitor | int64 | quote }}
 STORAGE_API_BROKER_KEY_PREFIX: {{ .Values.config.brokerKeyPrefix | quote }}
 STORAGE_API_TASK_QUEUE: {{ .Values.config.taskQueue | quote }}
 STORAGE_API_IMAGE_TTL_SECONDS: {{ .Values.config.imageTtlSeconds | quote }}
@@ -49,6 +54,8 @@ WEB_SHUTDOWN_DRAIN_SECONDS: {{ .Values.web.shutdown.drainSeconds | quote }}
 {{- if .Values.web.shutdown.preStopSleepSeconds }}
 WEB_SHUTDOWN_DELAY_SECONDS: "0"
 {{- end }}
+WEB_CLIENT_ADDRESS_HEADER: {{ .Values.limits.clientAddressHeader | quote }}
+WEB_TRUSTED_PROXIES: {{ .Values.limits.trustedProxies | quote }}
 WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 WEB_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WEB_METRICS_HOST: "0.0.0.0"

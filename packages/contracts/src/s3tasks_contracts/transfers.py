@@ -41,6 +41,16 @@ class UploadStart(_Model):
     #: `direct` only: send the bytes in parts (a multipart upload the browser PUTs parts of,
     #: each below any proxy's body limit, resumable) instead of one POST
     in_parts: bool = False
+    #: the visitor's address as web saw it: uploads started are limited per client (None:
+    #: a caller with no client behind it, not limited per client)
+    client: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class NewSession(_Model):
+    """web is about to hand a new visitor session (cookie) to this client: new sessions are
+    limited per client address, or dropping the cookie would reset every per-visitor quota."""
+
+    client: str = Field(min_length=1, max_length=64)
 
 
 class UploadTicket(_Model):

@@ -77,6 +77,7 @@ class StackConfig:
             # nothing balances the tests' single replicas: stop listening at SIGTERM (the
             # shutdown tests and the replicas harness set a delay)
             "STORAGE_API_SHUTDOWN_DELAY_SECONDS": "0",
+            **TEST_RATE_LIMITS,
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
@@ -105,6 +106,18 @@ class StackConfig:
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
+
+
+#: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
+#: per-client and per-visitor limits are set out of reach (a test of a limit sets its own in
+#: `extra_env`, which comes after these)
+TEST_RATE_LIMITS = {
+    "STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_MAX_STORED_BYTES_PER_VISITOR": "0",
+}
 
 
 def cli(script: str, *args: str) -> list[str]:

@@ -32,7 +32,8 @@ from s3tasks_storage_api.items.controllers import ItemsController, LimitsControl
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
 from s3tasks_storage_api.observability.metrics import ItemsCollector, ShareMetrics, UploadMetrics
-from s3tasks_storage_api.ratelimits import RateLimits
+from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
+from s3tasks_storage_api.sessions import SessionsController
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.controllers import OwnerSharesController, PublicSharesController
 from s3tasks_storage_api.shares.service import ShareService
@@ -54,6 +55,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     job_queue = jobs if jobs is not None else CeleryJobQueue(settings)
     registry = CollectorRegistry()
     upload_metrics = UploadMetrics(registry)
+    rate_limits = RateLimits(settings, RateLimitMetrics(registry))
     items = ItemService(
         settings,
         sessions,
@@ -65,9 +67,11 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         browser=Signer(settings.s3_browser_endpoint, settings),
         service=Signer(settings.s3_endpoint, settings),
     )
-    transfers = TransferService(settings, sessions, store, signers, items, upload_metrics)
+    transfers = TransferService(
+        settings, sessions, store, signers, items, upload_metrics, rate_limits
+    )
     deletions = DeletionService(sessions, store)
-    shares = ShareService(settings, sessions, signers, RateLimits(settings), ShareMetrics(registry))
+    shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
 
     def totals() -> list[KindTotals]:
         with sessions() as session:
@@ -115,12 +119,14 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             OwnerSharesController,
             PublicSharesController,
             InternalDeletionsController,
+            SessionsController,
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
             "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),
+            "rate_limits": Provide(lambda: rate_limits, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
         },
         state=State(

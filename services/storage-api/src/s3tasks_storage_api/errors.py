@@ -124,6 +124,21 @@ class TooManyAttempts(StorageApiError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class QuotaReached(StorageApiError):
+    """The visitor stores as much as one visitor may: the upload is refused until some of it
+    expires (`retry_after`) or is deleted."""
+
+    status = 409
+    title = "Quota reached"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def problem_headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class DependencyUnavailable(StorageApiError):
     status = 503
     title = "Storage unavailable"

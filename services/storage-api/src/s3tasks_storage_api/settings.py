@@ -78,6 +78,17 @@ class StorageApiSettings(ServiceSettings):
     #: notation of `limits`: "5/minute", "20 per hour", "5/minute;50/day"
     rate_limit_share_attempts_per_client: str = "5/minute"
     rate_limit_share_attempts_per_link: str = "20/minute"
+    #: share-link downloads granted per client address (counted or not, password or not)
+    rate_limit_share_grants_per_client: str = "60/minute"
+    #: new visitor sessions (cookies) web may hand out per client address: dropping the
+    #: cookie makes a new visitor, so the per-visitor quotas hold only together with this
+    rate_limit_sessions_per_client: str = "30/minute"
+    #: uploads started per client address (every visitor behind it together) and per visitor
+    rate_limit_uploads_per_client: str = "60/minute"
+    rate_limit_uploads_per_visitor: str = "20/minute"
+    #: the most bytes one visitor may have stored at once (every kind; 0: no quota); checked
+    #: when an upload starts and again when it completes
+    max_stored_bytes_per_visitor: int = Field(default=2 * 1024 * MIB, ge=0)
 
     image_ttl_seconds: int = Field(default=900, ge=1)
     file_ttl_seconds: int = Field(default=900, ge=1)
@@ -139,7 +150,14 @@ class StorageApiSettings(ServiceSettings):
             raise ValueError("must hold at least one token (comma-separated)")
         return value
 
-    @field_validator("rate_limit_share_attempts_per_client", "rate_limit_share_attempts_per_link")
+    @field_validator(
+        "rate_limit_share_attempts_per_client",
+        "rate_limit_share_attempts_per_link",
+        "rate_limit_share_grants_per_client",
+        "rate_limit_sessions_per_client",
+        "rate_limit_uploads_per_client",
+        "rate_limit_uploads_per_visitor",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -19,6 +19,7 @@ from litestar.template import TemplateConfig
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_web.health import HealthController
+from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.http.lingering import LingeringCloseMiddleware
 from s3tasks_web.http.security_headers import security_headers_hook
 from s3tasks_web.observability.metrics import WebMetrics
@@ -28,6 +29,7 @@ from s3tasks_web.pages.kinds import FILES, IMAGES, KindPage
 from s3tasks_web.pages.routes import page_opt, provide_page
 from s3tasks_web.resources import (
     AppResources,
+    provide_client,
     provide_objects,
     provide_resources,
     provide_storage,
@@ -40,6 +42,7 @@ from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.uploads.form import FormUploadController
 from s3tasks_web.uploads.parts import PartUploadsController
 from s3tasks_web.uploads.script import ScriptUploadsController
+from s3tasks_web.visitors.admission import admit_new_visitor
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -86,6 +89,7 @@ def page_router(page: KindPage) -> Router:
     return Router(
         path=page.path,
         opt=page_opt(page),
+        guards=[admit_new_visitor],
         route_handlers=[
             items_controller(page),
             FormUploadController,
@@ -108,6 +112,7 @@ def create_app(settings: WebSettings) -> Litestar:
         csrf_tokens=CsrfTokens(secret),
         metrics=WebMetrics.create(),
         upload_slots=UploadSlots(capacity=settings.max_concurrent_uploads),
+        client_addresses=ClientAddresses(settings.client_address_header, settings.trusted_proxies),
     )
 
     @asynccontextmanager
@@ -170,6 +175,7 @@ def create_app(settings: WebSettings) -> Litestar:
             "storage": Provide(provide_storage, sync_to_thread=False),
             "objects": Provide(provide_objects, sync_to_thread=False),
             "visitor": Provide(provide_visitor, sync_to_thread=False),
+            "client": Provide(provide_client, sync_to_thread=False),
         },
         guards=[csrf_guard],
         middleware=[LingeringCloseMiddleware()],

@@ -19,6 +19,11 @@ class WebError(Exception):
         if user_message is not None:
             self.user_message = user_message
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers the answer must carry (a refusal that says when to come back, a range
+        refusal that says the size)."""
+        return {}
+
 
 class StorageUnavailable(WebError):
     """storage-api could not be reached or answered with a server error."""
@@ -29,16 +34,45 @@ class StorageUnavailable(WebError):
 
 
 class StorageRefused(WebError):
-    """storage-api refused a request (4xx): the upload or the parameters were not acceptable."""
+    """storage-api refused a request (4xx): the upload or the parameters were not acceptable.
+    A limit's refusal (429, or the quota's 409) says when to try again (`retry_after`)."""
 
-    def __init__(self, status_code: int, user_message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        user_message: str,
+        *,
+        reason: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(user_message)
         self.status_code = status_code
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(self.retry_after)}
 
 
 class ItemNotFound(WebError):
     status_code = 404
     user_message = "That item does not exist (any more)."
+
+
+class RangeNotSatisfiable(WebError):
+    """A download asked for a range that starts beyond the end of the item."""
+
+    status_code = 416
+    user_message = "The part of the file you asked for starts beyond the end of the file."
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def response_headers(self) -> dict[str, str]:
+        return {"content-range": f"bytes */{self.size}"}
 
 
 class CsrfRejected(WebError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from litestar.datastructures import State
 
+from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
@@ -23,6 +24,7 @@ class AppResources:
     csrf_tokens: CsrfTokens
     metrics: WebMetrics
     upload_slots: UploadSlots
+    client_addresses: ClientAddresses
     #: set by the lifespan (the pooled HTTP clients live only while the app runs).
     storage: StorageApiClient | None = None
     objects: ObjectClient | None = None
@@ -45,6 +47,11 @@ def provide_objects(state: State) -> ObjectClient:
     if objects is None:
         raise RuntimeError("the object client is made in the app's lifespan")
     return objects
+
+
+def provide_client(request: WebRequest) -> str:
+    """The client's address, as the per-client limits count it (http/client_address.py)."""
+    return provide_resources(request.app.state).client_addresses.of(request)
 
 
 def provide_visitor(request: WebRequest) -> VisitorSession:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from s3tasks_servicekit.settings import ServiceSettings
 
@@ -58,10 +58,23 @@ class WebSettings(ServiceSettings):
     #: how long /v1/limits is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 
+    #: the header a trusted proxy names the client in (e.g. X-Forwarded-For, X-Real-IP;
+    #: empty: none, the peer is the client). Read only from a peer in `trusted_proxies`.
+    client_address_header: str = ""
+    #: the networks of the proxies in front of web (comma-separated CIDRs)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+
     session_cookie_name: str = "s3tasks_session"
     session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     static_max_age_seconds: int = Field(default=24 * 3600, ge=0)
     hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def storage_api_base(self) -> str:

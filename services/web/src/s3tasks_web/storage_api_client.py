@@ -21,6 +21,7 @@ from s3tasks_contracts import (
     ItemOut,
     Limits,
     LinkVariant,
+    NewSession,
     PartLinks,
     PartRequest,
     Problem,
@@ -109,6 +110,15 @@ class StorageApiClient:
         )
         return UploadTicket.model_validate(body)
 
+    async def admit_session(self, client: str) -> None:
+        """Before a new visitor session goes to `client`: refused (429) once the client has
+        started too many."""
+        status, body, retry_after = await self._request(
+            "POST", "/v1/sessions", json=NewSession(client=client).model_dump(mode="json")
+        )
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body, retry_after)
+
     async def part_links(
         self,
         visitor_id: str,
@@ -143,9 +153,9 @@ class StorageApiClient:
 
     async def abort_upload(self, visitor_id: str, item_id: str) -> None:
         path = f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}"
-        status, body = await self._request("DELETE", path)
+        status, body, retry_after = await self._request("DELETE", path)
         if not 200 <= status < 300:
-            _raise_for_problem(status, body)
+            _raise_for_problem(status, body, retry_after)
 
     async def link(
         self, visitor_id: str, item_id: str, variant: LinkVariant, via: TransferMode
@@ -166,13 +176,13 @@ class StorageApiClient:
         params: Mapping[str, str] | None = None,
         json: object = None,
     ) -> object:
-        status, body = await self._request(method, path, params=params, json=json)
+        status, body, retry_after = await self._request(method, path, params=params, json=json)
         if 200 <= status < 300:
             try:
                 return json_module.loads(body)
             except ValueError as exc:
                 raise StorageUnavailable from exc
-        _raise_for_problem(status, body)
+        _raise_for_problem(status, body, retry_after)
         raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
 
     async def _request(
@@ -182,13 +192,15 @@ class StorageApiClient:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
-    ) -> tuple[int, bytes]:
-        """(status, body) of one call; storage-api unreachable or too slow: unavailable."""
+    ) -> tuple[int, bytes, int | None]:
+        """(status, body, Retry-After) of one call; storage-api unreachable or too slow:
+        unavailable."""
         try:
             async with self._http.request(
                 method, self._url(path), params=params, json=json, headers=_trace_headers()
             ) as response:
-                return response.status, await response.read()
+                retry_after = _retry_after(response.headers.get("retry-after"))
+                return response.status, await response.read(), retry_after
         except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
 
@@ -210,7 +222,15 @@ def _trace_headers() -> dict[str, str]:
     return {"X-Request-ID": request_id} if request_id else {}
 
 
-def _raise_for_problem(status: int, body: bytes) -> None:
+#: the `reason` web counts a refused upload under, by the title of storage-api's problem
+_REASONS = {"Quota reached": "quota", "Too many attempts": "rate_limited"}
+
+
+def _retry_after(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _raise_for_problem(status: int, body: bytes, retry_after: int | None = None) -> None:
     if status == 404:
         raise ItemNotFound
     if status >= 500 or status < 400:
@@ -230,6 +250,7 @@ def _raise_for_problem(status: int, body: bytes) -> None:
         problem = None
     if problem is not None and problem.type == USER_SAFE_PROBLEM:
         detail = problem.detail  # storage-api's own wording for people, nothing else
-    if detail:
-        raise StorageRefused(status, detail)
-    raise StorageRefused(status, _FALLBACK_MESSAGES.get(status, "That request was refused."))
+    reason = _REASONS.get(problem.title) if problem is not None else None
+    if not detail:
+        detail = _FALLBACK_MESSAGES.get(status, "That request was refused.")
+    raise StorageRefused(status, detail, reason=reason, retry_after=retry_after)

@@ -116,6 +116,25 @@ class ItemRepository:
             {"key": f"{visitor_id}:{kind}"},
         )
 
+    def lock_visitor(self, visitor_id: str) -> None:
+        """Serialise one visitor's completions until the transaction ends: the sum of what
+        it stores is read and grown by one of them at a time (the quota is exact)."""
+        self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"{visitor_id}:stored"},
+        )
+
+    def stored_by_visitor(self, visitor_id: str) -> tuple[int, float | None]:
+        """Bytes of the visitor's visible items (every kind), and the seconds until the
+        first of them expires (None: it has none)."""
+        used, first_expiry = self.session.execute(
+            select(
+                func.coalesce(func.sum(Item.size_bytes), 0),
+                func.extract("epoch", func.min(Item.expires_at) - _NOW),
+            ).where(Item.visitor_id == visitor_id, *_visible())
+        ).one()
+        return int(used), None if first_expiry is None else float(first_expiry)
+
     def hide_beyond_newest(
         self, visitor_id: str, kind: ItemKind, keep: int, reason: DeletionReason
     ) -> int:

@@ -60,6 +60,10 @@ GONE = "This link does not exist or has expired."
 USED_UP = "This link has been used up: it allowed no more downloads."
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
 TOO_MANY_ATTEMPTS = "Too many password attempts. Please wait a minute and try again."
+TOO_MANY_GRANTS = (
+    "Too many downloads from your address in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
 #: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
@@ -191,6 +195,11 @@ class ShareService:
         link), then the one conditional UPDATE. HEAD requests never get here (web answers
         them from `lookup`), so only downloads count."""
         client = client_key(request.client)
+        try:
+            self._limits.take(Limit.SHARE_GRANTS_PER_CLIENT, client, TOO_MANY_GRANTS)
+        except TooManyAttempts:
+            self._metrics.download(None, ShareOutcome.RATE_LIMITED)
+            raise
         try:
             link, item, _ = self._open(request.token)
         except NotFound:

@@ -30,6 +30,7 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
+from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ItemStatus
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -39,6 +40,7 @@ from s3tasks_storage_api.errors import (
     InvalidInput,
     NotFound,
     NotSentInParts,
+    QuotaReached,
     StorageApiError,
     TooLarge,
     UploadNotArrived,
@@ -52,6 +54,13 @@ from s3tasks_storage_api.items.service import (
     to_item_out,
 )
 from s3tasks_storage_api.observability.metrics import UploadMetrics
+from s3tasks_storage_api.ratelimits import (
+    STORED_BYTES_PER_VISITOR,
+    Limit,
+    RateLimits,
+    client_key,
+    wait_words,
+)
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.signing import Signer
@@ -60,6 +69,14 @@ logger = logging.getLogger(__name__)
 
 #: part URLs handed out at once: web asks again for the next ones
 MAX_PART_LINKS = 100
+UPLOADS_CLIENT = (
+    "Too many uploads came from your address in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
+UPLOADS_VISITOR = (
+    "You have started too many uploads in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,9 @@ class TransferService:
         signers: Signers,
         items: ItemService,
         metrics: UploadMetrics,
+        limits: RateLimits,
     ) -> None:
+        self._limits = limits
         self._settings = settings
         self._sessions = sessions
         self._store = store
@@ -143,6 +162,13 @@ class TransferService:
             raise TooLarge(request.kind, limit)
         if request.size_bytes == 0:
             raise EmptyUpload()
+        if request.client is not None:
+            self._limits.take(Limit.UPLOADS_PER_CLIENT, client_key(request.client), UPLOADS_CLIENT)
+        self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
+        # early, and unlocked: what is stored already (plus the announced size) leaves no
+        # room; `complete` checks again, under the visitor's lock, with the size that arrived
+        with transaction(self._sessions) as session:
+            self._refuse_over_quota(ItemRepository(session), visitor_id, request.size_bytes or 1)
         # every refusal comes before S3 is asked for anything: nothing to undo then
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
@@ -265,6 +291,8 @@ class TransferService:
         try:
             self._refuse_if_gone(row, repo)
             size, etag, content_type = self._check_arrived(row, completion)
+            repo.lock_visitor(row.visitor_id)
+            self._refuse_over_quota(repo, row.visitor_id, size)
         except StorageFailure:
             raise
         except StorageApiError as exc:
@@ -295,6 +323,24 @@ class TransferService:
         self._items.discard(item_id, keys)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _refuse_over_quota(self, repo: ItemRepository, visitor_id: str, size: int) -> None:
+        """QuotaReached if `size` more bytes would take the visitor over what one visitor
+        may store; when to try again is when its first item expires."""
+        quota = self._settings.max_stored_bytes_per_visitor
+        if not quota:
+            return
+        used, first_expiry = repo.stored_by_visitor(visitor_id)
+        if used + size <= quota:
+            return
+        retry_after = max(1, math.ceil(first_expiry or 0))
+        self._limits.metrics.refused.labels(STORED_BYTES_PER_VISITOR).inc()
+        raise QuotaReached(
+            f"You are storing {human_size(used)}, and one visitor may store at most "
+            f"{human_size(quota)} at once: this upload does not fit. Delete some of your items, "
+            f"or try again in {wait_words(retry_after)}, when your oldest one expires.",
+            retry_after=retry_after,
+        )
 
     def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
         """The visitor's own open upload; one that "delete all" or its deadline ended is

@@ -27,6 +27,7 @@ _OUTCOMES = {
     403: "forbidden",
     408: "timeout",
     409: "deleted",
+    429: "rate_limited",
     413: "too_large",
     415: "unsupported_type",
     422: "invalid_image",
@@ -77,10 +78,13 @@ def handle_web_error(request: WebRequest, exc: WebError) -> Response[object]:
         titles = {
             403: "Not allowed",
             404: "Not found",
+            416: "Not in the file",
+            429: "Too many requests",
             503: "Storage unavailable",
         }
         title = titles.get(exc.status_code, "Sorry")
         response = _error_page(request, exc.status_code, exc.user_message, title)
+    response.headers.update(exc.response_headers())
     if exc.close_connection:
         # the server closes the connection after this answer instead of reading the rest
         response.headers["Connection"] = "close"

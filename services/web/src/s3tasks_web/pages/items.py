@@ -13,7 +13,7 @@ from litestar.response import Redirect, Response, Stream
 
 from s3tasks_contracts import LinkVariant, TransferMode
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.errors import ItemNotFound, UploadRejected
+from s3tasks_web.errors import ItemNotFound, RangeNotSatisfiable, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.views import deleted_after, item_views
@@ -78,6 +78,11 @@ class VisitorItems:
                 link.url, status_code=303, headers={"cache-control": "private, no-store"}
             )
         content = await self.objects.open(link.url, request.headers)
+        if content.status_code == 416:
+            # S3's own 416 is XML and names no size; the visitor gets the site's page and the
+            # size to ask again by (RFC 9110: `Content-Range: bytes */<size>`)
+            await content.aclose()
+            raise RangeNotSatisfiable(await self.objects.size_of(link.url))
         headers = dict(content.headers)
         media_type = headers.pop("content-type", "application/octet-stream")
         headers.setdefault("cache-control", "private, max-age=60")

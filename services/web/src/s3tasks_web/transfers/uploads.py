@@ -24,13 +24,20 @@ async def send_in_parts(
     filename: str,
     description: str,
     body: AsyncIterator[bytes],
+    client: str,
 ) -> ItemOut:
     """web's one hop: the form's file part goes to S3 as a multipart upload whose part URLs
     storage-api signs, then storage-api checks what arrived and marks it stored. Any failure
     aborts the upload, so S3 keeps no parts and the visitor keeps no half an item."""
     ticket = await storage.start_upload(
         visitor_id,
-        UploadStart(kind=kind, filename=filename, description=description, via=TransferMode.PROXY),
+        UploadStart(
+            kind=kind,
+            filename=filename,
+            description=description,
+            via=TransferMode.PROXY,
+            client=client,
+        ),
     )
     item_id = str(ticket.item_id)
     assert ticket.part_size is not None  # noqa: S101 - proxy tickets always carry it

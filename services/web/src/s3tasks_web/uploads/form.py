@@ -53,6 +53,7 @@ class FormUploadController(Controller):
         objects: ObjectClient,
         visitor: VisitorSession,
         resources: AppResources,
+        client: str,
     ) -> Response[object]:
         """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
         body = paced(request.stream(), resources.settings)
@@ -78,7 +79,7 @@ class FormUploadController(Controller):
                 max_field_bytes=rules.description_max_bytes(limits),
             )
             head = await form.read_until_file(FILE_FIELD)
-            item = await _send_file(form, head, page, limit, storage, objects, visitor)
+            item = await _send_file(form, head, page, limit, storage, objects, visitor, client)
         except WebError as exc:
             if not exc.close_connection:
                 await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
@@ -97,6 +98,7 @@ async def _send_file(
     storage: StorageApiClient,
     objects: ObjectClient,
     visitor: VisitorSession,
+    client: str,
 ) -> ItemOut:
     sent = 0
 
@@ -118,6 +120,7 @@ async def _send_file(
             filename=head.filename,
             description=rules.description_to_store(page, description),
             body=body(),
+            client=client,
         )
     except _TooLarge:
         raise rules.too_large(page, limit) from None

@@ -188,11 +188,32 @@ class MultipartStream:
                 raise UploadRejected(400, NO_FILE)
 
     async def file_chunks(self) -> AsyncIterator[bytes]:
-        """The file part's bytes as they arrive (call after read_until_file)."""
+        """The file part's bytes as they arrive (call after read_until_file), then the rest of
+        the form up to its closing delimiter: the iteration ends only for a form that was sent
+        completely, so the upload is finished (stored) only then."""
         while True:
             event = await self._next_event()
             if isinstance(event, _PartData):
                 if event.data:
                     yield event.data
-            elif isinstance(event, _PartEnd | _BodyEnd):
+            elif isinstance(event, _PartEnd):
+                await self._read_to_end()
                 return
+            else:
+                return
+
+    async def _read_to_end(self) -> None:
+        """Read (and drop) what follows the file, as few and as small as the fields before it
+        may be; a body that ends before the closing delimiter is refused in `_next_event`."""
+        parts = 0
+        part_bytes = 0
+        while not isinstance(event := await self._next_event(), _BodyEnd):
+            if isinstance(event, _PartStart):
+                parts += 1
+                part_bytes = 0
+                if parts > MAX_FIELDS_BEFORE_FILE:
+                    raise UploadRejected(400, "The upload form has too many fields.")
+            elif isinstance(event, _PartData):
+                part_bytes += len(event.data)
+                if part_bytes > self._max_field_bytes:
+                    raise UploadRejected(400, "The upload form has too much after the file.")

@@ -82,6 +82,7 @@ class ScriptUploadsController(Controller):
         page: KindPage,
         storage: StorageApiClient,
         visitor: VisitorSession,
+        client: str,
     ) -> dict[str, Any]:
         limits = await storage.limits()
         mode = limits.transfer_mode
@@ -102,6 +103,7 @@ class ScriptUploadsController(Controller):
                 via=mode,
                 in_parts=data.in_parts,
                 size_bytes=data.size,
+                client=client,
             ),
         )
         if data.in_parts:

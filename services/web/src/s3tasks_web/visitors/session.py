@@ -39,6 +39,9 @@ class VisitorSession:
     flashes: list[Flash] = field(default_factory=list)
     is_new: bool = False
     dirty: bool = False
+    #: a new session's cookie is written only once storage-api let the client have one more
+    #: (`admission.admit_new_visitor`): a response of any other route gives no new visitor
+    admitted: bool = False
 
     def flash(self, level: FlashLevel, text: str) -> None:
         self.flashes = [*self.flashes, Flash(level, text[:_MAX_FLASH_LENGTH])][-_MAX_FLASHES:]
@@ -135,6 +138,8 @@ class SessionCookie:
         """The Set-Cookie value to send, if this request's session changed."""
         session = state.get(_STATE_KEY)
         if not isinstance(session, VisitorSession) or not session.dirty:
+            return None
+        if session.is_new and not session.admitted:
             return None
         flags = [
             f"{self.name}={self.codec.encode(session)}",

@@ -1,0 +1,151 @@
+"""axe-core (Deque's accessibility engine, from the frontend's devDependencies) on every page a
+visitor can reach, in each state worth seeing, at a desktop's width and a phone's: no serious
+or critical violation. A new page (the share link page, say) is one more entry in PAGES."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from s3tasks_testkit.images import png
+
+from .conftest import BrowserVisitor, Visitors
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).resolve().parents[2] / "services/web/frontend/node_modules/axe-core/axe.min.js"
+WIDTHS = (1280, 390)
+#: the impacts that fail the test (axe's others: minor, moderate)
+FAILING = ("serious", "critical")
+
+# axe's WCAG 2.0-2.2 A and AA rules and its best practices, with the target-size rule (2.2 AA:
+# 24 px targets) that axe leaves off by default.
+_RUN_AXE = """
+() => axe.run(document, {
+  resultTypes: ["violations"],
+  rules: { "target-size": { enabled: true } },
+}).then((results) => results.violations.map((v) => ({
+  id: v.id, impact: v.impact, help: v.help,
+  targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+})))
+"""
+
+
+@dataclass(frozen=True)
+class PageState:
+    """A page as a visitor sees it: `open` brings the visitor's browser there."""
+
+    name: str
+    open: Callable[[BrowserVisitor, Path], Page]
+
+
+def _empty(path: str) -> Callable[[BrowserVisitor, Path], Page]:
+    return lambda visitor, _: visitor.open(path)
+
+
+def _error_page(path: str, status: int) -> Callable[[BrowserVisitor, Path], Page]:
+    def open_error(visitor: BrowserVisitor, _: Path) -> Page:
+        page = visitor.open(path)
+        expect(page.get_by_role("alert")).to_be_visible()
+        _expect_refused(visitor, status)
+        return page
+
+    return open_error
+
+
+def _expect_refused(visitor: BrowserVisitor, status: int) -> None:
+    """The browser logs the page's status as a console error: expected here, and only it."""
+    said = f"the server responded with a status of {status}"
+    assert any(said in error for error in visitor.console_errors), visitor.console_errors
+    visitor.console_errors[:] = [e for e in visitor.console_errors if said not in e]
+
+
+def _uploaded(path: str, names: list[str]) -> Callable[[BrowserVisitor, Path], Page]:
+    """The page after an upload with the script: items, and the queue's outcome above them."""
+
+    def open_full(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+        page = visitor.open(path)
+        files = []
+        for n, name in enumerate(names):
+            file = tmp_path / name
+            file.write_bytes(png(90, 60, (60 * n, 90, 160)))
+            files.append(str(file))
+        page.locator("#file").set_input_files(files)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Upload", exact=True).click()
+        expect(page.locator(".upload-report")).to_be_visible()
+        return page
+
+    return open_full
+
+
+def _queued(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """Files chosen, waiting with their previews, the note on the images kept, one refused."""
+    page = visitor.open("/images")
+    limit = int(page.locator("form.upload").get_attribute("data-max-bytes") or "0")
+    big = tmp_path / "too-big.png"
+    with big.open("wb") as out:
+        out.truncate(limit + 1)
+    files = [big]
+    for n in range(4):
+        file = tmp_path / f"queued-{n}.png"
+        file.write_bytes(png(90, 60, (200, 40 * n, 90)))
+        files.append(file)
+    page.locator("#file").set_input_files([str(f) for f in files])
+    expect(page.locator(".keep-note")).to_be_visible()
+    return page
+
+
+def _csrf_refused(visitor: BrowserVisitor, _: Path) -> Page:
+    """A form sent without the page's token: the error page web shows."""
+    page = visitor.open("/images")
+    with page.expect_navigation():
+        page.evaluate(
+            """() => {
+              const form = document.createElement("form");
+              form.method = "post";
+              form.action = "/images/delete";
+              document.body.append(form);
+              form.submit();
+            }"""
+        )
+    expect(page.get_by_role("alert")).to_be_visible()
+    _expect_refused(visitor, 403)
+    return page
+
+
+PAGES = [
+    PageState("images-empty", _empty("/images")),
+    PageState("images-queued", _queued),
+    PageState("images-full", _uploaded("/images", ["a.png", "b.png", "c.png", "d.png"])),
+    PageState("files-empty", _empty("/files")),
+    PageState("files-full", _uploaded("/files", ["report.png"])),
+    PageState("not-found", _error_page("/no-such-page", 404)),
+    PageState("not-allowed", _csrf_refused),
+]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail("axe-core is not installed: `make assets` installs the frontend's packages")
+    return AXE.read_text()
+
+
+@pytest.mark.parametrize("state", PAGES, ids=[state.name for state in PAGES])
+def test_no_serious_or_critical_accessibility_violation(
+    state: PageState, axe_source: str, visitors: Visitors, tmp_path: Path, screenshots: Path
+) -> None:
+    visitor = visitors.new()
+    page = state.open(visitor, tmp_path)
+    page.evaluate(axe_source)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        violations = page.evaluate(_RUN_AXE)
+        failing = [v for v in violations if v["impact"] in FAILING]
+        page.screenshot(path=screenshots / f"axe-{state.name}-{width}.png", full_page=True)
+        assert failing == [], f"{state.name} at {width} px: {failing}"
