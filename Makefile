@@ -158,7 +158,9 @@ soak: ## Churn through the deletion schedule, ITEMS=100000 with LIVE=10000 rows 
 		$(if $(MAX_SECONDS),--max-seconds $(MAX_SECONDS))
 
 .PHONY: load
-load: ## Bounded load tests on loopback: 24 visitors for 60 s, with faults, then with replicas of every service (needs `make install`)
+load: ## Bounded load tests on loopback: 24 visitors for 60 s, with faults, with replicas of every service, then a rolling restart of every replica with uploads of 1 GiB in parts, in both transfer modes (needs `make install`)
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --report build/load-report.json
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 60 --ttl 20 --chaos --report build/load-report-chaos.json
 	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --duration 90 --ttl 20 --chaos --replicas --report build/load-report-replicas.json
+	$(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --ttl 60 --replicas --rolling --parts-mib 1024 --report build/load-report-rolling.json
+	S3TASKS_TEST_TRANSFER=direct $(UV) run --frozen python -m s3tasks_testkit.load --visitors 24 --ttl 60 --replicas --rolling --parts-mib 1024 --report build/load-report-rolling-direct.json

@@ -840,6 +840,31 @@ def test_shutdown_bounds_move_the_grace_period_and_the_prestop_hook(helm: str) -
     assert worker["terminationGracePeriodSeconds"] == 3 + drain + EXIT_MARGIN_SECONDS
 
 
+def test_the_services_drain_within_the_bound_the_grace_period_is_derived_from(
+    helm: str,
+) -> None:
+    """web's and storage-api's own bound after SIGTERM (`*_SHUTDOWN_DRAIN_SECONDS`) is the
+    chart's `drainSeconds`; with a preStop sleep their listener closes at SIGTERM, without
+    one it stays open for the services' own delay (1 s) while endpoints are updated."""
+    docs = manifests(
+        helm,
+        "-f",
+        str(CHART / "ci/defaults-values.yaml"),
+        "--set",
+        "web.shutdown.drainSeconds=100",
+        "--set",
+        "web.shutdown.preStopSleepSeconds=0",
+    )
+    configs = [d for d in docs if d["kind"] == "ConfigMap" and "WEB_METRICS_PORT" in d["data"]]
+    assert configs
+    drain = DEFAULT_VALUES["storageApi"]["shutdown"]["drainSeconds"]
+    for data in (config["data"] for config in configs):  # the pods' and the hook's copy
+        assert data["WEB_SHUTDOWN_DRAIN_SECONDS"] == "100"
+        assert "WEB_SHUTDOWN_DELAY_SECONDS" not in data
+        assert data["STORAGE_API_SHUTDOWN_DRAIN_SECONDS"] == str(drain)
+        assert data["STORAGE_API_SHUTDOWN_DELAY_SECONDS"] == "0"
+
+
 @pytest.mark.parametrize("values", VALUES_IDS)
 def test_readiness_is_not_liveness_where_it_decides_who_gets_work(
     renderings: dict[str, list[Manifest]], values: str

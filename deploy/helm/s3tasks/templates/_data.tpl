@@ -30,6 +30,13 @@ STORAGE_API_MAX_FILE_BYTES: {{ . | int64 | quote }}
 STORAGE_API_LIFECYCLE_RULES: {{ .Values.bucketLifecycle.enabled | quote }}
 STORAGE_API_LIFECYCLE_MARGIN_DAYS: {{ .Values.bucketLifecycle.marginDays | quote }}
 STORAGE_API_LIFECYCLE_CHECK_SECONDS: {{ .Values.bucketLifecycle.checkSeconds | quote }}
+{{- /* SIGTERM: the drain bound the grace period is derived from; the preStop sleep already
+       waited for endpoints, so the listener closes at once (the services' own delay is for
+       where no hook waits: 1 s) */}}
+STORAGE_API_SHUTDOWN_DRAIN_SECONDS: {{ .Values.storageApi.shutdown.drainSeconds | quote }}
+{{- if .Values.storageApi.shutdown.preStopSleepSeconds }}
+STORAGE_API_SHUTDOWN_DELAY_SECONDS: "0"
+{{- end }}
 STORAGE_API_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 STORAGE_API_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WORKER_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}
@@ -43,6 +50,10 @@ WORKER_STATE_DIR: "/tmp/s3tasks-worker"
 WORKER_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 WORKER_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WEB_STORAGE_API_URL: {{ include "s3tasks.storageApiUrl" . | quote }}
+WEB_SHUTDOWN_DRAIN_SECONDS: {{ .Values.web.shutdown.drainSeconds | quote }}
+{{- if .Values.web.shutdown.preStopSleepSeconds }}
+WEB_SHUTDOWN_DELAY_SECONDS: "0"
+{{- end }}
 WEB_CLIENT_ADDRESS_HEADER: {{ .Values.limits.clientAddressHeader | quote }}
 WEB_TRUSTED_PROXIES: {{ .Values.limits.trustedProxies | quote }}
 WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}

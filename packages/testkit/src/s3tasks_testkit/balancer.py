@@ -16,13 +16,16 @@ drives each case against a real dead port.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import free_loopback_port, wait_until
@@ -104,6 +107,8 @@ class Balancer:
 
     urls: Mapping[str, str]
     access_log: Path
+    #: `set_members(name, ports)`: balance `name` over these replicas from now on
+    set_members: Callable[[str, Sequence[int]], None]
 
 
 @contextmanager
@@ -142,6 +147,30 @@ def nginx_balancer(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        members = {name: list(replicas) for name, replicas in upstreams.items()}
+
+        def set_members(name: str, replicas: Sequence[int]) -> None:
+            """As an Endpoints update reaches an ingress: the config rewritten, then `nginx -s
+            reload` (SIGHUP to the master). Returns once new workers run it: the master then
+            tells the old ones to stop accepting, and they only finish what they have."""
+            members[name] = list(replicas)
+            conf.write_text(
+                nginx_conf(
+                    {n: (ports[n], m) for n, m in members.items()},
+                    Path(prefix),
+                    log_dir,
+                    max_body=max_body,
+                    too_large_page=too_large_page,
+                )
+            )
+            before = _workers(proc)
+            proc.send_signal(signal.SIGHUP)
+            wait_until(
+                lambda: _running(proc, log_dir) and bool(_workers(proc) - before),
+                timeout=patience(starts=1),
+                message=f"nginx's workers with the new {name} replicas",
+            )
+
         try:
             for name, port in ports.items():
                 wait_until(
@@ -152,6 +181,7 @@ def nginx_balancer(
             yield Balancer(
                 urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
                 access_log=log_dir / "nginx-access.log",
+                set_members=set_members,
             )
         finally:
             proc.terminate()
@@ -205,6 +235,13 @@ def _running(proc: subprocess.Popen[bytes], log_dir: Path) -> bool:
         errors = (log_dir / "nginx-error.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"nginx exited with {proc.returncode}:\n{errors}")
     return True
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
+    try:
+        return {child.pid for child in psutil.Process(proc.pid).children()}
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def _accepts(port: int) -> bool:

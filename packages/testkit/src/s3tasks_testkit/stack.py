@@ -74,6 +74,9 @@ class StackConfig:
             "STORAGE_API_TRANSFER_MODE": self.transfer_mode,
             "STORAGE_API_S3_PUBLIC_URL": self.s3_public_url,
             "STORAGE_API_CORS_ORIGINS": self.cors_origins,
+            # nothing balances the tests' single replicas: stop listening at SIGTERM (the
+            # shutdown tests and the replicas harness set a delay)
+            "STORAGE_API_SHUTDOWN_DELAY_SECONDS": "0",
             **TEST_RATE_LIMITS,
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
@@ -98,6 +101,7 @@ class StackConfig:
             "WEB_STORAGE_API_URL": storage_api_url,
             "WEB_SECRET_KEY": self.web_secret_key,
             "WEB_SERVICE_TOKEN": self.web_service_token,
+            "WEB_SHUTDOWN_DELAY_SECONDS": "0",  # as storage-api's above
             # web holds an upload's parts in proxy mode: the same tuning as its image
             **STREAMING_MALLOC_ENV,
             **self.extra_env,

@@ -15,6 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
@@ -133,6 +134,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
                 "engine": engine,
                 "registry": registry,
                 "credentials": Credentials.from_settings(settings),
+                # set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
+                "draining": Draining(),
             }
         ),
         plugins=[problem_details()],

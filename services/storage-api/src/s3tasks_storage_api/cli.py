@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from s3tasks_servicekit.graceful import GracefulServer
 from s3tasks_servicekit.listeners import inherited_listener
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_storage_api.observability.logging import configure_logging
@@ -29,19 +30,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from s3tasks_storage_api.app import create_app
 
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=args.host or settings.host,
             port=args.port if args.port is not None else settings.port,
             log_config=None,
             access_log=False,
             proxy_headers=False,
-            timeout_graceful_shutdown=20,
+            timeout_graceful_shutdown=settings.shutdown_drain_seconds,
             # callers (web, worker) pool connections for 5 s by default: the server must keep
             # them longer, or a request races the server's close and fails
             timeout_keep_alive=65,
         )
-        uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
+        server = GracefulServer(config, app.state.draining, delay=settings.shutdown_delay_seconds)
+        server.run(sockets=inherited_listener(args.fd))
     elif args.command == "migrate":
         from s3tasks_storage_api.db.engine import migrate as run_migrations
 

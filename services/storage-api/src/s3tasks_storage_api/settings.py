@@ -24,6 +24,11 @@ class StorageApiSettings(ServiceSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    #: after SIGTERM: /readyz answers 503 at once, the listener closes this much later (while
+    #: endpoints stop sending here; 0 where a preStop hook waited already), then requests in
+    #: flight have up to `shutdown_drain_seconds` to finish before the process exits 0
+    shutdown_delay_seconds: float = Field(default=1.0, ge=0)
+    shutdown_drain_seconds: int = Field(default=30, ge=1)
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/s3tasks"
     database_pool_size: int = Field(default=10, ge=1)

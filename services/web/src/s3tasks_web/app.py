@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_web.health import HealthController
 from s3tasks_web.http.client_address import ClientAddresses
@@ -199,7 +200,8 @@ def create_app(settings: WebSettings) -> Litestar:
             engine_callback=configure_templates,
         ),
         lifespan=[http_clients],
-        state=State({"resources": resources}),
+        # `draining`: set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
+        state=State({"resources": resources, "draining": Draining()}),
         request_max_body_size=SMALL_FORM_MAX_BYTES,
         openapi_config=None,
         logging_config=None,

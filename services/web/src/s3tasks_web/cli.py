@@ -9,6 +9,7 @@ from http import HTTPStatus
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from s3tasks_servicekit.graceful import GracefulServer
 from s3tasks_servicekit.listeners import inherited_listener
 from s3tasks_servicekit.opsserver import Answer, OpsServer
 from s3tasks_servicekit.settings import settings_or_exit
@@ -60,12 +61,17 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=False,
         http=with_header_deadline(settings.header_timeout_seconds),
         server_header=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
+        # the ingress keeps its idle connections to web open for 60 s (nginx's and
+        # ingress-nginx's upstream keepalive_timeout): web must keep them longer, or a request
+        # nginx sends on one races web's close, and nginx cannot send a POST again (502)
+        timeout_keep_alive=65,
         lifespan="on",
     )
+    server = GracefulServer(config, app.state.draining, delay=settings.shutdown_delay_seconds)
     metrics_server.start()
     try:
-        uvicorn.Server(config).run(sockets=inherited_listener(args.fd))
+        server.run(sockets=inherited_listener(args.fd))
     finally:
         metrics_server.stop()
 

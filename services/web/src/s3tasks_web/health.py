@@ -1,9 +1,10 @@
-"""Probes: /healthz (alive), /readyz (storage-api reachable). /metrics has a port of its own
-(`s3tasks-web serve`, cli.py): this port is the public one."""
+"""Probes: /healthz (alive), /readyz (storage-api reachable, and no SIGTERM came). /metrics has a
+port of its own (`s3tasks-web serve`, cli.py): this port is the public one."""
 
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, get
+from litestar.datastructures import State
 
 from s3tasks_web.storage_api_client import StorageApiClient
 
@@ -16,7 +17,9 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", media_type=MediaType.JSON)
-    async def readyz(self, storage: StorageApiClient) -> Response[dict[str, str]]:
+    async def readyz(self, state: State, storage: StorageApiClient) -> Response[dict[str, str]]:
+        if state.draining.started:  # SIGTERM came: the ingress must stop sending here
+            return Response({"status": "shutting down"}, status_code=503)
         if await storage.ready():
             return Response({"status": "ok"})
         return Response({"status": "storage-api unreachable"}, status_code=503)

@@ -28,6 +28,12 @@ class WebSettings(ServiceSettings):
     #: /metrics is served here, not on the public port (the ingress publishes that one).
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9101, ge=0, le=65535)
+    #: after SIGTERM: /readyz answers 503 at once, the listener closes this much later (while
+    #: endpoints and the ingress stop sending here; 0 where a preStop hook waited already),
+    #: then requests in flight (uploads and downloads streaming) have up to
+    #: `shutdown_drain_seconds` to finish before the process exits 0
+    shutdown_delay_seconds: float = Field(default=1.0, ge=0)
+    shutdown_drain_seconds: int = Field(default=30, ge=1)
 
     #: a client must have sent a request's headers within this long, or is answered 408 and
     #: hung up on (slowloris); uvicorn has no such limit of its own.

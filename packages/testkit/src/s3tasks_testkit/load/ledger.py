@@ -365,6 +365,9 @@ class LoadTarget:
     #: where web's metrics are scraped for 500s once the run is over (every web replica, as
     #: it is then: a replica restarted by chaos listens on a new metrics port)
     web_metrics_urls: Callable[[], list[str]]
+    #: visitors go on until the chaos plan is over, however long it takes (a rolling restart
+    #: that waits for each replica), instead of stopping after `duration`
+    load_until_chaos_ends: bool = False
 
 
 def run_load(
@@ -378,7 +381,8 @@ def run_load(
     seed: int = 1,
 ) -> LoadReport:
     tally = _Tally()
-    deadline = time.monotonic() + duration
+    follow_chaos = chaos and target.load_until_chaos_ends
+    deadline = float("inf") if follow_chaos else time.monotonic() + duration
     loops = [
         _VisitorLoop(target.web_url, ttl, deadline, seed * 1000 + n, tally) for n in range(visitors)
     ]
@@ -388,8 +392,13 @@ def run_load(
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    if chaos:
-        target.chaos_plan(duration)
+    try:
+        if chaos:
+            target.chaos_plan(duration)
+    finally:
+        if follow_chaos:
+            for loop in loops:
+                loop.deadline = time.monotonic()
     for thread in threads:
         thread.join(timeout=duration + 120)
     elapsed = time.monotonic() - started

@@ -3,7 +3,9 @@
     3 web, 2 storage-api, 2 workers and 2 beats against one PostgreSQL, Redis and S3, as a
     Deployment of each would run them. web and the workers reach storage-api through the
     balancer, visitors reach web through it. Chaos SIGKILLs one replica of each kind (a
-    worker with its pool processes, as a node loss would) and starts it again.
+    worker with its pool processes, as a node loss would) and starts it again; a rolling
+    restart (`replace`, load/rolling.py) replaces replicas one at a time with SIGTERM, as a
+    Deployment's rolling update does.
 
 What proves that replicas never do the same work twice is storage-api's deletion audit (one
 line per committed deletion batch: which job deleted which items, deletions/service.py):
@@ -20,7 +22,7 @@ import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,9 @@ from s3tasks_testkit.stack import (
 
 #: the replica counts the issue asks for: a Deployment of each, beat included (twice)
 REPLICAS = {"web": 3, "storage-api": 2, "worker": 2, "beat": 2}
+#: web and storage-api keep listening this long after SIGTERM: nginx has been reloaded
+#: without them by then (`ReplicatedStack.replace`), its old workers told to stop accepting
+SHUTDOWN_DELAY_SECONDS = 1.0
 
 #: storage-api's audit line (deletions/service.py AUDIT_MESSAGE), in any log format
 _AUDIT = re.compile(r"job (\S+) deleted (\d+) items \((\w+)\): ([0-9a-f -]+)")
@@ -80,6 +85,8 @@ class ReplicatedStack:
         }
         self.balancer: Balancer | None = None
         self._lock = threading.Lock()
+        #: each replica replaced with SIGTERM: its incarnation, exit status, seconds to exit
+        self.exits: list[tuple[str, int | None, float]] = []
 
     # -- start and stop -------------------------------------------------------------------
 
@@ -155,6 +162,43 @@ class ReplicatedStack:
             replica.incarnations.append(proc)
             replica.port = None if listening is None else port_of(listening)
         return proc.start(ready_timeout=patience(starts=1))
+
+    # -- a rolling update -----------------------------------------------------------------
+
+    def replace(self, kind: str, index: int) -> None:
+        """Replace a replica as a rolling update does: out of the balancer first (as the
+        Endpoints update that follows a pod's termination reaches the ingress and
+        kube-proxy), then SIGTERM, and the replica finishes what it has within its bound and
+        exits; the new one starts on the same port and goes back in once ready. The exit
+        status and time are kept (`exits`); one that does not exit is SIGKILLed."""
+        replica = self.replicas[kind][index]
+        old = replica.current
+        balanced = kind in ("web", "storage-api")
+        if balanced:
+            self._balance(kind, without=replica)
+        # the parent's copies of its listeners: closed, so its ports refuse connections once
+        # the replica closes its own, as a pod's would
+        for sock in (old.sock, old.metrics_sock):
+            if sock is not None:
+                sock.close()
+        started = time.monotonic()
+        old.signal(signal.SIGTERM)
+        code = old.wait_exit(timeout=patience(SHUTDOWN_DELAY_SECONDS + 30, starts=1))
+        with self._lock:
+            self.exits.append((old.name, code, time.monotonic() - started))
+        if code is None:
+            _kill_tree(old.pid)
+        old.stop()  # reaps it and closes its log
+        self._start(replica, None)
+        if balanced:
+            self._balance(kind)
+
+    def _balance(self, kind: str, *, without: Replica | None = None) -> None:
+        assert self.balancer is not None
+        self.balancer.set_members(
+            kind,
+            [r.port for r in self.replicas[kind] if r is not without and r.port is not None],
+        )
 
     # -- chaos ----------------------------------------------------------------------------
 
@@ -324,7 +368,11 @@ def _kill_tree(pid: int) -> None:
 
 @contextmanager
 def replicated_stack(
-    dependencies: Dependencies, *, ttl: int, sweep_interval_seconds: float = 1.0
+    dependencies: Dependencies,
+    *,
+    ttl: int,
+    sweep_interval_seconds: float = 1.0,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[ReplicatedStack]:
     """The replicated stack on a database, Redis prefix and bucket of its own, logging below
     `replicas`. That directory is this run's alone: it is emptied first, since the audit
@@ -333,7 +381,15 @@ def replicated_stack(
     # the services stop (ExitStack) before their database, prefix and bucket are removed
     with (
         short_run_config(
-            dependencies, "replicas", ttl=ttl, sweep_interval_seconds=sweep_interval_seconds
+            dependencies,
+            "replicas",
+            ttl=ttl,
+            sweep_interval_seconds=sweep_interval_seconds,
+            extra_env={
+                "WEB_SHUTDOWN_DELAY_SECONDS": str(SHUTDOWN_DELAY_SECONDS),
+                "STORAGE_API_SHUTDOWN_DELAY_SECONDS": str(SHUTDOWN_DELAY_SECONDS),
+                **(extra_env or {}),
+            },
         ) as config,
         ExitStack() as es,
     ):
@@ -368,7 +424,7 @@ class ReplicaFigures:
         return "\n".join(
             [
                 f"replicas: {', '.join(f'{n} {k}' for k, n in REPLICAS.items())}"
-                f" (restarted after SIGKILL: {restarts})",
+                f" (restarted: {restarts})",
                 f"items deleted: {self.items_deleted} by {self.deletion_jobs} jobs"
                 f" (by storage-api replica: {by_replica})",
                 f"double deletions: {len(self.double_deletions)}"
@@ -405,14 +461,16 @@ def figures_of(stack: ReplicatedStack) -> ReplicaFigures:
     )
 
 
-def load_target(stack: ReplicatedStack) -> LoadTarget:
-    """The replicated stack as the load test's target, its chaos the replicas' kills."""
+def load_target(stack: ReplicatedStack, plan: Callable[[float], None] | None = None) -> LoadTarget:
+    """The replicated stack as the load test's target, its chaos the replicas' kills, or
+    `plan` (a rolling restart: visitors then go on until it is over)."""
     return LoadTarget(
         web_url=stack.web_url,
         storage_api_url=stack.storage_api_url,
         database_url=stack.config.database_url,
         s3=stack.config.s3,
         bucket=stack.config.bucket,
-        chaos_plan=stack.chaos,
+        chaos_plan=plan or stack.chaos,
         web_metrics_urls=lambda: [r.current.metrics_url for r in stack.replicas["web"]],
+        load_until_chaos_ends=plan is not None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
 from s3tasks_testkit.stack import Dependencies, StackConfig, isolated_config
@@ -17,8 +18,10 @@ def short_run_config(
     *,
     ttl: int,
     sweep_interval_seconds: float = SWEEP_INTERVAL_SECONDS,
+    extra_env: Mapping[str, str] | None = None,
 ) -> AbstractContextManager[StackConfig]:
-    """A stack of its own for a load run, which must settle soon after its short TTL."""
+    """A stack of its own for a load run, which must settle soon after its short TTL
+    (`extra_env`: more settings of the services)."""
     return isolated_config(
         dependencies,
         name,
@@ -36,5 +39,6 @@ def short_run_config(
             "WORKER_RECONCILE_GRACE_SECONDS": str(MIN_UPLOAD_DEADLINE_SECONDS),
             "WEB_LOG_LEVEL": "WARNING",
             "STORAGE_API_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         },
     )

@@ -1,4 +1,5 @@
-"""`/healthz` (the process answers), `/readyz` (PostgreSQL and S3 answer), `/metrics`."""
+"""`/healthz` (the process answers), `/readyz` (PostgreSQL and S3 answer, and no SIGTERM came),
+`/metrics`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class HealthController(Controller):
 
     @get("/readyz", sync_to_thread=True)
     def readyz(self, state: State, store: ObjectStore) -> Response[dict[str, object]]:
+        if state.draining.started:  # SIGTERM came: web and the worker must stop sending here
+            return Response(content={"status": "shutting down"}, status_code=503)
         checks = {
             "database": _check(lambda: _ping_database(state.engine)),
             "s3": _check(store.ping),
