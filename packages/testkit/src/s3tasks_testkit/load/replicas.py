@@ -161,7 +161,7 @@ class ReplicatedStack:
         with self._lock:
             replica.incarnations.append(proc)
             replica.port = None if listening is None else port_of(listening)
-        return proc.start(ready_timeout=patience(starts=1))
+        return proc.start()  # the suite's patience for a start (processes.py)
 
     # -- a rolling update -----------------------------------------------------------------
 
