@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 12 cases (or some),
+"""`python -m bench [--quick | --smoke] [--cases 6] [--out DIR]`: run the 10 cases (or some),
 write JSON, Markdown, PNG.
 
 Benchmarks never fail on a time: every case is recorded as a ratio against a baseline
@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import deletion, direct_mode, large_uploads, pages, sharing, transfer
+from bench import deletion, direct_mode, large_uploads, pages, transfer
 from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, BenchEnv, bench_env
 from bench.report import write_chart, write_markdown
 from s3tasks_testkit.radosgw import Store
@@ -167,9 +167,6 @@ DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
          upload=direct_mode.browser_upload, download=direct_mode.browser_download)),
     ("10 upload in parts", frozenset({10}),
      lambda env, m: large_uploads.upload_in_parts(env, m.large_mib * MIB, m.large_reps)),
-    ("11-12 sharing", frozenset({11, 12}),
-     lambda env, m: sharing.sharing(
-         env, (16 if 16 in m.sizes_mib else m.sizes_mib[-1]) * MIB, m.page_seconds, m.page_reps)),
 )  # fmt: skip
 ALL_CASES = frozenset().union(*(numbers for _, numbers, _ in MEASUREMENTS + DIRECT_MEASUREMENTS))
 
@@ -246,28 +243,6 @@ def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, An
                 baseline=f"{lp['plain_mib_s']['median']:.0f} MiB/s",
                 ratio=lp["ratio"], op=">=", bound=0.8, details=lp,
                 note="one part at a time on both sides",
-            )
-        )  # fmt: skip
-    if (sh := measured.get("11-12 sharing")) is not None:
-        hot, spread = sh["hot_grants_per_s"], sh["spread_grants_per_s"]
-        cases.append(
-            case(
-                11, f"Share link grants through web, {sh['clients']} clients: one hot link"
-                f" (its row contended) and {sh['clients']} links",
-                measured=f"hot {hot['median']:.0f} grants/s",
-                baseline=f"{sharing.HOT_GOAL_PER_S:.0f} grants/s goal;"
-                f" {spread['median']:.0f} grants/s over {sh['clients']} links",
-                ratio=sh["hot_ratio"], op=">=", bound=1.0, details=sh,
-                note="ratio = hot link grants/s / 200",
-            )
-        )  # fmt: skip
-        cases.append(
-            case(
-                12, f"Shared download in direct mode, {sh['size_mib']:g} MiB (POST grant, 303,"
-                " GET from S3) vs direct get_object",
-                measured=f"{sh['shared_mib_s']['median']:.0f} MiB/s",
-                baseline=f"{sh['direct_mib_s']['median']:.0f} MiB/s",
-                ratio=sh["download_ratio"], op=">=", bound=0.9, details=sh,
             )
         )  # fmt: skip
     if (gr := measured.get("7 growth")) is not None:
