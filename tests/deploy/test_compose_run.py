@@ -24,13 +24,13 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
-from s3tasks_testkit import deps
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.patience import JOB_SECONDS, patience
 from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
 
 from .conftest import HOST_CA_BUNDLE, REPO_ROOT
 
-pytestmark = [pytest.mark.containers, pytest.mark.e2e, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.containers, pytest.mark.e2e, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
 OVERRIDE = "deploy/compose/host-services.yml"
 APP_SERVICES = {"migrate", "storage-api", "worker", "beat", "web"}
@@ -145,8 +145,8 @@ def compose(
     podman: str,
     base_image: str,
     database_url: str,
-    redis_ns: deps.RedisNamespace,
-    s3_endpoint: deps.S3Endpoint,
+    redis_ns: backing_services.RedisNamespace,
+    s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
     artifacts_dir: Path,
     tmp_path: Path,
@@ -159,7 +159,7 @@ def compose(
             "S3TASKS_IMAGE_TAG": "compose",
             "S3TASKS_HTTP_PORT": str(web_port),
             "S3TASKS_SITE_ORIGINS": f"http://127.0.0.1:{web_port}",
-            "S3TASKS_HOST_DATABASE_URL": deps.sqlalchemy_url(database_url),
+            "S3TASKS_HOST_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
             "S3TASKS_HOST_REDIS_URL": redis_ns.url,
             "S3TASKS_HOST_REDIS_KEY_PREFIX": redis_ns.prefix,
             "S3TASKS_HOST_S3_ENDPOINT": s3_endpoint.url,
@@ -196,7 +196,7 @@ def compose(
 def test_make_up_runs_the_app_containers_that_a_browser_uses_and_make_down_removes_them(
     compose: Compose,
     podman: str,
-    s3_endpoint: deps.S3Endpoint,
+    s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
     artifacts_dir: Path,
     tmp_path: Path,
@@ -259,7 +259,7 @@ def test_make_up_runs_the_app_containers_that_a_browser_uses_and_make_down_remov
             expect(thumbnail).to_have_count(1)
             assert thumbnail.evaluate("(img) => img.complete && img.naturalWidth > 0")
             assert (
-                len(deps.object_keys(bucket, s3_bucket)) >= 2
+                len(backing_services.object_keys(bucket, s3_bucket)) >= 2
             )  # the file, the image (+ thumbnail)
             delete_all(page, base_url, "file")
             delete_all(page, base_url, "image")
@@ -267,7 +267,7 @@ def test_make_up_runs_the_app_containers_that_a_browser_uses_and_make_down_remov
             browser.close()
     # the worker container deleted the objects (storage-api queued the purges on Redis)
     wait_until(
-        lambda: not deps.object_keys(bucket, s3_bucket),
+        lambda: not backing_services.object_keys(bucket, s3_bucket),
         timeout=patience(2 * JOB_SECONDS),
         interval=0.5,
         message="the worker deleted every object",

@@ -51,6 +51,10 @@ def downloads_counted(stack: ReplicatedStack) -> Counter[str]:
     return counted
 
 
+# 3 web, 2 storage-api, 2 workers, 2 beats and 200 clients: one at a time under xdist
+pytestmark = pytest.mark.heavy
+
+
 @pytest.mark.timeout(900)
 def test_one_link_under_replicas_grants_exactly_its_limit(dependencies: Dependencies) -> None:
     if not nginx_available():
