@@ -214,10 +214,7 @@ class StorageApiClient:
         payload = request.model_dump(mode="json")
         status, body, retry_after = await self._request("POST", path, json=payload)
         if 200 <= status < 300:
-            try:
-                return json_module.loads(body)
-            except ValueError as exc:
-                raise StorageUnavailable from exc
+            return _decoded(body)
         detail = _user_safe_detail(body)
         if status in (403, 404, 410, 429) and detail:
             raise ShareRefused(status, detail, retry_after)
@@ -234,10 +231,7 @@ class StorageApiClient:
     ) -> object:
         status, body, retry_after = await self._request(method, path, params=params, json=json)
         if 200 <= status < 300:
-            try:
-                return json_module.loads(body)
-            except ValueError as exc:
-                raise StorageUnavailable from exc
+            return _decoded(body)
         _raise_for_problem(status, body, retry_after)
         raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
 
@@ -323,3 +317,11 @@ def _raise_for_problem(status: int, body: bytes, retry_after: int | None = None)
     if not detail:
         detail = _FALLBACK_MESSAGES.get(status, "That request was refused.")
     raise StorageRefused(status, detail, reason=reason, retry_after=retry_after)
+
+
+def _decoded(body: bytes) -> object:
+    """A success answer's JSON; one that is not JSON is a storage-api we cannot use."""
+    try:
+        return json_module.loads(body)
+    except ValueError as exc:
+        raise StorageUnavailable from exc
