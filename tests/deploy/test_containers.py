@@ -28,6 +28,7 @@ import yaml
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
+from s3tasks_testkit.stack import TEST_RATE_LIMITS
 from s3tasks_testkit.storage_api import upload
 
 from .conftest import HOST_CA_BUNDLE, REPO_ROOT, SERVICES
@@ -281,6 +282,7 @@ def stack(
         "STORAGE_API_WORKER_TOKENS": worker_token,
         "STORAGE_API_HOST": "127.0.0.1",
         "STORAGE_API_PORT": str(ports.storage_api),
+        **TEST_RATE_LIMITS,  # the tests upload many items from one visitor on 127.0.0.1
     }
     env_worker = {
         **common,

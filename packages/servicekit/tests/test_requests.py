@@ -3,13 +3,13 @@ counted by route template, unrouted ones as `unmatched`."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_servicekit.requestid import current_request_id
+from s3tasks_testkit import aio
 
 seen_ids: list[str | None] = []
 
@@ -38,7 +38,7 @@ def _request(
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": headers}
-    asyncio.run(middleware(scope, receive, send))
+    aio.run(middleware(scope, receive, send))
     return sent[0]
 
 

@@ -15,6 +15,7 @@ import pytest
 from litestar import Request
 
 from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
+from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
@@ -61,7 +62,7 @@ async def read_form(body: bytes, chunk_size: int) -> tuple[dict[str, str], str, 
 def test_multipart_is_read_across_any_chunk_boundaries(chunk_size: int) -> None:
     content = bytes(range(256)) * 20 + b"\r\n--not-the-boundary\r\n"
     body = form_body("a café description", "C:\\Users\\me\\photo.png", content)
-    fields, filename, received = asyncio.run(read_form(body, chunk_size))
+    fields, filename, received = aio.run(read_form(body, chunk_size))
     assert fields == {"description": "a café description"}
     assert filename == "photo.png"
     assert received == content
@@ -73,19 +74,19 @@ def test_multipart_without_a_file_part_is_refused() -> None:
         f"--{BOUNDARY}--\r\n"
     ).encode()
     with pytest.raises(UploadRejected, match="choose a file"):
-        asyncio.run(read_form(body, 10))
+        aio.run(read_form(body, 10))
 
 
 def test_multipart_with_a_huge_field_is_refused() -> None:
     body = form_body("x" * 5000, "a.bin", b"data")
     with pytest.raises(UploadRejected, match="too long"):
-        asyncio.run(read_form(body, 512))
+        aio.run(read_form(body, 512))
 
 
 def test_a_truncated_body_is_refused() -> None:
     body = form_body("d", "a.bin", b"data" * 100)[:-40]
     with pytest.raises(UploadRejected, match="not sent completely"):
-        asyncio.run(read_form(body, 64))
+        aio.run(read_form(body, 64))
 
 
 def test_not_multipart_is_refused() -> None:
@@ -188,7 +189,7 @@ def test_time_web_spends_on_storage_api_does_not_count_against_the_upload_rate()
             await asyncio.sleep(settings.upload_rate_grace_seconds * 1.5)  # web is busy
         return received
 
-    assert asyncio.run(read_slowly()) == 4000
+    assert aio.run(read_slowly()) == 4000
 
 
 def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
@@ -208,7 +209,7 @@ def test_a_body_slower_than_the_minimum_rate_is_cut() -> None:
             pass
 
     with pytest.raises(UploadRejected, match="too slow") as refused:
-        asyncio.run(read())
+        aio.run(read())
     assert refused.value.status_code == 408
     assert refused.value.close_connection
 
