@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
 from s3tasks_testkit.stack import Stack
 
 from .conftest import REPO_ROOT
@@ -38,7 +39,9 @@ def expressions(path: Path) -> str:
 
 def test_every_exported_metric_is_on_the_dashboard_or_in_an_alert(stack: Stack) -> None:
     stack.start_all()
-    assert stack.storage_api is not None and stack.worker is not None and stack.web is not None
+    assert stack.storage_api is not None
+    assert stack.worker is not None
+    assert stack.web is not None
     exported = (
         exported_families(stack.storage_api.url)
         | exported_families(stack.worker.url)
