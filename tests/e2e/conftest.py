@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 from minio import Minio
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.patience import sweep_patience
@@ -254,3 +261,19 @@ def screenshots(artifacts_dir: Path) -> Path:
 
 def unique(name: str) -> str:
     return f"{uuid.uuid4().hex[:6]}-{name}"
+
+
+def share(page: Page, *, limit: str = "", password: str = "") -> str:
+    """Create a link of the page's (first) item with the form as the owner fills it; its URL."""
+    panel = page.locator("details.shares").first
+    panel.locator("summary").click()
+    if limit:
+        panel.get_by_label("Download limit").fill(limit)
+    if password:
+        panel.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        panel.get_by_role("button", name="Create share link").click()
+    expect(page.get_by_role("status")).to_contain_text("Share link created")
+    url = page.locator("input.share-url").first.input_value()
+    assert "/s/" in url
+    return url

@@ -1,6 +1,6 @@
 """axe-core (Deque's accessibility engine, from the frontend's devDependencies) on every page a
 visitor can reach, in each state worth seeing, at a desktop's width and a phone's: no serious
-or critical violation. A new page (the share link page, say) is one more entry in PAGES."""
+or critical violation. A new page is one more entry in PAGES."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from s3tasks_testkit.images import png
 
-from .conftest import BrowserVisitor, Visitors
+from .conftest import BrowserVisitor, Visitors, share
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +21,7 @@ AXE = Path(__file__).resolve().parents[2] / "services/web/frontend/node_modules/
 WIDTHS = (1280, 390)
 #: the impacts that fail the test (axe's others: minor, moderate)
 FAILING = ("serious", "critical")
+SHARE_PASSWORD = "correct horse"
 
 # axe's WCAG 2.0-2.2 A and AA rules and its best practices, with the target-size rule (2.2 AA:
 # 24 px targets) that axe leaves off by default.
@@ -118,6 +119,65 @@ def _csrf_refused(visitor: BrowserVisitor, _: Path) -> Page:
     return page
 
 
+def _shared(
+    visitor: BrowserVisitor, tmp_path: Path, password: str = SHARE_PASSWORD
+) -> tuple[Page, str]:
+    """An image uploaded and shared with a limit of one download (and a password)."""
+    page = _uploaded("/images", ["shared.png"])(visitor, tmp_path)
+    return page, share(page, limit="1", password=password)
+
+
+def _owner_with_link(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """The owner's page with the link's row open: its counts, URL, copy button and QR code."""
+    page, _ = _shared(visitor, tmp_path)
+    panel = page.locator("details.shares").first
+    if panel.get_attribute("open") is None:  # the page may come back with it open
+        panel.locator("summary").click()
+    expect(page.locator("input.share-url").first).to_be_visible()
+    return page
+
+
+def _link_page(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """The link's own page as whoever was given it sees it: the image's preview."""
+    page, url = _shared(visitor, tmp_path, password="")
+    page.goto(url)
+    expect(page.get_by_role("img", name="Preview of shared.png")).to_be_visible()
+    return page
+
+
+def _link_password_page(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """A link with a password: its form first (no preview before the password)."""
+    page, url = _shared(visitor, tmp_path)
+    page.goto(url)
+    expect(page.get_by_label("Password")).to_be_visible()
+    return page
+
+
+def _link_wrong_password(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    page = _link_password_page(visitor, tmp_path)
+    page.get_by_label("Password").fill("not the password")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Download").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+    _expect_refused(visitor, 403)
+    return page
+
+
+def _link_used_up(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    page = _link_password_page(visitor, tmp_path)
+    for attempt in range(2):  # the one download the limit allows, then the refusal
+        page.get_by_label("Password").fill(SHARE_PASSWORD)
+        if attempt == 0:
+            with page.expect_download():
+                page.get_by_role("button", name="Download").click()
+        else:
+            with page.expect_navigation():
+                page.get_by_role("button", name="Download").click()
+    expect(page.get_by_role("alert")).to_contain_text("used up")
+    _expect_refused(visitor, 410)
+    return page
+
+
 PAGES = [
     PageState("images-empty", _empty("/images")),
     PageState("images-queued", _queued),
@@ -126,6 +186,11 @@ PAGES = [
     PageState("files-full", _uploaded("/files", ["report.png"])),
     PageState("not-found", _error_page("/no-such-page", 404)),
     PageState("not-allowed", _csrf_refused),
+    PageState("images-shared", _owner_with_link),
+    PageState("link", _link_page),
+    PageState("link-password", _link_password_page),
+    PageState("link-wrong-password", _link_wrong_password),
+    PageState("link-used-up", _link_used_up),
 ]
 
 

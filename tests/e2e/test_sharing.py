@@ -19,7 +19,7 @@ from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
 
-from .conftest import SHORT_TTL_SECONDS, BrowserVisitor, Visitors
+from .conftest import SHORT_TTL_SECONDS, BrowserVisitor, Visitors, share
 
 pytestmark = pytest.mark.e2e
 
@@ -35,22 +35,6 @@ def upload(visitor: BrowserVisitor, kind: str, file: Path, description: str = ""
     with page.expect_navigation():
         page.get_by_role("button", name="Upload").click()
     return page
-
-
-def share(page: Page, *, limit: str = "", password: str = "") -> str:
-    """Create a link of the page's (first) item with the form as the owner fills it; its URL."""
-    panel = page.locator("details.shares").first
-    panel.locator("summary").click()
-    if limit:
-        panel.get_by_label("Download limit").fill(limit)
-    if password:
-        panel.get_by_label("Password").fill(password)
-    with page.expect_navigation():
-        panel.get_by_role("button", name="Create share link").click()
-    expect(page.get_by_role("status")).to_contain_text("Share link created")
-    url = page.locator("input.share-url").first.input_value()
-    assert "/s/" in url
-    return url
 
 
 def refused(visitor: BrowserVisitor, *statuses: int) -> None:
