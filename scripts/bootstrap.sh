@@ -62,4 +62,8 @@ fi
 
 uv=$(command -v uv || echo .tools/venv/bin/uv)
 export UV_PYTHON_DOWNLOADS=never
-"$uv" sync --frozen --python "$python" --quiet
+# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (CI, these machines) no
+# process writes a .pyc, so each service start (hundreds in the suite) compiled every module it
+# imports from source again, about 6 s of CPU for web or storage-api here, 0.4 s with them.
+"$uv" sync --frozen --python "$python" --quiet --compile-bytecode
+.venv/bin/python -m compileall -q -j 0 services/*/src packages/*/src bench >/dev/null
