@@ -23,6 +23,7 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Locator,
     Page,
     expect,
     sync_playwright,
@@ -277,3 +278,12 @@ def share(page: Page, *, limit: str = "", password: str = "") -> str:
     url = page.locator("input.share-url").first.input_value()
     assert "/s/" in url
     return url
+
+
+def wait_loaded(images: Locator, condition: str = "img.naturalWidth > 0") -> None:
+    """Wait (the context's timeout) until every image of `images` has loaded and meets
+    `condition` (on `img`): read once, an image still on its way would look broken."""
+    images.page.wait_for_function(
+        f"(imgs) => imgs.length > 0 && imgs.every((img) => img.complete && {condition})",
+        arg=images.element_handles(),
+    )

@@ -19,7 +19,7 @@ from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
 
-from .conftest import SHORT_TTL_SECONDS, BrowserVisitor, Visitors, share
+from .conftest import SHORT_TTL_SECONDS, BrowserVisitor, Visitors, share, wait_loaded
 
 pytestmark = pytest.mark.e2e
 
@@ -143,8 +143,7 @@ def test_an_image_link_shows_its_preview(visitors: Visitors, tmp_path: Path) -> 
     friend.page.goto(url)
     preview = friend.page.get_by_role("img", name="Preview of sunset.png")
     expect(preview).to_be_visible()
-    width = preview.evaluate("(img) => img.complete ? img.naturalWidth : 0")
-    assert width > 0
+    wait_loaded(preview)
     expect(friend.page.locator("dd.share-name")).to_have_text("sunset.png")
     assert friend.context.cookies() == []
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
 
-from .conftest import Target, Visitors
+from .conftest import Target, Visitors, wait_loaded
 from .test_browser import item_ids
 
 pytestmark = pytest.mark.e2e
@@ -107,10 +107,8 @@ def test_five_images_dropped_at_once_upload_and_the_three_newest_stay(
     expect(rows).to_have_count(5)
     previews = page.locator("form.upload img.preview")
     expect(previews).to_have_count(5)
-    assert previews.evaluate_all(
-        "(imgs) => imgs.every((img) => img.src.startsWith('blob:') && img.complete"
-        " && img.naturalWidth === 160)"
-    ), "each image shows its preview, made in the page"
+    # each image shows its preview, made in the page
+    wait_loaded(previews, "img.src.startsWith('blob:') && img.naturalWidth === 160")
     # said before sending: which of them will not stay
     expect(page.locator("form.upload .keep-note")).to_have_text(
         "Only your 3 newest images are kept: of the 5 to send, dropped-0.png, dropped-1.png"

@@ -128,7 +128,11 @@ class ServiceProcess:
         if self.ready_url is not None:
             # a busy machine starts a Python service slowly: the suite's patience, not a number
             timeout = patience(starts=2) if ready_timeout is None else ready_timeout
-            self.wait_ready(self.ready_url, timeout=timeout)
+            try:
+                self.wait_ready(self.ready_url, timeout=timeout)
+            except BaseException:
+                self.stop(grace=5.0)  # a start that failed leaves no process nor open log
+                raise
         return self
 
     def wait_ready(self, url: str, *, timeout: float) -> None:

@@ -199,9 +199,15 @@ class Stack:
         metrics_sock: socket.socket | None = None,
     ) -> ServiceProcess:
         url = "" if kind == "storage-api" else self._storage_api_url()
-        return service_process(
-            self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock
-        ).start()
+        try:
+            return service_process(
+                self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock
+            ).start()
+        except BaseException:
+            for own in (sock, metrics_sock):  # not yet on the stack: stop_all would miss them
+                if own is not None:
+                    own.close()
+            raise
 
     def start_all(self) -> Stack:
         self.migrate()
