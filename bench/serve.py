@@ -34,6 +34,10 @@ def main() -> None:
         server_header=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        # the supervisor kills a worker that does not answer its ping within this; a worker
+        # still importing the services' code under a load average of 20 took longer than
+        # uvicorn's 5 s, and was restarted over and over
+        timeout_worker_healthcheck=120,
     )
     # what `uvicorn --workers N` does, on the socket we were given (not Config(fd=...), which
     # wraps it as AF_UNIX and loses TCP_NODELAY: the services' cli.py say the same)
