@@ -51,6 +51,8 @@ class Mode:
     large_mib: int = 16
     """case 10's file, sent in parts"""
     large_reps: int = 1
+    cpu_transfers: int = 20
+    """1 MiB uploads and downloads in a row, for their CPU per transfer"""
 
 
 MODES = {
@@ -58,7 +60,8 @@ MODES = {
                  (1000, 100_000), 200, 5, "bluestore", 2048, 3),
     "quick": Mode("quick", (1, 16, 64), 3, 256, 2000, 1, 200, 20.0, 2.0, 2,
                   (1000, 20_000), 50, 2, "memstore", 256, 3),
-    "smoke": Mode("smoke", (1,), 1, 4, 100, 1, 20, 2.0, 0.5, 1, (200, 1000), 10, 1, "memstore"),
+    "smoke": Mode("smoke", (1,), 1, 4, 100, 1, 20, 2.0, 0.5, 1, (200, 1000), 10, 1, "memstore",
+                  cpu_transfers=2),
 }  # fmt: skip
 
 
@@ -148,7 +151,8 @@ Measure = Callable[[BenchEnv, Mode], dict[str, Any]]
 #: what is measured, for which cases; cases 1 and 2 share one measurement.
 MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
     ("1-2 throughput", frozenset({1, 2}),
-     lambda env, m: transfer.throughput(env, [s * MIB for s in m.sizes_mib], m.transfer_reps)),
+     lambda env, m: transfer.throughput(env, [s * MIB for s in m.sizes_mib], m.transfer_reps,
+                                        cpu_transfers=m.cpu_transfers)),
     ("3 memory", frozenset({3}), lambda env, m: transfer.memory(env, m.memory_mib * MIB)),
     ("4 bulk deletion", frozenset({4}),
      lambda env, m: deletion.bulk_deletion(env, m.deletion_items, m.deletion_reps)),
@@ -164,7 +168,8 @@ DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
     ("8-9 direct throughput", frozenset({8, 9}),
      lambda env, m: transfer.throughput(
          env, [s * MIB for s in m.sizes_mib], m.transfer_reps,
-         upload=direct_mode.browser_upload, download=direct_mode.browser_download)),
+         upload=direct_mode.browser_upload, download=direct_mode.browser_download,
+         cpu_transfers=m.cpu_transfers)),
     ("10 upload in parts", frozenset({10}),
      lambda env, m: large_uploads.upload_in_parts(env, m.large_mib * MIB, m.large_reps)),
 )  # fmt: skip
@@ -289,10 +294,9 @@ def _throughput_cases(
         if small:
             goal = f" (goal {small_bound:g})" if small_bound is not None else ""
             note += "; " + ", ".join(small) + goal
-        smallest = min(sizes, key=lambda s: s["size_mib"])
-        if (cpu := smallest.get(f"{way}_cpu_ms")) is not None:
-            note += f"; CPU per {way} of {smallest['size_mib']:g} MiB: " + ", ".join(
-                f"{name} {ms:.1f} ms" for name, ms in cpu.items()
+        if (small_cpu := tp.get("small_cpu_ms")) is not None:
+            note += f"; CPU per {way} of {small_cpu['size_mib']:g} MiB: " + ", ".join(
+                f"{name} {ms:.1f} ms" for name, ms in small_cpu[way].items()
             )
         verb = "put_object" if way == "upload" else "get_object"
         rows.append(

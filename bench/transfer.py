@@ -176,10 +176,13 @@ def throughput(
     *,
     upload: Upload | None = None,
     download: Download | None = None,
+    cpu_transfers: int = 20,
 ) -> dict[str, Any]:
     """Per size: ours vs direct, upload then download, runs interleaved (ABAB) after a warm-up.
     Ours is web's form and download link (proxy mode: web's one hop to S3) unless `upload` and
-    `download` say otherwise (direct mode: what the browser does)."""
+    `download` say otherwise (direct mode: what the browser does). Then the CPU web and
+    storage-api spend per 1 MiB upload and download, over `cpu_transfers` of each in a row
+    (the kernel counts CPU in 10 ms ticks: one small transfer alone reads 0 or 10)."""
     web_upload_ = upload or web_upload
     web_download_ = download or web_download
     pids = {
@@ -229,9 +232,35 @@ def throughput(
                     "download_cpu_ms": {k: Summary.of(v).median for k, v in down_cpu.items()},
                 }
             )
+        small_cpu = _small_transfer_cpu(visitor, pids, web_upload_, web_download_, cpu_transfers)
     finally:
         visitor.close()
-    return {"reps": reps, "sizes": results}
+    return {"reps": reps, "sizes": results, "small_cpu_ms": small_cpu}
+
+
+def _small_transfer_cpu(
+    visitor: WebVisitor, pids: dict[str, int], upload: Upload, download: Download, count: int
+) -> dict[str, Any]:
+    """CPU ms per 1 MiB upload and per 1 MiB download, by service, over `count` of each."""
+    before = cpu_seconds(pids)
+    for _ in range(count):
+        upload(visitor, MIB)
+    after_up = cpu_seconds(pids)
+    item_id = latest_file_id(visitor)
+    for _ in range(count):
+        download(visitor, item_id, MIB)
+    after_down = cpu_seconds(pids)
+    delete_all(visitor, "file")
+
+    def per(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        return {name: round((b[name] - a[name]) * 1000 / count, 2) for name in pids}
+
+    return {
+        "size_mib": 1,
+        "transfers": count,
+        "upload": per(before, after_up),
+        "download": per(after_up, after_down),
+    }
 
 
 def _add_cpu(
