@@ -129,12 +129,12 @@ def page_baseline_process(
     env: dict[str, str],
     *,
     workers: int,
-    loop: str = "auto",
-    http: str = "auto",
+    loop: str = "uvloop",
+    http: str = "httptools",
     name: str = "page-baseline",
 ) -> ServiceProcess:
     """The baseline as a child process on `sock` (unstarted; `start()` does not wait: its
-    /readyz says when it is up).
+    /readyz says when it is up), on the loop and parser the services name (their cli.py).
     `env`: web's and storage-api's environment, so it reaches the same database."""
     return ServiceProcess(
         name=name,
