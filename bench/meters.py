@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ def _tree_cpu(root: int, table: dict[int, tuple[str, int, float]]) -> float:
             total += table[pid][2]
         todo.extend(children.get(pid, []))
     return total
+
+
+def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds (utime + stime) of each named process and its living descendants (uvicorn's
+    workers, Celery's pool) so far: the difference of two readings over the requests between
+    them is the CPU a request costs, which a busy machine leaves alone where it slows time."""
+    table = _processes()
+    return {name: _tree_cpu(pid, table) for name, pid in pids.items()}
 
 
 @dataclass

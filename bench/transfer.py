@@ -17,6 +17,7 @@ from typing import Any
 import urllib3
 
 from bench.harness import BenchEnv, delete_all, latest_file_id, started, visitor_on
+from bench.meters import cpu_seconds
 from bench.stats import Summary
 from s3tasks_testkit.memory import MIB, PeakRss
 from s3tasks_testkit.web_visitor import WebVisitor
@@ -175,12 +176,19 @@ def throughput(
     *,
     upload: Upload | None = None,
     download: Download | None = None,
+    cpu_transfers: int = 20,
 ) -> dict[str, Any]:
     """Per size: ours vs direct, upload then download, runs interleaved (ABAB) after a warm-up.
     Ours is web's form and download link (proxy mode: web's one hop to S3) unless `upload` and
-    `download` say otherwise (direct mode: what the browser does)."""
+    `download` say otherwise (direct mode: what the browser does). Then the CPU web and
+    storage-api spend per 1 MiB upload and download, over `cpu_transfers` of each in a row
+    (the kernel counts CPU in 10 ms ticks: one small transfer alone reads 0 or 10)."""
     web_upload_ = upload or web_upload
     web_download_ = download or web_download
+    pids = {
+        "web": started(env.stack.web, "web").pid,
+        "storage-api": started(env.stack.storage_api, "storage-api").pid,
+    }
     visitor = visitor_on(env)
     results: list[dict[str, Any]] = []
     try:
@@ -195,12 +203,19 @@ def throughput(
             up_direct: list[float] = []
             down_web: list[float] = []
             down_direct: list[float] = []
+            #: CPU ms of each service per transfer (utime + stime around it)
+            up_cpu: dict[str, list[float]] = {name: [] for name in pids}
+            down_cpu: dict[str, list[float]] = {name: [] for name in pids}
             for rep in range(reps):
                 key = f"bench/direct-{size}-{rep}"
+                before = cpu_seconds(pids)
                 up_web.append(mib_per_s(size, web_upload_(visitor, size)))
+                _add_cpu(up_cpu, before, cpu_seconds(pids))
                 up_direct.append(mib_per_s(size, direct_put(env, key, size)))
                 item_id = latest_file_id(visitor)
+                before = cpu_seconds(pids)
                 down_web.append(mib_per_s(size, web_download_(visitor, item_id, size)))
+                _add_cpu(down_cpu, before, cpu_seconds(pids))
                 down_direct.append(mib_per_s(size, direct_get(env, key, size)))
                 env.s3.remove_object(env.bucket, key)
             delete_all(visitor, "file")  # the worker's purge job frees the S3 server's memory
@@ -213,11 +228,46 @@ def throughput(
                     "download_direct_mib_s": Summary.of(down_direct).as_dict(),
                     "upload_ratio": Summary.of(up_web).median / Summary.of(up_direct).median,
                     "download_ratio": Summary.of(down_web).median / Summary.of(down_direct).median,
+                    "upload_cpu_ms": {k: Summary.of(v).median for k, v in up_cpu.items()},
+                    "download_cpu_ms": {k: Summary.of(v).median for k, v in down_cpu.items()},
                 }
             )
+        small_cpu = _small_transfer_cpu(visitor, pids, web_upload_, web_download_, cpu_transfers)
     finally:
         visitor.close()
-    return {"reps": reps, "sizes": results}
+    return {"reps": reps, "sizes": results, "small_cpu_ms": small_cpu}
+
+
+def _small_transfer_cpu(
+    visitor: WebVisitor, pids: dict[str, int], upload: Upload, download: Download, count: int
+) -> dict[str, Any]:
+    """CPU ms per 1 MiB upload and per 1 MiB download, by service, over `count` of each."""
+    before = cpu_seconds(pids)
+    for _ in range(count):
+        upload(visitor, MIB)
+    after_up = cpu_seconds(pids)
+    item_id = latest_file_id(visitor)
+    for _ in range(count):
+        download(visitor, item_id, MIB)
+    after_down = cpu_seconds(pids)
+    delete_all(visitor, "file")
+
+    def per(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        return {name: round((b[name] - a[name]) * 1000 / count, 2) for name in pids}
+
+    return {
+        "size_mib": 1,
+        "transfers": count,
+        "upload": per(before, after_up),
+        "download": per(after_up, after_down),
+    }
+
+
+def _add_cpu(
+    into: dict[str, list[float]], before: dict[str, float], after: dict[str, float]
+) -> None:
+    for name, values in into.items():
+        values.append((after[name] - before[name]) * 1000)
 
 
 def memory(env: BenchEnv, size: int) -> dict[str, Any]:

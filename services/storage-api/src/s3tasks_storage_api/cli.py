@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            # named, not "auto": uvloop and httptools (uvicorn[standard]; the image has no
+            # h11) are what the bench measured (case 6), and a missing one should stop the
+            # start, not fall back to asyncio or h11 unnoticed
+            loop="uvloop",
+            http="httptools",
             timeout_graceful_shutdown=settings.shutdown_drain_seconds,
             # callers (web, worker) pool connections for 5 s by default: the server must keep
             # them longer, or a request races the server's close and fails
