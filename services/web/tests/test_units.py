@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 from litestar import Request
 
-from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ItemOut
+from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ListedItem
 from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
@@ -124,7 +124,7 @@ def test_csrf_token_is_bound_to_the_visitor() -> None:
 
 def test_time_left_and_sizes_in_words() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    item = ItemOut(
+    item = ListedItem(
         id=uuid4(),
         kind=ItemKind.FILE,
         filename="a.txt",

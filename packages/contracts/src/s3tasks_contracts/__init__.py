@@ -7,7 +7,6 @@ from s3tasks_contracts.items import (
     MAX_SENT_FILENAME_LENGTH,
     VISITOR_ID_PATTERN,
     ItemKind,
-    ItemList,
     ItemOut,
     Limits,
     PurgeResult,
@@ -25,6 +24,7 @@ from s3tasks_contracts.jobs import (
     ReconcileReport,
     ReconcileRequest,
 )
+from s3tasks_contracts.listing import ItemList, ListedItem
 from s3tasks_contracts.problems import USER_SAFE_PROBLEM, Problem
 from s3tasks_contracts.shares import (
     MAX_SHARE_DOWNLOADS,
@@ -81,6 +81,7 @@ __all__ = [
     "ItemOut",
     "Limits",
     "LinkVariant",
+    "ListedItem",
     "NewSession",
     "PartLinks",
     "PartRequest",

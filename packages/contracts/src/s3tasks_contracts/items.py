@@ -49,12 +49,6 @@ class ItemOut(_Model):
     expires_at: datetime
 
 
-class ItemList(_Model):
-    items: list[ItemOut]
-    #: storage-api's clock (the database's), so callers compute "time left" without clock skew.
-    server_time: datetime
-
-
 class PurgeResult(_Model):
     kind: ItemKind
     hidden: int

@@ -15,6 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from s3tasks_contracts import TransferMode
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
@@ -29,6 +30,7 @@ from s3tasks_storage_api.deletions.service import DeletionService
 from s3tasks_storage_api.errors import StorageApiError, handle_unexpected, problem_details
 from s3tasks_storage_api.health.controllers import HealthController
 from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
+from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
 from s3tasks_storage_api.observability.metrics import ItemsCollector, ShareMetrics, UploadMetrics
@@ -56,13 +58,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     registry = CollectorRegistry()
     upload_metrics = UploadMetrics(registry)
     rate_limits = RateLimits(settings, RateLimitMetrics(registry))
-    items = ItemService(
-        settings,
-        sessions,
-        store,
-        job_queue,
-        reads=make_read_session_factory(engine),
-    )
+    items = ItemService(settings, sessions, store, job_queue)
     signers = Signers(
         browser=Signer(settings.s3_browser_endpoint, settings),
         service=Signer(settings.s3_endpoint, settings),
@@ -72,6 +68,12 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     )
     deletions = DeletionService(sessions, store)
     shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
+    listing = ItemListing(
+        settings,
+        make_read_session_factory(engine),
+        shares,
+        signers.browser if settings.transfer_mode is TransferMode.DIRECT else None,
+    )
 
     def totals() -> list[KindTotals]:
         with sessions() as session:
@@ -123,6 +125,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),
+            "listing": Provide(lambda: listing, use_cache=True, sync_to_thread=False),
             "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),

@@ -33,6 +33,11 @@ class StorageApiSettings(ServiceSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/s3tasks"
     database_pool_size: int = Field(default=10, ge=1)
     database_connect_timeout_seconds: int = Field(default=5, ge=1)
+    #: a pooled connection idle longer than this is replaced, not pinged, when next taken (a
+    #: NAT or firewall may have dropped it silently; busy connections never pay a ping)
+    database_idle_seconds: int = Field(default=60, ge=1)
+    #: and any connection older than this (PostgreSQL's per-connection memory and caches)
+    database_recycle_seconds: int = Field(default=1800, ge=1)
 
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: str = "minioadmin"

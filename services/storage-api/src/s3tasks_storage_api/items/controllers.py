@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from s3tasks_contracts import VISITOR_ID_PATTERN, ItemKind, ItemList, Limits, PurgeResult
 from s3tasks_storage_api.callers import Caller, only
+from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 
 VisitorId = Annotated[
@@ -35,8 +36,10 @@ class ItemsController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=True)
-    def list_items(self, items: ItemService, visitor_id: VisitorId, kind: ItemKind) -> ItemList:
-        return items.list(visitor_id, kind)
+    def list_items(self, listing: ItemListing, visitor_id: VisitorId, kind: ItemKind) -> ItemList:
+        """The visitor's newest items with their share links (and, in `direct` mode, the
+        links the page loads them by): everything a page shows, in one call."""
+        return listing.list(visitor_id, kind)
 
     @delete("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
     def delete_all(self, items: ItemService, visitor_id: VisitorId, kind: ItemKind) -> PurgeResult:

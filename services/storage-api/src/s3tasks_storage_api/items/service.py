@@ -9,7 +9,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from s3tasks_contracts import DeletionReason, ItemKind, ItemList, ItemOut, Limits, TransferMode
+from s3tasks_contracts import DeletionReason, ItemKind, ItemOut, Limits, TransferMode
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -35,12 +35,9 @@ class ItemService:
         sessions: sessionmaker[Session],
         store: ObjectStore,
         jobs: JobQueue,
-        *,
-        reads: sessionmaker[Session] | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._reads = reads or sessions
         self._store = store
         self._jobs = jobs
 
@@ -121,15 +118,6 @@ class ItemService:
                 ItemRepository(session).delete_ids([item_id])
         except StorageApiError:
             logger.warning("failed upload %s is due; the next sweep removes it", item_id)
-
-    # -- read ----------------------------------------------------------------------------
-
-    def list(self, visitor_id: str, kind: ItemKind) -> ItemList:
-        # every image kept under the cap is shown: the cap is a setting, so is the list
-        limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
-        with transaction(self._reads) as session:
-            items, now = ItemRepository(session).list_visible(visitor_id, kind, limit)
-            return ItemList(items=[to_item_out(i) for i in items], server_time=now)
 
     # -- delete all ------------------------------------------------------------------------
 

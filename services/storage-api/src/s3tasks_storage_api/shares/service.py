@@ -38,6 +38,7 @@ from s3tasks_contracts import (
 )
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ShareLink
+from s3tasks_storage_api.db.repository import LinkRow
 from s3tasks_storage_api.errors import (
     Forbidden,
     InvalidInput,
@@ -136,7 +137,7 @@ class ShareService:
                 password_hash=password_hash,
             )
             links.insert(link)
-            out = self._out(link, now)
+            out = self.out(link_row(link), now)
             kind = item.kind
         self._metrics.link(kind, ShareOutcome.CREATED)
         logger.info("share link %s of item %s created", share_id, item_id)
@@ -148,7 +149,7 @@ class ShareService:
             links = ShareRepository(session)
             now = links.now()
             return ShareList(
-                shares=[self._out(link, now) for link in links.list_for_item(item_id)],
+                shares=[self.out(link_row(link), now) for link in links.list_for_item(item_id)],
                 server_time=now,
             )
 
@@ -318,7 +319,8 @@ class ShareService:
         )
         return url, signed_at + valid
 
-    def _out(self, link: ShareLink, now: datetime) -> ShareOut:
+    def out(self, link: LinkRow, now: datetime) -> ShareOut:
+        """A link as its owner sees it, its token recomputed (also for the pages' listing)."""
         token = self._keys.token(link.id, link.nonce)
         return ShareOut(
             id=link.id,
@@ -331,18 +333,32 @@ class ShareService:
             max_downloads=link.max_downloads,
             downloads=link.downloads,
             downloads_left=_left(link),
-            password_required=link.password_hash is not None,
+            password_required=link.password_required,
             stopped_at=link.stopped_at,
         )
 
 
-def _left(link: ShareLink) -> int | None:
+def link_row(link: ShareLink) -> LinkRow:
+    return LinkRow(
+        id=link.id,
+        item_id=link.item_id,
+        nonce=link.nonce,
+        created_at=link.created_at,
+        ends_at=link.ends_at,
+        max_downloads=link.max_downloads,
+        downloads=link.downloads,
+        password_required=link.password_hash is not None,
+        stopped_at=link.stopped_at,
+    )
+
+
+def _left(link: ShareLink | LinkRow) -> int | None:
     if link.max_downloads is None:
         return None
     return max(0, link.max_downloads - link.downloads)
 
 
-def _state(link: ShareLink, now: datetime) -> ShareState:
+def _state(link: LinkRow, now: datetime) -> ShareState:
     if link.stopped_at is not None:
         return ShareState.STOPPED
     if link.ends_at <= now:

@@ -38,9 +38,11 @@ class Signer:
         content_type: str,
         disposition: str,
         signed_at: datetime,
+        cache_control: str = "private, max-age=60",
     ) -> str:
-        """A GET of `key` whose answer carries our content type and disposition whatever the
-        object's own metadata says (S3's response-* overrides are part of the signature)."""
+        """A GET of `key` whose answer carries our content type, disposition and caching
+        whatever the object's own metadata says (S3's response-* overrides are part of the
+        signature)."""
         return self._client.presigned_get_object(
             self.bucket,
             key,
@@ -48,7 +50,7 @@ class Signer:
             response_headers={
                 "response-content-type": content_type,
                 "response-content-disposition": disposition,
-                "response-cache-control": "private, max-age=60",
+                "response-cache-control": cache_control,
             },
             request_date=signed_at,
         )

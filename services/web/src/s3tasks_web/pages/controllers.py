@@ -12,15 +12,13 @@ from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.response import Response, Template
 
-from s3tasks_contracts import ItemKind
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.items import VisitorItems
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
-from s3tasks_web.pages.views import ItemView
 from s3tasks_web.resources import AppResources
-from s3tasks_web.shares.owner import share_rows, site_url
+from s3tasks_web.shares.owner import site_url
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.visitors.session import VisitorSession
@@ -44,13 +42,7 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
         async def page(
             self, request: WebRequest, items: VisitorItems, resources: AppResources
         ) -> Template:
-            context = await items.page_context()
-            # My Images shares each image; My Files offers (and shares) its latest file only
-            views: list[ItemView] = context["items"]
-            shared = views if kind_page.kind is ItemKind.IMAGE else views[:1]
-            context["shares"] = await share_rows(
-                items.storage, items.visitor.visitor_id, shared, site_url(request, resources)
-            )
+            context = await items.page_context(site_url(request, resources))
             return Template(kind_page.template, context=context)
 
         @post("/delete", status_code=303, opt=FORM_ROUTE)

@@ -11,12 +11,13 @@ from uuid import UUID
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Redirect, Response, Stream
 
-from s3tasks_contracts import LinkVariant, TransferMode
+from s3tasks_contracts import ItemKind, LinkVariant, TransferMode
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, RangeNotSatisfiable, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.views import deleted_after, item_views
+from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.visitors.session import VisitorSession
@@ -33,16 +34,21 @@ class VisitorItems:
     objects: ObjectClient
     visitor: VisitorSession
 
-    async def page_context(self) -> dict[str, Any]:
+    async def page_context(self, site: str) -> dict[str, Any]:
+        """Everything the page shows, from one call to storage-api (the limits are cached):
+        the items, their share links and, in `direct` mode, the S3 links they load by."""
         listing = await self.storage.list_items(self.visitor.visitor_id, self.page.kind)
         limits = await self.storage.limits()
         max_bytes = self.page.max_bytes(limits)
         views = item_views(listing)
+        # My Images shares each image; My Files offers (and shares) its latest file only
+        shown = views if self.page.kind is ItemKind.IMAGE else views[:1]
         return {
             "page": self.page,
             "items": views,
             # My Files offers the last uploaded file; older ones wait for their deletion.
             "latest": views[0] if views else None,
+            "shares": share_rows(listing, {view.id for view in shown}, site),
             "limits": limits,
             "max_bytes": max_bytes,
             "max_size": human_size(max_bytes),

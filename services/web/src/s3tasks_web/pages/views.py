@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from s3tasks_contracts import ItemList, ItemOut
+from s3tasks_contracts import ItemList, ListedItem
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.pages.kinds import KIND_PAGES
 
@@ -20,6 +20,8 @@ class ItemView:
     seconds_left: int
     time_left: str
     expires_at: str
+    #: `direct` mode: S3's presigned GETs from the listing (no 303 through web); `proxy`
+    #: mode: web's own routes
     content_url: str
     thumbnail_url: str | None
 
@@ -43,7 +45,7 @@ def deleted_after(ttl_seconds: int) -> str:
     return f"{ttl_seconds} seconds"
 
 
-def item_view(item: ItemOut, server_time: datetime) -> ItemView:
+def item_view(item: ListedItem, server_time: datetime) -> ItemView:
     seconds_left = max(0, int((item.expires_at - server_time).total_seconds()))
     page = KIND_PAGES[item.kind]
     base = f"{page.path}/{item.id}"
@@ -56,8 +58,8 @@ def item_view(item: ItemOut, server_time: datetime) -> ItemView:
         seconds_left=seconds_left,
         time_left=human_duration(seconds_left),
         expires_at=item.expires_at.isoformat(),
-        content_url=base + page.content_leaf,
-        thumbnail_url=f"{base}/thumbnail" if item.has_thumbnail else None,
+        content_url=item.content_url or base + page.content_leaf,
+        thumbnail_url=(item.thumbnail_url or f"{base}/thumbnail") if item.has_thumbnail else None,
     )
 
 

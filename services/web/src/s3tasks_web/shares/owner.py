@@ -18,6 +18,7 @@ from markupsafe import Markup
 from s3tasks_contracts import (
     MAX_SHARE_DOWNLOADS,
     MAX_SHARE_PASSWORD_LENGTH,
+    ItemList,
     ShareCreate,
     ShareOut,
     ShareState,
@@ -27,7 +28,7 @@ from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
-from s3tasks_web.pages.views import ItemView, human_duration
+from s3tasks_web.pages.views import human_duration
 from s3tasks_web.resources import AppResources
 from s3tasks_web.shares.qr import qr_svg
 from s3tasks_web.storage_api_client import StorageApiClient
@@ -90,15 +91,13 @@ def site_url(request: WebRequest, resources: AppResources) -> str:
     return base.rstrip("/")
 
 
-async def share_rows(
-    storage: StorageApiClient, visitor_id: str, items: list[ItemView], site: str
-) -> dict[str, list[ShareRow]]:
-    """Each item's links, newest first (one call per item: a page shows at most a few)."""
-    rows: dict[str, list[ShareRow]] = {}
-    for item in items:
-        listing = await storage.list_shares(visitor_id, item.id)
-        rows[item.id] = [share_row(share, site, listing.server_time) for share in listing.shares]
-    return rows
+def share_rows(listing: ItemList, shown: set[str], site: str) -> dict[str, list[ShareRow]]:
+    """The links of each shown item, newest first, from the page's listing (no call)."""
+    return {
+        str(item.id): [share_row(share, site, listing.server_time) for share in item.shares]
+        for item in listing.items
+        if str(item.id) in shown
+    }
 
 
 def parse_share_form(form: dict[str, str], now: datetime) -> ShareCreate:

@@ -1,0 +1,110 @@
+"""The listing behind a page: a visitor's newest items with their share links and, in
+`direct` mode, the presigned GETs the page loads them by. One statement in PostgreSQL, one
+answer to web: a page view costs one round trip of each."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from s3tasks_contracts import ItemKind, ItemList, ListedItem
+from s3tasks_storage_api.db.engine import read
+from s3tasks_storage_api.db.repository import ItemRepository, PageRow
+from s3tasks_storage_api.items.naming import content_disposition
+from s3tasks_storage_api.items.service import FILES_LISTED, THUMBNAIL_CONTENT_TYPE
+from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.shares.service import ShareService
+from s3tasks_storage_api.storage.signing import Signer
+
+#: the longest validity SigV4 allows a presigned request
+MAX_PRESIGNED = timedelta(days=7)
+
+
+class ItemListing:
+    def __init__(
+        self,
+        settings: StorageApiSettings,
+        reads: sessionmaker[Session],
+        shares: ShareService,
+        browser_signer: Signer | None,
+    ) -> None:
+        """`browser_signer`: `direct` mode's (the page carries S3 links); None in `proxy`
+        mode, where pages link to web's own routes."""
+        self._settings = settings
+        self._reads = reads
+        self._shares = shares
+        self._signer = browser_signer
+
+    def list(self, visitor_id: str, kind: ItemKind) -> ItemList:
+        # every image kept under the cap is shown: the cap is a setting, so is the list
+        limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
+        rows, now = read(
+            self._reads, lambda session: ItemRepository(session).list_page(visitor_id, kind, limit)
+        )
+        return ItemList(items=[self._listed(row, now) for row in rows], server_time=now)
+
+    def _listed(self, row: PageRow, now: datetime) -> ListedItem:
+        content_url = thumbnail_url = None
+        if self._signer is not None:
+            signed_at, valid = link_window(row.stored_at, row.expires_at, now)
+            # a file is data to save, never a page: only a checked image may show inline
+            disposition = "inline" if row.kind is ItemKind.IMAGE else "attachment"
+            content_url = self._sign(
+                row.object_key, row.content_type, disposition, row, signed_at, valid
+            )
+            if row.thumbnail_key is not None:
+                thumbnail_url = self._sign(
+                    row.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline", row, signed_at, valid
+                )
+        return ListedItem(
+            id=row.id,
+            kind=row.kind,
+            filename=row.filename,
+            description=row.description,
+            content_type=row.content_type,
+            size_bytes=row.size_bytes,
+            etag=row.etag,
+            has_thumbnail=row.thumbnail_key is not None,
+            created_at=row.stored_at,
+            expires_at=row.expires_at,
+            shares=[self._shares.out(link, now) for link in row.links],
+            content_url=content_url,
+            thumbnail_url=thumbnail_url,
+        )
+
+    def _sign(
+        self,
+        key: str,
+        content_type: str,
+        disposition: str,
+        row: PageRow,
+        signed_at: datetime,
+        valid: timedelta,
+    ) -> str:
+        assert self._signer is not None  # noqa: S101 - direct mode only
+        return self._signer.get_url(
+            key,
+            valid_for=valid,
+            content_type=content_type,
+            disposition=content_disposition(disposition, row.filename),
+            signed_at=signed_at,
+            # the URL is the same on every page view: the browser keeps what it loaded
+            cache_control=f"private, max-age={int(valid.total_seconds())}",
+        )
+
+
+def link_window(
+    stored_at: datetime, expires_at: datetime, now: datetime
+) -> tuple[datetime, timedelta]:
+    """(signing time, validity) of an item's links: signed when it was stored and valid
+    until its deletion, so every page view carries the same URL. An item that lives longer
+    than S3 lets a link live (7 days) gets links of 7 days signed at half-window steps since
+    it was stored: the same URL for 3.5 days, never one about to expire."""
+    whole = timedelta(seconds=int((expires_at - stored_at).total_seconds()))
+    if whole <= MAX_PRESIGNED:
+        return stored_at, max(whole, timedelta(seconds=1))
+    step = MAX_PRESIGNED / 2
+    signed_at = stored_at + step * ((now - stored_at) // step)
+    left = timedelta(seconds=int((expires_at - signed_at).total_seconds()))
+    return signed_at, max(timedelta(seconds=1), min(MAX_PRESIGNED, left))
