@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -197,7 +197,8 @@ def _downloaded_digest(context: BrowserContext, site: IngressSite, page: Page) -
     digest = hashlib.sha256()
     with httpx.stream(
         "GET",
-        f"{site.url}{href}",
+        # web's route (proxy mode) or S3's presigned GET (direct mode)
+        urljoin(site.url, href),
         cookies=cookies,
         follow_redirects=True,
         timeout=_seconds_for(FILE_BYTES),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from s3tasks_storage_api.deletions.service import _merge
 from s3tasks_storage_api.errors import InvalidInput
+from s3tasks_storage_api.items.listing import MAX_PRESIGNED, link_window
 from s3tasks_storage_api.items.naming import (
     clean_description,
     clean_filename,
@@ -98,3 +99,27 @@ def test_merge_reads_each_stream_once_in_order() -> None:
     keys = [key for key, *_ in _merge(rows, objects)]
     assert keys == sorted(set(keys))
     assert len(keys) == len(set(range(0, 1000, 2)) | set(range(0, 1000, 3)))
+
+
+def test_page_links_are_signed_when_stored_and_valid_until_deletion() -> None:
+    stored = datetime(2026, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    signed_at, valid = link_window(stored, stored + timedelta(minutes=15), stored)
+    assert (signed_at, valid) == (stored, timedelta(minutes=15))
+    # the same at any moment of the item's life: one URL for every page view
+    later = stored + timedelta(minutes=14)
+    assert link_window(stored, stored + timedelta(minutes=15), later) == (signed_at, valid)
+
+
+def test_page_links_of_items_living_past_s3s_limit_last_7_days_and_cover_now() -> None:
+    stored = datetime(2026, 1, 1, tzinfo=UTC)
+    expires = stored + timedelta(days=30)
+    seen = set()
+    for hours in range(0, 30 * 24, 7):
+        now = stored + timedelta(hours=hours)
+        signed_at, valid = link_window(stored, expires, now)
+        assert valid <= MAX_PRESIGNED
+        assert signed_at <= now
+        # never handed out within half a window of its end
+        assert signed_at + valid >= min(expires, now + MAX_PRESIGNED / 2)
+        seen.add(signed_at)
+    assert len(seen) == 9  # a new URL every 3.5 days, not every view

@@ -28,8 +28,9 @@ _CSRF_IN_ACTION = re.compile(r'action="/(?:images|files)/upload\?csrf=([A-Za-z0-
 _TRANSFER = re.compile(r'data-transfer="(\w+)"')
 _S3_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
 _FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
-_THUMBNAIL = re.compile(r'<img src="/images/([0-9a-f-]{36})/thumbnail"')
-_DOWNLOAD = re.compile(r'href="/files/([0-9a-f-]{36})/download"')
+#: the items a page shows (their links may be web's routes or, in `direct` mode, S3's)
+_THUMBNAIL = re.compile(r'<li class="gallery-item" data-item-id="([0-9a-f-]{36})"')
+_DOWNLOAD = re.compile(r'<div class="card file" data-item-id="([0-9a-f-]{36})"')
 #: what the upload script tells web when it could not reach S3 or S3's answer never came
 CONNECTION_LOST = "ConnectionLost"
 #: what a response must never show a visitor.
