@@ -30,7 +30,6 @@ from s3tasks_contracts import (
     RedeemRequest,
     ShareCreate,
     ShareGrant,
-    ShareList,
     ShareLookup,
     ShareOut,
     ShareView,
@@ -183,9 +182,6 @@ class StorageApiClient:
             "POST", _shares_path(visitor_id, item_id), json=share.model_dump(mode="json")
         )
         return ShareOut.model_validate(body)
-
-    async def list_shares(self, visitor_id: str, item_id: str) -> ShareList:
-        return ShareList.model_validate(await self._json("GET", _shares_path(visitor_id, item_id)))
 
     async def stop_share(self, visitor_id: str, item_id: str, share_id: str) -> None:
         path = f"{_shares_path(visitor_id, item_id)}/{quote(share_id, safe='')}"
