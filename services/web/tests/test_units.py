@@ -21,6 +21,7 @@ from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.shares.paths import loggable_path
+from s3tasks_web.shares.qr import QR_CACHE_SIZE, qr_svg
 from s3tasks_web.storage_api_client import _raise_for_problem
 from s3tasks_web.transfers.pacing import paced
 from s3tasks_web.uploads.multipart_stream import MultipartStream
@@ -282,3 +283,12 @@ def test_a_share_links_token_never_reaches_the_access_log() -> None:
     assert loggable_path(f"/s/{token}") == f"/s/~{prefix}"
     assert loggable_path(f"/s/{token}/download") == f"/s/~{prefix}/download"
     assert loggable_path("/files/abc/download") == "/files/abc/download"
+
+
+def test_a_links_qr_code_is_made_once_and_kept() -> None:
+    url = f"https://s3tasks.example/s/{'A' * 43}"
+    first = qr_svg(url, "QR code of the link")
+    hits = qr_svg.cache_info().hits
+    assert qr_svg(url, "QR code of the link") is first
+    assert qr_svg.cache_info().hits == hits + 1
+    assert qr_svg.cache_info().maxsize == QR_CACHE_SIZE  # bounded: links come and go
