@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, event
 
 from s3tasks_contracts import ItemKind, ItemList
-from s3tasks_storage_api.db.engine import make_read_session_factory, read
-from s3tasks_storage_api.db.repository import ItemRepository
+from s3tasks_storage_api.db.engine import make_read_engine, read
+from s3tasks_storage_api.db.repository import read_page
 from s3tasks_testkit.backing_services import sqlalchemy_url
 from s3tasks_testkit.images import png
 from s3tasks_testkit.stack import Dependencies
@@ -112,7 +112,7 @@ def test_direct_links_are_the_same_on_every_view_and_end_with_the_item(
 
 def test_a_listing_is_one_statement(api: Api, visitor: str) -> None:
     """Counted where SQLAlchemy hands statements to the driver, on storage-api's own read
-    path (its read sessions and repository): the items, their links and the clock in one."""
+    path (its read engine and query): the items, their links and the clock in one."""
     with api.client() as client:
         shared = stored(client, visitor, png(20, 20))
         stored(client, visitor, png(21, 21))
@@ -129,8 +129,8 @@ def test_a_listing_is_one_statement(api: Api, visitor: str) -> None:
             statements.append(statement)
 
         rows, _ = read(
-            make_read_session_factory(engine),
-            lambda session: ItemRepository(session).list_page(visitor, ItemKind.IMAGE, 3),
+            make_read_engine(engine),
+            lambda connection: read_page(connection, visitor, ItemKind.IMAGE, 3),
         )
     finally:
         engine.dispose()

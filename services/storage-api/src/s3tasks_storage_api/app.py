@@ -21,7 +21,7 @@ from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
     make_engine,
-    make_read_session_factory,
+    make_read_engine,
     make_session_factory,
 )
 from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
@@ -70,7 +70,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
     listing = ItemListing(
         settings,
-        make_read_session_factory(engine),
+        make_read_engine(engine),
         shares,
         signers.browser if settings.transfer_mode is TransferMode.DIRECT else None,
     )

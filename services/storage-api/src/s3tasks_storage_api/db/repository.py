@@ -22,6 +22,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from s3tasks_contracts import DeletionReason, ItemKind
@@ -122,6 +123,52 @@ class PageRow:
     stored_at: datetime
     expires_at: datetime
     links: list[LinkRow]
+
+
+def read_page(
+    connection: Connection, visitor_id: str, kind: ItemKind, limit: int
+) -> tuple[list[PageRow], datetime]:
+    """The newest visible items with their share links, and the database's now(): one
+    statement, one round trip."""
+    rows = connection.execute(
+        _page_statement(), {"visitor_id": visitor_id, "kind": kind, "limit": limit}
+    ).all()
+    now: datetime = rows[0].now
+    items: dict[UUID, PageRow] = {}
+    for row in rows:
+        if row.id is None:
+            continue  # the clock's row of an empty page
+        item = items.get(row.id)
+        if item is None:
+            item = items[row.id] = PageRow(
+                id=row.id,
+                kind=ItemKind(row.kind),
+                filename=row.filename,
+                description=row.description,
+                content_type=row.content_type,
+                size_bytes=row.size_bytes,
+                etag=row.etag,
+                object_key=row.object_key,
+                thumbnail_key=row.thumbnail_key,
+                stored_at=row.stored_at,
+                expires_at=row.expires_at,
+                links=[],
+            )
+        if row.link_id is not None:
+            item.links.append(
+                LinkRow(
+                    id=row.link_id,
+                    item_id=row.id,
+                    nonce=row.nonce,
+                    created_at=row.link_created_at,
+                    ends_at=row.ends_at,
+                    max_downloads=row.max_downloads,
+                    downloads=row.downloads,
+                    password_required=row.password_required,
+                    stopped_at=row.stopped_at,
+                )
+            )
+    return list(items.values()), now
 
 
 @dataclass(frozen=True)
@@ -235,51 +282,6 @@ class ItemRepository:
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def list_page(
-        self, visitor_id: str, kind: ItemKind, limit: int
-    ) -> tuple[list[PageRow], datetime]:
-        """The newest visible items with their share links, and the database's now(): one
-        statement, one round trip."""
-        rows = self.session.execute(
-            _page_statement(), {"visitor_id": visitor_id, "kind": kind, "limit": limit}
-        ).all()
-        now: datetime = rows[0].now
-        items: dict[UUID, PageRow] = {}
-        for row in rows:
-            if row.id is None:
-                continue  # the clock's row of an empty page
-            item = items.get(row.id)
-            if item is None:
-                item = items[row.id] = PageRow(
-                    id=row.id,
-                    kind=ItemKind(row.kind),
-                    filename=row.filename,
-                    description=row.description,
-                    content_type=row.content_type,
-                    size_bytes=row.size_bytes,
-                    etag=row.etag,
-                    object_key=row.object_key,
-                    thumbnail_key=row.thumbnail_key,
-                    stored_at=row.stored_at,
-                    expires_at=row.expires_at,
-                    links=[],
-                )
-            if row.link_id is not None:
-                item.links.append(
-                    LinkRow(
-                        id=row.link_id,
-                        item_id=row.id,
-                        nonce=row.nonce,
-                        created_at=row.link_created_at,
-                        ends_at=row.ends_at,
-                        max_downloads=row.max_downloads,
-                        downloads=row.downloads,
-                        password_required=row.password_required,
-                        stopped_at=row.stopped_at,
-                    )
-                )
-        return list(items.values()), now
 
     def lock_own(self, visitor_id: str, item_id: UUID) -> Item | None:
         """The visitor's row in any state, locked until the transaction ends: completions of

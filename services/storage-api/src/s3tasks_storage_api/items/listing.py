@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
 from s3tasks_contracts import ItemKind, ItemList, ListedItem
 from s3tasks_storage_api.db.engine import read
-from s3tasks_storage_api.db.repository import ItemRepository, PageRow
+from s3tasks_storage_api.db.repository import PageRow, read_page
 from s3tasks_storage_api.items.naming import content_disposition
 from s3tasks_storage_api.items.service import FILES_LISTED, THUMBNAIL_CONTENT_TYPE
 from s3tasks_storage_api.settings import StorageApiSettings
@@ -25,7 +25,7 @@ class ItemListing:
     def __init__(
         self,
         settings: StorageApiSettings,
-        reads: sessionmaker[Session],
+        reads: Engine,
         shares: ShareService,
         browser_signer: Signer | None,
     ) -> None:
@@ -40,7 +40,7 @@ class ItemListing:
         # every image kept under the cap is shown: the cap is a setting, so is the list
         limit = self._settings.images_kept if kind is ItemKind.IMAGE else FILES_LISTED
         rows, now = read(
-            self._reads, lambda session: ItemRepository(session).list_page(visitor_id, kind, limit)
+            self._reads, lambda connection: read_page(connection, visitor_id, kind, limit)
         )
         return ItemList(items=[self._listed(row, now) for row in rows], server_time=now)
 
