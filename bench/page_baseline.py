@@ -29,13 +29,10 @@ from litestar.response import Template
 from litestar.template import TemplateConfig
 from prometheus_client import CollectorRegistry
 
-from s3tasks_contracts import ItemKind, ItemList, ShareList
+from s3tasks_contracts import ItemKind, ItemList, TransferMode
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_storage_api.db.engine import (
-    make_engine,
-    make_read_session_factory,
-    make_session_factory,
-)
+from s3tasks_storage_api.db.engine import make_engine, make_read_engine, make_session_factory
+from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.observability.metrics import ShareMetrics
 from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
@@ -48,7 +45,7 @@ from s3tasks_web.app import TEMPLATES_DIR, static_url
 from s3tasks_web.pages.kinds import IMAGES, KindPage
 from s3tasks_web.pages.views import deleted_after, item_views
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.shares.owner import share_row
+from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -68,54 +65,45 @@ class StorageSide:
     """storage-api's services, built as its `create_app` builds them."""
 
     items: ItemService
-    shares: ShareService
+    listing: ItemListing
 
     @classmethod
     def from_settings(cls, settings: StorageApiSettings) -> StorageSide:
         engine = make_engine(settings)
         sessions = make_session_factory(engine)
         registry = CollectorRegistry()
-        items = ItemService(
-            settings,
-            sessions,
-            ObjectStore.from_settings(settings),
-            NoJobs(),
-            reads=make_read_session_factory(engine),
-        )
+        items = ItemService(settings, sessions, ObjectStore.from_settings(settings), NoJobs())
         signers = Signers(
             browser=Signer(settings.s3_browser_endpoint, settings),
             service=Signer(settings.s3_endpoint, settings),
         )
         rate_limits = RateLimits(settings, RateLimitMetrics(registry))
         shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
-        return cls(items, shares)
+        listing = ItemListing(
+            settings,
+            make_read_engine(engine),
+            shares,
+            signers.browser if settings.transfer_mode is TransferMode.DIRECT else None,
+        )
+        return cls(items, listing)
 
 
-@dataclass(frozen=True)
-class Listing:
-    items: ItemList
-    #: each shown item's share links, by item id
-    shares: dict[str, ShareList]
+def listing(storage: StorageSide, visitor_id: str, page: KindPage) -> ItemList:
+    """THE SEAM: what storage-api does for one page view, today one listing that carries the
+    items with their share links (and in `direct` mode their S3 links): web's `page_context`."""
+    return storage.listing.list(visitor_id, page.kind)
 
 
-def listing(storage: StorageSide, visitor_id: str, page: KindPage) -> Listing:
-    """THE SEAM: what storage-api does for one page view, today one list of the items and one
-    list of each shown item's links (web's `page` handler and `share_rows`)."""
-    items = storage.items.list(visitor_id, page.kind)
-    shown = items.items if page.kind is ItemKind.IMAGE else items.items[:1]
-    return Listing(items, {str(i.id): storage.shares.list(visitor_id, i.id) for i in shown})
-
-
-def page_context(storage: StorageSide, found: Listing, page: KindPage, site: str) -> dict[str, Any]:
-    """The context web's page handler gives the template (`VisitorItems.page_context` and
-    `share_rows`), from web's own view helpers."""
+def page_context(
+    storage: StorageSide, found: ItemList, page: KindPage, site: str
+) -> dict[str, Any]:
+    """The context web's page handler gives the template (`VisitorItems.page_context`), from
+    web's own view helpers."""
     limits = storage.items.limits()
     max_bytes = page.max_bytes(limits)
-    views = item_views(found.items)
-    shares = {
-        item_id: [share_row(s, site, links.server_time) for s in links.shares]
-        for item_id, links in found.shares.items()
-    }
+    views = item_views(found)
+    shown = views if page.kind is ItemKind.IMAGE else views[:1]
+    shares = share_rows(found, {view.id for view in shown}, site)
     return {
         "page": page,
         "items": views,
