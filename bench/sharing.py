@@ -16,7 +16,6 @@ grant's 303 would turn every request into a download).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
 
@@ -31,7 +30,6 @@ from s3tasks_testkit.web_visitor import WebVisitor
 CLIENTS = 16
 #: the issue's goal for one hot link at 16 clients, in grants per second
 HOT_LINK_GOAL = 200.0
-_LINK = re.compile(r'class="share-url" type="text" value="[^"]*(/s/[A-Za-z0-9_-]{43})"')
 #: the Download button's form of a link without a password
 _DOWNLOAD_FORM = {"password": ""}
 
@@ -45,7 +43,7 @@ def share_links(visitor: WebVisitor, count: int) -> list[str]:
         )
         if created.status_code != 303:
             raise RuntimeError(f"creating a share link answered {created.status_code}")
-    links = _LINK.findall(visitor.page("/files"))
+    links = visitor.share_paths_in(visitor.page("/files"))
     if len(links) < count:
         raise RuntimeError(f"the page shows {len(links)} share links, not {count}")
     return list(links[:count])

@@ -4,7 +4,6 @@ pass: only PostgreSQL's one conditional UPDATE per grant does."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,6 @@ from s3tasks_testkit.web_visitor import WebVisitor
 
 LIMIT = 25
 ATTEMPTS = 200
-_LINK = re.compile(r'class="share-url" type="text" value="[^"]*(/s/[A-Za-z0-9_-]{43})"')
 
 
 def shared_file(owner: WebVisitor, **fields: str) -> str:
@@ -36,9 +34,9 @@ def shared_file(owner: WebVisitor, **fields: str) -> str:
         f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
     )
     assert created.status_code == 303
-    found = _LINK.search(owner.page("/files"))
-    assert found is not None
-    return found.group(1)
+    links = owner.share_paths_in(owner.page("/files"))
+    assert links, "the owner's page shows the new link"
+    return links[0]
 
 
 def downloads_counted(stack: ReplicatedStack) -> Counter[str]:

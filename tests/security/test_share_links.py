@@ -14,7 +14,6 @@ from s3tasks_testkit.web_visitor import Site, WebVisitor
 
 GONE = "This link does not exist or has expired."
 CONTENT = b"0123456789" * 10
-_LINK = re.compile(r'class="share-url" type="text" value="[^"]*(/s/[A-Za-z0-9_-]{43})"')
 _USED = re.compile(r'class="share-used">([^<]+)<')
 
 
@@ -40,9 +39,9 @@ def shared(owner: WebVisitor, **fields: str) -> tuple[str, str]:
         f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
     )
     assert created.status_code == 303
-    found = _LINK.search(owner.page("/files"))
-    assert found is not None
-    return item_id, found.group(1)
+    links = owner.share_paths_in(owner.page("/files"))
+    assert links, "the owner's page shows the new link"
+    return item_id, links[0]
 
 
 def used(owner: WebVisitor) -> list[str]:
@@ -172,7 +171,7 @@ def test_an_overlong_password_is_wrong_and_no_link_takes_one(
         data={"password": "p" * 10_000},
     )
     assert refused.status_code == 303
-    assert len(_LINK.findall(owner.page("/files"))) == 1
+    assert len(owner.share_paths_in(owner.page("/files"))) == 1
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "1001", "1e3", "٣", "1" * 40, "2.5"])
@@ -187,7 +186,7 @@ def test_limits_out_of_range_create_nothing(owner: WebVisitor, limit: str) -> No
     )
     assert created.status_code == 303
     page = owner.page("/files")
-    assert not _LINK.findall(page)
+    assert not WebVisitor.share_paths_in(page)
     assert "from 1 to 1000" in page
 
 
@@ -205,4 +204,4 @@ def test_sharing_needs_the_csrf_token_and_ones_own_item(owner: WebVisitor, site:
             f"/files/{item_id}/shares/{item_id}/stop", params={"csrf": other.csrf_token()}
         )
         assert stop.status_code == 303
-    assert len(_LINK.findall(owner.page("/files"))) == 1
+    assert len(owner.share_paths_in(owner.page("/files"))) == 1

@@ -31,6 +31,8 @@ _FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 #: the items a page shows (their links may be web's routes or, in `direct` mode, S3's)
 _THUMBNAIL = re.compile(r'<li class="gallery-item" data-item-id="([0-9a-f-]{36})"')
 _DOWNLOAD = re.compile(r'<div class="card file" data-item-id="([0-9a-f-]{36})"')
+#: a share link's path in the owner's panel (the field its copy button copies)
+_SHARE_PATH = re.compile(r'class="share-url" type="text" value="[^"]*(/s/[A-Za-z0-9_-]{43})"')
 #: what the upload script tells web when it could not reach S3 or S3's answer never came
 CONNECTION_LOST = "ConnectionLost"
 #: what a response must never show a visitor.
@@ -286,6 +288,11 @@ class WebVisitor:
     def latest_file_id_in(page: str) -> str | None:
         found = _DOWNLOAD.findall(page)
         return str(found[0]) if found else None
+
+    @staticmethod
+    def share_paths_in(page: str) -> list[str]:
+        """The share links' paths (`/s/<token>`) an owner's page shows, in its order."""
+        return list(_SHARE_PATH.findall(page))
 
 
 @dataclass
