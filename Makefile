@@ -9,7 +9,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
-install: ## Install uv (if missing), the locked Python environment, Chromium and Ceph (radosgw)
+install: ## Install uv (if missing), the locked Python environment, Chromium, Ceph (radosgw), nginx and podman
 	@scripts/bootstrap.sh --system
 
 .PHONY: assets

@@ -51,6 +51,10 @@ if $want_system; then
   # single-node Ceph (mon, osd, radosgw) as the tests' and benchmarks' S3 server; nginx as
   # the load balancer (and ingress) in front of replicas
   apt_install chromium fonts-dejavu-core libfaketime ceph-mon ceph-osd radosgw ceph-common nginx
+  # podman (and what it builds the images with) for the container, compose and chart tests:
+  # here, once, rather than by each test worker that needs it (two at once fought over apt's
+  # lock, and the loser skipped its tests)
+  apt_install podman runc debootstrap uidmap catatonit
   # the browser tests run axe-core (the accessibility engine) from the frontend's locked
   # devDependencies; the committed bundle itself needs no node
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -28,6 +29,8 @@ cgroup_manager = "cgroupfs"
 """
 # catatonit: podman kube play builds its pause image with it
 PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "catatonit")
+#: the lock the test workers take turns on to install them
+APT_TURNS = Path(tempfile.gettempdir()) / "s3tasks-tests-apt.lock"
 # No registry here: the images build on a Debian made with debootstrap, and with the host's CA
 # bundle mounted for the TLS-intercepting proxy (on a normal machine it is simply trusted).
 BASE_IMAGE = os.environ.get("S3TASKS_TEST_BASE_IMAGE", "localhost/bookworm-min")
@@ -60,17 +63,24 @@ def _install_podman() -> str | None:
     if os.geteuid() != 0:
         return f"podman is not installed and installing {missing} needs root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # a fresh machine may run apt already (unattended upgrades, bootstrap): wait for its lock
+    # a fresh machine may run apt already (unattended upgrades, bootstrap): wait for its lock;
+    # `apt-get update`'s lists lock is not covered by that option, so the test workers that
+    # need podman take turns on a lock of their own (`make install` installs it beforehand)
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
-    for argv in (
-        [*apt, "update", "-qq"],
-        [*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
-    ):
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=900, env=env, check=False
-        )
-        if done.returncode != 0:
-            return f"could not install {missing}: {' '.join(argv)}: {done.stderr[-500:]}"
+    with APT_TURNS.open("w") as turns:
+        fcntl.flock(turns, fcntl.LOCK_EX)
+        missing = [p for p in missing if _run(["dpkg", "-s", p], 30).returncode != 0]
+        for argv in (
+            [*apt, "update", "-qq"],
+            [*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
+        ):
+            if not missing:
+                break  # another worker installed them while this one waited
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=900, env=env, check=False
+            )
+            if done.returncode != 0:
+                return f"could not install {missing}: {' '.join(argv)}: {done.stderr[-500:]}"
     return None
 
 

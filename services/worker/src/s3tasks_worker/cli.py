@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_worker.settings import WorkerSettings
@@ -108,16 +111,30 @@ def run_beat(settings: WorkerSettings) -> None:
     # `probe live` works for the beat container too: beat has its own state dir there.
     heartbeat = HeartbeatThread(health_files(settings), settings.heartbeat_interval_seconds)
     heartbeat.start()
+    beat = app.Beat(schedule=str(settings.beat_schedule_file), loglevel=settings.log_level)
+    beat.install_sync_handler = _stop_beat_on_signal
     try:
-        app.start(
-            [
-                "beat",
-                f"--schedule={settings.beat_schedule_file}",
-                f"--loglevel={settings.log_level}",
-            ]
-        )
+        beat.run()
     finally:
         heartbeat.stop()
+
+
+def _stop_beat_on_signal(service: Any) -> None:
+    """SIGTERM and SIGINT end beat's loop; the loop's own `finally` saves and closes the
+    schedule, once.
+
+    Celery's handler closes the schedule's shelf first, then raises SystemExit from wherever
+    the signal landed: when that was inside a tick (publishing, through code that handles
+    what it raises), the loop went on and its next tick read the closed shelf and beat
+    exited 1 ("invalid operation on closed shelf"; seen in tests/shutdown/test_sigterm.py).
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        service.stop()  # the loop ends even where the SystemExit below is swallowed
+        raise SystemExit
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def probe(settings: WorkerSettings, check: str) -> int:
