@@ -586,6 +586,8 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
         "storageApi": {
             "containerPorts": {"http": ports.storage_api},
             "service": {"port": ports.storage_api},
+            # the e2e suite below sends every visitor and share attempt from one address
+            "extraEnvVars": [{"name": k, "value": v} for k, v in TEST_RATE_LIMITS.items()],
         },
         "worker": {"containerPorts": {"metrics": ports.worker}},
     }
