@@ -545,6 +545,13 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
 
 # -- issue 7: the chart's dev-mode rendering under podman kube play -------------------------
 
+#: the whole e2e suite runs against one pod: its password attempts too come from one address
+KUBE_PLAY_RATE_LIMITS = {
+    **TEST_RATE_LIMITS,
+    "STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK": "1000000/minute",
+}
+
 KUBE_PLAY_KINDS = {"Deployment", "ConfigMap", "Secret"}  # Services: host network here
 
 
@@ -586,8 +593,8 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
         "storageApi": {
             "containerPorts": {"http": ports.storage_api},
             "service": {"port": ports.storage_api},
-            # the e2e suite below sends every visitor and share attempt from one address
-            "extraEnvVars": [{"name": k, "value": v} for k, v in TEST_RATE_LIMITS.items()],
+            # the e2e suite below sends every visitor and password attempt from one address
+            "extraEnvVars": [{"name": k, "value": v} for k, v in KUBE_PLAY_RATE_LIMITS.items()],
         },
         "worker": {"containerPorts": {"metrics": ports.worker}},
     }
