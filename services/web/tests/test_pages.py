@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 import uuid
 
@@ -21,8 +22,17 @@ from .conftest import MAX_IMAGE_BYTES
 PAGES = ["/images", "/files", "/static/style.css", "/static/logo.svg", "/healthz", "/nope"]
 
 
-def _thumbnails(html: str) -> list[str]:
-    return re.findall(r'<img src="(/images/[0-9a-f-]+/thumbnail)" alt="Thumbnail of ([^"]+)"', html)
+def _thumbnails(page: str) -> list[tuple[str, str]]:
+    """(URL, filename) of each thumbnail: web's route in proxy mode, S3's link in direct mode."""
+    found = re.findall(r'<img src="([^"]+)" alt="Thumbnail of ([^"]+)"', page)
+    return [(html.unescape(url), name) for url, name in found]
+
+
+def _download_path(visitor: WebVisitor, page: str) -> str:
+    """web's download route of the page's file (it answers in both modes: 303 to S3 in direct)."""
+    item_id = visitor.latest_file_id_in(page)
+    assert item_id is not None, "the page offers the upload for download"
+    return f"/files/{item_id}/download"
 
 
 def test_root_redirects_to_my_images(visitor: WebVisitor) -> None:
@@ -155,14 +165,13 @@ def test_file_round_trip_with_description_and_range(visitor: WebVisitor) -> None
     assert "Uploaded data.bin" in html
     assert "my test data" in html
     assert "250 KiB" in html
-    link = re.search(r'href="(/files/[0-9a-f-]+/download)"', html)
-    assert link is not None
-    full = visitor.get(link.group(1))
+    link = _download_path(visitor, html)
+    full = visitor.get(link)
     assert full.status_code == 200
     assert full.content == content
     assert "attachment" in full.headers["content-disposition"]
     assert full.headers["content-length"] == str(len(content))
-    partial = visitor.get(link.group(1), headers={"Range": "bytes=10-19"})
+    partial = visitor.get(link, headers={"Range": "bytes=10-19"})
     assert partial.status_code == 206
     assert partial.content == content[10:20]
     assert partial.headers["content-range"] == f"bytes 10-19/{len(content)}"
@@ -171,14 +180,13 @@ def test_file_round_trip_with_description_and_range(visitor: WebVisitor) -> None
 def test_visitors_see_only_their_own_items(visitor: WebVisitor, other_visitor: WebVisitor) -> None:
     visitor.upload("image", "mine.png", png(), script=False)
     visitor.upload("file", "mine.txt", b"secret", description="private", script=False)
-    html = visitor.page("/images")
-    (thumb_url, _), *_ = _thumbnails(html)
+    (image_id,) = visitor.image_ids()
     assert "No images yet" in other_visitor.page("/images")
     assert "No files yet" in other_visitor.page("/files")
-    assert other_visitor.http.get(thumb_url).status_code == 404
-    download = re.search(r'href="(/files/[0-9a-f-]+/download)"', visitor.page("/files"))
-    assert download is not None
-    assert other_visitor.http.get(download.group(1)).status_code == 404
+    # web's own routes for them (a page in direct mode links S3: tests/security/test_page_links)
+    assert other_visitor.http.get(f"/images/{image_id}/thumbnail").status_code == 404
+    download = _download_path(visitor, visitor.page("/files"))
+    assert other_visitor.http.get(download).status_code == 404
 
 
 def test_tampered_cookie_makes_a_new_visitor(visitor: WebVisitor) -> None:
