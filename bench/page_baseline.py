@@ -29,9 +29,9 @@ from litestar.response import Template
 from litestar.template import TemplateConfig
 from prometheus_client import CollectorRegistry
 
-from s3tasks_contracts import ItemKind, ItemList, TransferMode
+from s3tasks_contracts import ItemKind, ItemList
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_storage_api.db.engine import make_engine, make_read_engine, make_session_factory
+from s3tasks_storage_api.db.engine import make_engine, make_session_factory
 from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.observability.metrics import ShareMetrics
@@ -39,7 +39,6 @@ from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.service import ShareService
 from s3tasks_storage_api.storage.bucket import ObjectStore
-from s3tasks_storage_api.storage.signing import Signer
 from s3tasks_storage_api.transfers.service import Signers
 from s3tasks_web.app import TEMPLATES_DIR, static_url
 from s3tasks_web.pages.kinds import IMAGES, KindPage
@@ -73,18 +72,10 @@ class StorageSide:
         sessions = make_session_factory(engine)
         registry = CollectorRegistry()
         items = ItemService(settings, sessions, ObjectStore.from_settings(settings), NoJobs())
-        signers = Signers(
-            browser=Signer(settings.s3_browser_endpoint, settings),
-            service=Signer(settings.s3_endpoint, settings),
-        )
+        signers = Signers.from_settings(settings)
         rate_limits = RateLimits(settings, RateLimitMetrics(registry))
         shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
-        listing = ItemListing(
-            settings,
-            make_read_engine(engine),
-            shares,
-            signers.browser if settings.transfer_mode is TransferMode.DIRECT else None,
-        )
+        listing = ItemListing.on_engine(settings, engine, shares, signers.browser)
         return cls(items, listing)
 
 

@@ -15,13 +15,11 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
-from s3tasks_contracts import TransferMode
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
     make_engine,
-    make_read_engine,
     make_session_factory,
 )
 from s3tasks_storage_api.db.repository import ItemRepository, KindTotals
@@ -41,7 +39,6 @@ from s3tasks_storage_api.shares.controllers import OwnerSharesController, Public
 from s3tasks_storage_api.shares.service import ShareService
 from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.storage.lifecycle import keep_lifecycle_rules
-from s3tasks_storage_api.storage.signing import Signer
 from s3tasks_storage_api.transfers.controllers import LinksController, UploadsController
 from s3tasks_storage_api.transfers.service import Signers, TransferService
 
@@ -59,21 +56,13 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     upload_metrics = UploadMetrics(registry)
     rate_limits = RateLimits(settings, RateLimitMetrics(registry))
     items = ItemService(settings, sessions, store, job_queue)
-    signers = Signers(
-        browser=Signer(settings.s3_browser_endpoint, settings),
-        service=Signer(settings.s3_endpoint, settings),
-    )
+    signers = Signers.from_settings(settings)
     transfers = TransferService(
         settings, sessions, store, signers, items, upload_metrics, rate_limits
     )
     deletions = DeletionService(sessions, store)
     shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
-    listing = ItemListing(
-        settings,
-        make_read_engine(engine),
-        shares,
-        signers.browser if settings.transfer_mode is TransferMode.DIRECT else None,
-    )
+    listing = ItemListing.on_engine(settings, engine, shares, signers.browser)
 
     def totals() -> list[KindTotals]:
         with sessions() as session:

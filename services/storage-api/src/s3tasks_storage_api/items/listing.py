@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from s3tasks_contracts import ItemKind, ItemList, ListedItem
-from s3tasks_storage_api.db.engine import read
+from s3tasks_contracts import ItemKind, ItemList, ListedItem, TransferMode
+from s3tasks_storage_api.db.engine import make_read_engine, read
 from s3tasks_storage_api.db.repository import PageRow, read_page
 from s3tasks_storage_api.items.naming import content_disposition
 from s3tasks_storage_api.items.service import FILES_LISTED, THUMBNAIL_CONTENT_TYPE
@@ -35,6 +35,19 @@ class ItemListing:
         self._reads = reads
         self._shares = shares
         self._signer = browser_signer
+
+    @classmethod
+    def on_engine(
+        cls,
+        settings: StorageApiSettings,
+        engine: Engine,
+        shares: ShareService,
+        browser_signer: Signer,
+    ) -> ItemListing:
+        """The listing as storage-api runs it: reads in autocommit on `engine`'s pool, S3
+        links in the page only in `direct` mode."""
+        direct = settings.transfer_mode is TransferMode.DIRECT
+        return cls(settings, make_read_engine(engine), shares, browser_signer if direct else None)
 
     def list(self, visitor_id: str, kind: ItemKind) -> ItemList:
         # every image kept under the cap is shown: the cap is a setting, so is the list

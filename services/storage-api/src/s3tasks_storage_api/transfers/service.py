@@ -86,6 +86,13 @@ class Signers:
     browser: Signer
     service: Signer
 
+    @classmethod
+    def from_settings(cls, settings: StorageApiSettings) -> Signers:
+        return cls(
+            browser=Signer(settings.s3_browser_endpoint, settings),
+            service=Signer(settings.s3_endpoint, settings),
+        )
+
     def for_(self, via: TransferMode) -> Signer:
         return self.browser if via is TransferMode.DIRECT else self.service
 
