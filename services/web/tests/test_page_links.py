@@ -16,6 +16,8 @@ from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 from s3tasks_testkit.web_visitor import WebVisitor
 
+from .conftest import api_and_web
+
 _THUMBNAIL_SRC = re.compile(r'<img src="([^"]+)" alt="Thumbnail of ')
 _CONTENT_HREF = re.compile(r'<li class="gallery-item"[^>]*>\s*<a href="([^"]+)"')
 _DOWNLOAD_HREF = re.compile(r'<a class="download" href="([^"]+)"')
@@ -23,15 +25,11 @@ _DOWNLOAD_HREF = re.compile(r'<a class="download" href="([^"]+)"')
 
 @pytest.fixture(scope="module")
 def direct_stack(dependencies: Dependencies) -> Iterator[Stack]:
-    with isolated_config(dependencies, "web-test_page_links", transfer_mode="direct") as config:
-        stack = Stack(config)
-        try:
-            stack.migrate()
-            stack.start_storage_api()
-            stack.start_web()
-            yield stack
-        finally:
-            stack.stop_all()
+    with (
+        isolated_config(dependencies, "web-test_page_links", transfer_mode="direct") as config,
+        api_and_web(config) as stack,
+    ):
+        yield stack
 
 
 @pytest.fixture
