@@ -235,6 +235,7 @@ def _rows_of(faulty: FaultySite, visitor_id: str) -> int:
     return int(row[0])
 
 
+@pytest.mark.mode_independent  # the sweep, not the upload, is under test
 @pytest.mark.timeout(900)  # the waits below are bounded by the retry policy and restarts
 def test_storage_api_and_worker_killed_during_a_sweep_lose_nothing(faulty: FaultySite) -> None:
     stack = faulty.stack
@@ -284,6 +285,7 @@ def _faked_worker(faulty: FaultySite, offset: str) -> ServiceProcess:
     )
 
 
+@pytest.mark.mode_independent  # expiry decisions, not transfers
 @pytest.mark.parametrize(
     "offset",
     ["+2h", "-2h"],

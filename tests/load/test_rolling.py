@@ -19,7 +19,9 @@ from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.stack import Dependencies
 
 #: dozens of processes restarted under load: not beside the other heavy tests
-pytestmark = pytest.mark.heavy
+# draining and restarts are the same code in both modes; proxy mode (the default pass) also
+# carries the bytes through the replicas being restarted, so it is the harder of the two
+pytestmark = [pytest.mark.heavy, pytest.mark.mode_independent]
 
 #: long enough for an upload in parts to be downloaded again before its expiry
 TTL_SECONDS = 30

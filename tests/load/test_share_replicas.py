@@ -50,7 +50,8 @@ def downloads_counted(stack: ReplicatedStack) -> Counter[str]:
 
 
 # 3 web, 2 storage-api, 2 workers, 2 beats and 200 clients: one at a time under xdist
-pytestmark = pytest.mark.heavy
+# grants are counted in PostgreSQL before either mode serves the bytes (test_shares runs in both)
+pytestmark = [pytest.mark.heavy, pytest.mark.mode_independent]
 
 
 @pytest.mark.timeout(900)

@@ -18,6 +18,10 @@ from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import Site, WebVisitor
 
+# always against a direct-mode site of its own (the only mode whose pages carry S3 links)
+pytestmark = pytest.mark.mode_independent
+
+
 SWEEP_INTERVAL_SECONDS = 1.0
 _S3_LINK = re.compile(r'(?:src|href)="(https?://[^"]+)"')
 
