@@ -39,6 +39,37 @@ CONNECTION_LOST = "ConnectionLost"
 LEAK_MARKERS = ("Traceback", 'File "/', "psycopg", "sqlalchemy", "botocore", "minio.error")
 
 
+class BrowserTransport(httpx.HTTPTransport):
+    """httpx's transport, resending a request once as a browser does when the kept-alive
+    connection it went out on was closed before any answer came back.
+
+    A server or proxy may close an idle kept-alive connection at any moment (nginx does with
+    every idle connection of its old workers on a reload; uvicorn with its own when it shuts
+    down), and a request sent on it at that moment is lost before anyone read it. Chromium
+    sends such a request again, whatever its method, when the connection was a reused one and
+    no response header had arrived (`HttpNetworkTransaction::ShouldResendRequest`); Firefox
+    does the same. httpx does not, so without this a test client reports a failure that no
+    visitor's browser shows. A new connection that fails is not resent, nor is an answer
+    cut off after its headers (httpx has returned the response by then). `resent` counts
+    what was sent again, for the report.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # httpcore hands the request an idle connection to its origin when it has one
+        reused = any(connection.is_idle() for connection in self._pool.connections)
+        try:
+            return super().handle_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if not reused:
+                raise
+        self.resent += 1
+        return super().handle_request(request)
+
+
 def visitor_id_of(session_cookie: str) -> str:
     """The anonymous id in web's session cookie (its payload is readable, only signed)."""
     payload = session_cookie.partition(".")[0]
@@ -49,9 +80,16 @@ def visitor_id_of(session_cookie: str) -> str:
 class WebVisitor:
     """One browser's worth of state, posting forms like a browser (or the upload script)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 60.0, browser_resends: bool = False
+    ) -> None:
+        """`browser_resends`: requests to the site are resent as a browser resends them
+        (`BrowserTransport`); off, every closed connection is the test's to see."""
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=False)
+        self.transport = BrowserTransport() if browser_resends else None
+        self.http = httpx.Client(
+            base_url=base_url, timeout=timeout, follow_redirects=False, transport=self.transport
+        )
         #: the browser's own connections to S3 (`direct` mode): no cookies of the site
         self.s3 = httpx.Client(timeout=timeout, follow_redirects=False)
         self._token: str | None = None

@@ -105,7 +105,7 @@ class RollingRestart:
             self.figures.part_uploads_verified == 0 and not self.figures.part_upload_failures
         ):
             seed += 1
-            with WebVisitor(self.stack.web_url, timeout=120) as visitor:
+            with WebVisitor(self.stack.web_url, timeout=120, browser_resends=True) as visitor:
                 try:
                     self._one_upload_in_parts(visitor, seed)
                 except httpx.HTTPError as exc:
