@@ -195,6 +195,28 @@ def test_devstack_in_direct_mode_lets_the_browser_carry_the_bytes(
         assert download.status_code == 303
         assert download.headers["location"].startswith(f"{s3_origin}/")
 
+        # sharing on the embedded defaults: a link to the file, opened by someone without
+        # the owner's cookie, who downloads it from the embedded S3
+        shared = browser.post(
+            f"/files/{ticket['item_id']}/shares?{query}", data={"max_downloads": "1"}
+        )
+        assert shared.status_code == 303, shared.text
+        share_url = re.search(
+            r'class="share-url" type="text" value="([^"]+)"', browser.get("/files").text
+        )
+        assert share_url, "no share link on the owner's page"
+        with httpx.Client(timeout=30) as stranger:
+            offered = stranger.get(html.unescape(share_url[1]))
+            assert offered.status_code == 200, offered.text
+            assert "notes.bin" in offered.text
+            assert "set-cookie" not in offered.headers
+            granted = stranger.post(html.unescape(share_url[1]), headers={"Origin": url})
+            assert granted.status_code == 303, granted.text
+            assert httpx.get(granted.headers["location"], timeout=30).content == content
+            used_up = stranger.post(html.unescape(share_url[1]), headers={"Origin": url})
+            assert used_up.status_code == 410
+            assert "used up" in used_up.text, used_up.text
+
         text = log_path.read_text()
         assert "transfer mode: direct" in text
         assert f"direct mode: S3 admits pages from {url}" in text
