@@ -125,12 +125,17 @@ class InFlight:
 
 
 def _not_ready_then_refused(url: str) -> None:
-    """During the delay /readyz says 503 (endpoints drop the replica); then nothing listens."""
-    wait_until(
-        lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 503,
-        timeout=DELAY_SECONDS + 5,
-        message="readiness to turn false",
-    )
+    """During the delay /readyz says 503 (endpoints drop the replica), and every answer says
+    `Connection: close`, so no client keeps an idle connection to the listener about to
+    close; then nothing listens."""
+    answers: list[httpx.Response] = []
+
+    def not_ready() -> bool:
+        answers.append(httpx.get(f"{url}/readyz", timeout=5))
+        return answers[-1].status_code == 503
+
+    wait_until(not_ready, timeout=DELAY_SECONDS + 5, message="readiness to turn false")
+    assert answers[-1].headers.get("connection") == "close", answers[-1].headers
     wait_until(lambda: _refused(url), timeout=patience(DELAY_SECONDS), message="refusal")
 
 

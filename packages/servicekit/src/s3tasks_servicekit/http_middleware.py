@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.requestid import REQUEST_ID_HEADER, bind_request_id, unbind_request_id
 
 #: any ASGI app (Litestar's handler included); scopes and messages are ASGI's dicts
@@ -21,6 +22,7 @@ UNMATCHED_ROUTE = "unmatched"
 PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 #: uploads and downloads of hundreds of megabytes take minutes, pages milliseconds
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_CLOSE = (b"connection", b"close")
 
 
 class HttpMetrics:
@@ -52,7 +54,12 @@ class RequestMiddleware:
     """Binds the request id (answered in `X-Request-ID`), counts and times every answer, and
     writes an access line to `access_log` when given (probes at DEBUG), its path as
     `log_path` writes it (a path that holds a secret, such as a share link's token, must not
-    reach a log)."""
+    reach a log).
+
+    Once `draining` has begun (SIGTERM), every answer says `Connection: close` and uvicorn
+    closes its connection after it: a client's kept-alive connection to a replica that is
+    going away ends after an answer, where the client knows not to reuse it, instead of idle
+    when the listener closes, where a request the client was just sending on it is lost."""
 
     def __init__(
         self,
@@ -60,8 +67,10 @@ class RequestMiddleware:
         metrics: HttpMetrics,
         access_log: logging.Logger | None = None,
         log_path: Callable[[str], str] = lambda path: path,
+        draining: Draining | None = None,
     ) -> None:
         self._app = app
+        self._draining = draining
         self._metrics = metrics
         self._access_log = access_log
         self._log_path = log_path
@@ -83,6 +92,7 @@ class RequestMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    *([_CLOSE] if self._draining is not None and self._draining.started else []),
                 ]
             await send(message)
 

@@ -149,5 +149,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     )
     # Litestar runs middleware only for requests that reach a route handler; around the whole
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
-    app.asgi_handler = RequestMiddleware(app.asgi_handler, HttpMetrics(registry, "storage-api"))
+    app.asgi_handler = RequestMiddleware(
+        app.asgi_handler, HttpMetrics(registry, "storage-api"), draining=app.state.draining
+    )
     return app

@@ -214,5 +214,6 @@ def create_app(settings: WebSettings) -> Litestar:
         HttpMetrics(resources.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
         log_path=loggable_path,
+        draining=app.state.draining,
     )
     return app

@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 #: storage-api could not be reached, dropped the connection or did not answer in time
 _UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError)
+#: a pooled connection closed under a request before any answer: a storage-api replica
+#: shutting down closes its idle kept-alive connections, and one of them may have just been
+#: handed this request. aiohttp sends GET, PUT and DELETE once more on its own (RFC 9112,
+#: 9.3.1); a POST only where storage-api does the same thing twice (`retry_safe`).
+_CLOSED_UNDER_US = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 #: a readiness probe answers quickly or not at all: the kubelet's own timeout is short.
 _READY_TIMEOUT_SECONDS = 2.0
 #: What a visitor reads when storage-api refuses in words not meant for them, by status.
@@ -138,6 +143,7 @@ class StorageApiClient:
             "POST",
             f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/parts",
             json=PartRequest(part_numbers=numbers, via=via).model_dump(mode="json"),
+            retry_safe=True,  # signing only: the same links again
         )
         return PartLinks.model_validate(body)
 
@@ -155,6 +161,7 @@ class StorageApiClient:
             "POST",
             f"{_uploads_path(visitor_id)}/{quote(item_id, safe='')}/complete",
             json=completion.model_dump(mode="json"),
+            retry_safe=True,  # a second completion answers with the stored item
         )
         return ItemOut.model_validate(body)
 
@@ -192,7 +199,9 @@ class StorageApiClient:
     # -- share links: whoever holds one (tokens travel in bodies, never in a path) ---------
 
     async def look_up_share(self, lookup: ShareLookup) -> ShareView:
-        return ShareView.model_validate(await self._share_json("/v1/shares/lookup", lookup))
+        # a read (a wrong password counts as an attempt once more at worst, never a download)
+        view = await self._share_json("/v1/shares/lookup", lookup, retry_safe=True)
+        return ShareView.model_validate(view)
 
     async def grant_share(self, request: GrantRequest) -> ShareGrant:
         """Counts one download: call it for a download only, never for a HEAD."""
@@ -200,15 +209,22 @@ class StorageApiClient:
 
     async def redeem_share(self, request: RedeemRequest) -> ContentLink:
         """A fresh URL within a grant (a resumed or ranged download): not counted."""
-        return ContentLink.model_validate(await self._share_json("/v1/shares/redeem", request))
+        link = await self._share_json("/v1/shares/redeem", request, retry_safe=True)
+        return ContentLink.model_validate(link)
 
     async def _share_json(
-        self, path: str, request: ShareLookup | GrantRequest | RedeemRequest
+        self,
+        path: str,
+        request: ShareLookup | GrantRequest | RedeemRequest,
+        *,
+        retry_safe: bool = False,
     ) -> object:
         """A public share call: its refusals are for whoever holds the link (ShareRefused);
         a 403 in other words than storage-api's own for people is web's credential."""
         payload = request.model_dump(mode="json")
-        status, body, retry_after = await self._request("POST", path, json=payload)
+        status, body, retry_after = await self._request(
+            "POST", path, json=payload, retry_safe=retry_safe
+        )
         if 200 <= status < 300:
             return _decoded(body)
         detail = _user_safe_detail(body)
@@ -224,8 +240,11 @@ class StorageApiClient:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        retry_safe: bool = False,
     ) -> object:
-        status, body, retry_after = await self._request(method, path, params=params, json=json)
+        status, body, retry_after = await self._request(
+            method, path, params=params, json=json, retry_safe=retry_safe
+        )
         if 200 <= status < 300:
             return _decoded(body)
         _raise_for_problem(status, body, retry_after)
@@ -238,17 +257,37 @@ class StorageApiClient:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        retry_safe: bool = False,
     ) -> tuple[int, bytes, int | None]:
         """(status, body, Retry-After) of one call; storage-api unreachable or too slow:
-        unavailable."""
+        unavailable. `retry_safe`: a POST that storage-api may be sent twice, sent once more
+        if its connection was closed under it (`_CLOSED_UNDER_US`)."""
         try:
-            async with self._http.request(
-                method, self._url(path), params=params, json=json, headers=_trace_headers()
-            ) as response:
-                retry_after = _retry_after(response.headers.get("retry-after"))
-                return response.status, await response.read(), retry_after
+            try:
+                return await self._send(method, path, params, json)
+            except aiohttp.ClientConnectorError:
+                raise  # nothing was sent: aiohttp's own connect errors are final
+            except _CLOSED_UNDER_US as exc:
+                if not retry_safe:
+                    raise
+                log.info(
+                    "storage-api closed the connection under %s %s (%s): sent again",
+                    method,
+                    path,
+                    exc,
+                )
+                return await self._send(method, path, params, json)
         except _UNREACHABLE as exc:
             raise StorageUnavailable from exc
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str] | None, json: object
+    ) -> tuple[int, bytes, int | None]:
+        async with self._http.request(
+            method, self._url(path), params=params, json=json, headers=_trace_headers()
+        ) as response:
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            return response.status, await response.read(), retry_after
 
     def _url(self, path: str) -> URL:
         # the path's parts are quoted already (`quote` above): sent exactly as built
