@@ -11,6 +11,12 @@ sent again, its caller sees nginx's 502, except an idempotent one (PUT, DELETE) 
 to arrive whole with its headers: nginx holds a copy of it, and sending it again is harmless
 by definition (web's PUT stores the same part once more). tests/deploy/test_ingress_nginx.py
 drives each case against a real dead port.
+
+A service named in `tcp` is balanced per connection instead (nginx's stream module), as a
+Kubernetes Service balances a pod's calls to another service (kube-proxy): a change of its
+members sends new connections to the new ones and leaves open connections be (the old
+workers carry them until either end closes), where an HTTP balancer's reload closes every
+idle kept-alive connection of its clients, which no Service does. web reaches storage-api so.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +37,11 @@ from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import free_loopback_port, wait_until
 
 NGINX = "/usr/sbin/nginx"
+#: Debian's libnginx-mod-stream (make install installs it)
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 
 _CONF = """\
-worker_processes 1;
+{load}worker_processes 1;
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {log_dir}/nginx-error.log warn;
@@ -54,7 +62,7 @@ http {{
     proxy_connect_timeout 2s;
 {servers}
 }}
-"""
+{streams}"""
 
 _SERVER = """\
     upstream {name} {{
@@ -73,6 +81,22 @@ _SERVER = """\
     }}
 """
 
+_STREAM = """\
+stream {{
+{servers}}}
+"""
+_STREAM_SERVER = """\
+    upstream {name} {{
+{members}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_pass {name};
+        proxy_connect_timeout 2s;
+        proxy_next_upstream on;
+        proxy_next_upstream_tries {tries};
+    }}
+"""
 #: An ingress's answer to a body over its limit: nginx's own 413, with web's page explaining it
 #: as the body (an internal GET of `{page}`; the status stays 413), not nginx's bare page.
 _TOO_LARGE = """\
@@ -119,14 +143,21 @@ def nginx_balancer(
     max_body: str = "0",
     too_large_page: str | None = None,
     ports: Mapping[str, int] | None = None,
+    tcp: Collection[str] = (),
 ) -> Iterator[Balancer]:
     """nginx balancing each `name: [replica ports]`; stopped (by its pid) on exit. With
     `too_large_page`, a body over `max_body` gets nginx's 413 with that page of the upstream
     as its body (as an operator's ingress would explain its limit). `ports`: listen where a
-    stopped balancer listened (a restart, which browsers see as the same origin)."""
+    stopped balancer listened (a restart, which browsers see as the same origin). `tcp`: the
+    names balanced per connection, as a Service is (the module docstring)."""
     binary = NGINX if Path(NGINX).exists() else shutil.which("nginx")
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
+    if tcp and not STREAM_MODULE.exists():
+        raise RuntimeError(
+            "nginx's stream module is not installed (apt-get install libnginx-mod-stream;"
+            " make install does)"
+        )
     log_dir.mkdir(parents=True, exist_ok=True)
     # nginx binds its own listening sockets
     ports = {name: (ports or {}).get(name) or free_loopback_port() for name in upstreams}
@@ -139,6 +170,7 @@ def nginx_balancer(
                 log_dir,
                 max_body=max_body,
                 too_large_page=too_large_page,
+                tcp=tcp,
             )
         )
         with (log_dir / "nginx.log").open("ab") as out:
@@ -161,6 +193,7 @@ def nginx_balancer(
                     log_dir,
                     max_body=max_body,
                     too_large_page=too_large_page,
+                    tcp=tcp,
                 )
             )
             before = _workers(proc)
@@ -199,20 +232,41 @@ def nginx_conf(
     *,
     max_body: str = "0",
     too_large_page: str | None = None,
+    tcp: Collection[str] = (),
 ) -> str:
     """The whole nginx.conf: `name: (listening port, [replica ports])` for each balanced
-    service, temporary files under `prefix`, logs in `log_dir`."""
+    service (per request, or per connection for the names in `tcp`), temporary files under
+    `prefix`, logs in `log_dir`."""
+
+    def members_of(replicas: Sequence[int]) -> str:
+        return "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in replicas)
+
     blocks = "".join(
         _SERVER.format(
             name=name,
             port=port,
             tries=NEXT_UPSTREAM_TRIES,
             extra=_TOO_LARGE.format(page=too_large_page, name=name) if too_large_page else "",
-            members="\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in members),
+            members=members_of(members),
         )
         for name, (port, members) in servers.items()
+        if name not in tcp
     )
-    return _CONF.format(prefix=prefix, log_dir=log_dir, max_body=max_body, servers=blocks)
+    streams = "".join(
+        _STREAM_SERVER.format(
+            name=name, port=port, tries=NEXT_UPSTREAM_TRIES, members=members_of(members)
+        )
+        for name, (port, members) in servers.items()
+        if name in tcp
+    )
+    return _CONF.format(
+        load=f"load_module {STREAM_MODULE};\n" if streams else "",
+        prefix=prefix,
+        log_dir=log_dir,
+        max_body=max_body,
+        servers=blocks,
+        streams=_STREAM.format(servers=streams) if streams else "",
+    )
 
 
 def nginx_ingress(

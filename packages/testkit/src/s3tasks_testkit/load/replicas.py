@@ -108,6 +108,8 @@ class ReplicatedStack:
                     for kind, kind_socks in socks.items()
                 },
                 self.config.log_dir,
+                # web -> storage-api goes through a Service in a cluster: per connection
+                tcp={"storage-api"},
             )
         )
         for kind in ("storage-api", "worker", "beat", "web"):
