@@ -163,29 +163,9 @@ def nginx_balancer(
     ports = {name: (ports or {}).get(name) or free_loopback_port() for name in upstreams}
     with tempfile.TemporaryDirectory(prefix="s3tasks-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
-        conf.write_text(
-            nginx_conf(
-                {name: (ports[name], members) for name, members in upstreams.items()},
-                Path(prefix),
-                log_dir,
-                max_body=max_body,
-                too_large_page=too_large_page,
-                tcp=tcp,
-            )
-        )
-        with (log_dir / "nginx.log").open("ab") as out:
-            proc = subprocess.Popen(
-                [binary, "-p", prefix, "-c", str(conf), "-e", str(log_dir / "nginx-error.log")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
         members = {name: list(replicas) for name, replicas in upstreams.items()}
 
-        def set_members(name: str, replicas: Sequence[int]) -> None:
-            """As an Endpoints update reaches an ingress: the config rewritten, then `nginx -s
-            reload` (SIGHUP to the master). Returns once new workers run it: the master then
-            tells the old ones to stop accepting, and they only finish what they have."""
-            members[name] = list(replicas)
+        def write_conf() -> None:
             conf.write_text(
                 nginx_conf(
                     {n: (ports[n], m) for n, m in members.items()},
@@ -196,6 +176,21 @@ def nginx_balancer(
                     tcp=tcp,
                 )
             )
+
+        write_conf()
+        with (log_dir / "nginx.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [binary, "-p", prefix, "-c", str(conf), "-e", str(log_dir / "nginx-error.log")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+        def set_members(name: str, replicas: Sequence[int]) -> None:
+            """As an Endpoints update reaches an ingress: the config rewritten, then `nginx -s
+            reload` (SIGHUP to the master). Returns once new workers run it: the master then
+            tells the old ones to stop accepting, and they only finish what they have."""
+            members[name] = list(replicas)
+            write_conf()
             before = _workers(proc)
             proc.send_signal(signal.SIGHUP)
             wait_until(
