@@ -1,16 +1,20 @@
 """Cases 8-9, `direct` mode: the client does exactly what the upload script and a browser do.
 Upload: web starts it (the row, a POST policy), the bytes go to S3 in one POST, web
-completes it (storage-api checks what arrived). Download: web answers 303, the client GETs the
-presigned URL from S3. The two small control calls are inside the measured time."""
+completes it (storage-api checks what arrived); the two small control calls are inside the
+measured time. Download: the client GETs the presigned URL the page links (no call to web or
+storage-api: the page, a case of its own, carries it)."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 from bench.transfer import MultipartForm, fetch
 from s3tasks_testkit.web_visitor import WebVisitor
 
 SCRIPT_HEADERS = {"Accept": "application/json"}
+_DOWNLOAD_LINK = re.compile(r'<a class="download" href="([^"]+)"')
 
 
 def browser_upload(visitor: WebVisitor, size: int) -> float:
@@ -47,10 +51,22 @@ def browser_upload(visitor: WebVisitor, size: int) -> float:
 
 
 def browser_download(visitor: WebVisitor, item_id: str, size: int) -> float:
-    """Seconds for one download as a browser follows it: web's 303, then S3's bytes."""
+    """Seconds for one download as a browser makes it: the visitor is on My Files, whose link
+    is S3's own presigned GET (issue 26: no hop through web or storage-api), and clicks it.
+    The page was read before (a page view, case 6), outside the time measured here."""
+    link = page_download_link(visitor, item_id)
     started = time.perf_counter()
-    redirect = visitor.http.get(f"/files/{item_id}/download")
-    if redirect.status_code != 303:
-        raise RuntimeError(f"direct download answered {redirect.status_code}, not 303")
-    fetch(redirect.headers["location"], size, "S3's presigned GET")
+    fetch(link, size, "the page's presigned GET")
     return time.perf_counter() - started
+
+
+def page_download_link(visitor: WebVisitor, item_id: str) -> str:
+    """The Download link My Files shows for `item_id` (its latest file): in `direct` mode an
+    S3 URL; web's own route only for bookmarks and pages without a script."""
+    page = visitor.page("/files")
+    if f'data-item-id="{item_id}"' not in page:
+        raise RuntimeError(f"My Files does not show {item_id}")
+    link = _DOWNLOAD_LINK.search(page)
+    if link is None or not link[1].startswith(("http://", "https://")):
+        raise RuntimeError("My Files has no S3 link to download from: is the stack in direct mode?")
+    return html.unescape(link[1])

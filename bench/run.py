@@ -198,8 +198,8 @@ def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, An
     if (tp := measured.get("8-9 direct throughput")) is not None:
         cases += _throughput_cases(
             tp, (8, 9), ("Upload in direct mode (start, POST policy to S3, complete)",
-                         "Download in direct mode (303, then GET from S3)"), bound=0.9,
-            small_bound=0.7,
+                         "Download in direct mode (the page's presigned link, GET from S3)"),
+            bound=0.9, small_bound=0.7,
         )  # fmt: skip
     if (mem := measured.get("3 memory")) is not None:
         peak = max(mem["peak_growth_mib"].values())
