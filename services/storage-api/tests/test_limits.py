@@ -81,12 +81,15 @@ def test_the_quota_holds_when_a_visitors_uploads_complete_at_once(api: Api) -> N
         sent = {f"objects/{t['item_id']}" for t in tickets}
         assert api.object_keys("objects/") & sent == {f"objects/{r['id']}" for r in stored}
         # the quota is full: the next one is refused when it starts, before any byte is sent
+        open_before = api.open_multipart_uploads()
         full = client.post(
             f"/v1/visitors/{visitor}/uploads",
             json={"kind": "file", "filename": "b.bin", "via": "proxy"},
         )
         assert full.status_code == 409, full.text
         assert "Retry-After" in full.headers
+        # checked with the row, after S3 began the multipart upload: that one is aborted
+        assert api.open_multipart_uploads() == open_before
     assert _refused(api, "stored_bytes_per_visitor") == before + 4
     assert len(api.rows("visitor_id = %s", visitor)) == 3
 

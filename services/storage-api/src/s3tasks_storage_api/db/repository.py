@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     select,
     text,
     true,
@@ -197,11 +198,21 @@ class ItemRepository:
     def now(self) -> datetime:
         return self.session.execute(select(_NOW)).scalar_one()
 
-    def insert_pending(self, item: Item, deadline_seconds: int) -> None:
-        item.status = ItemStatus.UPLOADING
-        item.expires_at = self.now() + timedelta(seconds=deadline_seconds)
-        self.session.add(item)
-        self.session.flush()
+    def insert_pending(self, item: Item, deadline_seconds: int) -> datetime:
+        """Write an upload's row (status `uploading`) with its deadline on the database's
+        clock, in one statement; the deadline comes back with it (`RETURNING`). `item` is only
+        read: its set columns are the row's, the others take their defaults."""
+        values: dict[str, Any] = {
+            column.key: value
+            for column in Item.__table__.columns
+            if (value := getattr(item, column.key)) is not None
+        }
+        values |= {
+            "status": ItemStatus.UPLOADING,
+            "expires_at": _NOW + timedelta(seconds=deadline_seconds),
+        }
+        inserted = insert(Item).values(values).returning(Item.expires_at)
+        return self.session.execute(inserted).scalar_one()
 
     def mark_stored(
         self, item_id: UUID, *, size: int, etag: str, content_type: str, ttl_seconds: int

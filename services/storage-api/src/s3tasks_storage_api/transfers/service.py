@@ -172,11 +172,6 @@ class TransferService:
         if request.client is not None:
             self._limits.take(Limit.UPLOADS_PER_CLIENT, client_key(request.client), UPLOADS_CLIENT)
         self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
-        # early, and unlocked: what is stored already (plus the announced size) leaves no
-        # room; `complete` checks again, under the visitor's lock, with the size that arrived
-        with transaction(self._sessions) as session:
-            self._refuse_over_quota(ItemRepository(session), visitor_id, request.size_bytes or 1)
-        # every refusal comes before S3 is asked for anything: nothing to undo then
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
@@ -197,9 +192,14 @@ class TransferService:
             part_size=part_size if upload_id is not None else None,
         )
         try:
+            # one transaction (issue 26: it was two, and a `SELECT now()`): the quota, early and
+            # unlocked (what is stored already plus the announced size leaves no room;
+            # `complete` checks again under the visitor's lock, with the size that arrived),
+            # then the row. A refusal here, after S3 started a multipart upload, aborts it.
             with transaction(self._sessions) as session:
-                ItemRepository(session).insert_pending(row, s.upload_deadline_seconds)
-                expires_at = row.expires_at
+                repo = ItemRepository(session)
+                self._refuse_over_quota(repo, visitor_id, request.size_bytes or 1)
+                expires_at = repo.insert_pending(row, s.upload_deadline_seconds)
         except BaseException:
             if upload_id is not None:
                 self._abort_quietly(key, upload_id)
