@@ -17,6 +17,7 @@ listening socket is bound by the parent, so the port stays the same for the prox
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import struct
@@ -34,6 +35,10 @@ from s3tasks_testkit.stack import StackConfig
 _CHUNK: Final = 64 * 1024
 _POLL_SECONDS: Final = 0.05
 _LOOPBACK: Final = "127.0.0.1"
+#: PostgreSQL's extended protocol: a Parse that names its statement ('P', length, name, text),
+#: and a Bind of a named statement ('B', length, portal, name)
+_PARSE_NAMED: Final = re.compile(rb"P.{4}(_pg3_\d+)\x00([^\x00]*)\x00", re.DOTALL)
+_BIND_NAMED: Final = re.compile(rb"B.{4}[^\x00]*\x00(_pg3_\d+)\x00", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,13 @@ class ResetAfter:
 class ResetAtCommit:
     """PostgreSQL: on a connection that sent `after`, forward its next COMMIT, then reset the
     client before the answer comes back. The server commits; the client cannot know it did
-    (an unknown outcome, as when a network drops at that moment). Fires once per set_mode."""
+    (an unknown outcome, as when a network drops at that moment). Fires once per set_mode.
+
+    psycopg prepares a statement on a connection once it ran it five times
+    (`prepare_threshold`) and from then on sends only its name (`_pg3_N`) in a Bind, not its
+    text: the proxy remembers the names whose Parse carried `after`, so a prepared execution
+    counts as sending it too (the test otherwise depends on how often the pooled connection
+    ran the statement before: it failed so under load)."""
 
     after: bytes
 
@@ -105,6 +116,9 @@ class _Connection:
         self._generation = -1
         self._upstream_since_mode = 0
         self._marker_sent_in = -1  # the generation in which `after` went upstream
+        #: the statements this connection prepared, by name: their text (whatever the mode:
+        #: psycopg prepares a statement long before a test sets the mode that looks for it)
+        self._prepared: dict[bytes, bytes] = {}
 
     def run(self) -> None:
         try:
@@ -154,6 +168,8 @@ class _Connection:
 
     def _forward(self, gen: _Generation, data: bytes, *, upstream: bool) -> bool:
         mode = gen.mode
+        if upstream:
+            self._prepared.update(_PARSE_NAMED.findall(data))
         if isinstance(mode, Blackhole):
             return True  # swallowed
         if isinstance(mode, Latency):
@@ -169,7 +185,7 @@ class _Connection:
                 return False
             self._upstream_since_mode += len(data)
         if isinstance(mode, ResetAtCommit) and upstream and self._server is not None:
-            if mode.after in data:
+            if self._sends_marker(mode.after, data):
                 self._marker_sent_in = gen.number
             elif (
                 self._marker_sent_in == gen.number and b"COMMIT" in data and self._proxy._fire(gen)
@@ -182,6 +198,12 @@ class _Connection:
         assert target is not None
         target.sendall(data)
         return True
+
+    def _sends_marker(self, after: bytes, data: bytes) -> bool:
+        """`after` in the statement text, or a Bind of a statement prepared with it."""
+        if after in data:
+            return True
+        return any(after in self._prepared.get(name, b"") for name in _BIND_NAMED.findall(data))
 
     def close(self, *, reset: bool) -> None:
         if self._closed.is_set():
