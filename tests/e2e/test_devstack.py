@@ -20,6 +20,7 @@ import pytest
 
 from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.web_visitor import WebVisitor
 
 #: `make run` announces /images within this on a quiet machine (what the README promises);
 #: the test waits with the suite's slack and prints how long it took, it does not time it
@@ -201,19 +202,17 @@ def test_devstack_in_direct_mode_lets_the_browser_carry_the_bytes(
             f"/files/{ticket['item_id']}/shares?{query}", data={"max_downloads": "1"}
         )
         assert shared.status_code == 303, shared.text
-        share_url = re.search(
-            r'class="share-url" type="text" value="([^"]+)"', browser.get("/files").text
-        )
-        assert share_url, "no share link on the owner's page"
-        with httpx.Client(timeout=30) as stranger:
-            offered = stranger.get(html.unescape(share_url[1]))
+        links = WebVisitor.share_paths_in(browser.get("/files").text)
+        assert len(links) == 1, "no share link on the owner's page"
+        with httpx.Client(base_url=url, timeout=30) as stranger:
+            offered = stranger.get(links[0])
             assert offered.status_code == 200, offered.text
             assert "notes.bin" in offered.text
             assert "set-cookie" not in offered.headers
-            granted = stranger.post(html.unescape(share_url[1]), headers={"Origin": url})
+            granted = stranger.post(links[0], headers={"Origin": url})
             assert granted.status_code == 303, granted.text
             assert httpx.get(granted.headers["location"], timeout=30).content == content
-            used_up = stranger.post(html.unescape(share_url[1]), headers={"Origin": url})
+            used_up = stranger.post(links[0], headers={"Origin": url})
             assert used_up.status_code == 410
             assert "used up" in used_up.text, used_up.text
 
