@@ -84,9 +84,11 @@ def _let_go_of_listener(proc: ServiceProcess) -> str:
 
 
 def _refused(url: str) -> bool:
+    """Nothing serves `url` any more: the connection is refused, or (a probe the kernel had
+    queued just as the listener closed) closed without a byte of answer."""
     try:
         httpx.get(f"{url}/healthz", timeout=2)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.RemoteProtocolError):
         return True
     return False
 
