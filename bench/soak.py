@@ -74,6 +74,12 @@ def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -
         if proc is not None:
             proc.stop()
     truncate(env)
+    with env.db() as conn:
+        naptime_s = float(
+            conn.execute(
+                "SELECT setting::float8 FROM pg_settings WHERE name = 'autovacuum_naptime'"
+            ).fetchone()[0]  # type: ignore[index]
+        )
     rounds = max(1, items // batch)
     steady_round = min(rounds - 1, 2 * live // batch)
     waiting: deque[list[UUID]] = deque()
@@ -117,6 +123,15 @@ def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -
     tenth = max(1, len(batch_ms) // 10)
     first, last = batch_ms[:tenth], batch_ms[-tenth:]
     dead_ratio = [s["dead_tuples"] / s["autovacuum_threshold"] for s in samples]
+    # what autovacuum's schedule lets pile up at most: its threshold, plus what the churn adds
+    # (an update and a delete per item) before the launcher comes back, one naptime later
+    churn_per_s = 2 * done / elapsed
+    allowed = [s["autovacuum_threshold"] + churn_per_s * naptime_s for s in samples]
+    over_allowed = [s["dead_tuples"] / a for s, a in zip(samples, allowed, strict=True)]
+    # a build-up shows as more dead tuples in the second half of the churn than in the first
+    churned = [s["dead_tuples"] for s in samples[steady_round + 1 :]] or [0.0]
+    half = max(1, len(churned) // 2)
+    dead_first, dead_last = churned[:half], churned[half:] or churned
     result: dict[str, Any] = {
         "items_planned": items,
         "items_inserted": len(samples) * batch,
@@ -140,6 +155,14 @@ def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -
             "end": dead_ratio[-1],
             "samples_over_1": sum(1 for r in dead_ratio if r > 1),
             "samples": len(dead_ratio),
+        },
+        "dead_tuples_over_schedule": {
+            "naptime_s": naptime_s,
+            "churn_per_s": round(churn_per_s, 1),
+            "max": max(over_allowed),
+            "samples_over_1": sum(1 for r in over_allowed if r > 1),
+            "mean_first_half_of_churn": sum(dead_first) / len(dead_first),
+            "mean_second_half_of_churn": sum(dead_last) / len(dead_last),
         },
         "samples": samples,
     }
