@@ -138,6 +138,10 @@ bench: ## Benchmarks, full run (several minutes): bench/results/latest.{json,md,
 bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes); CASES=6: one case
 	$(UV) run --frozen python -m bench --quick $(BENCH_CASES)
 
+.PHONY: bench-profile
+bench-profile: ## A full run with py-spy on web and storage-api during each case (CASES=6: one case): stacks and summaries in build/profiles/; its own results in build/profiles/results/
+	S3TASKS_BENCH_PROFILE=build/profiles $(UV) run --frozen python -m bench --out build/profiles/results $(BENCH_CASES)
+
 # --- Capacity (docs/capacity.md) ---------------------------------------------------------------
 
 .PHONY: costs

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import deletion, direct_mode, large_uploads, pages, sharing, transfer
 from bench.harness import REPO_ROOT, SWEEP_TICK_SECONDS, BenchEnv, bench_env
+from bench.profiles import profiled
 from bench.report import write_chart, write_markdown
 from s3tasks_testkit.radosgw import Store
 from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, S3_SERVERS, S3Server, parse_s3_server
@@ -389,12 +390,16 @@ def run(
         s3_server = env.s3_server
         for label, numbers, measure in MEASUREMENTS:
             if numbers & only:
-                measured[label] = _timed(label, partial(measure, env, mode))
+                with profiled(env, label):
+                    measured[label] = _timed(label, partial(measure, env, mode))
         notes = env.notes
     for label, numbers, measure in DIRECT_MEASUREMENTS:
         if numbers & only:
             # a stack of its own: the transfer mode is storage-api's setting, read at start
-            with bench_env(log_dir, server, mode.ceph_store, transfer_mode="direct") as direct:
+            with (
+                bench_env(log_dir, server, mode.ceph_store, transfer_mode="direct") as direct,
+                profiled(direct, label),
+            ):
                 measured[label] = _timed(label, partial(measure, direct, mode))
     cases = sorted(
         (c for c in _cases(mode, measured) if c["case"] in only), key=lambda c: c["case"]

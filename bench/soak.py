@@ -149,6 +149,11 @@ def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -
             "first_tenth_p50": quantile(first, 0.5),
             "last_tenth_p50": quantile(last, 0.5),
             "batches": len(batch_ms),
+            # every tenth's, to see a trend (or one disturbed tenth) rather than two points
+            "p99_by_tenth": [
+                quantile(batch_ms[i * tenth : (i + 1) * tenth], 0.99)
+                for i in range(len(batch_ms) // tenth)
+            ],
         },
         "dead_tuples_over_threshold": {
             "max": max(dead_ratio),

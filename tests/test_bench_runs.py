@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,25 @@ def test_bench_smoke_writes_every_case(tmp_path: Path) -> None:
     assert result["s3_server"] in table
     assert table.count("\n| ") >= 12 + 1
     assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bench_profile_records_where_each_service_spends_its_cpu(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--cases", "6", "--out", str(tmp_path / "r"),
+         "--logs", str(tmp_path)],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=540,
+        env={**os.environ, "S3TASKS_BENCH_PROFILE": str(profiles)},
+    )  # fmt: skip
+    summary = (profiles / "6-page-serving.md").read_text()
+    for service in ("web", "storage-api"):
+        raw = (profiles / f"6-page-serving-{service}.txt").read_text()
+        assert raw.strip(), f"py-spy took no sample of {service}"
+        assert f"## {service}: " in summary
+    # the page handlers were on the CPU while the case loaded them
+    assert "s3tasks_web/" in summary
+    assert "s3tasks_storage_api/" in summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -128,23 +129,24 @@ class ObjectClient:
     ) -> list[CompletedPart]:
         """Cut `body` into parts of `part_size` and PUT each to its presigned URL.
 
-        One part is sent while the next fills, so at most two parts are held: memory stays
-        bounded whatever the file's size, and reading the visitor overlaps writing to S3.
+        Up to PARTS_IN_FLIGHT parts are sent while the next fills, so at most one more part
+        than that is held: memory stays bounded whatever the file's size, reading the visitor
+        overlaps writing to S3, and one part's round trip to S3 does not hold up the next.
         """
         parts: list[CompletedPart] = []
         urls: dict[int, str] = {}
-        sending: asyncio.Task[CompletedPart] | None = None
+        sending: deque[asyncio.Task[CompletedPart]] = deque()
         buffer = bytearray()
         number = 0
 
         async def flush(data: bytes) -> None:
-            nonlocal sending, number
+            nonlocal number
             number += 1
             if number not in urls:
                 urls.update(await sign(list(range(number, number + SIGN_AHEAD))))
-            if sending is not None:
-                parts.append(await sending)
-            sending = asyncio.ensure_future(self._put_part(urls.pop(number), number, data))
+            if len(sending) == PARTS_IN_FLIGHT:
+                parts.append(await sending.popleft())
+            sending.append(asyncio.ensure_future(self._put_part(urls.pop(number), number, data)))
 
         try:
             async for chunk in body:
@@ -156,12 +158,13 @@ class ObjectClient:
                     await flush(part)
             if buffer or number == 0:
                 await flush(bytes(buffer))
-            if sending is not None:
-                parts.append(await sending)
-                sending = None
+            while sending:
+                parts.append(await sending.popleft())
         finally:
-            if sending is not None and not sending.done():
-                sending.cancel()
+            for task in sending:  # a failure ends the upload: the parts still under way go
+                if task.done() and not task.cancelled():
+                    task.exception()  # already failed too: retrieved, not logged as lost
+                task.cancel()
         return parts
 
     async def pass_part(
@@ -207,6 +210,9 @@ class ObjectClient:
 
 #: part URLs asked for at once: one storage-api call per this many parts
 SIGN_AHEAD = 16
+#: part PUTs of one upload under way at a time (web's form in `proxy` mode); each holds its
+#: part (8 MiB by default) until S3 answers
+PARTS_IN_FLIGHT = 2
 
 
 class _Sender:
