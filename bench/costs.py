@@ -8,9 +8,10 @@ windows, so the only sweep is the one measured (its tick's own cost is reported 
 
 Actions: a page view (`GET /files` listing 3 files), an upload started and completed and a
 download, small and large, in both transfer modes (a second stack in `direct` mode), a share
-link created and a share download granted (at storage-api's API, as web calls it: web's
-sharing pages are not measured), and a deletion by the worker's sweep (per item, in batches of
-the worker's size). Besides: the bytes one row of `items` takes in the table and its indexes.
+link created on My Files and a share download granted (the share page's Download button,
+pressed without a session: web's 303, the bytes being a download's own cost), and a deletion
+by the worker's sweep (per item, in batches of the worker's size). Besides: the bytes one row
+of `items` takes in the table and its indexes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench.direct_mode import browser_download, browser_upload, page_download_link
 from bench.harness import REPO_ROOT, BenchEnv, latest_file_id, patient_bench_env, poll, visitor_on
@@ -39,6 +42,8 @@ from s3tasks_testkit.web_visitor import WebVisitor
 KIB = 1024
 MIB = 1024 * KIB
 IDLE_SECONDS = 10.0
+#: storage-api's default `share_links_per_item`: the most links one item may have
+SHARE_LINKS_PER_ITEM = 20
 
 
 @dataclass(frozen=True)
@@ -109,28 +114,32 @@ def _page_views(visitor: WebVisitor, count: int) -> None:
 
 
 def _share_actions(rec: Recorder, env: BenchEnv, visitor: WebVisitor, item_id: str) -> None:
-    """A link made by the owner, then one counted download granted per link (a client address
-    of its own each: attempts are limited per client and per link)."""
-    tokens: list[str] = []
-    owner = visitor.visitor_id
-    with env.client() as api:
+    """Links made by the owner on My Files (the form's POST, web then storage-api), then one
+    counted download granted per link: the share page's Download button pressed by someone
+    without a session (web's 303 to the bytes; the bytes themselves are a download's cost)."""
+    count = min(rec.sizes.repeats, SHARE_LINKS_PER_ITEM)
 
-        def create() -> None:
-            for _ in range(rec.sizes.repeats):
-                made = api.post(f"/v1/visitors/{owner}/items/{item_id}/shares", json={})
-                if made.status_code != 201:
-                    raise RuntimeError(f"share create answered {made.status_code}: {made.text}")
-                tokens.append(made.json()["token"])
+    def create() -> None:
+        for _ in range(count):
+            made = visitor.http.post(
+                f"/files/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data={}
+            )
+            if made.status_code != 303:
+                raise RuntimeError(f"creating a share link answered {made.status_code}")
 
-        def grant() -> None:
-            for n, token in enumerate(tokens):
-                body = {"token": token, "client": f"10.0.{n // 250}.{n % 250 + 1}", "via": "proxy"}
-                granted = api.post("/v1/shares/grants", json=body)
-                if granted.status_code != 201:
-                    raise RuntimeError(f"grant answered {granted.status_code}: {granted.text}")
+    rec.cost("share_create", count, create, via="web")
+    paths = visitor.share_paths_in(visitor.page("/files"))[:count]
+    if len(paths) != count:
+        raise RuntimeError(f"My Files shows {len(paths)} share links, not {count}")
 
-        rec.cost("share_create", rec.sizes.repeats, create, via="storage-api API")
-        rec.cost("share_grant", rec.sizes.repeats, grant, via="storage-api API")
+    def grant() -> None:
+        with httpx.Client(base_url=env.web_url) as anyone:  # no session, as a link's receiver
+            for path in paths:
+                pressed = anyone.post(path, data={"password": ""}, follow_redirects=False)
+                if pressed.status_code != 303:
+                    raise RuntimeError(f"a share's Download answered {pressed.status_code}")
+
+    rec.cost("share_grant", count, grant, via="web")
 
 
 def _rows_bytes(env: BenchEnv) -> tuple[int, int, int]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import re
 import time
+from statistics import median
+from typing import Any
 
 from bench.transfer import MultipartForm, fetch
 from s3tasks_testkit.web_visitor import WebVisitor
@@ -17,6 +19,8 @@ SCRIPT_HEADERS = {"Accept": "application/json"}
 _DOWNLOAD_LINK = re.compile(r'<a class="download" href="([^"]+)"')
 #: item id -> the presigned link its page showed (`page_download_link`)
 _PAGE_LINKS: dict[str, str] = {}
+#: size -> step -> seconds of each `browser_upload`: where an upload's time goes
+_UPLOAD_STEPS: dict[int, dict[str, list[float]]] = {}
 
 
 def browser_upload(visitor: WebVisitor, size: int) -> float:
@@ -33,6 +37,7 @@ def browser_upload(visitor: WebVisitor, size: int) -> float:
     ticket = start.json()
     if start.status_code != 200 or not ticket.get("ok"):
         raise RuntimeError(f"direct start answered {start.status_code}: {start.text[:300]}")
+    started_post = time.perf_counter()
     form = MultipartForm.for_file(size, ticket["fields"])
     posted = s3.post(
         ticket["post_url"],
@@ -41,12 +46,18 @@ def browser_upload(visitor: WebVisitor, size: int) -> float:
     )
     if posted.status_code not in (200, 201, 204):
         raise RuntimeError(f"S3 refused the policy POST ({posted.status_code}): {posted.text}")
+    started_complete = time.perf_counter()
     done = visitor.http.post(
         f"/files/uploads/{ticket['item_id']}/complete",
         params={"csrf": token},
         headers=SCRIPT_HEADERS,
     )
-    elapsed = time.perf_counter() - started
+    ended = time.perf_counter()
+    elapsed = ended - started
+    steps = _UPLOAD_STEPS.setdefault(size, {"start": [], "post": [], "complete": []})
+    steps["start"].append(started_post - started)
+    steps["post"].append(started_complete - started_post)
+    steps["complete"].append(ended - started_complete)
     if done.status_code != 200 or not done.json().get("ok"):
         raise RuntimeError(f"direct completion answered {done.status_code}: {done.text[:300]}")
     return elapsed
@@ -78,3 +89,14 @@ def page_download_link(visitor: WebVisitor, item_id: str) -> str:
         raise RuntimeError("My Files has no S3 link to download from: is the stack in direct mode?")
     _PAGE_LINKS[item_id] = html.unescape(link[1])
     return _PAGE_LINKS[item_id]
+
+
+def with_upload_steps(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` with the median milliseconds of each step of the uploads made since the last
+    call (start through web, the POST to S3, completion through web), by size in MiB."""
+    result["upload_steps_ms"] = {
+        f"{size / (1024 * 1024):g}": {k: round(median(v) * 1000, 2) for k, v in steps.items()}
+        for size, steps in sorted(_UPLOAD_STEPS.items())
+    }
+    _UPLOAD_STEPS.clear()
+    return result

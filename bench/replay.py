@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.capacity import Costs, parse_actions_default
 from bench.harness import REPO_ROOT, BenchEnv, latest_file_id, patient_bench_env, visitor_on
 from bench.meters import Meters, load_average, measure
@@ -46,7 +48,7 @@ TOLERANCE = 0.25
 
 
 class Driver:
-    """Visitors, each with a file, and share tokens made ahead for the grants."""
+    """Visitors, each with a file, and share links made ahead for the grants."""
 
     def __init__(self, env: BenchEnv, visitors: int, size: int, grants: int) -> None:
         self.env = env
@@ -58,17 +60,25 @@ class Driver:
             web_upload(v, size)
             self.visitors.append(v)
             self.files.append(latest_file_id(v))
-        self.api = env.client()
-        self.tokens = [self._share(n % visitors) for n in range(grants)]
+        # whoever was given a link: no session of a visitor
+        self.anyone = httpx.Client(base_url=env.web_url, timeout=env.timeout)
+        for n in range(grants):
+            self._share(n % visitors)
+        self.links = [path for v in self.visitors for path in v.share_paths_in(v.page("/files"))][
+            :grants
+        ]
         self._lock = threading.Lock()
         self._next = itertools.count()
         self.errors: list[str] = []
 
-    def _share(self, n: int) -> str:
-        owner = self.visitors[n].visitor_id
-        made = self.api.post(f"/v1/visitors/{owner}/items/{self.files[n]}/shares", json={})
-        made.raise_for_status()
-        return str(made.json()["token"])
+    def _share(self, n: int) -> None:
+        """A link of visitor n's file, made on My Files as its owner does."""
+        v = self.visitors[n]
+        made = v.http.post(
+            f"/files/{self.files[n]}/shares", params={"csrf": v.csrf_token()}, data={}
+        )
+        if made.status_code != 303:
+            raise RuntimeError(f"creating a share link answered {made.status_code}")
 
     def act(self, kind: str) -> None:
         with self._lock:
@@ -86,15 +96,15 @@ class Driver:
                 web_download(v, self.files[i], self.size)
             elif kind == "shares":
                 self._share(i)
-            elif kind == "grants":
-                token = self.tokens.pop()
-                body = {"token": token, "client": f"10.1.{n // 250}.{n % 250 + 1}", "via": "proxy"}
-                self.api.post("/v1/shares/grants", json=body).raise_for_status()
+            elif kind == "grants":  # the share page's Download button: web's 303
+                pressed = self.anyone.post(self.links.pop(), data={"password": ""})
+                if pressed.status_code != 303:
+                    self.errors.append(f"grants: Download answered {pressed.status_code}")
         except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
             self.errors.append(f"{kind}: {exc}")
 
     def close(self) -> None:
-        self.api.close()
+        self.anyone.close()
         for v in self.visitors:
             v.close()
 

@@ -176,10 +176,10 @@ MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
 #: measured on a second stack, in `direct` mode
 DIRECT_MEASUREMENTS: tuple[tuple[str, frozenset[int], Measure], ...] = (
     ("8-9 direct throughput", frozenset({8, 9}),
-     lambda env, m: transfer.throughput(
+     lambda env, m: direct_mode.with_upload_steps(transfer.throughput(
          env, [s * MIB for s in m.sizes_mib], m.transfer_reps,
          upload=direct_mode.browser_upload, download=direct_mode.browser_download,
-         cpu_transfers=m.cpu_transfers)),
+         cpu_transfers=m.cpu_transfers))),
     ("10 upload in parts", frozenset({10}),
      lambda env, m: large_uploads.upload_in_parts(env, m.large_mib * MIB, m.large_reps)),
     ("12 shared download", frozenset({12}),
