@@ -139,8 +139,9 @@ bench-quick: ## Benchmarks, quick run (under 3 minutes, smaller sizes); CASES=6:
 	$(UV) run --frozen python -m bench --quick $(BENCH_CASES)
 
 .PHONY: bench-profile
-bench-profile: ## A full run with py-spy on web and storage-api during each case (CASES=6: one case): stacks and summaries in build/profiles/; its own results in build/profiles/results/
-	S3TASKS_BENCH_PROFILE=build/profiles $(UV) run --frozen python -m bench --out build/profiles/results $(BENCH_CASES)
+bench-profile: ## Benchmarks with py-spy on web and storage-api during each case (CASES=6: one case; QUICK=1: the quick run): stacks and summaries in build/profiles/
+	S3TASKS_BENCH_PROFILE=build/profiles $(UV) run --frozen python -m bench $(if $(QUICK),--quick) \
+		--out build/profiles/results $(BENCH_CASES)
 
 # --- Capacity (docs/capacity.md) ---------------------------------------------------------------
 
