@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,7 +28,13 @@ from bench.harness import BenchEnv
 
 #: samples a second: enough for shares of a few percent over a case of tens of seconds
 RATE = 100
-TOP = 20
+TOP = 25
+#: frames every busy sample of a thread passes through (the event loop's run, a pool thread's
+#: loop, the program's entry): in every stack, they would head every inclusive list
+_OUTER = re.compile(
+    r"^(<module>|main|Server\.run|asyncio_run|Runner\.run|run_until_complete|Thread\.\w+"
+    r"|_worker|_WorkItem\.run|BaseEventLoop\.\w+|_run_once|Handle\._run) "
+)
 #: a frame of py-spy's raw output: `function (path/to/file.py:line)`
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -46,8 +53,10 @@ class Summary:
 
 
 def summarize(raw: str, top: int = TOP) -> Summary:
-    """Inclusive (a function anywhere in the stack, once per stack) and self (innermost frame)
-    sample counts by function and file, the largest `top` of each."""
+    """Inclusive (a function anywhere in the stack, once per stack; the loops every sample
+    passes through left out) and self (innermost frame) sample counts by function and file,
+    the largest `top` of each. Self time in `Runner.run` is the event loop's own (uvloop is
+    C: its work shows in the frame that started it)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -59,7 +68,8 @@ def summarize(raw: str, top: int = TOP) -> Summary:
         total += count
         names = [_name(frame) for frame in stack.split(";")]
         for name in set(names):
-            inclusive[name] += count
+            if not _OUTER.match(name):
+                inclusive[name] += count
         own[names[-1]] += count
     return Summary(total, inclusive.most_common(top), own.most_common(top))
 
@@ -89,7 +99,9 @@ def profiled(env: BenchEnv, label: str) -> Iterator[None]:
     """py-spy on web and storage-api while the block runs, when the run was asked to
     (`S3TASKS_BENCH_PROFILE`); nothing otherwise."""
     out = profile_dir()
-    spy = shutil.which("py-spy")
+    # the environment's own (a dev dependency), whether or not its bin/ is on PATH
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if out is None:
         yield
         return
