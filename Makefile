@@ -160,7 +160,7 @@ replay: ## The model checked: its profile replayed on one replica of each servic
 	$(UV) run --frozen python -m bench.replay $(if $(SHARE),--share $(SHARE)) $(if $(DURATION),--seconds $(DURATION))
 
 .PHONY: soak
-soak: ## Churn through the deletion schedule, ITEMS=100000 with LIVE=10000 rows at steady state, at most MAX_SECONDS=1800: bench/results/soak.json
+soak: ## Churn through the deletion schedule, ITEMS=1000000 with LIVE=100000 rows at steady state (about 35 minutes here), at most MAX_SECONDS=3600: bench/results/soak.json
 	$(UV) run --frozen python -m bench.soak $(if $(ITEMS),--items $(ITEMS)) $(if $(LIVE),--live $(LIVE)) \
 		$(if $(MAX_SECONDS),--max-seconds $(MAX_SECONDS))
 

@@ -1,4 +1,4 @@
-"""`python -m bench.soak [--items 100000] [--live 10000] [--batch 1000] [--max-seconds 1800]`:
+"""`python -m bench.soak [--items 1000000] [--live 100000] [--batch 1000] [--max-seconds 3600]`:
 churn through the deletion schedule, and whether the `items` table stays healthy.
 
 Each round: `--batch` items are inserted (rows COPYed as stored files, their objects of 1 KiB
@@ -183,10 +183,10 @@ def soak(env: BenchEnv, items: int, live: int, batch: int, max_seconds: float) -
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
-    p.add_argument("--items", type=int, default=100_000, help="items through the schedule")
-    p.add_argument("--live", type=int, default=10_000, help="rows in the table at steady state")
+    p.add_argument("--items", type=int, default=1_000_000, help="items through the schedule")
+    p.add_argument("--live", type=int, default=100_000, help="rows in the table at steady state")
     p.add_argument("--batch", type=int, default=1000, help="items a round; the sweep's batch")
-    p.add_argument("--max-seconds", type=float, default=1800.0, help="stop after this long")
+    p.add_argument("--max-seconds", type=float, default=3600.0, help="stop after this long")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     p.add_argument("--logs", type=Path, default=REPO_ROOT / "build" / "bench-logs" / "soak")
     p.add_argument("--s3", default=DEFAULT_S3_SERVER)
