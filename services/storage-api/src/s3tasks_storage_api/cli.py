@@ -8,6 +8,7 @@ import uvicorn
 
 from s3tasks_servicekit.graceful import GracefulServer
 from s3tasks_servicekit.listeners import inherited_listener
+from s3tasks_servicekit.memory import tune_allocator
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_storage_api.observability.logging import configure_logging
 from s3tasks_storage_api.settings import StorageApiSettings
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.json_logs)
     if args.command == "serve":
         from s3tasks_storage_api.app import create_app
+
+        tune_allocator()  # uploads pass through in pieces of a few hundred KiB (memory.py)
 
         app = create_app(settings)
         config = uvicorn.Config(

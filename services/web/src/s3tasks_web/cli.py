@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from s3tasks_servicekit.graceful import GracefulServer
 from s3tasks_servicekit.listeners import inherited_listener
+from s3tasks_servicekit.memory import tune_allocator
 from s3tasks_servicekit.opsserver import Answer, OpsServer
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_web.app import create_app
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = settings_or_exit(WebSettings, parser.prog)
     configure_logging(settings.log_level, settings.json_logs)
+    tune_allocator()  # every relayed piece from warm heap, not a fresh mmap (memory.py)
     app = create_app(settings)
     registry = app.state.resources.metrics.registry
 
