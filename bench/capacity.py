@@ -24,8 +24,10 @@ DAY = 86_400.0
 MONTH_DAYS = 30
 GB = 1e9
 SERVICES = ("web", "storage-api", "worker")
-#: the services the replay loads enough to correct the model by
-REPLAYED = ("web", "storage-api")
+#: the processes the replay loads enough to correct the model by (PostgreSQL's backends too:
+#: their CPU per action is a few 10 ms clock ticks over 20 actions in the costs, where the
+#: replay reads a minute of it)
+REPLAYED = ("web", "storage-api", "postgresql")
 #: Amazon S3's documented request rates per partitioned prefix (docs: "Best practices design
 #: patterns: optimizing Amazon S3 performance"); other stores differ, hence a parameter
 S3_WRITES_PER_PREFIX = 3500.0
@@ -194,7 +196,10 @@ def plan(costs: Costs, visitors: float, profile: Profile, policy: Policy) -> dic
                 per_day.get(f"pg.{k}", 0.0) for k in ("inserted", "updated", "deleted")
             )
             * peak,
-            "cores_at_peak": per_day.get("cpu.postgresql", 0.0) / 1000 * peak,
+            "cores_at_peak": per_day.get("cpu.postgresql", 0.0)
+            * correction.get("postgresql", 1.0)
+            / 1000
+            * peak,
         },
         "redis_commands_per_s_peak": per_day["redis"] * peak,
         "s3": {
@@ -225,7 +230,10 @@ def limits(costs: Costs, profile: Profile, policy: Policy) -> dict[str, float]:
     s3_writes = sum(v for k, v in per_day.items() if k.removeprefix("s3.") in S3_WRITE_METHODS)
     return {
         "postgresql": at(
-            per_day.get("cpu.postgresql", 0.0) / 1000 * peak_factor,
+            per_day.get("cpu.postgresql", 0.0)
+            * dict(policy.cpu_correction).get("postgresql", 1.0)
+            / 1000
+            * peak_factor,
             policy.postgres_cores * policy.target_utilisation,
         ),
         "redis": at(per_day["redis"] * peak_factor, policy.redis_ops_per_s),
@@ -395,8 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         "--replay",
         type=Path,
         default=REPO_ROOT / "bench" / "results" / "replay.json",
-        help="the replay whose measured/model CPU ratios correct web's and"
-        " storage-api's costs (none when the file is missing)",
+        help="the replay whose measured/model CPU ratios correct web's, storage-api's and"
+        " PostgreSQL's CPU (none when the file is missing)",
     )
     p.add_argument(
         "--soak",
