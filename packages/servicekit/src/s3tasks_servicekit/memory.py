@@ -32,7 +32,7 @@ _M_MMAP_THRESHOLD = -3
 #: paths, below a part (8 MiB) or a form's buffered file
 MMAP_THRESHOLD_BYTES = 1024 * 1024
 #: freed heap kept for reuse before it is given back to the system
-TRIM_BYTES = 32 * 1024 * 1024
+TRIM_BYTES = 8 * 1024 * 1024
 
 
 def tune_allocator() -> bool:
