@@ -144,6 +144,15 @@ def direct_put(env: BenchEnv, key: str, size: int) -> float:
     return time.perf_counter() - started
 
 
+def object_key_of(env: BenchEnv, item_id: str) -> str:
+    """The S3 key storage-api stored an item's bytes under."""
+    with env.db() as conn:
+        row = conn.execute("SELECT object_key FROM items WHERE id = %s", (item_id,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"no item {item_id}")
+    return str(row[0])
+
+
 def direct_get(env: BenchEnv, key: str, size: int) -> float:
     started = time.perf_counter()
     response = env.s3.get_object(env.bucket, key)
@@ -180,7 +189,10 @@ def throughput(
 ) -> dict[str, Any]:
     """Per size: ours vs direct, upload then download, runs interleaved (ABAB) after a warm-up.
     Ours is web's form and download link (proxy mode: web's one hop to S3) unless `upload` and
-    `download` say otherwise (direct mode: what the browser does). Then the CPU web and
+    `download` say otherwise (direct mode: what the browser does). The upload's baseline is
+    minio's `put_object` of as many bytes; the download's, minio's `get_object` of the very
+    object ours stored (radosgw reads a one-POST object slower than a multipart one: the
+    same object on both sides compares the paths, not the layouts). Then the CPU web and
     storage-api spend per 1 MiB upload and download, over `cpu_transfers` of each in a row
     (the kernel counts CPU in 10 ms ticks: one small transfer alone reads 0 or 10)."""
     web_upload_ = upload or web_upload
@@ -212,12 +224,15 @@ def throughput(
                 up_web.append(mib_per_s(size, web_upload_(visitor, size)))
                 _add_cpu(up_cpu, before, cpu_seconds(pids))
                 up_direct.append(mib_per_s(size, direct_put(env, key, size)))
+                env.s3.remove_object(env.bucket, key)
                 item_id = latest_file_id(visitor)
                 before = cpu_seconds(pids)
                 down_web.append(mib_per_s(size, web_download_(visitor, item_id, size)))
                 _add_cpu(down_cpu, before, cpu_seconds(pids))
-                down_direct.append(mib_per_s(size, direct_get(env, key, size)))
-                env.s3.remove_object(env.bucket, key)
+                # the same object, read straight from S3: how an object was written (one PUT,
+                # a POST, parts of some size) changes how fast radosgw reads it back
+                ours = object_key_of(env, item_id)
+                down_direct.append(mib_per_s(size, direct_get(env, ours, size)))
             delete_all(visitor, "file")  # the worker's purge job frees the S3 server's memory
             results.append(
                 {
