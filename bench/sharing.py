@@ -24,7 +24,7 @@ import aiohttp
 from bench.direct_mode import browser_upload
 from bench.harness import BenchEnv, delete_all, latest_file_id, visitor_on
 from bench.stats import Summary
-from bench.transfer import BULK, direct_get, direct_put, fetch, mib_per_s
+from bench.transfer import BULK, direct_get, fetch, mib_per_s, object_key_of
 from s3tasks_testkit.web_visitor import WebVisitor
 
 CLIENTS = 16
@@ -127,12 +127,12 @@ def _press_download(url: str) -> str:
 def shared_download(env: BenchEnv, size: int, reps: int) -> dict[str, Any]:
     """Case 12 (a `direct` mode stack): ours and the direct GET alternate after a warm-up."""
     visitor = visitor_on(env)
-    key = "bench/shared-baseline"
     try:
         browser_upload(visitor, size)
         (path,) = share_links(visitor, 1)
         link = f"{env.web_url}{path}"
-        direct_put(env, key, size)
+        # the shared object itself, read straight from S3 (as in cases 2 and 9)
+        key = object_key_of(env, latest_file_id(visitor))
         _shared_download(link, size)  # warm-up of both
         direct_get(env, key, size)
         ours: list[float] = []
@@ -141,7 +141,6 @@ def shared_download(env: BenchEnv, size: int, reps: int) -> dict[str, Any]:
             ours.append(mib_per_s(size, _shared_download(link, size)))
             direct.append(mib_per_s(size, direct_get(env, key, size)))
     finally:
-        env.s3.remove_object(env.bucket, key)
         delete_all(visitor, "file")
         visitor.close()
     return {
