@@ -286,7 +286,7 @@ def _cases(mode: Mode, measured: dict[str, dict[str, Any]]) -> list[dict[str, An
         cases.append(
             case(
                 12, f"Shared download, direct mode, {sd['size_mib']:g} MiB (Download's POST,"
-                " web's 303, GET from S3) vs direct get_object",
+                " web's 303, GET from S3) vs get_object of the same object",
                 measured=f"{sd['shared_mib_s']['median']:.0f} MiB/s",
                 baseline=f"{sd['direct_mib_s']['median']:.0f} MiB/s",
                 ratio=sd["ratio"], op=">=", bound=0.9, details=sd,
@@ -333,7 +333,7 @@ def _throughput_cases(
             note += f"; CPU per {way} of {small_cpu['size_mib']:g} MiB: " + ", ".join(
                 f"{name} {ms:.1f} ms" for name, ms in small_cpu[way].items()
             )
-        verb = "put_object" if way == "upload" else "get_object"
+        verb = "put_object" if way == "upload" else "get_object of the same object"
         rows.append(
             case(
                 number, f"{title} vs direct {verb}",
