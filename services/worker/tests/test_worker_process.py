@@ -120,3 +120,16 @@ def test_beat_is_live_for_its_probe(worker_env: dict[str, str], stack_config: St
         wait_until(lambda: probe("live", env) == 0, timeout=30, message="beat to be live")
     finally:
         beat.stop()
+
+
+def test_a_pool_process_file_not_written_yet_does_not_fail_the_scrape(
+    worker: ServiceProcess, worker_env: dict[str, str]
+) -> None:
+    """A pool process creates its metrics file empty and sizes it a moment later: a scrape in
+    between must still answer (it closed the connection without an answer: seen in a run)."""
+    empty = Path(worker_env["WORKER_STATE_DIR"]) / "prometheus" / "counter_999999.db"
+    assert empty.parent.is_dir()
+    empty.touch()
+    metrics = scrape(worker.url)
+    assert metrics.jobs("expired", "failure") == 0
+    assert "s3tasks_deletion_job_duration_seconds_count" in metrics.names

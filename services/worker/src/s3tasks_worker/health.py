@@ -10,13 +10,19 @@ Readiness is a file that exists while the consumer is connected and consuming.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s3tasks_servicekit.opsserver import Answer, Route, json_status
+
+if TYPE_CHECKING:  # imported at run time only once multiprocess mode is set (cli.py)
+    from prometheus_client.metrics_core import Metric
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +101,36 @@ def health_routes(files: HealthFiles) -> dict[str, Route]:
     }
 
 
+class _WrittenFilesCollector:
+    """prometheus-client's multiprocess collector, over the files that hold something.
+
+    A pool process creates its file empty and sizes it a moment later; read in between,
+    prometheus-client's own collector fails on it (`struct.error`: no 4-byte header) and the
+    whole scrape with it (seen in a test run: the connection closed without an answer). An
+    empty file holds no sample yet, so it is left out until it does."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = Path(directory)
+
+    def collect(self) -> Iterable[Metric]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [str(f) for f in self._directory.glob("*.db") if _holds_data(f)]
+        merged: Iterable[Metric] = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return merged
+
+
+def _holds_data(file: Path) -> bool:
+    try:
+        return file.stat().st_size > 0
+    except FileNotFoundError:  # its process ended and the file went meanwhile
+        return False
+
+
 def render_multiprocess_metrics() -> Answer:
     """The sum over every pool process's files (PROMETHEUS_MULTIPROC_DIR)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_WrittenFilesCollector(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     return HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST
