@@ -34,6 +34,7 @@ from bench.large_uploads import browser_upload_in_parts
 from bench.meters import Meters, Window, load_average, measure
 from bench.rows import copy_rows, new_ids, put_objects
 from bench.run import machine
+from bench.sharing import make_share_link
 from bench.transfer import web_download, web_upload
 from s3tasks_testkit.backing_services import embedded_redis
 from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, parse_s3_server
@@ -121,11 +122,7 @@ def _share_actions(rec: Recorder, env: BenchEnv, visitor: WebVisitor, item_id: s
 
     def create() -> None:
         for _ in range(count):
-            made = visitor.http.post(
-                f"/files/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data={}
-            )
-            if made.status_code != 303:
-                raise RuntimeError(f"creating a share link answered {made.status_code}")
+            make_share_link(visitor, item_id)
 
     rec.cost("share_create", count, create, via="web")
     paths = visitor.share_paths_in(visitor.page("/files"))[:count]

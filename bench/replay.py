@@ -30,6 +30,7 @@ from bench.capacity import Costs, parse_actions_default
 from bench.harness import REPO_ROOT, BenchEnv, latest_file_id, patient_bench_env, visitor_on
 from bench.meters import Meters, load_average, measure
 from bench.run import machine
+from bench.sharing import make_share_link
 from bench.transfer import web_download, web_upload
 from s3tasks_testkit.backing_services import embedded_redis
 from s3tasks_testkit.s3servers import DEFAULT_S3_SERVER, parse_s3_server
@@ -72,13 +73,7 @@ class Driver:
         self.errors: list[str] = []
 
     def _share(self, n: int) -> None:
-        """A link of visitor n's file, made on My Files as its owner does."""
-        v = self.visitors[n]
-        made = v.http.post(
-            f"/files/{self.files[n]}/shares", params={"csrf": v.csrf_token()}, data={}
-        )
-        if made.status_code != 303:
-            raise RuntimeError(f"creating a share link answered {made.status_code}")
+        make_share_link(self.visitors[n], self.files[n])
 
     def act(self, kind: str) -> None:
         with self._lock:

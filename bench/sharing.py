@@ -34,15 +34,21 @@ HOT_LINK_GOAL = 200.0
 _DOWNLOAD_FORM = {"password": ""}
 
 
+def make_share_link(visitor: WebVisitor, item_id: str) -> None:
+    """A new link (no limit, no password) of the visitor's file, made on My Files as its
+    owner does (the form's POST)."""
+    created = visitor.http.post(
+        f"/files/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data={}
+    )
+    if created.status_code != 303:
+        raise RuntimeError(f"creating a share link answered {created.status_code}")
+
+
 def share_links(visitor: WebVisitor, count: int) -> list[str]:
     """`count` new links (no limit, no password) of the visitor's latest file: their paths."""
     item_id = latest_file_id(visitor)
     for _ in range(count):
-        created = visitor.http.post(
-            f"/files/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data={}
-        )
-        if created.status_code != 303:
-            raise RuntimeError(f"creating a share link answered {created.status_code}")
+        make_share_link(visitor, item_id)
     links = visitor.share_paths_in(visitor.page("/files"))
     if len(links) < count:
         raise RuntimeError(f"the page shows {len(links)} share links, not {count}")
