@@ -21,9 +21,10 @@ install-python: ## Install uv (if missing) and the locked Python environment onl
 	@scripts/bootstrap.sh
 
 .PHONY: lint
-lint: ## ruff check + ruff format --check
+lint: ## ruff check + ruff format --check + the import contracts (lint-imports, pyproject.toml)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports --no-logo --no-cache
 
 .PHONY: format
 format: ## Apply ruff's fixes and formatting
