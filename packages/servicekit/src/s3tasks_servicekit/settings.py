@@ -71,7 +71,9 @@ class ServiceSettings(BaseSettings):
         """In production, a ValueError naming `variable` when it is unset (None or empty):
         what development can guess at must be said by the operator there."""
         if self.production and not value:
-            raise ValueError(f"{variable} is required when {ENVIRONMENT_VARIABLE}=production: {why}")
+            raise ValueError(
+                f"{variable} is required when {ENVIRONMENT_VARIABLE}=production: {why}"
+            )
 
 
 class SettingsError(Exception):
