@@ -66,7 +66,6 @@ class ServiceSettings(BaseSettings):
                 f"when {ENVIRONMENT_VARIABLE}=production"
             )
 
-
     def require_in_production(self, variable: str, value: object, why: str) -> None:
         """In production, a ValueError naming `variable` when it is unset (None or empty):
         what development can guess at must be said by the operator there."""
