@@ -66,18 +66,25 @@ def post_routes() -> dict[str, Route]:
 ROUTES = post_routes()
 
 
-def multipart(bad: bytes) -> tuple[bytes, str]:
+def multipart(bad: bytes, part_type: bytes = b"") -> tuple[bytes, str]:
     """A form with the bad bytes in its first field, before a file (the streamed upload form
     reads the fields before the file)."""
     body = b""
     for name, value in ((b"password", bad), (b"confirm", b"yes"), (b"description", b"fine")):
         body += f"--{BOUNDARY}\r\n".encode()
-        body += b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n' + value + b"\r\n"
+        body += b'Content-Disposition: form-data; name="' + name + b'"\r\n' + part_type
+        body += b"\r\n" + value + b"\r\n"
     body += f"--{BOUNDARY}\r\n".encode()
     body += b'Content-Disposition: form-data; name="file"; filename="a.txt"\r\n'
     body += b"Content-Type: text/plain\r\n\r\nbytes\r\n"
     body += f"--{BOUNDARY}--\r\n".encode()
     return body, f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def multipart_no_such_charset(bad: bytes) -> tuple[bytes, str]:
+    """The fields name a character set there is none of (Litestar decodes a part with the
+    charset it names)."""
+    return multipart(bad, b"Content-Type: text/plain; charset=x-no-such-charset\r\n")
 
 
 def urlencoded(bad: bytes) -> tuple[bytes, str]:
@@ -168,11 +175,18 @@ def test_every_post_route_is_sent_the_bytes() -> None:
     } <= set(ROUTES)
 
 
-ENCODINGS = {"multipart": multipart, "urlencoded": urlencoded, "json": json_body}
+ENCODINGS = {
+    "multipart": multipart,
+    "multipart-no-such-charset": multipart_no_such_charset,
+    "urlencoded": urlencoded,
+    "json": json_body,
+}
 SENT = [
     (route, encoding)
     for route, role in ROUTES.items()
-    for encoding in (("json",) if role.takes_json else ("multipart", "urlencoded"))
+    for encoding in (
+        ("json",) if role.takes_json else ("multipart", "multipart-no-such-charset", "urlencoded")
+    )
 ]
 
 
