@@ -86,12 +86,11 @@ def share_row(share: ShareOut, site: str, server_time: datetime) -> ShareRow:
 
 def site_url(request: WebRequest, resources: AppResources) -> str:
     """The site's address as visitors reach it, which the links shown to owners are made
-    with: the operator's WEB_PUBLIC_URL (required in production). Without one (development),
-    the scheme and local address of web's own socket the request arrived at, as the server
-    saw them: never the `Host` or `X-Forwarded-*` headers, which whoever sends the request
-    writes (a `Host: evil.example` would otherwise put the attacker's site into the link an
-    owner copies, and uvicorn runs without proxy headers, so behind a TLS ingress it would
-    say http://)."""
+    with: the operator's WEB_PUBLIC_URL (required in production: only the operator knows the
+    https:// address a TLS ingress serves). Without one (development), the scheme and local
+    address of web's own socket the request arrived at, as the server saw them. Never the
+    `Host` or `X-Forwarded-*` headers: whoever sends the request writes them, and a page
+    fetched with `Host: evil.example` would hand its owner a link to the attacker's site."""
     configured = resources.settings.public_url
     if configured is not None:
         return str(configured).rstrip("/")
