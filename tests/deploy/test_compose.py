@@ -124,6 +124,15 @@ def test_the_pages_origins_may_send_and_fetch_bytes_from_minio(
     ]
 
 
+def test_share_links_name_the_published_port(services: dict[str, dict[str, Any]]) -> None:
+    """web's own socket is the container's address, which no browser reaches: the links it
+    shows are made with the address the site is opened at."""
+    public = "${S3TASKS_PUBLIC_URL:-http://localhost:8080}"
+    assert services["web"]["environment"]["WEB_PUBLIC_URL"] == public
+    example = _env_example()
+    assert example["S3TASKS_PUBLIC_URL"] == f"http://localhost:{example['S3TASKS_HTTP_PORT']}"
+
+
 def _condition(svc: dict[str, Any], dependency: str) -> str:
     return str(svc["depends_on"][dependency]["condition"])
 

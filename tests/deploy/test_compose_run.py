@@ -159,6 +159,7 @@ def compose(
             "S3TASKS_IMAGE_TAG": "compose",
             "S3TASKS_HTTP_PORT": str(web_port),
             "S3TASKS_SITE_ORIGINS": f"http://127.0.0.1:{web_port}",
+            "S3TASKS_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "S3TASKS_HOST_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
             "S3TASKS_HOST_REDIS_URL": redis_ns.url,
             "S3TASKS_HOST_REDIS_KEY_PREFIX": redis_ns.prefix,

@@ -492,6 +492,80 @@ def test_direct_mode_admits_the_ingress_hosts_by_default(
     assert env["MINIO_API_CORS_ALLOW_ORIGIN"] == "https://s3tasks.example.com"
 
 
+def web_settings(docs: list[Manifest]) -> dict[str, str]:
+    """web's environment from its ConfigMap (what the pod starts with)."""
+    web = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "web")
+    (container,) = web["spec"]["template"]["spec"]["containers"]
+    (source,) = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source]
+    return {key: value for key, value in config["data"].items() if key.startswith("WEB_")}
+
+
+INGRESS_HOST = [
+    "--set", "web.ingress.enabled=true",
+    "--set", "web.ingress.hosts[0].host=share.example.org",
+    "--set", "web.ingress.hosts[0].paths[0].path=/",
+    "--set", "web.ingress.hosts[0].paths[0].pathType=Prefix",
+]  # fmt: skip
+INGRESS_TLS = [
+    "--set", "web.ingress.tls[0].secretName=share-tls",
+    "--set", "web.ingress.tls[0].hosts[0]=share.example.org",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "public_url"),
+    [
+        (INGRESS_HOST + INGRESS_TLS, "https://share.example.org"),
+        (INGRESS_HOST, "http://share.example.org"),
+        (
+            [*INGRESS_HOST, *INGRESS_TLS, "--set", "web.publicUrl=https://links.example.org:8443/"],
+            "https://links.example.org:8443",
+        ),
+        (["--set", "web.publicUrl=https://links.example.org"], "https://links.example.org"),
+    ],
+    ids=["ingress-with-tls", "ingress-without-tls", "explicit-wins", "explicit-alone"],
+)
+def test_web_makes_share_links_with_the_sites_public_url(
+    helm: str, args: list[str], public_url: str
+) -> None:
+    docs = manifests(
+        helm, "-f", str(CHART / "ci/defaults-values.yaml"), "--set", "web.publicUrl=", *args
+    )
+    assert web_settings(docs)["WEB_PUBLIC_URL"] == public_url
+
+
+def test_production_without_a_public_url_is_refused(helm: str) -> None:
+    """web refuses to start without one in production: the chart says so before installing."""
+    complaint = refusal(
+        helm, "-f", str(CHART / "ci/defaults-values.yaml"), "--set", "web.publicUrl="
+    )
+    assert "web.publicUrl is required when environment is production" in complaint
+    # development leaves it to web (its own address): the kind workflow's port-forward sets it
+    assert (
+        web_settings(manifests(helm, "-f", str(CHART / "ci/dev-values.yaml")))["WEB_PUBLIC_URL"]
+        == ""
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://s3tasks.example.org/app", "s3tasks.example.org", "ftp://s3tasks.example.org"]
+)
+def test_a_public_url_with_a_path_or_no_scheme_is_refused(helm: str, url: str) -> None:
+    complaint = refusal(
+        helm, "-f", str(CHART / "ci/dev-values.yaml"), "--set", f"web.publicUrl={url}"
+    )
+    assert "/web/publicUrl" in complaint
+
+
+def test_no_proxy_is_trusted_by_default(renderings: dict[str, list[Manifest]]) -> None:
+    """A client's address comes from X-Forwarded-For only once the operator names the ingress
+    controller's network: by default anyone could write it and pick their own."""
+    for values, docs in renderings.items():
+        assert web_settings(docs)["WEB_TRUSTED_PROXIES"] == "", values
+    assert DEFAULT_VALUES["limits"]["trustedProxies"] == ""
+
+
 def test_direct_mode_with_the_bundled_minio_needs_a_public_url(helm: str) -> None:
     done = render(
         helm, "-f", str(CHART / "ci/dev-values.yaml"), "--set", "transfer.mode=direct", check=False
@@ -549,8 +623,9 @@ def test_components_are_shaped_as_the_issue_says(renderings: dict[str, list[Mani
     (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
     assert account["automountServiceAccountToken"] is False
     kinds = {d["kind"] for d in docs}
-    for off_by_default in ("NetworkPolicy", "Ingress", "HorizontalPodAutoscaler", *CRD_KINDS):
+    for off_by_default in ("Ingress", "HorizontalPodAutoscaler", *CRD_KINDS):
         assert off_by_default not in kinds
+    assert "NetworkPolicy" in kinds  # on by default (test_network_policies_are_on_by_default)
     (job,) = [d for d in docs if d["kind"] == "Job"]
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -707,8 +782,15 @@ def network_flows(docs: list[Manifest]) -> set[tuple[str, str, int]]:
     return {f for f in flows if f[0] in present and f[1] in present}
 
 
-def test_network_policies_are_off_by_default(renderings: dict[str, list[Manifest]]) -> None:
-    assert not [d for d in renderings["defaults"] if d["kind"] == "NetworkPolicy"]
+def test_network_policies_are_on_by_default(
+    helm: str, renderings: dict[str, list[Manifest]]
+) -> None:
+    """A default install admits only the flows below (where the CNI enforces them)."""
+    assert network_flows(renderings["defaults"]) == network_flows(renderings["existing-secret"])
+    off = manifests(
+        helm, "-f", str(CHART / "ci/defaults-values.yaml"), "--set", "networkPolicy.enabled=false"
+    )
+    assert not [d for d in off if d["kind"] == "NetworkPolicy"]
 
 
 def test_network_policies_allow_exactly_the_issue_flows_in_dev_mode(

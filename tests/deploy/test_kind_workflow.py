@@ -55,6 +55,11 @@ def test_runs_helm_test_and_the_e2e_suite_against_the_cluster(workflow: dict[Any
     assert "helm test" in steps["helm test (web /readyz)"]["run"]
     e2e = steps["Browser e2e against the cluster"]
     assert e2e["env"]["S3TASKS_E2E_BASE_URL"] == "http://127.0.0.1:8080"
+    # the share links the suite follows are made with the address it reaches web at
+    install = steps["Install the chart (dev mode)"]["run"]
+    assert "--set web.publicUrl=http://127.0.0.1:8080" in install
+    assert "port-forward" in steps["Port-forward web"]["run"]
+    assert "8080:80" in steps["Port-forward web"]["run"]
     assert "pytest tests/e2e" in e2e["run"]
     assert "port-forward" in steps["Port-forward web"]["run"]
     assert "$RELEASE-web" in steps["Port-forward web"]["run"]

@@ -97,6 +97,19 @@ def test_empty_states(visitor: WebVisitor) -> None:
     assert "No files yet" in visitor.page("/files")
 
 
+def test_the_footer_says_who_else_may_see_an_item(visitor: WebVisitor) -> None:
+    """Not "only you": whoever holds a link its owner made downloads the item too."""
+    for path in ("/images", "/files"):
+        (footer,) = re.findall(
+            r'<footer class="site-footer">(.*?)</footer>', visitor.page(path), re.S
+        )
+        words = " ".join(re.sub(r"<[^>]+>", " ", footer).split())
+        assert words == (
+            "Everything you upload is deleted automatically. Only you can see your items, and "
+            "whoever holds a share link you made can download the item it shares."
+        )
+
+
 @pytest.mark.parametrize(
     "path", ["/images/upload", "/files/upload", "/images/delete", "/files/delete"]
 )

@@ -60,9 +60,32 @@ def test_production_accepts_a_long_random_secret(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("S3TASKS_ENV", "production")
     monkeypatch.setenv("WEB_SECRET_KEY", "x" * 40)
     monkeypatch.setenv("WEB_SERVICE_TOKEN", "t" * 32)
+    monkeypatch.setenv("WEB_PUBLIC_URL", "https://s3tasks.example.org")
     settings = WebSettings(_env_file=None)
     assert settings.production
     assert settings.json_logs
+
+
+def test_production_refuses_to_start_without_a_public_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Share links are made with it; production must not guess it from a request."""
+    monkeypatch.delenv("WEB_PUBLIC_URL", raising=False)
+    strong = {"WEB_SECRET_KEY": "x" * 40, "WEB_SERVICE_TOKEN": "t" * 32}
+    for unset in ({}, {"WEB_PUBLIC_URL": ""}):
+        message = _settings_error(monkeypatch, S3TASKS_ENV="production", **strong, **unset)
+        assert "WEB_PUBLIC_URL is required when S3TASKS_ENV=production" in message
+    monkeypatch.setenv("S3TASKS_ENV", "development")
+    monkeypatch.delenv("WEB_PUBLIC_URL")
+    assert WebSettings(_env_file=None).public_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://s3tasks.example.org/app", "https://s3tasks.example.org/?a=1", "s3tasks.example.org"],
+)
+def test_a_public_url_is_an_origin_only(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    assert "WEB_PUBLIC_URL" in _settings_error(monkeypatch, WEB_PUBLIC_URL=url)
 
 
 def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,11 +93,24 @@ def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "WEB_STORAGE_API_URL" in message
 
 
-def test_serve_exits_with_the_variable_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WEB_SECRET_KEY": "short"}, "WEB_SECRET_KEY"),
+        (
+            {"WEB_SECRET_KEY": "p" * 48, "WEB_SERVICE_TOKEN": "t" * 32},
+            "WEB_PUBLIC_URL is required when S3TASKS_ENV=production",
+        ),
+    ],
+    ids=["weak-secret", "no-public-url"],
+)
+def test_serve_exits_with_the_variable_named(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
     script = Path(sys.executable).with_name("s3tasks-web")
     result = subprocess.run(
         [str(script), "serve", "--port", "0"],
-        env={"S3TASKS_ENV": "production", "WEB_SECRET_KEY": "short", "PATH": "/usr/bin:/bin"},
+        env={"S3TASKS_ENV": "production", "PATH": "/usr/bin:/bin", **env},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -82,7 +118,7 @@ def test_serve_exits_with_the_variable_named(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "WEB_SECRET_KEY" in result.stderr
+    assert named in result.stderr
 
 
 def test_production_sets_hsts_and_secure_cookies(artifacts_dir: Path) -> None:
@@ -96,6 +132,7 @@ def test_production_sets_hsts_and_secure_cookies(artifacts_dir: Path) -> None:
             "WEB_SECRET_KEY": "p" * 48,
             "WEB_SERVICE_TOKEN": "t" * 32,
             "WEB_STORAGE_API_URL": "http://127.0.0.1:9",
+            "WEB_PUBLIC_URL": "https://s3tasks.example.org",
         },
         log_dir=artifacts_dir / "logs",
         sock=sock,

@@ -54,6 +54,7 @@ WEB_SHUTDOWN_DRAIN_SECONDS: {{ .Values.web.shutdown.drainSeconds | quote }}
 {{- if .Values.web.shutdown.preStopSleepSeconds }}
 WEB_SHUTDOWN_DELAY_SECONDS: "0"
 {{- end }}
+WEB_PUBLIC_URL: {{ include "s3tasks.webPublicUrl" . | quote }}
 WEB_CLIENT_ADDRESS_HEADER: {{ .Values.limits.clientAddressHeader | quote }}
 WEB_TRUSTED_PROXIES: {{ .Values.limits.trustedProxies | quote }}
 WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}

@@ -183,6 +183,22 @@ Call with (dict "root" $ "secret" <secret name> "key" <data key> "value" <given>
 {{- join "," $origins }}
 {{- end }}
 
+{{/* The site's address as visitors reach it, for the share links and QR codes web shows
+     (WEB_PUBLIC_URL): web.publicUrl, else the first Ingress host (https:// when the Ingress
+     has TLS, as the pages' CORS origins above). Production without either is refused here
+     rather than by web at start (which refuses too); development without either leaves it
+     to web, which then names its own socket's address. */}}
+{{- define "s3tasks.webPublicUrl" -}}
+{{- $ingress := .Values.web.ingress }}
+{{- if .Values.web.publicUrl }}
+{{- .Values.web.publicUrl | trimSuffix "/" }}
+{{- else if and $ingress.enabled $ingress.hosts }}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty $ingress.tls))) (first $ingress.hosts).host }}
+{{- else if eq .Values.environment "production" }}
+{{- required "web.publicUrl is required when environment is production and web.ingress is off: the site's address as visitors reach it (e.g. https://s3tasks.example.com), which share links and QR codes are made with" "" }}
+{{- end }}
+{{- end }}
+
 {{/* The S3 endpoint browsers reach (direct mode signs for it). The bundled MinIO's Service name
      is no address a browser can use: direct mode with it needs transfer.s3PublicUrl. */}}
 {{- define "s3tasks.s3PublicUrl" -}}

@@ -66,6 +66,14 @@ class ServiceSettings(BaseSettings):
                 f"when {ENVIRONMENT_VARIABLE}=production"
             )
 
+    def require_in_production(self, variable: str, value: object, why: str) -> None:
+        """In production, a ValueError naming `variable` when it is unset (None or empty):
+        what development can guess at must be said by the operator there."""
+        if self.production and not value:
+            raise ValueError(
+                f"{variable} is required when {ENVIRONMENT_VARIABLE}=production: {why}"
+            )
+
 
 class SettingsError(Exception):
     """Settings a service cannot start with; the message names each bad variable."""

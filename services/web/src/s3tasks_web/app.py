@@ -20,6 +20,7 @@ from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
 from s3tasks_web.health import HealthController
 from s3tasks_web.http.client_address import ClientAddresses
+from s3tasks_web.http.forms import TextRequest
 from s3tasks_web.http.lingering import LingeringCloseMiddleware
 from s3tasks_web.http.security_headers import security_headers_hook
 from s3tasks_web.observability.metrics import WebMetrics
@@ -183,6 +184,8 @@ def create_app(settings: WebSettings) -> Litestar:
             "client": Provide(provide_client, sync_to_thread=False),
         },
         guards=[csrf_guard],
+        # every form's fields (and the script's JSON) are UTF-8 or a 400 in words (http/forms.py)
+        request_class=TextRequest,
         middleware=[LingeringCloseMiddleware()],
         before_send=[
             security_headers_hook(

@@ -81,6 +81,17 @@ class CsrfRejected(WebError):
     user_message = "This form has expired or came from another site. Reload the page and try again."
 
 
+class FormNotText(WebError):
+    """A form field's bytes are not UTF-8 text (or name a character set there is none of):
+    refused whole, rather than stored with its characters silently replaced."""
+
+    status_code = 400
+    user_message = (
+        "The form sent characters this site cannot read (text must be UTF-8). "
+        "Please type it again and send the form once more."
+    )
+
+
 class UploadRejected(WebError):
     """web refused an upload itself, before or while streaming it."""
 

@@ -64,8 +64,10 @@ class WebSettings(ServiceSettings):
     #: the networks of the proxies in front of web (comma-separated CIDRs): the per-client
     #: limits (share-link password attempts among them) must count the real client
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
-    #: the site's address as visitors reach it, for the share links shown to their owners
-    #: (copy, QR code); empty: the address the owner's request came to
+    #: the site's address as visitors reach it (scheme://host[:port], e.g. https://... behind
+    #: a TLS ingress), for the share links shown to their owners (copy, QR code). Required in
+    #: production; empty in development: the address of web's own socket the owner's request
+    #: arrived at. Never a request's Host or X-Forwarded-* headers, which a client writes.
     public_url: AnyHttpUrl | None = None
 
     session_cookie_name: str = "s3tasks_session"
@@ -85,6 +87,16 @@ class WebSettings(ServiceSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("public_url")
+    @classmethod
+    def _origin_only(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        # web serves at the root: a path here would make every link shown a dead one
+        if value is not None and (
+            value.path not in (None, "", "/") or value.query or value.fragment or value.username
+        ):
+            raise ValueError("must be scheme://host[:port] with no path, query or user")
+        return value
+
     @property
     def storage_api_base(self) -> str:
         return str(self.storage_api_url).rstrip("/")
@@ -98,5 +110,15 @@ class WebSettings(ServiceSettings):
             f"{ENV_PREFIX}SERVICE_TOKEN",
             self.service_token.get_secret_value(),
             DEVELOPMENT_SERVICE_TOKEN,
+        )
+        return self
+
+    @model_validator(mode="after")
+    def _require_the_public_url_in_production(self) -> Self:
+        self.require_in_production(
+            f"{ENV_PREFIX}PUBLIC_URL",
+            self.public_url,
+            "the site's address as visitors reach it (e.g. https://s3tasks.example.org), "
+            "which the share links and QR codes shown to owners are made with",
         )
         return self

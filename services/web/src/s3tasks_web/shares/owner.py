@@ -85,10 +85,23 @@ def share_row(share: ShareOut, site: str, server_time: datetime) -> ShareRow:
 
 
 def site_url(request: WebRequest, resources: AppResources) -> str:
-    """The site's address as visitors reach it: the operator's, or the owner's request's."""
+    """The site's address as visitors reach it, which the links shown to owners are made
+    with: the operator's WEB_PUBLIC_URL (required in production: only the operator knows the
+    https:// address a TLS ingress serves). Without one (development), the scheme and local
+    address of web's own socket the request arrived at, as the server saw them. Never the
+    `Host` or `X-Forwarded-*` headers: whoever sends the request writes them, and a page
+    fetched with `Host: evil.example` would hand its owner a link to the attacker's site."""
     configured = resources.settings.public_url
-    base = str(configured) if configured is not None else str(request.base_url)
-    return base.rstrip("/")
+    if configured is not None:
+        return str(configured).rstrip("/")
+    scheme = request.scope["scheme"]
+    host, port = request.scope.get("server") or (None, None)
+    if host is None or port is None:  # a socket with no address (a Unix socket): the settings'
+        host, port = resources.settings.host, resources.settings.port
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" if port == default_port else f"{scheme}://{host}:{port}"
 
 
 def share_rows(listing: ItemList, shown: set[str], site: str) -> dict[str, list[ShareRow]]:
@@ -173,6 +186,9 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             item_id: str,
             share_id: str,
         ) -> Response[object]:
+            # the button's form has no field, but a body that is not text is refused here as
+            # on every other form (http/forms.py), before anything is stopped
+            await request.form()
             await storage.stop_share(visitor.visitor_id, _item_id(item_id), _item_id(share_id))
             visitor.flash("success", "Stopped sharing: that link no longer opens.")
             return back_to(request, kind_page.path)

@@ -14,7 +14,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH
-from s3tasks_web.errors import UploadRejected
+from s3tasks_web.errors import FormNotText, UploadRejected
 from s3tasks_web.uploads.rules import (
     DESCRIPTION_TOO_LONG,
     NAME_TOO_LONG,
@@ -182,7 +182,11 @@ class MultipartStream:
                     raise UploadRejected(400, DESCRIPTION_TOO_LONG)
             elif isinstance(event, _PartEnd):
                 if current is not None:
-                    fields[current] = value.decode("utf-8", "replace")
+                    # refused as every other form's text is (`http/forms.py`), not replaced
+                    try:
+                        fields[current] = value.decode()
+                    except UnicodeDecodeError as exc:
+                        raise FormNotText from exc
                 current = None
             else:
                 raise UploadRejected(400, NO_FILE)
