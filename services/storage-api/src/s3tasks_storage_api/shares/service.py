@@ -11,7 +11,6 @@ the same 404, so nobody can probe which tokens once worked; a link used up says 
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 import unicodedata
@@ -266,8 +265,9 @@ class ShareService:
         link's token, until the grant ends; the GET expires with the grant, so once it has
         ended nothing it handed out starts a download (S3 lets a GET already started go on).
         Refused at once when the link was stopped or the item deleted."""
-        now = time.time()
-        grant = self._keys.open_grant(request.grant, request.token, client_key(request.client), now)
+        grant = self._keys.open_grant(
+            request.grant, request.token, client_key(request.client), time.time()
+        )
         if grant is None:
             raise Forbidden(GRANT_ENDED)
         with transaction(self._sessions) as session:
@@ -280,7 +280,7 @@ class ShareService:
             "attachment",
             item.filename,
             request.via,
-            valid=timedelta(seconds=max(1, grant.expires_at - math.floor(now))),
+            until=datetime.fromtimestamp(grant.expires_at, UTC),
             cache_control=SHARE_DOWNLOAD_CACHE_CONTROL,
         )
         return ContentLink(url=url, expires_at=expires_at)
@@ -319,7 +319,8 @@ class ShareService:
         of one client's guesses cannot slip through before it is recorded, and it bounds the
         argon2 work one client causes). Only wrong passwords count against the link, under a
         much higher ceiling: whoever knows the password never uses it up, and strangers must
-        guess from many addresses at once to fill it (SECURITY.md, "Password attempts")."""
+        guess from many addresses at once to fill it (SECURITY.md, "Share-link password
+        attempts")."""
         assert link.password_hash is not None  # noqa: S101
         try:
             self._limits.take(Limit.SHARE_ATTEMPTS_PER_CLIENT, client, TOO_MANY_ATTEMPTS)
@@ -355,11 +356,17 @@ class ShareService:
         filename: str,
         via: TransferMode,
         *,
-        valid: timedelta | None = None,
+        until: datetime | None = None,
         cache_control: str = PRIVATE_CACHE_CONTROL,
     ) -> tuple[str, datetime]:
-        valid = valid or timedelta(seconds=self._settings.link_seconds)
-        signed_at = datetime.now(UTC)
+        """A presigned GET valid `link_seconds`, or until `until` and not a second longer."""
+        # SigV4 counts whole seconds from X-Amz-Date, which drops the fraction
+        signed_at = datetime.now(UTC).replace(microsecond=0)
+        valid = timedelta(seconds=self._settings.link_seconds)
+        if until is not None:
+            valid = until - signed_at
+            if valid < timedelta(seconds=1):
+                raise Forbidden(GRANT_ENDED)  # it ended while being redeemed
         url = self._signers.for_(via).get_url(
             key,
             valid_for=valid,
