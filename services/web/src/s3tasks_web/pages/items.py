@@ -19,12 +19,10 @@ from s3tasks_web.pages.views import deleted_after, item_views
 from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
-from s3tasks_web.transfers.responses import relay_object
+from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.session import VisitorSession
 
 CONFIRM_FIELD = "confirm"
-#: the visitor's own items may be kept a minute by their own browser, never by a shared cache
-PRIVATE_CACHE_CONTROL = "private, max-age=60"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from s3tasks_web.pages.views import human_duration
 from s3tasks_web.shares.paths import SHARE_GONE, share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
-from s3tasks_web.transfers.responses import relay_object
+from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.csrf import NO_SESSION
 
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
@@ -190,7 +190,7 @@ class PublicShareController(Controller):
         )
         if view.preview_url is None:
             raise ShareRefused(404, SHARE_GONE)
-        return await relay_object(objects, view.preview_url, {}, "private, max-age=60")
+        return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
     async def state(self, storage: StorageApiClient, token: str) -> None:

@@ -14,6 +14,9 @@ from s3tasks_web.transfers.objects import ObjectClient
 
 #: the policy storage-api sets on content; kept when web passes the bytes on.
 CONTENT_CSP = "default-src 'none'; sandbox"
+#: an owner's items and a link's preview may be kept a minute by the visitor's own browser,
+#: never by a shared cache (share downloads say more: `shares/public.py`)
+PRIVATE_CACHE_CONTROL = "private, max-age=60"
 
 
 async def relay_object(
