@@ -6,7 +6,8 @@
     row's contention), interleaved in the same run. The issue's own goal is absolute: at least
     200 grants/s for the hot link on this machine; the note says whether it was met.
 12. A shared download in `direct` mode as whoever was given the link makes it: the Download
-    button's POST, web's 303 to a presigned GET, the GET from S3; against minio's
+    button's POST, web's 303 to its grant's URL, web's 303 from there to a presigned GET (web
+    checks the client the grant was made for: S3 cannot), the GET from S3; against minio's
     `get_object` of an object of the same size.
 
 Redirects are never followed by the load generator (aiohttp follows them by default: a
@@ -18,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
+import urllib3
 
 from bench.direct_mode import browser_upload
 from bench.harness import BenchEnv, delete_all, latest_file_id, visitor_on
@@ -113,20 +116,25 @@ def grants(env: BenchEnv, seconds: float, reps: int) -> dict[str, Any]:
 
 
 def _shared_download(link: str, size: int) -> float:
-    """Seconds for the Download button's POST, web's 303 and the GET from S3."""
+    """Seconds for the Download button's POST, web's two 303s and the GET from S3."""
     started = time.perf_counter()
     fetch(_press_download(link), size, "the shared link's presigned GET")
     return time.perf_counter() - started
 
 
 def _press_download(url: str) -> str:
-    """The Download button's POST, with the client the GETs go through (urllib3, minio's):
-    the 303's target."""
-    response = BULK.request(
+    """The Download button's POST and the GET of web's grant URL it leads to, with the client
+    the GETs go through (urllib3, minio's): the presigned GET web hands out last."""
+    pressed = BULK.request(
         "POST", url, fields=_DOWNLOAD_FORM, redirect=False, encode_multipart=False
     )
+    grant_url = urljoin(url, _see_other(pressed, "the shared link's Download"))
+    return _see_other(BULK.request("GET", grant_url, redirect=False), "its grant URL")
+
+
+def _see_other(response: urllib3.BaseHTTPResponse, what: str) -> str:
     if response.status != 303:
-        raise RuntimeError(f"the shared link's Download answered {response.status}, not 303")
+        raise RuntimeError(f"{what} answered {response.status}, not 303")
     return str(response.headers["location"])
 
 

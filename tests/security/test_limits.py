@@ -34,6 +34,7 @@ SESSIONS_PER_CLIENT = 4
 UPLOADS_PER_CLIENT = 6
 UPLOADS_PER_VISITOR = 4
 STORED_BYTES_PER_VISITOR = 3000
+SHARE_LINKS_PER_CLIENT = 3
 
 _clients = (f"198.51.100.{n}" for n in itertools.count(1))
 
@@ -91,6 +92,7 @@ def limited(dependencies: Dependencies) -> Iterator[Limited]:
                 "STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT": f"{UPLOADS_PER_CLIENT}/minute",
                 "STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR": f"{UPLOADS_PER_VISITOR}/minute",
                 "STORAGE_API_MAX_STORED_BYTES_PER_VISITOR": str(STORED_BYTES_PER_VISITOR),
+                "STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT": f"{SHARE_LINKS_PER_CLIENT}/minute",
                 "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
                 "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
             },
@@ -215,4 +217,44 @@ def test_bytes_stored_per_visitor(limited: Limited) -> None:
     other = limited.visitor(one.http.headers["X-Forwarded-For"].rpartition(", ")[2], 1)
     assert _ok(_upload(other, STORED_BYTES_PER_VISITOR))
     for v in (one, same, other):
+        v.close()
+
+
+def test_share_links_per_client_from_many_visitors(limited: Limited) -> None:
+    client = next(_clients)
+    visitors = [limited.visitor(client, n) for n in range(2)]
+    items = []
+    for v in visitors:
+        assert _ok(_upload(v))
+        items.append(v.latest_file_id())
+    before = limited.refused("share_links_per_client")
+
+    def share(n: int) -> httpx.Response:
+        v = visitors[n % 2]
+        return v.http.post(
+            f"/files/{items[n % 2]}/shares",
+            params={"csrf": v.csrf_token()},
+            data={"password": "a password of theirs"},
+        )
+
+    for n in range(SHARE_LINKS_PER_CLIENT):
+        assert share(n).status_code == 303
+        assert visitors[n % 2].flashes("/files")[0][0] == "success"
+    links = [len(v.share_paths_in(v.page("/files"))) for v in visitors]
+    assert sum(links) == SHARE_LINKS_PER_CLIENT
+    assert share(SHARE_LINKS_PER_CLIENT).status_code == 303  # back to the page, told why
+    ((level, words),) = visitors[SHARE_LINKS_PER_CLIENT % 2].flashes("/files")
+    assert level == "error"
+    assert "Too many share links from your address" in words
+    assert [len(v.share_paths_in(v.page("/files"))) for v in visitors] == links
+    assert limited.refused("share_links_per_client") == before + 1
+    # another address shares at once
+    other = limited.visitor(next(_clients), 1)
+    assert _ok(_upload(other))
+    shared = other.http.post(
+        f"/files/{other.latest_file_id()}/shares", params={"csrf": other.csrf_token()}, data={}
+    )
+    assert shared.status_code == 303
+    assert len(other.share_paths_in(other.page("/files"))) == 1
+    for v in (*visitors, other):
         v.close()

@@ -23,12 +23,20 @@ from s3tasks_storage_api.ratelimits import client_key
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies
 from s3tasks_testkit.storage_api import MIB, Api, expire_now, run_deletions, running_api, upload
 
 SHARE_SECRET = "test-share-secret-not-secret-0123456789"
 GONE = "This link does not exist or has expired."
+GRANT_ENDED = "This download is no longer valid. Please open the link again."
 CLIENT = "203.0.113.7"
+#: a grant's window here: short, so a test sees it end; every wait below is bounded by it
+GRANT_SECONDS = 5
+#: links created per client address here
+LINKS_PER_CLIENT = 3
+#: wrong passwords per link here (the ceiling against guessing from many addresses)
+WRONG_PER_LINK = 6
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +46,9 @@ def api(dependencies: Dependencies) -> Iterator[Api]:
         "STORAGE_API_MAX_FILE_BYTES": str(4 * MIB),
         "STORAGE_API_SHARE_SECRET": SHARE_SECRET,
         "STORAGE_API_SHARE_LINKS_PER_ITEM": "4",
+        "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
+        "STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT": f"{LINKS_PER_CLIENT}/minute",
+        "STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK": f"{WRONG_PER_LINK}/minute",
     }
     with running_api(dependencies, "test_shares", env) as api:
         yield api
@@ -60,7 +71,7 @@ def stored_file(client: httpx.Client, visitor: str, data: bytes = b"shared bytes
     return str(resp.json()["id"])
 
 
-def create(client: httpx.Client, visitor: str, item_id: str, **body: object) -> httpx.Response:
+def create(client: httpx.Client, visitor: str, item_id: str, /, **body: object) -> httpx.Response:
     return client.post(f"/v1/visitors/{visitor}/items/{item_id}/shares", json=body)
 
 
@@ -83,10 +94,29 @@ def lookup(client: httpx.Client, token: str) -> httpx.Response:
 def grant(
     client: httpx.Client, token: str, *, password: str | None = None, who: str = CLIENT
 ) -> httpx.Response:
-    body: dict[str, object] = {"token": token, "client": who, "via": "proxy"}
+    body: dict[str, object] = {"token": token, "client": who}
     if password is not None:
         body["password"] = password
     return client.post("/v1/shares/grants", json=body)
+
+
+def redeem(
+    client: httpx.Client,
+    signed: str,
+    token: str,
+    *,
+    who: str = CLIENT,
+    via: str = "proxy",
+) -> httpx.Response:
+    return client.post(
+        "/v1/shares/redeem", json={"grant": signed, "token": token, "client": who, "via": via}
+    )
+
+
+def redeemed_url(client: httpx.Client, signed: str, token: str, **how: str) -> str:
+    resp = redeem(client, signed, token, **how)
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["url"])
 
 
 def share_rows(api: Api, where: str = "true", *params: object) -> list[dict[str, Any]]:
@@ -126,7 +156,8 @@ def test_owner_creates_lists_and_stops_links_and_downloads_are_counted(
     got = grant(client, limited["token"])
     assert got.status_code == 201, got.text
     assert got.json()["downloads_left"] == 2
-    assert httpx.get(got.json()["url"], timeout=30).content == b"shared bytes\n" * 100
+    url = redeemed_url(client, got.json()["grant"], limited["token"])
+    assert httpx.get(url, timeout=30).content == b"shared bytes\n" * 100
 
     shown = {s["id"]: s for s in listed(client, visitor, item_id)}
     assert set(shown) == {limited["id"], open_ended["id"]}
@@ -185,6 +216,40 @@ def test_out_of_range_values_are_refused_in_words_and_nothing_is_created(
     assert problem["type"] == "urn:s3tasks:problem:user-safe"  # web may show it as it is
     assert words in problem["detail"]
     assert share_rows(api, "item_id = %s", item_id) == []
+
+
+def test_share_creation_refuses_before_it_hashes_a_password(
+    api: Api, client: httpx.Client, visitor: str
+) -> None:
+    def hashes() -> float:
+        return scrape(api.url).value("s3tasks_share_password_hashes_total", operation="hash")
+
+    before = hashes()
+    mine = stored_file(client, visitor)
+    # another visitor's item, an item nobody has, a value out of range: no argon2 work
+    for owner, item_id, extra in [
+        (uuid.uuid4().hex, mine, {}),
+        (visitor, str(uuid.uuid4()), {}),
+        (visitor, mine, {"max_downloads": 0}),
+    ]:
+        refused = create(client, owner, item_id, password="a fine password", **extra)
+        assert refused.status_code in (400, 404), refused.text
+    assert hashes() == before
+    # links created per client: counted before the item is even looked up
+    who = "192.0.2.201"
+    for _ in range(LINKS_PER_CLIENT):
+        missing = create(client, visitor, str(uuid.uuid4()), password="x", client=who)
+        assert missing.status_code == 404, missing.text
+    limited = create(client, visitor, mine, password="a fine password", client=who)
+    assert limited.status_code == 429, limited.text
+    assert "Too many share links from your address" in limited.json()["detail"]
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert hashes() == before
+    assert share_rows(api, "item_id = %s", mine) == []
+    # another client's link is created, and hashed once
+    created = create(client, visitor, mine, password="a fine password", client="192.0.2.202")
+    assert created.status_code == 201, created.text
+    assert hashes() == before + 1
 
 
 def test_an_item_has_a_bounded_number_of_links(
@@ -257,17 +322,19 @@ def test_a_grant_is_an_attachment_and_redeeming_it_serves_ranges_without_countin
     item_id = stored_file(client, visitor, data)
     link = share(client, visitor, item_id, max_downloads=2)
     granted = grant(client, link["token"]).json()
-    first = httpx.get(granted["url"], headers={"Range": "bytes=0-99"}, timeout=30)
-    assert first.status_code == 206
-    assert first.content == data[:100]
-    assert first.headers["content-disposition"].startswith("attachment;")
-    assert first.headers["content-type"] == "application/octet-stream"
+    for via in ("proxy", "direct"):
+        url = redeemed_url(client, granted["grant"], link["token"], via=via)
+        first = httpx.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+        assert first.status_code == 206
+        assert first.content == data[:100]
+        assert first.headers["content-disposition"].startswith("attachment;")
+        assert first.headers["content-type"] == "application/octet-stream"
+        # S3 says it too (the browser reads it there in `direct` mode): no cache keeps a
+        # download a link may no longer allow
+        assert first.headers["cache-control"] == "private, no-store"
     for _ in range(3):  # a download resumed three times within its grant
-        redeemed = client.post(
-            "/v1/shares/redeem", json={"grant": granted["grant"], "via": "proxy"}
-        )
-        assert redeemed.status_code == 200, redeemed.text
-        rest = httpx.get(redeemed.json()["url"], headers={"Range": "bytes=100-"}, timeout=30)
+        url = redeemed_url(client, granted["grant"], link["token"])
+        rest = httpx.get(url, headers={"Range": "bytes=100-"}, timeout=30)
         assert rest.status_code == 206
         assert rest.content == data[100:]
     assert share_rows(api, "id = %s", link["id"])[0]["downloads"] == 1
@@ -279,7 +346,8 @@ def test_a_tampered_or_expired_grant_is_refused(
 ) -> None:
     item_id = stored_file(client, visitor)
     link = share(client, visitor, item_id)
-    signed = grant(client, link["token"]).json()["grant"]
+    token = link["token"]
+    signed = grant(client, token).json()["grant"]
     payload, _, mac = signed.rpartition(".")
     share_hex, item_hex, expires = payload.split(".")
     tampered = [
@@ -291,16 +359,77 @@ def test_a_tampered_or_expired_grant_is_refused(
     ]
     keys = ShareKeys(SHARE_SECRET)
     expired = keys.sign_grant(
-        Grant(uuid.UUID(share_hex), uuid.UUID(item_hex), int(time.time()) - 1)
+        Grant(uuid.UUID(share_hex), uuid.UUID(item_hex), int(time.time()) - 1),
+        token,
+        client_key(CLIENT),
     )
     for bad in [*tampered, expired]:
-        resp = client.post("/v1/shares/redeem", json={"grant": bad, "via": "proxy"})
+        resp = redeem(client, bad, token)
         assert resp.status_code == 403, (bad, resp.text)
-        assert (
-            resp.json()["detail"] == "This download is no longer valid. Please open the link again."
-        )
-    assert (
-        client.post("/v1/shares/redeem", json={"grant": signed, "via": "proxy"}).status_code == 200
+        assert resp.json()["detail"] == GRANT_ENDED
+    assert redeem(client, signed, token).status_code == 200
+
+
+def test_a_grant_serves_its_download_only_from_its_client_under_its_token_within_its_window(
+    api: Api, client: httpx.Client, visitor: str
+) -> None:
+    data = bytes(range(256)) * 64
+    item_id = stored_file(client, visitor, data)
+    link = share(client, visitor, item_id, max_downloads=1, password="only for you")
+    other = share(client, visitor, item_id)
+    got = grant(client, link["token"], password="only for you")
+    assert got.status_code == 201, got.text
+    signed = got.json()["grant"]
+    ends = datetime.fromisoformat(got.json()["grant_expires_at"])
+    assert ends <= datetime.now(UTC) + timedelta(seconds=GRANT_SECONDS + 1)
+    assert lookup(client, link["token"]).status_code == 410  # this download used it up
+    # the download it was counted for goes on: a Range resume from the granting client
+    # (another address of its IPv4 is another client; of an IPv6 /64, the same one)
+    resumed = httpx.get(
+        redeemed_url(client, signed, link["token"]), headers={"Range": "bytes=100-"}, timeout=30
+    )
+    assert resumed.status_code == 206
+    assert resumed.content == data[100:]
+    # anyone else, or under another link's token, is refused as if the grant were forged:
+    # without the password, with the link used up
+    for who, token in [
+        ("198.51.100.77", link["token"]),
+        ("203.0.113.8", link["token"]),
+        (CLIENT, other["token"]),
+        ("198.51.100.77", other["token"]),
+    ]:
+        refused = redeem(client, signed, token, who=who)
+        assert refused.status_code == 403, (who, refused.text)
+        assert refused.json()["detail"] == GRANT_ENDED
+    # once its window has passed, neither the grant nor an S3 link it handed out starts one
+    urls = [redeemed_url(client, signed, link["token"], via=via) for via in ("proxy", "direct")]
+    wait_until(
+        lambda: (
+            redeem(client, signed, link["token"]).status_code == 403
+            and all(httpx.get(url, timeout=30).status_code == 403 for url in urls)
+        ),
+        timeout=GRANT_SECONDS + 5,
+        interval=0.2,
+        message="the grant and the S3 links it handed out to end with its window",
+    )
+    assert share_rows(api, "id = %s", link["id"])[0]["downloads"] == 1
+
+
+def test_after_stop_sharing_nothing_handed_out_starts_a_download_once_its_window_passed(
+    api: Api, client: httpx.Client, visitor: str
+) -> None:
+    link = share(client, visitor, stored_file(client, visitor))
+    signed = grant(client, link["token"]).json()["grant"]
+    urls = [redeemed_url(client, signed, link["token"], via=via) for via in ("proxy", "direct")]
+    stop = client.delete(f"/v1/visitors/{visitor}/items/{link['item_id']}/shares/{link['id']}")
+    assert stop.status_code == 204
+    assert redeem(client, signed, link["token"]).json() == gone_body(client)  # at once
+    # what S3 was handed before the stop lives no longer than the grant's window
+    wait_until(
+        lambda: all(httpx.get(url, timeout=30).status_code == 403 for url in urls),
+        timeout=GRANT_SECONDS + 5,
+        interval=0.2,
+        message="the S3 links of a stopped link to expire",
     )
 
 
@@ -323,12 +452,12 @@ def test_every_end_answers_like_a_token_nobody_made(
     purged = stored_file(client, later)
     purged_link = share(client, later, purged)
     granted = grant(client, purged_link["token"]).json()["grant"]
+    assert redeem(client, granted, purged_link["token"]).status_code == 200
     assert client.delete(f"/v1/visitors/{later}/items", params={"kind": "file"}).status_code == 202
     assert lookup(client, purged_link["token"]).json() == expected
     assert grant(client, purged_link["token"]).json() == expected
     # a grant made before "delete all" serves nothing after it
-    redeemed = client.post("/v1/shares/redeem", json={"grant": granted, "via": "proxy"})
-    assert redeemed.json() == expected
+    assert redeem(client, granted, purged_link["token"]).json() == expected
 
 
 def test_a_used_up_link_says_so(api: Api, client: httpx.Client, visitor: str) -> None:
@@ -390,6 +519,35 @@ def test_password_guessing_is_limited_per_client_in_redis(
     }
     assert delta == {"wrong_password": 5, "rate_limited": 2, "granted": 1}
     assert share_rows(api, "id = %s", link["id"])[0]["downloads"] == 1
+
+
+def test_strangers_wrong_passwords_do_not_use_up_what_the_recipient_needs(
+    api: Api, client: httpx.Client, visitor: str
+) -> None:
+    link = share(client, visitor, stored_file(client, visitor), password="the right one")
+    token = link["token"]
+
+    def attempt(password: str, who: str) -> int:
+        return grant(client, token, password=password, who=who).status_code
+
+    # the recipient, from more addresses than the link's ceiling: the right password never
+    # counts against the link
+    recipients = [f"192.0.2.{100 + n}" for n in range(WRONG_PER_LINK + 2)]
+    assert {attempt("the right one", who) for who in recipients} == {201}
+    # a stranger's guesses lock out that stranger only
+    stranger = "198.51.100.200"
+    assert [attempt(f"guess {n}", stranger) for n in range(5)] == [403] * 5
+    assert attempt("the right one", stranger) == 429
+    assert attempt("the right one", recipients[0]) == 201
+    # wrong passwords from many addresses at once reach the link's ceiling: then it refuses
+    # every attempt for the rest of its window (guessing from many addresses is bounded)
+    before = scrape(api.url).value("s3tasks_rate_limited_total", reason="share_attempts_per_link")
+    assert attempt("another guess", "198.51.100.201") == 403
+    refused = grant(client, token, password="the right one", who="192.0.2.99")
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    after = scrape(api.url).value("s3tasks_rate_limited_total", reason="share_attempts_per_link")
+    assert after == before + 1
 
 
 # -- exactness -------------------------------------------------------------------------------

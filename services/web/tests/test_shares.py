@@ -1,4 +1,5 @@
-"""Share links through web: the owner's panel, the link's page, downloads counted once."""
+"""Share links through web: the owner's panel, the link's page, downloads counted once, and
+what a grant serves: one download, to its client, under its own link, for seconds."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import pytest
 
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import scrape
-from s3tasks_testkit.stack import Stack
+from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 from s3tasks_testkit.web_visitor import WebVisitor
 
 GONE = "This link does not exist or has expired."
+GRANT_ENDED = "This download is no longer valid."
+#: a grant's window here: short, so a test sees it end; every wait below is bounded by it
+GRANT_SECONDS = 6
 _LINK = re.compile(r'class="share-url" type="text" value="([^"]+)"')
 _USED = re.compile(r'class="share-used">([^<]+)<')
 
@@ -47,7 +52,41 @@ def download(client: httpx.Client, path: str, password: str | None = None) -> ht
     answer = client.post(path, data=data)
     if answer.status_code != 303:
         return answer
-    return client.get(answer.headers["location"])
+    return fetch(client, answer.headers["location"])
+
+
+def fetch(client: httpx.Client, location: str, **headers: str) -> httpx.Response:
+    """A granted download's URL, followed as a browser follows it (to S3 in `direct` mode)."""
+    return client.get(location, headers=headers, follow_redirects=True)
+
+
+def as_client(address: str) -> dict[str, str]:
+    """The headers of a request from `address`, as the ingress web trusts here says it."""
+    return {"X-Forwarded-For": address}
+
+
+@pytest.fixture(scope="module")
+def web_stack(dependencies: Dependencies) -> Iterator[Stack]:
+    """storage-api and web for this module: a grant window short enough to see it end, and
+    X-Forwarded-For trusted from loopback (as from an ingress) so that a test can be a
+    second client."""
+    with isolated_config(
+        dependencies,
+        "web-test_shares",
+        extra_env={
+            "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
+            "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
+            "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
+        },
+    ) as config:
+        stack = Stack(config)
+        try:
+            stack.migrate()
+            stack.start_storage_api()
+            stack.start_web()
+            yield stack
+        finally:
+            stack.stop_all()
 
 
 @pytest.fixture
@@ -83,11 +122,11 @@ def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
     first = stranger.post(path, data={"password": "open sesame"})
     assert first.status_code == 303
     assert "set-cookie" not in first.headers
-    body = stranger.get(first.headers["location"])
+    body = fetch(stranger, first.headers["location"])
     assert body.status_code == 200
     assert hashlib.sha256(body.content).digest() == hashlib.sha256(content).digest()
     # a resumed download within the grant is not counted again
-    resumed = stranger.get(first.headers["location"], headers={"Range": "bytes=1000-1999"})
+    resumed = fetch(stranger, first.headers["location"], Range="bytes=1000-1999")
     assert resumed.status_code == 206
     assert resumed.content == content[1000:2000]
 
@@ -199,3 +238,100 @@ def test_the_download_form_needs_this_site_as_its_origin(
     assert ours.status_code == 303
     assert "set-cookie" not in ours.headers
     assert _USED.findall(visitor.page("/files")) == ["1 of 5 used"]
+
+
+def test_a_grant_serves_one_download_to_its_client_under_its_link_within_its_window(
+    visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
+) -> None:
+    content = bytes(range(256)) * 1024
+    item_id, path = shared_file(visitor, content, max_downloads="1", password="for you only")
+    assert share(visitor, "file", item_id).status_code == 303
+    other_path = httpx.URL(links_on(visitor, "file")[0]).path  # newest first
+    assert other_path != path
+    me = as_client("198.51.100.10")
+    granted = stranger.post(path, data={"password": "for you only"}, headers=me)
+    assert granted.status_code == 303
+    location = granted.headers["location"]
+    # in both modes through web: S3 cannot tell who follows its link, web can
+    assert location.startswith(f"{path}/download?grant=")
+    assert "used up" in stranger.get(path).text  # this download took its one
+    # the download it was counted for: its start and a Range resume, from the same client
+    assert fetch(stranger, location, **me).content == content
+    resumed = fetch(stranger, location, Range="bytes=1000-", **me)
+    assert resumed.status_code == 206
+    assert resumed.content == content[1000:]
+    handed_out = stranger.get(location, headers=me)  # what a browser is handed
+    s3_link = handed_out.headers["location"] if handed_out.status_code == 303 else None
+    assert (s3_link is not None) is (web_stack.config.transfer_mode == "direct")
+    # another client, this link's grant under another link or a token nobody made: refused,
+    # though the password was given and the grant is within its window
+    grant_query = location.partition("?")[2]
+    for target, who in [
+        (location, as_client("198.51.100.11")),
+        (f"{other_path}/download?{grant_query}", me),
+        (f"/s/{'B' * 43}/download?{grant_query}", me),
+    ]:
+        refused = stranger.get(target, headers=who)
+        assert refused.status_code == 403, (target, refused.status_code)
+        assert GRANT_ENDED in refused.text
+    # once the window has passed, nothing it handed out starts a download
+    wait_until(
+        lambda: (
+            stranger.get(location, headers=me).status_code == 403
+            and (s3_link is None or httpx.get(s3_link, timeout=30).status_code == 403)
+        ),
+        timeout=GRANT_SECONDS + 5,
+        interval=0.25,
+        message="the grant and the S3 link it handed out to end with its window",
+    )
+    assert _USED.findall(visitor.page("/files")) == ["0 used", "1 of 1 used"]
+
+
+def test_after_stop_sharing_nothing_handed_out_starts_a_download_after_the_window(
+    visitor: WebVisitor, stranger: httpx.Client
+) -> None:
+    item_id, path = shared_file(visitor, b"stop me" * 100)
+    location = stranger.post(path).headers["location"]
+    handed_out = stranger.get(location)
+    s3_link = handed_out.headers["location"] if handed_out.status_code == 303 else None
+    share_id = re.search(r'data-share-id="([0-9a-f-]+)"', visitor.page("/files"))
+    assert share_id is not None
+    stopped = visitor.http.post(
+        f"/files/{item_id}/shares/{share_id.group(1)}/stop", params={"csrf": visitor.csrf_token()}
+    )
+    assert stopped.status_code == 303
+    assert stranger.get(location).status_code == 404  # the grant, at once
+    wait_until(  # an S3 link handed out before the stop: no later than the window's end
+        lambda: s3_link is None or httpx.get(s3_link, timeout=30).status_code == 403,
+        timeout=GRANT_SECONDS + 5,
+        interval=0.25,
+        message="the S3 link of a stopped link to expire",
+    )
+
+
+def test_no_cache_keeps_a_share_download(visitor: WebVisitor, stranger: httpx.Client) -> None:
+    _, path = shared_file(visitor, b"not for caches" * 100)
+    granted = stranger.post(path)
+    assert granted.headers["cache-control"] == "no-store"
+    handed_out = stranger.get(granted.headers["location"])
+    # `proxy`: web's answer; `direct`: web's redirect and then S3's own answer
+    assert handed_out.headers["cache-control"] == "private, no-store"
+    if handed_out.status_code == 303:
+        handed_out = httpx.get(handed_out.headers["location"], timeout=30)
+    assert handed_out.status_code == 200
+    assert handed_out.headers["cache-control"] == "private, no-store"
+
+
+def test_a_range_past_the_end_of_a_shared_file_is_the_sites_416(
+    visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
+) -> None:
+    _, path = shared_file(visitor, b"x" * 1000)
+    location = stranger.post(path).headers["location"]
+    answer = stranger.get(location, headers={"Range": "bytes=5000-"})
+    if web_stack.config.transfer_mode == "direct":
+        assert answer.status_code == 303  # S3 answers the browser itself
+        return
+    assert answer.status_code == 416
+    assert answer.headers["content-range"] == "bytes */1000"
+    assert "starts beyond the end of the file" in answer.text
+    assert "<Error>" not in answer.text

@@ -13,6 +13,7 @@ STORAGE_API_SHARE_LINKS_PER_ITEM: {{ .Values.sharing.linksPerItem | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT: {{ .Values.sharing.attemptsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK: {{ .Values.sharing.attemptsPerLink | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT: {{ .Values.sharing.grantsPerClient | quote }}
+STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT: {{ .Values.sharing.linksPerClient | quote }}
 STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT: {{ .Values.limits.sessionsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT: {{ .Values.limits.uploadsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR: {{ .Values.limits.uploadsPerVisitor | quote }}

@@ -52,6 +52,9 @@ class ShareCreate(_Model):
     password: str | None = Field(default=None, max_length=_MAX_SENT_PASSWORD)
     #: no later than the item's deletion; none: the item's deletion
     ends_at: datetime | None = None
+    #: the owner's address as web saw it: links created are limited per client (None: a
+    #: caller with no client behind it, not limited per client)
+    client: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ShareOut(_Model):
@@ -105,21 +108,19 @@ class ShareView(_Model):
 class GrantRequest(_Model):
     token: str = Field(max_length=_MAX_SENT_TOKEN)
     password: str | None = Field(default=None, max_length=_MAX_SENT_PASSWORD)
-    #: the downloading client's address as web saw it: password attempts are limited per
-    #: client and per link
+    #: the downloading client's address as web saw it: password attempts and grants are
+    #: limited per client, and the grant opens for this client only
     client: str = Field(min_length=1, max_length=64)
-    via: TransferMode
 
 
 class ShareGrant(_Model):
-    """One counted download: a presigned GET valid for minutes, and a grant that yields fresh
-    ones without counting again (a resumed or ranged download within the same grant)."""
+    """One counted download: a grant that yields presigned GETs without counting again (the
+    download starting, and its ranged or resumed requests), for the client it was made for,
+    under its own token, for seconds."""
 
     grant: str
     #: until then `grant` may be redeemed
     grant_expires_at: datetime
-    url: str
-    url_expires_at: datetime
     kind: ItemKind
     filename: str
     description: str
@@ -130,4 +131,8 @@ class ShareGrant(_Model):
 
 class RedeemRequest(_Model):
     grant: str = Field(max_length=_MAX_SENT_TOKEN)
+    #: the link's token from the path the grant came in by: a grant opens under its own only
+    token: str = Field(max_length=_MAX_SENT_TOKEN)
+    #: the client's address as web saw it: a grant opens for the client it was made for only
+    client: str = Field(min_length=1, max_length=64)
     via: TransferMode

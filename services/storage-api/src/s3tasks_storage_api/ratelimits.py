@@ -18,7 +18,10 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+from typing import NoReturn
 
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
@@ -38,6 +41,7 @@ class Limit(StrEnum):
     SHARE_ATTEMPTS_PER_CLIENT = "share_attempts_per_client"
     SHARE_ATTEMPTS_PER_LINK = "share_attempts_per_link"
     SHARE_GRANTS_PER_CLIENT = "share_grants_per_client"
+    SHARE_LINKS_PER_CLIENT = "share_links_per_client"
     SESSIONS_PER_CLIENT = "sessions_per_client"
     UPLOADS_PER_CLIENT = "uploads_per_client"
     UPLOADS_PER_VISITOR = "uploads_per_visitor"
@@ -85,18 +89,39 @@ class RateLimits:
         is allowed again) if the window is full: `{wait}` in `refusal` says when in words,
         `{limit}` the rate. Redis unreachable: 503 for the limits of `_FAIL_CLOSED`, the
         others let it through."""
-        try:
+        with self._redis_for(name):
             for rate in self._rates[name]:
                 if not self._window.hit(rate, name, key):
-                    reset = self._window.get_window_stats(rate, name, key).reset_time
-                    retry_after = max(1, math.ceil(reset - time.time()))
-                    self.metrics.refused.labels(name).inc()
-                    raise TooManyAttempts(
-                        refusal.replace("{wait}", wait_words(retry_after)).replace(
-                            "{limit}", str(rate)
-                        ),
-                        retry_after=retry_after,
-                    )
+                    self._refuse(name, key, rate, refusal)
+
+    def refuse_if_full(self, name: Limit, key: str, refusal: str) -> None:
+        """As `take`, without counting: for a limit counted afterwards with `count`, only for
+        the events that should use it up."""
+        with self._redis_for(name):
+            for rate in self._rates[name]:
+                if not self._window.test(rate, name, key):
+                    self._refuse(name, key, rate, refusal)
+
+    def count(self, name: Limit, key: str) -> None:
+        """Count one event of `key` under `name`, refusing nothing now (see
+        `refuse_if_full`)."""
+        with self._redis_for(name):
+            for rate in self._rates[name]:
+                self._window.hit(rate, name, key)
+
+    def _refuse(self, name: Limit, key: str, rate: RateLimitItem, refusal: str) -> NoReturn:
+        reset = self._window.get_window_stats(rate, name, key).reset_time
+        retry_after = max(1, math.ceil(reset - time.time()))
+        self.metrics.refused.labels(name).inc()
+        raise TooManyAttempts(
+            refusal.replace("{wait}", wait_words(retry_after)).replace("{limit}", str(rate)),
+            retry_after=retry_after,
+        )
+
+    @contextmanager
+    def _redis_for(self, name: Limit) -> Iterator[None]:
+        try:
+            yield
         except RedisError as exc:
             if name in _FAIL_CLOSED:
                 raise DependencyUnavailable("The service is busy; try again shortly.") from exc

@@ -74,15 +74,22 @@ class StorageApiSettings(ServiceSettings):
     #: database keeps only a hash of each token, so a dump without this key opens nothing.
     #: Changing it ends every share link and every grant.
     share_secret: SecretStr = SecretStr(DEV_SHARE_SECRET)
-    #: how long a granted download may be resumed (its grant redeemed for fresh links)
-    share_grant_seconds: int = Field(default=600, ge=10, le=24 * 3600)
+    #: how long a granted download may start (its grant redeemed for presigned GETs, by the
+    #: client it was granted to, under its own link): what a download needs to begin and a
+    #: download manager to open its ranges, not to finish (a GET started goes on)
+    share_grant_seconds: int = Field(default=30, ge=2, le=600)
     #: links one item may have (stopped ones included)
     share_links_per_item: int = Field(default=20, ge=1, le=1000)
-    #: password attempts on share links, right or wrong, per client address (an IPv6 client
-    #: by its /64) and per link, in Redis (the broker's) shared by every replica; the
-    #: notation of `limits`: "5/minute", "20 per hour", "5/minute;50/day"
+    #: password attempts on share links in Redis (the broker's) shared by every replica: per
+    #: client address (an IPv6 client by its /64) every attempt, right or wrong; per link
+    #: only the wrong ones, a much higher ceiling against guessing from many addresses (the
+    #: right password never uses it up: SECURITY.md). The notation of `limits`: "5/minute",
+    #: "20 per hour", "5/minute;50/day"
     rate_limit_share_attempts_per_client: str = "5/minute"
-    rate_limit_share_attempts_per_link: str = "20/minute"
+    rate_limit_share_attempts_per_link: str = "300/minute"
+    #: share links created per client address (every visitor behind it together), counted
+    #: before the item is looked up or a password hashed
+    rate_limit_share_links_per_client: str = "30/minute"
     #: share-link downloads granted per client address (counted or not, password or not)
     rate_limit_share_grants_per_client: str = "60/minute"
     #: new visitor sessions (cookies) web may hand out per client address: dropping the
@@ -159,6 +166,7 @@ class StorageApiSettings(ServiceSettings):
         "rate_limit_share_attempts_per_client",
         "rate_limit_share_attempts_per_link",
         "rate_limit_share_grants_per_client",
+        "rate_limit_share_links_per_client",
         "rate_limit_sessions_per_client",
         "rate_limit_uploads_per_client",
         "rate_limit_uploads_per_visitor",

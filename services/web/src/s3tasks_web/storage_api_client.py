@@ -208,7 +208,8 @@ class StorageApiClient:
         return ShareGrant.model_validate(await self._share_json("/v1/shares/grants", request))
 
     async def redeem_share(self, request: RedeemRequest) -> ContentLink:
-        """A fresh URL within a grant (a resumed or ranged download): not counted."""
+        """A presigned GET within a grant, for the client and link it was made for (the
+        download starting, resumed or ranged): not counted."""
         link = await self._share_json("/v1/shares/redeem", request, retry_safe=True)
         return ContentLink.model_validate(link)
 

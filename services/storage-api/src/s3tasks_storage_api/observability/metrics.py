@@ -78,6 +78,17 @@ class ShareMetrics:
                 ShareOutcome.GONE,
             ):
                 self.downloads.labels(kind, outcome)
+        # argon2id is the costly part of sharing (19 MiB, ~20 ms each): every one counted,
+        # so an operator (and a test) sees that no refusal costs one
+        self.password_hashes = Counter(
+            "s3tasks_share_password_hashes",
+            "argon2id computations for share-link passwords: a new link's (hash) or an "
+            "attempt's (verify).",
+            ["operation"],
+            registry=registry,
+        )
+        for operation in ("hash", "verify"):
+            self.password_hashes.labels(operation)
 
     def link(self, kind: str, outcome: str) -> None:
         self.links.labels(kind, outcome).inc()

@@ -99,9 +99,9 @@ class PublicSharesController(Controller):
         },
     )
     def grant(self, shares: ShareService, data: GrantRequest) -> ShareGrant:
-        """Count one download, atomically, and sign it: a presigned GET (for the endpoint
-        `via` reaches) and a grant to redeem for fresh ones without counting. 403 wrong
-        password, 429 (`Retry-After`) too many attempts, 410 used up, 404 ended."""
+        """Count one download, atomically, and sign its grant: redeemable for presigned GETs
+        without counting, by this client, under this token, for `share_grant_seconds`. 403
+        wrong password, 429 (`Retry-After`) too many attempts, 410 used up, 404 ended."""
         return shares.grant(data)
 
     @post(
@@ -111,6 +111,8 @@ class PublicSharesController(Controller):
         responses={403: _problem(GRANT_ENDED), 404: _problem(GONE)},
     )
     def redeem(self, shares: ShareService, data: RedeemRequest) -> ContentLink:
-        """A fresh presigned GET within a grant (a resumed or ranged download), not counted.
-        403 once the grant expired or was tampered with; 404 once the link or item ended."""
+        """A presigned GET within a grant (the download starting, resumed or ranged), not
+        counted, expiring with the grant. 403 once the grant expired, was tampered with, or
+        comes from another client or under another link's token; 404 once the link was
+        stopped or the item deleted."""
         return shares.redeem(data)

@@ -1,7 +1,9 @@
 """ShareService: share links of visitors' items, and the downloads they grant.
 
 storage-api is the only place that grants: one conditional UPDATE counts a download (see
-`repository._GRANT`), then a presigned GET is signed as for the owner's own downloads.
+`repository._GRANT`), then a grant is signed for that client and that link, redeemable for
+seconds for presigned GETs (`share_grant_seconds`): the download it was counted for, and
+nothing after it once those seconds have passed.
 Every way a link can end (stopped, past its end, its item deleted, never existed) answers
 the same 404, so nobody can probe which tokens once worked; a link used up says so (410).
 """
@@ -53,6 +55,7 @@ from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.repository import ShareRepository
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
+from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL
 from s3tasks_storage_api.transfers.service import Signers
 
 logger = logging.getLogger(__name__)
@@ -65,6 +68,13 @@ TOO_MANY_GRANTS = (
     "Too many downloads from your address in a short time (at most {limit}). "
     "Please try again in {wait}."
 )
+TOO_MANY_LINKS = (
+    "Too many share links from your address in a short time (at most {limit}). "
+    "Please try again in {wait}."
+)
+#: what every share download says to caches, whatever the object's own metadata: a link can
+#: be stopped, used up or password-protected, so no cache may answer for it
+SHARE_DOWNLOAD_CACHE_CONTROL = "private, no-store"
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
 #: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
@@ -91,20 +101,25 @@ class ShareService:
 
     def create(self, visitor_id: str, item_id: UUID, request: ShareCreate) -> ShareOut:
         """A new link of the visitor's own visible item; every refusal before anything is
-        written."""
+        written, and before the password is hashed: argon2id costs 19 MiB and ~20 ms, so only
+        a link that will be written (the client within its rate, the item its owner's, the
+        values in range) pays for one."""
+        if request.client is not None:
+            self._limits.take(
+                Limit.SHARE_LINKS_PER_CLIENT, client_key(request.client), TOO_MANY_LINKS
+            )
         max_downloads = request.max_downloads
         if max_downloads is not None and not 1 <= max_downloads <= MAX_SHARE_DOWNLOADS:
             raise InvalidInput(
                 f"The download limit must be a whole number from 1 to {MAX_SHARE_DOWNLOADS}."
             )
-        password_hash = None
+        password = None
         if request.password is not None:
             password = _normalised(request.password)
             if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
                 raise InvalidInput(
                     f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
                 )
-            password_hash = _PASSWORDS.hash(password)
         share_id, nonce = uuid4(), secrets.token_bytes(16)
         token = self._keys.token(share_id, nonce)
         with transaction(self._sessions) as session:
@@ -127,6 +142,8 @@ class ShareService:
                     f"This item has {self._settings.share_links_per_item} links already; "
                     "stop one or share the ones it has."
                 )
+            # last, under the item's lock: ~20 ms, after which nothing can refuse the link
+            password_hash = None if password is None else self._hash(password)
             link = ShareLink(
                 id=share_id,
                 item_id=item_id,
@@ -192,8 +209,8 @@ class ShareService:
         )
 
     def grant(self, request: GrantRequest) -> ShareGrant:
-        """Count one download and sign it: the password first (limited per client and per
-        link), then the one conditional UPDATE. HEAD requests never get here (web answers
+        """Count one download and sign its grant: the password first (limited per client and
+        per link), then the one conditional UPDATE. HEAD requests never get here (web answers
         them from `lookup`), so only downloads count."""
         client = client_key(request.client)
         try:
@@ -221,13 +238,12 @@ class ShareService:
             self._metrics.download(kind, ShareOutcome.GONE)
             raise NotFound(GONE)
         self._metrics.download(granted.kind, ShareOutcome.GRANTED)
-        now = time.time()
         grant_until = min(
-            int(now) + self._settings.share_grant_seconds, int(granted.item_expires_at.timestamp())
+            int(time.time()) + self._settings.share_grant_seconds,
+            int(granted.item_expires_at.timestamp()),
         )
-        signed = self._keys.sign_grant(Grant(granted.share_id, granted.item_id, grant_until))
-        url, url_expires_at = self._sign(
-            granted.object_key, granted.content_type, "attachment", granted.filename, request.via
+        signed = self._keys.sign_grant(
+            Grant(granted.share_id, granted.item_id, grant_until), request.token, client
         )
         left = None
         if granted.max_downloads is not None:
@@ -235,8 +251,6 @@ class ShareService:
         return ShareGrant(
             grant=signed,
             grant_expires_at=datetime.fromtimestamp(grant_until, UTC),
-            url=url,
-            url_expires_at=url_expires_at,
             kind=granted.kind,
             filename=granted.filename,
             description=granted.description,
@@ -246,10 +260,14 @@ class ShareService:
         )
 
     def redeem(self, request: RedeemRequest) -> ContentLink:
-        """A fresh presigned GET within a grant, not counted: a resumed or ranged download of
-        the same grant. Refused once the grant expired, the link was stopped or the item
-        deleted."""
-        grant = self._keys.open_grant(request.grant, time.time())
+        """A presigned GET within a grant, not counted: the download starting, or a ranged or
+        resumed request of it. Only for the client the grant was made for, under its own
+        link's token, until the grant ends; the GET expires with the grant, so once it has
+        ended nothing it handed out starts a download (S3 lets a GET already started go on).
+        Refused at once when the link was stopped or the item deleted."""
+        grant = self._keys.open_grant(
+            request.grant, request.token, client_key(request.client), time.time()
+        )
         if grant is None:
             raise Forbidden(GRANT_ENDED)
         with transaction(self._sessions) as session:
@@ -257,7 +275,13 @@ class ShareService:
         if item is None:
             raise NotFound(GONE)
         url, expires_at = self._sign(
-            item.object_key, item.content_type, "attachment", item.filename, request.via
+            item.object_key,
+            item.content_type,
+            "attachment",
+            item.filename,
+            request.via,
+            until=datetime.fromtimestamp(grant.expires_at, UTC),
+            cache_control=SHARE_DOWNLOAD_CACHE_CONTROL,
         )
         return ContentLink(url=url, expires_at=expires_at)
 
@@ -291,31 +315,65 @@ class ShareService:
     def _check_password(
         self, link: ShareLink, kind: ItemKind, client: str, password: str | None
     ) -> None:
-        """Every attempt counts, right or wrong, before the password is checked: the count is
-        atomic in Redis (a burst of guesses cannot slip through before it is recorded) and it
-        bounds the argon2 work anyone can cause."""
+        """Every attempt counts against its client before the check (atomic in Redis: a burst
+        of one client's guesses cannot slip through before it is recorded, and it bounds the
+        argon2 work one client causes). Only wrong passwords count against the link, under a
+        much higher ceiling: whoever knows the password never uses it up, and strangers must
+        guess from many addresses at once to fill it (SECURITY.md, "Share-link password
+        attempts")."""
         assert link.password_hash is not None  # noqa: S101
         try:
             self._limits.take(Limit.SHARE_ATTEMPTS_PER_CLIENT, client, TOO_MANY_ATTEMPTS)
-            self._limits.take(Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id), TOO_MANY_ATTEMPTS)
+            self._limits.refuse_if_full(
+                Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id), TOO_MANY_ATTEMPTS
+            )
         except TooManyAttempts:
             self._metrics.download(kind, ShareOutcome.RATE_LIMITED)
             raise
-        if password is None or not _password_matches(link.password_hash, password):
+        if password is None or not self._password_matches(link.password_hash, password):
+            self._limits.count(Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id))
             self._metrics.download(kind, ShareOutcome.WRONG_PASSWORD)
             raise Forbidden(WRONG_PASSWORD)
 
+    def _hash(self, password: str) -> str:
+        self._metrics.password_hashes.labels("hash").inc()
+        return _PASSWORDS.hash(password)
+
+    def _password_matches(self, stored: str, password: str) -> bool:
+        if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
+            return False  # no argon2 work for what can never be a password
+        self._metrics.password_hashes.labels("verify").inc()
+        try:
+            return _PASSWORDS.verify(stored, _normalised(password))
+        except (VerificationError, InvalidHashError):
+            return False
+
     def _sign(
-        self, key: str, content_type: str, disposition: str, filename: str, via: TransferMode
+        self,
+        key: str,
+        content_type: str,
+        disposition: str,
+        filename: str,
+        via: TransferMode,
+        *,
+        until: datetime | None = None,
+        cache_control: str = PRIVATE_CACHE_CONTROL,
     ) -> tuple[str, datetime]:
+        """A presigned GET valid `link_seconds`, or until `until` and not a second longer."""
+        # SigV4 counts whole seconds from X-Amz-Date, which drops the fraction
+        signed_at = datetime.now(UTC).replace(microsecond=0)
         valid = timedelta(seconds=self._settings.link_seconds)
-        signed_at = datetime.now(UTC)
+        if until is not None:
+            valid = until - signed_at
+            if valid < timedelta(seconds=1):
+                raise Forbidden(GRANT_ENDED)  # it ended while being redeemed
         url = self._signers.for_(via).get_url(
             key,
             valid_for=valid,
             content_type=content_type,
             disposition=content_disposition(disposition, filename),
             signed_at=signed_at,
+            cache_control=cache_control,
         )
         return url, signed_at + valid
 
@@ -371,12 +429,3 @@ def _state(link: LinkRow, now: datetime) -> ShareState:
 def _normalised(password: str) -> str:
     # the same password typed on two systems may arrive composed or decomposed
     return unicodedata.normalize("NFC", password)
-
-
-def _password_matches(stored: str, password: str) -> bool:
-    if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
-        return False  # no argon2 work for what can never be a password
-    try:
-        return _PASSWORDS.verify(stored, _normalised(password))
-    except (VerificationError, InvalidHashError):
-        return False

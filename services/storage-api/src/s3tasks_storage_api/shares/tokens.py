@@ -3,7 +3,10 @@
 A link token is HMAC(link key, id || nonce): storage-api can show it to the owner again, and
 the database keeps only its SHA-256 and the nonce, so a dump without the secret holds no
 working link. A grant says "share S of item I may be fetched until T" and carries its own
-signature, so a resumed download within it needs no row and is not counted again.
+signature, so a resumed download within it needs no row and is not counted again. The
+signature also covers the link's token and the client the grant was made for, neither of
+which the grant carries: it opens only under its own `/s/<token>`, from the same client
+address (an IPv6 client by its /64), and refuses every other pairing as if forged.
 """
 
 from __future__ import annotations
@@ -41,25 +44,30 @@ class ShareKeys:
         straight into the database with a hash of a token of one's choosing opens nothing."""
         return hmac.compare_digest(self.token(share_id, nonce).encode(), token.encode())
 
-    def sign_grant(self, grant: Grant) -> str:
+    def sign_grant(self, grant: Grant, token: str, client: str) -> str:
+        """`client` is the client's key (`ratelimits.client_key`), not its raw address."""
         payload = f"{grant.share_id.hex}.{grant.item_id.hex}.{grant.expires_at}"
-        return f"{payload}.{self._grant_mac(payload)}"
+        return f"{payload}.{self._grant_mac(payload, token, client)}"
 
-    def open_grant(self, signed: str, now: float) -> Grant | None:
-        """The grant, if its signature holds and it has not expired."""
+    def open_grant(self, signed: str, token: str, client: str, now: float) -> Grant | None:
+        """The grant, if its signature holds for this token and client and it has not
+        expired."""
         found = _GRANT_RE.fullmatch(signed)
         if found is None:
             return None
         share_hex, item_hex, expires, mac = found.groups()
         payload = f"{share_hex}.{item_hex}.{expires}"
-        if not hmac.compare_digest(self._grant_mac(payload).encode(), mac.encode()):
+        if not hmac.compare_digest(self._grant_mac(payload, token, client).encode(), mac.encode()):
             return None
         if int(expires) <= now:
             return None
         return Grant(UUID(hex=share_hex), UUID(hex=item_hex), int(expires))
 
-    def _grant_mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._grant_key, payload.encode(), hashlib.sha256).digest())
+    def _grant_mac(self, payload: str, token: str, client: str) -> str:
+        # the token by its hash and the client by its key, each after a separator neither
+        # can contain, so no two (token, client) pairs sign alike
+        bound = f"{payload}\n{token_hash(token).hex()}\n{client}"
+        return _b64(hmac.new(self._grant_key, bound.encode(), hashlib.sha256).digest())
 
 
 def token_hash(token: str) -> bytes:

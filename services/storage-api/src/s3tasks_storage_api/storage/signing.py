@@ -15,6 +15,10 @@ from minio.datatypes import PostPolicy
 
 from s3tasks_storage_api.settings import StorageApiSettings
 
+#: what a presigned GET tells caches unless its caller says otherwise: an owner's content and
+#: thumbnails may be kept a minute by the visitor's own browser, never by a shared cache
+PRIVATE_CACHE_CONTROL = "private, max-age=60"
+
 
 class Signer:
     def __init__(self, endpoint: str, settings: StorageApiSettings) -> None:
@@ -38,7 +42,7 @@ class Signer:
         content_type: str,
         disposition: str,
         signed_at: datetime,
-        cache_control: str = "private, max-age=60",
+        cache_control: str = PRIVATE_CACHE_CONTROL,
     ) -> str:
         """A GET of `key` whose answer carries our content type, disposition and caching
         whatever the object's own metadata says (S3's response-* overrides are part of the

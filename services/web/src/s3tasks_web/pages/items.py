@@ -8,23 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from litestar.background_tasks import BackgroundTask
-from litestar.response import Redirect, Response, Stream
+from litestar.response import Redirect, Response
 
 from s3tasks_contracts import ItemKind, LinkVariant, TransferMode
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.errors import ItemNotFound, RangeNotSatisfiable, UploadRejected
+from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.views import deleted_after, item_views
 from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.session import VisitorSession
 
 CONFIRM_FIELD = "confirm"
-#: the policy storage-api sets on content; kept when web passes the bytes on.
-CONTENT_CSP = "default-src 'none'; sandbox"
 
 
 @dataclass(frozen=True)
@@ -83,22 +81,4 @@ class VisitorItems:
             return Redirect(
                 link.url, status_code=303, headers={"cache-control": "private, no-store"}
             )
-        content = await self.objects.open(link.url, request.headers)
-        if content.status_code == 416:
-            # S3's own 416 is XML and names no size; the visitor gets the site's page and the
-            # size to ask again by (RFC 9110: `Content-Range: bytes */<size>`)
-            await content.aclose()
-            raise RangeNotSatisfiable(await self.objects.size_of(link.url))
-        headers = dict(content.headers)
-        media_type = headers.pop("content-type", "application/octet-stream")
-        headers.setdefault("cache-control", "private, max-age=60")
-        # Uploaded bytes are data, never a page of ours: no scripts, no same-origin access.
-        headers["content-security-policy"] = CONTENT_CSP
-        stream: Response[object] = Stream(  # type: ignore[assignment]
-            content.chunks(),
-            status_code=content.status_code,
-            headers=headers,
-            media_type=media_type,
-            background=BackgroundTask(content.aclose),
-        )
-        return stream
+        return await relay_object(self.objects, link.url, request.headers, PRIVATE_CACHE_CONTROL)

@@ -113,8 +113,9 @@ def share_rows(listing: ItemList, shown: set[str], site: str) -> dict[str, list[
     }
 
 
-def parse_share_form(form: dict[str, str], now: datetime) -> ShareCreate:
-    """The owner's form as a request to storage-api, or a refusal in words (nothing sent)."""
+def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareCreate:
+    """The owner's form as a request to storage-api, or a refusal in words (nothing sent);
+    `client` is the owner's address, which links created are limited by."""
     limit = _whole_number(
         form.get(LIMIT_FIELD, ""),
         1,
@@ -136,6 +137,7 @@ def parse_share_form(form: dict[str, str], now: datetime) -> ShareCreate:
         max_downloads=limit,
         password=password or None,
         ends_at=now + timedelta(minutes=minutes) if minutes is not None else None,
+        client=client,
     )
 
 
@@ -168,11 +170,12 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             request: WebRequest,
             storage: StorageApiClient,
             visitor: VisitorSession,
+            client: str,
             item_id: str,
         ) -> Response[object]:
             form = await request.form()
             fields = {name: value for name, value in form.items() if isinstance(value, str)}
-            share = parse_share_form(fields, datetime.now(UTC))
+            share = parse_share_form(fields, datetime.now(UTC), client)
             await storage.create_share(visitor.visitor_id, _item_id(item_id), share)
             visitor.flash("success", f"Share link created for your {kind_page.singular}.")
             return back_to(request, kind_page.path)

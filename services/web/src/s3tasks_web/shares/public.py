@@ -4,10 +4,13 @@ first when it has one, and the download.
 No visitor session here: nothing reads or writes the session cookie below `/s/` (the cookie
 hook skips these paths, `app.py`), so opening a link sets no cookie. storage-api counts
 (`grant`) and signs; web only asks it and passes the bytes on:
-- `POST /s/<token>` is the Download button (with the password, if any): one counted grant.
-  `direct` mode: 303 to the presigned GET; `proxy` mode: 303 to `/s/<token>/download?grant=`.
-- `GET /s/<token>/download?grant=` redeems the grant (not counted) and streams the object
-  with the visitor's Range: a resumed or ranged download within the grant counts once.
+- `POST /s/<token>` is the Download button (with the password, if any): one counted grant,
+  answered with a 303 to `/s/<token>/download?grant=` in both modes.
+- `GET /s/<token>/download?grant=` redeems the grant (not counted) for the client it was
+  granted to, under its own token, for `STORAGE_API_SHARE_GRANT_SECONDS`: `proxy` mode
+  streams the object with the visitor's Range, `direct` mode answers 303 to a presigned GET
+  that expires with the grant. A download started, resumed or ranged within the grant counts
+  once; after it nothing the grant handed out starts a download.
 - HEAD never grants: it answers the link's state from a lookup.
 """
 
@@ -36,11 +39,13 @@ from s3tasks_web.pages.views import human_duration
 from s3tasks_web.shares.paths import SHARE_GONE, share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
-from s3tasks_web.transfers.responses import object_response
+from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.csrf import NO_SESSION
 
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
+#: a share download is for one client once: no cache, private or shared, may answer for it
+SHARE_CACHE_CONTROL = "private, no-store"
 #: a grant is storage-api's `<32 hex>.<32 hex>.<seconds>.<mac>`: anything longer is no grant
 _MAX_GRANT = 512
 _TITLES = {
@@ -140,17 +145,15 @@ class PublicShareController(Controller):
             return await _password_form(storage, token, mode, WRONG_PASSWORD)
         try:
             grant = await storage.grant_share(
-                GrantRequest(token=token, password=password, client=client, via=mode)
+                GrantRequest(token=token, password=password, client=client)
             )
         except ShareRefused as refused:
             if refused.status_code != 403:
                 raise
             return await _password_form(storage, token, mode, refused.user_message)
-        no_store = {"cache-control": "no-store"}
-        if mode is TransferMode.DIRECT:
-            return Redirect(grant.url, status_code=303, headers=no_store)
+        # through web in `direct` mode too: S3 cannot check who follows its link, web can
         target = f"{share_path(token)}/download?grant={quote(grant.grant, safe='')}"
-        return Redirect(target, status_code=303, headers=no_store)
+        return Redirect(target, status_code=303, headers={"cache-control": "no-store"})
 
     @get("/{token:str}/download")
     async def redeemed(
@@ -158,20 +161,24 @@ class PublicShareController(Controller):
         request: WebRequest,
         storage: StorageApiClient,
         objects: ObjectClient,
+        client: str,
         token: str,
         grant: str = "",
     ) -> Response[object]:
-        """The bytes of a granted download, again and again within the grant (resumed or
-        ranged requests): redeemed, never counted."""
+        """The bytes of a granted download, again within the grant (resumed or ranged
+        requests) from the client it was granted to: redeemed, never counted."""
         _checked(token)
         if not grant or len(grant) > _MAX_GRANT or not grant.isascii():
             raise ShareRefused(403, GRANT_ENDED)
         mode = (await storage.limits()).transfer_mode
-        link = await storage.redeem_share(RedeemRequest(grant=grant, via=mode))
+        link = await storage.redeem_share(
+            RedeemRequest(grant=grant, token=token, client=client, via=mode)
+        )
         if mode is TransferMode.DIRECT:
-            return Redirect(link.url, status_code=303, headers={"cache-control": "no-store"})
-        content = await objects.open(link.url, request.headers)
-        return object_response(content, "private, no-store")
+            return Redirect(
+                link.url, status_code=303, headers={"cache-control": SHARE_CACHE_CONTROL}
+            )
+        return await relay_object(objects, link.url, request.headers, SHARE_CACHE_CONTROL)
 
     @get("/{token:str}/preview")
     async def preview(
@@ -183,8 +190,7 @@ class PublicShareController(Controller):
         )
         if view.preview_url is None:
             raise ShareRefused(404, SHARE_GONE)
-        content = await objects.open(view.preview_url, {})
-        return object_response(content, "private, max-age=60")
+        return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
     async def state(self, storage: StorageApiClient, token: str) -> None:
