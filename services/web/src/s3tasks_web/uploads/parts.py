@@ -130,18 +130,18 @@ class PartUploadsController(Controller):
         with _still_open():
             links = await storage.part_links(visitor.visitor_id, item, [number])
         part_size = links.part_size or limits.part_size_bytes
+        if not 0 < length <= part_size:
+            raise UploadRejected(
+                413,
+                "A part must hold between 1 byte and the upload's part size.",
+                close_connection=True,
+            )
         signed = links.sizes.get(number)
         if signed is not None and length != signed:
             # S3 would refuse it (the length is signed): said here, in the site's words
             raise UploadRejected(
                 400,
                 f"Part {number} of this upload must hold exactly {signed} bytes.",
-                close_connection=True,
-            )
-        if not 0 < length <= part_size:
-            raise UploadRejected(
-                413,
-                "A part must hold between 1 byte and the upload's part size.",
                 close_connection=True,
             )
         resources.upload_slots.take()
