@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 import certifi
 import urllib3
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
@@ -180,6 +181,18 @@ class ObjectStore:
                 return None
             raise
         return ObjectInfo(size=int(found.size or 0), etag=str(found.etag or ""))
+
+    def copy(self, source: str, target: str) -> bool:
+        """Server-side copy of `source` to `target` (S3 CopyObject: the bytes stay in S3);
+        False when there is no `source`."""
+        try:
+            with _s3_errors():
+                self._client.copy_object(self.bucket, target, CopySource(self.bucket, source))
+        except StorageFailure as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
+                return False
+            raise
+        return True
 
     def read(self, key: str, limit: int) -> bytes | None:
         """The whole object (at most `limit` bytes are asked for); None when it is missing."""
