@@ -2,6 +2,7 @@
 that one page view is one call from web to storage-api (and one statement in PostgreSQL)."""
 
 from datetime import datetime
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +19,10 @@ class ListedItem(ItemOut):
     #: browser caches what it loaded. None in `proxy` mode: pages link to web's own routes.
     content_url: str | None = None
     thumbnail_url: str | None = None
+    #: the owner's upload request a sender sent it through (None: the owner uploaded it)
+    received_through: UUID | None = None
+    #: the sender's note with it (text, shown as text)
+    sender_note: str = ""
 
 
 class ItemList(BaseModel):

@@ -22,8 +22,8 @@ MAX_SHARE_DOWNLOADS = 1000
 #: a link's password is 1 to this many characters
 MAX_SHARE_PASSWORD_LENGTH = 256
 #: what a request may carry at all (longer is a malformed request, not a wrong password)
-_MAX_SENT_PASSWORD = 4096
-_MAX_SENT_TOKEN = 512
+MAX_SENT_PASSWORD = 4096
+MAX_SENT_TOKEN = 512
 
 
 def is_valid_share_token(value: str) -> bool:
@@ -49,7 +49,7 @@ class ShareCreate(_Model):
     #: 1..MAX_SHARE_DOWNLOADS; none: unlimited until the link ends
     max_downloads: int | None = None
     #: 1..MAX_SHARE_PASSWORD_LENGTH characters; none: no password
-    password: str | None = Field(default=None, max_length=_MAX_SENT_PASSWORD)
+    password: str | None = Field(default=None, max_length=MAX_SENT_PASSWORD)
     #: no later than the item's deletion; none: the item's deletion
     ends_at: datetime | None = None
     #: the owner's address as web saw it: links created are limited per client (None: a
@@ -83,7 +83,7 @@ class ShareList(_Model):
 
 
 class ShareLookup(_Model):
-    token: str = Field(max_length=_MAX_SENT_TOKEN)
+    token: str = Field(max_length=MAX_SENT_TOKEN)
     #: who fetches the preview: the signature is for the S3 endpoint that one reaches
     via: TransferMode = TransferMode.PROXY
 
@@ -106,8 +106,8 @@ class ShareView(_Model):
 
 
 class GrantRequest(_Model):
-    token: str = Field(max_length=_MAX_SENT_TOKEN)
-    password: str | None = Field(default=None, max_length=_MAX_SENT_PASSWORD)
+    token: str = Field(max_length=MAX_SENT_TOKEN)
+    password: str | None = Field(default=None, max_length=MAX_SENT_PASSWORD)
     #: the downloading client's address as web saw it: password attempts and grants are
     #: limited per client, and the grant opens for this client only
     client: str = Field(min_length=1, max_length=64)
@@ -130,9 +130,9 @@ class ShareGrant(_Model):
 
 
 class RedeemRequest(_Model):
-    grant: str = Field(max_length=_MAX_SENT_TOKEN)
+    grant: str = Field(max_length=MAX_SENT_TOKEN)
     #: the link's token from the path the grant came in by: a grant opens under its own only
-    token: str = Field(max_length=_MAX_SENT_TOKEN)
+    token: str = Field(max_length=MAX_SENT_TOKEN)
     #: the client's address as web saw it: a grant opens for the client it was made for only
     client: str = Field(min_length=1, max_length=64)
     via: TransferMode

@@ -31,7 +31,12 @@ from s3tasks_storage_api.items.controllers import ItemsController, LimitsControl
 from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
-from s3tasks_storage_api.observability.metrics import ItemsCollector, ShareMetrics, UploadMetrics
+from s3tasks_storage_api.observability.metrics import (
+    ItemsCollector,
+    RequestMetrics,
+    ShareMetrics,
+    UploadMetrics,
+)
 from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
 from s3tasks_storage_api.sessions import SessionsController
 from s3tasks_storage_api.settings import StorageApiSettings
@@ -41,6 +46,11 @@ from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.storage.lifecycle import keep_lifecycle_rules
 from s3tasks_storage_api.transfers.controllers import LinksController, UploadsController
 from s3tasks_storage_api.transfers.service import Signers, TransferService
+from s3tasks_storage_api.upload_requests.controllers import (
+    OwnerRequestsController,
+    SenderRequestsController,
+)
+from s3tasks_storage_api.upload_requests.service import UploadRequestService
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +72,9 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     )
     deletions = DeletionService(sessions, store)
     shares = ShareService(settings, sessions, signers, rate_limits, ShareMetrics(registry))
+    upload_requests = UploadRequestService(
+        settings, sessions, transfers, rate_limits, RequestMetrics(registry)
+    )
     listing = ItemListing.on_engine(settings, engine, shares, signers.browser)
 
     def totals() -> list[KindTotals]:
@@ -109,6 +122,8 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             LinksController,
             OwnerSharesController,
             PublicSharesController,
+            OwnerRequestsController,
+            SenderRequestsController,
             InternalDeletionsController,
             SessionsController,
         ],
@@ -118,6 +133,9 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             "transfers": Provide(lambda: transfers, use_cache=True, sync_to_thread=False),
             "deletions": Provide(lambda: deletions, use_cache=True, sync_to_thread=False),
             "shares": Provide(lambda: shares, use_cache=True, sync_to_thread=False),
+            "upload_requests": Provide(
+                lambda: upload_requests, use_cache=True, sync_to_thread=False
+            ),
             "rate_limits": Provide(lambda: rate_limits, use_cache=True, sync_to_thread=False),
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
         },

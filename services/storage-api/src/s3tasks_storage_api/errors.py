@@ -112,6 +112,18 @@ class UsedUp(StorageApiError):
     title = "Used up"
 
 
+class RequestFilled(StorageApiError):
+    """An upload request has no room for this file: its files or its bytes are taken."""
+
+    status = 409
+    title = "Request filled"
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        #: which bound: `files` or `bytes` (the refusal's metric label)
+        self.reason = reason
+
+
 class TooManyAttempts(StorageApiError):
     status = 429
     title = "Too many attempts"

@@ -43,6 +43,7 @@ class Limit(StrEnum):
     SHARE_GRANTS_PER_CLIENT = "share_grants_per_client"
     SHARE_LINKS_PER_CLIENT = "share_links_per_client"
     SESSIONS_PER_CLIENT = "sessions_per_client"
+    UPLOAD_REQUESTS_PER_CLIENT = "upload_requests_per_client"
     UPLOADS_PER_CLIENT = "uploads_per_client"
     UPLOADS_PER_VISITOR = "uploads_per_visitor"
 

@@ -92,6 +92,8 @@ class StorageApiSettings(ServiceSettings):
     rate_limit_share_links_per_client: str = "30/minute"
     #: share-link downloads granted per client address (counted or not, password or not)
     rate_limit_share_grants_per_client: str = "60/minute"
+    #: upload requests made per client address (every visitor behind it together)
+    rate_limit_upload_requests_per_client: str = "30/minute"
     #: new visitor sessions (cookies) web may hand out per client address: dropping the
     #: cookie makes a new visitor, so the per-visitor quotas hold only together with this
     rate_limit_sessions_per_client: str = "30/minute"
@@ -167,6 +169,7 @@ class StorageApiSettings(ServiceSettings):
         "rate_limit_share_attempts_per_link",
         "rate_limit_share_grants_per_client",
         "rate_limit_share_links_per_client",
+        "rate_limit_upload_requests_per_client",
         "rate_limit_sessions_per_client",
         "rate_limit_uploads_per_client",
         "rate_limit_uploads_per_visitor",

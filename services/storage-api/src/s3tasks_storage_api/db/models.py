@@ -85,6 +85,13 @@ class Item(Base):
     #: the size the sender announced, when it did: part URLs sign each part's exact length
     #: and only the part numbers it needs
     declared_size: Mapped[int | None] = mapped_column(BigInteger)
+    #: the owner's upload request a sender sent it through (None: the owner uploaded it); the
+    #: item is the owner's all the same (its visitor id, quota, TTL, deletion)
+    upload_request_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("upload_requests.id", ondelete="SET NULL")
+    )
+    #: the sender's note with it, shown to the owner as text
+    sender_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_items_expires_at", "expires_at"),
@@ -124,4 +131,39 @@ class ShareLink(Base):
     __table_args__ = (
         Index("ux_share_links_token_hash", "token_hash", unique=True),
         Index("ix_share_links_item_id", "item_id"),
+    )
+
+
+class UploadRequest(Base):
+    """An upload request: a write-only capability into its owner's items, at most `max_files`
+    files and `max_bytes` bytes in all, until `expires_at` or until stopped (`ended_at`).
+
+    A file counts when its upload completes: `files_received` and `bytes_received` grow in
+    one conditional UPDATE in the transaction that marks the item stored, so no number of
+    concurrent completions takes them past the bounds (the CHECK constraints say it cannot
+    happen). The token is made and kept as a share link's is (`shares/tokens.py`).
+    """
+
+    __tablename__ = "upload_requests"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_files: Mapped[int] = mapped_column(Integer)
+    max_bytes: Mapped[int] = mapped_column(BigInteger)
+    files_received: Mapped[int] = mapped_column(Integer, server_default="0")
+    bytes_received: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    #: argon2id, in its PHC string form (parameters and salt included)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    #: stopped by its owner, or ended by their "Delete all files"
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ux_upload_requests_token_hash", "token_hash", unique=True),
+        Index("ix_upload_requests_visitor_id", "visitor_id"),
+        Index("ix_upload_requests_expires_at", "expires_at"),
     )

@@ -58,6 +58,8 @@ def _page_statement() -> Select[Any]:
             Item.thumbnail_key,
             Item.stored_at,
             Item.expires_at,
+            Item.upload_request_id,
+            Item.sender_note,
         )
         .where(
             Item.visitor_id == bindparam("visitor_id"),
@@ -124,6 +126,9 @@ class PageRow:
     stored_at: datetime
     expires_at: datetime
     links: list[LinkRow]
+    #: the upload request a sender sent it through, and the sender's note
+    upload_request_id: UUID | None = None
+    sender_note: str | None = None
 
 
 def read_page(
@@ -154,6 +159,8 @@ def read_page(
                 stored_at=row.stored_at,
                 expires_at=row.expires_at,
                 links=[],
+                upload_request_id=row.upload_request_id,
+                sender_note=row.sender_note,
             )
         if row.link_id is not None:
             item.links.append(
@@ -294,18 +301,17 @@ class ItemRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def lock_own(self, visitor_id: str, item_id: UUID) -> Item | None:
+    def lock_own(self, visitor_id: str, item_id: UUID, through: UUID | None = None) -> Item | None:
         """The visitor's row in any state, locked until the transaction ends: completions of
-        one upload run one at a time (the second finds it stored)."""
+        one upload run one at a time (the second finds it stored). `through`: only if it
+        came through that upload request."""
         return self.session.scalars(
-            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id).with_for_update()
+            _own(visitor_id, item_id, through).with_for_update()
         ).one_or_none()
 
-    def get_own(self, visitor_id: str, item_id: UUID) -> Item | None:
-        """The visitor's row in any state (not locked)."""
-        return self.session.scalars(
-            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id)
-        ).one_or_none()
+    def get_own(self, visitor_id: str, item_id: UUID, through: UUID | None = None) -> Item | None:
+        """The visitor's row in any state (not locked); `through` as for `lock_own`."""
+        return self.session.scalars(_own(visitor_id, item_id, through)).one_or_none()
 
     def open_upload_keys(self, prefix: str) -> set[tuple[str, str]]:
         """(object key, upload id) of every row with an open multipart upload under `prefix`."""
@@ -397,6 +403,13 @@ class ItemRepository:
         )
         for key, item_id, is_uploading in self.session.execute(query):
             yield str(key), item_id, bool(is_uploading)
+
+
+def _own(visitor_id: str, item_id: UUID, through: UUID | None) -> Select[Item]:
+    query = select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id)
+    if through is not None:
+        query = query.where(Item.upload_request_id == through)
+    return query
 
 
 def _due(

@@ -25,6 +25,7 @@ from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
+from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 #: One line per committed deletion batch, whatever the log level (configure_logging keeps
@@ -51,6 +52,11 @@ class DeletionService:
         are due again for the next job. A row is removed only when all its objects are gone.
         """
         due, done, failed = self._delete_due(request.limit, visitor_id=request.visitor_id)
+        if request.visitor_id is None:
+            # the sweep's tick removes upload requests past their end once the files they
+            # received are gone too (their objects are items': nothing in S3 to delete)
+            with transaction(self._sessions) as session:
+                UploadRequestRepository(session).delete_expired()
         if failed:
             logger.warning("%d objects could not be deleted; their rows stay due", len(failed))
         return DeletionReport(

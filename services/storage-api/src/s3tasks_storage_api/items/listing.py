@@ -84,6 +84,8 @@ class ItemListing:
             shares=[self._shares.out(link, now) for link in row.links],
             content_url=content_url,
             thumbnail_url=thumbnail_url,
+            received_through=row.upload_request_id,
+            sender_note=row.sender_note or "",
         )
 
     def _sign(

@@ -19,6 +19,7 @@ from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
+from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,10 @@ class ItemService:
     def purge(self, visitor_id: str, kind: ItemKind) -> int:
         with self._db() as session:
             hidden = ItemRepository(session).hide_all(visitor_id, kind, DeletionReason.PURGE)
+            if kind is ItemKind.FILE:
+                # after the items (the lock order of a completion: item, then request): the
+                # visitor's upload requests end with the files they filled My Files with
+                UploadRequestRepository(session).end_all(visitor_id)
         if hidden:
             self._jobs.purge_visitor(visitor_id)  # after commit: the job sees the hidden rows
         return hidden

@@ -11,7 +11,14 @@ from prometheus_client.registry import Collector
 
 from s3tasks_contracts import ItemKind
 from s3tasks_storage_api.db.repository import KindTotals
-from s3tasks_storage_api.errors import StorageApiError
+from s3tasks_storage_api.errors import (
+    Forbidden,
+    NotFound,
+    QuotaReached,
+    RequestFilled,
+    StorageApiError,
+    TooManyAttempts,
+)
 
 KINDS = tuple(ItemKind)
 
@@ -95,6 +102,72 @@ class ShareMetrics:
 
     def download(self, kind: str | None, outcome: str) -> None:
         self.downloads.labels(kind or "unknown", outcome).inc()
+
+
+class RequestMetrics:
+    """Upload requests made and stopped, the files and bytes they received, and the uploads
+    through them refused, by reason: `files` or `bytes` (the request had no room), `gone`
+    (ended or unknown), `wrong_password`, `rate_limited`, `quota` (the owner's), or the
+    refusal's problem class as `s3tasks_uploads_total` names it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "s3tasks_upload_requests",
+            "Upload requests made and stopped by their owners.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.files = Counter(
+            "s3tasks_upload_request_files_received",
+            "Files received through upload requests.",
+            registry=registry,
+        )
+        self.bytes = Counter(
+            "s3tasks_upload_request_bytes_received",
+            "Bytes of the files received through upload requests.",
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "s3tasks_upload_request_refusals",
+            "Uploads through upload requests refused, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        # argon2id computations for request passwords, as for share links'
+        self.password_hashes = Counter(
+            "s3tasks_upload_request_password_hashes",
+            "argon2id computations for upload-request passwords: a new request's (hash) or "
+            "an attempt's (verify).",
+            ["operation"],
+            registry=registry,
+        )
+        for outcome in ("created", "stopped"):
+            self.requests.labels(outcome)
+        for reason in ("files", "bytes", "gone", "wrong_password", "rate_limited", "quota"):
+            self.refusals.labels(reason)
+        for operation in ("hash", "verify"):
+            self.password_hashes.labels(operation)
+
+    def received(self, size: int) -> None:
+        self.files.inc()
+        self.bytes.inc(size)
+
+    def refused(self, exc: BaseException) -> None:
+        if isinstance(exc, RequestFilled):
+            reason = exc.reason
+        elif isinstance(exc, NotFound):
+            reason = "gone"
+        elif isinstance(exc, Forbidden):
+            reason = "wrong_password"
+        elif isinstance(exc, TooManyAttempts):
+            reason = "rate_limited"
+        elif isinstance(exc, QuotaReached):
+            reason = "quota"
+        elif isinstance(exc, StorageApiError):
+            reason = _snake(type(exc).__name__)
+        else:
+            reason = "error"
+        self.refusals.labels(reason).inc()
 
 
 class ItemsCollector(Collector):

@@ -78,7 +78,7 @@ SHARE_DOWNLOAD_CACHE_CONTROL = "private, no-store"
 GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
 #: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
-_PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
 
 
 class ShareService:
@@ -115,7 +115,7 @@ class ShareService:
             )
         password = None
         if request.password is not None:
-            password = _normalised(request.password)
+            password = normalised_password(request.password)
             if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
                 raise InvalidInput(
                     f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
@@ -337,14 +337,14 @@ class ShareService:
 
     def _hash(self, password: str) -> str:
         self._metrics.password_hashes.labels("hash").inc()
-        return _PASSWORDS.hash(password)
+        return PASSWORDS.hash(password)
 
     def _password_matches(self, stored: str, password: str) -> bool:
         if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
             return False  # no argon2 work for what can never be a password
         self._metrics.password_hashes.labels("verify").inc()
         try:
-            return _PASSWORDS.verify(stored, _normalised(password))
+            return PASSWORDS.verify(stored, normalised_password(password))
         except (VerificationError, InvalidHashError):
             return False
 
@@ -426,6 +426,6 @@ def _state(link: LinkRow, now: datetime) -> ShareState:
     return ShareState.ACTIVE
 
 
-def _normalised(password: str) -> str:
+def normalised_password(password: str) -> str:
     # the same password typed on two systems may arrive composed or decomposed
     return unicodedata.normalize("NFC", password)

@@ -29,10 +29,12 @@ class Grant:
 
 
 class ShareKeys:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, link_purpose: bytes = b"s3tasks share link token v1") -> None:
+        """`link_purpose`: what the tokens are of (upload requests have their own), so a
+        token of one kind of link can never open another kind."""
         root = secret.encode()
         # one key per purpose: a link token can never pass for a grant's signature, or back
-        self._link_key = hmac.new(root, b"s3tasks share link token v1", hashlib.sha256).digest()
+        self._link_key = hmac.new(root, link_purpose, hashlib.sha256).digest()
         self._grant_key = hmac.new(root, b"s3tasks share grant v1", hashlib.sha256).digest()
 
     def token(self, share_id: UUID, nonce: bytes) -> str:

@@ -41,6 +41,7 @@ from s3tasks_storage_api.errors import (
     NotFound,
     NotSentInParts,
     QuotaReached,
+    RequestFilled,
     StorageApiError,
     TooLarge,
     UploadNotArrived,
@@ -65,6 +66,7 @@ from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
 from s3tasks_storage_api.storage.signing import Signer
+from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ UPLOADS_CLIENT = (
     "Too many uploads came from your address in a short time (at most {limit}). "
     "Please try again in {wait}."
 )
+#: what every upload request that does not open answers, whatever ended it
+REQUEST_GONE = "This link does not exist or has expired."
+REQUEST_FILES_TAKEN = "This request has received all the files it asked for."
 UPLOADS_VISITOR = (
     "You have started too many uploads in a short time (at most {limit}). "
     "Please try again in {wait}."
@@ -96,6 +101,16 @@ class Signers:
 
     def for_(self, via: TransferMode) -> Signer:
         return self.browser if via is TransferMode.DIRECT else self.service
+
+
+@dataclass(frozen=True)
+class Received:
+    """An upload a sender makes through an owner's upload request: the owner's item in every
+    other way, claimed against the request when it completes (`upload_requests/`)."""
+
+    request_id: UUID
+    #: the sender's note, shown to the owner with the file
+    note: str
 
 
 class TransferService:
@@ -154,16 +169,21 @@ class TransferService:
 
     # -- uploads -----------------------------------------------------------------------------
 
-    def start(self, visitor_id: str, request: UploadStart) -> UploadTicket:
+    def start(
+        self, visitor_id: str, request: UploadStart, received: Received | None = None
+    ) -> UploadTicket:
         """Write the row (status `uploading`, its deadline in `expires_at`), then sign what
-        the sender needs: a POST policy (`direct`) or a multipart upload (`proxy`)."""
+        the sender needs: a POST policy (`direct`) or a multipart upload (`proxy`).
+        `received`: a sender's upload into the visitor's items through their request."""
         try:
-            return self._start(visitor_id, request)
+            return self._start(visitor_id, request, received)
         except Exception as exc:
             self._metrics.refused(request.kind, exc)
             raise
 
-    def _start(self, visitor_id: str, request: UploadStart) -> UploadTicket:
+    def _start(
+        self, visitor_id: str, request: UploadStart, received: Received | None
+    ) -> UploadTicket:
         s = self._settings
         limit = s.max_bytes(request.kind)
         if request.size_bytes is not None and request.size_bytes > limit:
@@ -177,7 +197,10 @@ class TransferService:
             raise InvalidInput("An upload in parts from the browser must declare its size.")
         if request.client is not None:
             self._limits.take(Limit.UPLOADS_PER_CLIENT, client_key(request.client), UPLOADS_CLIENT)
-        self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
+        if received is None:
+            # a sender is no visitor: the request's own bounds count its files, and the
+            # owner's uploads are not held up by what senders send them
+            self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
@@ -199,6 +222,8 @@ class TransferService:
             # may write only a key nothing serves (docs/s3-compatibility.md, one-shot uploads)
             staging_key=None if in_parts else f"{STAGING_PREFIX}{item_id}",
             declared_size=request.size_bytes,
+            upload_request_id=None if received is None else received.request_id,
+            sender_note=None if received is None else received.note,
         )
         try:
             # one transaction (issue 26: it was two, and a `SELECT now()`): the quota, early and
@@ -242,6 +267,7 @@ class TransferService:
         item_id: UUID,
         part_numbers: list[int],
         via: TransferMode = TransferMode.PROXY,
+        through: UUID | None = None,
     ) -> PartLinks:
         """Presigned PUTs for parts of the visitor's own open multipart upload, for the S3
         endpoint its sender reaches (`via`): only the part numbers its size needs, each
@@ -250,7 +276,7 @@ class TransferService:
             raise InvalidInput(f"Ask for 1 to {MAX_PART_LINKS} parts at a time.")
         if any(not 1 <= n <= MAX_PARTS for n in part_numbers):
             raise InvalidInput(f"Part numbers go from 1 to {MAX_PARTS}.")
-        row = self._uploading(visitor_id, item_id)
+        row = self._uploading(visitor_id, item_id, through)
         if row.upload_id is None:
             raise NotSentInParts()
         assert row.part_size is not None  # noqa: S101 - chosen with every upload_id
@@ -267,10 +293,12 @@ class TransferService:
             sizes={n: size for n, size in lengths.items() if size is not None},
         )
 
-    def stored_parts(self, visitor_id: str, item_id: UUID) -> StoredParts:
+    def stored_parts(
+        self, visitor_id: str, item_id: UUID, through: UUID | None = None
+    ) -> StoredParts:
         """The parts S3 already holds of the visitor's own open upload, so that a sender
         resuming after a dropped connection or a reload sends only the rest."""
-        row = self._uploading(visitor_id, item_id)
+        row = self._uploading(visitor_id, item_id, through)
         if row.upload_id is None:
             raise NotSentInParts()
         found = self._store.stored_parts(row.object_key, row.upload_id)
@@ -279,14 +307,22 @@ class TransferService:
             part_size=row.part_size,
         )
 
-    def complete(self, visitor_id: str, item_id: UUID, completion: UploadCompletion) -> ItemOut:
+    def complete(
+        self,
+        visitor_id: str,
+        item_id: UUID,
+        completion: UploadCompletion,
+        through: UUID | None = None,
+    ) -> ItemOut:
         """Check what arrived and mark the item stored; idempotent: a second completion (a
         retry after a lost answer, a double click) answers with the stored item. Anything that
-        does not match (missing, empty, too large, not an image) removes object and row and
-        says why."""
+        does not match (missing, empty, too large, not an image, no room left in the upload
+        request it came through) removes object and row and says why. `through`: only an
+        upload of that request (a sender's)."""
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
-            row = repo.lock_own(visitor_id, item_id)  # held until the row is marked stored
+            # held until the row is marked stored
+            row = repo.lock_own(visitor_id, item_id, through)
             if row is None:
                 raise NotFound("No such upload.")
             kind = row.kind
@@ -321,6 +357,8 @@ class TransferService:
             size, etag, content_type = self._check_arrived(row, completion)
             repo.lock_visitor(row.visitor_id)
             self._refuse_over_quota(repo, row.visitor_id, size)
+            if row.upload_request_id is not None:
+                self._claim(repo, row.upload_request_id, size)
         except StorageFailure:
             raise
         except StorageApiError as exc:
@@ -336,13 +374,15 @@ class TransferService:
         repo.session.refresh(row)
         return None
 
-    def abort(self, visitor_id: str, item_id: UUID) -> None:
+    def abort(self, visitor_id: str, item_id: UUID, through: UUID | None = None) -> None:
         """The sender gave up (cancel, a failed part, a completion it never got an answer
         to): abort the multipart upload and remove object and row at once, whatever state
-        they reached, so that what the visitor was told (it failed) is what they see."""
+        they reached, so that what the visitor was told (it failed) is what they see. A
+        sender (`through` its request) can only take back an upload not yet stored: what
+        arrived is the owner's."""
         with transaction(self._sessions) as session:
-            row = ItemRepository(session).lock_own(visitor_id, item_id)
-            if row is None:
+            row = ItemRepository(session).lock_own(visitor_id, item_id, through)
+            if row is None or (through is not None and row.status != ItemStatus.UPLOADING):
                 return
             keys = [k for k in (row.object_key, row.thumbnail_key, row.staging_key) if k]
             upload_id = row.upload_id
@@ -370,12 +410,31 @@ class TransferService:
             retry_after=retry_after,
         )
 
-    def _uploading(self, visitor_id: str, item_id: UUID) -> Item:
+    def _claim(self, repo: ItemRepository, request_id: UUID, size: int) -> None:
+        """Count the file against its upload request, in the transaction that marks it stored:
+        RequestFilled (or the ended request's NotFound) when there is no room for it."""
+        requests = UploadRequestRepository(repo.session)
+        if requests.claim(request_id, size):
+            return
+        request = requests.get(request_id)
+        now = repo.now()
+        if request is None or request.ended_at is not None or request.expires_at <= now:
+            raise NotFound(REQUEST_GONE)
+        if request.files_received >= request.max_files:
+            raise RequestFilled(REQUEST_FILES_TAKEN, "files")
+        left = request.max_bytes - request.bytes_received
+        raise RequestFilled(
+            f"This file ({human_size(size)}) does not fit in what the request has left "
+            f"({human_size(left)}).",
+            "bytes",
+        )
+
+    def _uploading(self, visitor_id: str, item_id: UUID, through: UUID | None = None) -> Item:
         """The visitor's own open upload; one that "delete all" or its deadline ended is
         refused with the reason (a sender in parts tells the visitor why it stopped)."""
         with transaction(self._sessions) as session:
             repo = ItemRepository(session)
-            row = repo.get_own(visitor_id, item_id)
+            row = repo.get_own(visitor_id, item_id, through)
             if row is None or row.status != ItemStatus.UPLOADING:
                 raise NotFound("No such upload in progress.")
             self._refuse_if_gone(row, repo)

@@ -1,0 +1,1 @@
+"""Upload requests: links that let anyone upload files into their owner's items, bounded."""
