@@ -69,3 +69,6 @@ class Limits(_Model):
     transfer_mode: TransferMode = TransferMode.PROXY
     #: `direct` mode: the S3 origin pages send uploads to and load content from (their CSP)
     s3_browser_origin: str | None = None
+    #: the most one visitor may store at once (0: no quota); an upload request asks for at
+    #: most this many bytes
+    max_stored_bytes_per_visitor: int = 0

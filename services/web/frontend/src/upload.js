@@ -426,7 +426,9 @@ function enhance(form) {
     const waiting = queue.filter(function (entry) {
       return entry.state === "failed" && entry.retryable;
     });
-    if (answered && !waiting.length && !toSend().length) {
+    // a sender's page stays as it is: reloading it would ask for the password again, and the
+    // queue already says what became of each file
+    if (answered && !waiting.length && !toSend().length && form.dataset.stay === undefined) {
       keepReport();
       window.location.assign(page);
       return;
@@ -483,15 +485,29 @@ function enhance(form) {
     });
   }
 
-  // The site's answer (stored, refused, cancelled) names the page whose flash says which.
+  // The site's answer (stored, refused, cancelled) names the page whose flash says which; a
+  // page without a session (a sender's, /r/<token>) has no flashes: its answers carry the words.
   function answered(sender, responseText) {
     let target = page;
+    let said = null;
     try {
-      target = JSON.parse(responseText).redirect || target;
+      const parsed = JSON.parse(responseText);
+      target = parsed.redirect || target;
+      said = parsed.messages || null;
     } catch (ignored) {
       // a non-JSON answer (a proxy's error page): the page's flash explains
     }
     sender.entry.answered = true;
+    if (said) {
+      const refusal = said.some(function (m) {
+        return m.level === "error";
+      });
+      const withdrawn = said.some(function (m) {
+        return m.text === "The upload was cancelled.";
+      });
+      sender.done(refusal ? "refused" : withdrawn ? "cancelled" : "stored", said);
+      return;
+    }
     pageAfter(target).then(
       function (messages) {
         const refused = messages.some(function (m) {
@@ -518,6 +534,10 @@ function enhance(form) {
 
   function formBody(file) {
     const data = new FormData();
+    const secret = form.querySelector('input[name="password"]');
+    if (secret) {
+      data.append("password", secret.value);
+    }
     const field = form.querySelector('input[name="description"]');
     if (field) {
       data.append("description", field.value); // first: it arrives before the file
@@ -584,6 +604,20 @@ function enhance(form) {
     return field ? field.value : "";
   }
 
+  // An upload's start: its name, description and size, and the password of a sender's page
+  // (an upload request's, asked again at every start: the page keeps no session).
+  function startBody(file, inParts) {
+    const body = { filename: file.name, description: description(), size: file.size };
+    if (inParts) {
+      body.in_parts = true;
+    }
+    const secret = form.querySelector('input[name="password"]');
+    if (secret) {
+      body.password = secret.value;
+    }
+    return body;
+  }
+
   // `direct` mode, one request: the site starts the upload (the row, a POST policy for this
   // one file), the browser posts the bytes to S3, then the site checks what arrived.
   function sendDirect(sender) {
@@ -606,7 +640,7 @@ function enhance(form) {
         lost(sender);
       });
     }
-    const started = { filename: file.name, description: description(), size: file.size };
+    const started = startBody(file, false);
     siteCall("POST", "", started).then(function (xhr) {
       const ticket = answer(xhr);
       if (!ticket || !ticket.ok || !ticket.post_url) {
@@ -705,12 +739,7 @@ function enhance(form) {
         return partSize;
       },
       createMultipartUpload: function () {
-        const started = {
-          filename: file.name,
-          description: description(),
-          size: file.size,
-          in_parts: true,
-        };
+        const started = startBody(file, true);
         return siteCall("POST", "", started).then(function (xhr) {
           const ticket = answer(xhr);
           if (!ticket || !ticket.ok) {

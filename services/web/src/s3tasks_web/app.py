@@ -38,11 +38,13 @@ from s3tasks_web.resources import (
 )
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.shares.owner import shares_controller
-from s3tasks_web.shares.paths import is_share_path, loggable_path
+from s3tasks_web.shares.paths import is_capability_path, loggable_path
 from s3tasks_web.shares.public import PublicShareController
 from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
+from s3tasks_web.upload_requests.owner import OwnerRequestsController
+from s3tasks_web.upload_requests.sender import SenderController
 from s3tasks_web.uploads.form import FormUploadController
 from s3tasks_web.uploads.parts import PartUploadsController
 from s3tasks_web.uploads.script import ScriptUploadsController
@@ -100,6 +102,8 @@ def page_router(page: KindPage) -> Router:
             FormUploadController,
             ScriptUploadsController,
             PartUploadsController,
+            # the files senders send through upload requests land on My Files
+            *([OwnerRequestsController] if page is FILES else []),
         ],
     )
 
@@ -166,6 +170,7 @@ def create_app(settings: WebSettings) -> Litestar:
             page_router(IMAGES),
             page_router(FILES),
             PublicShareController,
+            SenderController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],
@@ -192,9 +197,9 @@ def create_app(settings: WebSettings) -> Litestar:
                 settings.production,
                 settings.hsts_max_age_seconds,
                 s3_browser_origin,
-                capability_path=is_share_path,
+                capability_path=is_capability_path,
             ),
-            resources.session_cookie.before_send_hook(sessionless=is_share_path),
+            resources.session_cookie.before_send_hook(sessionless=is_capability_path),
         ],
         exception_handlers=exception_handlers(),
         template_config=TemplateConfig(

@@ -28,6 +28,16 @@ from s3tasks_contracts import (
     Problem,
     PurgeResult,
     RedeemRequest,
+    RequestCreate,
+    RequestList,
+    RequestLookup,
+    RequestOut,
+    RequestView,
+    SenderCompletion,
+    SenderParts,
+    SenderReceipt,
+    SenderStep,
+    SenderUploadStart,
     ShareCreate,
     ShareGrant,
     ShareLookup,
@@ -213,15 +223,78 @@ class StorageApiClient:
         link = await self._share_json("/v1/shares/redeem", request, retry_safe=True)
         return ContentLink.model_validate(link)
 
+    # -- upload requests: the owner's ------------------------------------------------------
+
+    async def create_request(self, visitor_id: str, request: RequestCreate) -> RequestOut:
+        body = await self._json(
+            "POST", _requests_path(visitor_id), json=request.model_dump(mode="json")
+        )
+        return RequestOut.model_validate(body)
+
+    async def list_requests(self, visitor_id: str) -> RequestList:
+        return RequestList.model_validate(await self._json("GET", _requests_path(visitor_id)))
+
+    async def stop_request(self, visitor_id: str, request_id: str) -> None:
+        path = f"{_requests_path(visitor_id)}/{quote(request_id, safe='')}"
+        status, body, retry_after = await self._request("DELETE", path)
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body, retry_after)
+
+    # -- upload requests: whoever holds one (the token in bodies, as a share link's) -------
+
+    async def look_up_request(self, lookup: RequestLookup) -> RequestView:
+        """The sender's page; a password in it is checked (and counted), so not retried."""
+        return RequestView.model_validate(
+            await self._share_json("/v1/upload-requests/lookup", lookup)
+        )
+
+    async def start_sent(self, start: SenderUploadStart) -> UploadTicket:
+        """A sender's start: its refusals of the link (ended, a wrong password, too many
+        attempts) are for whoever holds it, as a share link's are."""
+        body = await self._share_json("/v1/upload-requests/uploads", start)
+        return UploadTicket.model_validate(body)
+
+    async def sent_part_links(self, item_id: str, request: SenderParts) -> PartLinks:
+        body = await self._json(
+            "POST",
+            f"{_sent_path(item_id)}/parts",
+            json=request.model_dump(mode="json"),
+            retry_safe=True,  # signing only: the same links again
+        )
+        return PartLinks.model_validate(body)
+
+    async def sent_stored_parts(self, item_id: str, step: SenderStep) -> StoredParts:
+        body = await self._json(
+            "POST", f"{_sent_path(item_id)}/stored-parts", json=step.model_dump(mode="json")
+        )
+        return StoredParts.model_validate(body)
+
+    async def complete_sent(self, item_id: str, completion: SenderCompletion) -> SenderReceipt:
+        body = await self._json(
+            "POST",
+            f"{_sent_path(item_id)}/complete",
+            json=completion.model_dump(mode="json"),
+            retry_safe=True,  # a second completion answers the same
+        )
+        return SenderReceipt.model_validate(body)
+
+    async def abort_sent(self, item_id: str, step: SenderStep) -> None:
+        status, body, retry_after = await self._request(
+            "POST", f"{_sent_path(item_id)}/abort", json=step.model_dump(mode="json")
+        )
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body, retry_after)
+
     async def _share_json(
         self,
         path: str,
-        request: ShareLookup | GrantRequest | RedeemRequest,
+        request: ShareLookup | GrantRequest | RedeemRequest | RequestLookup | SenderUploadStart,
         *,
         retry_safe: bool = False,
     ) -> object:
-        """A public share call: its refusals are for whoever holds the link (ShareRefused);
-        a 403 in other words than storage-api's own for people is web's credential."""
+        """A public call of a link (a share link's, an upload request's): its refusals are for
+        whoever holds the link (ShareRefused); a 403 in other words than storage-api's own for
+        people is web's credential."""
         payload = request.model_dump(mode="json")
         status, body, retry_after = await self._request(
             "POST", path, json=payload, retry_safe=retry_safe
@@ -305,6 +378,14 @@ def _uploads_path(visitor_id: str) -> str:
 
 def _shares_path(visitor_id: str, item_id: str) -> str:
     return f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/shares"
+
+
+def _requests_path(visitor_id: str) -> str:
+    return f"/v1/visitors/{quote(visitor_id, safe='')}/upload-requests"
+
+
+def _sent_path(item_id: str) -> str:
+    return f"/v1/upload-requests/uploads/{quote(item_id, safe='')}"
 
 
 def _user_safe_detail(body: bytes) -> str:

@@ -57,6 +57,7 @@ class ItemService:
             s3_browser_origin=(
                 s.s3_browser_endpoint if s.transfer_mode is TransferMode.DIRECT else None
             ),
+            max_stored_bytes_per_visitor=s.max_stored_bytes_per_visitor,
         )
 
     def store_image(self, key: str, thumbnail_key: str, data: bytes) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.responses import back_to, wants_json
 from s3tasks_web.pages.routes import route_role
 from s3tasks_web.resources import provide_resources
-from s3tasks_web.shares.paths import SHARE_GONE, is_share_path
+from s3tasks_web.shares.paths import SHARE_GONE, is_capability_path
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,9 @@ def handle_web_error(request: WebRequest, exc: WebError) -> Response[object]:
 def handle_http_exception(request: WebRequest, exc: HTTPException) -> Response[object]:
     _count_refused_upload(request, exc.status_code, None)
     if isinstance(exc, NotFoundException):
-        if is_share_path(request.url.path):
-            # below /s/ every miss is the ended link's page: nothing to tell tokens apart by
+        if is_capability_path(request.url.path):
+            # below /s/ and /r/ every miss is the ended link's page: nothing to tell tokens
+            # apart by
             return _error_page(request, 404, SHARE_GONE, "Link not found")
         return _error_page(request, 404, "There is no page at this address.", "Not found")
     return _error_page(request, exc.status_code, str(exc.detail), "Sorry")

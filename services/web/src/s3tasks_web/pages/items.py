@@ -4,22 +4,23 @@ request, for the kind of the page it came to; uploads are `uploads/`'s."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from litestar.response import Redirect, Response
 
-from s3tasks_contracts import ItemKind, LinkVariant, TransferMode
+from s3tasks_contracts import ItemKind, ItemList, Limits, LinkVariant, TransferMode
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
-from s3tasks_web.pages.views import deleted_after, item_views
+from s3tasks_web.pages.views import ItemView, deleted_after, item_views
 from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
+from s3tasks_web.upload_requests.owner import MIB, received_through, request_quota, request_rows
 from s3tasks_web.visitors.session import VisitorSession
 
 CONFIRM_FIELD = "confirm"
@@ -39,9 +40,15 @@ class VisitorItems:
         limits = await self.storage.limits()
         max_bytes = self.page.max_bytes(limits)
         views = item_views(listing)
-        # My Images shares each image; My Files offers (and shares) its latest file only
+        # My Images shares each image; My Files offers (and shares) its latest file only,
+        # and the files senders sent through the visitor's upload requests
         shown = views if self.page.kind is ItemKind.IMAGE else views[:1]
+        asked: dict[str, Any] = {}
+        if self.page.kind is ItemKind.FILE:
+            views, asked = await self._requests(listing, views, limits, site)
+            shown = [*shown, *asked["received"]]
         return {
+            **asked,
             "page": self.page,
             "items": views,
             # My Files offers the last uploaded file; older ones wait for their deletion.
@@ -52,6 +59,24 @@ class VisitorItems:
             "max_size": human_size(max_bytes),
             "deleted_after": deleted_after(self.page.ttl_seconds(limits)),
             "transfer_mode": limits.transfer_mode.value,
+        }
+
+    async def _requests(
+        self, listing: ItemList, views: list[ItemView], limits: Limits, site: str
+    ) -> tuple[list[ItemView], dict[str, Any]]:
+        """My Files' upload requests, and its files marked with the request they came by."""
+        rows = request_rows(await self.storage.list_requests(self.visitor.visitor_id), site)
+        marked = [
+            replace(view, received_through=named, sender_note=item.sender_note)
+            if (named := received_through(item, rows)) is not None
+            else view
+            for view, item in zip(views, listing.items, strict=True)
+        ]
+        return marked, {
+            "requests": rows,
+            "received": [view for view in marked if view.received_through is not None],
+            "quota_mib": max(1, request_quota(limits) // MIB),
+            "ttl_minutes": max(1, limits.file_ttl_seconds // 60),
         }
 
     async def purge(self, request: WebRequest) -> None:

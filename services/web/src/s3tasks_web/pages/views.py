@@ -24,6 +24,9 @@ class ItemView:
     #: mode: web's own routes
     content_url: str
     thumbnail_url: str | None
+    #: a file a sender sent: how the page names the request it came through, and their note
+    received_through: str | None = None
+    sender_note: str = ""
 
 
 def human_duration(seconds: int) -> str:

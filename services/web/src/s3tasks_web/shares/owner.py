@@ -116,7 +116,7 @@ def share_rows(listing: ItemList, shown: set[str], site: str) -> dict[str, list[
 def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareCreate:
     """The owner's form as a request to storage-api, or a refusal in words (nothing sent);
     `client` is the owner's address, which links created are limited by."""
-    limit = _whole_number(
+    limit = whole_number(
         form.get(LIMIT_FIELD, ""),
         1,
         MAX_SHARE_DOWNLOADS,
@@ -127,7 +127,7 @@ def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareC
         raise UploadRejected(
             400, f"The password must be at most {MAX_SHARE_PASSWORD_LENGTH} characters long."
         )
-    minutes = _whole_number(
+    minutes = whole_number(
         form.get(MINUTES_FIELD, ""),
         1,
         366 * 24 * 60,
@@ -141,7 +141,7 @@ def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareC
     )
 
 
-def _whole_number(text: str, low: int, high: int, refusal: str) -> int | None:
+def whole_number(text: str, low: int, high: int, refusal: str) -> int | None:
     text = text.strip()
     if not text:
         return None

@@ -5,32 +5,75 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
-from s3tasks_contracts import ItemKind, ItemOut, TransferMode, UploadCompletion, UploadStart
+from s3tasks_contracts import (
+    CompletedPart,
+    ItemKind,
+    ItemOut,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+    UploadTicket,
+)
 from s3tasks_web.errors import ItemNotFound, StorageRefused, StorageUnavailable, UploadRejected
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 
 log = logging.getLogger(__name__)
 
+Stored_co = TypeVar("Stored_co", covariant=True)
+
+
+class UploadSteps(Protocol[Stored_co]):
+    """Where an upload's steps go on storage-api: a visitor's own uploads, or a sender's
+    through an upload request (`upload_requests/sender.py`). The bytes go the same way."""
+
+    async def start(self, start: UploadStart) -> UploadTicket: ...
+
+    async def part_links(self, item_id: str, numbers: list[int]) -> dict[int, str]: ...
+
+    async def complete(self, item_id: str, parts: list[CompletedPart]) -> Stored_co: ...
+
+    async def abort(self, item_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class VisitorUploads:
+    """A visitor's own uploads: the steps name the visitor."""
+
+    storage: StorageApiClient
+    visitor_id: str
+
+    async def start(self, start: UploadStart) -> UploadTicket:
+        return await self.storage.start_upload(self.visitor_id, start)
+
+    async def part_links(self, item_id: str, numbers: list[int]) -> dict[int, str]:
+        return (await self.storage.part_links(self.visitor_id, item_id, numbers)).urls
+
+    async def complete(self, item_id: str, parts: list[CompletedPart]) -> ItemOut:
+        return await complete(self.storage, self.visitor_id, item_id, UploadCompletion(parts=parts))
+
+    async def abort(self, item_id: str) -> None:
+        await self.storage.abort_upload(self.visitor_id, item_id)
+
 
 async def send_in_parts(
-    storage: StorageApiClient,
+    steps: UploadSteps[Stored_co],
     objects: ObjectClient,
-    visitor_id: str,
     *,
     kind: ItemKind,
     filename: str,
     description: str,
     body: AsyncIterator[bytes],
     client: str,
-) -> ItemOut:
+) -> Stored_co:
     """web's one hop: the form's file part goes to S3 as a multipart upload whose part URLs
     storage-api signs, then storage-api checks what arrived and marks it stored. Any failure
     aborts the upload, so S3 keeps no parts and the visitor keeps no half an item."""
-    ticket = await storage.start_upload(
-        visitor_id,
+    ticket = await steps.start(
         UploadStart(
             kind=kind,
             filename=filename,
@@ -42,19 +85,18 @@ async def send_in_parts(
     item_id = str(ticket.item_id)
     assert ticket.part_size is not None  # noqa: S101 - proxy tickets always carry it
 
-    async def sign(numbers: list[int]) -> dict[int, str]:
-        return (await storage.part_links(visitor_id, item_id, numbers)).urls
-
     try:
-        parts = await objects.send_parts(body, ticket.part_size, sign)
-        return await complete(storage, visitor_id, item_id, UploadCompletion(parts=parts))
+        parts = await objects.send_parts(
+            body, ticket.part_size, lambda numbers: steps.part_links(item_id, numbers)
+        )
+        return await steps.complete(item_id, parts)
     except ItemNotFound:
         raise _gone(ticket.expires_at) from None
     except StorageRefused:
         raise  # storage-api refused what arrived and removed it already
     except BaseException:
         # told it failed, the visitor must not find it stored: abort undoes it in any state
-        await asyncio.shield(_abort(storage, visitor_id, item_id))
+        await asyncio.shield(_abort(steps, item_id))
         raise
 
 
@@ -80,8 +122,8 @@ async def complete(
         return await storage.complete_upload(visitor_id, item_id, completion)
 
 
-async def _abort(storage: StorageApiClient, visitor_id: str, item_id: str) -> None:
+async def _abort(steps: UploadSteps[object], item_id: str) -> None:
     try:
-        await storage.abort_upload(visitor_id, item_id)
+        await steps.abort(item_id)
     except Exception:  # noqa: BLE001 - the sweep aborts it at its deadline anyway
         log.warning("could not abort upload %s; the sweep removes it at its deadline", item_id)

@@ -8,11 +8,12 @@ The multipart body is read as it arrives and the file part passed on to S3 (web'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from litestar import Controller, Response, post
 
-from s3tasks_contracts import ItemOut
+from s3tasks_contracts import ItemOut, Limits
 from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
@@ -22,7 +23,7 @@ from s3tasks_web.resources import AppResources
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.pacing import paced
-from s3tasks_web.transfers.uploads import send_in_parts
+from s3tasks_web.transfers.uploads import UploadSteps, VisitorUploads, send_in_parts
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
 from s3tasks_web.visitors.session import VisitorSession
@@ -33,6 +34,7 @@ DESCRIPTION_FIELD = "description"
 _FORM_OVERHEAD_BYTES = 64 * 1024
 #: how much of a refused upload is still read so the browser gets to see the answer.
 _DRAIN_FACTOR = 2
+Stored = TypeVar("Stored")
 
 
 class _TooLarge(Exception):
@@ -56,50 +58,81 @@ class FormUploadController(Controller):
         client: str,
     ) -> Response[object]:
         """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
-        body = paced(request.stream(), resources.settings)
         try:
             limits = await storage.limits()
         except WebError as exc:
             exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
             raise
         limit = page.max_bytes(limits)
-        announced = request.headers.get("content-length")
-        if (
-            announced is not None
-            and announced.isdigit()
-            and int(announced) > limit + _FORM_OVERHEAD_BYTES
-        ):
-            # known too large before a byte is read: answer now and hang up, reading nothing
-            raise rules.too_large(page, limit, close_connection=True)
-        resources.upload_slots.take()
-        try:
-            form = MultipartStream(
-                request.headers.get("content-type", ""),
-                body,
-                max_field_bytes=rules.description_max_bytes(limits),
+        steps = VisitorUploads(storage, visitor.visitor_id)
+
+        async def send(form: MultipartStream, head: FileHead) -> ItemOut:
+            description = head.fields.get(DESCRIPTION_FIELD, "").strip()
+            return await send_file(
+                steps,
+                objects,
+                form,
+                head,
+                page,
+                limit,
+                rules.description_to_store(page, description),
+                client,
             )
-            head = await form.read_until_file(FILE_FIELD)
-            item = await _send_file(form, head, page, limit, storage, objects, visitor, client)
-        except WebError as exc:
-            if not exc.close_connection:
-                await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
-            raise
-        finally:
-            resources.upload_slots.give_back()
+
+        item = await receive_form(request, resources, limits, page, limit, send)
         rules.stored(page, item, resources.metrics, visitor)
         return back_to(request, page.path)
 
 
-async def _send_file(
+async def receive_form(
+    request: WebRequest,
+    resources: AppResources,
+    limits: Limits,
+    page: KindPage,
+    limit: int,
+    send: Callable[[MultipartStream, FileHead], Awaitable[Stored]],
+) -> Stored:
+    """Read a form upload as it arrives, up to its file part, and `send` that on (a visitor's
+    form, or a sender's on an upload request's page). Refused before a byte is read when its
+    announced length is over `limit`; a refused upload's rest is drained so the browser sees
+    the answer."""
+    body = paced(request.stream(), resources.settings)
+    announced = request.headers.get("content-length")
+    if (
+        announced is not None
+        and announced.isdigit()
+        and int(announced) > limit + _FORM_OVERHEAD_BYTES
+    ):
+        # known too large before a byte is read: answer now and hang up, reading nothing
+        raise rules.too_large(page, limit, close_connection=True)
+    resources.upload_slots.take()
+    try:
+        form = MultipartStream(
+            request.headers.get("content-type", ""),
+            body,
+            max_field_bytes=rules.description_max_bytes(limits),
+        )
+        head = await form.read_until_file(FILE_FIELD)
+        return await send(form, head)
+    except WebError as exc:
+        if not exc.close_connection:
+            await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+        raise
+    finally:
+        resources.upload_slots.give_back()
+
+
+async def send_file(
+    steps: UploadSteps[Stored],
+    objects: ObjectClient,
     form: MultipartStream,
     head: FileHead,
     page: KindPage,
     limit: int,
-    storage: StorageApiClient,
-    objects: ObjectClient,
-    visitor: VisitorSession,
+    description: str,
     client: str,
-) -> ItemOut:
+) -> Stored:
+    """The form's file part on to S3 through `steps`, refused as too large past `limit`."""
     sent = 0
 
     async def body() -> AsyncIterator[bytes]:
@@ -110,15 +143,13 @@ async def _send_file(
                 raise _TooLarge
             yield chunk
 
-    description = head.fields.get(DESCRIPTION_FIELD, "").strip()
     try:
         return await send_in_parts(
-            storage,
+            steps,
             objects,
-            visitor.visitor_id,
             kind=page.kind,
             filename=head.filename,
-            description=rules.description_to_store(page, description),
+            description=description,
             body=body(),
             client=client,
         )

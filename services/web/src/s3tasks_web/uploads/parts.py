@@ -20,7 +20,7 @@ from typing import Any
 from litestar import Controller, Response, get, post, put
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts import MAX_PARTS, TransferMode
+from s3tasks_contracts import MAX_PARTS, Limits, PartLinks, TransferMode
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
@@ -43,7 +43,7 @@ UPLOAD_GONE = (
 
 
 @contextmanager
-def _still_open() -> Iterator[None]:
+def still_open() -> Iterator[None]:
     """A part of an upload that ended: say so in the upload's words, not "no such item"."""
     try:
         yield
@@ -80,7 +80,7 @@ class PartUploadsController(Controller):
         refused here, before any byte is sent."""
         item = upload_id(item_id)
         mode = (await storage.limits()).transfer_mode
-        with _still_open():
+        with still_open():
             links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
         if mode is TransferMode.DIRECT:
             urls = {str(n): url for n, url in links.urls.items()}
@@ -93,7 +93,7 @@ class PartUploadsController(Controller):
         self, item_id: str, storage: StorageApiClient, visitor: VisitorSession
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
-        with _still_open():
+        with still_open():
             held = await storage.stored_parts(visitor.visitor_id, upload_id(item_id))
         return {
             "ok": True,
@@ -116,42 +116,62 @@ class PartUploadsController(Controller):
         """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
         so web holds a chunk of it at a time however large the part."""
         item = upload_id(item_id)
-        if not 1 <= number <= MAX_PARTS:
-            raise UploadRejected(400, f"Part numbers go from 1 to {MAX_PARTS}.")
-        announced = request.headers.get("content-length", "")
-        if not announced.isdigit():
-            raise UploadRejected(411, "A part must say its length.", close_connection=True)
-        length = int(announced)
         limits = await storage.limits()
-        if limits.transfer_mode is not TransferMode.PROXY:
-            raise UploadRejected(
-                409, "Uploads go straight to storage here: reload the page.", close_connection=True
-            )
-        with _still_open():
+        length = part_length(request, number, limits)
+        with still_open():
             links = await storage.part_links(visitor.visitor_id, item, [number])
-        part_size = links.part_size or limits.part_size_bytes
-        if not 0 < length <= part_size:
-            raise UploadRejected(
-                413,
-                "A part must hold between 1 byte and the upload's part size.",
-                close_connection=True,
-            )
-        signed = links.sizes.get(number)
-        if signed is not None and length != signed:
-            # S3 would refuse it (the length is signed): said here, in the site's words
-            raise UploadRejected(
-                400,
-                f"Part {number} of this upload must hold exactly {signed} bytes.",
-                close_connection=True,
-            )
-        resources.upload_slots.take()
-        try:
-            body = paced(request.stream(), resources.settings)
-            with _still_open():  # aborted meanwhile: S3 answers 404
-                sent = await objects.pass_part(links.urls[number], number, body, length)
-        finally:
-            resources.upload_slots.give_back()
-        return Response(
-            {"ok": True, "part_number": number, "etag": sent.etag},
-            headers={"ETag": f'"{sent.etag}"'},
+        return await pass_part_on(request, number, length, links, limits, objects, resources)
+
+
+def part_length(request: WebRequest, number: int, limits: Limits) -> int:
+    """The length a part PUT to web announces, refused before a byte of it is read when it
+    cannot be passed on (a part number out of range, no length, not `proxy` mode)."""
+    if not 1 <= number <= MAX_PARTS:
+        raise UploadRejected(400, f"Part numbers go from 1 to {MAX_PARTS}.")
+    announced = request.headers.get("content-length", "")
+    if not announced.isdigit():
+        raise UploadRejected(411, "A part must say its length.", close_connection=True)
+    if limits.transfer_mode is not TransferMode.PROXY:
+        raise UploadRejected(
+            409, "Uploads go straight to storage here: reload the page.", close_connection=True
         )
+    return int(announced)
+
+
+async def pass_part_on(
+    request: WebRequest,
+    number: int,
+    length: int,
+    links: PartLinks,
+    limits: Limits,
+    objects: ObjectClient,
+    resources: AppResources,
+) -> Response[dict[str, Any]]:
+    """A part's body on to the presigned part URL storage-api signed for it (a visitor's own
+    upload, or a sender's through an upload request), as it arrives."""
+    part_size = links.part_size or limits.part_size_bytes
+    if not 0 < length <= part_size:
+        raise UploadRejected(
+            413,
+            "A part must hold between 1 byte and the upload's part size.",
+            close_connection=True,
+        )
+    signed = links.sizes.get(number)
+    if signed is not None and length != signed:
+        # S3 would refuse it (the length is signed): said here, in the site's words
+        raise UploadRejected(
+            400,
+            f"Part {number} of this upload must hold exactly {signed} bytes.",
+            close_connection=True,
+        )
+    resources.upload_slots.take()
+    try:
+        body = paced(request.stream(), resources.settings)
+        with still_open():  # aborted meanwhile: S3 answers 404
+            sent = await objects.pass_part(links.urls[number], number, body, length)
+    finally:
+        resources.upload_slots.give_back()
+    return Response(
+        {"ok": True, "part_number": number, "etag": sent.etag},
+        headers={"ETag": f'"{sent.etag}"'},
+    )
