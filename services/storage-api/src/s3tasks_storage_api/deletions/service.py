@@ -23,9 +23,9 @@ from s3tasks_servicekit.requestid import current_request_id
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
+from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
-from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 #: One line per committed deletion batch, whatever the log level (configure_logging keeps

@@ -13,13 +13,13 @@ from s3tasks_contracts import DeletionReason, ItemKind, ItemOut, Limits, Transfe
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
+from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.errors import StorageApiError
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
-from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 

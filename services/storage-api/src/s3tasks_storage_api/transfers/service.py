@@ -34,6 +34,7 @@ from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ItemStatus
 from s3tasks_storage_api.db.repository import ItemRepository
+from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.errors import (
     DeletedWhileUploading,
     EmptyUpload,
@@ -66,7 +67,6 @@ from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
 from s3tasks_storage_api.storage.signing import Signer
-from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 

@@ -46,6 +46,7 @@ from s3tasks_contracts import (
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import UploadRequest
+from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.errors import (
     Forbidden,
     InvalidInput,
@@ -69,7 +70,6 @@ from s3tasks_storage_api.transfers.service import (
     Received,
     TransferService,
 )
-from s3tasks_storage_api.upload_requests.repository import UploadRequestRepository
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
+from s3tasks_web.pages.requests import MIB, received_through, request_quota, request_rows
 from s3tasks_web.pages.views import ItemView, deleted_after, item_views
 from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
-from s3tasks_web.upload_requests.owner import MIB, received_through, request_quota, request_rows
 from s3tasks_web.visitors.session import VisitorSession
 
 CONFIRM_FIELD = "confirm"

@@ -49,6 +49,7 @@ from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, ShareRefused, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import FILES
+from s3tasks_web.pages.requests import received_words
 from s3tasks_web.pages.responses import wants_json
 from s3tasks_web.pages.views import human_duration
 from s3tasks_web.resources import AppResources
@@ -56,7 +57,6 @@ from s3tasks_web.shares.paths import REQUEST_PREFIX, SHARE_GONE
 from s3tasks_web.shares.public import WRONG_PASSWORD, handle_share_refused
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
-from s3tasks_web.upload_requests.owner import received_words
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.form import DESCRIPTION_FIELD, receive_form, send_file
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream

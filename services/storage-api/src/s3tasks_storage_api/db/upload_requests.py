@@ -1,5 +1,7 @@
 """UploadRequestRepository: every SQL statement on `upload_requests`. The caller owns the
-transaction."""
+transaction. Beside the items' repository rather than in `upload_requests/`: completing an
+upload (`transfers`), "Delete all" (`items`) and the sweep (`deletions`) claim, end and remove
+requests in their own transactions, and `upload_requests/` builds on `transfers`."""
 
 from __future__ import annotations
 
