@@ -32,6 +32,10 @@ NOT_MULTIPART = "Please send the upload form (multipart/form-data)."
 BAD_BYTES = [b"\xff\xfe", b"\xed\xa0\x80", b"ok\xc3"]
 BOUNDARY = "NoTuTf8BoUnDaRy"
 _STOP_PATH = re.compile(r'action="(/(?:images|files)/[0-9a-f-]{36}/shares/[0-9a-f-]{36}/stop)\?')
+_REQUEST_LINK = re.compile(
+    r'id="request-url-[0-9a-f-]+" class="share-url" type="text" value="[^"]*(/r/[^"]+)"'
+)
+_REQUEST_STOP = re.compile(r'action="(/files/requests/[0-9a-f-]{36}/stop)\?')
 #: {item_id} is an item of the page; {share_id} one of its links; {token} a link's token
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 
@@ -103,13 +107,16 @@ def json_body(bad: bytes) -> tuple[bytes, str]:
 
 @dataclass(frozen=True)
 class Owner:
-    """A visitor with an image and a file, each shared once."""
+    """A visitor with an image and a file, each shared once, and an upload request."""
 
     visitor: WebVisitor
     image_id: str
     file_id: str
     stops: dict[str, str]
     tokens: dict[str, str]
+    #: the upload request's page (`/r/<token>`) and its Stop asking form's path
+    request_path: str
+    request_stop: str
 
 
 def _share(visitor: WebVisitor, kind: str, item_id: str) -> None:
@@ -135,12 +142,23 @@ def owner(site: Site) -> Iterator[Owner]:
             (stops[kind],) = _STOP_PATH.findall(page)
             (path,) = visitor.share_paths_in(page)
             tokens[kind] = path.removeprefix("/s/")
-        yield Owner(visitor, image_id, file_id, stops, tokens)
+        asked = visitor.http.post(
+            "/files/requests", params={"csrf": visitor.csrf_token()}, data={"max_files": "3"}
+        )
+        assert asked.status_code == 303
+        page = visitor.page("/files")
+        (request_path,) = _REQUEST_LINK.findall(page)
+        (request_stop,) = _REQUEST_STOP.findall(page)
+        yield Owner(visitor, image_id, file_id, stops, tokens, request_path, request_stop)
 
 
 def concrete(route: str, owner: Owner) -> str:
     """The route with the owner's ids and token in it (an image's below /images)."""
     kind = "file" if route.startswith("/files") else "image"
+    if route.startswith("/r/"):
+        return route.replace("/r/{token}", owner.request_path).replace("{item_id}", owner.file_id)
+    if "{request_id}" in route:
+        return owner.request_stop
     if "{share_id}" in route:
         return owner.stops[kind]
     item_id = owner.image_id if kind == "image" else owner.file_id
@@ -161,7 +179,12 @@ def state(site: Site, owner: Owner) -> tuple[object, ...]:
             " ON i.id = s.item_id WHERE i.visitor_id = %s ORDER BY s.id",
             (owner.visitor.visitor_id,),
         ).fetchall()
-    return (tuple(items), tuple(links), frozenset(site.object_keys()))
+        asked = conn.execute(
+            "SELECT id, files_received, ended_at FROM upload_requests WHERE visitor_id = %s"
+            " ORDER BY id",
+            (owner.visitor.visitor_id,),
+        ).fetchall()
+    return (tuple(items), tuple(links), tuple(asked), frozenset(site.object_keys()))
 
 
 def test_every_post_route_is_sent_the_bytes() -> None:
@@ -172,6 +195,10 @@ def test_every_post_route_is_sent_the_bytes() -> None:
         "/files/{item_id}/shares",
         "/images/{item_id}/shares/{share_id}/stop",
         "/s/{token}",
+        "/files/requests",
+        "/files/requests/{request_id}/stop",
+        "/r/{token}",
+        "/r/{token}/upload",
     } <= set(ROUTES)
 
 
@@ -200,7 +227,7 @@ def test_a_field_that_is_not_utf8_is_refused_in_words_and_changes_nothing(
     path = concrete(route, owner)
     visitor = owner.visitor
     expected = NOT_MULTIPART if route.endswith("/upload") and encoding == "urlencoded" else NOT_TEXT
-    if path.startswith("/s/"):
+    if path.startswith(("/s/", "/r/")):
         # a link's page: no session, no token; whoever holds the link reads the page
         with httpx.Client(base_url=site.web_url, timeout=30) as stranger:
             response = stranger.post(path, content=body, headers={"Content-Type": content_type})

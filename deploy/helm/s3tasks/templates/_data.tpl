@@ -14,6 +14,7 @@ STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_CLIENT: {{ .Values.sharing.attemptsPer
 STORAGE_API_RATE_LIMIT_SHARE_ATTEMPTS_PER_LINK: {{ .Values.sharing.attemptsPerLink | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT: {{ .Values.sharing.grantsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT: {{ .Values.sharing.linksPerClient | quote }}
+STORAGE_API_RATE_LIMIT_UPLOAD_REQUESTS_PER_CLIENT: {{ .Values.sharing.requestsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT: {{ .Values.limits.sessionsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT: {{ .Values.limits.uploadsPerClient | quote }}
 STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR: {{ .Values.limits.uploadsPerVisitor | quote }}
