@@ -1,17 +1,24 @@
-"""Share links counted exactly under replicas: 3 web and 2 storage-api behind nginx (with 2
-workers and 2 beats), many downloads of one link at once. No process-local lock can make this
-pass: only PostgreSQL's one conditional UPDATE per grant does."""
+"""Share links and upload requests counted exactly under replicas: 3 web and 2 storage-api
+behind nginx (with 2 workers and 2 beats), many downloads of one link, many senders on one
+request, at once. No process-local lock can make this pass: only PostgreSQL's one conditional
+UPDATE per grant, and per received file, does."""
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import httpx
+import psycopg
 import pytest
 
+from s3tasks_testkit import backing_services
 from s3tasks_testkit.balancer import nginx_available
 from s3tasks_testkit.load.replicas import ReplicatedStack, replicated_stack
 from s3tasks_testkit.metrics import scrape
@@ -54,12 +61,18 @@ def downloads_counted(stack: ReplicatedStack) -> Counter[str]:
 pytestmark = [pytest.mark.heavy, pytest.mark.mode_independent]
 
 
-@pytest.mark.timeout(900)
-def test_one_link_under_replicas_grants_exactly_its_limit(dependencies: Dependencies) -> None:
+@pytest.fixture(scope="module")
+def stack(dependencies: Dependencies) -> Iterator[ReplicatedStack]:
+    """One replicated stack for the module: starting it is most of each test's time."""
     if not nginx_available():
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
+    with replicated_stack(dependencies, ttl=900) as stack:
+        yield stack
+
+
+@pytest.mark.timeout(900)
+def test_one_link_under_replicas_grants_exactly_its_limit(stack: ReplicatedStack) -> None:
     with (
-        replicated_stack(dependencies, ttl=900) as stack,
         WebVisitor(stack.web_url) as owner,
         httpx.Client(
             base_url=stack.web_url,
@@ -110,3 +123,70 @@ def test_one_link_under_replicas_grants_exactly_its_limit(dependencies: Dependen
         late = [status for sent, status in answers if sent > purged_at[0] and status == 303]
         assert late == []
         assert any(status == 303 for _, status in answers)
+
+
+REQUESTED = 10
+SENDERS = 50
+_REQUEST_LINK = re.compile(
+    r'id="request-url-[0-9a-f-]+" class="share-url" type="text" value="([^"]+)"'
+)
+
+
+@pytest.mark.timeout(900)
+def test_fifty_senders_on_one_request_under_replicas_land_exactly_its_files(
+    stack: ReplicatedStack, dependencies: Dependencies
+) -> None:
+    """50 senders at once on a request for 10 files, each through any web replica and any
+    storage-api replica: exactly 10 land, and a refused one leaves no row and no object."""
+    with (
+        WebVisitor(stack.web_url) as owner,
+        httpx.Client(
+            base_url=stack.web_url, timeout=120.0, limits=httpx.Limits(max_connections=64)
+        ) as senders,
+    ):
+        owner.page("/files")
+        asked = owner.http.post(
+            "/files/requests",
+            params={"csrf": owner.csrf_token()},
+            data={"max_files": str(REQUESTED)},
+        )
+        assert asked.status_code == 303
+        (url,) = _REQUEST_LINK.findall(owner.page("/files"))
+        path = httpx.URL(html.unescape(url)).path
+        barrier = Barrier(SENDERS)
+
+        def send(n: int) -> int:
+            barrier.wait(timeout=patience(60))
+            files = {"file": (f"sent-{n}.bin", f"sender {n}\n".encode() * 2000)}
+            return senders.post(f"{path}/upload", files=files).status_code
+
+        with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+            statuses = Counter(pool.map(send, range(SENDERS)))
+        # 200: received; 409: refused at its start or completion; 404: the page found the
+        # request used up before the upload began
+        assert statuses[200] == REQUESTED, statuses
+        assert set(statuses) <= {200, 404, 409}, statuses
+        with psycopg.connect(stack.config.database_url) as conn:
+            rows = conn.execute(
+                "SELECT status FROM items WHERE visitor_id = %s", (owner.visitor_id,)
+            ).fetchall()
+            ((files_received,),) = conn.execute(
+                "SELECT files_received FROM upload_requests WHERE visitor_id = %s",
+                (owner.visitor_id,),
+            ).fetchall()
+            # every row, read before the bucket is listed: the worker deletes an object
+            # before its row, never the other way round
+            every_row = {str(item_id) for (item_id,) in conn.execute("SELECT id FROM items")}
+        assert files_received == REQUESTED
+        assert rows == [("stored",)] * REQUESTED  # no row of a refused upload is left
+        s3 = dependencies.s3.client()
+        keys = backing_services.object_keys(s3, stack.config.bucket, "")
+        # no object of a refused upload either, served or staged
+        orphans = {
+            key
+            for key in keys
+            if key.startswith(("objects/", "uploads/")) and key.split("/", 1)[1] not in every_row
+        }
+        assert orphans == set()
+        assert backing_services.open_multipart_uploads(s3, stack.config.bucket) == 0
+        assert owner.page("/files").count('class="meta received"') >= 1
