@@ -280,6 +280,25 @@ def share(page: Page, *, limit: str = "", password: str = "") -> str:
     return url
 
 
+def ask_for_files(page: Page, *, files: str, message: str = "", password: str = "") -> str:
+    """Make an upload request on My Files with the form as the owner fills it; its URL."""
+    page.goto(page.url.split("/files")[0] + "/files")
+    panel = page.locator("details#upload-requests")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    panel.get_by_label("Number of files").fill(files)
+    if message:
+        panel.get_by_label("Message to the sender").fill(message)
+    if password:
+        panel.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        panel.get_by_role("button", name="Create upload request").click()
+    expect(page.get_by_role("status")).to_contain_text("Upload request made")
+    url = page.locator("details#upload-requests input.share-url").first.input_value()
+    assert "/r/" in url
+    return url
+
+
 def wait_loaded(images: Locator, condition: str = "img.naturalWidth > 0") -> None:
     """Wait (the context's timeout) until every image of `images` has loaded and meets
     `condition` (on `img`): read once, an image still on its way would look broken."""

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from s3tasks_testkit.images import png
 
-from .conftest import BrowserVisitor, Visitors, share
+from .conftest import BrowserVisitor, Visitors, ask_for_files, share
 
 pytestmark = pytest.mark.e2e
 
@@ -176,6 +176,33 @@ def _link_used_up(visitor: BrowserVisitor, tmp_path: Path) -> Page:
     return page
 
 
+def _request_page(visitor: BrowserVisitor, _: Path) -> Page:
+    """An upload request's page as its sender sees it: the owner's message, what is left, the
+    upload form (a request made by an owner of its own, opened in the same browser: the page
+    reads no cookie, so it is the sender's page all the same)."""
+    page = visitor.open("/files")
+    url = ask_for_files(page, files="5", message="The slides from Monday, please.")
+    page.goto(url)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Send files")
+    return page
+
+
+def _request_password_page(visitor: BrowserVisitor, _: Path) -> Page:
+    page = visitor.open("/files")
+    url = ask_for_files(page, files="2", password=SHARE_PASSWORD)
+    page.goto(url)
+    expect(page.get_by_label("Password")).to_be_visible()
+    return page
+
+
+def _owner_with_request(visitor: BrowserVisitor, _: Path) -> Page:
+    """My Files with its "Ask for files" panel open: a request's link, counts and QR code."""
+    page = visitor.open("/files")
+    ask_for_files(page, files="3")
+    expect(page.locator("details#upload-requests input.share-url").first).to_be_visible()
+    return page
+
+
 PAGES = [
     PageState("images-empty", _empty("/images")),
     PageState("images-queued", _queued),
@@ -189,6 +216,9 @@ PAGES = [
     PageState("link-password", _link_password_page),
     PageState("link-wrong-password", _link_wrong_password),
     PageState("link-used-up", _link_used_up),
+    PageState("files-asking", _owner_with_request),
+    PageState("request", _request_page),
+    PageState("request-password", _request_password_page),
 ]
 
 
