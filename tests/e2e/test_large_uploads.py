@@ -28,7 +28,7 @@ from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import TRANSFER_ENV
 
-from .conftest import Target, _external_target, _OwnStack
+from .conftest import Target, _external_target, _OwnStack, ask_for_files
 
 #: slow: 2 GiB written, sent, resumed and read back (about 3 minutes here, both modes alike)
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.heavy, pytest.mark.timeout(900)]
@@ -368,3 +368,57 @@ def test_an_upload_abandoned_past_its_deadline_is_swept_and_cannot_be_resumed(
     )
     page.screenshot(path=screenshots / "large-upload-expired.png", full_page=True)
     assert site.open_uploads() == 0
+
+
+#: a sender's file through an upload request: the issue's 300 MiB, cut and resumed
+SENT_BYTES = 300 * MIB
+
+
+@pytest.fixture(scope="module")
+def sent_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """SENT_BYTES that differ in every MiB; (path, sha256)."""
+    path = tmp_path_factory.mktemp("sent") / "sent.bin"
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        for mib in range(SENT_BYTES // MIB):
+            block = hashlib.sha256(b"sent" + mib.to_bytes(8, "big")).digest() * (MIB // 32)
+            digest.update(block)
+            out.write(block)
+    return path, digest.hexdigest()
+
+
+def test_a_sender_cut_off_midway_resumes_and_the_owner_downloads_it_identical(
+    site: IngressSite,
+    chromium: Browser,
+    context: BrowserContext,
+    sent_file: tuple[Path, str],
+    screenshots: Path,
+) -> None:
+    """An upload request's page (no cookie) sends a large file in parts through the ingress;
+    cut (`proxy`) or reloaded (`direct`) midway, it resumes from the parts S3 holds."""
+    path, sent_digest = sent_file
+    owner = context.new_page()
+    owner.goto(f"{site.url}/files")
+    link = ask_for_files(owner, files="3")
+    sender_context = chromium.new_context(viewport={"width": 1100, "height": 900})
+    sender_context.set_default_timeout(20_000)
+    try:
+        sender = sender_context.new_page()
+        stored = _stored_parts(sender)
+        # through the ingress, as the link's site is reached
+        sender.goto(f"{site.url}{urlsplit(link).path}")
+        _choose_and_send(sender, path)
+        _wait_for_progress(sender, 30)
+        _cut_and_resume(site, sender, path, screenshots)
+        expect(sender.locator(".queue li").first).to_contain_text(
+            "Sent sent.bin", timeout=_seconds_for(SENT_BYTES) * 1000
+        )
+        twice = [n for n, times in Counter(stored).items() if times > 1]
+        assert twice == [], f"parts S3 held were sent again after resuming: {twice}"
+        assert sender_context.cookies() == []
+    finally:
+        sender_context.close()
+    assert site.open_uploads() == 0
+    owner.goto(f"{site.url}/files")
+    expect(owner.locator("p.received")).to_have_count(1)
+    assert _downloaded_digest(context, site, owner) == sent_digest
