@@ -317,3 +317,37 @@ def test_a_password_is_asked_at_every_start_and_a_long_note_refused(
     )
     assert send(client, asked["token"], b"x", password="open sesame").status_code == 200
     assert len(received(api, asked["id"])) == 1
+
+
+def test_an_upload_under_way_when_asking_stops_is_refused_and_removed(
+    api: Api, client: httpx.Client, owner: str
+) -> None:
+    asked = ask(client, owner, max_files=3, max_bytes=QUOTA)
+    token = asked["token"]
+    started = client.post(
+        "/v1/upload-requests/uploads",
+        json={
+            "token": token,
+            "upload": {"kind": "file", "filename": "slow.bin", "via": "proxy", "client": SENDER},
+        },
+    )
+    assert started.status_code == 201
+    item_id = started.json()["item_id"]
+    base = f"/v1/upload-requests/uploads/{item_id}"
+    links = client.post(f"{base}/parts", json={"token": token, "parts": {"part_numbers": [1]}})
+    put = httpx.put(links.json()["urls"]["1"], content=b"arrived after the stop")
+    assert put.is_success
+    assert client.delete(f"/v1/visitors/{owner}/upload-requests/{asked['id']}").status_code == 204
+    before = scrape(api.url)
+    done = client.post(
+        f"{base}/complete",
+        json={"token": token, "parts": [{"part_number": 1, "etag": put.headers["etag"]}]},
+    )
+    assert (done.status_code, done.json()["detail"]) == (404, GONE)
+    assert api.rows("id = %s", item_id) == []
+    assert f"objects/{item_id}" not in api.object_keys("objects/")
+    refusals = "s3tasks_upload_request_refusals_total"
+    assert (
+        scrape(api.url).value(refusals, reason="gone") == before.value(refusals, reason="gone") + 1
+    )
+    assert request_row(api, asked["id"])["files_received"] == 0
