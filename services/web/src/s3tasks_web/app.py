@@ -40,6 +40,7 @@ from s3tasks_web.settings import WebSettings
 from s3tasks_web.shares.owner import shares_controller
 from s3tasks_web.shares.paths import is_capability_path, loggable_path
 from s3tasks_web.shares.public import PublicShareController
+from s3tasks_web.shares.qr import qr_svg
 from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
@@ -148,6 +149,8 @@ def create_app(settings: WebSettings) -> Litestar:
         engine.engine.globals.update(
             static=assets,
             csrf_param=CSRF_QUERY_PARAM,
+            # the upload requests' panel draws its links' codes (pages/ knows no shares/)
+            qr_svg=qr_svg,
             csrf_token=lambda request: resources.csrf_tokens.token_for(
                 resources.session_cookie.load(request)
             ),

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from markupsafe import Markup
-
 from s3tasks_contracts import (
     MAX_REQUESTED_FILES,
     Limits,
@@ -18,7 +16,6 @@ from s3tasks_contracts import (
 )
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.shares.qr import qr_svg
 
 MIB = 1024 * 1024
 _STATE_WORDS = {
@@ -43,7 +40,6 @@ class RequestRow:
     time_left: str
     message: str
     password: bool
-    qr: Markup | None
 
 
 def request_rows(listing: RequestList, site: str) -> list[RequestRow]:
@@ -66,7 +62,6 @@ def _row(request: RequestOut, site: str, server_time: datetime) -> RequestRow:
         time_left=human_duration(seconds_left) if active else "—",
         message=request.message,
         password=request.password_required,
-        qr=qr_svg(url, "QR code of the upload request") if active else None,
     )
 
 
