@@ -16,7 +16,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ from s3tasks_testkit.balancer import (
     nginx_available,
     nginx_balancer,
 )
-from s3tasks_testkit.processes import bind_loopback, port_of
+from s3tasks_testkit.processes import port_of
 
 REQUESTS = 8  # round robin over two replicas: half of them meet the bad one first
 
@@ -99,13 +99,17 @@ def replica(*, loses_requests: bool = False) -> Iterator[_Replica]:
         thread.join(timeout=10)
 
 
-def refused_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused, as to a replica that
-    stopped."""
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return port
+@contextmanager
+def refused_ports(count: int) -> Iterator[list[int]]:
+    """Loopback ports nothing listens on: connecting is refused, as to a replica that
+    stopped. Each stays bound here without listening (and without SO_REUSEADDR, so no other
+    socket may bind it) until the test ends: a port let go of could be taken by another
+    process of the run, and the balancer would send the test's requests to that one."""
+    with ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        yield [port_of(sock) for sock in socks]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -128,7 +132,11 @@ def error_log(nginx: Balancer) -> str:
 
 
 def test_reads_sent_to_a_refused_replica_are_answered_by_the_next(tmp_path: Path) -> None:
-    with replica() as live, balancer([refused_port(), live.port], tmp_path) as (nginx, client):
+    with (
+        replica() as live,
+        refused_ports(1) as (dead,),
+        balancer([dead, live.port], tmp_path) as (nginx, client),
+    ):
         paths = [f"/images/{uuid.uuid4().hex}" for _ in range(REQUESTS)]
         for i, path in enumerate(paths):
             answer = client.head(path) if (i // 2) % 2 else client.get(path)
@@ -188,7 +196,11 @@ def test_a_write_refused_at_connect_reached_nobody_and_goes_to_the_next_once(
 ) -> None:
     """A refused connection carried no byte of the request, so passing it on cannot make it
     happen twice: nginx does (no `non_idempotent` needed), and the visitor sees no error."""
-    with replica() as live, balancer([refused_port(), live.port], tmp_path) as (nginx, client):
+    with (
+        replica() as live,
+        refused_ports(1) as (dead,),
+        balancer([dead, live.port], tmp_path) as (nginx, client),
+    ):
         paths = [f"/files/upload/{uuid.uuid4().hex}" for _ in range(REQUESTS)]
         for path in paths:
             assert client.post(path, content=b"y" * 4096).status_code == 201, path
@@ -201,7 +213,9 @@ def test_a_request_is_tried_on_at_most_the_configured_number_of_replicas(
 ) -> None:
     """Every replica gone: the visitor gets nginx's 502 after NEXT_UPSTREAM_TRIES attempts,
     not a walk over every port nor a wait."""
-    dead = [refused_port() for _ in range(NEXT_UPSTREAM_TRIES + 2)]
-    with balancer(dead, tmp_path) as (nginx, client):
+    with (
+        refused_ports(NEXT_UPSTREAM_TRIES + 2) as dead,
+        balancer(dead, tmp_path) as (nginx, client),
+    ):
         assert client.get("/images").status_code == 502
     assert error_log(nginx).count("Connection refused") == NEXT_UPSTREAM_TRIES
