@@ -16,7 +16,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ from s3tasks_testkit.balancer import (
     nginx_available,
     nginx_balancer,
 )
-from s3tasks_testkit.processes import port_of
+from s3tasks_testkit.ports import refused_ports
 
 REQUESTS = 8  # round robin over two replicas: half of them meet the bad one first
 
@@ -97,19 +97,6 @@ def replica(*, loses_requests: bool = False) -> Iterator[_Replica]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@contextmanager
-def refused_ports(count: int) -> Iterator[list[int]]:
-    """Loopback ports nothing listens on: connecting is refused, as to a replica that
-    stopped. Each stays bound here without listening (and without SO_REUSEADDR, so no other
-    socket may bind it) until the test ends: a port let go of could be taken by another
-    process of the run, and the balancer would send the test's requests to that one."""
-    with ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        yield [port_of(sock) for sock in socks]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -215,7 +202,7 @@ def test_a_request_is_tried_on_at_most_the_configured_number_of_replicas(
     not a walk over every port nor a wait."""
     with (
         refused_ports(NEXT_UPSTREAM_TRIES + 2) as dead,
-        balancer(dead, tmp_path) as (nginx, client),
+        balancer(list(dead), tmp_path) as (nginx, client),
     ):
         assert client.get("/images").status_code == 502
     assert error_log(nginx).count("Connection refused") == NEXT_UPSTREAM_TRIES

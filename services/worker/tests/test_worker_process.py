@@ -15,28 +15,23 @@ from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.ports import refused_ports
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import StackConfig
 
 WORKER_SCRIPT = Path(sys.executable).with_name("s3tasks-worker")
 
 
-def refused_url() -> str:
-    """A loopback URL where nothing listens."""
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
-def worker_env(stack_config: StackConfig) -> dict[str, str]:
-    return {
-        **stack_config.worker_env(refused_url()),
-        "WORKER_MAX_RETRIES": "2",
-        "WORKER_RETRY_BACKOFF_SECONDS": "1",
-        "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
-    }
+def worker_env(stack_config: StackConfig) -> Iterator[dict[str, str]]:
+    """The worker's settings, with storage-api at a loopback URL that refuses connections."""
+    with refused_ports() as (refused,):
+        yield {
+            **stack_config.worker_env(f"http://127.0.0.1:{refused}"),
+            "WORKER_MAX_RETRIES": "2",
+            "WORKER_RETRY_BACKOFF_SECONDS": "1",
+            "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        }
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ clock: a start that lost its port fails fast (the process exits saying so).
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -101,3 +101,16 @@ def _with_descendants(pid: int) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@contextmanager
+def refused_ports(count: int = 1) -> Iterator[tuple[int, ...]]:
+    """Loopback ports where connections are refused, as to a stopped replica or a dependency
+    that is down, for as long as the block runs. Each stays bound here without listening,
+    and without SO_REUSEADDR, so no other socket can bind it meanwhile: a port let go of
+    could be taken by another process of a parallel run, and the test would reach that one."""
+    with ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        yield tuple(int(sock.getsockname()[1]) for sock in socks)
