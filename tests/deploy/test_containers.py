@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from s3tasks_testkit import backing_services
-from s3tasks_testkit.patience import patience
+from s3tasks_testkit.patience import JOB_SECONDS, patience
 from s3tasks_testkit.ports import PortTaken, start_on_free_ports
 from s3tasks_testkit.processes import http_ok, wait_until
 from s3tasks_testkit.stack import TEST_RATE_LIMITS
@@ -573,7 +573,9 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     # the running job; a job not started yet stays on the queue for the next worker.
     run([podman, "kill", "--signal", "TERM", worker])
     wait_until(
-        lambda: not stack.containers.running(worker), timeout=90, message="worker exits on SIGTERM"
+        lambda: not stack.containers.running(worker),
+        timeout=patience(JOB_SECONDS),  # Celery's warm shutdown: the job in hand, then out
+        message="worker exits on SIGTERM",
     )
     code = run([podman, "inspect", "--format", "{{.State.ExitCode}}", worker]).strip()
     assert code == "0", stack.containers.logs(worker)[-3000:]
@@ -584,7 +586,10 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
         return not any(visitor in key for key in backing_services.object_keys(client, stack.bucket))
 
     wait_until(
-        purged, timeout=120, interval=0.5, message="every object of the purged visitor deleted"
+        purged,
+        timeout=patience(2 * JOB_SECONDS, starts=2),  # the purge left queued, then a sweep's
+        interval=0.5,
+        message="every object of the purged visitor deleted",
     )
     assert api.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"] == []
 

@@ -79,7 +79,8 @@ def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str
             yield url[0].removesuffix("/images")
         finally:
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=60)
+            # each service drains and stops in turn (ServiceProcess.stop grants 15 s)
+            code = proc.wait(timeout=patience(15))
     assert code == 0, log_path.read_text()
     assert "stopped" in log_path.read_text()
     with pytest.raises(httpx.TransportError):

@@ -15,6 +15,7 @@ from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.patience import JOB_SECONDS, patience
 from s3tasks_testkit.ports import refused_ports
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import StackConfig
@@ -87,7 +88,8 @@ def test_an_unreachable_storage_api_is_retried_then_the_failure_is_counted(
 
     wait_until(
         lambda: scrape(worker.url).jobs("expired", "failure") == 1,
-        timeout=30,
+        # three attempts, each refused at once, and two backoffs of at most 1 s and 2 s
+        timeout=patience(1 + 2 + 3 * JOB_SECONDS),
         message="the job to give up after its retries",
     )
     metrics = scrape(worker.url)
@@ -100,7 +102,7 @@ def test_sigterm_stops_the_worker_gracefully_and_it_is_no_longer_ready(
     worker: ServiceProcess, worker_env: dict[str, str]
 ) -> None:
     worker.signal(signal.SIGTERM)
-    assert worker.wait_exit(timeout=60) == 0, worker.tail_log()
+    assert worker.wait_exit(timeout=patience(JOB_SECONDS)) == 0, worker.tail_log()
     assert probe("ready", worker_env) == 1
     assert not (Path(worker_env["WORKER_STATE_DIR"]) / "ready").exists()
 
@@ -112,7 +114,9 @@ def test_beat_is_live_for_its_probe(worker_env: dict[str, str], stack_config: St
     )
     beat.start()
     try:
-        wait_until(lambda: probe("live", env) == 0, timeout=30, message="beat to be live")
+        wait_until(
+            lambda: probe("live", env) == 0, timeout=patience(starts=1), message="beat to be live"
+        )
     finally:
         beat.stop()
 
