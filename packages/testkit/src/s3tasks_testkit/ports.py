@@ -35,14 +35,24 @@ def says_address_in_use(text: str) -> bool:
     return "address already in use" in text.lower()
 
 
-def free_loopback_ports(count: int) -> tuple[int, ...]:
-    """`count` distinct ports the kernel just handed out on 127.0.0.1, all let go of again.
-    Only for a start made through `start_on_free_ports`, which tries again when one is lost."""
-    with ExitStack() as held:  # held together, so the kernel hands out distinct ports
+@contextmanager
+def refused_ports(count: int = 1) -> Iterator[tuple[int, ...]]:
+    """Loopback ports where connections are refused, as to a stopped replica or a dependency
+    that is down, for as long as the block runs. Each stays bound here without listening,
+    and without SO_REUSEADDR, so no other socket can bind it meanwhile: a port let go of
+    could be taken by another process of a parallel run, and the test would reach that one."""
+    with ExitStack() as held:
         socks = [held.enter_context(socket.socket()) for _ in range(count)]
         for sock in socks:
             sock.bind(("127.0.0.1", 0))
-        return tuple(int(sock.getsockname()[1]) for sock in socks)
+        yield tuple(int(sock.getsockname()[1]) for sock in socks)
+
+
+def free_loopback_ports(count: int) -> tuple[int, ...]:
+    """`count` distinct ports the kernel just handed out on 127.0.0.1, all let go of again.
+    Only for a start made through `start_on_free_ports`, which tries again when one is lost."""
+    with refused_ports(count) as ports:
+        return ports
 
 
 def start_on_free_ports(
@@ -101,16 +111,3 @@ def _with_descendants(pid: int) -> list[int]:
             except OSError:
                 continue
     return found
-
-
-@contextmanager
-def refused_ports(count: int = 1) -> Iterator[tuple[int, ...]]:
-    """Loopback ports where connections are refused, as to a stopped replica or a dependency
-    that is down, for as long as the block runs. Each stays bound here without listening,
-    and without SO_REUSEADDR, so no other socket can bind it meanwhile: a port let go of
-    could be taken by another process of a parallel run, and the test would reach that one."""
-    with ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        yield tuple(int(sock.getsockname()[1]) for sock in socks)
