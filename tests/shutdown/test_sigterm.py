@@ -143,9 +143,10 @@ def _stops_serving_new_requests(proc: ServiceProcess, url: str) -> None:
     was handled and answered must say 503 (the endpoints drop the replica) and `Connection:
     close` (no client keeps an idle connection to a listener about to close); one sent once
     the listener was closing must not be answered at all."""
-    judged: list[str] = []
+    unanswered_after_close = 0
 
     def probe() -> bool:
+        nonlocal unanswered_after_close
         log = proc.log_path.read_text(errors="replace")
         closing, handled = CLOSING_LOGGED in log, NOT_READY_LOGGED in log
         answer = _served(url)
@@ -153,12 +154,11 @@ def _stops_serving_new_requests(proc: ServiceProcess, url: str) -> None:
             assert answer is None, (
                 f"a new request was served after the listener closed: {answer.status_code}"
             )
-            judged.append("not served")
+            unanswered_after_close += 1
         elif handled and answer is not None:
             assert answer.status_code == 503, answer.text
             assert answer.headers.get("connection") == "close", answer.headers
-            judged.append("503")
-        return judged.count("not served") >= PROBES_AFTER_CLOSE
+        return unanswered_after_close >= PROBES_AFTER_CLOSE
 
     wait_until(probe, timeout=patience(DELAY_SECONDS), message="the listener to close")
 
