@@ -1,7 +1,8 @@
 """SIGTERM, as Kubernetes sends it at every rolling update, to each service in turn while it
 is in the middle of something slow: the request (or job) in flight finishes, readiness turned
-false first, new connections are refused once the listener closed, and the process exits 0
-within its bound (s3tasks_servicekit.graceful; Celery's warm shutdown for the worker).
+false first, no new request is served once the listener closed (refused, reset or cut off:
+whichever the probe meets, `_served`), and the process exits 0 within its bound
+(s3tasks_servicekit.graceful; Celery's warm shutdown for the worker).
 
 The parent's copy of each inherited listening socket is closed once the service runs, so
 that when the service closes its own, connections are refused as they would be in a pod.
