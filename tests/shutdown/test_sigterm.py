@@ -137,18 +137,23 @@ CLOSING_LOGGED = "Shutting down"
 PROBES_AFTER_CLOSE = 3
 
 
-def _stops_serving_new_requests(proc: ServiceProcess, url: str) -> None:
-    """After SIGTERM, probes on new connections until the listener closed, each judged by
-    what the service's own log said before it was sent, never by when it happened to run
-    (a loaded machine may starve the probes for the whole delay): one sent once the signal
-    was handled and answered must say 503 (the endpoints drop the replica) and `Connection:
-    close` (no client keeps an idle connection to a listener about to close); one sent once
-    the listener was closing must not be answered at all."""
+def _sigterm_then_no_new_request_served(proc: ServiceProcess, url: str) -> None:
+    """SIGTERM, then probes on new connections until the listener closed, each judged by
+    what the service's own log said (since the signal: logs are appended to across runs)
+    before it was sent, never by when it happened to run (a loaded machine may starve the
+    probes for the whole delay): one sent once the signal was handled and answered must say
+    503 (the endpoints drop the replica) and `Connection: close` (no client keeps an idle
+    connection to a listener about to close); one sent once the listener was closing must
+    not be answered at all."""
+    since = proc.log_path.stat().st_size
+    proc.signal(signal.SIGTERM)
     unanswered_after_close = 0
 
     def probe() -> bool:
         nonlocal unanswered_after_close
-        log = proc.log_path.read_text(errors="replace")
+        with proc.log_path.open("rb") as log_file:
+            log_file.seek(since)
+            log = log_file.read().decode(errors="replace")
         closing, handled = CLOSING_LOGGED in log, NOT_READY_LOGGED in log
         answer = _served(url)
         if closing:
@@ -203,8 +208,7 @@ def test_sigterm_lets_a_slow_upload_through_web_finish_and_web_exits_0(
             )
         )
         assert sent_first.wait(patience(1))
-        web.signal(signal.SIGTERM)
-        _stops_serving_new_requests(web, web_url)
+        _sigterm_then_no_new_request_served(web, web_url)
         answer = upload.answer(timeout=patience(DRAIN_SECONDS))
         assert answer.status_code == 200, answer.text
         assert answer.json()["ok"] is True, answer.text
@@ -250,8 +254,7 @@ def test_sigterm_lets_storage_api_finish_a_request_on_a_slow_s3_and_exit_0(
                 timeout=patience(1),
                 message="the request to be under way",
             )
-            api.signal(signal.SIGTERM)
-            _stops_serving_new_requests(api, url)
+            _sigterm_then_no_new_request_served(api, url)
             answer = start.answer(timeout=patience(DRAIN_SECONDS))
             assert answer.status_code == 201, answer.text
             _exits_zero_within(api, DELAY_SECONDS + DRAIN_SECONDS)
