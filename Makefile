@@ -33,7 +33,11 @@ format: ## Apply ruff's fixes and formatting
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
-	$(UV) run --frozen mypy packages/*/src services/*/src bench
+	$(UV) run --frozen mypy packages/*/src services/*/src bench scripts/generate.py
+
+.PHONY: generated
+generated: ## Write the chart's values.schema.json, its README's values table and .env.example from the settings classes
+	$(UV) run --frozen python scripts/generate.py
 
 # Tests run side by side in pytest-xdist workers (each with its own radosgw, artifacts below
 # build/test-artifacts/gwN); most of a test's time is spent waiting (sweeps, TTLs, services

@@ -33,9 +33,14 @@ class ServiceSettings(BaseSettings):
         default=Environment.DEVELOPMENT,
         validation_alias=AliasChoices(ENVIRONMENT_VARIABLE, "environment"),
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: `json` for log shippers, `text` for people; unset: json in production, text otherwise
-    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="the least severe log records written"
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="`json` for log shippers, `text` for people; unset: json in production, "
+        "text otherwise",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

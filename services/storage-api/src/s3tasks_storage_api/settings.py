@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from s3tasks_contracts import TransferMode
@@ -17,6 +17,21 @@ MIB = 1024 * 1024
 DEV_WEB_TOKEN = "dev-web-token-change-me"  # noqa: S105 - a marked development default
 DEV_WORKER_TOKEN = "dev-worker-token-change-me"  # noqa: S105 - a marked development default
 DEV_SHARE_SECRET = "dev-share-secret-change-me"  # noqa: S105 - a marked development default
+
+
+def _rate_limit(value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError('must be like "5/minute" or "5/minute;50/day"') from None
+    return value
+
+
+#: a rate in the notation of `limits`: "5/minute", "20 per hour", "5/minute;50/day" (the
+#: pattern is for the chart's schema; `limits` itself says what it parses)
+RateLimit = Annotated[
+    str, AfterValidator(_rate_limit), Field(json_schema_extra={"pattern": "^[0-9a-z /;]+$"})
+]
 
 
 class StorageApiSettings(ServiceSettings):
@@ -42,14 +57,19 @@ class StorageApiSettings(ServiceSettings):
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: str = "minioadmin"
     s3_secret_key: SecretStr = SecretStr("minioadmin")
-    s3_region: str = "us-east-1"
-    s3_bucket: str = "s3tasks"
-    s3_create_bucket: bool = True
+    s3_region: str = Field(default="us-east-1", description="the bucket's region")
+    s3_bucket: str = Field(default="s3tasks", description="the bucket (3 to 63 characters)")
+    s3_create_bucket: bool = Field(
+        default=True, description="create the bucket at start when it is missing"
+    )
     s3_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
     s3_timeout_seconds: float = Field(default=30.0, gt=0)
-    #: who carries the bytes: `proxy` (web, one hop; works wherever web reaches S3) or
-    #: `direct` (the visitor's browser, to and from `s3_public_url`: needs the bucket's CORS)
-    transfer_mode: TransferMode = TransferMode.PROXY
+    transfer_mode: TransferMode = Field(
+        default=TransferMode.PROXY,
+        description="who carries the bytes of uploads and downloads: `proxy` (web, one hop; "
+        "browsers never reach S3) or `direct` (the visitor's browser, to and from the S3 "
+        "public URL: needs the bucket's CORS)",
+    )
     #: the S3 endpoint as browsers see it (`direct` mode signs for this host: SigV4 signs the
     #: Host header, so a proxy that rewrites it breaks the signature); empty: `s3_endpoint`
     s3_public_url: str = ""
@@ -57,12 +77,20 @@ class StorageApiSettings(ServiceSettings):
     #: fetch bytes to and from the bucket: storage-api writes the bucket's CORS rule at start
     #: (`direct` mode needs it; MinIO ignores bucket CORS: set MINIO_API_CORS_ALLOW_ORIGIN)
     cors_origins: str = ""
-    #: how long a presigned download or thumbnail link stays valid
-    link_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    link_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="how long a presigned download or thumbnail link stays valid, seconds",
+    )
 
     broker_url: str = "redis://127.0.0.1:6379/0"
-    broker_key_prefix: str = ""
-    task_queue: str = "s3tasks"
+    broker_key_prefix: str = Field(
+        default="", description="prefix of every Redis key of the broker (must match the worker's)"
+    )
+    task_queue: str = Field(
+        default="s3tasks", description="the Celery queue (a Redis list; must match the worker's)"
+    )
 
     #: the credentials web may present (visitor endpoints), comma-separated: one, or two
     #: while a credential is rotated (the new one added first, the old one removed last).
@@ -74,39 +102,71 @@ class StorageApiSettings(ServiceSettings):
     #: database keeps only a hash of each token, so a dump without this key opens nothing.
     #: Changing it ends every share link and every grant.
     share_secret: SecretStr = SecretStr(DEV_SHARE_SECRET)
-    #: how long a granted download may start (its grant redeemed for presigned GETs, by the
-    #: client it was granted to, under its own link): what a download needs to begin and a
-    #: download manager to open its ranges, not to finish (a GET started goes on)
-    share_grant_seconds: int = Field(default=30, ge=2, le=600)
-    #: links one item may have (stopped ones included)
-    share_links_per_item: int = Field(default=20, ge=1, le=1000)
-    #: password attempts on share links in Redis (the broker's) shared by every replica: per
-    #: client address (an IPv6 client by its /64) every attempt, right or wrong; per link
-    #: only the wrong ones, a much higher ceiling against guessing from many addresses (the
-    #: right password never uses it up: SECURITY.md). The notation of `limits`: "5/minute",
-    #: "20 per hour", "5/minute;50/day"
-    rate_limit_share_attempts_per_client: str = "5/minute"
-    rate_limit_share_attempts_per_link: str = "300/minute"
-    #: share links created per client address (every visitor behind it together), counted
-    #: before the item is looked up or a password hashed
-    rate_limit_share_links_per_client: str = "30/minute"
-    #: share-link downloads granted per client address (counted or not, password or not)
-    rate_limit_share_grants_per_client: str = "60/minute"
-    #: new visitor sessions (cookies) web may hand out per client address: dropping the
-    #: cookie makes a new visitor, so the per-visitor quotas hold only together with this
-    rate_limit_sessions_per_client: str = "30/minute"
-    #: uploads started per client address (every visitor behind it together) and per visitor
-    rate_limit_uploads_per_client: str = "60/minute"
-    rate_limit_uploads_per_visitor: str = "20/minute"
-    #: the most bytes one visitor may have stored at once (every kind; 0: no quota); checked
-    #: when an upload starts and again when it completes
-    max_stored_bytes_per_visitor: int = Field(default=2 * 1024 * MIB, ge=0)
+    share_grant_seconds: int = Field(
+        default=30,
+        ge=2,
+        le=600,
+        description="how long a granted share-link download may start (and be resumed) "
+        "without counting again, seconds: only by the client it was granted to, under its own "
+        "link; what a download needs to begin, not to finish (a GET started goes on)",
+    )
+    share_links_per_item: int = Field(
+        default=20, ge=1, le=1000, description="links one item may have, stopped ones included"
+    )
+    # Rate limits, counted in Redis (the broker's) and shared by every replica; a client
+    # address is an IPv6 client's /64. Each is a member of `ratelimits.Limit` too.
+    rate_limit_share_attempts_per_client: RateLimit = Field(
+        default="5/minute",
+        description="password attempts on share links per client address, every attempt, "
+        "right or wrong",
+    )
+    rate_limit_share_attempts_per_link: RateLimit = Field(
+        default="300/minute",
+        description="wrong password attempts per share link: a much higher ceiling against "
+        "guessing from many addresses, which the right password never uses up (SECURITY.md)",
+    )
+    rate_limit_share_links_per_client: RateLimit = Field(
+        default="30/minute",
+        description="share links created per client address (every visitor behind it "
+        "together), counted before the item is looked up or a password hashed",
+    )
+    rate_limit_share_grants_per_client: RateLimit = Field(
+        default="60/minute",
+        description="share-link downloads granted per client address (counted or not, "
+        "password or not)",
+    )
+    rate_limit_sessions_per_client: RateLimit = Field(
+        default="30/minute",
+        description="new visitor sessions (cookies) per client address: dropping the cookie "
+        "makes a new visitor, so the per-visitor limits hold only together with this",
+    )
+    rate_limit_uploads_per_client: RateLimit = Field(
+        default="60/minute",
+        description="uploads started per client address (every visitor behind it together)",
+    )
+    rate_limit_uploads_per_visitor: RateLimit = Field(
+        default="20/minute", description="uploads started per visitor"
+    )
+    max_stored_bytes_per_visitor: int = Field(
+        default=2 * 1024 * MIB,
+        ge=0,
+        description="the most bytes one visitor stores at once, every kind together (0: no "
+        "quota); checked when an upload starts and again when it completes",
+    )
 
-    image_ttl_seconds: int = Field(default=900, ge=1)
-    file_ttl_seconds: int = Field(default=900, ge=1)
+    image_ttl_seconds: int = Field(
+        default=900, ge=1, description="automatic deletion of images, seconds after upload"
+    )
+    file_ttl_seconds: int = Field(
+        default=900, ge=1, description="automatic deletion of files, seconds after upload"
+    )
     images_kept: int = Field(default=3, ge=1)
-    max_image_bytes: int = Field(default=20 * MIB, ge=1)
-    max_file_bytes: int = Field(default=512 * MIB, ge=1)
+    max_image_bytes: int = Field(
+        default=20 * MIB, ge=1, description="largest accepted image upload, bytes"
+    )
+    max_file_bytes: int = Field(
+        default=512 * MIB, ge=1, description="largest accepted file upload, bytes"
+    )
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     thumbnail_max_px: int = Field(default=320, ge=16)
     #: store image originals byte for byte, EXIF (GPS) and trailing bytes included; by default
@@ -117,14 +177,23 @@ class StorageApiSettings(ServiceSettings):
     #: a row whose upload never finished is removed after this long (its deadline).
     upload_deadline_seconds: int = Field(default=3600, ge=1)
 
-    #: the bucket's lifecycle rules, S3's own backstop should the deletion schedule ever be
-    #: lost (storage/lifecycle.py): objects and thumbnails expire this many whole days after
-    #: the longest an item can live (upload deadline + longest TTL, rounded up to days), and
-    #: multipart uploads are aborted once the upload deadline (rounded up to days) has passed
-    lifecycle_rules: bool = True
-    lifecycle_margin_days: int = Field(default=1, ge=0)
-    #: how often each replica checks the rules are still there (and puts them back)
-    lifecycle_check_seconds: float = Field(default=3600.0, ge=1)
+    lifecycle_rules: bool = Field(
+        default=True,
+        description="keep the bucket's lifecycle rules, S3's own backstop should the deletion "
+        "schedule ever be lost (storage/lifecycle.py); false: leave the bucket's lifecycle "
+        "configuration alone",
+    )
+    lifecycle_margin_days: int = Field(
+        default=1,
+        ge=0,
+        description="whole days objects and thumbnails may outlive the longest an item can "
+        "live (the upload deadline plus the longest TTL, rounded up to days)",
+    )
+    lifecycle_check_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="how often each replica checks the lifecycle rules and puts them back, seconds",
+    )
 
     @field_validator("s3_endpoint", "s3_public_url")
     @classmethod
@@ -160,23 +229,6 @@ class StorageApiSettings(ServiceSettings):
     def _some_token(cls, value: SecretStr) -> SecretStr:
         if not split_tokens(value):
             raise ValueError("must hold at least one token (comma-separated)")
-        return value
-
-    @field_validator(
-        "rate_limit_share_attempts_per_client",
-        "rate_limit_share_attempts_per_link",
-        "rate_limit_share_grants_per_client",
-        "rate_limit_share_links_per_client",
-        "rate_limit_sessions_per_client",
-        "rate_limit_uploads_per_client",
-        "rate_limit_uploads_per_visitor",
-    )
-    @classmethod
-    def _rate_limit(cls, value: str) -> str:
-        try:
-            parse_many(value)
-        except ValueError:
-            raise ValueError('must be like "5/minute" or "5/minute;50/day"') from None
         return value
 
     @model_validator(mode="after")

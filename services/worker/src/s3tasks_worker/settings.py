@@ -21,9 +21,14 @@ class WorkerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     broker_url: str = "redis://127.0.0.1:6379/0"
-    #: every Redis key of the broker starts with this (many deployments or test runs share a Redis).
-    broker_key_prefix: str = ""
-    task_queue: str = "s3tasks"
+    broker_key_prefix: str = Field(
+        default="",
+        description="prefix of every Redis key of the broker (several deployments or test "
+        "runs may share one Redis; must match storage-api's)",
+    )
+    task_queue: str = Field(
+        default="s3tasks", description="the Celery queue (a Redis list; must match storage-api's)"
+    )
     #: seconds before Redis hands an unacknowledged job to another worker; far above a job's
     #: duration (at most max_batches_per_job HTTP calls), so only jobs of a dead worker come back.
     broker_visibility_timeout_seconds: PositiveInt = 300
@@ -34,8 +39,13 @@ class WorkerSettings(ServiceSettings):
     http_timeout_seconds: PositiveFloat = 30.0
     http_connect_timeout_seconds: PositiveFloat = 5.0
 
-    sweep_interval_seconds: PositiveFloat = 5.0
-    reconcile_interval_seconds: PositiveFloat = 600.0
+    sweep_interval_seconds: PositiveFloat = Field(
+        default=5.0, description="how often beat enqueues the sweep of due items, seconds"
+    )
+    reconcile_interval_seconds: PositiveFloat = Field(
+        default=600.0,
+        description="how often beat enqueues the reconcile of bucket and table, seconds",
+    )
     reconcile_grace_seconds: int = Field(default=3600, ge=0)
     sweep_batch_size: int = Field(default=1000, ge=1, le=1000)
     #: a job stops after this many batches so one job never runs for long; the next tick goes on.
