@@ -9,7 +9,11 @@ ConfigMap's data); this script reads that mapping and writes:
   value maps to, referenced from that value. A value the base already describes keeps its
   hand-written schema (where the chart's type differs from the setting's: a list for a
   comma-separated string, a port that may not be 0);
-- the chart README's table of those values, between its `generated` markers.
+- the chart README's table of those values, between its `generated` markers;
+- `.env.example`: every variable of every service, with its description and default.
+
+A description's first line is its summary (the README's table); `.env.example` has it whole,
+lines starting with a space as they are.
 
 `python scripts/generate.py --check` exits 1 naming each stale file (tests/test_generated.py).
 """
@@ -19,14 +23,18 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import AnyUrl, SecretStr
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from s3tasks_servicekit.settings import ENVIRONMENT_VARIABLE
+from s3tasks_servicekit.settings import ENVIRONMENT_VARIABLE, ServiceSettings
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_web.settings import WebSettings
 from s3tasks_worker.settings import WorkerSettings
@@ -37,6 +45,7 @@ MAPPING = CHART / "templates" / "_data.tpl"
 SCHEMA_BASE = CHART / "values.schema.base.json"
 SCHEMA = CHART / "values.schema.json"
 CHART_README = CHART / "README.md"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SETTINGS: tuple[type[BaseSettings], ...] = (StorageApiSettings, WorkerSettings, WebSettings)
 MAKE_TARGET = "make generated"
 
@@ -191,7 +200,7 @@ def render_readme() -> str:
     for value in generated_values(base):
         variables = " ".join(f"`{v}`" for v in value.variables)
         setting = settings[value.variables[0]]
-        meaning = setting.get("description", "").replace("|", "\\|")
+        meaning = setting.get("description", "").split("\n", 1)[0].replace("|", "\\|")
         if value.nullable:
             meaning += f" (null: the service's default, `{setting['default']}`)"
         default = _default(values, value.path)
@@ -202,8 +211,83 @@ def render_readme() -> str:
     return f"{readme[: start + len(_README_BEGIN)]}\n{table}\n{readme[end:]}"
 
 
+_ENV_HEADER = f"""\
+# s3tasks configuration: every variable the services read, with its default.
+# Copy to `.env` (each service reads `.env` from its working directory) or set them in the
+# environment. A bad or missing value stops a service at start with a message naming it.
+# Written by `{MAKE_TARGET}` from the settings classes (their descriptions and defaults):
+# edit those, not this file. docker-compose.yml has variables of its own (S3TASKS_*): see
+# deploy/compose.env.example."""
+_WIDTH = 95
+
+
+def _section(title: str) -> str:
+    return f"# ---- {title} ".ljust(_WIDTH, "-")
+
+
+def _env_default(field: FieldInfo) -> tuple[str, bool]:
+    """The default as the variable is written, and whether the line is only an example
+    (commented: a default of None, which no value of the variable gives)."""
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return (str(field.examples[0]) if field.examples else ""), bool(field.examples)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return str(value).lower(), False
+    if isinstance(value, Enum):
+        return str(value.value), False
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)), False
+    if isinstance(value, AnyUrl):
+        return str(value).rstrip("/"), False
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value), False
+    return str(value), False
+
+
+def _comment(description: str) -> list[str]:
+    lines = []
+    for line in description.split("\n"):
+        if line.startswith(" "):
+            lines.append(f"# {line}")
+        else:
+            lines += textwrap.wrap(
+                line, _WIDTH, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False
+            )
+    return lines
+
+
+def _env_entry(variable: str, field: FieldInfo) -> list[str]:
+    value, example_only = _env_default(field)
+    line = f"{'# ' if example_only else ''}{variable}={value}"
+    if not field.description:
+        return [line]
+    return ["", *_comment(field.description), line]
+
+
+def render_env_example() -> str:
+    environment = ServiceSettings.model_fields["environment"]
+    lines = [_ENV_HEADER, "", _section("all services")]
+    lines += _env_entry(ENVIRONMENT_VARIABLE, environment)
+    for cls in SETTINGS:
+        lines += ["", _section((cls.__doc__ or cls.__name__).strip())]
+        # the service's own first, then what every service has (logging)
+        own = [name for name in cls.model_fields if name not in ServiceSettings.model_fields]
+        shared = [name for name in ServiceSettings.model_fields if name != "environment"]
+        for name in own + shared:
+            lines += _env_entry(_variable(cls, name), cls.model_fields[name])
+    # an entry's blank line right after its section's title is one blank line too many
+    text = "\n".join(lines) + "\n"
+    return re.sub(r"(# ---- [^\n]*)\n\n", r"\1\n", text)
+
+
 def rendered() -> dict[Path, str]:
-    return {SCHEMA: render_schema(), CHART_README: render_readme()}
+    return {
+        SCHEMA: render_schema(),
+        CHART_README: render_readme(),
+        ENV_EXAMPLE: render_env_example(),
+    }
 
 
 def main(argv: list[str]) -> int:
