@@ -9,7 +9,8 @@ ConfigMap's data); this script reads that mapping and writes:
   value maps to, referenced from that value. A value the base already describes keeps its
   hand-written schema (where the chart's type differs from the setting's: a list for a
   comma-separated string, a port that may not be 0);
-- the chart README's table of those values, between its `generated` markers;
+- the chart README's table of those values, between its `generated` markers, and the
+  `# --` comment above each of them in `values.yaml` (the defaults there stay the chart's);
 - `.env.example`: every variable of every service, with its description and default.
 
 A description's first line is its summary (the README's table); `.env.example` has it whole,
@@ -45,9 +46,12 @@ MAPPING = CHART / "templates" / "_data.tpl"
 SCHEMA_BASE = CHART / "values.schema.base.json"
 SCHEMA = CHART / "values.schema.json"
 CHART_README = CHART / "README.md"
+VALUES = CHART / "values.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SETTINGS: tuple[type[BaseSettings], ...] = (StorageApiSettings, WorkerSettings, WebSettings)
 MAKE_TARGET = "make generated"
+#: comments are wrapped at this width (values.yaml and .env.example)
+_WIDTH = 95
 
 #: `ENV: {{ .Values.a.b | ... }}`, and `{{- with .Values.a.b }}` followed by `ENV: {{ . ... }}`
 #: (a value that may be null: the variable is left out then)
@@ -195,20 +199,63 @@ def _default(values: dict[str, Any], path: str) -> str:
 def render_readme() -> str:
     base = json.loads(SCHEMA_BASE.read_text())
     settings = setting_schemas()
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    values = yaml.safe_load(VALUES.read_text())
     rows = ["| key | default | variable | meaning |", "|---|---|---|---|"]
     for value in generated_values(base):
         variables = " ".join(f"`{v}`" for v in value.variables)
-        setting = settings[value.variables[0]]
-        meaning = setting.get("description", "").split("\n", 1)[0].replace("|", "\\|")
-        if value.nullable:
-            meaning += f" (null: the service's default, `{setting['default']}`)"
+        meaning = _summary(value, settings).replace("|", "\\|")
         default = _default(values, value.path)
         rows.append(f"| `{value.path}` | {default} | {variables} | {meaning} |")
     readme = CHART_README.read_text()
     start, end = readme.index(_README_BEGIN), readme.index(_README_END)
     table = "\n".join(rows)
     return f"{readme[: start + len(_README_BEGIN)]}\n{table}\n{readme[end:]}"
+
+
+def _summary(value: ChartValue, settings: dict[str, dict[str, Any]]) -> str:
+    """The first line of the setting's description; a null value's meaning."""
+    setting = settings[value.variables[0]]
+    summary = str(setting.get("description", "")).split("\n", 1)[0]
+    if value.nullable:
+        summary += f" (null: the service's default, `{setting['default']}`)"
+    return summary
+
+
+_KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_]+):")
+
+
+def render_values_yaml() -> str:
+    """values.yaml with each generated value's `# --` comment written from its setting."""
+    settings = setting_schemas()
+    generated = {v.path: v for v in generated_values(json.loads(SCHEMA_BASE.read_text()))}
+    out: list[str] = []
+    parents: list[tuple[int, str]] = []
+    for line in VALUES.read_text().split("\n"):
+        key = _KEY.match(line)
+        if key is None:
+            out.append(line)
+            continue
+        indent = len(key["indent"])
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = ".".join([name for _, name in parents] + [key["key"]])
+        parents.append((indent, key["key"]))
+        if path in generated:
+            # the `# --` block right above the key is the setting's: replace it
+            start = len(out)
+            while start and out[start - 1].startswith(f"{key['indent']}#"):
+                start -= 1
+            if out[start:] and out[start].lstrip().startswith("# --"):
+                del out[start:]
+            out += textwrap.wrap(
+                f"-- {_summary(generated[path], settings)}",
+                _WIDTH,
+                initial_indent=f"{key['indent']}# ",
+                subsequent_indent=f"{key['indent']}# ",
+                break_on_hyphens=False,
+            )
+        out.append(line)
+    return "\n".join(out)
 
 
 _ENV_HEADER = f"""\
@@ -218,7 +265,6 @@ _ENV_HEADER = f"""\
 # Written by `{MAKE_TARGET}` from the settings classes (their descriptions and defaults):
 # edit those, not this file. docker-compose.yml has variables of its own (S3TASKS_*): see
 # deploy/compose.env.example."""
-_WIDTH = 95
 
 
 def _section(title: str) -> str:
@@ -286,6 +332,7 @@ def rendered() -> dict[Path, str]:
     return {
         SCHEMA: render_schema(),
         CHART_README: render_readme(),
+        VALUES: render_values_yaml(),
         ENV_EXAMPLE: render_env_example(),
     }
 

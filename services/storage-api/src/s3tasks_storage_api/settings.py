@@ -133,7 +133,9 @@ class StorageApiSettings(ServiceSettings):
         description="the Redis broker deletion jobs are enqueued in (must match the worker's)",
     )
     broker_key_prefix: str = Field(
-        default="", description="prefix of every Redis key of the broker (must match the worker's)"
+        default="",
+        description="prefix of every Redis key of the broker (several deployments may share one "
+        "Redis; must match the worker's)",
     )
     task_queue: str = Field(
         default="s3tasks", description="the Celery queue (a Redis list; must match the worker's)"
