@@ -104,7 +104,7 @@ def chart_values() -> list[ChartValue]:
 
 
 def _variable(cls: type[BaseSettings], field: str) -> str:
-    if field == "environment":
+    if field in ("environment", ENVIRONMENT_VARIABLE):  # the schema names it by its alias
         return ENVIRONMENT_VARIABLE
     return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
@@ -134,6 +134,9 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chart_schema(value: ChartValue, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    unknown = [variable for variable in value.variables if variable not in settings]
+    if unknown:
+        raise SystemExit(f"{MAPPING.name}: {', '.join(unknown)} is no service's setting")
     first, *others = value.variables
     schema = {k: settings[first][k] for k in _KEYWORDS if k in settings[first]}
     for other in others:
