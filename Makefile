@@ -36,7 +36,7 @@ typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench scripts/generate.py
 
 .PHONY: generated
-generated: ## Write the chart's values.schema.json, its README's values table and .env.example from the settings classes
+generated: ## Write .env.example and the chart's values.schema.json, values.yaml comments and README values table from the settings
 	$(UV) run --frozen python scripts/generate.py
 
 # Tests run side by side in pytest-xdist workers (each with its own radosgw, artifacts below
