@@ -33,7 +33,11 @@ format: ## Apply ruff's fixes and formatting
 
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
-	$(UV) run --frozen mypy packages/*/src services/*/src bench
+	$(UV) run --frozen mypy packages/*/src services/*/src bench scripts/generate.py
+
+.PHONY: generated
+generated: ## Write .env.example and the chart's values.schema.json, values.yaml comments and README values table from the settings
+	$(UV) run --frozen python scripts/generate.py
 
 # Tests run side by side in pytest-xdist workers (each with its own radosgw, artifacts below
 # build/test-artifacts/gwN); most of a test's time is spent waiting (sweeps, TTLs, services
