@@ -115,4 +115,3 @@ def test_readyz_checks_the_database_and_s3(api: Any) -> None:
     answer = api.client.get("/readyz")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"status": "ready", "checks": {"database": "ok", "s3": "ok"}}
-
