@@ -4,7 +4,6 @@ for the internal ones; a missing, unknown or malformed credential is a 401 (with
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -12,8 +11,9 @@ import pytest
 pytestmark = pytest.mark.inprocess
 
 _V = "0123456789abcdef0123456789abcdef"
-_ITEM = str(uuid.uuid4())
-_SHARE = str(uuid.uuid4())
+# fixed, not random: xdist's workers must collect the same test ids
+_ITEM = "00000000-0000-4000-8000-0000000000aa"
+_SHARE = "00000000-0000-4000-8000-0000000000bb"
 _UPLOAD_BODY = {"kind": "file", "filename": "a.txt", "via": "proxy"}
 
 #: (method, path, request keywords): every route behind web's credential
@@ -54,7 +54,8 @@ _BAD_CREDENTIALS = {
 
 
 def _id(route: tuple[str, str, dict[str, Any]]) -> str:
-    return f"{route[0]} {route[1].replace(_V, '{visitor}').replace(_ITEM, '{item}')}"
+    path = route[1].replace(_V, "{visitor}").replace(_ITEM, "{item}").replace(_SHARE, "{share}")
+    return f"{route[0]} {path}"
 
 
 @pytest.mark.parametrize("route", WEB_ROUTES + WORKER_ROUTES, ids=_id)
