@@ -166,3 +166,26 @@ def test_a_storage_api_answering_503_is_retried(
     assert result.result.status_code == 503
     assert jobs.jobs("purge", "retry") == 1
     assert jobs.jobs("purge", "failure") == 1
+
+
+def test_a_sweep_removes_an_abandoned_upload_and_aborts_its_multipart_upload(
+    site: Any, make_jobs: Any, visitor: str
+) -> None:
+    with site.web() as client:
+        started = client.post(
+            f"/v1/visitors/{visitor}/uploads",
+            json={"kind": "file", "filename": "a.txt", "via": "proxy"},
+        )
+    assert started.status_code == 201, started.text
+    item_id = started.json()["item_id"]
+
+    def open_upload() -> bool:
+        uploads = site.s3._list_multipart_uploads(site.settings.s3_bucket).uploads
+        return any(item_id in str(upload.object_name) for upload in uploads)
+
+    assert open_upload()
+    site.expire(visitor)  # past its upload deadline
+    result = make_jobs().run(TASK_SWEEP_DUE)
+    assert result.successful(), result.traceback
+    assert site.row_ids(visitor) == set()
+    assert not open_upload()
