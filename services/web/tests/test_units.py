@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 from litestar import Request
 
-from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ListedItem
+from s3tasks_contracts import ItemKind, ListedItem, ProblemType
 from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
@@ -150,9 +150,9 @@ def test_time_left_and_sizes_in_words() -> None:
 @pytest.mark.parametrize(
     ("problem", "shown"),
     [
-        # storage-api's own wording, marked as written for people: shown as it is
+        # storage-api's own wording, one of its refusal types: shown as it is
         (
-            {"type": USER_SAFE_PROBLEM, "title": "Invalid input", "status": 400,
+            {"type": ProblemType.INVALID_INPUT, "title": "Invalid input", "status": 400,
              "detail": "The filename is empty or not usable."},
             "The filename is empty or not usable.",
         ),

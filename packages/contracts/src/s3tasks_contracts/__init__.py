@@ -25,7 +25,7 @@ from s3tasks_contracts.jobs import (
     ReconcileRequest,
 )
 from s3tasks_contracts.listing import ItemList, ListedItem
-from s3tasks_contracts.problems import USER_SAFE_PROBLEM, Problem
+from s3tasks_contracts.problems import REFUSALS, SHARE_REFUSALS, Problem, ProblemType, Refusal
 from s3tasks_contracts.shares import (
     MAX_SHARE_DOWNLOADS,
     MAX_SHARE_PASSWORD_LENGTH,
@@ -63,11 +63,12 @@ __all__ = [
     "MAX_SHARE_DOWNLOADS",
     "MAX_SHARE_PASSWORD_LENGTH",
     "MIN_PART_BYTES",
+    "REFUSALS",
+    "SHARE_REFUSALS",
     "SHARE_TOKEN_PATTERN",
     "TASK_PURGE_VISITOR",
     "TASK_RECONCILE",
     "TASK_SWEEP_DUE",
-    "USER_SAFE_PROBLEM",
     "VISITOR_ID_PATTERN",
     "CompletedPart",
     "ContentLink",
@@ -86,10 +87,12 @@ __all__ = [
     "PartLinks",
     "PartRequest",
     "Problem",
+    "ProblemType",
     "PurgeResult",
     "ReconcileReport",
     "ReconcileRequest",
     "RedeemRequest",
+    "Refusal",
     "ShareCreate",
     "ShareGrant",
     "ShareList",

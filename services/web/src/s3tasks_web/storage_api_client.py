@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from s3tasks_contracts import (
-    USER_SAFE_PROBLEM,
+    SHARE_REFUSALS,
     ContentLink,
     GrantRequest,
     ItemKind,
@@ -26,6 +26,7 @@ from s3tasks_contracts import (
     PartLinks,
     PartRequest,
     Problem,
+    ProblemType,
     PurgeResult,
     RedeemRequest,
     ShareCreate,
@@ -220,17 +221,18 @@ class StorageApiClient:
         *,
         retry_safe: bool = False,
     ) -> object:
-        """A public share call: its refusals are for whoever holds the link (ShareRefused);
-        a 403 in other words than storage-api's own for people is web's credential."""
+        """A public share call: its refusals of the link (`SHARE_REFUSALS`) are for whoever
+        holds the link (ShareRefused); any other is web's (its credential, say)."""
         payload = request.model_dump(mode="json")
         status, body, retry_after = await self._request(
             "POST", path, json=payload, retry_safe=retry_safe
         )
         if 200 <= status < 300:
             return _decoded(body)
-        detail = _user_safe_detail(body)
-        if status in (403, 404, 410, 429) and detail:
-            raise ShareRefused(status, detail, retry_after)
+        problem = _problem(body)
+        refusal = problem.refusal if problem is not None else None
+        if problem is not None and refusal in SHARE_REFUSALS:
+            raise ShareRefused(refusal, problem.detail, retry_after)
         _raise_for_problem(status, body, retry_after)
         raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
 
@@ -307,13 +309,11 @@ def _shares_path(visitor_id: str, item_id: str) -> str:
     return f"{_items_path(visitor_id)}/{quote(item_id, safe='')}/shares"
 
 
-def _user_safe_detail(body: bytes) -> str:
-    """storage-api's own words for people, if the problem says it has some."""
+def _problem(body: bytes) -> Problem | None:
     try:
-        problem = Problem.model_validate_json(body)
+        return Problem.model_validate_json(body)
     except ValidationError:
-        return ""
-    return problem.detail if problem.type == USER_SAFE_PROBLEM else ""
+        return None
 
 
 def _trace_headers() -> dict[str, str]:
@@ -321,8 +321,9 @@ def _trace_headers() -> dict[str, str]:
     return {"X-Request-ID": request_id} if request_id else {}
 
 
-#: the `reason` web counts a refused upload under, by the title of storage-api's problem
-_REASONS = {"Quota reached": "quota", "Too many attempts": "rate_limited"}
+#: the `reason` web counts a refused upload under, by storage-api's problem type (others: by
+#: status, `pages/errors.py`)
+_REASONS = {ProblemType.QUOTA_REACHED: "quota", ProblemType.RATE_LIMITED: "rate_limited"}
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -342,14 +343,11 @@ def _raise_for_problem(status: int, body: bytes, retry_after: int | None = None)
             status,
         )
         raise StorageUnavailable
-    detail = ""
-    try:
-        problem = Problem.model_validate_json(body)
-    except ValidationError:
-        problem = None
-    if problem is not None and problem.type == USER_SAFE_PROBLEM:
-        detail = problem.detail  # storage-api's own wording for people, nothing else
-    reason = _REASONS.get(problem.title) if problem is not None else None
+    problem = _problem(body)
+    refusal = problem.refusal if problem is not None else None
+    # storage-api's own wording for people (a problem of one of its refusal types), nothing else
+    detail = problem.detail if problem is not None and refusal is not None else ""
+    reason = _REASONS.get(refusal) if refusal is not None else None
     if not detail:
         detail = _FALLBACK_MESSAGES.get(status, "That request was refused.")
     raise StorageRefused(status, detail, reason=reason, retry_after=retry_after)

@@ -13,14 +13,18 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
+from s3tasks_contracts import REFUSALS, ProblemType
 from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.responses import back_to, wants_json
 from s3tasks_web.pages.routes import route_role
 from s3tasks_web.resources import provide_resources
-from s3tasks_web.shares.paths import SHARE_GONE, is_share_path
+from s3tasks_web.shares.paths import is_share_path
 
 log = logging.getLogger(__name__)
+
+#: what every link that does not open answers, whatever ended it, as storage-api says it
+_SHARE_GONE = REFUSALS[ProblemType.SHARE_GONE].words
 
 #: the `outcome` of a refused upload, by status, where the error names none of its own.
 _OUTCOMES = {
@@ -97,7 +101,7 @@ def handle_http_exception(request: WebRequest, exc: HTTPException) -> Response[o
     if isinstance(exc, NotFoundException):
         if is_share_path(request.url.path):
             # below /s/ every miss is the ended link's page: nothing to tell tokens apart by
-            return _error_page(request, 404, SHARE_GONE, "Link not found")
+            return _error_page(request, 404, _SHARE_GONE, "Link not found")
         return _error_page(request, 404, "There is no page at this address.", "Not found")
     return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
 

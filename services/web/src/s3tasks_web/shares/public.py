@@ -24,8 +24,10 @@ from litestar.response import Redirect, Response, Template
 
 from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
+    REFUSALS,
     GrantRequest,
     ItemKind,
+    ProblemType,
     RedeemRequest,
     ShareLookup,
     ShareView,
@@ -36,14 +38,12 @@ from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.shares.paths import SHARE_GONE, share_path
+from s3tasks_web.shares.paths import share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.csrf import NO_SESSION
 
-WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
-GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: a share download is for one client once: no cache, private or shared, may answer for it
 SHARE_CACHE_CONTROL = "private, no-store"
 #: a grant is storage-api's `<32 hex>.<32 hex>.<seconds>.<mac>`: anything longer is no grant
@@ -59,7 +59,7 @@ _TITLES = {
 def _checked(token: str) -> str:
     """A well-formed token, or the page every ended link answers (storage-api is not asked)."""
     if not is_valid_share_token(token):
-        raise ShareRefused(404, SHARE_GONE)
+        raise ShareRefused(ProblemType.SHARE_GONE)
     return token
 
 
@@ -142,13 +142,15 @@ class PublicShareController(Controller):
         mode = (await storage.limits()).transfer_mode
         if password is not None and len(password) > MAX_SHARE_PASSWORD_LENGTH:
             # longer than any password of a link: wrong, without asking (and hashing) for it
-            return await _password_form(storage, token, mode, WRONG_PASSWORD)
+            return await _password_form(
+                storage, token, mode, REFUSALS[ProblemType.WRONG_PASSWORD].words
+            )
         try:
             grant = await storage.grant_share(
                 GrantRequest(token=token, password=password, client=client)
             )
         except ShareRefused as refused:
-            if refused.status_code != 403:
+            if refused.problem_type is not ProblemType.WRONG_PASSWORD:
                 raise
             return await _password_form(storage, token, mode, refused.user_message)
         # through web in `direct` mode too: S3 cannot check who follows its link, web can
@@ -169,7 +171,7 @@ class PublicShareController(Controller):
         requests) from the client it was granted to: redeemed, never counted."""
         _checked(token)
         if not grant or len(grant) > _MAX_GRANT or not grant.isascii():
-            raise ShareRefused(403, GRANT_ENDED)
+            raise ShareRefused(ProblemType.GRANT_ENDED)
         mode = (await storage.limits()).transfer_mode
         link = await storage.redeem_share(
             RedeemRequest(grant=grant, token=token, client=client, via=mode)
@@ -189,7 +191,7 @@ class PublicShareController(Controller):
             ShareLookup(token=_checked(token), via=TransferMode.PROXY)
         )
         if view.preview_url is None:
-            raise ShareRefused(404, SHARE_GONE)
+            raise ShareRefused(ProblemType.SHARE_GONE)
         return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
