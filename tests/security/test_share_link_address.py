@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import Site, WebVisitor
-from s3tasks_web.shares.qr import qr_svg
+from s3tasks_web.pages.qr import qr_svg
 
 PUBLIC_URL = "https://s3tasks.example.org"
 _SHARE_URL = re.compile(r'class="share-url" type="text" value="([^"]*)"')

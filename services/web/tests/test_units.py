@@ -18,10 +18,10 @@ from s3tasks_contracts import ItemKind, ListedItem, ProblemType
 from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
+from s3tasks_web.http.share_paths import loggable_path
+from s3tasks_web.pages.qr import QR_CACHE_SIZE, qr_svg
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.shares.paths import loggable_path
-from s3tasks_web.shares.qr import QR_CACHE_SIZE, qr_svg
 from s3tasks_web.storage_api_client import _raise_for_problem
 from s3tasks_web.transfers.pacing import paced
 from s3tasks_web.uploads.multipart_stream import MultipartStream

@@ -6,11 +6,13 @@ from __future__ import annotations
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 
+from s3tasks_web.dependencies import STORAGE
 from s3tasks_web.storage_api_client import StorageApiClient
 
 
 class HealthController(Controller):
     include_in_schema = False
+    dependencies = STORAGE
 
     @get("/healthz", media_type=MediaType.JSON)
     async def healthz(self) -> dict[str, str]:

@@ -55,7 +55,8 @@ class WebSettings(ServiceSettings):
     #: uploads streamed at once by this process; one more is refused at once (503), so uploads
     #: never take every connection to storage-api that pages and downloads need.
     max_concurrent_uploads: int = Field(default=32, ge=1)
-    #: how long /v1/limits is reused before asking storage-api again.
+    #: how long storage-api's site configuration (`/v1/limits`: the limits and the transfer mode)
+    #: is reused before asking storage-api again.
     limits_cache_seconds: float = Field(default=60.0, ge=0)
 
     #: the header a trusted proxy names the client in (e.g. X-Forwarded-For, X-Real-IP;

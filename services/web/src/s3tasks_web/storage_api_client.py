@@ -20,7 +20,6 @@ from s3tasks_contracts import (
     ItemKind,
     ItemList,
     ItemOut,
-    Limits,
     LinkVariant,
     NewSession,
     PartLinks,
@@ -34,6 +33,7 @@ from s3tasks_contracts import (
     ShareLookup,
     ShareOut,
     ShareView,
+    SiteConfiguration,
     StoredParts,
     TransferMode,
     UploadCompletion,
@@ -71,18 +71,39 @@ def build_http_client(settings: WebSettings) -> aiohttp.ClientSession:
     return pooled_session(settings, {"Authorization": f"Bearer {token}"})
 
 
+class SiteConfigurationCache:
+    """storage-api's site configuration (limits, TTLs, the transfer mode and the S3 origin),
+    reused for `seconds` before storage-api is asked again: it changes only when storage-api
+    is reconfigured, and nearly every request needs some of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._held: tuple[float, SiteConfiguration] | None = None
+
+    @property
+    def s3_browser_origin(self) -> str | None:
+        """The S3 origin of `direct` mode, as last told (no request: pages' CSP needs it)."""
+        return self._held[1].s3_browser_origin if self._held is not None else None
+
+    def fresh(self, now: float) -> SiteConfiguration | None:
+        if self._held is not None and now - self._held[0] < self._seconds:
+            return self._held[1]
+        return None
+
+    def keep(self, now: float, configuration: SiteConfiguration) -> None:
+        self._held = (now, configuration)
+
+
 class StorageApiClient:
     def __init__(
         self,
         http: aiohttp.ClientSession,
         base_url: str,
-        *,
-        limits_cache_seconds: float = 60.0,
+        site_configuration: SiteConfigurationCache,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
-        self._limits_cache_seconds = limits_cache_seconds
-        self._limits: tuple[float, Limits] | None = None
+        self._site = site_configuration
 
     async def ready(self) -> bool:
         try:
@@ -95,18 +116,20 @@ class StorageApiClient:
         except _UNREACHABLE:
             return False
 
-    @property
-    def s3_browser_origin(self) -> str | None:
-        """The S3 origin of `direct` mode, as last told (no request: pages' CSP needs it)."""
-        return self._limits[1].s3_browser_origin if self._limits is not None else None
-
-    async def limits(self) -> Limits:
+    async def site_configuration(self) -> SiteConfiguration:
+        """The site's limits and transfer mode, from the cache while it is fresh."""
         now = time.monotonic()
-        if self._limits is not None and now - self._limits[0] < self._limits_cache_seconds:
-            return self._limits[1]
-        limits = Limits.model_validate(await self._json("GET", "/v1/limits"))
-        self._limits = (now, limits)
-        return limits
+        held = self._site.fresh(now)
+        if held is not None:
+            return held
+        body = await self._json("GET", "/v1/limits")
+        configuration = SiteConfiguration.model_validate(body)
+        self._site.keep(now, configuration)
+        return configuration
+
+    async def transfer_mode(self) -> TransferMode:
+        """Who carries the bytes of uploads and downloads (`direct`: the browser)."""
+        return (await self.site_configuration()).transfer_mode
 
     async def list_items(self, visitor_id: str, kind: ItemKind) -> ItemList:
         body = await self._json("GET", _items_path(visitor_id), params={"kind": kind.value})

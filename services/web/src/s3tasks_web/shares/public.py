@@ -35,10 +35,11 @@ from s3tasks_contracts import (
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
+from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.http.share_paths import share_path
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.shares.paths import share_path
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
@@ -118,11 +119,12 @@ class PublicShareController(Controller):
     path = "/s"
     tags = ["shares"]
     opt = {NO_SESSION: True}
+    dependencies = {**STORAGE, **OBJECTS, **CLIENT}
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
     async def page(self, storage: StorageApiClient, token: str) -> Template:
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
         return Template("share.html", context=_view_context(token, view, mode))
 
@@ -139,7 +141,7 @@ class PublicShareController(Controller):
         form = await request.form()
         sent = form.get("password")
         password = sent if isinstance(sent, str) and sent else None
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         if password is not None and len(password) > MAX_SHARE_PASSWORD_LENGTH:
             # longer than any password of a link: wrong, without asking (and hashing) for it
             return await _password_form(
@@ -172,7 +174,7 @@ class PublicShareController(Controller):
         _checked(token)
         if not grant or len(grant) > _MAX_GRANT or not grant.isascii():
             raise ShareRefused(ProblemType.GRANT_ENDED)
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         link = await storage.redeem_share(
             RedeemRequest(grant=grant, token=token, client=client, via=mode)
         )
@@ -198,5 +200,5 @@ class PublicShareController(Controller):
     async def state(self, storage: StorageApiClient, token: str) -> None:
         """A HEAD (link checkers, download managers) learns whether the link opens, and is
         never a download: no grant is asked for, nothing is counted."""
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
