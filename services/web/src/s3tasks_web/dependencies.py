@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.http.connections import WebRequest
@@ -102,6 +102,17 @@ def provide_client(request: WebRequest) -> str:
 def _provide(provider: Callable[..., Any]) -> Provide:
     return Provide(provider, sync_to_thread=False)
 
+
+#: what a handler's parameter is typed as: the dependency of that name (`NamedDependency`,
+#: Litestar's `Annotated` marker: a missing provider is an error, never a query parameter)
+StorageDep = NamedDependency[StorageApiClient]
+ObjectsDep = NamedDependency[ObjectClient]
+SettingsDep = NamedDependency[WebSettings]
+MetricsDep = NamedDependency[WebMetrics]
+UploadSlotsDep = NamedDependency[UploadSlots]
+VisitorDep = NamedDependency[VisitorSession]
+#: the client's address
+ClientDep = NamedDependency[str]
 
 #: the dependencies a controller declares, by the parameter name its handlers take
 STORAGE = {"storage": _provide(provide_storage)}

@@ -6,8 +6,7 @@ from __future__ import annotations
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 
-from s3tasks_web.dependencies import STORAGE
-from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.dependencies import STORAGE, StorageDep
 
 
 class HealthController(Controller):
@@ -19,7 +18,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", media_type=MediaType.JSON)
-    async def readyz(self, state: State, storage: StorageApiClient) -> Response[dict[str, str]]:
+    async def readyz(self, state: State, storage: StorageDep) -> Response[dict[str, str]]:
         if state.draining.started:  # SIGTERM came: the ingress must stop sending here
             return Response({"status": "shutting down"}, status_code=503)
         if await storage.ready():

@@ -18,14 +18,12 @@ from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
     ShareCreate,
 )
-from s3tasks_web.dependencies import CLIENT, STORAGE, VISITOR
+from s3tasks_web.dependencies import CLIENT, STORAGE, VISITOR, ClientDep, StorageDep, VisitorDep
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
-from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.visitors.session import VisitorSession
 
 #: the owner's form fields
 LIMIT_FIELD = "max_downloads"
@@ -89,9 +87,9 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
         async def create(
             self,
             request: WebRequest,
-            storage: StorageApiClient,
-            visitor: VisitorSession,
-            client: str,
+            storage: StorageDep,
+            visitor: VisitorDep,
+            client: ClientDep,
             item_id: str,
         ) -> Response[object]:
             form = await request.form()
@@ -105,8 +103,8 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
         async def stop(
             self,
             request: WebRequest,
-            storage: StorageApiClient,
-            visitor: VisitorSession,
+            storage: StorageDep,
+            visitor: VisitorDep,
             item_id: str,
             share_id: str,
         ) -> Response[object]:

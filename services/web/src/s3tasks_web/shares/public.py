@@ -35,13 +35,12 @@ from s3tasks_contracts import (
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE
+from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE, ClientDep, ObjectsDep, StorageDep
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.share_paths import share_path
 from s3tasks_web.pages.views import human_duration
 from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.csrf import NO_SESSION
 
@@ -123,7 +122,7 @@ class PublicShareController(Controller):
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageApiClient, token: str) -> Template:
+    async def page(self, storage: StorageDep, token: str) -> Template:
         mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
         return Template("share.html", context=_view_context(token, view, mode))
@@ -132,8 +131,8 @@ class PublicShareController(Controller):
     async def download(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        client: str,
+        storage: StorageDep,
+        client: ClientDep,
         token: str,
     ) -> Response[object]:
         """One counted download: the Download button, with the password if the link has one."""
@@ -163,9 +162,9 @@ class PublicShareController(Controller):
     async def redeemed(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        client: str,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        client: ClientDep,
         token: str,
         grant: str = "",
     ) -> Response[object]:
@@ -186,7 +185,7 @@ class PublicShareController(Controller):
 
     @get("/{token:str}/preview")
     async def preview(
-        self, request: WebRequest, storage: StorageApiClient, objects: ObjectClient, token: str
+        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: str
     ) -> Response[object]:
         """An image link's thumbnail through web (`proxy` mode): not counted."""
         view = await storage.look_up_share(
@@ -197,7 +196,7 @@ class PublicShareController(Controller):
         return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
-    async def state(self, storage: StorageApiClient, token: str) -> None:
+    async def state(self, storage: StorageDep, token: str) -> None:
         """A HEAD (link checkers, download managers) learns whether the link opens, and is
         never a download: no grant is asked for, nothing is counted."""
         mode = await storage.transfer_mode()

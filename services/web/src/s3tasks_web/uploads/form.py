@@ -21,18 +21,22 @@ from s3tasks_web.dependencies import (
     STORAGE,
     UPLOAD_SLOTS,
     VISITOR,
+    ClientDep,
+    MetricsDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
 )
 from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.routes import UPLOAD_ROUTE
-from s3tasks_web.settings import WebSettings
+from s3tasks_web.pages.routes import UPLOAD_ROUTE, PageDep
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.pacing import paced
-from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.transfers.uploads import send_in_parts
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
@@ -68,14 +72,14 @@ class FormUploadController(Controller):
     async def upload(
         self,
         request: WebRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        settings: WebSettings,
-        upload_slots: UploadSlots,
-        metrics: WebMetrics,
-        client: str,
+        page: PageDep,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
     ) -> Response[object]:
         """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
         body = paced(request.stream(), settings)

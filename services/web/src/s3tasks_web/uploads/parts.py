@@ -21,17 +21,23 @@ from litestar import Controller, Response, get, post, put
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, TransferMode
-from s3tasks_web.dependencies import OBJECTS, SETTINGS, STORAGE, UPLOAD_SLOTS, VISITOR
+from s3tasks_web.dependencies import (
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    VISITOR,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.pages.kinds import KindPage
-from s3tasks_web.settings import WebSettings
-from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.pages.routes import PageDep
 from s3tasks_web.transfers.pacing import paced
-from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.uploads.rules import upload_id
-from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +80,9 @@ class PartUploadsController(Controller):
         self,
         item_id: str,
         data: SignRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
     ) -> dict[str, Any]:
         """Where each part goes. In `proxy` mode the parts come to web, which still asks
         storage-api first: a part of an upload that is not the visitor's own and open is
@@ -93,7 +99,7 @@ class PartUploadsController(Controller):
 
     @get("/")
     async def stored(
-        self, item_id: str, storage: StorageApiClient, visitor: VisitorSession
+        self, item_id: str, storage: StorageDep, visitor: VisitorDep
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
         with _still_open():
@@ -111,11 +117,11 @@ class PartUploadsController(Controller):
         request: WebRequest,
         item_id: str,
         number: int,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        settings: WebSettings,
-        upload_slots: UploadSlots,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
         so web holds a chunk of it at a time however large the part."""

@@ -21,17 +21,22 @@ from litestar import Controller, Response, post
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, CompletedPart, TransferMode, UploadCompletion, UploadStart
-from s3tasks_web.dependencies import CLIENT, METRICS, STORAGE, VISITOR
+from s3tasks_web.dependencies import (
+    CLIENT,
+    METRICS,
+    STORAGE,
+    VISITOR,
+    ClientDep,
+    MetricsDep,
+    StorageDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import StorageUnavailable, UploadRejected
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.observability.metrics import WebMetrics
-from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.routes import UPLOAD_ROUTE
-from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.pages.routes import UPLOAD_ROUTE, PageDep
 from s3tasks_web.transfers.uploads import complete
 from s3tasks_web.uploads import rules
-from s3tasks_web.visitors.session import VisitorSession
 
 #: what S3 answers a policy POST with, in words for the visitor (the rest: a generic failure)
 S3_REFUSALS = {
@@ -81,10 +86,10 @@ class ScriptUploadsController(Controller):
     async def start(
         self,
         data: StartRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
-        client: str,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
+        client: ClientDep,
     ) -> dict[str, Any]:
         limits = await storage.site_configuration()
         mode = limits.transfer_mode
@@ -127,10 +132,10 @@ class ScriptUploadsController(Controller):
         self,
         request: WebRequest,
         item_id: str,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
-        metrics: WebMetrics,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
+        metrics: MetricsDep,
         data: CompleteRequest | None = None,
     ) -> Response[object]:
         completion = UploadCompletion(parts=data.parts if data is not None else [])
@@ -144,9 +149,9 @@ class ScriptUploadsController(Controller):
         request: WebRequest,
         item_id: str,
         data: AbortRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
     ) -> Response[object]:
         """Remove the upload at once (its row, any object) and tell the visitor why."""
         await storage.abort_upload(visitor.visitor_id, rules.upload_id(item_id))
