@@ -23,7 +23,7 @@ from s3tasks_web.pages.qr import qr_svg
 
 PUBLIC_URL = "https://s3tasks.example.org"
 _SHARE_URL = re.compile(r'class="share-url" type="text" value="([^"]*)"')
-#: the QR code's title in the owner's panel (shares/owner.py)
+#: the QR code's title in the owner's panel (pages/share_rows.py)
 QR_TITLE = "QR code of the link"
 
 FORGED = {
