@@ -111,6 +111,8 @@ def page_router(page: KindPage, admission: AdmissionGuard) -> Router:
 
 def create_app(settings: WebSettings) -> Litestar:
     secret = settings.secret_key.get_secret_value()
+    # storage-api's site configuration as last told: every storage-api client of this app
+    # shares it, and the pages' CSP reads its S3 origin with no request
     site_configuration = SiteConfigurationCache(settings.limits_cache_seconds)
     services = WebServices(
         settings=settings,
@@ -124,7 +126,6 @@ def create_app(settings: WebSettings) -> Litestar:
         metrics=WebMetrics.create(),
         upload_slots=UploadSlots(capacity=settings.max_concurrent_uploads),
         client_addresses=ClientAddresses(settings.client_address_header, settings.trusted_proxies),
-        site_configuration=site_configuration,
     )
     session_cookie = services.session_cookie
 

@@ -19,7 +19,7 @@ from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.storage_api_client import SiteConfigurationCache, StorageApiClient
+from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.visitors.csrf import CsrfTokens
@@ -39,8 +39,6 @@ class WebServices:
     metrics: WebMetrics
     upload_slots: UploadSlots
     client_addresses: ClientAddresses
-    #: storage-api's site configuration as last told (the pages' CSP reads it with no request)
-    site_configuration: SiteConfigurationCache
 
 
 @dataclass(frozen=True)
