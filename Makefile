@@ -80,7 +80,8 @@ test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podm
 # no service process starts. Under 90 s on the developers' 2-core machine.
 # Listed, not found by the marker alone: collecting the whole suite to deselect it costs more
 # than the layer's own run on a busy machine.
-INPROCESS_PATHS := services/storage-api/tests/inprocess services/worker/tests/inprocess
+INPROCESS_PATHS := services/storage-api/tests/inprocess services/worker/tests/inprocess \
+	services/web/tests/test_refusal_types.py
 
 .PHONY: test-fast
 test-fast: ## The in-process layer (tests marked inprocess): every route's refusals, the jobs; under 90 s

@@ -89,7 +89,8 @@ class WebSettings(ServiceSettings):
     limits_cache_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="how long storage-api's /v1/limits answer is reused before asking again",
+        description="how long storage-api's site configuration (/v1/limits: the limits and the "
+        "transfer mode) is reused before asking storage-api again",
     )
 
     client_address_header: str = Field(

@@ -15,8 +15,9 @@ from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
+from s3tasks_web.pages.share_rows import share_rows
 from s3tasks_web.pages.views import deleted_after, item_views
-from s3tasks_web.shares.owner import share_rows
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
@@ -31,12 +32,13 @@ class VisitorItems:
     storage: StorageApiClient
     objects: ObjectClient
     visitor: VisitorSession
+    settings: WebSettings
 
     async def page_context(self, site: str) -> dict[str, Any]:
         """Everything the page shows, from one call to storage-api (the limits are cached):
         the items, their share links and, in `direct` mode, the S3 links they load by."""
         listing = await self.storage.list_items(self.visitor.visitor_id, self.page.kind)
-        limits = await self.storage.limits()
+        limits = await self.storage.site_configuration()
         max_bytes = self.page.max_bytes(limits)
         views = item_views(listing)
         # My Images shares each image; My Files offers (and shares) its latest file only
@@ -74,7 +76,7 @@ class VisitorItems:
         except ValueError:
             raise ItemNotFound from None
         variant = LinkVariant.THUMBNAIL if thumbnail else LinkVariant.CONTENT
-        mode = (await self.storage.limits()).transfer_mode
+        mode = await self.storage.transfer_mode()
         link = await self.storage.link(self.visitor.visitor_id, item_id, variant, mode)
         if mode is TransferMode.DIRECT:
             # the link is the visitor's own for a few minutes: not for shared caches

@@ -13,12 +13,27 @@ from collections.abc import AsyncIterator
 from litestar import Controller, Response, post
 
 from s3tasks_contracts import ItemOut
+from s3tasks_web.dependencies import (
+    CLIENT,
+    METRICS,
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    VISITOR,
+    ClientDep,
+    MetricsDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.routes import UPLOAD_ROUTE
-from s3tasks_web.resources import AppResources
+from s3tasks_web.pages.routes import UPLOAD_ROUTE, PageDep
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.pacing import paced
@@ -43,22 +58,33 @@ class FormUploadController(Controller):
     """Below each page's router (app.py), which says which page it is."""
 
     path = "/"
+    dependencies = {
+        **STORAGE,
+        **OBJECTS,
+        **VISITOR,
+        **CLIENT,
+        **SETTINGS,
+        **UPLOAD_SLOTS,
+        **METRICS,
+    }
 
     @post("/upload", request_max_body_size=None, status_code=303, opt=UPLOAD_ROUTE)
     async def upload(
         self,
         request: WebRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        resources: AppResources,
-        client: str,
+        page: PageDep,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
     ) -> Response[object]:
         """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
-        body = paced(request.stream(), resources.settings)
+        body = paced(request.stream(), settings)
         try:
-            limits = await storage.limits()
+            limits = await storage.site_configuration()
         except WebError as exc:
             exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
             raise
@@ -71,7 +97,7 @@ class FormUploadController(Controller):
         ):
             # known too large before a byte is read: answer now and hang up, reading nothing
             raise rules.too_large(page, limit, close_connection=True)
-        resources.upload_slots.take()
+        upload_slots.take()
         try:
             form = MultipartStream(
                 request.headers.get("content-type", ""),
@@ -85,8 +111,8 @@ class FormUploadController(Controller):
                 await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
             raise
         finally:
-            resources.upload_slots.give_back()
-        rules.stored(page, item, resources.metrics, visitor)
+            upload_slots.give_back()
+        rules.stored(page, item, metrics, visitor)
         return back_to(request, page.path)
 
 

@@ -21,15 +21,23 @@ from litestar import Controller, Response, get, post, put
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, TransferMode
+from s3tasks_web.dependencies import (
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    VISITOR,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.pages.kinds import KindPage
-from s3tasks_web.resources import AppResources
-from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.transfers.objects import ObjectClient
+from s3tasks_web.pages.routes import PageDep
 from s3tasks_web.transfers.pacing import paced
 from s3tasks_web.uploads.rules import upload_id
-from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +73,22 @@ class PartUploadsController(Controller):
 
     path = "/uploads/{item_id:str}/parts"
     tags = ["pages"]
+    dependencies = {**STORAGE, **OBJECTS, **VISITOR, **SETTINGS, **UPLOAD_SLOTS}
 
     @post("/", status_code=200)
     async def sign(
         self,
         item_id: str,
         data: SignRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
     ) -> dict[str, Any]:
         """Where each part goes. In `proxy` mode the parts come to web, which still asks
         storage-api first: a part of an upload that is not the visitor's own and open is
         refused here, before any byte is sent."""
         item = upload_id(item_id)
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         with _still_open():
             links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
         if mode is TransferMode.DIRECT:
@@ -90,7 +99,7 @@ class PartUploadsController(Controller):
 
     @get("/")
     async def stored(
-        self, item_id: str, storage: StorageApiClient, visitor: VisitorSession
+        self, item_id: str, storage: StorageDep, visitor: VisitorDep
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
         with _still_open():
@@ -108,10 +117,11 @@ class PartUploadsController(Controller):
         request: WebRequest,
         item_id: str,
         number: int,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        resources: AppResources,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
         so web holds a chunk of it at a time however large the part."""
@@ -122,7 +132,7 @@ class PartUploadsController(Controller):
         if not announced.isdigit():
             raise UploadRejected(411, "A part must say its length.", close_connection=True)
         length = int(announced)
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         if limits.transfer_mode is not TransferMode.PROXY:
             raise UploadRejected(
                 409, "Uploads go straight to storage here: reload the page.", close_connection=True
@@ -136,13 +146,13 @@ class PartUploadsController(Controller):
                 "A part must hold between 1 byte and the upload's part size.",
                 close_connection=True,
             )
-        resources.upload_slots.take()
+        upload_slots.take()
         try:
-            body = paced(request.stream(), resources.settings)
+            body = paced(request.stream(), settings)
             with _still_open():  # aborted meanwhile: S3 answers 404
                 sent = await objects.pass_part(links.urls[number], number, body, length)
         finally:
-            resources.upload_slots.give_back()
+            upload_slots.give_back()
         return Response(
             {"ok": True, "part_number": number, "etag": sent.etag},
             headers={"ETag": f'"{sent.etag}"'},

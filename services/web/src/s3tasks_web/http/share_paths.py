@@ -11,8 +11,6 @@ import hashlib
 #: every path below it is a link's (its page, its download, its preview): no visitor session,
 #: no referrer, not for search engines
 SHARE_PREFIX = "/s/"
-#: what every link that does not open answers (404), whatever ended it, as storage-api says it
-SHARE_GONE = "This link does not exist or has expired."
 
 
 def is_share_path(path: str) -> bool:
