@@ -268,6 +268,13 @@ class ObjectStore:
             # minio's result drops NextUploadIdMarker: the last upload listed is the marker
             key_marker, upload_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
 
+    def delete(self, key: str) -> None:
+        """Delete one object (S3 DeleteObject; one already gone is a success). One key is
+        not sent as DeleteObjects: its XML answer costs radosgw's beast frontend a delayed
+        ACK (40 ms) unless it runs with tcp_nodelay (docs/s3-compatibility.md)."""
+        with _s3_errors():
+            self._client.remove_object(self.bucket, key)
+
     def delete_many(self, keys: Iterable[str]) -> set[str]:
         """Delete with DeleteObjects, 1000 keys a request; returns the keys that failed.
 

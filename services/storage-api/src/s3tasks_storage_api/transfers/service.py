@@ -443,7 +443,7 @@ class TransferService:
         """The staging object, once copied: nothing reads it again. Left behind, reconcile
         and the bucket's lifecycle rule remove it."""
         try:
-            self._store.delete_many([key])
+            self._store.delete(key)
         except StorageFailure:
             logger.warning("could not delete staging object %s; reconcile removes it", key)
 
