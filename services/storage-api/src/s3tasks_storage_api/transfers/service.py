@@ -392,12 +392,12 @@ class TransferService:
         kind = row.kind
         # what is checked and counted is what is served: the served key is written only by
         # S3's CompleteMultipartUpload (one-shot: the upload id is gone after it) or by us,
-        # from the staging key a POST policy writes to (it may be written again, anytime)
+        # from the staging key a POST policy writes to (and may write again, at any time)
         source = row.object_key
         if row.upload_id is not None:
             self._finish_multipart(row, completion)
         elif row.staging_key is not None and kind is ItemKind.IMAGE:
-            source = row.staging_key  # read once below, written to the served key checked
+            source = row.staging_key  # read once below, its checked bytes written to be served
         elif row.staging_key is not None and not self._store.copy(row.staging_key, source):
             raise UploadNotArrived()
         found = self._store.stat(source)
