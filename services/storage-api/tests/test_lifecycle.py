@@ -125,6 +125,13 @@ def test_rules_of_other_prefixes_survive_and_ours_come_back(dependencies: Depend
                 ("Filter/Prefix", "thumbnails/"),
                 ("Expiration/Days", "2"),
             }
+            # staging objects are needed only until the upload's deadline (an hour)
+            assert rules["s3tasks-uploads"] == {
+                ("ID", "s3tasks-uploads"),
+                ("Status", "Enabled"),
+                ("Filter/Prefix", "uploads/"),
+                ("Expiration/Days", "1"),
+            }
             metrics = scrape(storage_api.url)
             assert metrics.value(GAUGE, action="expire") == 1
             assert metrics.value(GAUGE, action="abort_uploads") == 1

@@ -121,7 +121,8 @@ def test_direct_upload_through_the_post_policy_then_download_link_is_an_attachme
     html = b"<html><script>alert(document.cookie)</script></html>"
     with api.client() as client:
         ticket = start(client, visitor, "direct", name="page.html")
-        assert ticket["post_fields"]["key"] == f"objects/{ticket['item_id']}"
+        # the policy writes a staging key nothing serves; completion copies it (one-shot)
+        assert ticket["post_fields"]["key"] == f"uploads/{ticket['item_id']}"
         posted = post_form(ticket, html)
         assert posted.status_code in (200, 201, 204), posted.text
         done = complete(client, visitor, ticket["item_id"])
@@ -152,6 +153,7 @@ def test_oversize_through_the_policy_is_refused_by_s3_and_completion_leaves_noth
     assert "did not arrive" in done.json()["detail"]
     assert api.rows("id = %s", ticket["item_id"]) == []
     assert api.object_keys(f"objects/{ticket['item_id']}") == set()
+    assert api.object_keys(f"uploads/{ticket['item_id']}") == set()
 
 
 @pytest.mark.parametrize(
@@ -169,7 +171,7 @@ def test_a_field_outside_the_policy_or_a_tampered_signature_is_refused(
         ticket = start(client, visitor, "direct")
     posted = post_form(ticket, b"data", **{field: value})
     assert posted.status_code == 403, posted.text
-    assert api.object_keys("objects/") & {value, f"objects/{ticket['item_id']}"} == set()
+    assert api.object_keys() & {value, f"uploads/{ticket['item_id']}"} == set()
 
 
 def test_an_expired_policy_is_refused(api: Api, visitor: str) -> None:
@@ -188,7 +190,7 @@ def test_an_expired_policy_is_refused(api: Api, visitor: str) -> None:
     fields = signer.post_policy(
         key,
         expires_at=datetime.now(UTC) - timedelta(seconds=1),
-        max_bytes=100,
+        sizes=(1, 100),
         content_type="application/octet-stream",
     )
     posted = post_form({"post_url": signer.bucket_url, "post_fields": fields}, b"data")
@@ -235,6 +237,7 @@ def test_an_image_that_is_not_one_is_refused_at_completion_and_nothing_stays(
     assert done.status_code == 415
     assert api.rows("id = %s", ticket["item_id"]) == []
     assert api.object_keys(f"objects/{ticket['item_id']}") == set()
+    assert api.object_keys(f"uploads/{ticket['item_id']}") == set()
 
 
 def test_an_image_is_checked_thumbnailed_and_its_links_are_signed_for_each_endpoint(

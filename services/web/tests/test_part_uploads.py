@@ -134,6 +134,29 @@ def test_a_part_larger_than_the_part_size_is_refused_by_web_before_s3_sees_it(
     visitor.abort_upload("file", item_id)
 
 
+def test_parts_are_signed_only_as_the_declared_size_needs_them_and_only_at_their_length(
+    visitor: WebVisitor, web_stack: Stack
+) -> None:
+    """One-shot uploads (issue 33): a part beyond the declared size is not signed, and a part
+    of another length than its own is refused: by web in words (`proxy`), by S3 (`direct`,
+    the length is in the signature)."""
+    content = _content(PART + 10)
+    item_id = visitor.start_in_parts("file", "exact.bin", len(content)).json()["item_id"]
+    beyond = visitor.sign_parts("file", item_id, [3])
+    assert beyond.status_code == 400, beyond.text
+    assert "part 3 is beyond its last part" in beyond.json()["detail"]
+    url = visitor.sign_parts("file", item_id, [2]).json()["urls"]["2"]
+    longer = visitor.put_part(url, content[PART:] + b"!")
+    if web_stack.config.transfer_mode == "direct":
+        assert longer.status_code == 403, longer.text
+    else:
+        assert longer.status_code == 400, longer.text
+        assert longer.json()["detail"] == "Part 2 of this upload must hold exactly 10 bytes."
+    assert visitor.stored_parts("file", item_id).json()["parts"] == []
+    assert visitor.put_part(url, content[PART:]).status_code == 200
+    visitor.abort_upload("file", item_id)
+
+
 def test_a_file_of_one_small_part_and_an_image_in_parts_are_stored_like_any_upload(
     visitor: WebVisitor,
 ) -> None:

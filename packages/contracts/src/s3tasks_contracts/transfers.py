@@ -89,6 +89,9 @@ class PartLinks(_Model):
     urls: dict[int, str]
     #: the upload's part size: the most one part may carry (rows older than it: unknown)
     part_size: int | None = None
+    #: the exact length each URL is signed for (S3 refuses a body of another length); empty
+    #: when the upload declared no size (web's own form in proxy mode)
+    sizes: dict[int, int] = Field(default_factory=dict)
 
 
 class CompletedPart(_Model):

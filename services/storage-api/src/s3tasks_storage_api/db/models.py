@@ -78,6 +78,13 @@ class Item(Base):
     #: the size of every part of that upload but the last, chosen from the announced size:
     #: the most one part may carry (web refuses a larger part body in proxy mode)
     part_size: Mapped[int | None] = mapped_column(BigInteger)
+    #: the key a POST policy lets the browser write (`uploads/<id>`, direct mode in one
+    #: request): never served; `complete` copies what it checked to `object_key`. Kept after
+    #: completion, so deleting the item also deletes what a reused policy may write there
+    staging_key: Mapped[str | None] = mapped_column(Text)
+    #: the size the sender announced, when it did: part URLs sign each part's exact length
+    #: and only the part numbers it needs
+    declared_size: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_items_expires_at", "expires_at"),

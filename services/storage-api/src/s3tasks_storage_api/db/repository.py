@@ -340,6 +340,7 @@ class ItemRepository:
                 Item.deletion_reason,
                 lag.label("lag"),
                 Item.upload_id,
+                Item.staging_key,
             )
             .where(Item.expires_at <= _NOW)
             .order_by(Item.expires_at)
@@ -384,6 +385,19 @@ class ItemRepository:
         for key, item_id, is_settled in self.session.execute(query):
             yield str(key), item_id, bool(is_settled)
 
+    def iter_staging_keys(self) -> Iterator[tuple[str, UUID, bool]]:
+        """(staging key, item id, still uploading) in the byte order S3 lists keys in: a
+        staging object is wanted only while its upload is open."""
+        uploading = Item.status == ItemStatus.UPLOADING
+        query = (
+            select(Item.staging_key, Item.id, uploading)
+            .where(Item.staging_key.isnot(None))
+            .order_by(Item.staging_key.collate("C"))
+            .execution_options(yield_per=1000)
+        )
+        for key, item_id, is_uploading in self.session.execute(query):
+            yield str(key), item_id, bool(is_uploading)
+
 
 def _due(
     item_id: UUID,
@@ -394,8 +408,11 @@ def _due(
     reason: DeletionReason | None,
     lag: float,
     upload_id: str | None,
+    staging_key: str | None,
 ) -> DueItem:
-    keys = (object_key,) if thumbnail_key is None else (object_key, thumbnail_key)
+    # the object key first (an open multipart upload is aborted by it); the staging key too,
+    # in any state: a POST policy may have written it again after completion
+    keys = tuple(k for k in (object_key, thumbnail_key, staging_key) if k is not None)
     if reason is None:
         reason = DeletionReason.EXPIRED if status == ItemStatus.STORED else DeletionReason.RECONCILE
     lag_seconds = float(lag) if reason is DeletionReason.EXPIRED else None

@@ -24,6 +24,7 @@ from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
+from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
 
 logger = logging.getLogger(__name__)
 #: One line per committed deletion batch, whatever the log level (configure_logging keeps
@@ -77,6 +78,12 @@ class DeletionService:
                         dangling.add(item_id)
                     elif item_id is None and obj is not None and _older(obj, orphan_before):
                         orphans.append(key)
+            # a staging object is an orphan once its upload is no longer open: completed (a
+            # reused POST policy wrote it again), cancelled, deleted or its row gone
+            staged = repo.iter_staging_keys()
+            for key, _, uploading, obj in _merge(staged, self._store.list(STAGING_PREFIX)):
+                if obj is not None and not uploading and _older(obj, orphan_before):
+                    orphans.append(key)
             hidden = repo.hide_ids(sorted(dangling), DeletionReason.RECONCILE)
         failed = self._store.delete_many(orphans)
         aborted = self._abort_orphan_uploads(orphan_before)

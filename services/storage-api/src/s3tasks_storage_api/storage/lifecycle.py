@@ -1,11 +1,14 @@
 """The bucket's lifecycle rules: S3 deletes what our schedule should have, should it be lost.
 
 Every deletion otherwise rests on our rows and jobs; a database restored from an older backup
-or a bug would leave objects in the bucket for ever. Two rules, known by their IDs:
+or a bug would leave objects in the bucket for ever. Three rules, known by their IDs:
 
 - `s3tasks-objects`: objects under `objects/` expire `expire_days` after they were written,
   and multipart uploads under it are aborted `abort_days` after they began;
-- `s3tasks-thumbnails`: thumbnails expire `expire_days` after they were written.
+- `s3tasks-thumbnails`: thumbnails expire `expire_days` after they were written;
+- `s3tasks-uploads`: staging objects under `uploads/` (what POST policies write, copied to
+  `objects/` at completion) expire `abort_days` after they were written: one is needed only
+  until its upload's deadline, and a policy reused after that writes nothing.
 
 S3 counts lifecycle time in whole days, so both are rounded up: an object is written at most
 the upload deadline after its row, and the row lives at most the longest TTL after that, so
@@ -48,8 +51,11 @@ logger = logging.getLogger(__name__)
 #: the key prefixes of item objects and thumbnails (items/service.py, transfers/service.py)
 OBJECTS_PREFIX: Final = "objects/"
 THUMBNAILS_PREFIX: Final = "thumbnails/"
+#: where POST policies let browsers write (transfers/service.py): never served
+STAGING_PREFIX: Final = "uploads/"
 OBJECTS_RULE: Final = "s3tasks-objects"
 THUMBNAILS_RULE: Final = "s3tasks-thumbnails"
+STAGING_RULE: Final = "s3tasks-uploads"
 DAY_SECONDS: Final = 24 * 3600
 _S3_NAMESPACE: Final = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -85,6 +91,12 @@ class LifecyclePlan:
                 rule_filter=Filter(prefix=THUMBNAILS_PREFIX),
                 rule_id=THUMBNAILS_RULE,
                 expiration=expire,
+            ),
+            STAGING_RULE: Rule(
+                ENABLED,
+                rule_filter=Filter(prefix=STAGING_PREFIX),
+                rule_id=STAGING_RULE,
+                expiration=Expiration(days=self.abort_days),
             ),
         }
 
@@ -208,10 +220,11 @@ class BucketLifecycle:
             return
         logger.info(
             "lifecycle rules of bucket %s %s: objects and thumbnails expire %s after they were "
-            "written%s; %d rules of others kept",
+            "written, staging objects %s%s; %d rules of others kept",
             bucket,
             "written" if written else "in place",
             _in_days(self._plan.expire_days),
+            _in_days(self._plan.abort_days),
             f", multipart uploads are aborted {_in_days(self._plan.abort_days)} after they began"
             if seen.abort_uploads
             else "",
@@ -278,7 +291,7 @@ def _split(body: bytes | None) -> tuple[list[ET.Element], dict[str, Rule | None]
     ours: dict[str, Rule | None] = {}
     for element in root.findall("Rule"):
         rule_id = (element.findtext("ID") or "").strip()
-        if rule_id not in (OBJECTS_RULE, THUMBNAILS_RULE):
+        if rule_id not in (OBJECTS_RULE, THUMBNAILS_RULE, STAGING_RULE):
             others.append(element)
             continue
         try:

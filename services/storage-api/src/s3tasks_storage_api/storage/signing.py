@@ -8,10 +8,18 @@ reaches: the S3 endpoint browsers see for `direct` mode, the one the services us
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from minio import Minio
+from minio import Minio, time
 from minio.datatypes import PostPolicy
+from minio.helpers import DictType, queryencode, sha256_hash
+from minio.signer import (
+    _get_canonical_query_string,
+    _get_scope,
+    _get_signature,
+    _get_signing_key,
+    _get_string_to_sign,
+)
 
 from s3tasks_storage_api.settings import StorageApiSettings
 
@@ -24,13 +32,16 @@ class Signer:
     def __init__(self, endpoint: str, settings: StorageApiSettings) -> None:
         parts = urlsplit(endpoint)
         self.bucket = settings.s3_bucket
+        self._region = settings.s3_region
+        self._access_key = settings.s3_access_key
+        self._secret_key = settings.s3_secret_key.get_secret_value()
         self.bucket_url = f"{endpoint.rstrip('/')}/{self.bucket}"
         # the region is given, so minio never asks S3 for it: signing stays offline
         self._client = Minio(
             parts.netloc,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            region=settings.s3_region,
+            access_key=self._access_key,
+            secret_key=self._secret_key,
+            region=self._region,
             secure=parts.scheme == "https",
         )
 
@@ -59,24 +70,67 @@ class Signer:
             request_date=signed_at,
         )
 
-    def part_url(self, key: str, upload_id: str, part_number: int, valid_for: timedelta) -> str:
-        """A PUT of one part of an open multipart upload."""
-        return self._client.get_presigned_url(
-            "PUT",
-            self.bucket,
-            key,
-            expires=valid_for,
-            extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)},
+    def part_url(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        valid_for: timedelta,
+        content_length: int | None = None,
+    ) -> str:
+        """A PUT of one part of an open multipart upload; with `content_length`, of exactly
+        that many bytes: the length is signed (`X-Amz-SignedHeaders=content-length;host`), so
+        S3 refuses a body of any other length (403 SignatureDoesNotMatch).
+
+        minio's presigning signs the host alone; the URL is minio's, the signature SigV4's
+        own steps (minio's primitives) over one more header.
+        """
+        query: DictType = {"uploadId": upload_id, "partNumber": str(part_number)}
+        if content_length is None:
+            return self._client.get_presigned_url(
+                "PUT", self.bucket, key, expires=valid_for, extra_query_params=query
+            )
+        url = self._client._base_url.build(
+            method="PUT",
+            region=self._region,
+            bucket_name=self.bucket,
+            object_name=key,
+            query_params=query,
+        )
+        return urlunsplit(
+            self._presign_with_length(url, content_length, int(valid_for.total_seconds()))
         )
 
+    def _presign_with_length(self, url: SplitResult, length: int, expires: int) -> SplitResult:
+        """SigV4 query signing (as minio's presign_v4) with `content-length` signed too."""
+        date = time.utcnow()
+        scope = _get_scope(date, self._region, "s3")
+        signed_headers = "content-length;host"
+        query = (
+            f"{url.query}&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            f"&X-Amz-Credential={queryencode(self._access_key + '/' + scope)}"
+            f"&X-Amz-Date={time.to_amz_date(date)}"
+            f"&X-Amz-Expires={expires}"
+            f"&X-Amz-SignedHeaders={queryencode(signed_headers)}"
+        )
+        canonical_request = (
+            f"PUT\n{url.path or '/'}\n{_get_canonical_query_string(query)}\n"
+            f"content-length:{length}\nhost:{url.netloc}\n\n"
+            f"{signed_headers}\nUNSIGNED-PAYLOAD"
+        )
+        string_to_sign = _get_string_to_sign(date, scope, sha256_hash(canonical_request))
+        signing_key = _get_signing_key(self._secret_key, date, self._region, "s3")
+        signature = _get_signature(signing_key, string_to_sign)
+        return url._replace(query=f"{query}&X-Amz-Signature={queryencode(signature)}")
+
     def post_policy(
-        self, key: str, *, expires_at: datetime, max_bytes: int, content_type: str
+        self, key: str, *, expires_at: datetime, sizes: tuple[int, int], content_type: str
     ) -> dict[str, str]:
-        """The fields of a form that may POST exactly one object, `key`, of 1..max_bytes bytes
-        with our content type, until `expires_at` (the file field goes after these)."""
+        """The fields of a form that may POST exactly one object, `key`, of sizes[0]..sizes[1]
+        bytes with our content type, until `expires_at` (the file field goes after these)."""
         policy = PostPolicy(self.bucket, expires_at.astimezone(UTC))
         policy.add_equals_condition("key", key)
         policy.add_equals_condition("Content-Type", content_type)
-        policy.add_content_length_range_condition(1, max_bytes)
+        policy.add_content_length_range_condition(*sizes)
         fields = self._client.presigned_post_policy(policy)
         return {"key": key, "Content-Type": content_type, **fields}

@@ -63,6 +63,7 @@ from s3tasks_storage_api.ratelimits import (
 )
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
+from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
 from s3tasks_storage_api.storage.signing import Signer
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,11 @@ class TransferService:
             raise TooLarge(request.kind, limit)
         if request.size_bytes == 0:
             raise EmptyUpload()
+        in_parts = request.via is TransferMode.PROXY or request.in_parts
+        if in_parts and request.via is TransferMode.DIRECT and request.size_bytes is None:
+            # the browser holds its part URLs: each signs its exact length, known only from
+            # the declared size (web's own form in proxy mode cannot know it, and keeps them)
+            raise InvalidInput("An upload in parts from the browser must declare its size.")
         if request.client is not None:
             self._limits.take(Limit.UPLOADS_PER_CLIENT, client_key(request.client), UPLOADS_CLIENT)
         self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
@@ -176,7 +182,6 @@ class TransferService:
         description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
         key = f"objects/{item_id}"
-        in_parts = request.via is TransferMode.PROXY or request.in_parts
         upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
         part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         row = Item(
@@ -190,6 +195,10 @@ class TransferService:
             content_type=FILE_CONTENT_TYPE,
             upload_id=upload_id,
             part_size=part_size if upload_id is not None else None,
+            # a POST policy is good until the deadline, whatever happens to the upload: it
+            # may write only a key nothing serves (docs/s3-compatibility.md, one-shot uploads)
+            staging_key=None if in_parts else f"{STAGING_PREFIX}{item_id}",
+            declared_size=request.size_bytes,
         )
         try:
             # one transaction (issue 26: it was two, and a `SELECT now()`): the quota, early and
@@ -204,10 +213,14 @@ class TransferService:
             if upload_id is not None:
                 self._abort_quietly(key, upload_id)
             raise
-        if upload_id is None:
+        if row.staging_key is not None:
             signer = self._signers.browser
+            declared = request.size_bytes
             fields = signer.post_policy(
-                key, expires_at=expires_at, max_bytes=limit, content_type=FILE_CONTENT_TYPE
+                row.staging_key,
+                expires_at=expires_at,
+                sizes=(1, limit) if declared is None else (declared, declared),
+                content_type=FILE_CONTENT_TYPE,
             )
             return UploadTicket(
                 item_id=item_id,
@@ -231,7 +244,8 @@ class TransferService:
         via: TransferMode = TransferMode.PROXY,
     ) -> PartLinks:
         """Presigned PUTs for parts of the visitor's own open multipart upload, for the S3
-        endpoint its sender reaches (`via`)."""
+        endpoint its sender reaches (`via`): only the part numbers its size needs, each
+        signed with its exact length when the size was declared."""
         if not part_numbers or len(part_numbers) > MAX_PART_LINKS:
             raise InvalidInput(f"Ask for 1 to {MAX_PART_LINKS} parts at a time.")
         if any(not 1 <= n <= MAX_PARTS for n in part_numbers):
@@ -239,13 +253,18 @@ class TransferService:
         row = self._uploading(visitor_id, item_id)
         if row.upload_id is None:
             raise NotSentInParts()
+        assert row.part_size is not None  # noqa: S101 - chosen with every upload_id
+        lengths = part_lengths(
+            row.declared_size, row.part_size, self._settings.max_bytes(row.kind), part_numbers
+        )
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
         signer = self._signers.for_(via)
         key, upload_id = row.object_key, row.upload_id
         return PartLinks(
-            urls={n: signer.part_url(key, upload_id, n, valid) for n in part_numbers},
+            urls={n: signer.part_url(key, upload_id, n, valid, lengths.get(n)) for n in lengths},
             part_size=row.part_size,
+            sizes={n: size for n, size in lengths.items() if size is not None},
         )
 
     def stored_parts(self, visitor_id: str, item_id: UUID) -> StoredParts:
@@ -274,8 +293,8 @@ class TransferService:
             already = row.status == ItemStatus.STORED and row.hidden_at is None
             failed = None if already else self._store_if_arrived(row, repo, completion)
             stored = to_item_out(row) if failed is None else None
-            keys = [k for k in (row.object_key, row.thumbnail_key) if k]
-            upload_id = row.upload_id
+            keys = [k for k in (row.object_key, row.thumbnail_key, row.staging_key) if k]
+            upload_id, staging_key = row.upload_id, row.staging_key
         if stored is None:
             assert failed is not None  # noqa: S101
             if upload_id is not None:
@@ -284,6 +303,8 @@ class TransferService:
             self._metrics.refused(kind, failed)
             raise failed
         if not already:
+            if staging_key is not None:
+                self._drop_staging(staging_key)
             self._metrics.stored(kind, stored.size_bytes)
         if kind is ItemKind.IMAGE:
             # after a lost answer too: the first completion may not have reached the cap
@@ -323,7 +344,7 @@ class TransferService:
             row = ItemRepository(session).lock_own(visitor_id, item_id)
             if row is None:
                 return
-            keys = [k for k in (row.object_key, row.thumbnail_key) if k]
+            keys = [k for k in (row.object_key, row.thumbnail_key, row.staging_key) if k]
             upload_id = row.upload_id
         if upload_id is not None:
             self._abort_quietly(keys[0], upload_id)
@@ -369,9 +390,17 @@ class TransferService:
     def _check_arrived(self, row: Item, completion: UploadCompletion) -> tuple[int, str, str]:
         """(size, etag, content type) of the object as stored, or the reason it is refused."""
         kind = row.kind
+        # what is checked and counted is what is served: the served key is written only by
+        # S3's CompleteMultipartUpload (one-shot: the upload id is gone after it) or by us,
+        # from the staging key a POST policy writes to (and may write again, at any time)
+        source = row.object_key
         if row.upload_id is not None:
             self._finish_multipart(row, completion)
-        found = self._store.stat(row.object_key)
+        elif row.staging_key is not None and kind is ItemKind.IMAGE:
+            source = row.staging_key  # read once below, its checked bytes written to be served
+        elif row.staging_key is not None and not self._store.copy(row.staging_key, source):
+            raise UploadNotArrived()
+        found = self._store.stat(source)
         if found is None:
             raise UploadNotArrived()
         limit = self._settings.max_bytes(kind)
@@ -381,7 +410,7 @@ class TransferService:
             raise EmptyUpload()
         if kind is ItemKind.FILE:
             return found.size, found.etag, FILE_CONTENT_TYPE
-        data = self._store.read(row.object_key, found.size)
+        data = self._store.read(source, found.size)
         if data is None:
             raise UploadNotArrived()
         # the image is fetched back, sniffed, decoded under the pixel limit and thumbnailed;
@@ -410,6 +439,14 @@ class TransferService:
                 ) from exc
             raise
 
+    def _drop_staging(self, key: str) -> None:
+        """The staging object, once copied: nothing reads it again. Left behind, reconcile
+        and the bucket's lifecycle rule remove it."""
+        try:
+            self._store.delete(key)
+        except StorageFailure:
+            logger.warning("could not delete staging object %s; reconcile removes it", key)
+
     def _abort_quietly(self, key: str, upload_id: str) -> None:
         try:
             self._store.abort_multipart(key, upload_id)
@@ -423,3 +460,27 @@ def part_size_for(size: int, preferred: int) -> int:
     needed = math.ceil(size / MAX_PARTS)
     mib = 1024 * 1024
     return max(MIN_PART_BYTES, preferred, math.ceil(needed / mib) * mib)
+
+
+def part_lengths(
+    declared: int | None, part_size: int, limit: int, numbers: list[int]
+) -> dict[int, int | None]:
+    """The length each asked part must have (None: not known, the size was not declared),
+    refusing a part number beyond the last part the upload needs: of its declared size, or
+    of the kind's limit when it declared none."""
+    size = limit if declared is None else declared
+    count = max(1, math.ceil(size / part_size))
+    beyond = [n for n in numbers if n > count]
+    if beyond:
+        upload = (
+            f"An upload of at most {human_size(size)}"
+            if declared is None
+            else (f"This upload of {human_size(size)}")
+        )
+        raise InvalidInput(
+            f"{upload} is sent in {count} parts of {human_size(part_size)} at most: "
+            f"part {beyond[0]} is beyond its last part."
+        )
+    if declared is None:
+        return dict.fromkeys(numbers)
+    return {n: part_size if n < count else declared - (count - 1) * part_size for n in numbers}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -24,11 +25,16 @@ async def send_in_parts(
     filename: str,
     description: str,
     body: AsyncIterator[bytes],
+    max_bytes: int,
     client: str,
 ) -> ItemOut:
     """web's one hop: the form's file part goes to S3 as a multipart upload whose part URLs
     storage-api signs, then storage-api checks what arrived and marks it stored. Any failure
-    aborts the upload, so S3 keeps no parts and the visitor keeps no half an item."""
+    aborts the upload, so S3 keeps no parts and the visitor keeps no half an item.
+
+    `body` stops past `max_bytes` (the kind's limit): no part beyond the last one that limit
+    needs is sent, and storage-api signs none (the size is not known before the form's file
+    part has arrived, so it declares none)."""
     ticket = await storage.start_upload(
         visitor_id,
         UploadStart(
@@ -41,8 +47,10 @@ async def send_in_parts(
     )
     item_id = str(ticket.item_id)
     assert ticket.part_size is not None  # noqa: S101 - proxy tickets always carry it
+    last = max(1, math.ceil(max_bytes / ticket.part_size))
 
     async def sign(numbers: list[int]) -> dict[int, str]:
+        numbers = [n for n in numbers if n <= last]  # signed ahead, but not past the limit
         return (await storage.part_links(visitor_id, item_id, numbers)).urls
 
     try:

@@ -146,6 +146,7 @@ async def _send_file(
             filename=head.filename,
             description=rules.description_to_store(page, description),
             body=body(),
+            max_bytes=limit,
             client=client,
         )
     except _TooLarge:

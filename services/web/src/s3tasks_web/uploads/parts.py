@@ -146,6 +146,14 @@ class PartUploadsController(Controller):
                 "A part must hold between 1 byte and the upload's part size.",
                 close_connection=True,
             )
+        signed = links.sizes.get(number)
+        if signed is not None and length != signed:
+            # S3 would refuse it (the length is signed): said here, in the site's words
+            raise UploadRejected(
+                400,
+                f"Part {number} of this upload must hold exactly {signed} bytes.",
+                close_connection=True,
+            )
         upload_slots.take()
         try:
             body = paced(request.stream(), settings)
