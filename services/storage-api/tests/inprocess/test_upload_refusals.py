@@ -94,7 +94,7 @@ def test_an_announced_empty_upload_is_refused(api: Any, visitor: str) -> None:
     assert api.rows(visitor) == []
 
 
-def test_a_start_writes_the_row_first_and_a_direct_start_signs_a_post_policy(
+def test_a_start_writes_the_row_first_and_a_direct_start_signs_a_staging_post_policy(
     api: Any, visitor: str
 ) -> None:
     proxy = api.start(visitor)
@@ -103,7 +103,8 @@ def test_a_start_writes_the_row_first_and_a_direct_start_signs_a_post_policy(
     assert proxy.json()["part_size"] == 5 * 1024 * 1024
     assert proxy.json()["post_url"] is None
     assert direct.json()["post_url"].endswith(api.settings.s3_bucket)
-    assert direct.json()["post_fields"]["key"] == f"objects/{direct.json()['item_id']}"
+    # the POST writes a staging key nothing serves; completion copies it (one-shot uploads)
+    assert direct.json()["post_fields"]["key"] == f"uploads/{direct.json()['item_id']}"
     rows = api.rows(visitor)
     assert {r["status"] for r in rows} == {"uploading"}
     assert {str(r["id"]) for r in rows} == {proxy.json()["item_id"], direct.json()["item_id"]}
