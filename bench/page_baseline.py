@@ -42,9 +42,9 @@ from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.transfers.service import Signers
 from s3tasks_web.app import TEMPLATES_DIR, static_url
 from s3tasks_web.pages.kinds import IMAGES, KindPage
+from s3tasks_web.pages.share_rows import share_rows
 from s3tasks_web.pages.views import deleted_after, item_views
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.shares.owner import share_rows
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -90,7 +90,7 @@ def page_context(
 ) -> dict[str, Any]:
     """The context web's page handler gives the template (`VisitorItems.page_context`), from
     web's own view helpers."""
-    limits = storage.items.limits()
+    limits = storage.items.site_configuration()
     max_bytes = page.max_bytes(limits)
     views = item_views(found)
     shown = views if page.kind is ItemKind.IMAGE else views[:1]

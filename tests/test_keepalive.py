@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 
 from s3tasks_servicekit.listeners import inherited_listener
+from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module, wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 
@@ -52,7 +53,11 @@ def _uvicorn_in_thread(
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=sockets)))
     thread.start()
     try:
-        wait_until(lambda: server.started or not thread.is_alive(), timeout=30, message="uvicorn")
+        wait_until(
+            lambda: server.started or not thread.is_alive(),
+            timeout=patience(starts=1),
+            message="uvicorn",
+        )
         assert server.started, "uvicorn did not start"
         yield server
     finally:

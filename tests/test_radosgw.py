@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from s3tasks_testkit import radosgw
-from s3tasks_testkit.processes import bind_loopback, free_loopback_port, port_of
-from s3tasks_testkit.radosgw import CephStartError, ceph_cluster, listening_ports
+from s3tasks_testkit import ports, radosgw
+from s3tasks_testkit.ports import PortTaken, free_loopback_ports, listening_ports
+from s3tasks_testkit.processes import bind_loopback, port_of
+from s3tasks_testkit.radosgw import ceph_cluster
 
 
 def _alive(pid: int) -> bool:
@@ -45,10 +46,10 @@ def test_a_daemon_that_cannot_start_fails_at_once_with_its_log(
     taken = bind_loopback()
     # the monitor's port is taken between being chosen and being bound, as a race would do,
     # on every attempt: the kit retries with a new port, then gives up with the log
-    monkeypatch.setattr(radosgw, "free_loopback_port", lambda: port_of(taken))
+    monkeypatch.setattr(ports, "free_loopback_ports", lambda count: (port_of(taken),))
     try:
         with (
-            pytest.raises(CephStartError) as failure,
+            pytest.raises(PortTaken) as failure,
             ceph_cluster(tmp_path / "logs", radosgw.CephOptions(ready_timeout=600)),
         ):
             pytest.fail("the cluster started on a taken port")
@@ -64,12 +65,12 @@ def test_a_monitor_port_taken_once_is_retried_with_another(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = bind_loopback()
-    ports = [port_of(taken)]
+    first = [port_of(taken)]
 
-    def first_taken_then_free() -> int:
-        return ports.pop() if ports else free_loopback_port()
+    def first_taken_then_free(count: int) -> tuple[int, ...]:
+        return (first.pop(),) if first else free_loopback_ports(count)
 
-    monkeypatch.setattr(radosgw, "free_loopback_port", first_taken_then_free)
+    monkeypatch.setattr(ports, "free_loopback_ports", first_taken_then_free)
     try:
         with ceph_cluster(tmp_path / "logs") as cluster:
             assert cluster.endpoint is not None

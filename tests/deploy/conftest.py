@@ -8,11 +8,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from s3tasks_testkit.ports import PortTaken, listening_ports, says_address_in_use
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("storage-api", "web", "worker")
@@ -113,6 +116,27 @@ def podman() -> str:
     # tests make to a throwaway root; the subprocesses inherit it
     print(f"\npodman: runtime {runtime}, storage {graph_root}")
     return binary
+
+
+def container_listening_ports(podman: str, name: str) -> set[int]:
+    """The ports container `name` (on the host network) has bound itself, asked of the
+    kernel about the container's processes: whoever took a port first would answer there
+    too. Raises `PortTaken` once its log says a port was taken (it exited, or restarts in a
+    loop under a restart policy), AssertionError if it exited otherwise."""
+    state = _run([podman, "inspect", "--format", "{{.State.Running}} {{.State.Pid}}", name], 60)
+    running, _, pid = state.stdout.strip().partition(" ")
+    logs = _run([podman, "logs", name], 60)
+    said = logs.stdout + logs.stderr
+    if says_address_in_use(said):
+        raise PortTaken(f"{name} could not bind its port:\n{said[-2000:]}")
+    if running != "true":
+        raise AssertionError(f"{name} exited:\n{said[-3000:]}")
+    return listening_ports(int(pid))
+
+
+def container_listens(podman: str, name: str, ports: Iterable[int]) -> bool:
+    """Has container `name` bound each of `ports` itself (`container_listening_ports`)?"""
+    return set(ports) <= container_listening_ports(podman, name)
 
 
 def _checked(argv: list[str], timeout: float) -> None:

@@ -12,6 +12,7 @@ at all the `podman` fixture skips with its reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,9 +27,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.patience import JOB_SECONDS, patience
-from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
+from s3tasks_testkit.ports import start_on_free_ports
+from s3tasks_testkit.processes import http_ok, wait_until
 
-from .conftest import HOST_CA_BUNDLE, REPO_ROOT
+from .conftest import HOST_CA_BUNDLE, REPO_ROOT, container_listens
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
@@ -40,13 +42,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
-def free_port() -> int:
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return port
-
-
 @dataclass(frozen=True)
 class Compose:
     """One compose project of this test: its env file, its name, and the make arguments."""
@@ -54,6 +49,8 @@ class Compose:
     env_file: Path
     project: str
     make_args: tuple[str, ...]
+    #: what `make up` said, once the fixture ran it
+    up_output: str = ""
 
     def make(
         self, target: str, *extra: str, timeout: float = 1800
@@ -151,36 +148,71 @@ def compose(
     artifacts_dir: Path,
     tmp_path: Path,
 ) -> Iterator[Compose]:
-    web_port = free_port()
-    env_file = tmp_path / "compose.env"
-    write_env(
-        env_file,
-        {
-            "S3TASKS_IMAGE_TAG": "compose",
-            "S3TASKS_HTTP_PORT": str(web_port),
-            "S3TASKS_SITE_ORIGINS": f"http://127.0.0.1:{web_port}",
-            "S3TASKS_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
-            "S3TASKS_HOST_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
-            "S3TASKS_HOST_REDIS_URL": redis_ns.url,
-            "S3TASKS_HOST_REDIS_KEY_PREFIX": redis_ns.prefix,
-            "S3TASKS_HOST_S3_ENDPOINT": s3_endpoint.url,
-            "S3TASKS_S3_ACCESS_KEY": s3_endpoint.access_key,
-            "S3TASKS_S3_SECRET_KEY": s3_endpoint.secret_key,
-            "S3TASKS_S3_REGION": s3_endpoint.region,
-            "S3TASKS_S3_BUCKET": s3_bucket,
-            "S3TASKS_HOST_STORAGE_API_PORT": str(free_port()),
-            "S3TASKS_HOST_WEB_METRICS_PORT": str(free_port()),
-            "S3TASKS_HOST_WORKER_METRICS_PORT": str(free_port()),
-        },
-    )
     make_args = [f"COMPOSE_OVERRIDE={OVERRIDE}", f"BASE_IMAGE={base_image}"]
     if HOST_CA_BUNDLE.exists():
         make_args.append(f"BUILD_CA={HOST_CA_BUNDLE}")
-    project = Compose(env_file, f"s3t-compose-{uuid.uuid4().hex[:6]}", tuple(make_args))
-    logs = artifacts_dir / "logs" / f"compose-{project.project}"
-    try:
-        yield project
-    finally:
+
+    def up(free: tuple[int, ...]) -> Compose:
+        """`make up` of a new project on `free` ports, once every container listens on its
+        own; PortTaken (the project down again) if another process bound one first."""
+        web, storage_api, web_metrics, worker_metrics = free
+        project = Compose(
+            tmp_path / f"compose-{web}.env",
+            f"s3t-compose-{uuid.uuid4().hex[:6]}",
+            tuple(make_args),
+        )
+        write_env(
+            project.env_file,
+            {
+                "S3TASKS_IMAGE_TAG": "compose",
+                "S3TASKS_HTTP_PORT": str(web),
+                "S3TASKS_SITE_ORIGINS": f"http://127.0.0.1:{web}",
+                "S3TASKS_PUBLIC_URL": f"http://127.0.0.1:{web}",
+                "S3TASKS_HOST_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
+                "S3TASKS_HOST_REDIS_URL": redis_ns.url,
+                "S3TASKS_HOST_REDIS_KEY_PREFIX": redis_ns.prefix,
+                "S3TASKS_HOST_S3_ENDPOINT": s3_endpoint.url,
+                "S3TASKS_S3_ACCESS_KEY": s3_endpoint.access_key,
+                "S3TASKS_S3_SECRET_KEY": s3_endpoint.secret_key,
+                "S3TASKS_S3_REGION": s3_endpoint.region,
+                "S3TASKS_S3_BUCKET": s3_bucket,
+                "S3TASKS_HOST_STORAGE_API_PORT": str(storage_api),
+                "S3TASKS_HOST_WEB_METRICS_PORT": str(web_metrics),
+                "S3TASKS_HOST_WORKER_METRICS_PORT": str(worker_metrics),
+            },
+        )
+        try:
+            done = project.make("up")
+            said = done.stdout + done.stderr
+            (artifacts_dir / f"make-up-{project.project}.log").write_text(said)
+            assert done.returncode == 0, said[-8000:]
+            listening = {
+                "storage-api": [storage_api],
+                "web": [web, web_metrics],
+                "worker": [worker_metrics],
+            }
+
+            def all_listen() -> bool:
+                containers = project.containers(podman)
+                return all(
+                    service in containers
+                    and container_listens(podman, containers[service]["name"], ports)
+                    for service, ports in listening.items()
+                )
+
+            wait_until(
+                all_listen,
+                timeout=patience(starts=3),
+                interval=1,
+                message="the compose containers listening",
+            )
+        except BaseException:
+            down(project)  # a start on new ports begins from nothing
+            raise
+        return dataclasses.replace(project, up_output=done.stdout)
+
+    def down(project: Compose) -> None:
+        logs = artifacts_dir / "logs" / f"compose-{project.project}"
         logs.mkdir(parents=True, exist_ok=True)
         for service, c in project.containers(podman).items():
             done = subprocess.run(
@@ -193,23 +225,26 @@ def compose(
                 [podman, "rm", "--force", c["name"]], capture_output=True, timeout=120, check=False
             )
 
+    project = start_on_free_ports(4, up)
+    try:
+        yield project
+    finally:
+        down(project)
+
 
 def test_make_up_runs_the_app_containers_that_a_browser_uses_and_make_down_removes_them(
     compose: Compose,
     podman: str,
     s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
-    artifacts_dir: Path,
     tmp_path: Path,
 ) -> None:
-    up = compose.make("up")
-    (artifacts_dir / f"make-up-{compose.project}.log").write_text(up.stdout + up.stderr)
-    assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
+    # the fixture ran `make up` (again, on other ports, if a port was taken meanwhile)
     values = dict(
         line.split("=", 1) for line in compose.env_file.read_text().splitlines() if "=" in line
     )
     base_url = f"http://127.0.0.1:{values['S3TASKS_HTTP_PORT']}"
-    assert base_url.removeprefix("http://") in up.stdout.replace("localhost", "127.0.0.1")
+    assert base_url.removeprefix("http://") in compose.up_output.replace("localhost", "127.0.0.1")
     wait_until(
         lambda: http_ok(f"{base_url}/readyz"),
         timeout=patience(starts=3),

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,19 @@ import pytest
 import yaml
 
 from s3tasks_testkit import backing_services
-from s3tasks_testkit.processes import bind_loopback, http_ok, port_of, wait_until
+from s3tasks_testkit.patience import JOB_SECONDS, patience
+from s3tasks_testkit.ports import PortTaken, start_on_free_ports
+from s3tasks_testkit.processes import http_ok, wait_until
 from s3tasks_testkit.stack import TEST_RATE_LIMITS
 from s3tasks_testkit.storage_api import upload
 
-from .conftest import HOST_CA_BUNDLE, REPO_ROOT, SERVICES
+from .conftest import (
+    HOST_CA_BUNDLE,
+    REPO_ROOT,
+    SERVICES,
+    container_listening_ports,
+    container_listens,
+)
 
 pytestmark = [pytest.mark.containers, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
@@ -142,13 +150,6 @@ def e2e_env(base_url: str, s3: backing_services.S3Endpoint, bucket: str) -> dict
     }
 
 
-def free_port() -> int:
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return port
-
-
 @dataclass
 class Containers:
     """Containers of one test, on the host network, removed afterwards."""
@@ -172,6 +173,13 @@ class Containers:
             return run([*argv, "--detach", img, *args]).strip()
         return run([*argv, "--rm", img, *args], timeout=300)
 
+    def remove(self, name: str) -> None:
+        """One container, its log kept (a start that lost its port to another process)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.log_dir / f"{name}.log").write_text(self.logs(name))
+        run([self.podman, "rm", "--force", "--time", "5", name], check=False)
+        self.names.remove(name)
+
     def logs(self, name: str) -> str:
         done = subprocess.run(
             [self.podman, "logs", name], capture_output=True, text=True, timeout=60, check=False
@@ -183,19 +191,35 @@ class Containers:
         return state.strip() == "true"
 
     def remove_all(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in self.names:
-            (self.log_dir / f"{name}.log").write_text(self.logs(name))
-            run([self.podman, "rm", "--force", "--time", "5", name], check=False)
+        for name in list(self.names):
+            self.remove(name)
+
+    def start(self, name: str, img: str, args: list[str], env: dict[str, str], *ports: int) -> None:
+        """A detached container on the host network, once it listens on `ports` itself;
+        PortTaken (the container removed) if another process bound one of them first."""
+        self.run(name, img, args, env)
+        try:
+            wait_until(
+                lambda: container_listens(self.podman, name, ports),
+                timeout=patience(starts=2),
+                interval=0.5,
+                message=f"{name} listening on {ports}",
+            )
+        except PortTaken:
+            self.remove(name)
+            raise
 
 
 @dataclass
 class Ports:
+    """Where each container listens on the host network (the images' healthchecks and the
+    chart's probes name the port, so it is chosen before they start: `start_on_free_ports`)."""
+
     storage_api: int
     web: int
     worker: int
     #: web's /metrics (host network here: a fixed default port would collide)
-    web_metrics: int = field(default_factory=free_port)
+    web_metrics: int
 
 
 @dataclass
@@ -226,9 +250,13 @@ class ContainerStack:
             headers={"Authorization": f"Bearer {self.env_web['WEB_SERVICE_TOKEN']}"},
         )
 
-    def start_worker(self, name: str) -> None:
-        self.containers.run(name, self.images["worker"], ["worker"], self.env_worker)
-        wait_until(lambda: self._healthy(name), timeout=90, message=f"{name} healthy")
+    def start_worker(self, name: str, metrics_port: int) -> None:
+        """A worker whose health and metrics server listens on `metrics_port`, once healthy."""
+        env = {**self.env_worker, "WORKER_METRICS_PORT": str(metrics_port)}
+        self.containers.start(name, self.images["worker"], ["worker"], env, metrics_port)
+        wait_until(
+            lambda: self._healthy(name), timeout=patience(starts=2), message=f"{name} healthy"
+        )
 
     def _healthy(self, name: str) -> bool:
         if not self.containers.running(name):
@@ -261,92 +289,109 @@ def stack(
     artifacts_dir: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[ContainerStack]:
-    ports = Ports(storage_api=free_port(), web=free_port(), worker=free_port())
-    web_token, worker_token = secrets.token_hex(16), secrets.token_hex(16)
-    queue = f"{redis_ns.prefix}s3tasks"
-    common = {"S3TASKS_ENV": "development"}
-    if getattr(request, "param", {}).get("profile_imports"):
-        common["PYTHONPROFILEIMPORTTIME"] = "1"  # every import, one line each, in the logs
-    env_storage_api = {
-        **common,
-        "STORAGE_API_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
-        "STORAGE_API_S3_ENDPOINT": s3_endpoint.url,
-        "STORAGE_API_S3_ACCESS_KEY": s3_endpoint.access_key,
-        "STORAGE_API_S3_SECRET_KEY": s3_endpoint.secret_key,
-        "STORAGE_API_S3_REGION": s3_endpoint.region,
-        "STORAGE_API_S3_BUCKET": s3_bucket,
-        "STORAGE_API_BROKER_URL": redis_ns.url,
-        "STORAGE_API_BROKER_KEY_PREFIX": redis_ns.prefix,
-        "STORAGE_API_TASK_QUEUE": queue,
-        "STORAGE_API_WEB_TOKENS": web_token,
-        "STORAGE_API_WORKER_TOKENS": worker_token,
-        "STORAGE_API_HOST": "127.0.0.1",
-        "STORAGE_API_PORT": str(ports.storage_api),
-        **TEST_RATE_LIMITS,  # the tests upload many items from one visitor on 127.0.0.1
-    }
-    env_worker = {
-        **common,
-        "WORKER_BROKER_URL": redis_ns.url,
-        "WORKER_BROKER_KEY_PREFIX": redis_ns.prefix,
-        "WORKER_TASK_QUEUE": queue,
-        "WORKER_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
-        "WORKER_SERVICE_TOKEN": worker_token,
-        "WORKER_SWEEP_INTERVAL_SECONDS": "1",
-        "WORKER_METRICS_HOST": "127.0.0.1",
-        "WORKER_METRICS_PORT": str(ports.worker),
-    }
-    env_web = {
-        **common,
-        "WEB_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
-        "WEB_SECRET_KEY": secrets.token_hex(32),
-        "WEB_SERVICE_TOKEN": web_token,
-        "WEB_HOST": "127.0.0.1",
-        "WEB_PORT": str(ports.web),
-        "WEB_METRICS_HOST": "127.0.0.1",
-        "WEB_METRICS_PORT": str(ports.web_metrics),
-    }
-    suffix = uuid.uuid4().hex[:6]
-    containers = Containers(podman, artifacts_dir / "logs" / f"containers-{request.node.name}")
-    s = ContainerStack(
-        containers,
-        images,
-        ports,
-        env_storage_api,
-        env_worker,
-        env_web,
-        s3_endpoint,
-        s3_bucket,
-        redis_ns.prefix,
-    )
-    try:
-        containers.run(
-            f"s3t-migrate-{suffix}",
-            images["storage-api"],
-            ["migrate"],
+    def start(free: tuple[int, ...]) -> ContainerStack:
+        ports = Ports(*free)
+        web_token, worker_token = secrets.token_hex(16), secrets.token_hex(16)
+        queue = f"{redis_ns.prefix}s3tasks"
+        common = {"S3TASKS_ENV": "development"}
+        if getattr(request, "param", {}).get("profile_imports"):
+            common["PYTHONPROFILEIMPORTTIME"] = "1"  # every import, one line each, in the logs
+        env_storage_api = {
+            **common,
+            "STORAGE_API_DATABASE_URL": backing_services.sqlalchemy_url(database_url),
+            "STORAGE_API_S3_ENDPOINT": s3_endpoint.url,
+            "STORAGE_API_S3_ACCESS_KEY": s3_endpoint.access_key,
+            "STORAGE_API_S3_SECRET_KEY": s3_endpoint.secret_key,
+            "STORAGE_API_S3_REGION": s3_endpoint.region,
+            "STORAGE_API_S3_BUCKET": s3_bucket,
+            "STORAGE_API_BROKER_URL": redis_ns.url,
+            "STORAGE_API_BROKER_KEY_PREFIX": redis_ns.prefix,
+            "STORAGE_API_TASK_QUEUE": queue,
+            "STORAGE_API_WEB_TOKENS": web_token,
+            "STORAGE_API_WORKER_TOKENS": worker_token,
+            "STORAGE_API_HOST": "127.0.0.1",
+            "STORAGE_API_PORT": str(ports.storage_api),
+            **TEST_RATE_LIMITS,  # the tests upload many items from one visitor on 127.0.0.1
+        }
+        env_worker = {
+            **common,
+            "WORKER_BROKER_URL": redis_ns.url,
+            "WORKER_BROKER_KEY_PREFIX": redis_ns.prefix,
+            "WORKER_TASK_QUEUE": queue,
+            "WORKER_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
+            "WORKER_SERVICE_TOKEN": worker_token,
+            "WORKER_SWEEP_INTERVAL_SECONDS": "1",
+            "WORKER_METRICS_HOST": "127.0.0.1",
+            "WORKER_METRICS_PORT": str(ports.worker),
+        }
+        env_web = {
+            **common,
+            "WEB_STORAGE_API_URL": f"http://127.0.0.1:{ports.storage_api}",
+            "WEB_SECRET_KEY": secrets.token_hex(32),
+            "WEB_SERVICE_TOKEN": web_token,
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(ports.web),
+            "WEB_METRICS_HOST": "127.0.0.1",
+            "WEB_METRICS_PORT": str(ports.web_metrics),
+        }
+        suffix = uuid.uuid4().hex[:6]
+        containers = Containers(podman, artifacts_dir / "logs" / f"containers-{request.node.name}")
+        s = ContainerStack(
+            containers,
+            images,
+            ports,
             env_storage_api,
-            detach=False,
-        )
-        containers.run(
-            f"s3t-storage-api-{suffix}",
-            images["storage-api"],
-            ["serve"],
-            env_storage_api,
-        )
-        wait_until(
-            lambda: http_ok(f"{s.storage_api_url}/readyz"), timeout=90, message="storage-api ready"
-        )
-        s.start_worker(f"s3t-worker-{suffix}")
-        containers.run(f"s3t-beat-{suffix}", images["worker"], ["beat"], env_worker)
-        containers.run(
-            f"s3t-web-{suffix}",
-            images["web"],
-            ["serve"],
+            env_worker,
             env_web,
+            s3_endpoint,
+            s3_bucket,
+            redis_ns.prefix,
         )
-        wait_until(lambda: http_ok(f"{s.web_url}/readyz"), timeout=90, message="web ready")
-        yield s
+        try:
+            containers.run(
+                f"s3t-migrate-{suffix}",
+                images["storage-api"],
+                ["migrate"],
+                env_storage_api,
+                detach=False,
+            )
+            containers.start(
+                f"s3t-storage-api-{suffix}",
+                images["storage-api"],
+                ["serve"],
+                env_storage_api,
+                ports.storage_api,
+            )
+            wait_until(
+                lambda: http_ok(f"{s.storage_api_url}/readyz"),
+                timeout=patience(starts=2),
+                message="storage-api ready",
+            )
+            s.start_worker(f"s3t-worker-{suffix}", ports.worker)
+            containers.run(f"s3t-beat-{suffix}", images["worker"], ["beat"], env_worker)
+            containers.start(
+                f"s3t-web-{suffix}",
+                images["web"],
+                ["serve"],
+                env_web,
+                ports.web,
+                ports.web_metrics,
+            )
+            wait_until(
+                lambda: http_ok(f"{s.web_url}/readyz"),
+                timeout=patience(starts=2),
+                message="web ready",
+            )
+        except BaseException:
+            containers.remove_all()  # a start on new ports begins from nothing
+            raise
+        return s
+
+    started = start_on_free_ports(4, start)
+    try:
+        yield started
     finally:
-        containers.remove_all()
+        started.containers.remove_all()
 
 
 # Run inside an image by its own python3: import every module of the service (Alembic's
@@ -528,17 +573,23 @@ def test_sigterm_to_the_worker_mid_job_loses_nothing(
     # the running job; a job not started yet stays on the queue for the next worker.
     run([podman, "kill", "--signal", "TERM", worker])
     wait_until(
-        lambda: not stack.containers.running(worker), timeout=90, message="worker exits on SIGTERM"
+        lambda: not stack.containers.running(worker),
+        timeout=patience(JOB_SECONDS),  # Celery's warm shutdown: the job in hand, then out
+        message="worker exits on SIGTERM",
     )
     code = run([podman, "inspect", "--format", "{{.State.ExitCode}}", worker]).strip()
     assert code == "0", stack.containers.logs(worker)[-3000:]
-    stack.start_worker(worker + "-2")
+    # on a port of its own: the first one's may have been taken since it let go of it
+    start_on_free_ports(1, lambda free: stack.start_worker(worker + "-2", free[0]))
 
     def purged() -> bool:
         return not any(visitor in key for key in backing_services.object_keys(client, stack.bucket))
 
     wait_until(
-        purged, timeout=120, interval=0.5, message="every object of the purged visitor deleted"
+        purged,
+        timeout=patience(2 * JOB_SECONDS, starts=2),  # the purge left queued, then a sweep's
+        interval=0.5,
+        message="every object of the purged visitor deleted",
     )
     assert api.get(f"/v1/visitors/{visitor}/items", params={"kind": "file"}).json()["items"] == []
 
@@ -571,19 +622,18 @@ KUBE_PLAY_LIMITS = {
 KUBE_PLAY_KINDS = {"Deployment", "ConfigMap", "Secret", "NetworkPolicy"}
 
 
-def test_dev_mode_rendering_runs_under_podman_kube_play(
-    podman: str,
-    images: dict[str, str],
-    helm: str,
+def kube_play_manifest(
+    release: str,
+    ports: Ports,
     database_url: str,
     redis_ns: backing_services.RedisNamespace,
     s3_endpoint: backing_services.S3Endpoint,
     s3_bucket: str,
-    artifacts_dir: Path,
-    tmp_path: Path,
-) -> None:
-    ports = Ports(storage_api=free_port(), web=free_port(), worker=free_port())
-    release = f"kp{uuid.uuid4().hex[:6]}"
+    helm: str,
+    workdir: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chart's dev-mode rendering as podman kube play can run it on the host network,
+    listening on `ports`: the documents, and the `migrate` init containers to run first."""
     values = {
         "environment": "development",
         "dev": {
@@ -627,7 +677,7 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
             "tag": IMAGE_TAG,
             "pullPolicy": "Never",
         }
-    values_file = tmp_path / "values.yaml"
+    values_file = workdir / f"{release}-values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     rendered = run([helm, "template", release, str(CHART), "-f", str(values_file)])
     docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in KUBE_PLAY_KINDS]
@@ -670,23 +720,83 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
             for key, value in doc["data"].items():
                 if value == storage_api_url:
                     doc["data"][key] = f"http://127.0.0.1:{ports.storage_api}"
-    manifest = tmp_path / "kube.yaml"
-    manifest.write_text(yaml.safe_dump_all(docs))
-    (artifacts_dir / "kube-play.yaml").write_text(manifest.read_text())
-    config = next(d["data"] for d in docs if d["kind"] == "ConfigMap")
+    return docs, migrations
+
+
+def release_containers(podman: str, release: str) -> list[str]:
+    listed = run([podman, "ps", "--all", "--format", "{{.Names}}", "--filter", f"name={release}"])
+    return listed.split()
+
+
+def test_dev_mode_rendering_runs_under_podman_kube_play(
+    podman: str,
+    images: dict[str, str],
+    helm: str,
+    database_url: str,
+    redis_ns: backing_services.RedisNamespace,
+    s3_endpoint: backing_services.S3Endpoint,
+    s3_bucket: str,
+    artifacts_dir: Path,
+    tmp_path: Path,
+) -> None:
+    def start(free: tuple[int, ...]) -> tuple[str, Path]:
+        """A release running and ready on `free` ports: web's URL and the manifest."""
+        ports = Ports(*free)
+        release = f"kp{uuid.uuid4().hex[:6]}"
+        docs, migrations = kube_play_manifest(
+            release, ports, database_url, redis_ns, s3_endpoint, s3_bucket, helm, tmp_path
+        )
+        manifest = tmp_path / f"{release}.yaml"
+        manifest.write_text(yaml.safe_dump_all(docs))
+        (artifacts_dir / "kube-play.yaml").write_text(manifest.read_text())
+        config = next(d["data"] for d in docs if d["kind"] == "ConfigMap")
+        try:
+            (migrate,) = migrations
+            assert migrate["args"] == ["migrate"]
+            env = {**config, **{e["name"]: e["value"] for e in migrate["env"]}}
+            Containers(podman, artifacts_dir / "logs").run(
+                f"{release}-migrate", migrate["image"], migrate["args"], env, detach=False
+            )
+            run([podman, "kube", "play", "--network", "host", str(manifest)], timeout=600)
+
+            def listening() -> bool:
+                bound = [
+                    container_listening_ports(podman, name)
+                    for name in release_containers(podman, release)
+                ]
+                return set(astuple(ports)) <= set().union(*bound)
+
+            wait_until(
+                listening,
+                timeout=patience(starts=3),
+                interval=1,
+                message="the pods' containers (kube play) listening",
+            )
+            web_url = f"http://127.0.0.1:{ports.web}"
+            wait_until(
+                lambda: http_ok(f"{web_url}/readyz"),
+                timeout=patience(starts=2),
+                message="web (kube play) ready",
+            )
+            assert http_ok(f"http://127.0.0.1:{ports.storage_api}/readyz")
+        except BaseException:
+            stop(release, manifest)  # a start on new ports begins from nothing
+            raise
+        return web_url, manifest
+
+    def stop(release: str, manifest: Path) -> None:
+        logs_dir = artifacts_dir / "logs" / "kube-play"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        pods = run(
+            [podman, "pod", "ps", "--format", "{{.Name}}", "--filter", f"name={release}"],
+            check=False,
+        )
+        for pod in pods.split():
+            (logs_dir / f"{pod}.log").write_text(run([podman, "pod", "logs", pod], check=False))
+        run([podman, "kube", "down", str(manifest)], check=False, timeout=300)
+
+    web_url, manifest = start_on_free_ports(4, start)
     try:
-        (migrate,) = migrations
-        assert migrate["args"] == ["migrate"]
-        env = {**config, **{e["name"]: e["value"] for e in migrate["env"]}}
-        Containers(podman, artifacts_dir / "logs").run(
-            f"{release}-migrate", migrate["image"], migrate["args"], env, detach=False
-        )
-        run([podman, "kube", "play", "--network", "host", str(manifest)], timeout=600)
-        web_url = f"http://127.0.0.1:{ports.web}"
-        wait_until(
-            lambda: http_ok(f"{web_url}/readyz"), timeout=180, message="web (kube play) ready"
-        )
-        assert http_ok(f"http://127.0.0.1:{ports.storage_api}/readyz")
         assert httpx.get(f"{web_url}/images", timeout=10).status_code == 200
         e2e = REPO_ROOT / "tests" / "e2e"
         if any(e2e.glob("test_*.py")):
@@ -712,12 +822,4 @@ def test_dev_mode_rendering_runs_under_podman_kube_play(
             (artifacts_dir / "e2e-against-kube-play.log").write_text(done.stdout + done.stderr)
             assert done.returncode == 0, done.stdout[-5000:]
     finally:
-        pods = run(
-            [podman, "pod", "ps", "--format", "{{.Name}}", "--filter", f"name={release}"],
-            check=False,
-        )
-        logs_dir = artifacts_dir / "logs" / "kube-play"
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        for pod in pods.split():
-            (logs_dir / f"{pod}.log").write_text(run([podman, "pod", "logs", pod], check=False))
-        run([podman, "kube", "down", str(manifest)], check=False, timeout=300)
+        stop(manifest.stem, manifest)

@@ -28,7 +28,7 @@ from s3tasks_testkit.balancer import (
     nginx_available,
     nginx_balancer,
 )
-from s3tasks_testkit.processes import bind_loopback, port_of
+from s3tasks_testkit.ports import refused_ports
 
 REQUESTS = 8  # round robin over two replicas: half of them meet the bad one first
 
@@ -99,15 +99,6 @@ def replica(*, loses_requests: bool = False) -> Iterator[_Replica]:
         thread.join(timeout=10)
 
 
-def refused_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused, as to a replica that
-    stopped."""
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return port
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _nginx() -> None:
     if not nginx_available():
@@ -128,7 +119,11 @@ def error_log(nginx: Balancer) -> str:
 
 
 def test_reads_sent_to_a_refused_replica_are_answered_by_the_next(tmp_path: Path) -> None:
-    with replica() as live, balancer([refused_port(), live.port], tmp_path) as (nginx, client):
+    with (
+        replica() as live,
+        refused_ports(1) as (dead,),
+        balancer([dead, live.port], tmp_path) as (nginx, client),
+    ):
         paths = [f"/images/{uuid.uuid4().hex}" for _ in range(REQUESTS)]
         for i, path in enumerate(paths):
             answer = client.head(path) if (i // 2) % 2 else client.get(path)
@@ -188,7 +183,11 @@ def test_a_write_refused_at_connect_reached_nobody_and_goes_to_the_next_once(
 ) -> None:
     """A refused connection carried no byte of the request, so passing it on cannot make it
     happen twice: nginx does (no `non_idempotent` needed), and the visitor sees no error."""
-    with replica() as live, balancer([refused_port(), live.port], tmp_path) as (nginx, client):
+    with (
+        replica() as live,
+        refused_ports(1) as (dead,),
+        balancer([dead, live.port], tmp_path) as (nginx, client),
+    ):
         paths = [f"/files/upload/{uuid.uuid4().hex}" for _ in range(REQUESTS)]
         for path in paths:
             assert client.post(path, content=b"y" * 4096).status_code == 201, path
@@ -201,7 +200,9 @@ def test_a_request_is_tried_on_at_most_the_configured_number_of_replicas(
 ) -> None:
     """Every replica gone: the visitor gets nginx's 502 after NEXT_UPSTREAM_TRIES attempts,
     not a walk over every port nor a wait."""
-    dead = [refused_port() for _ in range(NEXT_UPSTREAM_TRIES + 2)]
-    with balancer(dead, tmp_path) as (nginx, client):
+    with (
+        refused_ports(NEXT_UPSTREAM_TRIES + 2) as dead,
+        balancer(list(dead), tmp_path) as (nginx, client),
+    ):
         assert client.get("/images").status_code == 502
     assert error_log(nginx).count("Connection refused") == NEXT_UPSTREAM_TRIES

@@ -27,14 +27,19 @@ from s3tasks_testkit.web_visitor import WebVisitor
 STARTUP_BUDGET_SECONDS = 60
 #: `make run`'s sweep interval (startup.py)
 DEVSTACK_SWEEP_SECONDS = 5.0
+#: a limit of storage-api's exported before `make run`, far below its default (30/minute)
+EXPORTED_SESSIONS_PER_CLIENT = 3
 #: what the upload script sends: the site asks for JSON, so refusals come back as data
 SCRIPT_HEADERS = {"Accept": "application/json"}
 
 
 @contextmanager
-def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str]:
+def running_devstack(
+    tmp_path: Path, log_path: Path, *args: str, exported: dict[str, str] | None = None
+) -> Iterator[str]:
     """`s3tasks-devstack` with configured but unreachable services (so the embedded ones are
-    used); yields web's URL once announced, then stops it with Ctrl-C and checks it stopped."""
+    used) and the service settings `exported`, as a developer exports them before `make run`;
+    yields web's URL once announced, then stops it with Ctrl-C and checks it stopped."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -44,6 +49,7 @@ def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str
         "S3TASKS_S3_ENDPOINT": "http://127.0.0.1:1",
         "S3TASKS_DEVSTACK_DIR": str(tmp_path / "devstack"),
         "PYTHONUNBUFFERED": "1",
+        **(exported or {}),
     }
     env.pop("S3TASKS_TRANSFER_MODE", None)
     # as in a container or an `su` session: pgserver then asks platformdirs for a runtime
@@ -79,7 +85,8 @@ def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str
             yield url[0].removesuffix("/images")
         finally:
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=60)
+            # each service drains and stops in turn (ServiceProcess.stop grants 15 s)
+            code = proc.wait(timeout=patience(15))
     assert code == 0, log_path.read_text()
     assert "stopped" in log_path.read_text()
     with pytest.raises(httpx.TransportError):
@@ -89,7 +96,10 @@ def running_devstack(tmp_path: Path, log_path: Path, *args: str) -> Iterator[str
 @pytest.mark.slow
 def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts_dir: Path) -> None:
     log_path = artifacts_dir / "logs" / "devstack.log"
-    with running_devstack(tmp_path, log_path) as url:
+    exported = {
+        "STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT": f"{EXPORTED_SESSIONS_PER_CLIENT}/minute"
+    }
+    with running_devstack(tmp_path, log_path, exported=exported) as url:
         page = httpx.get(f"{url}/images", timeout=10)
         assert page.status_code == 200
         assert "My Images" in page.text
@@ -128,6 +138,15 @@ def test_devstack_serves_images_from_embedded_services(tmp_path: Path, artifacts
             interval=0.5,
             message="the worker's metrics",
         )
+
+        # the limit the developer exported is the one enforced: new visitors from this
+        # address (the first page above was one) are refused once it is reached
+        admitted = 1
+        while (answer := httpx.get(f"{url}/images", timeout=10)).status_code == 200:
+            admitted += 1
+            assert admitted <= EXPORTED_SESSIONS_PER_CLIENT, "the exported limit was not applied"
+        assert answer.status_code == 429, answer.text
+        assert "Too many new visitors came from your address" in answer.text
 
 
 @pytest.mark.slow

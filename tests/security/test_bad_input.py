@@ -19,7 +19,7 @@ import select
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -1035,12 +1035,14 @@ def test_slow_headers_are_cut_off_and_other_visitors_are_served(
     assert max(sent) < len(header), "a slow client finished its headers: the test proves nothing"
 
 
-# -- After everything: the invariant --------------------------------------------------------
+# -- After every case: the invariant ---------------------------------------------------------
 
 
-def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> None:
-    """Every case above deleted what it stored: after the sweep, the bucket is empty again,
-    no row dangles, no multipart upload is open, and the metrics say zero."""
+@pytest.fixture(scope="module", autouse=True)
+def every_case_deletes_what_it_stored(site: Site) -> Iterator[None]:
+    """After the module's last case, whatever the order they ran in: the sweep empties the
+    bucket again, no row dangles, no multipart upload is open, and the metrics say zero."""
+    yield
 
     def settled() -> bool:
         report = site.invariant()
@@ -1050,7 +1052,7 @@ def test_zz_after_the_suite_rows_objects_pages_and_metrics_agree(site: Site) -> 
         settled,
         timeout=sweep_patience(SWEEP_INTERVAL_SECONDS, jobs=2),
         interval=0.5,
-        message="the suite's leftovers to be deleted",
+        message="the cases' leftovers to be deleted",
     )
     report = site.invariant()
     assert report.problems == []

@@ -52,8 +52,9 @@ class Route:
 def post_routes() -> dict[str, Route]:
     """Every path web answers POST on, with its parameters as `{name}`."""
     with warnings.catch_warnings():
-        # Litestar 2.x warns of dependencies it infers from names (web's handlers rely on
-        # that); the suite turns warnings into errors, and this only reads the routes
+        # Litestar 2.x warns of path, query and body parameters it infers from names (web's
+        # handlers rely on that); the suite turns warnings into errors, and this only reads
+        # the routes
         warnings.simplefilter("ignore", LitestarDeprecationWarning)
         app = create_app(WebSettings(_env_file=None))
     return {

@@ -19,11 +19,11 @@ from markupsafe import Markup
 
 from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import Site, WebVisitor
-from s3tasks_web.shares.qr import qr_svg
+from s3tasks_web.pages.qr import qr_svg
 
 PUBLIC_URL = "https://s3tasks.example.org"
 _SHARE_URL = re.compile(r'class="share-url" type="text" value="([^"]*)"')
-#: the QR code's title in the owner's panel (shares/owner.py)
+#: the QR code's title in the owner's panel (pages/share_rows.py)
 QR_TITLE = "QR code of the link"
 
 FORGED = {

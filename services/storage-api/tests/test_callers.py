@@ -18,6 +18,7 @@ import pytest
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
+from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig
 from s3tasks_testkit.storage_api import Api, running_api, upload
@@ -203,7 +204,11 @@ def test_a_whole_stack_mid_rotation_works_and_logs_no_credential(stack: Stack) -
         return row == (0,) and not backing_services.object_keys(config.s3.client(), config.bucket)
 
     # the worker's purge job runs at once; a sweep tick (every second here) would do it too
-    wait_until(bucket_and_table_empty, timeout=60, message="the worker to delete the image")
+    wait_until(
+        bucket_and_table_empty,
+        timeout=sweep_patience(config.sweep_interval_seconds),
+        message="the worker to delete the image",
+    )
     with httpx.Client(base_url=stack.storage_api.url, timeout=30) as client:
         assert client.get("/v1/limits", headers=bearer(guess)).status_code == 401
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,22 +9,26 @@ import httpx
 import pytest
 
 from s3tasks_testkit.images import png
+from s3tasks_testkit.ports import refused_ports
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_testkit.stack import cli
 from s3tasks_testkit.storage_api import Api, upload
 
 
-def _closed_port() -> int:
-    """A loopback port with nothing listening: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    with refused_ports() as (port,):
+        yield port
 
 
 @pytest.fixture
-def degraded_api(api: Api, artifacts_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A second storage-api on the same database and bucket, with one dependency unreachable."""
-    broken: dict[str, str] = request.param
+def degraded_api(
+    api: Api, artifacts_dir: Path, refused_port: int, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A second storage-api on the same database and bucket, with one dependency unreachable
+    (`request.param`: the setting that names it, a URL template with the refused port)."""
+    setting, template = request.param
+    broken = {setting: template.format(port=refused_port)}
     sock = bind_loopback()
     env = {**api.config.storage_api_env(), **broken, "STORAGE_API_S3_CREATE_BUCKET": "false"}
     proc = ServiceProcess(
@@ -47,10 +50,8 @@ def _as_web(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.config.web_service_token}"}
 
 
-S3_DOWN = {"STORAGE_API_S3_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
-DATABASE_DOWN = {
-    "STORAGE_API_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x"
-}
+S3_DOWN = ("STORAGE_API_S3_ENDPOINT", "http://127.0.0.1:{port}")
+DATABASE_DOWN = ("STORAGE_API_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:{port}/x")
 
 
 @pytest.mark.parametrize("degraded_api", [S3_DOWN], ids=["s3-down"], indirect=True)

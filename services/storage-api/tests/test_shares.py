@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 
+from s3tasks_contracts import ProblemType
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.ratelimits import client_key
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys
@@ -213,7 +214,7 @@ def test_out_of_range_values_are_refused_in_words_and_nothing_is_created(
     resp = create(client, visitor, item_id, **body)
     assert resp.status_code == 400, resp.text
     problem = resp.json()
-    assert problem["type"] == "urn:s3tasks:problem:user-safe"  # web may show it as it is
+    assert problem["type"] == ProblemType.INVALID_INPUT  # web may show it as it is
     assert words in problem["detail"]
     assert share_rows(api, "item_id = %s", item_id) == []
 

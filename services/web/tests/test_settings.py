@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from s3tasks_servicekit.settings import describe_settings_error
+from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_web.settings import DEVELOPMENT_SECRET_KEY, WebSettings
 
@@ -139,7 +140,7 @@ def test_production_sets_hsts_and_secure_cookies(artifacts_dir: Path) -> None:
     )
     web.start()
     try:
-        web.wait_ready(f"{web.url}/healthz", timeout=60)
+        web.wait_ready(f"{web.url}/healthz", timeout=patience(starts=2))
         response = httpx.get(f"{web.url}/images", headers={"Accept": "text/html"})
         assert response.status_code == 503  # no storage-api: a friendly page, not a 500
         assert "Storage is unavailable" in response.text

@@ -24,7 +24,11 @@ from s3tasks_contracts import ItemKind, TransferMode, UploadCompletion, UploadSt
 from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageUnavailable
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
+from s3tasks_web.storage_api_client import (
+    SiteConfigurationCache,
+    StorageApiClient,
+    build_http_client,
+)
 
 VISITOR = "v" * 32
 ITEM = str(uuid4())
@@ -81,7 +85,7 @@ async def client_of(peer: ClosingPeer) -> AsyncIterator[StorageApiClient]:
     settings = WebSettings(storage_api_url=AnyHttpUrl(f"http://127.0.0.1:{port}"))
     http = build_http_client(settings)
     try:
-        yield StorageApiClient(http, settings.storage_api_base)
+        yield StorageApiClient(http, settings.storage_api_base, SiteConfigurationCache(60.0))
     finally:
         await http.close()
         server.close()

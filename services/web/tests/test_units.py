@@ -14,14 +14,14 @@ from uuid import uuid4
 import pytest
 from litestar import Request
 
-from s3tasks_contracts import USER_SAFE_PROBLEM, ItemKind, ListedItem
+from s3tasks_contracts import ItemKind, ListedItem, ProblemType
 from s3tasks_testkit import aio
 from s3tasks_web.errors import StorageRefused, UploadRejected
 from s3tasks_web.http.client_address import ClientAddresses, IPNetwork
+from s3tasks_web.http.share_paths import loggable_path
+from s3tasks_web.pages.qr import QR_CACHE_SIZE, qr_svg
 from s3tasks_web.pages.views import deleted_after, human_duration, item_view
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.shares.paths import loggable_path
-from s3tasks_web.shares.qr import QR_CACHE_SIZE, qr_svg
 from s3tasks_web.storage_api_client import _raise_for_problem
 from s3tasks_web.transfers.pacing import paced
 from s3tasks_web.uploads.multipart_stream import MultipartStream
@@ -150,9 +150,9 @@ def test_time_left_and_sizes_in_words() -> None:
 @pytest.mark.parametrize(
     ("problem", "shown"),
     [
-        # storage-api's own wording, marked as written for people: shown as it is
+        # storage-api's own wording, one of its refusal types: shown as it is
         (
-            {"type": USER_SAFE_PROBLEM, "title": "Invalid input", "status": 400,
+            {"type": ProblemType.INVALID_INPUT, "title": "Invalid input", "status": 400,
              "detail": "The filename is empty or not usable."},
             "The filename is empty or not usable.",
         ),

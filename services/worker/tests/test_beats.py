@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from s3tasks_testkit.patience import patience, sweep_patience
 from s3tasks_testkit.processes import ServiceProcess, wait_until
 from s3tasks_testkit.stack import cli
 
@@ -45,16 +46,21 @@ def test_two_beats_at_once_delete_every_expired_item_exactly_once(
         for beat in (first, second):
             wait_until(
                 lambda beat=beat: _sent_ticks(beat),  # type: ignore[misc]
-                timeout=60,
+                timeout=sweep_patience(1.0, jobs=0, starts=1),
                 message=f"{beat.name} to send ticks",
             )
         for _ in range(ITEMS // 4):
             deployment.upload_items(deployment.new_visitor(), files=4)
 
-        wait_until(deployment.all_gone, timeout=120, message="every expired item deleted")
+        # the last upload's TTL, then a sweep of each batch (the sweeps of two beats overlap)
+        wait_until(
+            deployment.all_gone,
+            timeout=sweep_patience(1.0 + 2, jobs=ITEMS // 4),
+            message="every expired item deleted",
+        )
         wait_until(
             lambda: deployment.worker_metrics().total_deleted() >= ITEMS,
-            timeout=30,
+            timeout=patience(),  # counted as each job ends: only the scrape lags
             message=f"the worker's metrics to count {ITEMS} deletions",
         )
         metrics = deployment.worker_metrics()

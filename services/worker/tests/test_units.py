@@ -20,7 +20,7 @@ from s3tasks_contracts import (
 )
 from s3tasks_servicekit.settings import SettingsError, load_settings
 from s3tasks_worker.app import beat_schedule, celery_config, create_celery_app
-from s3tasks_worker.client import StorageApiError
+from s3tasks_worker.client import InternalCallFailed
 from s3tasks_worker.settings import WorkerSettings
 from s3tasks_worker.tasks import TRANSIENT_ERRORS, DeletionTask
 
@@ -123,12 +123,12 @@ def test_each_job_retries_transient_errors_with_the_settings_numbers(
         (httpx.ConnectError("refused"), True),
         (httpx.ReadTimeout("slow"), True),
         (httpx.RemoteProtocolError("closed"), True),
-        (StorageApiError.for_answer(503, "storage unavailable"), True),
-        (StorageApiError.for_answer(500, "bug or outage"), True),
+        (InternalCallFailed.for_answer(503, "storage unavailable"), True),
+        (InternalCallFailed.for_answer(500, "bug or outage"), True),
         # a refused credential is not retried: it fails at once, counted and logged
-        (StorageApiError.for_answer(401, "wrong token"), False),
-        (StorageApiError.for_answer(403, "the other caller's token"), False),
-        (StorageApiError.for_answer(422, "bad request"), False),
+        (InternalCallFailed.for_answer(401, "wrong token"), False),
+        (InternalCallFailed.for_answer(403, "the other caller's token"), False),
+        (InternalCallFailed.for_answer(422, "bad request"), False),
         (ValueError("a bug"), False),
     ],
 )
@@ -139,7 +139,7 @@ def test_only_transient_errors_are_retried(error: Exception, transient: bool) ->
 @pytest.mark.parametrize("status", [401, 503])
 def test_a_storage_api_error_reaches_the_task_handlers_as_itself(status: int) -> None:
     """Celery hands a failed task's handlers the error if it pickles, else a wrapper."""
-    error = StorageApiError.for_answer(status, "refused or unavailable")
+    error = InternalCallFailed.for_answer(status, "refused or unavailable")
     assert get_pickleable_exception(error) is error
 
 

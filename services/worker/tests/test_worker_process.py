@@ -15,28 +15,24 @@ from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
 from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.patience import JOB_SECONDS, patience
+from s3tasks_testkit.ports import refused_ports
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of, wait_until
 from s3tasks_testkit.stack import StackConfig
 
 WORKER_SCRIPT = Path(sys.executable).with_name("s3tasks-worker")
 
 
-def refused_url() -> str:
-    """A loopback URL where nothing listens."""
-    sock = bind_loopback()
-    port = port_of(sock)
-    sock.close()
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
-def worker_env(stack_config: StackConfig) -> dict[str, str]:
-    return {
-        **stack_config.worker_env(refused_url()),
-        "WORKER_MAX_RETRIES": "2",
-        "WORKER_RETRY_BACKOFF_SECONDS": "1",
-        "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
-    }
+def worker_env(stack_config: StackConfig) -> Iterator[dict[str, str]]:
+    """The worker's settings, with storage-api at a loopback URL that refuses connections."""
+    with refused_ports() as (refused,):
+        yield {
+            **stack_config.worker_env(f"http://127.0.0.1:{refused}"),
+            "WORKER_MAX_RETRIES": "2",
+            "WORKER_RETRY_BACKOFF_SECONDS": "1",
+            "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        }
 
 
 @pytest.fixture
@@ -92,7 +88,8 @@ def test_an_unreachable_storage_api_is_retried_then_the_failure_is_counted(
 
     wait_until(
         lambda: scrape(worker.url).jobs("expired", "failure") == 1,
-        timeout=30,
+        # three attempts, each refused at once, and two backoffs of at most 1 s and 2 s
+        timeout=patience(1 + 2 + 3 * JOB_SECONDS),
         message="the job to give up after its retries",
     )
     metrics = scrape(worker.url)
@@ -105,7 +102,7 @@ def test_sigterm_stops_the_worker_gracefully_and_it_is_no_longer_ready(
     worker: ServiceProcess, worker_env: dict[str, str]
 ) -> None:
     worker.signal(signal.SIGTERM)
-    assert worker.wait_exit(timeout=60) == 0, worker.tail_log()
+    assert worker.wait_exit(timeout=patience(JOB_SECONDS)) == 0, worker.tail_log()
     assert probe("ready", worker_env) == 1
     assert not (Path(worker_env["WORKER_STATE_DIR"]) / "ready").exists()
 
@@ -117,7 +114,9 @@ def test_beat_is_live_for_its_probe(worker_env: dict[str, str], stack_config: St
     )
     beat.start()
     try:
-        wait_until(lambda: probe("live", env) == 0, timeout=30, message="beat to be live")
+        wait_until(
+            lambda: probe("live", env) == 0, timeout=patience(starts=1), message="beat to be live"
+        )
     finally:
         beat.stop()
 

@@ -54,7 +54,10 @@ class PurgeResult(_Model):
     hidden: int
 
 
-class Limits(_Model):
+class SiteConfiguration(_Model):
+    """What storage-api tells web about the site (`GET /v1/limits`): the limits visitors
+    meet, how long items live, and who carries the bytes (the transfer mode, the S3 origin)."""
+
     max_image_bytes: int
     max_file_bytes: int
     max_description_length: int

@@ -44,7 +44,7 @@ class ShareState(StrEnum):
 
 class ShareCreate(_Model):
     """A new link of the visitor's own item. Bounds are checked by storage-api, which answers
-    a refusal in words a visitor can read (a 400 of the user-safe problem type)."""
+    a refusal in words a visitor can read (a 400 of the invalid-input problem type)."""
 
     #: 1..MAX_SHARE_DOWNLOADS; none: unlimited until the link ends
     max_downloads: int | None = None

@@ -22,6 +22,9 @@ Environment (all optional):
   S3TASKS_IMAGE_TTL_SECONDS, S3TASKS_FILE_TTL_SECONDS   time until automatic deletion (900)
   S3TASKS_DEVSTACK_EMBEDDED=1   ignore the above services and use the embedded defaults
   S3TASKS_DEVSTACK_DIR     where logs and embedded data go (a fresh temporary directory)
+  STORAGE_API_*, WEB_*, WORKER_*   each service's own settings (.env.example): passed on
+                           over make run's choices; otherwise the services' defaults. Those
+                           that join the services together are make run's (options.WIRING)
 
 The services, processes and embedded backing services are started by s3tasks_testkit's
 code, the same that starts them for the tests and the benchmarks; this package is what only

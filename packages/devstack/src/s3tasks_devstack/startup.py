@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from s3tasks_devstack.options import DevstackOptions, configured, env_value
+from s3tasks_devstack.options import DevstackOptions, configured, env_value, exported_settings
 from s3tasks_devstack.s3 import (
     DEFAULT_BUCKET,
     check_browser_may_reach_s3,
@@ -26,7 +26,7 @@ from s3tasks_devstack.s3 import (
     s3_public_url,
     web_origins,
 )
-from s3tasks_testkit.backing_services import postgres_server, redis_server
+from s3tasks_testkit.backing_services import S3Endpoint, postgres_server, redis_server
 from s3tasks_testkit.processes import bind_loopback, port_of
 from s3tasks_testkit.stack import Stack, StackConfig, service_process
 
@@ -145,6 +145,44 @@ def _private_runtime_dir() -> None:
     atexit.register(shutil.rmtree, runtime_dir, ignore_errors=True)
 
 
+def devstack_config(
+    database_url: str,
+    redis_url: str,
+    s3: S3Endpoint,
+    bucket: str,
+    log_dir: Path,
+    options: DevstackOptions,
+    public_url: str,
+    origins: list[str],
+) -> StackConfig:
+    """How `make run` configures every service: joined to the backing services it chose and
+    to each other, `make run`'s own choices (TTLs, sweep interval), then every service
+    setting the developer exported over them. storage-api's limits are its documented
+    defaults or the developer's, never the tests' (the tests lift theirs in their own
+    StackConfig)."""
+    prefix = f"s3tasks-dev-{secrets.token_hex(3)}:"
+    return StackConfig(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        s3=s3,
+        bucket=bucket,
+        log_dir=log_dir,
+        web_service_token=secrets.token_urlsafe(24),
+        worker_service_token=secrets.token_urlsafe(24),
+        web_secret_key=secrets.token_urlsafe(32),
+        image_ttl_seconds=_ttl("S3TASKS_IMAGE_TTL_SECONDS"),
+        file_ttl_seconds=_ttl("S3TASKS_FILE_TTL_SECONDS"),
+        sweep_interval_seconds=5.0,
+        task_queue=f"{prefix}s3tasks",
+        transfer_mode=options.transfer_mode,
+        s3_public_url=public_url,
+        cors_origins=",".join(origins),
+        rate_limits={},
+        extra_env=exported_settings(os.environ),
+    )
+
+
 @contextmanager
 def devstack(options: DevstackOptions) -> Iterator[RunningStack]:
     """Start everything; yield the running stack once web answers."""
@@ -190,24 +228,8 @@ def devstack(options: DevstackOptions) -> Iterator[RunningStack]:
         else:
             log.info("transfer mode: proxy (web carries the bytes)")
 
-        prefix = f"s3tasks-dev-{secrets.token_hex(3)}:"
-        config = StackConfig(
-            database_url=database_url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            s3=s3,
-            bucket=bucket,
-            log_dir=log_dir,
-            web_service_token=secrets.token_urlsafe(24),
-            worker_service_token=secrets.token_urlsafe(24),
-            web_secret_key=secrets.token_urlsafe(32),
-            image_ttl_seconds=_ttl("S3TASKS_IMAGE_TTL_SECONDS"),
-            file_ttl_seconds=_ttl("S3TASKS_FILE_TTL_SECONDS"),
-            sweep_interval_seconds=5.0,
-            task_queue=f"{prefix}s3tasks",
-            transfer_mode=options.transfer_mode,
-            s3_public_url=public_url,
-            cors_origins=",".join(origins),
+        config = devstack_config(
+            database_url, redis_url, s3, bucket, log_dir, options, public_url, origins
         )
         stack = Stack(config)
         resources.callback(stack.stop_all)

@@ -28,14 +28,22 @@ class ServiceSettings(BaseSettings):
         env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
-    #: shared by every service, so it has no prefix
     environment: Environment = Field(
         default=Environment.DEVELOPMENT,
         validation_alias=AliasChoices(ENVIRONMENT_VARIABLE, "environment"),
+        description="development | production. Production turns on Secure cookies and HSTS, writes "
+        "JSON logs unless *_LOG_FORMAT says otherwise, and refuses the development "
+        "default secrets and any secret shorter than 32 characters",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: `json` for log shippers, `text` for people; unset: json in production, text otherwise
-    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="the least severe log records written"
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        examples=["text"],
+        description="`json` for log shippers, `text` for people; unset: json in production, text "
+        "otherwise",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

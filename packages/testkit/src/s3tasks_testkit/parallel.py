@@ -2,8 +2,13 @@
 
 Tests that share a stack (a fixture of module, package or a conftest's session scope) run on
 one worker, so the stack starts once (`group_of`); tests marked `heavy` (gigabytes, image
-builds, load runs) run one after the other on one worker, so that two of them never share the
-machine's cores and memory, and start first: they are the longest chain.
+builds, load runs) run one after the other in one of two lanes, each on one worker, and start
+first: they are the longest chains. The image builds and container runs (`containers`) are
+one lane, the load runs and large transfers the other: in one lane, a cold run's image builds
+(11 minutes for the compose run's set-up alone) made the lane the run's long pole, and the two
+kinds contend for different things (the builds for the disk and the package mirrors, the
+loads for loopback and the services' cores), so that at most two heavy tests share the
+machine.
 
 xdist's own `--dist loadgroup` reads `xdist_group` marks by rewriting node ids, which pytest 9
 no longer allows (ids are computed, not stored), so the marks have no effect. Here each worker
@@ -24,18 +29,20 @@ from typing import Any, Final
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-#: the group of the tests marked `heavy`
+#: the lanes of the tests marked `heavy`: those that build or run images, and the others
+CONTAINERS_GROUP: Final = "heavy-containers"
 HEAVY_GROUP: Final = "heavy"
+HEAVY_GROUPS: Final = frozenset({CONTAINERS_GROUP, HEAVY_GROUP})
 _GROUPS_FILE: Final = "s3tasks_groups_file"
 _groups_dir = pytest.StashKey[Path]()
 
 
 def group_of(item: pytest.Item) -> str | None:
-    """`heavy`; else where the widest fixture a test shares lives: the conftest's directory of a
-    session or package fixture, the test's module for a module fixture; None when it shares
-    nothing but the plugin's session (which every worker has)."""
+    """The lane of a `heavy` test; else where the widest fixture a test shares lives: the
+    conftest's directory of a session or package fixture, the test's module for a module
+    fixture; None when it shares nothing but the plugin's session (which every worker has)."""
     if item.get_closest_marker("heavy") is not None:
-        return HEAVY_GROUP
+        return CONTAINERS_GROUP if item.get_closest_marker("containers") else HEAVY_GROUP
     if not isinstance(item, pytest.Function):
         return None
     module = item.nodeid.split("::", 1)[0]
@@ -85,7 +92,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def rank(item: pytest.Item) -> tuple[bool, int]:
         group = groups[item.nodeid]
-        return group != HEAVY_GROUP, -sizes[group] if group is not None else 0
+        return group not in HEAVY_GROUPS, -sizes[group] if group is not None else 0
 
     items.sort(key=rank)
     # every worker collects the same tests: whichever writes last writes the same file

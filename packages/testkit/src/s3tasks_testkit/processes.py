@@ -1,4 +1,5 @@
-"""Child processes that serve on a socket made by the parent (port 0, no race)."""
+"""Child processes that serve on a socket made by the parent (port 0, no race; a child
+that binds its own goes through `ports.start_on_free_ports`)."""
 
 from __future__ import annotations
 
@@ -26,18 +27,6 @@ def bind_loopback() -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
-
-
-def free_loopback_port() -> int:
-    """A port the kernel just handed out on 127.0.0.1, for a child that binds its own socket
-    (nginx, a Ceph monitor, Redis). It cannot stay bound here, so another binder on loopback
-    may take it first: a small window, as with any fixed port. A child that takes a socket
-    gets one from `bind_loopback` instead, with no window at all."""
-    sock = bind_loopback()
-    try:
-        return port_of(sock)
-    finally:
-        sock.close()
 
 
 def port_of(sock: socket.socket) -> int:

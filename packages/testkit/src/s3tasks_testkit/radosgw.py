@@ -7,7 +7,8 @@ Ceph 16 (Debian's packages) has no cluster-less backend, so radosgw needs one mo
 OSD. All three run as plain child processes under a scratch directory of their own (config,
 keyrings, the monitor's store, the OSD's data), with their own fsid and cephx keys, and log
 into `log_dir`. The monitor's port comes from binding port 0 (it must be written into the
-monmap before the monitor runs; a port taken meanwhile means a retry on another); radosgw binds
+monmap before the monitor runs; a port taken meanwhile means a retry on another:
+`ports.start_on_free_ports`); radosgw binds
 port 0 itself and its port is read back from the kernel. The OSD picks free ports in Ceph's
 own range (6800-7300) on 127.0.0.1 and registers them with the monitor.
 No mgr runs: nothing here needs one, and `ceph df` would hang without it (never call it).
@@ -34,7 +35,13 @@ from minio.error import MinioException
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from s3tasks_testkit.backing_services import S3Endpoint
-from s3tasks_testkit.processes import ServiceProcess, free_loopback_port
+from s3tasks_testkit.ports import (
+    PortTaken,
+    listening_ports,
+    says_address_in_use,
+    start_on_free_ports,
+)
+from s3tasks_testkit.processes import ServiceProcess
 
 DEBIAN_PACKAGES: Final = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
 PROGRAMS: Final = (
@@ -52,8 +59,6 @@ ACCESS_KEY: Final = "s3tasks-test-access-key"
 SECRET_KEY: Final = "s3tasks-test-secret-key-not-secret"
 _GATEWAY: Final = "client.rgw.s3tasks"
 _POLL_SECONDS: Final = 0.1
-#: the monitor's port is chosen before it binds it; on a busy machine another process may win
-_START_ATTEMPTS: Final = 3
 
 Store = Literal["memstore", "bluestore"]
 
@@ -143,22 +148,32 @@ def ceph_cluster(log_dir: Path, options: CephOptions | None = None) -> Iterator[
     """The running cluster itself (its daemons and scratch directory), for tests of the kit."""
     opts = options or CephOptions()
     ensure_installed()
-    for attempt in range(1, _START_ATTEMPTS + 1):
-        with ExitStack() as es:
+
+    def start(ports: tuple[int, ...]) -> tuple[ExitStack, CephCluster]:
+        es = ExitStack()
+        try:
             scratch = _temporary_dir(es, None)
             block_dir = (
                 _temporary_dir(es, opts.bluestore_parent) if opts.bluestore_parent else scratch
             )
-            cluster = CephCluster(scratch, log_dir, opts, block_dir / "bluestore-block")
+            cluster = CephCluster(
+                scratch, log_dir, opts, block_dir / "bluestore-block", mon_port=ports[0]
+            )
             es.callback(cluster.stop)
             try:
                 cluster.start()
-            except CephStartError:
-                if attempt < _START_ATTEMPTS and cluster.lost_mon_port():
-                    continue  # another process took the port first: a new cluster, new port
+            except CephStartError as exc:
+                if cluster.lost_mon_port():
+                    raise PortTaken(str(exc)) from exc  # a new cluster, on a new port
                 raise
-            yield cluster
-            return
+        except BaseException:
+            es.close()
+            raise
+        return es, cluster
+
+    es, cluster = start_on_free_ports(1, start)
+    with es:
+        yield cluster
 
 
 @dataclass
@@ -169,6 +184,7 @@ class CephCluster:
     block_path: Path
     """bluestore's sparse file (unused with memstore)."""
     fsid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: the monitor's address must be known before it runs (monmap): it binds the port itself
     mon_port: int = 0
     mon: ServiceProcess | None = None
     osd: ServiceProcess | None = None
@@ -189,8 +205,6 @@ class CephCluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("run", "mon", "osd/ceph-0"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
-        # the monitor's address must be known before it runs: it binds the port itself
-        self.mon_port = free_loopback_port()
         self.conf.write_text(self._config())
         self._make_keyrings()
         self._start_mon()
@@ -221,7 +235,7 @@ class CephCluster:
         return (
             mon is not None
             and not mon.running
-            and "Address already in use" in _tail(mon.log_path, lines=200)
+            and says_address_in_use(_tail(mon.log_path, lines=200))
         )
 
     def stop(self) -> None:
@@ -503,29 +517,6 @@ def _temporary_dir(es: ExitStack, parent: Path | None) -> Path:
     path = Path(tempfile.mkdtemp(prefix="s3tasks-ceph-", dir=parent))
     es.callback(shutil.rmtree, path, ignore_errors=True)
     return path
-
-
-def listening_ports(pid: int) -> set[int]:
-    """TCP ports a process listens on, from /proc (its socket inodes in /proc/net/tcp)."""
-    inodes: set[str] = set()
-    try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return set()
-    for fd in fds:
-        try:
-            target = str(fd.readlink())
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports: set[int] = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        listening = fields[3] == "0A"
-        if listening and fields[9] in inodes:
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def _signed_request_ok(endpoint: S3Endpoint) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.backing_services import S3Endpoint, sqlalchemy_url
@@ -25,6 +26,20 @@ from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
 STREAMING_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
 #: the transfer mode of the stacks tests start (`proxy` or `direct`)
 TRANSFER_ENV = "S3TASKS_TEST_TRANSFER"
+
+
+#: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
+#: per-client and per-visitor limits are set out of reach (a test of a limit sets its own in
+#: `extra_env`, which comes after these)
+TEST_RATE_LIMITS: Final = {
+    "STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_RATE_LIMIT_UPLOAD_REQUESTS_PER_CLIENT": "1000000/minute",
+    "STORAGE_API_MAX_STORED_BYTES_PER_VISITOR": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,10 @@ class StackConfig:
     #: the pages' origins, written into the bucket's CORS rule (the tests' web ports are
     #: chosen when web starts, so any loopback port)
     cors_origins: str = "http://127.0.0.1:*,http://localhost:*"
+    #: storage-api's per-client and per-visitor limits: the tests' and benchmarks' own, out
+    #: of reach (`TEST_RATE_LIMITS`); `make run` sets none, so storage-api runs with its
+    #: documented defaults or what the developer exported
+    rate_limits: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -77,7 +96,7 @@ class StackConfig:
             # nothing balances the tests' single replicas: stop listening at SIGTERM (the
             # shutdown tests and the replicas harness set a delay)
             "STORAGE_API_SHUTDOWN_DELAY_SECONDS": "0",
-            **TEST_RATE_LIMITS,
+            **self.rate_limits,
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
@@ -106,20 +125,6 @@ class StackConfig:
             **STREAMING_MALLOC_ENV,
             **self.extra_env,
         }
-
-
-#: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
-#: per-client and per-visitor limits are set out of reach (a test of a limit sets its own in
-#: `extra_env`, which comes after these)
-TEST_RATE_LIMITS = {
-    "STORAGE_API_RATE_LIMIT_SESSIONS_PER_CLIENT": "1000000/minute",
-    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_CLIENT": "1000000/minute",
-    "STORAGE_API_RATE_LIMIT_UPLOADS_PER_VISITOR": "1000000/minute",
-    "STORAGE_API_RATE_LIMIT_SHARE_GRANTS_PER_CLIENT": "1000000/minute",
-    "STORAGE_API_RATE_LIMIT_SHARE_LINKS_PER_CLIENT": "1000000/minute",
-    "STORAGE_API_RATE_LIMIT_UPLOAD_REQUESTS_PER_CLIENT": "1000000/minute",
-    "STORAGE_API_MAX_STORED_BYTES_PER_VISITOR": "0",
-}
 
 
 def cli(script: str, *args: str) -> list[str]:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
+from s3tasks_storage_api.admission import AdmissionController
 from s3tasks_storage_api.callers import Credentials
 from s3tasks_storage_api.db.engine import (
     make_engine,
@@ -27,7 +28,7 @@ from s3tasks_storage_api.deletions.controllers import InternalDeletionsControlle
 from s3tasks_storage_api.deletions.service import DeletionService
 from s3tasks_storage_api.errors import StorageApiError, handle_unexpected, problem_details
 from s3tasks_storage_api.health.controllers import HealthController
-from s3tasks_storage_api.items.controllers import ItemsController, LimitsController
+from s3tasks_storage_api.items.controllers import ItemsController, SiteConfigurationController
 from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
 from s3tasks_storage_api.jobs.queue import CeleryJobQueue, JobQueue
@@ -38,7 +39,6 @@ from s3tasks_storage_api.observability.metrics import (
     UploadMetrics,
 )
 from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
-from s3tasks_storage_api.sessions import SessionsController
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.controllers import OwnerSharesController, PublicSharesController
 from s3tasks_storage_api.shares.service import ShareService
@@ -116,7 +116,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
     app = Litestar(
         route_handlers=[
             HealthController,
-            LimitsController,
+            SiteConfigurationController,
             ItemsController,
             UploadsController,
             LinksController,
@@ -125,7 +125,7 @@ def create_app(settings: StorageApiSettings, *, jobs: JobQueue | None = None) ->
             OwnerRequestsController,
             SenderRequestsController,
             InternalDeletionsController,
-            SessionsController,
+            AdmissionController,
         ],
         dependencies={
             "items": Provide(lambda: items, use_cache=True, sync_to_thread=False),

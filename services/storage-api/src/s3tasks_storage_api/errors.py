@@ -1,7 +1,8 @@
 """The service's exception hierarchy and its one mapping to RFC 9457 problem responses.
 
 Litestar's problem-details plugin renders every answer; this module only says which problem
-each exception is. A refusal that is said in more than one place is a class of its own with
+each exception is. Each refusal carries its own problem `type` from the contract, which
+callers match on; a refusal that is said in more than one place is a class of its own with
 its one message, so the same words cannot drift apart.
 """
 
@@ -20,24 +21,37 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from s3tasks_contracts.problems import USER_SAFE_PROBLEM
+from s3tasks_contracts.problems import REFUSALS, ProblemType, Refusal
 from s3tasks_servicekit.sizes import human_size
 
 logger = logging.getLogger(__name__)
 
 
 class StorageApiError(Exception):
-    """An error with a status and a message that is safe to show to a visitor."""
+    """A refusal with a message that is safe to show to a visitor. Its problem `type`,
+    status, title and (for a refusal that always says the same) its words are the contract's
+    (`s3tasks_contracts.problems.REFUSALS`)."""
 
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
+    problem_type: ClassVar[ProblemType] = ProblemType.INVALID_INPUT
     headers: ClassVar[Mapping[str, str]] = {}
-    #: the message of a refusal class that always says the same
+    #: the message of a refusal class that always says the same, where the contract has none
     message: ClassVar[str] = ""
 
     def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail if detail is not None else self.message
+        self.detail = detail if detail is not None else self.message or self.refusal().words
         super().__init__(self.detail)
+
+    @classmethod
+    def refusal(cls) -> Refusal:
+        return REFUSALS[cls.problem_type]
+
+    @property
+    def status(self) -> int:
+        return self.refusal().status
+
+    @property
+    def title(self) -> str:
+        return self.refusal().title
 
     def problem_headers(self) -> Mapping[str, str]:
         """Headers the answer carries besides the problem body."""
@@ -45,8 +59,7 @@ class StorageApiError(Exception):
 
 
 class InvalidInput(StorageApiError):
-    status = 400
-    title = "Invalid input"
+    problem_type = ProblemType.INVALID_INPUT
 
 
 class EmptyUpload(InvalidInput):
@@ -66,67 +79,81 @@ class NotSentInParts(InvalidInput):
 
 
 class Unauthorized(StorageApiError):
-    status = 401
-    title = "Unauthorized"
+    problem_type = ProblemType.UNAUTHORIZED
     headers = {"WWW-Authenticate": "Bearer"}
-    message = "A valid service credential is required."
 
 
 class Forbidden(StorageApiError):
-    status = 403
-    title = "Forbidden"
+    problem_type = ProblemType.FORBIDDEN
 
 
 class NotFound(StorageApiError):
-    status = 404
-    title = "Not found"
+    problem_type = ProblemType.NOT_FOUND
 
 
 class TooLarge(StorageApiError):
-    status = 413
-    title = "Too large"
+    problem_type = ProblemType.TOO_LARGE
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"The {what} is larger than {human_size(limit)}.")
 
 
 class UnsupportedImage(StorageApiError):
-    status = 415
-    title = "Not a supported image"
-    message = "This is not a JPEG, PNG, GIF or WebP image."
+    problem_type = ProblemType.UNSUPPORTED_IMAGE
 
 
 class BadImage(StorageApiError):
-    status = 422
-    title = "Unusable image"
+    problem_type = ProblemType.UNUSABLE_IMAGE
 
 
 class DeletedWhileUploading(StorageApiError):
-    status = 409
-    title = "Deleted"
-    message = "The upload was deleted by Delete all before it finished arriving."
+    problem_type = ProblemType.DELETED_WHILE_UPLOADING
 
 
-class UsedUp(StorageApiError):
-    status = 410
-    title = "Used up"
+class ShareGone(NotFound):
+    """A share link that does not open: one answer whatever ended it."""
+
+    problem_type = ProblemType.SHARE_GONE
+
+
+class ShareUsedUp(StorageApiError):
+    problem_type = ProblemType.SHARE_USED_UP
+
+
+class WrongPassword(Forbidden):
+    problem_type = ProblemType.WRONG_PASSWORD
+
+
+class GrantEnded(Forbidden):
+    problem_type = ProblemType.GRANT_ENDED
+
+
+class RequestGone(NotFound):
+    """An upload request that does not open: one answer whatever ended it."""
+
+    problem_type = ProblemType.REQUEST_GONE
+
+
+class RequestWrongPassword(Forbidden):
+    problem_type = ProblemType.REQUEST_WRONG_PASSWORD
 
 
 class RequestFilled(StorageApiError):
-    """An upload request has no room for this file: its files or its bytes are taken."""
+    """An upload request has no room for this file: its files are taken (this class) or
+    its bytes (`RequestBytesTaken`)."""
 
-    status = 409
-    title = "Request filled"
+    problem_type = ProblemType.REQUEST_FULL
+    #: which bound: `files` or `bytes` (the refusal's metric label)
+    reason: ClassVar[str] = "files"
 
-    def __init__(self, detail: str, reason: str) -> None:
-        super().__init__(detail)
-        #: which bound: `files` or `bytes` (the refusal's metric label)
-        self.reason = reason
+
+class RequestBytesTaken(RequestFilled):
+    problem_type = ProblemType.REQUEST_BYTES
+    reason = "bytes"
 
 
 class TooManyAttempts(StorageApiError):
-    status = 429
-    title = "Too many attempts"
+    problem_type = ProblemType.RATE_LIMITED
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
@@ -140,8 +167,7 @@ class QuotaReached(StorageApiError):
     """The visitor stores as much as one visitor may: the upload is refused until some of it
     expires (`retry_after`) or is deleted."""
 
-    status = 409
-    title = "Quota reached"
+    problem_type = ProblemType.QUOTA_REACHED
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
@@ -152,14 +178,13 @@ class QuotaReached(StorageApiError):
 
 
 class DependencyUnavailable(StorageApiError):
-    status = 503
-    title = "Storage unavailable"
+    problem_type = ProblemType.STORAGE_UNAVAILABLE
 
 
 def _service_problem(exc: StorageApiError) -> ProblemDetailsException:
     # our own wording, written for the visitor: web may show it as it is
     return ProblemDetailsException(
-        type_=USER_SAFE_PROBLEM,
+        type_=exc.problem_type.value,
         title=exc.title,
         status_code=exc.status,
         detail=exc.detail,

@@ -3,8 +3,10 @@
 Each limit is a moving window (`limits`' own, an atomic Lua script on Redis): no fixed window
 that lets twice the rate through across its edge, no counter in one process that a second
 replica would not see. A new limit is one member of `Limit` and one `rate_limit_<name>`
-setting. Every refusal is counted in `s3tasks_rate_limited_total{reason}` (the limit's name;
-the per-visitor quota of bytes stored counts there too, as `stored_bytes_per_visitor`).
+setting of type `RateLimit` (which validates it; `make generated` then documents it in
+`.env.example` and, once `templates/_data.tpl` passes it on, in the chart). Every refusal is
+counted in `s3tasks_rate_limited_total{reason}` (the limit's name; the per-visitor quota of
+bytes stored counts there too, as `stored_bytes_per_visitor`).
 
 Why storage-api and not web: web stays without state of its own (any replica serves any
 request, nothing to share between them) and already passes the client's address here; this

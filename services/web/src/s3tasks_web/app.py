@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, Router, get
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -18,30 +18,34 @@ from litestar.template import TemplateConfig
 
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
+from s3tasks_web.dependencies import (
+    Connections,
+    WebServices,
+    connect,
+    disconnect,
+    provide_storage,
+    web_state,
+)
 from s3tasks_web.health import HealthController
 from s3tasks_web.http.client_address import ClientAddresses
 from s3tasks_web.http.forms import TextRequest
 from s3tasks_web.http.lingering import LingeringCloseMiddleware
 from s3tasks_web.http.security_headers import security_headers_hook
+from s3tasks_web.http.share_paths import is_capability_path, loggable_path
 from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.controllers import items_controller
-from s3tasks_web.pages.errors import exception_handlers
+from s3tasks_web.pages.errors import ErrorPages
 from s3tasks_web.pages.kinds import FILES, IMAGES, KindPage
+from s3tasks_web.pages.qr import qr_svg
 from s3tasks_web.pages.routes import page_opt, provide_page
-from s3tasks_web.resources import (
-    AppResources,
-    provide_client,
-    provide_objects,
-    provide_resources,
-    provide_storage,
-    provide_visitor,
-)
 from s3tasks_web.settings import WebSettings
 from s3tasks_web.shares.owner import shares_controller
-from s3tasks_web.shares.paths import is_capability_path, loggable_path
 from s3tasks_web.shares.public import PublicShareController
-from s3tasks_web.shares.qr import qr_svg
-from s3tasks_web.storage_api_client import StorageApiClient, build_http_client
+from s3tasks_web.storage_api_client import (
+    SiteConfigurationCache,
+    StorageApiClient,
+    build_http_client,
+)
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.upload_requests.owner import OwnerRequestsController
@@ -49,7 +53,7 @@ from s3tasks_web.upload_requests.sender import SenderController
 from s3tasks_web.uploads.form import FormUploadController
 from s3tasks_web.uploads.parts import PartUploadsController
 from s3tasks_web.uploads.script import ScriptUploadsController
-from s3tasks_web.visitors.admission import admit_new_visitor
+from s3tasks_web.visitors.admission import AdmissionGuard, admission_guard
 from s3tasks_web.visitors.csrf import CSRF_QUERY_PARAM, CsrfTokens, csrf_guard
 from s3tasks_web.visitors.session import SessionCodec, SessionCookie
 
@@ -90,13 +94,14 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={digest}"
 
 
-def page_router(page: KindPage) -> Router:
+def page_router(page: KindPage, admission: AdmissionGuard) -> Router:
     """A page and everything below it: its own routes, its uploads. The router's `opt` says
     which page each of them belongs to (`pages/routes.py`)."""
     return Router(
         path=page.path,
         opt=page_opt(page),
-        guards=[admit_new_visitor],
+        guards=[admission],
+        dependencies={"page": Provide(provide_page, sync_to_thread=False)},
         route_handlers=[
             items_controller(page),
             shares_controller(page),
@@ -111,7 +116,10 @@ def page_router(page: KindPage) -> Router:
 
 def create_app(settings: WebSettings) -> Litestar:
     secret = settings.secret_key.get_secret_value()
-    resources = AppResources(
+    # storage-api's site configuration as last told: every storage-api client of this app
+    # shares it, and the pages' CSP reads its S3 origin with no request
+    site_configuration = SiteConfigurationCache(settings.limits_cache_seconds)
+    services = WebServices(
         settings=settings,
         session_cookie=SessionCookie(
             codec=SessionCodec(secret),
@@ -124,6 +132,7 @@ def create_app(settings: WebSettings) -> Litestar:
         upload_slots=UploadSlots(capacity=settings.max_concurrent_uploads),
         client_addresses=ClientAddresses(settings.client_address_header, settings.trusted_proxies),
     )
+    session_cookie = services.session_cookie
 
     @asynccontextmanager
     async def http_clients(app: Litestar) -> AsyncIterator[None]:
@@ -131,17 +140,12 @@ def create_app(settings: WebSettings) -> Litestar:
             build_http_client(settings) as http,
             build_object_http_client(settings) as object_http,
         ):
-            resources.storage = StorageApiClient(
-                http,
-                settings.storage_api_base,
-                limits_cache_seconds=settings.limits_cache_seconds,
-            )
-            resources.objects = ObjectClient(object_http)
+            storage = StorageApiClient(http, settings.storage_api_base, site_configuration)
+            connect(app.state, Connections(storage=storage, objects=ObjectClient(object_http)))
             try:
                 yield
             finally:
-                resources.storage = None
-                resources.objects = None
+                disconnect(app.state)
 
     assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js", "share.js")}
 
@@ -151,10 +155,8 @@ def create_app(settings: WebSettings) -> Litestar:
             csrf_param=CSRF_QUERY_PARAM,
             # the upload requests' panel draws its links' codes (pages/ knows no shares/)
             qr_svg=qr_svg,
-            csrf_token=lambda request: resources.csrf_tokens.token_for(
-                resources.session_cookie.load(request)
-            ),
-            flashes=lambda request: resources.session_cookie.load(request).pop_flashes(),
+            csrf_token=lambda request: services.csrf_tokens.token_for(session_cookie.load(request)),
+            flashes=lambda request: session_cookie.load(request).pop_flashes(),
         )
         # The templates ship with the package and never change while it runs: compile each
         # once now, and let no render stat every template file to see whether it changed.
@@ -163,15 +165,16 @@ def create_app(settings: WebSettings) -> Litestar:
             engine.engine.get_template(name)
 
     def s3_browser_origin() -> str | None:
-        return resources.storage.s3_browser_origin if resources.storage else None
+        return site_configuration.s3_browser_origin
 
+    admission = admission_guard(session_cookie, services.client_addresses, provide_storage)
     app = Litestar(
         route_handlers=[
             home,
             upload_too_large,
             HealthController,
-            page_router(IMAGES),
-            page_router(FILES),
+            page_router(IMAGES, admission),
+            page_router(FILES, admission),
             PublicShareController,
             SenderController,
             create_static_files_router(
@@ -183,15 +186,7 @@ def create_app(settings: WebSettings) -> Litestar:
                 include_in_schema=False,
             ),
         ],
-        dependencies={
-            "resources": Provide(provide_resources, sync_to_thread=False),
-            "page": Provide(provide_page, sync_to_thread=False),
-            "storage": Provide(provide_storage, sync_to_thread=False),
-            "objects": Provide(provide_objects, sync_to_thread=False),
-            "visitor": Provide(provide_visitor, sync_to_thread=False),
-            "client": Provide(provide_client, sync_to_thread=False),
-        },
-        guards=[csrf_guard],
+        guards=[csrf_guard(services.csrf_tokens, session_cookie)],
         # every form's fields (and the script's JSON) are UTF-8 or a 400 in words (http/forms.py)
         request_class=TextRequest,
         middleware=[LingeringCloseMiddleware()],
@@ -202,9 +197,9 @@ def create_app(settings: WebSettings) -> Litestar:
                 s3_browser_origin,
                 capability_path=is_capability_path,
             ),
-            resources.session_cookie.before_send_hook(sessionless=is_capability_path),
+            session_cookie.before_send_hook(sessionless=is_capability_path),
         ],
-        exception_handlers=exception_handlers(),
+        exception_handlers=ErrorPages(services.metrics, session_cookie).handlers(),
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
@@ -212,7 +207,7 @@ def create_app(settings: WebSettings) -> Litestar:
         ),
         lifespan=[http_clients],
         # `draining`: set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
-        state=State({"resources": resources, "draining": Draining()}),
+        state=web_state(services, draining=Draining()),
         request_max_body_size=SMALL_FORM_MAX_BYTES,
         openapi_config=None,
         logging_config=None,
@@ -222,7 +217,7 @@ def create_app(settings: WebSettings) -> Litestar:
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
     app.asgi_handler = RequestMiddleware(
         app.asgi_handler,
-        HttpMetrics(resources.metrics.registry, "web"),
+        HttpMetrics(services.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
         log_path=loggable_path,
         draining=app.state.draining,

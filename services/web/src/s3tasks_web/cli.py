@@ -15,6 +15,7 @@ from s3tasks_servicekit.memory import tune_allocator
 from s3tasks_servicekit.opsserver import Answer, OpsServer
 from s3tasks_servicekit.settings import settings_or_exit
 from s3tasks_web.app import create_app
+from s3tasks_web.dependencies import services_of
 from s3tasks_web.http.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
 from s3tasks_web.settings import WebSettings
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.json_logs)
     tune_allocator()  # every relayed piece from warm heap, not a fresh mmap (memory.py)
     app = create_app(settings)
-    registry = app.state.resources.metrics.registry
+    registry = services_of(app.state).metrics.registry
 
     def metrics() -> Answer:
         return HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from s3tasks_contracts import REFUSALS, ProblemType
+
 
 class WebError(Exception):
     """Something a visitor should be told about in plain words."""
@@ -110,11 +112,22 @@ class UploadRejected(WebError):
 
 
 class ShareRefused(WebError):
-    """storage-api refused a share link's page, grant or redeem, in words for whoever holds
-    the link: ended (404), used up (410), a wrong password or an expired grant (403), too many
-    password attempts (429, with the seconds to wait)."""
+    """A share link's page, grant or redeem refused, in words for whoever holds the link:
+    ended (404), used up (410), a wrong password or an expired grant (403), too many password
+    attempts (429, with the seconds to wait). Its status and, unless storage-api said them,
+    its words are the contract's for its problem type (`status_code`: an upload request's page
+    that ended with the answer to an upload, said with that answer's status)."""
 
-    def __init__(self, status_code: int, user_message: str, retry_after: int | None = None):
-        super().__init__(user_message)
-        self.status_code = status_code
+    def __init__(
+        self,
+        problem_type: ProblemType,
+        user_message: str | None = None,
+        retry_after: int | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        refusal = REFUSALS[problem_type]
+        super().__init__(user_message or refusal.words)
+        self.problem_type = problem_type
+        self.status_code = status_code if status_code is not None else refusal.status
         self.retry_after = retry_after

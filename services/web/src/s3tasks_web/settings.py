@@ -17,58 +17,104 @@ ENV_PREFIX = "WEB_"
 
 
 class WebSettings(ServiceSettings):
+    """web: the pages"""
+
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     storage_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
-    #: web's own credential for storage-api (one of STORAGE_API_WEB_TOKENS).
-    service_token: SecretStr = SecretStr(DEVELOPMENT_SERVICE_TOKEN)
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="signs the visitor session cookie and CSRF tokens (>= 32 random characters in "
+        "production)",
+    )
+    service_token: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SERVICE_TOKEN),
+        description="web's own credential for storage-api (one of STORAGE_API_WEB_TOKENS; >= 32 "
+        "characters in production)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    #: /metrics is served here, not on the public port (the ingress publishes that one).
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="/metrics is served only here, not on WEB_PORT (the public one, which the "
+        "ingress publishes); 0.0.0.0 in a container",
+    )
     metrics_port: int = Field(default=9101, ge=0, le=65535)
-    #: after SIGTERM: /readyz answers 503 at once, the listener closes this much later (while
-    #: endpoints and the ingress stop sending here; 0 where a preStop hook waited already),
-    #: then requests in flight (uploads and downloads streaming) have up to
-    #: `shutdown_drain_seconds` to finish before the process exits 0
-    shutdown_delay_seconds: float = Field(default=1.0, ge=0)
+    shutdown_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="SIGTERM: as storage-api's; uploads and downloads still streaming have the "
+        "drain bound (an upload in parts cut past it resumes from the parts S3 holds)",
+    )
     shutdown_drain_seconds: int = Field(default=30, ge=1)
 
-    #: a client must have sent a request's headers within this long, or is answered 408 and
-    #: hung up on (slowloris); uvicorn has no such limit of its own.
-    header_timeout_seconds: float = Field(default=15.0, gt=0)
+    header_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="a client must send a request's headers within this many seconds (slowloris), "
+        "else 408 (uvicorn has no such limit of its own)",
+    )
 
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
-    #: an upload whose body sends nothing for this long is refused (slow-body clients).
-    upload_idle_timeout_seconds: float = Field(default=30.0, gt=0)
-    #: after the grace period an upload must have averaged at least this rate, or it is cut
-    #: (408): a trickle of a byte a second defeats the idle timeout but not this.
-    upload_min_bytes_per_second: int = Field(default=1024, ge=1)
+    upload_idle_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="an upload whose body sends nothing for this many seconds is refused (408)",
+    )
+    upload_min_bytes_per_second: int = Field(
+        default=1024,
+        ge=1,
+        description="after the grace period an upload must average at least this many bytes a "
+        "second, or it is cut (408): a trickle of a byte a second never goes idle, but "
+        "is cut by this",
+    )
     upload_rate_grace_seconds: float = Field(default=30.0, gt=0)
-    #: no upload lasts longer than this, however fast; keep it below storage-api's
-    #: STORAGE_API_UPLOAD_DEADLINE_SECONDS (the row of a longer upload is swept meanwhile).
-    upload_max_seconds: float = Field(default=1800.0, gt=0)
-    #: uploads streamed at once by this process; one more is refused at once (503), so uploads
-    #: never take every connection to storage-api that pages and downloads need.
-    max_concurrent_uploads: int = Field(default=32, ge=1)
-    #: how long /v1/limits is reused before asking storage-api again.
-    limits_cache_seconds: float = Field(default=60.0, ge=0)
+    upload_max_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="no upload lasts longer than this, however fast; keep it below "
+        "STORAGE_API_UPLOAD_DEADLINE_SECONDS (the row of a longer upload is swept "
+        "meanwhile)",
+    )
+    max_concurrent_uploads: int = Field(
+        default=32,
+        ge=1,
+        description="uploads streamed at once by one web process; one more is refused at once "
+        "(503), so uploads never take every connection to storage-api that pages and "
+        "downloads need",
+    )
+    limits_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long storage-api's site configuration (/v1/limits: the limits and the "
+        "transfer mode) is reused before asking storage-api again",
+    )
 
-    #: the header a trusted proxy names the client in (e.g. X-Forwarded-For, X-Real-IP;
-    #: empty: none, the peer is the client). Read only from a peer in `trusted_proxies`.
-    client_address_header: str = ""
-    #: the networks of the proxies in front of web (comma-separated CIDRs): the per-client
-    #: limits (share-link password attempts among them) must count the real client
-    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
-    #: the site's address as visitors reach it (scheme://host[:port], e.g. https://... behind
-    #: a TLS ingress), for the share links shown to their owners (copy, QR code). Required in
-    #: production; empty in development: the address of web's own socket the owner's request
-    #: arrived at. Never a request's Host or X-Forwarded-* headers, which a client writes.
-    public_url: AnyHttpUrl | None = None
+    client_address_header: str = Field(
+        default="",
+        description="the client address the per-client limits count by (new visitors, uploads, "
+        "share-link grants and password attempts): the peer's, or, from a peer in "
+        "TRUSTED_PROXIES, this header's rightmost entry that is not a trusted proxy "
+        "(what the proxies added; a client's own entries lie to its left). Behind a "
+        "proxy, set both (e.g. X-Forwarded-For and the ingress's network), or every "
+        "visitor counts as the proxy",
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="the networks of the proxies in front of web (comma-separated CIDRs), whose "
+        "CLIENT_ADDRESS_HEADER is read",
+    )
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="the site's address as visitors reach it, scheme://host[:port] with no path "
+        "(https://... behind a TLS proxy): the share links and QR codes shown to owners"
+        " are made with it. Required when S3TASKS_ENV=production; empty in development:"
+        " the address of web's own socket the owner's request arrived at. Never a "
+        "request's Host or X-Forwarded-* headers, which a client writes",
+    )
 
     session_cookie_name: str = "s3tasks_session"
     session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)

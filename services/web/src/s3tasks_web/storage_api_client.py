@@ -14,18 +14,19 @@ from pydantic import ValidationError
 from yarl import URL
 
 from s3tasks_contracts import (
-    USER_SAFE_PROBLEM,
+    REQUEST_REFUSALS,
+    SHARE_REFUSALS,
     ContentLink,
     GrantRequest,
     ItemKind,
     ItemList,
     ItemOut,
-    Limits,
     LinkVariant,
     NewSession,
     PartLinks,
     PartRequest,
     Problem,
+    ProblemType,
     PurgeResult,
     RedeemRequest,
     RequestCreate,
@@ -43,6 +44,7 @@ from s3tasks_contracts import (
     ShareLookup,
     ShareOut,
     ShareView,
+    SiteConfiguration,
     StoredParts,
     TransferMode,
     UploadCompletion,
@@ -55,6 +57,9 @@ from s3tasks_web.outbound import pooled_session
 from s3tasks_web.settings import WebSettings
 
 log = logging.getLogger(__name__)
+
+#: a link's refusals, for whoever holds it (a share link's, an upload request's)
+_LINK_REFUSALS = SHARE_REFUSALS | REQUEST_REFUSALS
 
 #: storage-api could not be reached, dropped the connection or did not answer in time
 _UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -80,18 +85,39 @@ def build_http_client(settings: WebSettings) -> aiohttp.ClientSession:
     return pooled_session(settings, {"Authorization": f"Bearer {token}"})
 
 
+class SiteConfigurationCache:
+    """storage-api's site configuration (limits, TTLs, the transfer mode and the S3 origin),
+    reused for `seconds` before storage-api is asked again: it changes only when storage-api
+    is reconfigured, and nearly every request needs some of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._held: tuple[float, SiteConfiguration] | None = None
+
+    @property
+    def s3_browser_origin(self) -> str | None:
+        """The S3 origin of `direct` mode, as last told (no request: pages' CSP needs it)."""
+        return self._held[1].s3_browser_origin if self._held is not None else None
+
+    def fresh(self, now: float) -> SiteConfiguration | None:
+        if self._held is not None and now - self._held[0] < self._seconds:
+            return self._held[1]
+        return None
+
+    def keep(self, now: float, configuration: SiteConfiguration) -> None:
+        self._held = (now, configuration)
+
+
 class StorageApiClient:
     def __init__(
         self,
         http: aiohttp.ClientSession,
         base_url: str,
-        *,
-        limits_cache_seconds: float = 60.0,
+        site_configuration: SiteConfigurationCache,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
-        self._limits_cache_seconds = limits_cache_seconds
-        self._limits: tuple[float, Limits] | None = None
+        self._site = site_configuration
 
     async def ready(self) -> bool:
         try:
@@ -104,18 +130,20 @@ class StorageApiClient:
         except _UNREACHABLE:
             return False
 
-    @property
-    def s3_browser_origin(self) -> str | None:
-        """The S3 origin of `direct` mode, as last told (no request: pages' CSP needs it)."""
-        return self._limits[1].s3_browser_origin if self._limits is not None else None
-
-    async def limits(self) -> Limits:
+    async def site_configuration(self) -> SiteConfiguration:
+        """The site's limits and transfer mode, from the cache while it is fresh."""
         now = time.monotonic()
-        if self._limits is not None and now - self._limits[0] < self._limits_cache_seconds:
-            return self._limits[1]
-        limits = Limits.model_validate(await self._json("GET", "/v1/limits"))
-        self._limits = (now, limits)
-        return limits
+        held = self._site.fresh(now)
+        if held is not None:
+            return held
+        body = await self._json("GET", "/v1/limits")
+        configuration = SiteConfiguration.model_validate(body)
+        self._site.keep(now, configuration)
+        return configuration
+
+    async def transfer_mode(self) -> TransferMode:
+        """Who carries the bytes of uploads and downloads (`direct`: the browser)."""
+        return (await self.site_configuration()).transfer_mode
 
     async def list_items(self, visitor_id: str, kind: ItemKind) -> ItemList:
         body = await self._json("GET", _items_path(visitor_id), params={"kind": kind.value})
@@ -292,18 +320,19 @@ class StorageApiClient:
         *,
         retry_safe: bool = False,
     ) -> object:
-        """A public call of a link (a share link's, an upload request's): its refusals are for
-        whoever holds the link (ShareRefused); a 403 in other words than storage-api's own for
-        people is web's credential."""
+        """A public call of a link (a share link's, an upload request's): its refusals of the
+        link (`SHARE_REFUSALS`, `REQUEST_REFUSALS`) are for whoever holds the link
+        (ShareRefused); any other is web's (its credential, say)."""
         payload = request.model_dump(mode="json")
         status, body, retry_after = await self._request(
             "POST", path, json=payload, retry_safe=retry_safe
         )
         if 200 <= status < 300:
             return _decoded(body)
-        detail = _user_safe_detail(body)
-        if status in (403, 404, 410, 429) and detail:
-            raise ShareRefused(status, detail, retry_after)
+        problem = _problem(body)
+        refusal = problem.refusal if problem is not None else None
+        if problem is not None and refusal in _LINK_REFUSALS:
+            raise ShareRefused(refusal, problem.detail, retry_after)
         _raise_for_problem(status, body, retry_after)
         raise StorageUnavailable  # pragma: no cover - _raise_for_problem always raises here
 
@@ -388,13 +417,11 @@ def _sent_path(item_id: str) -> str:
     return f"/v1/upload-requests/uploads/{quote(item_id, safe='')}"
 
 
-def _user_safe_detail(body: bytes) -> str:
-    """storage-api's own words for people, if the problem says it has some."""
+def _problem(body: bytes) -> Problem | None:
     try:
-        problem = Problem.model_validate_json(body)
+        return Problem.model_validate_json(body)
     except ValidationError:
-        return ""
-    return problem.detail if problem.type == USER_SAFE_PROBLEM else ""
+        return None
 
 
 def _trace_headers() -> dict[str, str]:
@@ -402,8 +429,9 @@ def _trace_headers() -> dict[str, str]:
     return {"X-Request-ID": request_id} if request_id else {}
 
 
-#: the `reason` web counts a refused upload under, by the title of storage-api's problem
-_REASONS = {"Quota reached": "quota", "Too many attempts": "rate_limited"}
+#: the `reason` web counts a refused upload under, by storage-api's problem type (others: by
+#: status, `pages/errors.py`)
+_REASONS = {ProblemType.QUOTA_REACHED: "quota", ProblemType.RATE_LIMITED: "rate_limited"}
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -423,14 +451,11 @@ def _raise_for_problem(status: int, body: bytes, retry_after: int | None = None)
             status,
         )
         raise StorageUnavailable
-    detail = ""
-    try:
-        problem = Problem.model_validate_json(body)
-    except ValidationError:
-        problem = None
-    if problem is not None and problem.type == USER_SAFE_PROBLEM:
-        detail = problem.detail  # storage-api's own wording for people, nothing else
-    reason = _REASONS.get(problem.title) if problem is not None else None
+    problem = _problem(body)
+    refusal = problem.refusal if problem is not None else None
+    # storage-api's own wording for people (a problem of one of its refusal types), nothing else
+    detail = problem.detail if problem is not None and refusal is not None else ""
+    reason = _REASONS.get(refusal) if refusal is not None else None
     if not detail:
         detail = _FALLBACK_MESSAGES.get(status, "That request was refused.")
     raise StorageRefused(status, detail, reason=reason, retry_after=retry_after)

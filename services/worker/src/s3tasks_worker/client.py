@@ -11,7 +11,7 @@ DELETIONS_PATH = "/v1/internal/deletions"
 RECONCILE_PATH = "/v1/internal/reconcile"
 
 
-class StorageApiError(Exception):
+class InternalCallFailed(Exception):
     """storage-api answered, but not with a report."""
 
     def __init__(self, status_code: int, detail: str) -> None:
@@ -19,25 +19,25 @@ class StorageApiError(Exception):
         self.status_code = status_code
         self.detail = detail
 
-    def __reduce__(self) -> tuple[type[StorageApiError], tuple[int, str]]:
+    def __reduce__(self) -> tuple[type[InternalCallFailed], tuple[int, str]]:
         # Celery pickles a task's error for its handlers and logs; without this they would see a
         # wrapper around the error's repr (the default rebuilds from the message alone)
         return type(self), (self.status_code, self.detail)
 
     @classmethod
-    def for_answer(cls, status_code: int, detail: str) -> StorageApiError:
-        error = StorageApiUnavailable if status_code >= 500 else StorageApiError
+    def for_answer(cls, status_code: int, detail: str) -> InternalCallFailed:
+        error = InternalApiUnavailable if status_code >= 500 else InternalCallFailed
         return error(status_code, detail)
 
 
-class StorageApiUnavailable(StorageApiError):
+class InternalApiUnavailable(InternalCallFailed):
     """storage-api answered 5xx: down, overloaded or failing for now, so a retry may succeed.
 
     A 4xx is not: a refused credential (401, 403) or request (422) stays refused.
     """
 
 
-class StorageApiClient:
+class InternalApiClient:
     """One pooled HTTP client per process; a prefork child makes its own after the fork."""
 
     def __init__(self, settings: WorkerSettings, transport: httpx.BaseTransport | None = None):
@@ -64,5 +64,5 @@ class StorageApiClient:
     def _post(self, path: str, payload: dict[str, object], request_id: str) -> bytes:
         response = self._http.post(path, json=payload, headers={"X-Request-ID": request_id})
         if response.status_code != httpx.codes.OK:
-            raise StorageApiError.for_answer(response.status_code, response.text[:500])
+            raise InternalCallFailed.for_answer(response.status_code, response.text[:500])
         return response.content

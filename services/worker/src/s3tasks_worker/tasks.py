@@ -28,7 +28,7 @@ from s3tasks_contracts import (
     DeletionRequest,
     ReconcileRequest,
 )
-from s3tasks_worker.client import StorageApiClient, StorageApiUnavailable
+from s3tasks_worker.client import InternalApiClient, InternalApiUnavailable
 from s3tasks_worker.metrics import DeletionMetrics, JobOutcome
 from s3tasks_worker.settings import WorkerSettings
 
@@ -39,7 +39,7 @@ JOB_CONTEXT = "s3tasks_job_context"
 
 #: Errors that may go away by themselves: storage-api unreachable, timing out or answering
 #: 5xx. Nothing else is retried; a refused credential (401, 403) or request fails at once.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, StorageApiUnavailable)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, InternalApiUnavailable)
 
 
 @dataclass
@@ -48,13 +48,13 @@ class JobContext:
 
     settings: WorkerSettings
     metrics: DeletionMetrics
-    _client: StorageApiClient | None = field(default=None, init=False)
+    _client: InternalApiClient | None = field(default=None, init=False)
     _client_pid: int | None = field(default=None, init=False)
 
-    def storage_api(self) -> StorageApiClient:
+    def storage_api(self) -> InternalApiClient:
         # A connection pool must not cross a fork: each pool process makes its own.
         if self._client is None or self._client_pid != os.getpid():
-            self._client = StorageApiClient(self.settings)
+            self._client = InternalApiClient(self.settings)
             self._client_pid = os.getpid()
         return self._client
 

@@ -10,7 +10,7 @@ from litestar import Controller, delete, get
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from s3tasks_contracts import VISITOR_ID_PATTERN, ItemKind, ItemList, Limits, PurgeResult
+from s3tasks_contracts import VISITOR_ID_PATTERN, ItemKind, ItemList, PurgeResult, SiteConfiguration
 from s3tasks_storage_api.callers import Caller, only
 from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
@@ -20,14 +20,15 @@ VisitorId = Annotated[
 ]
 
 
-class LimitsController(Controller):
+class SiteConfigurationController(Controller):
+    #: its path is from when it held the limits only; web and the tests ask here
     path = "/v1/limits"
     guards = [only(Caller.WEB)]
     tags = ["items"]
 
     @get("/", sync_to_thread=False)
-    def limits(self, items: ItemService) -> Limits:
-        return items.limits()
+    def site_configuration(self, items: ItemService) -> SiteConfiguration:
+        return items.site_configuration()
 
 
 class ItemsController(Controller):

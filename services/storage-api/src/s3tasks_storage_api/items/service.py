@@ -9,7 +9,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from s3tasks_contracts import DeletionReason, ItemKind, ItemOut, Limits, TransferMode
+from s3tasks_contracts import DeletionReason, ItemKind, ItemOut, SiteConfiguration, TransferMode
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
@@ -42,9 +42,9 @@ class ItemService:
         self._store = store
         self._jobs = jobs
 
-    def limits(self) -> Limits:
+    def site_configuration(self) -> SiteConfiguration:
         s = self._settings
-        return Limits(
+        return SiteConfiguration(
             max_image_bytes=s.max_image_bytes,
             max_file_bytes=s.max_file_bytes,
             max_description_length=s.max_description_length,

@@ -13,9 +13,11 @@ from litestar import Controller, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from s3tasks_contracts import (
+    REFUSALS,
     ContentLink,
     GrantRequest,
     Problem,
+    ProblemType,
     RedeemRequest,
     ShareCreate,
     ShareGrant,
@@ -26,14 +28,7 @@ from s3tasks_contracts import (
 )
 from s3tasks_storage_api.callers import Caller, only
 from s3tasks_storage_api.items.controllers import VisitorId
-from s3tasks_storage_api.shares.service import (
-    GONE,
-    GRANT_ENDED,
-    TOO_MANY_ATTEMPTS,
-    USED_UP,
-    WRONG_PASSWORD,
-    ShareService,
-)
+from s3tasks_storage_api.shares.service import TOO_MANY_ATTEMPTS, ShareService
 
 
 def _problem(detail: str) -> ResponseSpec:
@@ -45,7 +40,11 @@ def _problem(detail: str) -> ResponseSpec:
     )
 
 
-_ENDED = {404: _problem(GONE), 410: _problem(USED_UP)}
+def _refusal(problem_type: ProblemType) -> ResponseSpec:
+    return _problem(REFUSALS[problem_type].words)
+
+
+_ENDED = {404: _refusal(ProblemType.SHARE_GONE), 410: _refusal(ProblemType.SHARE_USED_UP)}
 
 
 class OwnerSharesController(Controller):
@@ -94,7 +93,7 @@ class PublicSharesController(Controller):
         sync_to_thread=True,
         responses={
             **_ENDED,
-            403: _problem(WRONG_PASSWORD),
+            403: _refusal(ProblemType.WRONG_PASSWORD),
             429: _problem(f"{TOO_MANY_ATTEMPTS} (with Retry-After)"),
         },
     )
@@ -108,7 +107,7 @@ class PublicSharesController(Controller):
         "/redeem",
         status_code=200,
         sync_to_thread=True,
-        responses={403: _problem(GRANT_ENDED), 404: _problem(GONE)},
+        responses={403: _refusal(ProblemType.GRANT_ENDED), 404: _refusal(ProblemType.SHARE_GONE)},
     )
     def redeem(self, shares: ShareService, data: RedeemRequest) -> ContentLink:
         """A presigned GET within a grant (the download starting, resumed or ranged), not

@@ -42,11 +42,13 @@ from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ShareLink
 from s3tasks_storage_api.db.repository import LinkRow
 from s3tasks_storage_api.errors import (
-    Forbidden,
+    GrantEnded,
     InvalidInput,
     NotFound,
+    ShareGone,
+    ShareUsedUp,
     TooManyAttempts,
-    UsedUp,
+    WrongPassword,
 )
 from s3tasks_storage_api.items.naming import content_disposition
 from s3tasks_storage_api.items.service import THUMBNAIL_CONTENT_TYPE
@@ -60,9 +62,6 @@ from s3tasks_storage_api.transfers.service import Signers
 
 logger = logging.getLogger(__name__)
 
-GONE = "This link does not exist or has expired."
-USED_UP = "This link has been used up: it allowed no more downloads."
-WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
 TOO_MANY_ATTEMPTS = "Too many password attempts. Please wait a minute and try again."
 TOO_MANY_GRANTS = (
     "Too many downloads from your address in a short time (at most {limit}). "
@@ -75,7 +74,6 @@ TOO_MANY_LINKS = (
 #: what every share download says to caches, whatever the object's own metadata: a link can
 #: be stopped, used up or password-protected, so no cache may answer for it
 SHARE_DOWNLOAD_CACHE_CONTROL = "private, no-store"
-GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
 #: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
@@ -189,7 +187,7 @@ class ShareService:
         link, item, now = self._open(request.token)
         left = _left(link)
         if left == 0:
-            raise UsedUp(USED_UP)
+            raise ShareUsedUp()
         protected = link.password_hash is not None
         preview = None
         if item.kind is ItemKind.IMAGE and item.thumbnail_key and not protected:
@@ -234,9 +232,9 @@ class ShareService:
             ended = self._find(request.token)
             if ended is not None and _left(ended[0]) == 0:
                 self._metrics.download(kind, ShareOutcome.USED_UP)
-                raise UsedUp(USED_UP)
+                raise ShareUsedUp()
             self._metrics.download(kind, ShareOutcome.GONE)
-            raise NotFound(GONE)
+            raise ShareGone()
         self._metrics.download(granted.kind, ShareOutcome.GRANTED)
         grant_until = min(
             int(time.time()) + self._settings.share_grant_seconds,
@@ -269,11 +267,11 @@ class ShareService:
             request.grant, request.token, client_key(request.client), time.time()
         )
         if grant is None:
-            raise Forbidden(GRANT_ENDED)
+            raise GrantEnded()
         with transaction(self._sessions) as session:
             item = ShareRepository(session).alive_for_redeem(grant.share_id, grant.item_id)
         if item is None:
-            raise NotFound(GONE)
+            raise ShareGone()
         url, expires_at = self._sign(
             item.object_key,
             item.content_type,
@@ -309,7 +307,7 @@ class ShareService:
         found = self._find(token)
         if found is None:
             logger.debug("share link %s: none open", log_id(token))
-            raise NotFound(GONE)
+            raise ShareGone()
         return found
 
     def _check_password(
@@ -333,7 +331,7 @@ class ShareService:
         if password is None or not self._password_matches(link.password_hash, password):
             self._limits.count(Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id))
             self._metrics.download(kind, ShareOutcome.WRONG_PASSWORD)
-            raise Forbidden(WRONG_PASSWORD)
+            raise WrongPassword()
 
     def _hash(self, password: str) -> str:
         self._metrics.password_hashes.labels("hash").inc()
@@ -366,7 +364,7 @@ class ShareService:
         if until is not None:
             valid = until - signed_at
             if valid < timedelta(seconds=1):
-                raise Forbidden(GRANT_ENDED)  # it ended while being redeemed
+                raise GrantEnded()  # it ended while being redeemed
         url = self._signers.for_(via).get_url(
             key,
             valid_for=valid,

@@ -42,7 +42,9 @@ from s3tasks_storage_api.errors import (
     NotFound,
     NotSentInParts,
     QuotaReached,
+    RequestBytesTaken,
     RequestFilled,
+    RequestGone,
     StorageApiError,
     TooLarge,
     UploadNotArrived,
@@ -76,9 +78,6 @@ UPLOADS_CLIENT = (
     "Too many uploads came from your address in a short time (at most {limit}). "
     "Please try again in {wait}."
 )
-#: what every upload request that does not open answers, whatever ended it
-REQUEST_GONE = "This link does not exist or has expired."
-REQUEST_FILES_TAKEN = "This request has received all the files it asked for."
 UPLOADS_VISITOR = (
     "You have started too many uploads in a short time (at most {limit}). "
     "Please try again in {wait}."
@@ -419,14 +418,13 @@ class TransferService:
         request = requests.get(request_id)
         now = repo.now()
         if request is None or request.ended_at is not None or request.expires_at <= now:
-            raise NotFound(REQUEST_GONE)
+            raise RequestGone
         if request.files_received >= request.max_files:
-            raise RequestFilled(REQUEST_FILES_TAKEN, "files")
+            raise RequestFilled
         left = request.max_bytes - request.bytes_received
-        raise RequestFilled(
+        raise RequestBytesTaken(
             f"This file ({human_size(size)}) does not fit in what the request has left "
-            f"({human_size(left)}).",
-            "bytes",
+            f"({human_size(left)})."
         )
 
     def _uploading(self, visitor_id: str, item_id: UUID, through: UUID | None = None) -> Item:
@@ -451,12 +449,12 @@ class TransferService:
         kind = row.kind
         # what is checked and counted is what is served: the served key is written only by
         # S3's CompleteMultipartUpload (one-shot: the upload id is gone after it) or by us,
-        # from the staging key a POST policy writes to (it may be written again, anytime)
+        # from the staging key a POST policy writes to (and may write again, at any time)
         source = row.object_key
         if row.upload_id is not None:
             self._finish_multipart(row, completion)
         elif row.staging_key is not None and kind is ItemKind.IMAGE:
-            source = row.staging_key  # read once below, written to the served key checked
+            source = row.staging_key  # read once below, its checked bytes written to be served
         elif row.staging_key is not None and not self._store.copy(row.staging_key, source):
             raise UploadNotArrived()
         found = self._store.stat(source)
@@ -502,7 +500,7 @@ class TransferService:
         """The staging object, once copied: nothing reads it again. Left behind, reconcile
         and the bucket's lifecycle rule remove it."""
         try:
-            self._store.delete_many([key])
+            self._store.delete(key)
         except StorageFailure:
             logger.warning("could not delete staging object %s; reconcile removes it", key)
 

@@ -48,10 +48,12 @@ from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import UploadRequest
 from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.errors import (
-    Forbidden,
     InvalidInput,
     NotFound,
+    RequestBytesTaken,
     RequestFilled,
+    RequestGone,
+    RequestWrongPassword,
 )
 from s3tasks_storage_api.items.naming import clean_description
 from s3tasks_storage_api.observability.metrics import RequestMetrics
@@ -60,16 +62,10 @@ from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.service import (
     PASSWORDS,
     TOO_MANY_ATTEMPTS,
-    WRONG_PASSWORD,
     normalised_password,
 )
 from s3tasks_storage_api.shares.tokens import ShareKeys, log_id, token_hash
-from s3tasks_storage_api.transfers.service import (
-    REQUEST_FILES_TAKEN,
-    REQUEST_GONE,
-    Received,
-    TransferService,
-)
+from s3tasks_storage_api.transfers.service import Received, TransferService
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +192,7 @@ class UploadRequestService:
         if _state(row, now) is RequestState.FULFILLED:
             # used up: the same page as every other end (a finished upload is told so by its
             # own answer, not by this page)
-            raise NotFound(REQUEST_GONE)
+            raise RequestGone
         unlocked = row.password_hash is None
         if not unlocked and request.password is not None:
             self._check_password(row, request.client, request.password)
@@ -237,12 +233,11 @@ class UploadRequestService:
                 f"The note must be at most {MAX_SENDER_NOTE_LENGTH} characters long."
             )
         if row.files_received >= row.max_files:
-            raise RequestFilled(REQUEST_FILES_TAKEN, "files")
+            raise RequestFilled
         left = row.max_bytes - row.bytes_received
         if (sent.upload.size_bytes or 1) > left:
-            raise RequestFilled(
-                f"This file does not fit in what the request has left ({human_size(left)}).",
-                "bytes",
+            raise RequestBytesTaken(
+                f"This file does not fit in what the request has left ({human_size(left)})."
             )
         return row, _clean_text(sent.note, "The note")
 
@@ -263,8 +258,8 @@ class UploadRequestService:
         the upload started is found all the same, so its upload is refused and removed now."""
         row = self._matching(sent.token)
         if row is None:
-            self._metrics.refused(NotFound(REQUEST_GONE))
-            raise NotFound(REQUEST_GONE)
+            self._metrics.refused(RequestGone())
+            raise RequestGone
         try:
             item = self._transfers.complete(
                 row.visitor_id, item_id, UploadCompletion(parts=sent.parts), through=row.id
@@ -313,7 +308,7 @@ class UploadRequestService:
                 found = UploadRequestRepository(session).find_open(token_hash(token))
         if found is None or not self._keys.matches(token, found[0].id, found[0].nonce):
             logger.debug("upload request %s: none open", log_id(token))
-            raise NotFound(REQUEST_GONE)
+            raise RequestGone
         return found
 
     def _check_password(self, row: UploadRequest, client: str | None, password: str | None) -> None:
@@ -327,7 +322,7 @@ class UploadRequestService:
         self._limits.refuse_if_full(Limit.SHARE_ATTEMPTS_PER_LINK, str(row.id), TOO_MANY_ATTEMPTS)
         if password is None or not self._password_matches(row.password_hash, password):
             self._limits.count(Limit.SHARE_ATTEMPTS_PER_LINK, str(row.id))
-            raise Forbidden(WRONG_PASSWORD)
+            raise RequestWrongPassword
 
     def _hash(self, password: str) -> str:
         self._metrics.password_hashes.labels("hash").inc()

@@ -9,21 +9,19 @@ Uploading to either is `uploads/`'s.
 from __future__ import annotations
 
 from litestar import Controller, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.response import Response, Template
 
+from s3tasks_web.dependencies import provide_objects, provide_storage, provide_visitor, services_of
 from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.http.site import site_url
 from s3tasks_web.pages.items import VisitorItems
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
-from s3tasks_web.resources import (
-    provide_objects,
-    provide_resources,
-    provide_storage,
-    provide_visitor,
-)
-from s3tasks_web.shares.owner import site_url
+
+#: everything a page's routes need (`provide_items`)
+ItemsDep = NamedDependency[VisitorItems]
 
 
 def items_controller(kind_page: KindPage) -> type[Controller]:
@@ -35,11 +33,13 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
         Litestar resolves several independent dependencies of a handler in an anyio task
         group per request (a tenth of web's CPU per page view in a profile of bench case 6),
         one without any."""
+        state = request.app.state
         return VisitorItems(
             kind_page,
-            provide_storage(request.app.state),
-            provide_objects(request.app.state),
+            provide_storage(state),
+            provide_objects(state),
             provide_visitor(request),
+            services_of(state).settings,
         )
 
     class ItemsController(Controller):
@@ -48,19 +48,18 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
         dependencies = {"items": Provide(provide_items, sync_to_thread=False)}
 
         @get("/", name=kind_page.plural)
-        async def page(self, request: WebRequest, items: VisitorItems) -> Template:
-            resources = provide_resources(request.app.state)
-            context = await items.page_context(site_url(request, resources))
+        async def page(self, request: WebRequest, items: ItemsDep) -> Template:
+            context = await items.page_context(site_url(request, items.settings))
             return Template(kind_page.template, context=context)
 
         @post("/delete", status_code=303, opt=FORM_ROUTE)
-        async def delete_all(self, request: WebRequest, items: VisitorItems) -> Response[object]:
+        async def delete_all(self, request: WebRequest, items: ItemsDep) -> Response[object]:
             await items.purge(request)
             return back_to(request, kind_page.path)
 
         @get("/{item_id:str}" + kind_page.content_leaf)
         async def content(
-            self, request: WebRequest, items: VisitorItems, item_id: str
+            self, request: WebRequest, items: ItemsDep, item_id: str
         ) -> Response[object]:
             return await items.stream_content(request, item_id, thumbnail=False)
 
@@ -68,7 +67,7 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
 
             @get("/{item_id:str}/thumbnail")
             async def thumbnail(
-                self, request: WebRequest, items: VisitorItems, item_id: str
+                self, request: WebRequest, items: ItemsDep, item_id: str
             ) -> Response[object]:
                 return await items.stream_content(request, item_id, thumbnail=True)
 

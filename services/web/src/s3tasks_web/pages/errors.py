@@ -13,15 +13,28 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
+from s3tasks_contracts import REFUSALS, ProblemType
 from s3tasks_web.errors import CsrfRejected, StorageUnavailable, WebError
 from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.http.share_paths import is_capability_path
+from s3tasks_web.observability.metrics import WebMetrics
 from s3tasks_web.pages.responses import back_to, wants_json
 from s3tasks_web.pages.routes import route_role
-from s3tasks_web.resources import provide_resources
-from s3tasks_web.shares.paths import SHARE_GONE, is_capability_path
+from s3tasks_web.visitors.session import SessionCookie
 
 log = logging.getLogger(__name__)
 
+#: what every link that does not open answers, whatever ended it, as storage-api says it
+_SHARE_GONE = REFUSALS[ProblemType.SHARE_GONE].words
+
+#: the title of an error page, by status
+_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    416: "Not in the file",
+    429: "Too many requests",
+    503: "Storage unavailable",
+}
 #: the `outcome` of a refused upload, by status, where the error names none of its own.
 _OUTCOMES = {
     400: "bad_request",
@@ -35,15 +48,6 @@ _OUTCOMES = {
     500: "error",
     503: "storage_unavailable",
 }
-
-
-def _count_refused_upload(request: WebRequest, status: int, reason: str | None) -> None:
-    """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
-    reader, storage-api, an unexpected error), so an operator sees each one with its reason."""
-    role = route_role(request)
-    if role is not None and role.upload_step:
-        outcome = reason or _OUTCOMES.get(status, "refused")
-        provide_resources(request.app.state).metrics.record_upload(role.page.kind, outcome)
 
 
 def _form_page(request: WebRequest) -> str | None:
@@ -66,52 +70,59 @@ def _error_page(
     return page
 
 
-def handle_web_error(request: WebRequest, exc: WebError) -> Response[object]:
-    if isinstance(exc, StorageUnavailable):
-        log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
-    _count_refused_upload(request, exc.status_code, exc.reason)
-    page = _form_page(request)
-    if page is not None and not isinstance(exc, CsrfRejected):
-        visitor = provide_resources(request.app.state).session_cookie.load(request)
-        visitor.flash("error", exc.user_message)
-        response = back_to(request, page, status_code=exc.status_code)
-    else:
-        titles = {
-            403: "Not allowed",
-            404: "Not found",
-            416: "Not in the file",
-            429: "Too many requests",
-            503: "Storage unavailable",
+class ErrorPages:
+    """web's exception handlers, given the metrics they count refused uploads in and the
+    session cookie a refused form's flash message goes into."""
+
+    def __init__(self, metrics: WebMetrics, session_cookie: SessionCookie) -> None:
+        self._metrics = metrics
+        self._session_cookie = session_cookie
+
+    def handlers(self) -> ExceptionHandlersMap:
+        return {
+            WebError: self.web_error,
+            HTTPException: self.http_exception,
+            Exception: self.unexpected,
         }
-        title = titles.get(exc.status_code, "Sorry")
-        response = _error_page(request, exc.status_code, exc.user_message, title)
-    response.headers.update(exc.response_headers())
-    if exc.close_connection:
-        # the server closes the connection after this answer instead of reading the rest
-        response.headers["Connection"] = "close"
-    return response
 
+    def _count_refused_upload(self, request: WebRequest, status: int, reason: str | None) -> None:
+        """Every refused upload is counted here, whatever refused it (the CSRF guard, the form
+        reader, storage-api, an unexpected error), so an operator sees each one with its
+        reason."""
+        role = route_role(request)
+        if role is not None and role.upload_step:
+            outcome = reason or _OUTCOMES.get(status, "refused")
+            self._metrics.record_upload(role.page.kind, outcome)
 
-def handle_http_exception(request: WebRequest, exc: HTTPException) -> Response[object]:
-    _count_refused_upload(request, exc.status_code, None)
-    if isinstance(exc, NotFoundException):
-        if is_capability_path(request.url.path):
-            # below /s/ and /r/ every miss is the ended link's page: nothing to tell tokens
-            # apart by
-            return _error_page(request, 404, SHARE_GONE, "Link not found")
-        return _error_page(request, 404, "There is no page at this address.", "Not found")
-    return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
+    def web_error(self, request: WebRequest, exc: WebError) -> Response[object]:
+        if isinstance(exc, StorageUnavailable):
+            log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
+        self._count_refused_upload(request, exc.status_code, exc.reason)
+        page = _form_page(request)
+        if page is not None and not isinstance(exc, CsrfRejected):
+            visitor = self._session_cookie.load(request)
+            visitor.flash("error", exc.user_message)
+            response = back_to(request, page, status_code=exc.status_code)
+        else:
+            title = _TITLES.get(exc.status_code, "Sorry")
+            response = _error_page(request, exc.status_code, exc.user_message, title)
+        response.headers.update(exc.response_headers())
+        if exc.close_connection:
+            # the server closes the connection after this answer instead of reading the rest
+            response.headers["Connection"] = "close"
+        return response
 
+    def http_exception(self, request: WebRequest, exc: HTTPException) -> Response[object]:
+        self._count_refused_upload(request, exc.status_code, None)
+        if isinstance(exc, NotFoundException):
+            if is_capability_path(request.url.path):
+                # below /s/ and /r/ every miss is the ended link's page: nothing to tell tokens
+                # apart by
+                return _error_page(request, 404, _SHARE_GONE, "Link not found")
+            return _error_page(request, 404, "There is no page at this address.", "Not found")
+        return _error_page(request, exc.status_code, str(exc.detail), "Sorry")
 
-def handle_unexpected(request: WebRequest, exc: Exception) -> Response[object]:
-    log.exception("unexpected error", exc_info=exc)
-    _count_refused_upload(request, 500, "error")
-    return _error_page(request, 500, WebError.user_message, "Sorry")
-
-
-def exception_handlers() -> ExceptionHandlersMap:
-    return {
-        WebError: handle_web_error,
-        HTTPException: handle_http_exception,
-        Exception: handle_unexpected,
-    }
+    def unexpected(self, request: WebRequest, exc: Exception) -> Response[object]:
+        log.exception("unexpected error", exc_info=exc)
+        self._count_refused_upload(request, 500, "error")
+        return _error_page(request, 500, WebError.user_message, "Sorry")

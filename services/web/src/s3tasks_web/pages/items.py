@@ -10,14 +10,15 @@ from uuid import UUID
 
 from litestar.response import Redirect, Response
 
-from s3tasks_contracts import ItemKind, ItemList, Limits, LinkVariant, TransferMode
+from s3tasks_contracts import ItemKind, ItemList, LinkVariant, SiteConfiguration, TransferMode
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.requests import MIB, received_through, request_quota, request_rows
+from s3tasks_web.pages.share_rows import share_rows
 from s3tasks_web.pages.views import ItemView, deleted_after, item_views
-from s3tasks_web.shares.owner import share_rows
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
@@ -32,12 +33,13 @@ class VisitorItems:
     storage: StorageApiClient
     objects: ObjectClient
     visitor: VisitorSession
+    settings: WebSettings
 
     async def page_context(self, site: str) -> dict[str, Any]:
         """Everything the page shows, from one call to storage-api (the limits are cached):
         the items, their share links and, in `direct` mode, the S3 links they load by."""
         listing = await self.storage.list_items(self.visitor.visitor_id, self.page.kind)
-        limits = await self.storage.limits()
+        limits = await self.storage.site_configuration()
         max_bytes = self.page.max_bytes(limits)
         views = item_views(listing)
         # My Images shares each image; My Files offers (and shares) its latest file only,
@@ -62,7 +64,7 @@ class VisitorItems:
         }
 
     async def _requests(
-        self, listing: ItemList, views: list[ItemView], limits: Limits, site: str
+        self, listing: ItemList, views: list[ItemView], limits: SiteConfiguration, site: str
     ) -> tuple[list[ItemView], dict[str, Any]]:
         """My Files' upload requests, and its files marked with the request they came by."""
         rows = request_rows(await self.storage.list_requests(self.visitor.visitor_id), site)
@@ -99,7 +101,7 @@ class VisitorItems:
         except ValueError:
             raise ItemNotFound from None
         variant = LinkVariant.THUMBNAIL if thumbnail else LinkVariant.CONTENT
-        mode = (await self.storage.limits()).transfer_mode
+        mode = await self.storage.transfer_mode()
         link = await self.storage.link(self.visitor.visitor_id, item_id, variant, mode)
         if mode is TransferMode.DIRECT:
             # the link is the visitor's own for a few minutes: not for shared caches

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from s3tasks_contracts import ItemKind, Limits
+from s3tasks_contracts import ItemKind, SiteConfiguration
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class KindPage:
     #: what the file picker offers (empty: anything); storage-api sniffs the bytes regardless.
     accept: str
     #: the largest upload storage-api accepts, from its limits.
-    max_bytes: Callable[[Limits], int]
+    max_bytes: Callable[[SiteConfiguration], int]
     #: how long after its upload an item is deleted, from storage-api's limits.
-    ttl_seconds: Callable[[Limits], int]
+    ttl_seconds: Callable[[SiteConfiguration], int]
 
     def count(self, number: int) -> str:
         """'1 image', '3 images', '0 images'."""

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from s3tasks_contracts import (
     MAX_REQUESTED_FILES,
-    Limits,
     ListedItem,
     RequestList,
     RequestOut,
     RequestState,
+    SiteConfiguration,
 )
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.pages.views import human_duration
@@ -78,6 +78,6 @@ def received_through(item: ListedItem, rows: list[RequestRow]) -> str | None:
     return names.get(str(item.received_through), "an upload request that has ended")
 
 
-def request_quota(limits: Limits) -> int:
+def request_quota(limits: SiteConfiguration) -> int:
     """The most one request may ask for: what the owner may store (the page states it)."""
     return limits.max_stored_bytes_per_visitor or limits.max_file_bytes * MAX_REQUESTED_FILES

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from litestar.di import NamedDependency
+
 from s3tasks_web.http.connections import WebConnection, WebRequest
 from s3tasks_web.pages.kinds import KindPage
 
@@ -56,3 +58,7 @@ def provide_page(request: WebRequest) -> KindPage:
     """The page of the route a handler serves (only routes below a page's router ask)."""
     page: KindPage = request.route_handler.opt[PAGE]
     return page
+
+
+#: a handler's page (`provide_page`, declared on each page's router)
+PageDep = NamedDependency[KindPage]

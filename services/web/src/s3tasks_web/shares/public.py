@@ -24,8 +24,10 @@ from litestar.response import Redirect, Response, Template
 
 from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
+    REFUSALS,
     GrantRequest,
     ItemKind,
+    ProblemType,
     RedeemRequest,
     ShareLookup,
     ShareView,
@@ -33,17 +35,15 @@ from s3tasks_contracts import (
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
+from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE, ClientDep, ObjectsDep, StorageDep
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.http.share_paths import share_path
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.shares.paths import SHARE_GONE, share_path
 from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.visitors.csrf import NO_SESSION
 
-WRONG_PASSWORD = "Wrong password."  # noqa: S105 - the refusal's words
-GRANT_ENDED = "This download is no longer valid. Please open the link again."
 #: a share download is for one client once: no cache, private or shared, may answer for it
 SHARE_CACHE_CONTROL = "private, no-store"
 #: a grant is storage-api's `<32 hex>.<32 hex>.<seconds>.<mac>`: anything longer is no grant
@@ -59,7 +59,7 @@ _TITLES = {
 def _checked(token: str) -> str:
     """A well-formed token, or the page every ended link answers (storage-api is not asked)."""
     if not is_valid_share_token(token):
-        raise ShareRefused(404, SHARE_GONE)
+        raise ShareRefused(ProblemType.SHARE_GONE)
     return token
 
 
@@ -118,11 +118,12 @@ class PublicShareController(Controller):
     path = "/s"
     tags = ["shares"]
     opt = {NO_SESSION: True}
+    dependencies = {**STORAGE, **OBJECTS, **CLIENT}
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageApiClient, token: str) -> Template:
-        mode = (await storage.limits()).transfer_mode
+    async def page(self, storage: StorageDep, token: str) -> Template:
+        mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
         return Template("share.html", context=_view_context(token, view, mode))
 
@@ -130,8 +131,8 @@ class PublicShareController(Controller):
     async def download(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        client: str,
+        storage: StorageDep,
+        client: ClientDep,
         token: str,
     ) -> Response[object]:
         """One counted download: the Download button, with the password if the link has one."""
@@ -139,16 +140,18 @@ class PublicShareController(Controller):
         form = await request.form()
         sent = form.get("password")
         password = sent if isinstance(sent, str) and sent else None
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         if password is not None and len(password) > MAX_SHARE_PASSWORD_LENGTH:
             # longer than any password of a link: wrong, without asking (and hashing) for it
-            return await _password_form(storage, token, mode, WRONG_PASSWORD)
+            return await _password_form(
+                storage, token, mode, REFUSALS[ProblemType.WRONG_PASSWORD].words
+            )
         try:
             grant = await storage.grant_share(
                 GrantRequest(token=token, password=password, client=client)
             )
         except ShareRefused as refused:
-            if refused.status_code != 403:
+            if refused.problem_type is not ProblemType.WRONG_PASSWORD:
                 raise
             return await _password_form(storage, token, mode, refused.user_message)
         # through web in `direct` mode too: S3 cannot check who follows its link, web can
@@ -159,9 +162,9 @@ class PublicShareController(Controller):
     async def redeemed(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        client: str,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        client: ClientDep,
         token: str,
         grant: str = "",
     ) -> Response[object]:
@@ -169,8 +172,8 @@ class PublicShareController(Controller):
         requests) from the client it was granted to: redeemed, never counted."""
         _checked(token)
         if not grant or len(grant) > _MAX_GRANT or not grant.isascii():
-            raise ShareRefused(403, GRANT_ENDED)
-        mode = (await storage.limits()).transfer_mode
+            raise ShareRefused(ProblemType.GRANT_ENDED)
+        mode = await storage.transfer_mode()
         link = await storage.redeem_share(
             RedeemRequest(grant=grant, token=token, client=client, via=mode)
         )
@@ -182,19 +185,19 @@ class PublicShareController(Controller):
 
     @get("/{token:str}/preview")
     async def preview(
-        self, request: WebRequest, storage: StorageApiClient, objects: ObjectClient, token: str
+        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: str
     ) -> Response[object]:
         """An image link's thumbnail through web (`proxy` mode): not counted."""
         view = await storage.look_up_share(
             ShareLookup(token=_checked(token), via=TransferMode.PROXY)
         )
         if view.preview_url is None:
-            raise ShareRefused(404, SHARE_GONE)
+            raise ShareRefused(ProblemType.SHARE_GONE)
         return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
-    async def state(self, storage: StorageApiClient, token: str) -> None:
+    async def state(self, storage: StorageDep, token: str) -> None:
         """A HEAD (link checkers, download managers) learns whether the link opens, and is
         never a download: no grant is asked for, nothing is counted."""
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))

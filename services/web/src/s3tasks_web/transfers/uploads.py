@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,11 +69,16 @@ async def send_in_parts(
     filename: str,
     description: str,
     body: AsyncIterator[bytes],
+    max_bytes: int,
     client: str,
 ) -> Stored_co:
     """web's one hop: the form's file part goes to S3 as a multipart upload whose part URLs
     storage-api signs, then storage-api checks what arrived and marks it stored. Any failure
-    aborts the upload, so S3 keeps no parts and the visitor keeps no half an item."""
+    aborts the upload, so S3 keeps no parts and the visitor keeps no half an item.
+
+    `body` stops past `max_bytes` (the kind's limit): no part beyond the last one that limit
+    needs is sent, and storage-api signs none (the size is not known before the form's file
+    part has arrived, so it declares none)."""
     ticket = await steps.start(
         UploadStart(
             kind=kind,
@@ -84,11 +90,14 @@ async def send_in_parts(
     )
     item_id = str(ticket.item_id)
     assert ticket.part_size is not None  # noqa: S101 - proxy tickets always carry it
+    last = max(1, math.ceil(max_bytes / ticket.part_size))
+
+    async def sign(numbers: list[int]) -> dict[int, str]:
+        numbers = [n for n in numbers if n <= last]  # signed ahead, but not past the limit
+        return await steps.part_links(item_id, numbers)
 
     try:
-        parts = await objects.send_parts(
-            body, ticket.part_size, lambda numbers: steps.part_links(item_id, numbers)
-        )
+        parts = await objects.send_parts(body, ticket.part_size, sign)
         return await steps.complete(item_id, parts)
     except ItemNotFound:
         raise _gone(ticket.expires_at) from None

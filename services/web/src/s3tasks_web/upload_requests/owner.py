@@ -16,9 +16,10 @@ from s3tasks_contracts import (
     MAX_REQUEST_MESSAGE_LENGTH,
     MAX_REQUESTED_FILES,
     MAX_SHARE_PASSWORD_LENGTH,
-    Limits,
     RequestCreate,
+    SiteConfiguration,
 )
+from s3tasks_web.dependencies import CLIENT, STORAGE, VISITOR, ClientDep, StorageDep, VisitorDep
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import FILES
@@ -26,8 +27,6 @@ from s3tasks_web.pages.requests import MIB, request_quota
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
 from s3tasks_web.shares.owner import whole_number
-from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.visitors.session import VisitorSession
 
 #: the owner's form fields
 FILES_FIELD = "max_files"
@@ -38,7 +37,7 @@ PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
 
 
 def parse_request_form(
-    form: dict[str, str], limits: Limits, quota: int, now: datetime, client: str
+    form: dict[str, str], limits: SiteConfiguration, quota: int, now: datetime, client: str
 ) -> RequestCreate:
     """The owner's form as a request to storage-api, or a refusal in words (nothing sent)."""
     files = whole_number(
@@ -95,18 +94,19 @@ class OwnerRequestsController(Controller):
 
     path = "/requests"
     tags = ["upload requests"]
+    dependencies = {**STORAGE, **VISITOR, **CLIENT}
 
     @post("/", status_code=303, opt=FORM_ROUTE)
     async def create(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
-        client: str,
+        storage: StorageDep,
+        visitor: VisitorDep,
+        client: ClientDep,
     ) -> Response[object]:
         form = await request.form()
         fields = {name: value for name, value in form.items() if isinstance(value, str)}
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         asked = parse_request_form(fields, limits, request_quota(limits), datetime.now(UTC), client)
         await storage.create_request(visitor.visitor_id, asked)
         visitor.flash("success", "Upload request made: send its link to whoever has the files.")
@@ -116,8 +116,8 @@ class OwnerRequestsController(Controller):
     async def stop(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        storage: StorageDep,
+        visitor: VisitorDep,
         request_id: str,
     ) -> Response[object]:
         # no field, but a body that is not text is refused (http/forms.py) before it stops

@@ -29,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
+    REFUSALS,
     CompletedPart,
     ItemKind,
-    Limits,
     PartRequest,
+    ProblemType,
     RequestLookup,
     RequestView,
     SenderCompletion,
@@ -40,23 +41,34 @@ from s3tasks_contracts import (
     SenderReceipt,
     SenderStep,
     SenderUploadStart,
+    SiteConfiguration,
     TransferMode,
     UploadStart,
     UploadTicket,
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.errors import ItemNotFound, ShareRefused, WebError
+from s3tasks_web.dependencies import (
+    CLIENT,
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    ClientDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+)
+from s3tasks_web.errors import ItemNotFound, ShareRefused, UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
+from s3tasks_web.http.share_paths import REQUEST_PREFIX
 from s3tasks_web.pages.kinds import FILES
 from s3tasks_web.pages.requests import received_words
 from s3tasks_web.pages.responses import wants_json
 from s3tasks_web.pages.views import human_duration
-from s3tasks_web.resources import AppResources
-from s3tasks_web.shares.paths import REQUEST_PREFIX, SHARE_GONE
-from s3tasks_web.shares.public import WRONG_PASSWORD, handle_share_refused
+from s3tasks_web.shares.public import handle_share_refused
 from s3tasks_web.storage_api_client import StorageApiClient
-from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.form import DESCRIPTION_FIELD, receive_form, send_file
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
@@ -65,6 +77,7 @@ from s3tasks_web.uploads.script import AbortRequest, CompleteRequest
 from s3tasks_web.visitors.csrf import NO_SESSION
 
 PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
+WRONG_PASSWORD = REFUSALS[ProblemType.REQUEST_WRONG_PASSWORD].words
 CANCELLED = "The upload was cancelled."
 
 
@@ -88,7 +101,7 @@ def request_path(token: str) -> str:
 def _checked(token: str) -> str:
     """A well-formed token, or the page every ended link answers (storage-api is not asked)."""
     if not is_valid_share_token(token):
-        raise ShareRefused(404, SHARE_GONE)
+        raise ShareRefused(ProblemType.REQUEST_GONE)
     return token
 
 
@@ -98,7 +111,7 @@ def _password(sent: str | None) -> str | None:
     if not sent:
         return None
     if len(sent) > MAX_SHARE_PASSWORD_LENGTH:
-        raise ShareRefused(403, WRONG_PASSWORD)
+        raise ShareRefused(ProblemType.REQUEST_WRONG_PASSWORD)
     return sent
 
 
@@ -127,14 +140,14 @@ class SenderUploads:
         try:
             return await self.storage.complete_sent(item_id, completion)
         except ItemNotFound:
-            raise ShareRefused(404, SHARE_GONE) from None
+            raise ShareRefused(ProblemType.REQUEST_GONE) from None
 
     async def abort(self, item_id: str) -> None:
         await self.storage.abort_sent(item_id, SenderStep(token=self.token))
 
 
 def _page_context(
-    token: str, view: RequestView, limits: Limits, password: str | None
+    token: str, view: RequestView, limits: SiteConfiguration, password: str | None
 ) -> dict[str, Any]:
     max_bytes = min(view.max_file_bytes, FILES.max_bytes(limits))
     seconds_left = int((view.ends_at - view.server_time).total_seconds())
@@ -171,7 +184,7 @@ async def _page(
     view = await storage.look_up_request(
         RequestLookup(token=token, password=password, client=client)
     )
-    context = _page_context(token, view, await storage.limits(), password)
+    context = _page_context(token, view, await storage.site_configuration(), password)
     context["messages"] = messages or []
     page: Response[object] = Template(  # type: ignore[assignment]
         "request.html", context=context, status_code=status_code
@@ -202,15 +215,16 @@ class SenderController(Controller):
     path = REQUEST_PREFIX.rstrip("/")
     tags = ["upload requests"]
     opt = {NO_SESSION: True}
+    dependencies = {**STORAGE, **OBJECTS, **CLIENT, **SETTINGS, **UPLOAD_SLOTS}
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageApiClient, token: str) -> Response[object]:
+    async def page(self, storage: StorageDep, token: str) -> Response[object]:
         return await _page(storage, _checked(token))
 
     @post("/{token:str}", status_code=200)
     async def unlock(
-        self, request: WebRequest, storage: StorageApiClient, client: str, token: str
+        self, request: WebRequest, storage: StorageDep, client: ClientDep, token: str
     ) -> Response[object]:
         """The password form: the page again, unlocked, or its form saying what was wrong."""
         _checked(token)
@@ -222,7 +236,7 @@ class SenderController(Controller):
                 return await _page(storage, token, password=password, client=client)
             wrong = WRONG_PASSWORD
         except ShareRefused as refused:
-            if refused.status_code != 403:
+            if refused.problem_type is not ProblemType.REQUEST_WRONG_PASSWORD:
                 raise
             wrong = refused.user_message
         return await _page(storage, token, messages=[_said("error", wrong)], status_code=403)
@@ -231,17 +245,18 @@ class SenderController(Controller):
     async def upload(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        resources: AppResources,
-        client: str,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
+        client: ClientDep,
         token: str,
     ) -> Response[object]:
         """The plain form (and the script's one-request upload in `proxy` mode): the file
         part streamed on to S3, then the page again saying what became of it."""
         _checked(token)
         try:
-            limits = await storage.limits()
+            limits = await storage.site_configuration()
             view = await storage.look_up_request(RequestLookup(token=token))
         except WebError as exc:
             exc.close_connection = True  # no limit to drain by: answer and hang up
@@ -257,9 +272,11 @@ class SenderController(Controller):
             return await send_file(steps, objects, form, head, FILES, limit, "", client)
 
         try:
-            receipt = await receive_form(request, resources, limits, FILES, limit, send)
+            receipt = await receive_form(
+                request, settings, upload_slots, limits, FILES, limit, send
+            )
         except ShareRefused as refused:
-            if refused.status_code == 404:
+            if refused.problem_type is ProblemType.REQUEST_GONE:
                 raise
             return await self._refused(request, storage, token, password, refused)
         except WebError as refused:
@@ -298,8 +315,9 @@ class SenderController(Controller):
         try:
             view = await storage.look_up_request(RequestLookup(token=token))
         except ShareRefused:
-            raise ShareRefused(status_code, " ".join(m["text"] for m in said)) from None
-        context = _page_context(token, view, await storage.limits(), password)
+            words = " ".join(m["text"] for m in said)
+            raise ShareRefused(ProblemType.REQUEST_GONE, words, status_code=status_code) from None
+        context = _page_context(token, view, await storage.site_configuration(), password)
         context["messages"] = said
         page: Response[object] = Template(  # type: ignore[assignment]
             "request.html", context=context, status_code=status_code
@@ -313,16 +331,16 @@ class SenderController(Controller):
         self,
         request: WebRequest,
         data: SenderStartRequest,
-        storage: StorageApiClient,
-        client: str,
+        storage: StorageDep,
+        client: ClientDep,
         token: str,
     ) -> Response[object]:
         _checked(token)
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         mode = limits.transfer_mode
         try:
             if mode is not TransferMode.DIRECT and not data.in_parts:
-                raise ShareRefused(409, "Uploads go through this site here: reload the page.")
+                raise UploadRejected(409, "Uploads go through this site here: reload the page.")
             if data.size > FILES.max_bytes(limits):
                 raise rules.too_large(FILES, FILES.max_bytes(limits))
             steps = SenderUploads(
@@ -358,11 +376,11 @@ class SenderController(Controller):
 
     @post("/{token:str}/uploads/{item_id:str}/parts", status_code=200)
     async def sign(
-        self, data: SignRequest, storage: StorageApiClient, token: str, item_id: str
+        self, data: SignRequest, storage: StorageDep, token: str, item_id: str
     ) -> dict[str, Any]:
         """Where each part goes: S3's presigned URLs (`direct`) or web's own (`proxy`)."""
         item = rules.upload_id(item_id)
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         parts = SenderParts(
             token=_checked(token), parts=PartRequest(part_numbers=data.part_numbers, via=mode)
         )
@@ -376,7 +394,7 @@ class SenderController(Controller):
         return {"ok": True, "urls": urls, "part_size": links.part_size}
 
     @get("/{token:str}/uploads/{item_id:str}/parts")
-    async def stored(self, storage: StorageApiClient, token: str, item_id: str) -> dict[str, Any]:
+    async def stored(self, storage: StorageDep, token: str, item_id: str) -> dict[str, Any]:
         """The parts S3 holds already: a sender resuming sends only the rest."""
         with still_open():
             held = await storage.sent_stored_parts(
@@ -392,26 +410,29 @@ class SenderController(Controller):
     async def pass_on(
         self,
         request: WebRequest,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        resources: AppResources,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
         token: str,
         item_id: str,
         number: int,
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part streams on to S3's presigned part URL as it arrives."""
         item = rules.upload_id(item_id)
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         length = part_length(request, number, limits)
         parts = SenderParts(token=_checked(token), parts=PartRequest(part_numbers=[number]))
         with still_open():
             links = await storage.sent_part_links(item, parts)
-        return await pass_part_on(request, number, length, links, limits, objects, resources)
+        return await pass_part_on(
+            request, number, length, links, limits, objects, settings, upload_slots
+        )
 
     @post("/{token:str}/uploads/{item_id:str}/complete", status_code=200)
     async def complete(
         self,
-        storage: StorageApiClient,
+        storage: StorageDep,
         token: str,
         item_id: str,
         data: CompleteRequest | None = None,
@@ -427,7 +448,7 @@ class SenderController(Controller):
 
     @post("/{token:str}/uploads/{item_id:str}/abort", status_code=200)
     async def abort(
-        self, data: AbortRequest, storage: StorageApiClient, token: str, item_id: str
+        self, data: AbortRequest, storage: StorageDep, token: str, item_id: str
     ) -> Response[object]:
         steps = SenderUploads(storage, _checked(token), None, "")
         await steps.abort(rules.upload_id(item_id))

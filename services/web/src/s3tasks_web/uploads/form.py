@@ -13,20 +13,35 @@ from typing import TypeVar
 
 from litestar import Controller, Response, post
 
-from s3tasks_contracts import ItemOut, Limits
+from s3tasks_contracts import ItemOut, SiteConfiguration
+from s3tasks_web.dependencies import (
+    CLIENT,
+    METRICS,
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    VISITOR,
+    ClientDep,
+    MetricsDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import StorageRefused, StorageUnavailable, UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.routes import UPLOAD_ROUTE
-from s3tasks_web.resources import AppResources
-from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.pages.routes import UPLOAD_ROUTE, PageDep
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.pacing import paced
+from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.transfers.uploads import UploadSteps, VisitorUploads, send_in_parts
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
-from s3tasks_web.visitors.session import VisitorSession
 
 FILE_FIELD = "file"
 DESCRIPTION_FIELD = "description"
@@ -45,21 +60,32 @@ class FormUploadController(Controller):
     """Below each page's router (app.py), which says which page it is."""
 
     path = "/"
+    dependencies = {
+        **STORAGE,
+        **OBJECTS,
+        **VISITOR,
+        **CLIENT,
+        **SETTINGS,
+        **UPLOAD_SLOTS,
+        **METRICS,
+    }
 
     @post("/upload", request_max_body_size=None, status_code=303, opt=UPLOAD_ROUTE)
     async def upload(
         self,
         request: WebRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        resources: AppResources,
-        client: str,
+        page: PageDep,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
+        metrics: MetricsDep,
+        client: ClientDep,
     ) -> Response[object]:
         """Stream the form's file part on to S3; a stored upload is counted, logged and flashed."""
         try:
-            limits = await storage.limits()
+            limits = await storage.site_configuration()
         except WebError as exc:
             exc.close_connection = True  # no limit to drain by: answer, linger briefly, hang up
             raise
@@ -79,15 +105,16 @@ class FormUploadController(Controller):
                 client,
             )
 
-        item = await receive_form(request, resources, limits, page, limit, send)
-        rules.stored(page, item, resources.metrics, visitor)
+        item = await receive_form(request, settings, upload_slots, limits, page, limit, send)
+        rules.stored(page, item, metrics, visitor)
         return back_to(request, page.path)
 
 
 async def receive_form(
     request: WebRequest,
-    resources: AppResources,
-    limits: Limits,
+    settings: WebSettings,
+    upload_slots: UploadSlots,
+    limits: SiteConfiguration,
     page: KindPage,
     limit: int,
     send: Callable[[MultipartStream, FileHead], Awaitable[Stored]],
@@ -96,7 +123,7 @@ async def receive_form(
     form, or a sender's on an upload request's page). Refused before a byte is read when its
     announced length is over `limit`; a refused upload's rest is drained so the browser sees
     the answer."""
-    body = paced(request.stream(), resources.settings)
+    body = paced(request.stream(), settings)
     announced = request.headers.get("content-length")
     if (
         announced is not None
@@ -105,7 +132,7 @@ async def receive_form(
     ):
         # known too large before a byte is read: answer now and hang up, reading nothing
         raise rules.too_large(page, limit, close_connection=True)
-    resources.upload_slots.take()
+    upload_slots.take()
     try:
         form = MultipartStream(
             request.headers.get("content-type", ""),
@@ -119,7 +146,7 @@ async def receive_form(
             await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
         raise
     finally:
-        resources.upload_slots.give_back()
+        upload_slots.give_back()
 
 
 async def send_file(
@@ -151,6 +178,7 @@ async def send_file(
             filename=head.filename,
             description=description,
             body=body(),
+            max_bytes=limit,
             client=client,
         )
     except _TooLarge:

@@ -20,16 +20,27 @@ from typing import Any
 from litestar import Controller, Response, get, post, put
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts import MAX_PARTS, Limits, PartLinks, TransferMode
+from s3tasks_contracts import MAX_PARTS, PartLinks, SiteConfiguration, TransferMode
+from s3tasks_web.dependencies import (
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    UPLOAD_SLOTS,
+    VISITOR,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+    UploadSlotsDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.pages.kinds import KindPage
-from s3tasks_web.resources import AppResources
-from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.pages.routes import PageDep
+from s3tasks_web.settings import WebSettings
 from s3tasks_web.transfers.objects import ObjectClient
 from s3tasks_web.transfers.pacing import paced
+from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.uploads.rules import upload_id
-from s3tasks_web.visitors.session import VisitorSession
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +76,22 @@ class PartUploadsController(Controller):
 
     path = "/uploads/{item_id:str}/parts"
     tags = ["pages"]
+    dependencies = {**STORAGE, **OBJECTS, **VISITOR, **SETTINGS, **UPLOAD_SLOTS}
 
     @post("/", status_code=200)
     async def sign(
         self,
         item_id: str,
         data: SignRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
     ) -> dict[str, Any]:
         """Where each part goes. In `proxy` mode the parts come to web, which still asks
         storage-api first: a part of an upload that is not the visitor's own and open is
         refused here, before any byte is sent."""
         item = upload_id(item_id)
-        mode = (await storage.limits()).transfer_mode
+        mode = await storage.transfer_mode()
         with still_open():
             links = await storage.part_links(visitor.visitor_id, item, data.part_numbers, mode)
         if mode is TransferMode.DIRECT:
@@ -90,7 +102,7 @@ class PartUploadsController(Controller):
 
     @get("/")
     async def stored(
-        self, item_id: str, storage: StorageApiClient, visitor: VisitorSession
+        self, item_id: str, storage: StorageDep, visitor: VisitorDep
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
         with still_open():
@@ -108,22 +120,25 @@ class PartUploadsController(Controller):
         request: WebRequest,
         item_id: str,
         number: int,
-        storage: StorageApiClient,
-        objects: ObjectClient,
-        visitor: VisitorSession,
-        resources: AppResources,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        visitor: VisitorDep,
+        settings: SettingsDep,
+        upload_slots: UploadSlotsDep,
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part's body streams on to S3's presigned part URL as it arrives,
         so web holds a chunk of it at a time however large the part."""
         item = upload_id(item_id)
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         length = part_length(request, number, limits)
         with still_open():
             links = await storage.part_links(visitor.visitor_id, item, [number])
-        return await pass_part_on(request, number, length, links, limits, objects, resources)
+        return await pass_part_on(
+            request, number, length, links, limits, objects, settings, upload_slots
+        )
 
 
-def part_length(request: WebRequest, number: int, limits: Limits) -> int:
+def part_length(request: WebRequest, number: int, limits: SiteConfiguration) -> int:
     """The length a part PUT to web announces, refused before a byte of it is read when it
     cannot be passed on (a part number out of range, no length, not `proxy` mode)."""
     if not 1 <= number <= MAX_PARTS:
@@ -143,9 +158,10 @@ async def pass_part_on(
     number: int,
     length: int,
     links: PartLinks,
-    limits: Limits,
+    limits: SiteConfiguration,
     objects: ObjectClient,
-    resources: AppResources,
+    settings: WebSettings,
+    upload_slots: UploadSlots,
 ) -> Response[dict[str, Any]]:
     """A part's body on to the presigned part URL storage-api signed for it (a visitor's own
     upload, or a sender's through an upload request), as it arrives."""
@@ -164,13 +180,13 @@ async def pass_part_on(
             f"Part {number} of this upload must hold exactly {signed} bytes.",
             close_connection=True,
         )
-    resources.upload_slots.take()
+    upload_slots.take()
     try:
-        body = paced(request.stream(), resources.settings)
+        body = paced(request.stream(), settings)
         with still_open():  # aborted meanwhile: S3 answers 404
             sent = await objects.pass_part(links.urls[number], number, body, length)
     finally:
-        resources.upload_slots.give_back()
+        upload_slots.give_back()
     return Response(
         {"ok": True, "part_number": number, "etag": sent.etag},
         headers={"ETag": f'"{sent.etag}"'},

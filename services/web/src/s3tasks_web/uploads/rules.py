@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH, ItemOut, Limits
+from s3tasks_contracts import MAX_SENT_FILENAME_LENGTH, ItemOut, SiteConfiguration
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.observability.metrics import WebMetrics
@@ -40,12 +40,12 @@ def filename_to_store(sent: str) -> str:
     return filename
 
 
-def description_max_bytes(limits: Limits) -> int:
+def description_max_bytes(limits: SiteConfiguration) -> int:
     """The most a description may take as sent (UTF-8, before storage-api shortens it)."""
     return limits.max_description_length * 4 + 64
 
 
-def check_description(description: str, limits: Limits) -> None:
+def check_description(description: str, limits: SiteConfiguration) -> None:
     """A description sent whole (the form's is bounded while it streams, by the same limit)."""
     if len(description.encode()) > description_max_bytes(limits):
         raise UploadRejected(400, DESCRIPTION_TOO_LONG)

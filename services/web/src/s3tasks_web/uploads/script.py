@@ -21,16 +21,22 @@ from litestar import Controller, Response, post
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, CompletedPart, TransferMode, UploadCompletion, UploadStart
+from s3tasks_web.dependencies import (
+    CLIENT,
+    METRICS,
+    STORAGE,
+    VISITOR,
+    ClientDep,
+    MetricsDep,
+    StorageDep,
+    VisitorDep,
+)
 from s3tasks_web.errors import StorageUnavailable, UploadRejected
 from s3tasks_web.http.connections import WebRequest
-from s3tasks_web.pages.kinds import KindPage
 from s3tasks_web.pages.responses import back_to
-from s3tasks_web.pages.routes import UPLOAD_ROUTE
-from s3tasks_web.resources import AppResources
-from s3tasks_web.storage_api_client import StorageApiClient
+from s3tasks_web.pages.routes import UPLOAD_ROUTE, PageDep
 from s3tasks_web.transfers.uploads import complete
 from s3tasks_web.uploads import rules
-from s3tasks_web.visitors.session import VisitorSession
 
 #: what S3 answers a policy POST with, in words for the visitor (the rest: a generic failure)
 S3_REFUSALS = {
@@ -73,18 +79,19 @@ class ScriptUploadsController(Controller):
 
     path = "/uploads"
     tags = ["pages"]
+    dependencies = {**STORAGE, **VISITOR, **CLIENT, **METRICS}
 
     # a description may be long as the form allows it, then refused in words below
     @post("/", status_code=200, request_max_body_size=1024 * 1024, opt=UPLOAD_ROUTE)
     async def start(
         self,
         data: StartRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
-        client: str,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
+        client: ClientDep,
     ) -> dict[str, Any]:
-        limits = await storage.limits()
+        limits = await storage.site_configuration()
         mode = limits.transfer_mode
         if mode is not TransferMode.DIRECT and not data.in_parts:
             raise UploadRejected(409, "Uploads go through this site here: reload the page.")
@@ -125,15 +132,15 @@ class ScriptUploadsController(Controller):
         self,
         request: WebRequest,
         item_id: str,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
-        resources: AppResources,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
+        metrics: MetricsDep,
         data: CompleteRequest | None = None,
     ) -> Response[object]:
         completion = UploadCompletion(parts=data.parts if data is not None else [])
         item = await complete(storage, visitor.visitor_id, rules.upload_id(item_id), completion)
-        rules.stored(page, item, resources.metrics, visitor)
+        rules.stored(page, item, metrics, visitor)
         return back_to(request, page.path)
 
     @post("/{item_id:str}/abort", status_code=200, opt=UPLOAD_ROUTE)
@@ -142,9 +149,9 @@ class ScriptUploadsController(Controller):
         request: WebRequest,
         item_id: str,
         data: AbortRequest,
-        page: KindPage,
-        storage: StorageApiClient,
-        visitor: VisitorSession,
+        page: PageDep,
+        storage: StorageDep,
+        visitor: VisitorDep,
     ) -> Response[object]:
         """Remove the upload at once (its row, any object) and tell the visitor why."""
         await storage.abort_upload(visitor.visitor_id, rules.upload_id(item_id))
@@ -154,7 +161,7 @@ class ScriptUploadsController(Controller):
         if data.s3_code == CONNECTION_LOST:
             raise StorageUnavailable  # as a proxy-mode upload answers when S3 is down
         if S3_REFUSALS.get(data.s3_code) == 413:
-            raise rules.too_large(page, page.max_bytes(await storage.limits()))
+            raise rules.too_large(page, page.max_bytes(await storage.site_configuration()))
         raise UploadRejected(
             400, "The upload was refused by the storage service. Please try again."
         )

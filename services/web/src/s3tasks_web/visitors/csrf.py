@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from litestar.handlers.base import BaseRouteHandler
 
 from s3tasks_web.errors import CsrfRejected
 from s3tasks_web.http.connections import WebConnection
-from s3tasks_web.visitors.session import VisitorSession, b64url_encode
+from s3tasks_web.visitors.session import SessionCookie, VisitorSession, b64url_encode
 
 #: `opt` of routes that have no visitor session (a share link's page)
 NO_SESSION = "no_session"
@@ -23,6 +24,8 @@ CSRF_QUERY_PARAM = "csrf"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ACCEPTED_FETCH_SITES = frozenset({"same-origin", "none"})
+
+CsrfGuard = Callable[[WebConnection, BaseRouteHandler], Awaitable[None]]
 
 
 class CsrfTokens:
@@ -52,22 +55,25 @@ def _same_origin(connection: WebConnection, *, opaque_origin: bool = False) -> b
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-async def csrf_guard(connection: WebConnection, handler: BaseRouteHandler) -> None:
-    """Route guard: runs before the handler, so before the body is read. A coroutine although
-    it never awaits: Litestar runs a plain function guard in a worker thread, a thread hop on
-    every request for a few microseconds of hashing.
+def csrf_guard(tokens: CsrfTokens, session_cookie: SessionCookie) -> CsrfGuard:
+    """The app's guard of every unsafe request, given what it checks with."""
 
-    Routes without a visitor session (`opt` NO_SESSION: a share link's page) have no token to
-    check: they need the origin only, and no session is made for them."""
-    if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
-        return
-    if handler.opt.get(NO_SESSION):
-        if not _same_origin(connection, opaque_origin=True):
+    async def check_csrf(connection: WebConnection, handler: BaseRouteHandler) -> None:
+        """Route guard: runs before the handler, so before the body is read. A coroutine
+        although it never awaits: Litestar runs a plain function guard in a worker thread, a
+        thread hop on every request for a few microseconds of hashing.
+
+        Routes without a visitor session (`opt` NO_SESSION: a share link's page) have no
+        token to check: they need the origin only, and no session is made for them."""
+        if connection.scope.get("method", "GET") not in _UNSAFE_METHODS:
+            return
+        if handler.opt.get(NO_SESSION):
+            if not _same_origin(connection, opaque_origin=True):
+                raise CsrfRejected
+            return
+        session = session_cookie.load(connection)
+        token = connection.query_params.get(CSRF_QUERY_PARAM) or connection.headers.get(CSRF_HEADER)
+        if not _same_origin(connection) or not tokens.verify(session, token):
             raise CsrfRejected
-        return
-    resources = connection.app.state.resources
-    tokens: CsrfTokens = resources.csrf_tokens
-    session = resources.session_cookie.load(connection)
-    token = connection.query_params.get(CSRF_QUERY_PARAM) or connection.headers.get(CSRF_HEADER)
-    if not _same_origin(connection) or not tokens.verify(session, token):
-        raise CsrfRejected
+
+    return check_csrf

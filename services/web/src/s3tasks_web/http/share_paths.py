@@ -17,8 +17,6 @@ SHARE_PREFIX = "/s/"
 #: session, no referrer, not for search engines
 REQUEST_PREFIX = "/r/"
 _CAPABILITY_PREFIXES = (SHARE_PREFIX, REQUEST_PREFIX)
-#: what every link that does not open answers (404), whatever ended it, as storage-api says it
-SHARE_GONE = "This link does not exist or has expired."
 
 
 def is_share_path(path: str) -> bool:

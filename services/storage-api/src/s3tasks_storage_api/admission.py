@@ -1,4 +1,4 @@
-"""New visitor sessions, counted per client address (web's credential only).
+"""Visitor admission: new visitor sessions, counted per client address (web's credential only).
 
 web mints a visitor (a signed cookie) without storage-api; it asks here first, so that a
 client that drops its cookie to start afresh is bounded too.
@@ -18,7 +18,7 @@ TOO_MANY_SESSIONS = (
 )
 
 
-class SessionsController(Controller):
+class AdmissionController(Controller):
     path = "/v1/sessions"
     guards = [only(Caller.WEB)]
     tags = ["limits"]
