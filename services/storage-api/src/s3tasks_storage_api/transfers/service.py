@@ -528,11 +528,7 @@ def part_lengths(
     size = limit if declared is None else declared
     count = max(1, math.ceil(size / part_size))
     beyond = [n for n in numbers if n > count]
-    if declared is None and len(beyond) < len(numbers):
-        # web's own form (the only sender that declares no size) signs parts ahead of what it
-        # has read, and holds the URLs itself: it gets those the kind's limit allows
-        return {n: None for n in numbers if n <= count}
-    if beyond or declared is None:
+    if beyond:
         upload = (
             f"An upload of at most {human_size(size)}"
             if declared is None
@@ -542,4 +538,8 @@ def part_lengths(
             f"{upload} is sent in {count} parts of {human_size(part_size)} at most: "
             f"part {beyond[0]} is beyond its last part."
         )
+    if declared is None:
+        # web's own form (the only sender that declares no size) asks for none beyond the
+        # last part the kind's limit needs (web's `transfers/uploads.py`)
+        return dict.fromkeys(numbers)
     return {n: part_size if n < count else declared - (count - 1) * part_size for n in numbers}
