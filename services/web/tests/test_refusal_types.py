@@ -67,6 +67,11 @@ class CannedStorageApi(StorageApiClient):
         self.answer("GET", "/v1/limits", 200, _CONFIGURATION.model_dump_json().encode())
         listing = {"items": [], "server_time": datetime.now(UTC).isoformat()}
         self.answer("GET", r"/v1/visitors/[^/]+/items", 200, json.dumps(listing).encode())
+        # My Files lists the visitor's upload requests too
+        requests = {"requests": [], "server_time": datetime.now(UTC).isoformat()}
+        self.answer(
+            "GET", r"/v1/visitors/[^/]+/upload-requests", 200, json.dumps(requests).encode()
+        )
 
     def answer(
         self, method: str, path: str, status: int, body: bytes, retry_after: int | None = None
