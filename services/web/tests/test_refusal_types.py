@@ -230,6 +230,48 @@ def test_a_link_s_page_says_storage_api_s_refusal_by_its_type(
     assert "set-cookie" not in page.headers
 
 
+@pytest.mark.parametrize(
+    ("problem_type", "status", "detail"),
+    [
+        (ProblemType.REQUEST_GONE, 404, ""),
+        (ProblemType.REQUEST_WRONG_PASSWORD, 403, ""),
+        (
+            ProblemType.RATE_LIMITED,
+            429,
+            "Too many password attempts. Please wait a minute and try again.",
+        ),
+    ],
+    ids=["gone", "wrong-password", "rate-limited"],
+)
+def test_an_upload_request_s_page_says_storage_api_s_refusal_by_its_type(
+    client: TestClient[Litestar],
+    storage: CannedStorageApi,
+    problem_type: ProblemType,
+    status: int,
+    detail: str,
+) -> None:
+    storage.answer(
+        "POST", "/v1/upload-requests/lookup", status, problem(problem_type, status, detail), 60
+    )
+    page = client.get(f"/r/{TOKEN}")
+    assert page.status_code == status
+    assert (detail or REFUSALS[problem_type].words) in page.text
+    if status == 429:
+        assert page.headers["retry-after"] == "60"
+    assert "set-cookie" not in page.headers
+
+
+def test_an_upload_request_s_refusal_in_other_words_is_not_the_sender_s(
+    client: TestClient[Litestar], storage: CannedStorageApi
+) -> None:
+    """A problem that is none of a link's refusals (a title alone, say) is not read as the
+    link's: the sender sees web's own words, not the detail."""
+    body = problem("about:blank", 404, "row 12 gone", title="Not found")
+    storage.answer("POST", "/v1/upload-requests/lookup", 404, body)
+    page = client.get(f"/r/{TOKEN}")
+    assert "row 12 gone" not in page.text
+
+
 def test_a_wrong_password_shows_the_link_s_form_again_in_the_contract_s_words(
     client: TestClient[Litestar], storage: CannedStorageApi
 ) -> None:
