@@ -12,9 +12,10 @@ from s3tasks_contracts import ItemKind, ItemList, ListedItem, TransferMode
 from s3tasks_storage_api.db.engine import make_read_engine, read
 from s3tasks_storage_api.db.repository import PageRow, read_page
 from s3tasks_storage_api.items.naming import content_disposition
-from s3tasks_storage_api.items.service import FILES_LISTED, THUMBNAIL_CONTENT_TYPE
+from s3tasks_storage_api.items.service import FILES_LISTED
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.service import ShareService
+from s3tasks_storage_api.storage.keys import THUMBNAIL_CONTENT_TYPE
 from s3tasks_storage_api.storage.signing import Signer
 
 #: the longest validity SigV4 allows a presigned request

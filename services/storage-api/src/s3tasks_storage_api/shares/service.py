@@ -51,12 +51,12 @@ from s3tasks_storage_api.errors import (
     WrongPassword,
 )
 from s3tasks_storage_api.items.naming import content_disposition
-from s3tasks_storage_api.items.service import THUMBNAIL_CONTENT_TYPE
 from s3tasks_storage_api.observability.metrics import ShareMetrics, ShareOutcome
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.repository import ShareRepository
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
+from s3tasks_storage_api.storage.keys import THUMBNAIL_CONTENT_TYPE
 from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL
 from s3tasks_storage_api.transfers.service import Signers
 

@@ -47,12 +47,7 @@ from s3tasks_storage_api.errors import (
     UploadTookTooLong,
 )
 from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
-from s3tasks_storage_api.items.service import (
-    FILE_CONTENT_TYPE,
-    THUMBNAIL_CONTENT_TYPE,
-    ItemService,
-    to_item_out,
-)
+from s3tasks_storage_api.items.service import FILE_CONTENT_TYPE, ItemService, to_item_out
 from s3tasks_storage_api.observability.metrics import UploadMetrics
 from s3tasks_storage_api.ratelimits import (
     STORED_BYTES_PER_VISITOR,
@@ -63,7 +58,12 @@ from s3tasks_storage_api.ratelimits import (
 )
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
-from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
+from s3tasks_storage_api.storage.keys import (
+    THUMBNAIL_CONTENT_TYPE,
+    object_key,
+    staging_key,
+    thumbnail_key,
+)
 from s3tasks_storage_api.storage.signing import Signer
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class TransferService:
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
-        key = f"objects/{item_id}"
+        key = object_key(item_id)
         upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
         part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         row = Item(
@@ -189,7 +189,7 @@ class TransferService:
             visitor_id=visitor_id,
             kind=request.kind,
             object_key=key,
-            thumbnail_key=f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None,
+            thumbnail_key=thumbnail_key(item_id) if request.kind is ItemKind.IMAGE else None,
             filename=filename,
             description=description,
             content_type=FILE_CONTENT_TYPE,
@@ -197,7 +197,7 @@ class TransferService:
             part_size=part_size if upload_id is not None else None,
             # a POST policy is good until the deadline, whatever happens to the upload: it
             # may write only a key nothing serves (docs/s3-compatibility.md, one-shot uploads)
-            staging_key=None if in_parts else f"{STAGING_PREFIX}{item_id}",
+            staging_key=None if in_parts else staging_key(item_id),
             declared_size=request.size_bytes,
         )
         try:
