@@ -19,7 +19,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     true,
     update,
 )
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from s3tasks_contracts import DeletionReason, ItemKind
+from s3tasks_storage_api.db.locks import advisory_xact_lock
 from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
 
 _NOW = func.now()
@@ -238,18 +238,12 @@ class ItemRepository:
 
     def lock_visitor_kind(self, visitor_id: str, kind: ItemKind) -> None:
         """Serialise cap enforcement for one visitor's images across concurrent uploads."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"{visitor_id}:{kind}"},
-        )
+        advisory_xact_lock(self.session, f"{visitor_id}:{kind}")
 
     def lock_visitor(self, visitor_id: str) -> None:
         """Serialise one visitor's completions until the transaction ends: the sum of what
         it stores is read and grown by one of them at a time (the quota is exact)."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"{visitor_id}:stored"},
-        )
+        advisory_xact_lock(self.session, f"{visitor_id}:stored")
 
     def stored_by_visitor(self, visitor_id: str) -> tuple[int, float | None]:
         """Bytes of the visitor's visible items (every kind), and the seconds until the

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, func, select, text, update
 from sqlalchemy.orm import Session
 
 from s3tasks_contracts import ItemKind
+from s3tasks_storage_api.db.locks import advisory_xact_lock
 from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
 
 _NOW = func.now()
@@ -90,10 +91,7 @@ class ShareRepository:
     def lock_item_links(self, item_id: UUID) -> None:
         """Serialise link creation on one item, so the per-item count holds (grants do not
         take this lock)."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"share-links:{item_id}"},
-        )
+        advisory_xact_lock(self.session, f"share-links:{item_id}")
 
     def count_for_item(self, item_id: UUID) -> int:
         return int(
