@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ColumnElement,
     Integer,
     Select,
     and_,
@@ -27,13 +26,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from s3tasks_contracts import DeletionReason, ItemKind
 from s3tasks_storage_api.db.locks import advisory_xact_lock
-from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
+from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink, item_visible
 
 _NOW = func.now()
-
-
-def _visible() -> list[ColumnElement[bool]]:
-    return [Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > _NOW]
 
 
 @cache
@@ -62,7 +57,7 @@ def _page_statement() -> Select[Any]:
         .where(
             Item.visitor_id == bindparam("visitor_id"),
             Item.kind == bindparam("kind"),
-            *_visible(),
+            item_visible(),
         )
         .order_by(Item.stored_at.desc(), Item.id.desc())
         .limit(bindparam("limit", type_=Integer))
@@ -252,7 +247,7 @@ class ItemRepository:
             select(
                 func.coalesce(func.sum(Item.size_bytes), 0),
                 func.extract("epoch", func.min(Item.expires_at) - _NOW),
-            ).where(Item.visitor_id == visitor_id, *_visible())
+            ).where(Item.visitor_id == visitor_id, item_visible())
         ).one()
         return int(used), None if first_expiry is None else float(first_expiry)
 
@@ -261,7 +256,7 @@ class ItemRepository:
     ) -> int:
         newest_first = (
             select(Item.id)
-            .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
+            .where(Item.visitor_id == visitor_id, Item.kind == kind, item_visible())
             .order_by(Item.stored_at.desc(), Item.id.desc())
             .offset(keep)
             .scalar_subquery()
@@ -312,7 +307,7 @@ class ItemRepository:
 
     def get_visible(self, visitor_id: str, item_id: UUID) -> Item | None:
         return self.session.scalars(
-            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, *_visible())
+            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, item_visible())
         ).one_or_none()
 
     def delete_ids(self, ids: list[UUID]) -> None:
@@ -348,7 +343,7 @@ class ItemRepository:
         return [_due(*row) for row in self.session.execute(query).all()]
 
     def totals(self) -> list[KindTotals]:
-        visible = and_(*_visible())
+        visible = item_visible()
         rows = self.session.execute(
             select(
                 Item.kind,

@@ -1,9 +1,9 @@
 """ShareService: share links of visitors' items, and the downloads they grant.
 
 storage-api is the only place that grants: one conditional UPDATE counts a download (see
-`repository._GRANT`), then a grant is signed for that client and that link, redeemable for
-seconds for presigned GETs (`share_grant_seconds`): the download it was counted for, and
-nothing after it once those seconds have passed.
+`repository._grant_statement`), then a grant is signed for that client and that link,
+redeemable for seconds for presigned GETs (`share_grant_seconds`): the download it was
+counted for, and nothing after it once those seconds have passed.
 Every way a link can end (stopped, past its end, its item deleted, never existed) answers
 the same 404, so nobody can probe which tokens once worked; a link used up says so (410).
 """
