@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -46,7 +45,7 @@ from s3tasks_storage_api.errors import (
     UploadNotArrived,
     UploadTookTooLong,
 )
-from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
+from s3tasks_storage_api.items.naming import clean_description, clean_filename
 from s3tasks_storage_api.items.service import FILE_CONTENT_TYPE, ItemService, to_item_out
 from s3tasks_storage_api.observability.metrics import UploadMetrics
 from s3tasks_storage_api.ratelimits import (
@@ -59,12 +58,11 @@ from s3tasks_storage_api.ratelimits import (
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
 from s3tasks_storage_api.storage.keys import (
-    THUMBNAIL_CONTENT_TYPE,
     object_key,
     staging_key,
     thumbnail_key,
 )
-from s3tasks_storage_api.storage.signing import Signer
+from s3tasks_storage_api.storage.signing import Signers, sign_download
 
 logger = logging.getLogger(__name__)
 
@@ -78,24 +76,6 @@ UPLOADS_VISITOR = (
     "You have started too many uploads in a short time (at most {limit}). "
     "Please try again in {wait}."
 )
-
-
-@dataclass(frozen=True)
-class Signers:
-    """One signer for the endpoint browsers reach, one for the endpoint web reaches."""
-
-    browser: Signer
-    service: Signer
-
-    @classmethod
-    def from_settings(cls, settings: StorageApiSettings) -> Signers:
-        return cls(
-            browser=Signer(settings.s3_browser_endpoint, settings),
-            service=Signer(settings.s3_endpoint, settings),
-        )
-
-    def for_(self, via: TransferMode) -> Signer:
-        return self.browser if via is TransferMode.DIRECT else self.service
 
 
 class TransferService:
@@ -131,24 +111,16 @@ class TransferService:
             item = ItemRepository(session).get_visible(visitor_id, item_id)
         if item is None:
             raise NotFound("No such item.")
-        if variant is LinkVariant.THUMBNAIL:
-            if item.thumbnail_key is None:
-                raise NotFound("This item has no thumbnail.")
-            key, content_type, disposition = item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline"
-        else:
-            key, content_type = item.object_key, item.content_type
-            # a file is data to save, never a page: only a checked image may show inline
-            disposition = "inline" if item.kind == ItemKind.IMAGE else "attachment"
         valid = self._settings.link_seconds
         now = datetime.now(UTC)
         window = max(1, valid // 2)
         signed_at = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
-        url = self._signers.for_(via).get_url(
-            key,
-            valid_for=timedelta(seconds=valid),
-            content_type=content_type,
-            disposition=content_disposition(disposition, item.filename),
+        url = sign_download(
+            self._signers.for_(via),
+            item,
+            variant,
             signed_at=signed_at,
+            valid_for=timedelta(seconds=valid),
         )
         return ContentLink(url=url, expires_at=signed_at + timedelta(seconds=valid))
 
