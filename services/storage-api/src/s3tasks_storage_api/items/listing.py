@@ -5,19 +5,26 @@ answer to web: a page view costs one round trip of each."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
-from s3tasks_contracts import ItemKind, ItemList, LinkVariant, ListedItem, TransferMode
+from s3tasks_contracts import ItemKind, ItemList, LinkVariant, ListedItem, ShareOut, TransferMode
 from s3tasks_storage_api.db.engine import make_read_engine, read
-from s3tasks_storage_api.db.repository import PageRow, read_page
+from s3tasks_storage_api.items.page import PageRow, read_page
 from s3tasks_storage_api.items.service import FILES_LISTED
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.shares.service import ShareService
+from s3tasks_storage_api.shares.repository import LinkRow
 from s3tasks_storage_api.storage.signing import Signer, sign_download
 
 #: the longest validity SigV4 allows a presigned request
 MAX_PRESIGNED = timedelta(days=7)
+
+
+class SharesShown(Protocol):
+    """How a page shows an item's share links (the share service's view of its owner's)."""
+
+    def out(self, link: LinkRow, now: datetime) -> ShareOut: ...
 
 
 class ItemListing:
@@ -25,7 +32,7 @@ class ItemListing:
         self,
         settings: StorageApiSettings,
         reads: Engine,
-        shares: ShareService,
+        shares: SharesShown,
         browser_signer: Signer | None,
     ) -> None:
         """`browser_signer`: `direct` mode's (the page carries S3 links); None in `proxy`
@@ -40,7 +47,7 @@ class ItemListing:
         cls,
         settings: StorageApiSettings,
         engine: Engine,
-        shares: ShareService,
+        shares: SharesShown,
         browser_signer: Signer,
     ) -> ItemListing:
         """The listing as storage-api runs it: reads in autocommit on `engine`'s pool, S3

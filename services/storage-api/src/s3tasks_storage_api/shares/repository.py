@@ -33,6 +33,35 @@ def _link_open() -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
+class LinkRow:
+    """A share link as its owner's page shows it (the token is recomputed from id and nonce)."""
+
+    id: UUID
+    item_id: UUID
+    nonce: bytes
+    created_at: datetime
+    ends_at: datetime
+    max_downloads: int | None
+    downloads: int
+    password_required: bool
+    stopped_at: datetime | None
+
+
+def link_row(link: ShareLink) -> LinkRow:
+    return LinkRow(
+        id=link.id,
+        item_id=link.item_id,
+        nonce=link.nonce,
+        created_at=link.created_at,
+        ends_at=link.ends_at,
+        max_downloads=link.max_downloads,
+        downloads=link.downloads,
+        password_required=link.password_hash is not None,
+        stopped_at=link.stopped_at,
+    )
+
+
+@dataclass(frozen=True)
 class Granted:
     """One counted download, with what is needed to sign the GET."""
 

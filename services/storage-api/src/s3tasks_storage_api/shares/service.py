@@ -41,7 +41,6 @@ from s3tasks_contracts import (
 )
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ShareLink
-from s3tasks_storage_api.db.repository import LinkRow
 from s3tasks_storage_api.errors import (
     GrantEnded,
     InvalidInput,
@@ -54,7 +53,7 @@ from s3tasks_storage_api.errors import (
 from s3tasks_storage_api.observability.metrics import ShareMetrics, ShareOutcome
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.shares.repository import ShareRepository
+from s3tasks_storage_api.shares.repository import LinkRow, ShareRepository, link_row
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
 from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL, Signers, sign_download
 
@@ -386,20 +385,6 @@ class ShareService:
             password_required=link.password_required,
             stopped_at=link.stopped_at,
         )
-
-
-def link_row(link: ShareLink) -> LinkRow:
-    return LinkRow(
-        id=link.id,
-        item_id=link.item_id,
-        nonce=link.nonce,
-        created_at=link.created_at,
-        ends_at=link.ends_at,
-        max_downloads=link.max_downloads,
-        downloads=link.downloads,
-        password_required=link.password_hash is not None,
-        stopped_at=link.stopped_at,
-    )
 
 
 def _left(link: ShareLink | LinkRow) -> int | None:
