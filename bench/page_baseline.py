@@ -39,7 +39,7 @@ from s3tasks_storage_api.ratelimits import RateLimitMetrics, RateLimits
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.service import ShareService
 from s3tasks_storage_api.storage.bucket import ObjectStore
-from s3tasks_storage_api.transfers.service import Signers
+from s3tasks_storage_api.storage.signing import Signers
 from s3tasks_web.app import TEMPLATES_DIR, static_url
 from s3tasks_web.pages.kinds import IMAGES, KindPage
 from s3tasks_web.pages.share_rows import share_rows

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event
 
 from s3tasks_contracts import ItemKind, ItemList
 from s3tasks_storage_api.db.engine import make_read_engine, read
-from s3tasks_storage_api.db.repository import read_page
+from s3tasks_storage_api.items.page import read_page
 from s3tasks_testkit.backing_services import sqlalchemy_url
 from s3tasks_testkit.images import png
 from s3tasks_testkit.stack import Dependencies

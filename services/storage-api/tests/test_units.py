@@ -10,12 +10,9 @@ import pytest
 from s3tasks_storage_api.deletions.service import _merge
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.items.listing import MAX_PRESIGNED, link_window
-from s3tasks_storage_api.items.naming import (
-    clean_description,
-    clean_filename,
-    content_disposition,
-)
+from s3tasks_storage_api.items.naming import clean_description, clean_filename
 from s3tasks_storage_api.storage.bucket import ListedObject
+from s3tasks_storage_api.storage.signing import content_disposition
 
 # -- names and descriptions -------------------------------------------------------------------
 

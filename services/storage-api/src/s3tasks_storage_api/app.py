@@ -44,8 +44,9 @@ from s3tasks_storage_api.shares.controllers import OwnerSharesController, Public
 from s3tasks_storage_api.shares.service import ShareService
 from s3tasks_storage_api.storage.bucket import ObjectStore
 from s3tasks_storage_api.storage.lifecycle import keep_lifecycle_rules
+from s3tasks_storage_api.storage.signing import Signers
 from s3tasks_storage_api.transfers.controllers import LinksController, UploadsController
-from s3tasks_storage_api.transfers.service import Signers, TransferService
+from s3tasks_storage_api.transfers.service import TransferService
 from s3tasks_storage_api.upload_requests.controllers import (
     OwnerRequestsController,
     SenderRequestsController,

@@ -10,14 +10,21 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
 from litestar.types import Guard
 
+from s3tasks_contracts import VISITOR_ID_PATTERN
 from s3tasks_storage_api.errors import Forbidden, Unauthorized
 from s3tasks_storage_api.settings import StorageApiSettings
+
+#: the visitor web calls for, in the paths of the visitor endpoints
+VisitorId = Annotated[
+    str, Parameter(pattern=VISITOR_ID_PATTERN, description="The visitor's opaque id (32 hex).")
+]
 
 
 class Caller(StrEnum):

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     DateTime,
     Enum,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    and_,
     func,
     text,
 )
@@ -166,4 +168,13 @@ class UploadRequest(Base):
         Index("ux_upload_requests_token_hash", "token_hash", unique=True),
         Index("ix_upload_requests_visitor_id", "visitor_id"),
         Index("ix_upload_requests_expires_at", "expires_at"),
+    )
+
+
+def item_visible() -> ColumnElement[bool]:
+    """An item its visitor still sees and a link still serves: stored, not hidden (by "delete
+    all", the cap or reconcile) and not past its deletion time on the database's clock. Every
+    query that needs it says it with this."""
+    return and_(
+        Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > func.now()
     )

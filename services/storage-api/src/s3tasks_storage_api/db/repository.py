@@ -5,178 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
     Select,
     and_,
-    bindparam,
     delete,
     func,
     insert,
     select,
-    text,
-    true,
     update,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from s3tasks_contracts import DeletionReason, ItemKind
-from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
+from s3tasks_storage_api.db.locks import advisory_xact_lock
+from s3tasks_storage_api.db.models import Item, ItemStatus, item_visible
 
 _NOW = func.now()
-
-
-def _visible() -> list[ColumnElement[bool]]:
-    return [Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > _NOW]
-
-
-@cache
-def _page_statement() -> Select[Any]:
-    """A page's items with their share links, in one statement: the page's newest items (a
-    subquery with its limit) outer-joined to their links, one row per link (or one per item
-    without links), and to a one-row clock so an empty page still has its time. Columns,
-    not ORM objects: nothing on a page needs an identity map. Built once with bound
-    parameters: building the expression and its cache key on each call took more of
-    storage-api's time than running it."""
-    clock = select(_NOW.label("now")).subquery("clock")
-    page = (
-        select(
-            Item.id,
-            Item.kind,
-            Item.filename,
-            Item.description,
-            Item.content_type,
-            Item.size_bytes,
-            Item.etag,
-            Item.object_key,
-            Item.thumbnail_key,
-            Item.stored_at,
-            Item.expires_at,
-            Item.upload_request_id,
-            Item.sender_note,
-        )
-        .where(
-            Item.visitor_id == bindparam("visitor_id"),
-            Item.kind == bindparam("kind"),
-            *_visible(),
-        )
-        .order_by(Item.stored_at.desc(), Item.id.desc())
-        .limit(bindparam("limit", type_=Integer))
-        .subquery("page")
-    )
-    return (
-        select(
-            clock.c.now,
-            *page.c,
-            ShareLink.id.label("link_id"),
-            ShareLink.nonce,
-            ShareLink.created_at.label("link_created_at"),
-            ShareLink.ends_at,
-            ShareLink.max_downloads,
-            ShareLink.downloads,
-            ShareLink.password_hash.isnot(None).label("password_required"),
-            ShareLink.stopped_at,
-        )
-        .select_from(clock)
-        .outerjoin(page, true())
-        .outerjoin(ShareLink, ShareLink.item_id == page.c.id)
-        .order_by(
-            page.c.stored_at.desc().nulls_last(),
-            page.c.id.desc(),
-            ShareLink.created_at.desc(),
-            ShareLink.id,
-        )
-    )
-
-
-@dataclass(frozen=True)
-class LinkRow:
-    """A share link as its owner's page shows it (the token is recomputed from id and nonce)."""
-
-    id: UUID
-    item_id: UUID
-    nonce: bytes
-    created_at: datetime
-    ends_at: datetime
-    max_downloads: int | None
-    downloads: int
-    password_required: bool
-    stopped_at: datetime | None
-
-
-@dataclass(frozen=True)
-class PageRow:
-    """A visible item as a page shows it, with its links newest first."""
-
-    id: UUID
-    kind: ItemKind
-    filename: str
-    description: str
-    content_type: str
-    size_bytes: int
-    etag: str
-    object_key: str
-    thumbnail_key: str | None
-    stored_at: datetime
-    expires_at: datetime
-    links: list[LinkRow]
-    #: the upload request a sender sent it through, and the sender's note
-    upload_request_id: UUID | None = None
-    sender_note: str | None = None
-
-
-def read_page(
-    connection: Connection, visitor_id: str, kind: ItemKind, limit: int
-) -> tuple[list[PageRow], datetime]:
-    """The newest visible items with their share links, and the database's now(): one
-    statement, one round trip."""
-    rows = connection.execute(
-        _page_statement(), {"visitor_id": visitor_id, "kind": kind, "limit": limit}
-    ).all()
-    now: datetime = rows[0].now
-    items: dict[UUID, PageRow] = {}
-    for row in rows:
-        if row.id is None:
-            continue  # the clock's row of an empty page
-        item = items.get(row.id)
-        if item is None:
-            item = items[row.id] = PageRow(
-                id=row.id,
-                kind=ItemKind(row.kind),
-                filename=row.filename,
-                description=row.description,
-                content_type=row.content_type,
-                size_bytes=row.size_bytes,
-                etag=row.etag,
-                object_key=row.object_key,
-                thumbnail_key=row.thumbnail_key,
-                stored_at=row.stored_at,
-                expires_at=row.expires_at,
-                links=[],
-                upload_request_id=row.upload_request_id,
-                sender_note=row.sender_note,
-            )
-        if row.link_id is not None:
-            item.links.append(
-                LinkRow(
-                    id=row.link_id,
-                    item_id=row.id,
-                    nonce=row.nonce,
-                    created_at=row.link_created_at,
-                    ends_at=row.ends_at,
-                    max_downloads=row.max_downloads,
-                    downloads=row.downloads,
-                    password_required=row.password_required,
-                    stopped_at=row.stopped_at,
-                )
-            )
-    return list(items.values()), now
 
 
 @dataclass(frozen=True)
@@ -245,18 +92,12 @@ class ItemRepository:
 
     def lock_visitor_kind(self, visitor_id: str, kind: ItemKind) -> None:
         """Serialise cap enforcement for one visitor's images across concurrent uploads."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"{visitor_id}:{kind}"},
-        )
+        advisory_xact_lock(self.session, f"{visitor_id}:{kind}")
 
     def lock_visitor(self, visitor_id: str) -> None:
         """Serialise one visitor's completions until the transaction ends: the sum of what
         it stores is read and grown by one of them at a time (the quota is exact)."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"{visitor_id}:stored"},
-        )
+        advisory_xact_lock(self.session, f"{visitor_id}:stored")
 
     def stored_by_visitor(self, visitor_id: str) -> tuple[int, float | None]:
         """Bytes of the visitor's visible items (every kind), and the seconds until the
@@ -265,7 +106,7 @@ class ItemRepository:
             select(
                 func.coalesce(func.sum(Item.size_bytes), 0),
                 func.extract("epoch", func.min(Item.expires_at) - _NOW),
-            ).where(Item.visitor_id == visitor_id, *_visible())
+            ).where(Item.visitor_id == visitor_id, item_visible())
         ).one()
         return int(used), None if first_expiry is None else float(first_expiry)
 
@@ -274,7 +115,7 @@ class ItemRepository:
     ) -> int:
         newest_first = (
             select(Item.id)
-            .where(Item.visitor_id == visitor_id, Item.kind == kind, *_visible())
+            .where(Item.visitor_id == visitor_id, Item.kind == kind, item_visible())
             .order_by(Item.stored_at.desc(), Item.id.desc())
             .offset(keep)
             .scalar_subquery()
@@ -324,7 +165,7 @@ class ItemRepository:
 
     def get_visible(self, visitor_id: str, item_id: UUID) -> Item | None:
         return self.session.scalars(
-            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, *_visible())
+            select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, item_visible())
         ).one_or_none()
 
     def delete_ids(self, ids: list[UUID]) -> None:
@@ -360,7 +201,7 @@ class ItemRepository:
         return [_due(*row) for row in self.session.execute(query).all()]
 
     def totals(self) -> list[KindTotals]:
-        visible = and_(*_visible())
+        visible = item_visible()
         rows = self.session.execute(
             select(
                 Item.kind,

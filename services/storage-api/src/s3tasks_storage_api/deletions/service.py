@@ -25,7 +25,7 @@ from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import DueItem, ItemRepository
 from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.storage.bucket import ListedObject, ObjectStore, StorageFailure
-from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
+from s3tasks_storage_api.storage.keys import OBJECTS_PREFIX, STAGING_PREFIX, THUMBNAILS_PREFIX
 
 logger = logging.getLogger(__name__)
 #: One line per committed deletion batch, whatever the log level (configure_logging keeps
@@ -75,8 +75,8 @@ class DeletionService:
             dangling: set[UUID] = set()
             orphans: list[str] = []
             for column, prefix in (
-                (Item.object_key, "objects/"),
-                (Item.thumbnail_key, "thumbnails/"),
+                (Item.object_key, OBJECTS_PREFIX),
+                (Item.thumbnail_key, THUMBNAILS_PREFIX),
             ):
                 rows = repo.iter_keys(column, settled_before=settled_before)
                 for key, item_id, settled, obj in _merge(rows, self._store.list(prefix)):
@@ -141,9 +141,9 @@ class DeletionService:
         """Abort multipart uploads no row knows of (a row removed while web was still sending
         parts), once they are older than the grace period."""
         with transaction(self._sessions) as session:
-            known = ItemRepository(session).open_upload_keys("objects/")
+            known = ItemRepository(session).open_upload_keys(OBJECTS_PREFIX)
         aborted = 0
-        for upload in self._store.open_uploads("objects/"):
+        for upload in self._store.open_uploads(OBJECTS_PREFIX):
             if (upload.key, upload.upload_id) in known:
                 continue
             if upload.initiated is not None and upload.initiated > started_before:

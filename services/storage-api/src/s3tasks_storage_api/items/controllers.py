@@ -4,20 +4,13 @@ The bytes never pass here: they go to and from S3 on requests `transfers/` signs
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, delete, get
-from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from s3tasks_contracts import VISITOR_ID_PATTERN, ItemKind, ItemList, PurgeResult, SiteConfiguration
-from s3tasks_storage_api.callers import Caller, only
+from s3tasks_contracts import ItemKind, ItemList, PurgeResult, SiteConfiguration
+from s3tasks_storage_api.callers import Caller, VisitorId, only
 from s3tasks_storage_api.items.listing import ItemListing
 from s3tasks_storage_api.items.service import ItemService
-
-VisitorId = Annotated[
-    str, Parameter(pattern=VISITOR_ID_PATTERN, description="The visitor's opaque id (32 hex).")
-]
 
 
 class SiteConfigurationController(Controller):

@@ -5,20 +5,26 @@ answer to web: a page view costs one round trip of each."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
-from s3tasks_contracts import ItemKind, ItemList, ListedItem, TransferMode
+from s3tasks_contracts import ItemKind, ItemList, LinkVariant, ListedItem, ShareOut, TransferMode
 from s3tasks_storage_api.db.engine import make_read_engine, read
-from s3tasks_storage_api.db.repository import PageRow, read_page
-from s3tasks_storage_api.items.naming import content_disposition
-from s3tasks_storage_api.items.service import FILES_LISTED, THUMBNAIL_CONTENT_TYPE
+from s3tasks_storage_api.items.page import PageRow, read_page
+from s3tasks_storage_api.items.service import FILES_LISTED
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.shares.service import ShareService
-from s3tasks_storage_api.storage.signing import Signer
+from s3tasks_storage_api.shares.repository import LinkRow
+from s3tasks_storage_api.storage.signing import Signer, sign_download
 
 #: the longest validity SigV4 allows a presigned request
 MAX_PRESIGNED = timedelta(days=7)
+
+
+class SharesShown(Protocol):
+    """How a page shows an item's share links (the share service's view of its owner's)."""
+
+    def out(self, link: LinkRow, now: datetime) -> ShareOut: ...
 
 
 class ItemListing:
@@ -26,7 +32,7 @@ class ItemListing:
         self,
         settings: StorageApiSettings,
         reads: Engine,
-        shares: ShareService,
+        shares: SharesShown,
         browser_signer: Signer | None,
     ) -> None:
         """`browser_signer`: `direct` mode's (the page carries S3 links); None in `proxy`
@@ -41,7 +47,7 @@ class ItemListing:
         cls,
         settings: StorageApiSettings,
         engine: Engine,
-        shares: ShareService,
+        shares: SharesShown,
         browser_signer: Signer,
     ) -> ItemListing:
         """The listing as storage-api runs it: reads in autocommit on `engine`'s pool, S3
@@ -61,15 +67,23 @@ class ItemListing:
         content_url = thumbnail_url = None
         if self._signer is not None:
             signed_at, valid = link_window(row.stored_at, row.expires_at, now)
-            # a file is data to save, never a page: only a checked image may show inline
-            disposition = "inline" if row.kind is ItemKind.IMAGE else "attachment"
-            content_url = self._sign(
-                row.object_key, row.content_type, disposition, row, signed_at, valid
-            )
-            if row.thumbnail_key is not None:
-                thumbnail_url = self._sign(
-                    row.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline", row, signed_at, valid
+            # the URL is the same on every page view: the browser keeps what it loaded
+            cache_control = f"private, max-age={int(valid.total_seconds())}"
+            signer = self._signer
+
+            def sign(variant: LinkVariant) -> str:
+                return sign_download(
+                    signer,
+                    row,
+                    variant,
+                    signed_at=signed_at,
+                    valid_for=valid,
+                    cache_control=cache_control,
                 )
+
+            content_url = sign(LinkVariant.CONTENT)
+            if row.thumbnail_key is not None:
+                thumbnail_url = sign(LinkVariant.THUMBNAIL)
         return ListedItem(
             id=row.id,
             kind=row.kind,
@@ -86,26 +100,6 @@ class ItemListing:
             thumbnail_url=thumbnail_url,
             received_through=row.upload_request_id,
             sender_note=row.sender_note or "",
-        )
-
-    def _sign(
-        self,
-        key: str,
-        content_type: str,
-        disposition: str,
-        row: PageRow,
-        signed_at: datetime,
-        valid: timedelta,
-    ) -> str:
-        assert self._signer is not None  # noqa: S101 - direct mode only
-        return self._signer.get_url(
-            key,
-            valid_for=valid,
-            content_type=content_type,
-            disposition=content_disposition(disposition, row.filename),
-            signed_at=signed_at,
-            # the URL is the same on every page view: the browser keeps what it loaded
-            cache_control=f"private, max-age={int(valid.total_seconds())}",
         )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import quote
 
 from s3tasks_storage_api.errors import InvalidInput
 
@@ -47,14 +46,3 @@ def clean_description(raw: str, *, max_length: int) -> str:
     if len(text) > max_length:
         raise InvalidInput(f"The description is longer than {max_length} characters.")
     return text
-
-
-def content_disposition(disposition: str, filename: str) -> str:
-    """An RFC 6266 header: an ASCII fallback plus the exact name as RFC 8187 `filename*`."""
-    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    fallback = re.sub(r"[^A-Za-z0-9._ ()-]", "_", fallback).strip()
-    if not fallback.strip("."):
-        fallback = "download"
-    elif fallback.startswith("."):  # nothing of the name was ASCII but its extension
-        fallback = "download" + fallback
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -20,11 +20,11 @@ from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
+from s3tasks_storage_api.storage.keys import THUMBNAIL_CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
 FILE_CONTENT_TYPE = "application/octet-stream"
-THUMBNAIL_CONTENT_TYPE = "image/webp"
 #: the files page offers the newest file; a few more are listed for API clients
 FILES_LISTED = 10
 

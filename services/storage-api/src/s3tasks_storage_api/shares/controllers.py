@@ -26,8 +26,7 @@ from s3tasks_contracts import (
     ShareOut,
     ShareView,
 )
-from s3tasks_storage_api.callers import Caller, only
-from s3tasks_storage_api.items.controllers import VisitorId
+from s3tasks_storage_api.callers import Caller, VisitorId, only
 from s3tasks_storage_api.shares.service import TOO_MANY_ATTEMPTS, ShareService
 
 

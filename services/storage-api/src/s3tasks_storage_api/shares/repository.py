@@ -4,24 +4,61 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from s3tasks_contracts import ItemKind
-from s3tasks_storage_api.db.models import Item, ItemStatus, ShareLink
+from s3tasks_storage_api.db.locks import advisory_xact_lock
+from s3tasks_storage_api.db.models import Item, ShareLink, item_visible
 
 _NOW = func.now()
-
-
-def _item_alive() -> ColumnElement[bool]:
-    return and_(Item.status == ItemStatus.STORED, Item.hidden_at.is_(None), Item.expires_at > _NOW)
 
 
 def _link_open() -> ColumnElement[bool]:
     """Neither stopped nor past its end (it may be used up: that has its own answer)."""
     return and_(ShareLink.stopped_at.is_(None), ShareLink.ends_at > _NOW)
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A share link as its owner's page shows it (the token is recomputed from id and nonce)."""
+
+    id: UUID
+    item_id: UUID
+    nonce: bytes
+    created_at: datetime
+    ends_at: datetime
+    max_downloads: int | None
+    downloads: int
+    password_required: bool
+    stopped_at: datetime | None
+
+
+def link_row(link: ShareLink) -> LinkRow:
+    return LinkRow(
+        id=link.id,
+        item_id=link.item_id,
+        nonce=link.nonce,
+        created_at=link.created_at,
+        ends_at=link.ends_at,
+        max_downloads=link.max_downloads,
+        downloads=link.downloads,
+        password_required=link.password_hash is not None,
+        stopped_at=link.stopped_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -46,30 +83,52 @@ class Granted:
 # deletion serialise on that row: a grant that comes second waits for the deletion's commit,
 # then PostgreSQL re-checks its conditions on the hidden row and finds none. The count's own
 # condition is re-checked the same way when concurrent grants queue on the link's row: exact
-# for any number of replicas, with no read-then-write.
-_GRANT = text(
-    """
-    WITH item AS (
-        SELECT i.id, i.kind, i.object_key, i.filename, i.description, i.size_bytes,
-               i.content_type, i.expires_at
-        FROM items AS i
-        WHERE i.id = (SELECT item_id FROM share_links WHERE token_hash = :token_hash)
-          AND i.status = 'stored' AND i.hidden_at IS NULL AND i.expires_at > now()
-        FOR SHARE
+# for any number of replicas, with no read-then-write. Built once, with a bound parameter.
+@cache
+def _grant_statement() -> Update:
+    token = bindparam("token", type_=LargeBinary)
+    item = (
+        select(
+            Item.id,
+            Item.kind,
+            Item.object_key,
+            Item.filename,
+            Item.description,
+            Item.size_bytes,
+            Item.content_type,
+            Item.expires_at,
+        )
+        .where(
+            Item.id
+            == select(ShareLink.item_id).where(ShareLink.token_hash == token).scalar_subquery(),
+            item_visible(),
+        )
+        .with_for_update(read=True)
+        .cte("item")
     )
-    UPDATE share_links AS s
-    SET downloads = s.downloads + 1
-    FROM item
-    WHERE s.token_hash = :token_hash
-      AND s.item_id = item.id
-      AND s.stopped_at IS NULL
-      AND s.ends_at > now()
-      AND (s.max_downloads IS NULL OR s.downloads < s.max_downloads)
-    RETURNING s.id, s.item_id, s.downloads, s.max_downloads, item.kind, item.object_key,
-              item.filename, item.description, item.size_bytes, item.content_type,
-              item.expires_at
-    """
-)
+    return (
+        update(ShareLink)
+        .where(
+            ShareLink.token_hash == token,
+            ShareLink.item_id == item.c.id,
+            _link_open(),
+            or_(ShareLink.max_downloads.is_(None), ShareLink.downloads < ShareLink.max_downloads),
+        )
+        .values(downloads=ShareLink.downloads + 1)
+        .returning(
+            ShareLink.id,
+            ShareLink.item_id,
+            ShareLink.downloads,
+            ShareLink.max_downloads,
+            item.c.kind,
+            item.c.object_key,
+            item.c.filename,
+            item.c.description,
+            item.c.size_bytes,
+            item.c.content_type,
+            item.c.expires_at,
+        )
+    )
 
 
 class ShareRepository:
@@ -82,7 +141,9 @@ class ShareRepository:
     def own_visible_item(self, visitor_id: str, item_id: UUID, *, lock: bool) -> Item | None:
         """The visitor's visible item; `lock`: FOR SHARE until the transaction ends, so the
         item cannot be hidden or deleted under a link being written."""
-        query = select(Item).where(Item.id == item_id, Item.visitor_id == visitor_id, _item_alive())
+        query = select(Item).where(
+            Item.id == item_id, Item.visitor_id == visitor_id, item_visible()
+        )
         if lock:
             query = query.with_for_update(read=True)
         return self.session.scalars(query).one_or_none()
@@ -90,10 +151,7 @@ class ShareRepository:
     def lock_item_links(self, item_id: UUID) -> None:
         """Serialise link creation on one item, so the per-item count holds (grants do not
         take this lock)."""
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"share-links:{item_id}"},
-        )
+        advisory_xact_lock(self.session, f"share-links:{item_id}")
 
     def count_for_item(self, item_id: UUID) -> int:
         return int(
@@ -140,13 +198,13 @@ class ShareRepository:
         row = self.session.execute(
             select(ShareLink, Item, _NOW)
             .join(Item, Item.id == ShareLink.item_id)
-            .where(ShareLink.token_hash == token_hash, _link_open(), _item_alive())
+            .where(ShareLink.token_hash == token_hash, _link_open(), item_visible())
         ).first()
         return None if row is None else (row[0], row[1], row[2])
 
     def grant(self, token_hash: bytes) -> Granted | None:
         """Count one download if the link is open, not used up and its item alive."""
-        row = self.session.execute(_GRANT, {"token_hash": token_hash}).first()
+        row = self.session.execute(_grant_statement(), {"token": token_hash}).first()
         if row is None:
             return None
         return Granted(
@@ -173,6 +231,6 @@ class ShareRepository:
                 ShareLink.id == share_id,
                 Item.id == item_id,
                 ShareLink.stopped_at.is_(None),
-                _item_alive(),
+                item_visible(),
             )
         ).one_or_none()

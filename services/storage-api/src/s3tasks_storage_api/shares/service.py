@@ -1,9 +1,9 @@
 """ShareService: share links of visitors' items, and the downloads they grant.
 
 storage-api is the only place that grants: one conditional UPDATE counts a download (see
-`repository._GRANT`), then a grant is signed for that client and that link, redeemable for
-seconds for presigned GETs (`share_grant_seconds`): the download it was counted for, and
-nothing after it once those seconds have passed.
+`repository._grant_statement`), then a grant is signed for that client and that link,
+redeemable for seconds for presigned GETs (`share_grant_seconds`): the download it was
+counted for, and nothing after it once those seconds have passed.
 Every way a link can end (stopped, past its end, its item deleted, never existed) answers
 the same 404, so nobody can probe which tokens once worked; a link used up says so (410).
 """
@@ -27,6 +27,7 @@ from s3tasks_contracts import (
     ContentLink,
     GrantRequest,
     ItemKind,
+    LinkVariant,
     RedeemRequest,
     ShareCreate,
     ShareGrant,
@@ -40,7 +41,6 @@ from s3tasks_contracts import (
 )
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ShareLink
-from s3tasks_storage_api.db.repository import LinkRow
 from s3tasks_storage_api.errors import (
     GrantEnded,
     InvalidInput,
@@ -50,15 +50,12 @@ from s3tasks_storage_api.errors import (
     TooManyAttempts,
     WrongPassword,
 )
-from s3tasks_storage_api.items.naming import content_disposition
-from s3tasks_storage_api.items.service import THUMBNAIL_CONTENT_TYPE
 from s3tasks_storage_api.observability.metrics import ShareMetrics, ShareOutcome
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.shares.repository import ShareRepository
+from s3tasks_storage_api.shares.repository import LinkRow, ShareRepository, link_row
 from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
-from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL
-from s3tasks_storage_api.transfers.service import Signers
+from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL, Signers, sign_download
 
 logger = logging.getLogger(__name__)
 
@@ -191,9 +188,7 @@ class ShareService:
         protected = link.password_hash is not None
         preview = None
         if item.kind is ItemKind.IMAGE and item.thumbnail_key and not protected:
-            preview, _ = self._sign(
-                item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline", item.filename, request.via
-            )
+            preview, _ = self._sign(item, LinkVariant.THUMBNAIL, request.via)
         return ShareView(
             kind=item.kind,
             password_required=protected,
@@ -273,10 +268,8 @@ class ShareService:
         if item is None:
             raise ShareGone()
         url, expires_at = self._sign(
-            item.object_key,
-            item.content_type,
-            "attachment",
-            item.filename,
+            item,
+            LinkVariant.CONTENT,
             request.via,
             until=datetime.fromtimestamp(grant.expires_at, UTC),
             cache_control=SHARE_DOWNLOAD_CACHE_CONTROL,
@@ -348,16 +341,15 @@ class ShareService:
 
     def _sign(
         self,
-        key: str,
-        content_type: str,
-        disposition: str,
-        filename: str,
+        item: Item,
+        variant: LinkVariant,
         via: TransferMode,
         *,
         until: datetime | None = None,
         cache_control: str = PRIVATE_CACHE_CONTROL,
     ) -> tuple[str, datetime]:
-        """A presigned GET valid `link_seconds`, or until `until` and not a second longer."""
+        """A presigned GET valid `link_seconds`, or until `until` and not a second longer; a
+        download of the content is a file to save, whatever its kind."""
         # SigV4 counts whole seconds from X-Amz-Date, which drops the fraction
         signed_at = datetime.now(UTC).replace(microsecond=0)
         valid = timedelta(seconds=self._settings.link_seconds)
@@ -365,13 +357,14 @@ class ShareService:
             valid = until - signed_at
             if valid < timedelta(seconds=1):
                 raise GrantEnded()  # it ended while being redeemed
-        url = self._signers.for_(via).get_url(
-            key,
-            valid_for=valid,
-            content_type=content_type,
-            disposition=content_disposition(disposition, filename),
+        url = sign_download(
+            self._signers.for_(via),
+            item,
+            variant,
             signed_at=signed_at,
+            valid_for=valid,
             cache_control=cache_control,
+            always_attachment=True,
         )
         return url, signed_at + valid
 
@@ -392,20 +385,6 @@ class ShareService:
             password_required=link.password_required,
             stopped_at=link.stopped_at,
         )
-
-
-def link_row(link: ShareLink) -> LinkRow:
-    return LinkRow(
-        id=link.id,
-        item_id=link.item_id,
-        nonce=link.nonce,
-        created_at=link.created_at,
-        ends_at=link.ends_at,
-        max_downloads=link.max_downloads,
-        downloads=link.downloads,
-        password_required=link.password_hash is not None,
-        stopped_at=link.stopped_at,
-    )
 
 
 def _left(link: ShareLink | LinkRow) -> int | None:

@@ -24,8 +24,6 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from s3tasks_storage_api.errors import DependencyUnavailable
 from s3tasks_storage_api.settings import StorageApiSettings
 
-#: S3 DeleteObjects takes at most this many keys per request.
-DELETE_BATCH = 1000
 #: the codes S3 servers answer for an object that is not there (a HEAD has no body: minio
 #: reports it by status as "NoSuchKey" or "ResourceNotFound")
 _MISSING = frozenset({"NoSuchKey", "ResourceNotFound", "NoSuchObject"})
@@ -281,24 +279,14 @@ class ObjectStore:
             self._client.remove_object(self.bucket, key)
 
     def delete_many(self, keys: Iterable[str]) -> set[str]:
-        """Delete with DeleteObjects, 1000 keys a request; returns the keys that failed.
+        """Delete with DeleteObjects (minio sends the keys 1000 a request, S3's most); returns
+        the keys that failed.
 
         A key that is already gone is a success: deletion is idempotent.
         """
-        failed: set[str] = set()
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) == DELETE_BATCH:
-                failed |= self._delete_batch(batch)
-                batch = []
-        if batch:
-            failed |= self._delete_batch(batch)
-        return failed
-
-    def _delete_batch(self, keys: list[str]) -> set[str]:
         with _s3_errors():
-            errors = self._client.remove_objects(self.bucket, [DeleteObject(k) for k in keys])
+            # lazy: each request goes as its errors are read, inside the error mapping
+            errors = self._client.remove_objects(self.bucket, (DeleteObject(k) for k in keys))
             return {str(e.name) for e in errors if e.code != "NoSuchKey"}
 
     def list(self, prefix: str) -> Iterator[ListedObject]:

@@ -45,14 +45,10 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
+from s3tasks_storage_api.storage.keys import OBJECTS_PREFIX, STAGING_PREFIX, THUMBNAILS_PREFIX
 
 logger = logging.getLogger(__name__)
 
-#: the key prefixes of item objects and thumbnails (items/service.py, transfers/service.py)
-OBJECTS_PREFIX: Final = "objects/"
-THUMBNAILS_PREFIX: Final = "thumbnails/"
-#: where POST policies let browsers write (transfers/service.py): never served
-STAGING_PREFIX: Final = "uploads/"
 OBJECTS_RULE: Final = "s3tasks-objects"
 THUMBNAILS_RULE: Final = "s3tasks-thumbnails"
 STAGING_RULE: Final = "s3tasks-uploads"

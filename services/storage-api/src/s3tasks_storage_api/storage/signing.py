@@ -7,8 +7,12 @@ reaches: the S3 endpoint browsers see for `direct` mode, the one the services us
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from typing import Protocol
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from minio import Minio, time
 from minio.datatypes import PostPolicy
@@ -21,7 +25,10 @@ from minio.signer import (
     _get_string_to_sign,
 )
 
+from s3tasks_contracts import ItemKind, LinkVariant, TransferMode
+from s3tasks_storage_api.errors import NotFound
 from s3tasks_storage_api.settings import StorageApiSettings
+from s3tasks_storage_api.storage.keys import THUMBNAIL_CONTENT_TYPE
 
 #: what a presigned GET tells caches unless its caller says otherwise: an owner's content and
 #: thumbnails may be kept a minute by the visitor's own browser, never by a shared cache
@@ -134,3 +141,79 @@ class Signer:
         policy.add_content_length_range_condition(*sizes)
         fields = self._client.presigned_post_policy(policy)
         return {"key": key, "Content-Type": content_type, **fields}
+
+
+@dataclass(frozen=True)
+class Signers:
+    """One signer for the endpoint browsers reach, one for the endpoint web reaches."""
+
+    browser: Signer
+    service: Signer
+
+    @classmethod
+    def from_settings(cls, settings: StorageApiSettings) -> Signers:
+        return cls(
+            browser=Signer(settings.s3_browser_endpoint, settings),
+            service=Signer(settings.s3_endpoint, settings),
+        )
+
+    def for_(self, via: TransferMode) -> Signer:
+        return self.browser if via is TransferMode.DIRECT else self.service
+
+
+class Downloadable(Protocol):
+    """What signing a download needs of an item (a row, or a page's row of one)."""
+
+    @property
+    def kind(self) -> ItemKind: ...
+    @property
+    def object_key(self) -> str: ...
+    @property
+    def thumbnail_key(self) -> str | None: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+
+
+def sign_download(
+    signer: Signer,
+    item: Downloadable,
+    variant: LinkVariant,
+    *,
+    signed_at: datetime,
+    valid_for: timedelta,
+    cache_control: str = PRIVATE_CACHE_CONTROL,
+    always_attachment: bool = False,
+) -> str:
+    """A presigned GET of an item's content or thumbnail, its answer carrying our content
+    type, disposition (under the item's own filename) and caching. `always_attachment`: the
+    content is a file to save whatever its kind (a share download)."""
+    if variant is LinkVariant.THUMBNAIL:
+        if item.thumbnail_key is None:
+            raise NotFound("This item has no thumbnail.")
+        key, content_type, disposition = item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline"
+    else:
+        key, content_type = item.object_key, item.content_type
+        # a file is data to save, never a page: only a checked image may show inline
+        inline = item.kind is ItemKind.IMAGE and not always_attachment
+        disposition = "inline" if inline else "attachment"
+    return signer.get_url(
+        key,
+        valid_for=valid_for,
+        content_type=content_type,
+        disposition=content_disposition(disposition, item.filename),
+        signed_at=signed_at,
+        cache_control=cache_control,
+    )
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """An RFC 6266 header: an ASCII fallback plus the exact name as RFC 8187 `filename*`."""
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = re.sub(r"[^A-Za-z0-9._ ()-]", "_", fallback).strip()
+    if not fallback.strip("."):
+        fallback = "download"
+    elif fallback.startswith("."):  # nothing of the name was ASCII but its extension
+        fallback = "download" + fallback
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

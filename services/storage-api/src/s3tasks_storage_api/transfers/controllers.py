@@ -18,8 +18,7 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
-from s3tasks_storage_api.callers import Caller, only
-from s3tasks_storage_api.items.controllers import VisitorId
+from s3tasks_storage_api.callers import Caller, VisitorId, only
 from s3tasks_storage_api.transfers.service import TransferService
 
 

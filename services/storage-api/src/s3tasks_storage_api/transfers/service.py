@@ -50,13 +50,8 @@ from s3tasks_storage_api.errors import (
     UploadNotArrived,
     UploadTookTooLong,
 )
-from s3tasks_storage_api.items.naming import clean_description, clean_filename, content_disposition
-from s3tasks_storage_api.items.service import (
-    FILE_CONTENT_TYPE,
-    THUMBNAIL_CONTENT_TYPE,
-    ItemService,
-    to_item_out,
-)
+from s3tasks_storage_api.items.naming import clean_description, clean_filename
+from s3tasks_storage_api.items.service import FILE_CONTENT_TYPE, ItemService, to_item_out
 from s3tasks_storage_api.observability.metrics import UploadMetrics
 from s3tasks_storage_api.ratelimits import (
     STORED_BYTES_PER_VISITOR,
@@ -67,8 +62,12 @@ from s3tasks_storage_api.ratelimits import (
 )
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore, StorageFailure
-from s3tasks_storage_api.storage.lifecycle import STAGING_PREFIX
-from s3tasks_storage_api.storage.signing import Signer
+from s3tasks_storage_api.storage.keys import (
+    object_key,
+    staging_key,
+    thumbnail_key,
+)
+from s3tasks_storage_api.storage.signing import Signers, sign_download
 
 logger = logging.getLogger(__name__)
 
@@ -82,24 +81,6 @@ UPLOADS_VISITOR = (
     "You have started too many uploads in a short time (at most {limit}). "
     "Please try again in {wait}."
 )
-
-
-@dataclass(frozen=True)
-class Signers:
-    """One signer for the endpoint browsers reach, one for the endpoint web reaches."""
-
-    browser: Signer
-    service: Signer
-
-    @classmethod
-    def from_settings(cls, settings: StorageApiSettings) -> Signers:
-        return cls(
-            browser=Signer(settings.s3_browser_endpoint, settings),
-            service=Signer(settings.s3_endpoint, settings),
-        )
-
-    def for_(self, via: TransferMode) -> Signer:
-        return self.browser if via is TransferMode.DIRECT else self.service
 
 
 @dataclass(frozen=True)
@@ -145,24 +126,16 @@ class TransferService:
             item = ItemRepository(session).get_visible(visitor_id, item_id)
         if item is None:
             raise NotFound("No such item.")
-        if variant is LinkVariant.THUMBNAIL:
-            if item.thumbnail_key is None:
-                raise NotFound("This item has no thumbnail.")
-            key, content_type, disposition = item.thumbnail_key, THUMBNAIL_CONTENT_TYPE, "inline"
-        else:
-            key, content_type = item.object_key, item.content_type
-            # a file is data to save, never a page: only a checked image may show inline
-            disposition = "inline" if item.kind == ItemKind.IMAGE else "attachment"
         valid = self._settings.link_seconds
         now = datetime.now(UTC)
         window = max(1, valid // 2)
         signed_at = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
-        url = self._signers.for_(via).get_url(
-            key,
-            valid_for=timedelta(seconds=valid),
-            content_type=content_type,
-            disposition=content_disposition(disposition, item.filename),
+        url = sign_download(
+            self._signers.for_(via),
+            item,
+            variant,
             signed_at=signed_at,
+            valid_for=timedelta(seconds=valid),
         )
         return ContentLink(url=url, expires_at=signed_at + timedelta(seconds=valid))
 
@@ -203,7 +176,7 @@ class TransferService:
         filename = clean_filename(request.filename, max_length=s.max_filename_length)
         description = clean_description(request.description, max_length=s.max_description_length)
         item_id = uuid4()
-        key = f"objects/{item_id}"
+        key = object_key(item_id)
         upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
         part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         row = Item(
@@ -211,7 +184,7 @@ class TransferService:
             visitor_id=visitor_id,
             kind=request.kind,
             object_key=key,
-            thumbnail_key=f"thumbnails/{item_id}.webp" if request.kind is ItemKind.IMAGE else None,
+            thumbnail_key=thumbnail_key(item_id) if request.kind is ItemKind.IMAGE else None,
             filename=filename,
             description=description,
             content_type=FILE_CONTENT_TYPE,
@@ -219,7 +192,7 @@ class TransferService:
             part_size=part_size if upload_id is not None else None,
             # a POST policy is good until the deadline, whatever happens to the upload: it
             # may write only a key nothing serves (docs/s3-compatibility.md, one-shot uploads)
-            staging_key=None if in_parts else f"{STAGING_PREFIX}{item_id}",
+            staging_key=None if in_parts else staging_key(item_id),
             declared_size=request.size_bytes,
             upload_request_id=None if received is None else received.request_id,
             sender_note=None if received is None else received.note,

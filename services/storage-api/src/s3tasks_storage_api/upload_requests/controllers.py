@@ -26,8 +26,7 @@ from s3tasks_contracts import (
     StoredParts,
     UploadTicket,
 )
-from s3tasks_storage_api.callers import Caller, only
-from s3tasks_storage_api.items.controllers import VisitorId
+from s3tasks_storage_api.callers import Caller, VisitorId, only
 from s3tasks_storage_api.upload_requests.service import UploadRequestService
 
 
