@@ -310,9 +310,11 @@ class TransferService:
             self._items.discard(item_id, keys)
             self._metrics.refused(kind, failed)
             raise failed
+        if staging_key is not None:
+            # after a lost answer too: the first completion may have committed and lost its
+            # connection before it got to drop the staging object
+            self._drop_staging(staging_key)
         if not already:
-            if staging_key is not None:
-                self._drop_staging(staging_key)
             self._metrics.stored(kind, stored.size_bytes)
         if kind is ItemKind.IMAGE:
             # after a lost answer too: the first completion may not have reached the cap
