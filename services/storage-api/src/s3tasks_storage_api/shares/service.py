@@ -108,13 +108,7 @@ class ShareService:
             raise InvalidInput(
                 f"The download limit must be a whole number from 1 to {MAX_SHARE_DOWNLOADS}."
             )
-        password = None
-        if request.password is not None:
-            password = normalised_password(request.password)
-            if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
-                raise InvalidInput(
-                    f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
-                )
+        password = checked_password(request.password)
         share_id, nonce = uuid4(), secrets.token_bytes(16)
         token = self._keys.token(share_id, nonce)
         with transaction(self._sessions) as session:
@@ -406,3 +400,16 @@ def _state(link: LinkRow, now: datetime) -> ShareState:
 def normalised_password(password: str) -> str:
     # the same password typed on two systems may arrive composed or decomposed
     return unicodedata.normalize("NFC", password)
+
+
+def checked_password(password: str | None) -> str | None:
+    """A password a link (or an upload request) is made with, normalised, or None for none;
+    InvalidInput when it is empty or too long."""
+    if password is None:
+        return None
+    password = normalised_password(password)
+    if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
+        )
+    return password

@@ -62,6 +62,7 @@ from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.service import (
     PASSWORDS,
     TOO_MANY_ATTEMPTS,
+    checked_password,
     normalised_password,
 )
 from s3tasks_storage_api.shares.tokens import ShareKeys, log_id, token_hash
@@ -117,13 +118,7 @@ class UploadRequestService:
                 f"The message must be at most {MAX_REQUEST_MESSAGE_LENGTH} characters long."
             )
         message = _clean_text(request.message, "The message")
-        password = None
-        if request.password is not None:
-            password = normalised_password(request.password)
-            if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
-                raise InvalidInput(
-                    f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
-                )
+        password = checked_password(request.password)
         request_id, nonce = uuid4(), secrets.token_bytes(16)
         token = self._keys.token(request_id, nonce)
         with transaction(self._sessions) as session:
