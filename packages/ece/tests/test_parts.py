@@ -20,6 +20,7 @@ from s3tasks_ece.layout import (
     RECORD_PLAINTEXT,
     RECORD_SIZE,
     RECORDS_PER_PART,
+    Layout,
     encrypt_part,
     layout_for,
     new_header,
@@ -58,6 +59,19 @@ def test_the_layout_puts_whole_records_in_8_mib_parts_and_the_header_in_part_1()
     assert sum(layout.part_size(n) for n in range(1, 5)) == layout.ciphertext_size
     empty = layout_for(header, 0)
     assert (empty.parts, empty.records, empty.ciphertext_size) == (1, 1, 21 + 17)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(min_value=0, max_value=3 * PART_PLAINTEXT), keyid=st.sampled_from([0, 31]))
+def test_the_server_finds_the_layout_from_the_ciphertext_size_alone(size: int, keyid: int) -> None:
+    layout = Layout(plaintext_size=size, header_size=21 + keyid)
+    assert Layout.from_ciphertext(layout.ciphertext_size, 21 + keyid) == layout
+
+
+@pytest.mark.parametrize("bad", [0, 21, 21 + 16, 21 + RECORD_SIZE + 1, 21 + RECORD_SIZE + 17 - 1])
+def test_a_size_no_plaintext_encrypts_to_is_refused(bad: int) -> None:
+    with pytest.raises(ValueError, match="is no size of an encrypted file"):
+        Layout.from_ciphertext(bad, 21)
 
 
 # Sizes around the boundaries that matter: empty, one record, a record's exact fill, a part's

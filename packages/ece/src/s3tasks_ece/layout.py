@@ -36,6 +36,22 @@ class Layout:
     def ciphertext_size(self) -> int:
         return self.header_size + self.plaintext_size + self.records * (TAG_SIZE + 1)
 
+    @classmethod
+    def from_ciphertext(cls, ciphertext_size: int, header_size: int) -> Layout:
+        """The layout whose ciphertext is `ciphertext_size` bytes (the server knows only that
+        and the header's length); ValueError when no plaintext size encrypts to it."""
+        records_bytes = ciphertext_size - header_size
+        records = -(-records_bytes // RECORD_SIZE)
+        layout = cls(
+            plaintext_size=records_bytes - records * (TAG_SIZE + 1), header_size=header_size
+        )
+        if records < 1 or layout.plaintext_size < 0 or layout.records != records:
+            raise ValueError(
+                f"{ciphertext_size} bytes is no size of an encrypted file with a"
+                f" {header_size}-byte header"
+            )
+        return layout
+
     def _check(self, part_number: int) -> None:
         if not 1 <= part_number <= self.parts:
             raise ValueError(f"part {part_number} is not in 1..{self.parts}")

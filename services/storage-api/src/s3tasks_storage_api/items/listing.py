@@ -100,6 +100,7 @@ class ItemListing:
             thumbnail_url=thumbnail_url,
             received_through=row.upload_request_id,
             sender_note=row.sender_note or "",
+            encrypted_metadata=row.encrypted_metadata,
         )
 
 

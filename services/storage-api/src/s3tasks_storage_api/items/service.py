@@ -151,4 +151,5 @@ def to_item_out(item: Item) -> ItemOut:
         has_thumbnail=item.thumbnail_key is not None,
         created_at=item.stored_at,
         expires_at=item.expires_at,
+        encrypted_metadata=item.encrypted_metadata,
     )
