@@ -3,18 +3,22 @@
 // and what the owner's page does with encrypted items (their names decrypted here, the key
 // added to share links after '#', which browsers never send).
 import {
+  Decryptor,
   HEADER_FIXED_SIZE,
   Layout,
   PART_PLAINTEXT,
   PART_SIZE,
   SALT_SIZE,
   decodeBase64url,
+  decodeSecret,
   decryptMetadata,
   encodeBase64url,
   encryptMetadata,
   encryptPart,
   fileKeys,
   newKeyid,
+  parseHeader,
+  passwordSalt,
   randomBytes,
   rootKey,
   LABELS,
@@ -207,4 +211,147 @@ export async function showEncryptedItems(root) {
       }
     });
   }
+}
+
+function said(html) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const alert = doc.querySelector(".flash-error, [role=alert]");
+  if (alert) return alert.textContent.trim();
+  const lead = doc.querySelector("main p, p");
+  return lead ? lead.textContent.trim() : "The download was refused.";
+}
+
+function addDetail(list, term, value, className) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.className = className;
+  dd.textContent = value;
+  list.prepend(dt, dd);
+}
+
+// A share link's page of an encrypted file: the key from the fragment (never sent), a key
+// password if the key id says so, the metadata decrypted before anything is downloaded (a
+// wrong key or password is told without a counted download), then Download fetches the
+// ciphertext through the usual grant and decrypts it here into a Blob (up to the site's cap).
+export async function enhanceSharePage(doc) {
+  const card = doc.querySelector(".card.shared[data-encrypted-metadata]");
+  if (!card) return;
+  const state = card.querySelector(".encrypted-state");
+  const form = card.querySelector("form");
+  const decryptButton = form.querySelector(".decrypt-download");
+  const blob = fromBase64(card.dataset.encryptedMetadata);
+  const cap = parseInt(card.dataset.blobMax || "0", 10);
+  const fragment = window.location.hash.slice(1);
+  if (!fragment) {
+    state.textContent =
+      "This link has no key (the part after “#”): ask its sender for the whole link, or download the encrypted file and decrypt it with the key.";
+    return;
+  }
+  let secret;
+  let keyid;
+  let salt;
+  try {
+    secret = decodeSecret(fragment);
+    keyid = parseHeader(blob).keyid;
+    salt = passwordSalt(keyid);
+  } catch (error) {
+    state.textContent = error.message;
+    return;
+  }
+  card.querySelectorAll(".key-text").forEach(function (el) {
+    el.textContent = fragment;
+  });
+  const passwordBox = card.querySelector(".key-password");
+
+  async function open(password) {
+    state.textContent = password ? "Opening the key with its password…" : "Decrypting the name…";
+    let keys;
+    let meta;
+    try {
+      keys = await fileKeys(secret, keyid, password);
+      meta = await decryptMetadata(keys, blob);
+    } catch (error) {
+      state.textContent = password
+        ? "The key password is wrong (or the link's key is): nothing was downloaded or counted."
+        : "The link's key is wrong: the name could not be decrypted, and nothing was downloaded or counted.";
+      return;
+    }
+    passwordBox.hidden = true;
+    const list = card.querySelector("dl");
+    if (meta.description) addDetail(list, "Description", meta.description, "description");
+    addDetail(list, "Name", meta.name, "share-name");
+    state.textContent = "Decrypted in your browser. Download saves the decrypted file.";
+    decryptButton.hidden = false;
+    form.addEventListener("submit", function (event) {
+      if (event.submitter !== decryptButton) return; // the encrypted file, as the form sends it
+      event.preventDefault();
+      decryptButton.disabled = true;
+      downloadDecrypted(form, state, keys, meta, cap).finally(function () {
+        decryptButton.disabled = false;
+      });
+    });
+  }
+
+  if (salt) {
+    passwordBox.hidden = false;
+    state.textContent = "The key needs its password.";
+    passwordBox.querySelector("button").addEventListener("click", function () {
+      open(passwordBox.querySelector("input").value);
+    });
+  } else {
+    await open(null);
+  }
+}
+
+async function downloadDecrypted(form, state, keys, meta, cap) {
+  state.textContent = "Downloading…";
+  let response;
+  try {
+    response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+  } catch (error) {
+    state.textContent = "The download could not be started: the connection was lost.";
+    return;
+  }
+  if (!response.ok || (response.headers.get("content-type") || "").indexOf("text/html") === 0) {
+    state.textContent = said(await response.text());
+    return;
+  }
+  const length = parseInt(response.headers.get("content-length") || "0", 10);
+  if (cap && length > cap) {
+    await response.body.cancel();
+    state.textContent =
+      "This file is larger than this page decrypts in memory (" +
+      (form.closest("[data-blob-max-words]").dataset.blobMaxWords || "") +
+      "): use “Download the encrypted file” and the command below. This download was counted.";
+    return;
+  }
+  const decryptor = new Decryptor(async () => keys.content);
+  const reader = response.body.getReader();
+  const pieces = [];
+  let received = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.length;
+      pieces.push(...(await decryptor.push(value)));
+      if (length) state.textContent = "Decrypting… " + Math.floor((100 * received) / length) + "%";
+    }
+    pieces.push(...(await decryptor.end()));
+  } catch (error) {
+    state.textContent = "The file did not decrypt (" + error.message + "): nothing was saved.";
+    return;
+  }
+  const file = new Blob(pieces, { type: meta.type || "application/octet-stream" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(file);
+  link.download = meta.name || "download";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  window.setTimeout(function () {
+    URL.revokeObjectURL(link.href);
+  }, 60000);
+  state.textContent = "Decrypted and saved: " + meta.name;
 }

@@ -11,6 +11,7 @@ import AwsS3 from "@uppy/aws-s3";
 import DropTarget from "@uppy/drop-target";
 import {
   FileChanged,
+  enhanceSharePage,
   fromRecord,
   newEncryption,
   rememberKey,
@@ -1122,6 +1123,9 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   showEncryptedItems(document).catch(function () {
     // placeholders stay
+  });
+  enhanceSharePage(document).catch(function () {
+    // the encrypted file and the command stay
   });
   countDown();
 });
