@@ -422,7 +422,10 @@ export async function rootKey(secret, keyid, password) {
 
 // The input keying material of the file's three aes128gcm messages.
 export async function fileKeys(secret, keyid, password) {
-  const root = await rootKey(secret, keyid, password);
+  return keysFromRoot(await rootKey(secret, keyid, password));
+}
+
+export async function keysFromRoot(root) {
   const derive = (info) => hkdf({ ikm: root, salt: new Uint8Array(0), info, length: KEY_SIZE });
   return {
     content: await derive(LABELS.content),

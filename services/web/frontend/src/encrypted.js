@@ -21,9 +21,7 @@ import {
   passwordSalt,
   randomBytes,
   rootKey,
-  LABELS,
-  KEY_SIZE,
-  hkdf,
+  keysFromRoot,
 } from "./ece.js";
 
 const DB_NAME = "s3tasks-encrypted-uploads";
@@ -85,15 +83,6 @@ export function rememberKey(itemId, record) {
   }
 }
 
-async function derivedKeys(root) {
-  const derive = (info) => hkdf({ ikm: root, salt: new Uint8Array(0), info, length: KEY_SIZE });
-  return {
-    content: await derive(LABELS.content),
-    metadata: await derive(LABELS.metadata),
-    preview: await derive(LABELS.preview),
-  };
-}
-
 function toBase64(bytes) {
   let binary = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -116,7 +105,7 @@ export async function newEncryption(file, description, password) {
   const secret = randomBytes(16);
   const keyid = newKeyid(password || null);
   const root = await rootKey(secret, keyid, password || null);
-  const keys = await fileKeys(secret, keyid, password || null);
+  const keys = await keysFromRoot(root); // Argon2id once
   const header = { salt: randomBytes(SALT_SIZE), recordSize: 65536, keyid, size: HEADER_FIXED_SIZE + keyid.length };
   const metadata = await encryptMetadata(keys, keyid, {
     name: file.name,
@@ -144,7 +133,7 @@ export async function fromRecord(file, record) {
     keyid,
     size: HEADER_FIXED_SIZE + keyid.length,
   };
-  const keys = await derivedKeys(decodeBase64url(record.root));
+  const keys = await keysFromRoot(decodeBase64url(record.root));
   const layout = new Layout(file.size, header.size);
   return {
     record,
@@ -193,7 +182,7 @@ export async function showEncryptedItems(root) {
     }
     try {
       const opened = await decryptMetadata(
-        await derivedKeys(decodeBase64url(kept.root)),
+        await keysFromRoot(decodeBase64url(kept.root)),
         fromBase64(card.dataset.encryptedMetadata),
       );
       card.querySelectorAll(".encrypted-name").forEach(function (el) {
