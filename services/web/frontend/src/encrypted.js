@@ -195,10 +195,25 @@ export async function showEncryptedItems(root) {
       continue;
     }
     card.querySelectorAll("input.share-url").forEach(function (field) {
-      if (field.value.indexOf("#") < 0) {
-        field.value = field.value + "#" + kept.secret;
-      }
+      if (field.value.indexOf("#") >= 0) return;
+      field.value = field.value + "#" + kept.secret;
+      const note = document.createElement("p");
+      note.className = "hint key-note";
+      note.textContent =
+        "The key is the part after “#”: this site never sees it. Chat and mail previews may read the whole link; to keep the key out of them, send the link without it and the key separately: " +
+        kept.secret;
+      field.closest(".share-copy").after(note);
     });
+  }
+}
+
+// A link scanner or chat that wrote '#' as '%23' sent the key to the server, which answered
+// the page of a link that does not exist (and logged the segment by its hash only): the key is
+// moved back after '#', where no request carries it.
+export function repairFragment() {
+  const moved = /^\/s\/([A-Za-z0-9_-]{43})(?:%23|%2523)([A-Za-z0-9_-]{22})\/?$/i.exec(window.location.pathname);
+  if (moved) {
+    window.location.replace("/s/" + moved[1] + "#" + moved[2]);
   }
 }
 

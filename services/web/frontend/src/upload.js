@@ -12,6 +12,7 @@ import DropTarget from "@uppy/drop-target";
 import {
   FileChanged,
   enhanceSharePage,
+  repairFragment,
   fromRecord,
   newEncryption,
   rememberKey,
@@ -1117,6 +1118,7 @@ function countDown() {
 }
 
 document.addEventListener("DOMContentLoaded", function () {
+  repairFragment();
   const forms = document.querySelectorAll("form.upload");
   for (let i = 0; i < forms.length; i++) {
     enhance(forms[i]);
