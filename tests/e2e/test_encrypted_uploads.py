@@ -33,7 +33,7 @@ def upload_encrypted(visitor: BrowserVisitor, file: Path, password: str = "") ->
     page.locator("#file").set_input_files(str(file))
     with page.expect_navigation(timeout=120_000):
         page.get_by_role("button", name="Upload").click()
-    expect(page.get_by_role("status")).to_contain_text("uploaded")
+    expect(page.get_by_role("status")).to_contain_text("Uploaded an encrypted file")
     return page
 
 
