@@ -241,6 +241,10 @@ function addDetail(list, term, value, className) {
 export async function enhanceSharePage(doc) {
   const card = doc.querySelector(".card.shared[data-encrypted-metadata]");
   if (!card) return;
+  // another key pasted into the address bar changes the fragment only: start again with it
+  window.addEventListener("hashchange", function () {
+    window.location.reload();
+  });
   const state = card.querySelector(".encrypted-state");
   const form = card.querySelector("form");
   const decryptButton = form.querySelector(".decrypt-download");
