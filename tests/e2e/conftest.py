@@ -211,9 +211,11 @@ class Visitors:
         self.base_url = base_url
         self.made: list[BrowserVisitor] = []
 
-    def new(self, *, javascript: bool = True) -> BrowserVisitor:
+    def new(self, *, javascript: bool = True, service_workers: bool = True) -> BrowserVisitor:
         context = self.browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1100, "height": 900}
+            java_script_enabled=javascript,
+            viewport={"width": 1100, "height": 900},
+            service_workers="allow" if service_workers else "block",
         )
         context.set_default_timeout(20_000)
         page = context.new_page()

@@ -101,10 +101,15 @@ def shared_link(page: Page) -> str:
     return field.input_value()
 
 
-@pytest.mark.parametrize("password", ["", "river stone 7"])
+@pytest.mark.parametrize(
+    ("password", "service_worker"),
+    [("", True), ("river stone 7", True), ("", False)],
+    ids=["streamed", "streamed-key-password", "blob-without-service-worker"],
+)
 def test_the_recipient_decrypts_through_the_link_and_a_wrong_key_counts_no_download(
-    visitors: Visitors, tmp_path: Path, password: str
+    visitors: Visitors, tmp_path: Path, password: str, service_worker: bool
 ) -> None:
+    """Decrypted by the service worker as a stream to disk where one runs, else in a Blob."""
     owner = visitors.new()
     content = os.urandom(300 * 1024)
     name = unique("holiday-plans.txt")
@@ -112,7 +117,8 @@ def test_the_recipient_decrypts_through_the_link_and_a_wrong_key_counts_no_downl
     source.write_bytes(content)
     link = shared_link(upload_encrypted(owner, source, password))
 
-    recipient = visitors.new()  # a browser of its own: none of the owner's cookies
+    # a browser of its own: none of the owner's cookies
+    recipient = visitors.new(service_workers=service_worker)
     page = recipient.open(link.replace(link.split("#")[1], "A" * 22).split(recipient.base_url)[1])
     state = page.locator(".encrypted-state")
     if password:
@@ -141,6 +147,11 @@ def test_the_recipient_decrypts_through_the_link_and_a_wrong_key_counts_no_downl
     assert download.suggested_filename == name
     assert Path(download.path()).read_bytes() == content
     expect(state).to_contain_text("Decrypted and saved")
+    scopes = page.evaluate(
+        "navigator.serviceWorker ? navigator.serviceWorker.getRegistrations()"
+        ".then((found) => found.map((r) => r.scope)) : []"
+    )
+    assert any(scope.endswith("/static/decrypt/") for scope in scopes) is service_worker
 
     page.reload()  # the one download it allowed was counted
     expect(page.locator("body")).to_contain_text("This link has been used up")

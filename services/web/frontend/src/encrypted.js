@@ -312,7 +312,76 @@ export async function enhanceSharePage(doc) {
   }
 }
 
+// The decrypting service worker, where the browser runs one (not in Firefox's private windows,
+// nor where service workers are off): null when there is none to use.
+async function decryptWorker(card) {
+  const url = card.dataset.worker;
+  if (!url || !("serviceWorker" in navigator)) return null;
+  try {
+    const registration = await navigator.serviceWorker.register(url, { scope: "/static/decrypt/" });
+    const worker = registration.active || registration.waiting || registration.installing;
+    if (!worker) return null;
+    if (worker.state !== "activated") {
+      await new Promise(function (resolve) {
+        worker.addEventListener("statechange", function () {
+          if (worker.state === "activated") resolve();
+        });
+      });
+    }
+    return worker;
+  } catch (error) {
+    return null;
+  }
+}
+
+// Streamed to disk through the service worker: memory bounded whatever the size.
+function downloadThroughWorker(worker, form, state, keys, meta) {
+  return new Promise(function (resolve) {
+    const jobId = Array.from(randomBytes(16), (b) => b.toString(16).padStart(2, "0")).join("");
+    const channel = new MessageChannel();
+    const frame = document.createElement("iframe");
+    frame.hidden = true;
+    frame.title = "download";
+    channel.port1.onmessage = function (event) {
+      const message = event.data;
+      if (message.ready) {
+        state.textContent = "Downloading and decrypting…";
+        frame.src = "/static/decrypt/" + jobId;
+        document.body.appendChild(frame);
+      } else if (message.received) {
+        if (message.length) {
+          state.textContent = "Decrypting… " + Math.floor((100 * message.received) / message.length) + "%";
+        }
+      } else if (message.done) {
+        state.textContent = "Decrypted and saved: " + meta.name;
+        resolve();
+      } else if (message.refused) {
+        state.textContent = said(message.refused);
+        resolve();
+      } else if (message.error) {
+        state.textContent = "The file did not decrypt (" + message.error + "): the download was stopped, nothing was saved.";
+        resolve();
+      }
+    };
+    worker.postMessage(
+      {
+        id: jobId,
+        action: form.action,
+        fields: Array.from(new FormData(form).entries()),
+        content: keys.content,
+        name: meta.name,
+      },
+      [channel.port2]
+    );
+  });
+}
+
 async function downloadDecrypted(form, state, keys, meta, cap) {
+  const worker = await decryptWorker(form.closest("[data-encrypted-metadata]"));
+  if (worker) {
+    await downloadThroughWorker(worker, form, state, keys, meta);
+    return;
+  }
   state.textContent = "Downloading…";
   let response;
   try {

@@ -147,7 +147,10 @@ def create_app(settings: WebSettings) -> Litestar:
             finally:
                 disconnect(app.state)
 
-    assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js", "share.js")}
+    assets = {
+        name: static_url(name)
+        for name in ("style.css", "logo.svg", "upload.js", "share.js", "decrypt-worker.js")
+    }
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals.update(
