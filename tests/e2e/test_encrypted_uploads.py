@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
+from s3tasks_ece.files import file_keys
+from s3tasks_ece.keys import decode_secret
 from s3tasks_ece.layout import PART_PLAINTEXT
+from s3tasks_ece.stream import decrypt
 
 from .conftest import BrowserVisitor, Target, Visitors, share, unique
 
@@ -157,3 +160,61 @@ def test_the_recipient_decrypts_through_the_link_and_a_wrong_key_counts_no_downl
     expect(page.locator("body")).to_contain_text("This link has been used up")
     # the used-up link's page answered 410 on purpose
     recipient.console_errors[:] = [e for e in recipient.console_errors if "(Gone)" not in e]
+
+
+def test_a_resumed_encrypted_upload_refuses_a_changed_file_and_starts_again_with_a_new_key(
+    visitors: Visitors, target: Target, tmp_path: Path
+) -> None:
+    """The same key and nonces must never seal other bytes: a part sealed before (here part 2,
+    whose PUT was cut) is sealed again on resuming only from the same plaintext."""
+    owner = visitors.new()
+    name = unique("ledger.bin")
+    source = tmp_path / name
+    first = os.urandom(PART_PLAINTEXT + 70_000)
+    source.write_bytes(first)
+    stat = source.stat()
+    page = owner.open("/files")
+
+    def cut_part_2(route: Route) -> None:
+        request = route.request
+        if request.method == "PUT" and (
+            "partNumber=2" in request.url or re.search(r"/parts/2(\?|$)", request.url)
+        ):
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", cut_part_2)
+    page.get_by_label("Encrypt in this browser").check()
+    page.locator("#file").set_input_files(str(source))
+    page.get_by_role("button", name="Upload").click()
+    # after Uppy's own retries (0, 1, 3 and 5 s apart)
+    expect(page.locator(".upload-error")).to_contain_text("Press Upload to resume", timeout=60_000)
+    page.unroute("**/*", cut_part_2)
+    # the connection's failures were provoked on purpose
+    owner.console_errors.clear()
+
+    # the file changes in its second part, keeping its name, size and modification time
+    changed = first[:PART_PLAINTEXT] + os.urandom(70_000)
+    source.write_bytes(changed)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    page.reload()
+    expect(page.locator(".resume-hint")).to_be_visible()
+    page.get_by_label("Encrypt in this browser").check()
+    page.locator("#file").set_input_files(str(source))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".upload-error")).to_contain_text("The file changed since its upload began")
+    assert page.locator("[data-encrypted-metadata]").count() == 0
+    # Uppy logs the refusal it was given
+    owner.console_errors[:] = [e for e in owner.console_errors if "file changed" not in e]
+
+    # Upload again: a new secret, and the file as it is now
+    with page.expect_navigation(timeout=120_000):
+        page.get_by_role("button", name="Upload").click()
+    card = page.locator("[data-encrypted-metadata]").first
+    expect(card.locator(".encrypted-name")).to_have_text(name)
+    item_id = card.get_attribute("data-item-id")
+    assert item_id
+    kept = json.loads(page.evaluate("window.localStorage.getItem('s3tasks.item-keys')"))
+    keys = file_keys(decode_secret(kept[item_id]["secret"]), b"", None)
+    assert decrypt(stored_object(target, item_id), keys.content) == changed
