@@ -61,6 +61,10 @@ class Target:
     s3_url: str = ""
     #: the process ids of web and storage-api, on a stack the tests started (memory checks)
     pids: dict[str, int] = field(default_factory=dict)
+    #: on a stack the tests started: its database and the folder its services log to (the
+    #: checks that the server holds no plaintext of an encrypted file)
+    database_url: str | None = None
+    log_dir: Path | None = None
 
     def keys(self) -> set[str]:
         return backing_services.object_keys(self.s3, self.bucket)
@@ -136,6 +140,8 @@ class _OwnStack:
                 ttl_seconds=config.image_ttl_seconds,
                 s3_url=config.s3.url,
                 pids={"web": stack.web.pid, "storage-api": stack.storage_api.pid},
+                database_url=config.database_url,
+                log_dir=config.log_dir,
             )
 
 

@@ -12,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import Page, Route, expect
+from psycopg import sql
 
 from s3tasks_ece.files import file_keys
 from s3tasks_ece.keys import decode_secret
@@ -94,6 +96,35 @@ def test_a_file_encrypted_in_chromium_is_ciphertext_in_the_bucket_and_decrypts_i
     link = share(page)
     expect(page.locator("input.share-url").first).to_have_value(re.compile(r"#[A-Za-z0-9_-]{22}$"))
     assert page.locator("input.share-url").first.input_value() == f"{link.split('#')[0]}#{secret}"
+    assert_no_plaintext(target, [name, DESCRIPTION, secret, content[:32].hex()])
+
+
+def assert_no_plaintext(target: Target, secrets: list[str]) -> None:
+    """Neither the database (every table, as text) nor any service's log holds these."""
+    if target.database_url is None or target.log_dir is None:
+        return  # a stack the tests did not start: its database and logs are not theirs to read
+    with psycopg.connect(target.database_url) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        ]
+        dump = "\n".join(
+            str(row[0])
+            for table in tables
+            for row in conn.execute(
+                sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(table))
+            )
+        )
+    logs = "\n".join(
+        path.read_text(errors="replace") for path in target.log_dir.rglob("*") if path.is_file()
+    )
+    assert dump
+    assert logs
+    for secret in secrets:
+        assert secret not in dump
+        assert secret not in logs
 
 
 def shared_link(page: Page) -> str:
