@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import TestClient
@@ -30,7 +29,7 @@ from minio import Minio
 from s3tasks_storage_api.app import create_app
 from s3tasks_storage_api.db.engine import migrate
 from s3tasks_storage_api.settings import MIB, StorageApiSettings
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 
 WEB_TOKEN = "inprocess-web-token"
 WORKER_TOKEN = "inprocess-worker-token"
@@ -85,20 +84,13 @@ class InProcessApi:
         return self.client.request(method, path, **kwargs)
 
     def rows(self, visitor_id: str) -> list[dict[str, Any]]:
-        with psycopg.connect(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM items WHERE visitor_id = %s", (visitor_id,))
-            cols = [d.name for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return database.table(self.database_url, "items", "visitor_id = %s", visitor_id)
 
     def share_rows(self, item_id: str) -> list[dict[str, Any]]:
-        with psycopg.connect(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM share_links WHERE item_id = %s", (item_id,))
-            cols = [d.name for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return database.table(self.database_url, "share_links", "item_id = %s", item_id)
 
     def execute(self, sql: str, *params: object) -> None:
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute(sql, params)  # type: ignore[arg-type]
+        database.execute(self.database_url, sql, *params)
 
     def object_keys(self, item_id: object) -> set[str]:
         """The bucket's keys of one item (its object and its thumbnail)."""

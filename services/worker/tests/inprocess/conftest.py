@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from celery import Celery
@@ -33,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from s3tasks_storage_api.app import create_app
 from s3tasks_storage_api.db.engine import migrate
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.images import png
 from s3tasks_worker.app import create_celery_app
 from s3tasks_worker.metrics import DeletionMetrics
@@ -114,8 +113,7 @@ class Site:
         assert answer.status_code == 202, answer.text
 
     def execute(self, sql: str, *params: object) -> None:
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute(sql, params)  # type: ignore[arg-type]
+        database.execute(self.database_url, sql, *params)
 
     def expire(self, visitor_id: str) -> None:
         """Make the visitor's items due now, as their TTL would."""
@@ -125,11 +123,10 @@ class Site:
         )
 
     def row_ids(self, visitor_id: str) -> set[str]:
-        with psycopg.connect(self.database_url) as conn:
-            rows = conn.execute(
-                "SELECT id FROM items WHERE visitor_id = %s", (visitor_id,)
-            ).fetchall()
-        return {str(row[0]) for row in rows}
+        ids = database.column(
+            self.database_url, "SELECT id FROM items WHERE visitor_id = %s", visitor_id
+        )
+        return {str(item_id) for item_id in ids}
 
     def keys_of(self, item_ids: set[str]) -> set[str]:
         keys = backing_services.object_keys(self.s3, self.settings.s3_bucket)
