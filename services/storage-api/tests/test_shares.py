@@ -20,7 +20,7 @@ import pytest
 from s3tasks_contracts import ProblemType
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.ratelimits import client_key
-from s3tasks_storage_api.shares.tokens import Grant, ShareKeys
+from s3tasks_storage_api.shares.tokens import Grant, GrantKeys
 from s3tasks_testkit import database
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import Growth
@@ -356,7 +356,7 @@ def test_a_tampered_or_expired_grant_is_refused(
         "",
         "not a grant",
     ]
-    keys = ShareKeys(SHARE_SECRET)
+    keys = GrantKeys(SHARE_SECRET)
     expired = keys.sign_grant(
         Grant(uuid.UUID(share_hex), uuid.UUID(item_hex), int(time.time()) - 1),
         token,

@@ -27,7 +27,8 @@ from s3tasks_contracts import (
     ShareView,
 )
 from s3tasks_storage_api.callers import Caller, VisitorId, only
-from s3tasks_storage_api.shares.service import TOO_MANY_ATTEMPTS, ShareService
+from s3tasks_storage_api.capabilities import TOO_MANY_ATTEMPTS
+from s3tasks_storage_api.shares.service import ShareService
 
 
 def _problem(detail: str) -> ResponseSpec:
