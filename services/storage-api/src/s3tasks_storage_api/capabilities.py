@@ -3,7 +3,11 @@ have in common, written once.
 
 A capability link is a row with an id, a random nonce, its token's SHA-256 and perhaps an
 argon2id password hash. Its token is HMAC-SHA256(the kind's key, id || nonce), base64url
-without padding (43 characters): storage-api recomputes it to show the owner the link again,
+without padding (43 characters), made by itsdangerous as `s3tasks_servicekit.signing`
+configures it (the key HMAC-SHA256(the share secret, the kind's purpose): the same bytes as
+the hand-made HMAC it replaced, so every live link keeps its token and stored hash). It is a
+signature alone, never sent with what it signs: storage-api recomputes it to show the owner
+the link again,
 while the table keeps only its hash (found by index) and the nonce, so a dump of the table
 holds no working link. Each kind of link has its own key (`purpose`), so a token of one kind
 never opens another. A token is found by its hash and then checked against the row it found:
@@ -15,17 +19,11 @@ attempt counts against its client before the check (atomic in Redis, and it boun
 work one client causes), and only wrong ones against the link, under a much higher ceiling,
 so whoever knows the password never uses it up and strangers must guess from many addresses
 at once to fill it.
-
-The token stays a hand-made HMAC rather than an itsdangerous signature: it is not a signed
-payload but a fixed-length secret recomputed from the row (43 characters, which web's routes
-and `is_valid_share_token` check), and every live link's stored hash is of this construction.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
 import secrets
 import unicodedata
@@ -40,6 +38,7 @@ from prometheus_client import Counter
 from sqlalchemy.orm import Session, sessionmaker
 
 from s3tasks_contracts import MAX_SHARE_PASSWORD_LENGTH, is_valid_share_token
+from s3tasks_servicekit.signing import signer
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.ratelimits import Limit, RateLimits
@@ -82,7 +81,7 @@ class CapabilityLinks:
         limits: RateLimits,
         password_hashes: Counter,
     ) -> None:
-        self._key = hmac.new(secret.encode(), purpose, hashlib.sha256).digest()
+        self._signer = signer(secret, purpose)
         self._sessions = sessions
         self._limits = limits
         self._password_hashes = password_hashes
@@ -94,12 +93,12 @@ class CapabilityLinks:
         return NewLink(link_id, nonce, self.token(link_id, nonce))
 
     def token(self, link_id: UUID, nonce: bytes) -> str:
-        mac = hmac.new(self._key, link_id.bytes + nonce, hashlib.sha256).digest()
-        return b64url(mac)
+        return self._signer.get_signature(link_id.bytes + nonce).decode()
 
     def matches(self, token: str, link_id: UUID, nonce: bytes) -> bool:
-        """The row found by the token's hash is the one this token was made for."""
-        return hmac.compare_digest(self.token(link_id, nonce).encode(), token.encode())
+        """The row found by the token's hash is the one this token was made for (compared
+        in constant time)."""
+        return self._signer.verify_signature(link_id.bytes + nonce, token)
 
     def find(
         self,
@@ -156,11 +155,6 @@ def token_hash(token: str) -> bytes:
 def log_id(token: str) -> str:
     """A token as a log line may name it: a short prefix of its hash, never the token."""
     return token_hash(token).hex()[:8]
-
-
-def b64url(raw: bytes) -> str:
-    """base64url without padding, as tokens and signatures travel in paths and fields."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def normalised_password(password: str) -> str:
