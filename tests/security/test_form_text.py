@@ -8,13 +8,11 @@ anyone listing it here; a route this test does not know how to reach fails the t
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
 import pytest
-from litestar.exceptions import LitestarDeprecationWarning
 
 from s3tasks_testkit import database
 from s3tasks_testkit.images import png
@@ -50,12 +48,7 @@ class Route:
 
 def post_routes() -> dict[str, Route]:
     """Every path web answers POST on, with its parameters as `{name}`."""
-    with warnings.catch_warnings():
-        # Litestar 2.x warns of path, query and body parameters it infers from names (web's
-        # handlers rely on that); the suite turns warnings into errors, and this only reads
-        # the routes
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)
-        app = create_app(WebSettings(_env_file=None))
+    app = create_app(WebSettings(_env_file=None))
     return {
         _PARAM.sub(r"{\1}", route.path): Route(
             takes_json="data" in handler.parsed_fn_signature.parameters,

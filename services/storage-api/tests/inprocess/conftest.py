@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import random
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import TestClient
 from minio import Minio
 
@@ -195,12 +193,7 @@ def make_api(module_resources: ModuleResources) -> Iterator[MakeApi]:
         def make(**changes: Any) -> InProcessApi:
             settings = _settings(module_resources, changes)
             jobs = RecordingJobs()
-            with warnings.catch_warnings():
-                # Litestar 2.25 deprecates the controllers' inferred dependencies and query
-                # parameters (3.0 drops them): a process shows it on stderr, the suite's
-                # `filterwarnings = error` would refuse to build the app
-                warnings.simplefilter("ignore", LitestarDeprecationWarning)
-                client = stack.enter_context(TestClient(create_app(settings, jobs=jobs)))
+            client = stack.enter_context(TestClient(create_app(settings, jobs=jobs)))
             return InProcessApi(
                 client, settings, jobs, module_resources.database_url, module_resources.s3.client()
             )

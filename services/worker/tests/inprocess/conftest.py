@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ import pytest
 import uvicorn
 from celery import Celery
 from litestar import Litestar
-from litestar.exceptions import LitestarDeprecationWarning
 from minio import Minio
 from prometheus_client import CollectorRegistry
 
@@ -156,13 +154,9 @@ def storage_api_settings(
 
 @contextmanager
 def served_storage_api(settings: StorageApiSettings) -> Iterator[str]:
-    with warnings.catch_warnings():
-        # Litestar 2.25 deprecates the controllers' inferred dependencies and query parameters
-        # (3.0 drops them): a process shows it on stderr, `filterwarnings = error` would fail
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)
-        app = create_app(settings, jobs=NoJobs())
-        with serving(app) as url:
-            yield url
+    app = create_app(settings, jobs=NoJobs())
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

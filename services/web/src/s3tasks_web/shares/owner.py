@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Controller, post
+from litestar.params import FromPath
 from litestar.response import Response
 
 from s3tasks_contracts import MAX_SHARE_DOWNLOADS, ShareCreate
@@ -55,7 +56,7 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             storage: StorageDep,
             visitor: VisitorDep,
             client: ClientDep,
-            item_id: str,
+            item_id: FromPath[str],
         ) -> Response[object]:
             share = parse_share_form(await form_fields(request), datetime.now(UTC), client)
             await storage.create_share(visitor.visitor_id, path_id(item_id), share)
@@ -68,8 +69,8 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             request: WebRequest,
             storage: StorageDep,
             visitor: VisitorDep,
-            item_id: str,
-            share_id: str,
+            item_id: FromPath[str],
+            share_id: FromPath[str],
         ) -> Response[object]:
             # the button's form has no field, but a body that is not text is refused here as
             # on every other form (http/forms.py), before anything is stopped

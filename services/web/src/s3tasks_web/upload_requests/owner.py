@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Controller, post
+from litestar.params import FromPath
 from litestar.response import Response
 
 from s3tasks_contracts import (
@@ -101,7 +102,7 @@ class OwnerRequestsController(Controller):
         request: WebRequest,
         storage: StorageDep,
         visitor: VisitorDep,
-        request_id: str,
+        request_id: FromPath[str],
     ) -> Response[object]:
         # no field, but a body that is not text is refused (http/forms.py) before it stops
         await request.form()
