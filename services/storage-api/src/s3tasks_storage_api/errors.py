@@ -148,13 +148,10 @@ class RequestFilled(StorageApiError):
     its bytes (`RequestBytesTaken`)."""
 
     problem_type = ProblemType.REQUEST_FULL
-    #: which bound: `files` or `bytes` (the refusal's metric label)
-    reason: ClassVar[str] = "files"
 
 
 class RequestBytesTaken(RequestFilled):
     problem_type = ProblemType.REQUEST_BYTES
-    reason = "bytes"
 
 
 class TooManyAttempts(StorageApiError):
