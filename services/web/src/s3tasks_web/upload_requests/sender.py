@@ -26,7 +26,7 @@ from typing import Any
 from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
@@ -74,7 +74,7 @@ from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.form import DESCRIPTION_FIELD, receive_form, send_file
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
 from s3tasks_web.uploads.parts import SignRequest, part_length, pass_part_on, still_open
-from s3tasks_web.uploads.script import AbortRequest, CompleteRequest
+from s3tasks_web.uploads.script import AbortRequest, CompleteRequest, StartRequest
 from s3tasks_web.visitors.csrf import NO_SESSION
 
 PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
@@ -82,16 +82,10 @@ WRONG_PASSWORD = REFUSALS[ProblemType.REQUEST_WRONG_PASSWORD].words
 CANCELLED = "The upload was cancelled."
 
 
-class SenderStartRequest(BaseModel):
-    """The script's start (`uploads/script.py`'s), with the page's password."""
+class SenderStartRequest(StartRequest):
+    """The script's start (`uploads/script.py`'s; its description is the sender's note to
+    the owner), with the page's password."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    filename: str = Field(max_length=100_000)
-    #: the sender's note to the owner (the form's description field)
-    description: str = Field(default="", max_length=10_000_000)
-    size: int = Field(ge=0)
-    in_parts: bool = False
     password: str | None = Field(default=None, max_length=100_000)
 
 
