@@ -17,6 +17,8 @@ from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 from s3tasks_testkit.web_visitor import WebVisitor
 
+from .conftest import api_and_web
+
 GONE = "This link does not exist or has expired."
 GRANT_ENDED = "This download is no longer valid."
 #: a grant's window here: short, so a test sees it end; every wait below is bounded by it
@@ -54,23 +56,19 @@ def web_stack(dependencies: Dependencies) -> Iterator[Stack]:
     """storage-api and web for this module: a grant window short enough to see it end, and
     X-Forwarded-For trusted from loopback (as from an ingress) so that a test can be a
     second client."""
-    with isolated_config(
-        dependencies,
-        "web-test_shares",
-        extra_env={
-            "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
-            "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
-            "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
-        },
-    ) as config:
-        stack = Stack(config)
-        try:
-            stack.migrate()
-            stack.start_storage_api()
-            stack.start_web()
-            yield stack
-        finally:
-            stack.stop_all()
+    with (
+        isolated_config(
+            dependencies,
+            "web-test_shares",
+            extra_env={
+                "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
+                "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
+                "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
+            },
+        ) as config,
+        api_and_web(config) as stack,
+    ):
+        yield stack
 
 
 def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
