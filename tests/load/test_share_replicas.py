@@ -59,7 +59,7 @@ def stack(dependencies: Dependencies) -> Iterator[ReplicatedStack]:
     """One replicated stack for the module: starting it is most of each test's time."""
     if not nginx_available():
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
-    with replicated_stack(dependencies, ttl=900) as stack:
+    with replicated_stack(dependencies, ttl=900, name="replicas-shares") as stack:
         yield stack
 
 
