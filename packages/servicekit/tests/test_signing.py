@@ -55,3 +55,31 @@ def test_what_does_not_verify_is_refused(forged: str) -> None:
     with pytest.raises(BadData):
         json_signer(SECRET, b"purpose").loads(forged)
     assert not signer(SECRET, b"purpose").verify_signature(b"value", forged)
+
+
+def _other_spellings(signature: str) -> list[str]:
+    """The same 32 bytes spelled otherwise: the last character's two unused bits set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    used = alphabet.index(signature[-1]) & ~0b11
+    return [
+        signature[:-1] + alphabet[used | low]
+        for low in range(4)
+        if used | low != alphabet.index(signature[-1])
+    ]
+
+
+def test_a_signature_is_taken_in_its_one_spelling_only() -> None:
+    value = b"a capability"
+    sign = signer(SECRET, b"purpose")
+    made = sign.get_signature(value).decode()
+    others = _other_spellings(made)
+    assert len(others) == 3
+    for other in others:
+        assert base64.urlsafe_b64decode(other + "=") == base64.urlsafe_b64decode(made + "=")
+        assert not sign.verify_signature(value, other)
+    assert sign.verify_signature(value, made)
+    cookie = json_signer(SECRET, b"purpose").dumps({"v": 1})
+    for other in _other_spellings(cookie):
+        with pytest.raises(BadData):
+            json_signer(SECRET, b"purpose").loads(other)
+    assert json_signer(SECRET, b"purpose").loads(cookie) == {"v": 1}
