@@ -19,6 +19,7 @@ from typing import Final
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.backing_services import S3Endpoint, sqlalchemy_url
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
+from s3tasks_testkit.web_front import ACCEL_ENV, WebFront
 
 #: glibc tuning for processes that stream large bodies through worker threads: a fixed
 #: mmap threshold hands multi-megabyte buffers back to the kernel when freed, and fewer
@@ -73,6 +74,9 @@ class StackConfig:
     #: of reach (`TEST_RATE_LIMITS`); `make run` sets none, so storage-api runs with its
     #: documented defaults or what the developer exported
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))
+    #: web's front nginx before web, as deployed (`web_front.py`): the web URL is the front's
+    #: and proxy-mode downloads go out by X-Accel-Redirect; off: web alone relays them
+    web_front: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -172,6 +176,7 @@ class Stack:
     worker: ServiceProcess | None = None
     beat: ServiceProcess | None = None
     web: ServiceProcess | None = None
+    front: WebFront | None = None
 
     def migrate(self) -> None:
         subprocess.run(
@@ -194,7 +199,24 @@ class Stack:
         return self.beat
 
     def start_web(self) -> ServiceProcess:
-        self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
+        """web, behind its front when the config says so: the front first (it listens before
+        web answers), then web with the front's URL as its public one (the share links it
+        shows), unless the test set its own."""
+        if not self.config.web_front:
+            self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
+            return self.web
+        sock = bind_loopback()
+        try:
+            front = WebFront(port_of(sock), self.config.s3.url, self.config.log_dir).start()
+        except BaseException:
+            sock.close()
+            raise
+        self.front = front
+        env = {ACCEL_ENV: "true", "WEB_PUBLIC_URL": front.url}
+        self.web = self._start(
+            "web", sock, metrics_sock=bind_loopback(), env={**env, **self.config.extra_env}
+        )
+        self.web.public_port = front.port
         return self.web
 
     def _start(
@@ -204,11 +226,12 @@ class Stack:
         *,
         name: str | None = None,
         metrics_sock: socket.socket | None = None,
+        env: dict[str, str] | None = None,
     ) -> ServiceProcess:
         url = "" if kind == "storage-api" else self._storage_api_url()
         try:
             return service_process(
-                self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock
+                self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock, env=env
             ).start()
         except BaseException:
             for own in (sock, metrics_sock):  # not yet on the stack: stop_all would miss them
@@ -225,6 +248,9 @@ class Stack:
         return self
 
     def stop_all(self) -> None:
+        if self.front is not None:
+            self.front.stop()  # first, as it stops taking requests for web
+            self.front = None
         for proc in (self.web, self.beat, self.worker, self.storage_api):
             if proc is not None:
                 proc.stop()
