@@ -27,6 +27,8 @@ from s3tasks_testkit.web_front import ACCEL_ENV, WebFront
 STREAMING_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
 #: the transfer mode of the stacks tests start (`proxy` or `direct`)
 TRANSFER_ENV = "S3TASKS_TEST_TRANSFER"
+#: `0`: the stacks start web alone, relaying downloads in Python (the bench's "before")
+WEB_FRONT_ENV = "S3TASKS_TEST_WEB_FRONT"
 
 
 #: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
@@ -76,7 +78,7 @@ class StackConfig:
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))
     #: web's front nginx before web, as deployed (`web_front.py`): the web URL is the front's
     #: and proxy-mode downloads go out by X-Accel-Redirect; off: web alone relays them
-    web_front: bool = True
+    web_front: bool = field(default_factory=lambda: os.environ.get(WEB_FRONT_ENV, "1") != "0")
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -205,10 +207,12 @@ class Stack:
         if not self.config.web_front:
             self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
             return self.web
-        sock = bind_loopback()
+        front_sock, sock = bind_loopback(), bind_loopback()
         try:
-            front = WebFront(port_of(sock), self.config.s3.url, self.config.log_dir).start()
+            front = WebFront(front_sock, port_of(sock), self.config.s3.url, self.config.log_dir)
+            front.start()
         except BaseException:
+            front_sock.close()
             sock.close()
             raise
         self.front = front
@@ -250,6 +254,7 @@ class Stack:
     def stop_all(self) -> None:
         if self.front is not None:
             self.front.stop()  # first, as it stops taking requests for web
+            self.front.sock.close()
             self.front = None
         for proc in (self.web, self.beat, self.worker, self.storage_api):
             if proc is not None:

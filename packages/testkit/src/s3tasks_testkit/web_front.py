@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from s3tasks_testkit.balancer import nginx_available
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.ports import PortTaken, listening_ports, says_address_in_use
-from s3tasks_testkit.ports import start_on_free_ports as _start_on_free_ports
-from s3tasks_testkit.processes import wait_until
+from s3tasks_testkit.processes import port_of, wait_until
 
 #: web's setting that makes it answer downloads by X-Accel-Redirect to the front
 ACCEL_ENV = "WEB_ACCEL_REDIRECT"
@@ -23,14 +24,19 @@ ACCEL_ENV = "WEB_ACCEL_REDIRECT"
 
 @dataclass
 class WebFront:
-    """The front of the web on `web_port`, fetching downloads from `s3_url`."""
+    """The front of the web on `web_port`, fetching downloads from `s3_url`, listening on
+    `sock` (bound by the caller, as the tests' services are: nginx takes it over through its
+    `NGINX` variable, the way its own binary upgrade hands sockets on)."""
 
+    sock: socket.socket
     web_port: int
     s3_url: str
     log_dir: Path
-    #: the front's port once started (or the one to listen on again after a stop)
-    port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def port(self) -> int:
+        return port_of(self.sock)
 
     @property
     def url(self) -> str:
@@ -49,50 +55,53 @@ class WebFront:
     def start(self) -> WebFront:
         if not nginx_available():
             raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.port:
-            self._proc = self._launch((self.port,))
-        else:
-            self._proc = _start_on_free_ports(1, self._launch)
-        return self
-
-    def _launch(self, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
-        (port,) = ports
-        state = self.log_dir / f"web-front-{port}"
+        state = self.log_dir / f"web-front-{self.port}"
         state.mkdir(parents=True, exist_ok=True)
+        host = self.sock.getsockname()[0]
+        fd = self.sock.fileno()
         env = {
             **os.environ,
-            "WEB_FRONT_PORT": str(port),
+            "NGINX": f"{fd};",
+            "WEB_FRONT_HOST": host,
+            "WEB_FRONT_PORT": str(self.port),
             "WEB_FRONT_WEB_URL": f"http://127.0.0.1:{self.web_port}",
             "WEB_FRONT_S3_ENDPOINT": self.s3_url,
             "WEB_FRONT_STATE_DIR": str(state),
             "WEB_FRONT_ERROR_LOG": str(self.error_log),
             "WEB_FRONT_LOG_LEVEL": "WARNING",
         }
-        seen = self.error_log.stat().st_size if self.error_log.exists() else 0
         # `s3tasks-web front` writes the config and becomes nginx, as in the chart's sidecar
         front = Path(sys.executable).with_name("s3tasks-web")
         with (self.log_dir / "web-front.log").open("ab") as out:
             proc = subprocess.Popen(
-                [str(front), "front"], env=env, stdout=out, stderr=subprocess.STDOUT
+                [str(front), "front"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=(fd,),
             )
+        self._proc = proc
 
-        def listening() -> bool:
+        def serving() -> bool:
             if proc.poll() is not None:
-                errors = _since(self.error_log, seen) + _since(self.log_dir / "web-front.log", 0)
-                if says_address_in_use(errors):
-                    raise PortTaken(f"the front could not bind {port}:\n{errors[-2000:]}")
-                raise RuntimeError(f"the front exited with {proc.returncode}:\n{errors[-2000:]}")
-            return port in listening_ports(proc.pid)
+                raise RuntimeError(
+                    f"the front exited with {proc.returncode}:\n"
+                    + _tail(self.error_log)
+                    + _tail(self.log_dir / "web-front.log")
+                )
+            # any answer: web may not be up yet (the front's 502 for it then counts)
+            return _answers(self.url)
 
         try:
-            wait_until(listening, timeout=patience(starts=1), message=f"web's front on {port}")
+            wait_until(
+                serving,
+                timeout=patience(starts=1),
+                message=f"web's front on {self.port}",
+            )
         except BaseException:
-            proc.kill()
-            proc.wait()
+            self.stop(grace=5.0)
             raise
-        self.port = port
-        return proc
+        return self
 
     def stop(self, *, grace: float = 15.0) -> None:
         """SIGQUIT, as the chart's preStop does: nginx stops listening and finishes what is
@@ -108,10 +117,18 @@ class WebFront:
             proc.wait()
 
 
-def _since(path: Path, offset: int) -> str:
+
+def _tail(path: Path) -> str:
     try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
+        return path.read_text(errors="replace")[-2000:]
     except FileNotFoundError:
         return ""
+
+
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP at `url` (the front's 502 while web is not up counts)."""
+    try:
+        httpx.get(url, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return True
