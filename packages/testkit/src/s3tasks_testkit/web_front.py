@@ -117,7 +117,6 @@ class WebFront:
             proc.wait()
 
 
-
 def _tail(path: Path) -> str:
     try:
         return path.read_text(errors="replace")[-2000:]
