@@ -12,14 +12,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from s3tasks_testkit.balancer import nginx_available
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.processes import port_of, wait_until
+from s3tasks_testkit.processes import http_ok, port_of, wait_until
 
 #: web's setting that makes it answer downloads by X-Accel-Redirect to the front
 ACCEL_ENV = "WEB_ACCEL_REDIRECT"
+#: the front's own answer, whatever web does (s3tasks_web.transfers.front)
+FRONT_HEALTH_PATH = "/_s3tasks/front/healthz"
 
 
 @dataclass
@@ -89,8 +89,9 @@ class WebFront:
                     + _tail(self.error_log)
                     + _tail(self.log_dir / "web-front.log")
                 )
-            # any answer: web may not be up yet (the front's 502 for it then counts)
-            return _answers(self.url)
+            # its own answer: web may not be up yet (its socket already takes connections, so
+            # a request for web would wait for it)
+            return http_ok(f"{self.url}{FRONT_HEALTH_PATH}")
 
         try:
             wait_until(
@@ -122,12 +123,3 @@ def _tail(path: Path) -> str:
         return path.read_text(errors="replace")[-2000:]
     except FileNotFoundError:
         return ""
-
-
-def _answers(url: str) -> bool:
-    """Whether anything answers HTTP at `url` (the front's 502 while web is not up counts)."""
-    try:
-        httpx.get(url, timeout=2.0)
-    except httpx.HTTPError:
-        return False
-    return True

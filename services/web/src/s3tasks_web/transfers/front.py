@@ -77,6 +77,8 @@ S3_OWN_HEADERS = (
     "X-Amz-Checksum-Type",
     "X-Rgw-Object-Type",
 )
+#: the front's own liveness, answered by nginx (the chart's probe of the sidecar)
+FRONT_HEALTH_PATH = "/_s3tasks/front/healthz"
 #: S3's statuses (and nginx's own when S3 cannot be reached) handed back to web
 HANDED_BACK = "400 403 404 405 409 412 416 500 501 502 503 504"
 _LEVELS = {"DEBUG": "debug", "INFO": "notice", "WARNING": "warn", "ERROR": "error"}
@@ -114,6 +116,12 @@ http {{
         location / {{
             proxy_pass http://s3tasks_web;
 {to_web}        }}
+
+        # the front's own liveness (the pod's probe): nginx answers, whatever web does
+        location = {health} {{
+            default_type text/plain;
+            return 200 "ok\n";
+        }}
 
         # web's X-Accel-Redirect: the presigned GET's path and query, fetched from S3 with
         # the Host it was signed for, the visitor's Range and validators and nothing else
@@ -182,6 +190,7 @@ def front_conf(settings: FrontSettings) -> str:
         s3_host=s3_host,
         listen=f"{settings.host}:{settings.port}",
         accel=ACCEL_LOCATION,
+        health=FRONT_HEALTH_PATH,
         to_web=to_web,
         relay=relay,
         tls=(
