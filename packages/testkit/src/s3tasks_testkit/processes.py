@@ -86,6 +86,12 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.public_port or self.port}"
 
     @property
+    def own_url(self) -> str:
+        """Its own socket, behind any front: for tests of what the process itself does with
+        a connection (header deadlines, closing after a refusal), which a front takes over."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def metrics_url(self) -> str:
         """Where this service's /metrics is: its own port if it has one, else its main one."""
         if self.metrics_sock is None:

@@ -99,6 +99,9 @@ http {{
     scgi_temp_path {state}/scgi;
     # web sets the limits of every body (the upload's kind, its pace) and streams them on
     client_max_body_size 0;
+    # web's own answers may carry long headers (a flash naming a 1024-character file name)
+    large_client_header_buffers 4 32k;
+    proxy_buffer_size 64k;
     proxy_http_version 1.1;
 
     upstream s3tasks_web {{
