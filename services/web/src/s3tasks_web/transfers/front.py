@@ -102,6 +102,7 @@ http {{
     # web's own answers may carry long headers (a flash naming a 1024-character file name)
     large_client_header_buffers 4 32k;
     proxy_buffer_size 64k;
+    proxy_buffers 8 64k;
     proxy_http_version 1.1;
 
     upstream s3tasks_web {{
