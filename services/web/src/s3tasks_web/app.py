@@ -46,6 +46,8 @@ from s3tasks_web.storage_api_client import (
     StorageApiClient,
     build_http_client,
 )
+from s3tasks_web.terminal.manage import ManageController
+from s3tasks_web.terminal.uploads import TerminalUploadController
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.upload_requests.owner import OwnerRequestsController
@@ -170,13 +172,16 @@ def create_app(settings: WebSettings) -> Litestar:
     admission = admission_guard(session_cookie, services.client_addresses, provide_storage)
     app = Litestar(
         route_handlers=[
-            home,
+            # one registration for `/`: the home page's GET and a terminal's PUT and POST
+            # (Litestar refuses two registrations of one path, each with its own OPTIONS)
+            Router(path="/", route_handlers=[home, TerminalUploadController]),
             upload_too_large,
             HealthController,
             page_router(IMAGES, admission),
             page_router(FILES, admission),
             PublicShareController,
             SenderController,
+            ManageController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC_DIR],

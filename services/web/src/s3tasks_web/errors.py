@@ -46,11 +46,15 @@ class StorageRefused(WebError):
         *,
         reason: str | None = None,
         retry_after: int | None = None,
+        problem_type: ProblemType | None = None,
     ) -> None:
         super().__init__(user_message)
         self.status_code = status_code
         self.reason = reason
         self.retry_after = retry_after
+        #: storage-api's problem type, when it named one of the contract's (the terminal's
+        #: answers pass it on: `terminal/answers.py`)
+        self.problem_type = problem_type
 
     def response_headers(self) -> dict[str, str]:
         if self.retry_after is None:
