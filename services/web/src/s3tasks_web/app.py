@@ -18,6 +18,7 @@ from litestar.template import TemplateConfig
 
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
+from s3tasks_web.api.router import api_openapi_config, api_router
 from s3tasks_web.dependencies import (
     Connections,
     WebServices,
@@ -172,24 +173,34 @@ def create_app(settings: WebSettings) -> Litestar:
     admission = admission_guard(session_cookie, services.client_addresses, provide_storage)
     app = Litestar(
         route_handlers=[
-            # one registration for `/`: the home page's GET and a terminal's PUT and POST
-            # (Litestar refuses two registrations of one path, each with its own OPTIONS)
-            Router(path="/", route_handlers=[home, TerminalUploadController]),
-            upload_too_large,
-            HealthController,
-            page_router(IMAGES, admission),
-            page_router(FILES, admission),
-            PublicShareController,
-            SenderController,
-            ManageController,
-            create_static_files_router(
-                path="/static",
-                directories=[STATIC_DIR],
-                cache_control=CacheControlHeader(
-                    max_age=settings.static_max_age_seconds, public=True
-                ),
+            # the site: pages, links, the terminal's ways in; one registration for `/` (the
+            # home page's GET and a terminal's PUT and POST: Litestar refuses two of one path,
+            # each with its own OPTIONS). None of it is in the OpenAPI document.
+            Router(
+                path="/",
                 include_in_schema=False,
+                route_handlers=[
+                    home,
+                    TerminalUploadController,
+                    upload_too_large,
+                    HealthController,
+                    page_router(IMAGES, admission),
+                    page_router(FILES, admission),
+                    PublicShareController,
+                    SenderController,
+                    ManageController,
+                    create_static_files_router(
+                        path="/static",
+                        directories=[STATIC_DIR],
+                        cache_control=CacheControlHeader(
+                            max_age=settings.static_max_age_seconds, public=True
+                        ),
+                        include_in_schema=False,
+                    ),
+                ],
             ),
+            # the public JSON API and its OpenAPI document (`openapi_config`)
+            api_router(),
         ],
         guards=[csrf_guard(services.csrf_tokens, session_cookie)],
         # every form's fields (and the script's JSON) are UTF-8 or a 400 in words (http/forms.py)
@@ -214,7 +225,7 @@ def create_app(settings: WebSettings) -> Litestar:
         # `draining`: set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
         state=web_state(services, draining=Draining()),
         request_max_body_size=SMALL_FORM_MAX_BYTES,
-        openapi_config=None,
+        openapi_config=api_openapi_config(),
         logging_config=None,
         debug=False,
     )

@@ -11,7 +11,7 @@ from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException
 
 from s3tasks_contracts import REFUSALS, ProblemType
-from s3tasks_web.errors import ShareRefused, StorageRefused, StorageUnavailable, WebError
+from s3tasks_web.errors import ShareRefused, StorageUnavailable, WebError
 from s3tasks_web.http.connections import WebRequest
 
 log = logging.getLogger(__name__)
@@ -59,26 +59,37 @@ def _one_line(words: str) -> str:
     return " ".join(words.split())
 
 
-def _problem_type(exc: WebError) -> str:
-    named = exc.problem_type if isinstance(exc, StorageRefused | ShareRefused) else None
-    known = named or _TYPES.get(exc.status_code)
+def problem_type_of(exc: WebError) -> str:
+    known = exc.problem_type or _TYPES.get(exc.status_code)
     return known.value if known is not None else "about:blank"
+
+
+def problem(
+    status: int, words: str, problem_type: str, headers: dict[str, str]
+) -> Response[object]:
+    """An RFC 9457 problem with the contract's title for its type."""
+    known = REFUSALS.get(ProblemType(problem_type)) if problem_type != "about:blank" else None
+    title = known.title if known is not None else HTTPStatus(status).phrase
+    body = {"type": problem_type, "title": title, "status": status, "detail": words}
+    return Response(body, status_code=status, media_type=PROBLEM, headers={**NO_STORE, **headers})
 
 
 def refusal(
     request: WebRequest, status: int, words: str, problem_type: str, headers: dict[str, str]
 ) -> Response[object]:
-    headers = {**NO_STORE, **headers}
     if wants_json(request):
-        known = REFUSALS.get(ProblemType(problem_type)) if problem_type != "about:blank" else None
-        title = known.title if known is not None else HTTPStatus(status).phrase
-        problem = {"type": problem_type, "title": title, "status": status, "detail": words}
-        return Response(problem, status_code=status, media_type=PROBLEM, headers=headers)
-    return Response(f"{_one_line(words)}\n", status_code=status, media_type=PLAIN, headers=headers)
+        return problem(status, words, problem_type, headers)
+    return Response(
+        f"{_one_line(words)}\n",
+        status_code=status,
+        media_type=PLAIN,
+        headers={**NO_STORE, **headers},
+    )
 
 
-def refused(request: WebRequest, exc: WebError) -> Response[object]:
-    """A refusal of web's (its own, storage-api's or a link's) in the terminal's words."""
+def refused(request: WebRequest, exc: WebError, *, json: bool = False) -> Response[object]:
+    """A refusal of web's (its own, storage-api's or a link's) in the terminal's words
+    (`json`: as a problem, whatever the client accepts)."""
     if isinstance(exc, StorageUnavailable):
         log.warning("storage-api unavailable: %s", exc.__cause__ or exc)
     headers = exc.response_headers()
@@ -86,20 +97,22 @@ def refused(request: WebRequest, exc: WebError) -> Response[object]:
         headers["retry-after"] = str(exc.retry_after)
     if exc.close_connection:
         headers["connection"] = "close"
-    return refusal(request, exc.status_code, exc.user_message, _problem_type(exc), headers)
+    if json:
+        return problem(exc.status_code, exc.user_message, problem_type_of(exc), headers)
+    return refusal(request, exc.status_code, exc.user_message, problem_type_of(exc), headers)
 
 
-def refused_by_framework(request: WebRequest, exc: HTTPException) -> Response[object]:
+def refused_by_framework(
+    request: WebRequest, exc: HTTPException, *, json: bool = False
+) -> Response[object]:
     """Litestar's own refusals (a method not allowed, a malformed request) in the same form."""
     if isinstance(exc, NotFoundException):
         words = "There is nothing at this address."
     else:
         words = str(exc.detail) or HTTPStatus(exc.status_code).phrase
-    problem = _TYPES.get(exc.status_code)
-    return refusal(
-        request,
-        exc.status_code,
-        words,
-        problem.value if problem is not None else "about:blank",
-        dict(exc.headers or {}),
-    )
+    known = _TYPES.get(exc.status_code)
+    problem_type = known.value if known is not None else "about:blank"
+    headers = dict(exc.headers or {})
+    if json:
+        return problem(exc.status_code, words, problem_type, headers)
+    return refusal(request, exc.status_code, words, problem_type, headers)
