@@ -31,6 +31,10 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
+.PHONY: openapi
+openapi: ## Write web's /api/v1 OpenAPI document to docs/api/openapi.json (a test fails when it is stale)
+	$(UV) run --frozen python scripts/openapi.py
+
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench scripts/generate.py
@@ -81,7 +85,7 @@ test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podm
 # Listed, not found by the marker alone: collecting the whole suite to deselect it costs more
 # than the layer's own run on a busy machine.
 INPROCESS_PATHS := services/storage-api/tests/inprocess services/worker/tests/inprocess \
-	services/web/tests/test_refusal_types.py
+	services/web/tests/test_refusal_types.py services/web/tests/test_openapi.py
 
 .PHONY: test-fast
 test-fast: ## The in-process layer (tests marked inprocess): every route's refusals, the jobs; under 90 s
