@@ -24,7 +24,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.openapi.spec import SecurityRequirement
 
 from s3tasks_contracts import (
@@ -333,8 +333,9 @@ class UploadsController(Controller):
         api_visitor: ApiVisitorDep,
         upload_id: UUID,
         number: int,
-    ) -> PartOut:
-        """`proxy` mode: the part's body (its exact length) streams on to S3 as it arrives."""
+    ) -> Response[PartOut]:
+        """`proxy` mode: the part's body (its exact length) streams on to S3 as it arrives;
+        its ETag (in the body and, as S3 answers, the header) goes into the completion."""
         limits = await storage.site_configuration()
         length = part_length(request, number, limits)
         with still_open():
@@ -342,8 +343,8 @@ class UploadsController(Controller):
         sent = await pass_part_on(
             request, number, length, links, limits, objects, settings, upload_slots
         )
-        body = sent.content
-        return PartOut(part_number=number, etag=str(body["etag"]))
+        etag = str(sent.content["etag"])
+        return Response(PartOut(part_number=number, etag=etag), headers={"ETag": f'"{etag}"'})
 
     @post("/{upload_id:uuid}/complete", status_code=200)
     async def complete(
