@@ -4,6 +4,7 @@ bytes say, the options its headers carry."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ from litestar.datastructures import Headers
 
 from s3tasks_contracts import ItemKind, SiteConfiguration, is_valid_visitor_id
 from s3tasks_testkit import aio
+from s3tasks_web.api.tokens import VisitorTokens
 from s3tasks_web.errors import UploadRejected
 from s3tasks_web.http.share_paths import loggable_path
 from s3tasks_web.terminal.options import read_options
@@ -129,3 +131,24 @@ def test_options_out_of_range_are_refused_in_words(name: str, value: str, words:
         read_options(Headers({name: value}), LIMITS)
     assert (refused.value.status_code, refused.value.user_message) == (400, words)
     assert refused.value.close_connection, "refused before the body: nothing of it is read"
+
+
+def test_hmac_sha_256_meets_rfc_4231() -> None:
+    # RFC 4231, test case 2
+    digest = hmac.new(b"Jefe", b"what do ya want for nothing?", hashlib.sha256).hexdigest()
+    assert digest == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+def test_only_a_token_web_made_stands_for_a_visitor() -> None:
+    tokens = VisitorTokens("a key of at least thirty-two characters")
+    token = tokens.new_token()
+    visitor_id = tokens.visitor_of(token)
+    assert visitor_id is not None
+    assert is_valid_visitor_id(visitor_id)
+    assert tokens.visitor_of(token) == visitor_id
+    nonce, _, mac = token.partition(".")
+    altered = nonce + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
+    assert tokens.visitor_of(altered) is None
+    assert VisitorTokens("another key of thirty-two characters!").visitor_of(token) is None
+    assert tokens.visitor_of(nonce) is None
+    assert MANAGE_TOKENS.visitor_of(nonce) != visitor_id, "a token of one purpose is not another's"
