@@ -65,7 +65,7 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 # exercise nothing the mode changes and ran once already.
 DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/e2e/test_sharing.py tests/security tests/faults tests/load \
 	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py \
-	services/web/tests/test_shares.py tests/terminal
+	services/web/tests/test_shares.py tests/terminal tests/cli
 
 .PHONY: test-direct
 test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)

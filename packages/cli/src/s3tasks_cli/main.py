@@ -25,7 +25,7 @@ from rich.progress import (
 
 from s3tasks_cli.api import ApiError, Site, checked
 from s3tasks_cli.config import ConfigError, Places, site_url
-from s3tasks_cli.uploads import Upload, send
+from s3tasks_cli.uploads import RateLimit, Upload, send
 
 DESCRIPTION = """\
 s3tasks from a terminal: upload files (in parts, several at a time, straight to S3 when the
@@ -77,6 +77,12 @@ def _parser(places: Places) -> argparse.ArgumentParser:
         help="the link ends after MIN minutes (at most the item's own life)",
     )
     upload.add_argument("--jobs", type=int, default=4, metavar="N", help="parts in flight (4)")
+    upload.add_argument(
+        "--limit-rate",
+        type=_rate,
+        metavar="RATE",
+        help="send at most RATE bytes a second on average (K, M, G suffixes: 20M)",
+    )
     upload.add_argument("--no-qr", action="store_true", help="print the link only")
 
     commands.add_parser(
@@ -142,7 +148,7 @@ def _upload(site: Site, places: Places, args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path} is not a file")
     for path in args.files:
-        item = _send_one(site, places, path, args.jobs)
+        item = _send_one(site, places, path, args.jobs, RateLimit(args.limit_rate))
         share: dict[str, object] = {}
         if args.limit is not None:
             share["max_downloads"] = args.limit
@@ -157,7 +163,7 @@ def _upload(site: Site, places: Places, args: argparse.Namespace) -> int:
     return 0
 
 
-def _send_one(site: Site, places: Places, path: Path, jobs: int) -> dict[str, Any]:
+def _send_one(site: Site, places: Places, path: Path, jobs: int, rate: RateLimit) -> dict[str, Any]:
     """One file in parts, with a progress bar; resumed if it was cut off before."""
     upload = Upload.of(site, path, places)
     with Progress(
@@ -175,6 +181,7 @@ def _send_one(site: Site, places: Places, path: Path, jobs: int) -> dict[str, An
             upload,
             jobs=jobs,
             progress=lambda sent: bar.advance(task, sent),
+            rate=rate,
             resumed=lambda held, count: bar.console.print(
                 f"{path.name}: resuming, {held} of {count} parts already stored", markup=False
             ),
@@ -266,6 +273,16 @@ def _disposition_name(header: str) -> str | None:
         return unquote(star.group(1))
     plain = re.search(r'filename="([^"]*)"', header)
     return plain.group(1) if plain else None
+
+
+def _rate(text: str) -> int:
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    number, unit = text[:-1], text[-1:].upper()
+    if unit not in units or unit == "":
+        number, unit = text, ""
+    if not number.isdigit() or int(number) == 0:
+        raise argparse.ArgumentTypeError(f"not a rate: {text!r} (e.g. 500K or 20M)")
+    return int(number) * units[unit]
 
 
 def _size(size: int) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -28,6 +30,25 @@ from s3tasks_cli.config import Places
 SIGN_AT_ONCE = 50
 #: what the first bytes of an image start with (the kind decides the limit and the page)
 _IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+
+class RateLimit:
+    """At most `bytes_per_second` on average over the parts sent (curl's --limit-rate): a
+    part waits for its turn before it is sent, whichever thread sends it."""
+
+    def __init__(self, bytes_per_second: int | None) -> None:
+        self._rate = bytes_per_second
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait_for(self, size: int) -> None:
+        if not self._rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + size / self._rate
+        time.sleep(max(0.0, start - now))
 
 
 def kind_of(path: Path) -> str:
@@ -74,6 +95,7 @@ def send(
     jobs: int,
     progress: Callable[[int], None],
     resumed: Callable[[int, int], None],
+    rate: RateLimit | None = None,
 ) -> dict[str, Any]:
     """Upload the file in parts (resuming what the site holds) and complete it: the item."""
     state = upload.saved()
@@ -128,6 +150,7 @@ def send(
                     sizes[n],
                     proxied,
                     progress,
+                    rate or RateLimit(None),
                 ): n
                 for n in batch
             }
@@ -156,7 +179,9 @@ def _put_part(
     length: int,
     proxied: bool,
     progress: Callable[[int], None],
+    rate: RateLimit,
 ) -> str:
+    rate.wait_for(length)
     with path.open("rb") as file:
         file.seek(offset)
         data = file.read(length)
