@@ -1,6 +1,7 @@
-"""The `s3tasks` command (packages/cli) against a real stack, run as a user runs it: its own
-process, its own config, data and cache directories (XDG_*), in the stack's transfer mode
-(S3TASKS_TEST_TRANSFER; `make test-direct` runs these again in direct mode)."""
+"""The `s3tasks` command (packages/cli) against a real stack behind an nginx ingress (a 100 MB
+body limit), run as a user runs it: its own process, its own config, data and cache
+directories (XDG_*), in the stack's transfer mode (S3TASKS_TEST_TRANSFER; `make test-direct`
+runs these again in direct mode)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from s3tasks_testkit.balancer import nginx_available, nginx_ingress
+from s3tasks_testkit.ports import free_loopback_ports
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config, running_stack
 
 MIB = 1024 * 1024
@@ -20,8 +24,21 @@ PART_BYTES = 5 * MIB
 MAX_FILE_BYTES = 128 * MIB
 
 
+@dataclass(frozen=True)
+class Site:
+    stack: Stack
+    #: the ingress (nginx, `client_max_body_size 100m`) in front of web: the command's way in
+    url: str
+
+
 @pytest.fixture(scope="package")
-def stack(dependencies: Dependencies) -> Iterator[Stack]:
+def site(dependencies: Dependencies) -> Iterator[Site]:
+    """The stack behind nginx as an ingress; web knows the ingress's address as its public
+    one, so the links and (in `proxy` mode) the part URLs it hands out go through it."""
+    if not nginx_available():
+        pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
+    (ingress_port,) = free_loopback_ports(1)
+    public_url = f"http://127.0.0.1:{ingress_port}"
     with (
         isolated_config(
             dependencies,
@@ -30,11 +47,17 @@ def stack(dependencies: Dependencies) -> Iterator[Stack]:
             extra_env={
                 "STORAGE_API_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
                 "STORAGE_API_S3_PART_SIZE_BYTES": str(PART_BYTES),
+                "WEB_PUBLIC_URL": public_url,
             },
         ) as config,
-        running_stack(config) as running,
+        running_stack(config) as stack,
     ):
-        yield running
+        assert stack.web is not None
+        web_port = urlsplit(stack.web.url).port
+        assert web_port is not None
+        with nginx_ingress(web_port, config.log_dir / "ingress", port=ingress_port) as ingress:
+            assert ingress.urls["web"] == public_url
+            yield Site(stack, public_url)
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,5 @@ class User:
 
 
 @pytest.fixture
-def user(stack: Stack, tmp_path: Path) -> User:
-    assert stack.web is not None
-    return User(tmp_path, stack.web.url)
+def user(site: Site, tmp_path: Path) -> User:
+    return User(tmp_path, site.url)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import wait_until
-from s3tasks_testkit.stack import Stack
 
 from .conftest import MIB, PART_BYTES, User
 
@@ -64,9 +63,7 @@ def test_upload_ls_get_of_a_password_link_and_rm(user: User, tmp_path: Path) -> 
     assert user.run("ls").stdout == ""
 
 
-def test_an_upload_killed_at_about_half_resumes_when_run_again(
-    user: User, tmp_path: Path, stack: Stack
-) -> None:
+def test_an_upload_killed_at_about_half_resumes_when_run_again(user: User, tmp_path: Path) -> None:
     size = 64 * MIB
     sent = tmp_path / "big.bin"
     sent.write_bytes(_content(size, "big"))
