@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, post, put
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import SecurityRequirement
 
 from s3tasks_contracts import (
@@ -72,6 +73,7 @@ from s3tasks_web.dependencies import (
     SettingsDep,
     StorageDep,
     UploadSlotsDep,
+    provide_settings,
 )
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.site import site_url
@@ -84,6 +86,16 @@ from s3tasks_web.uploads.parts import part_length, pass_part_on, still_open
 API_PATH = "/api/v1"
 #: the scheme the OpenAPI document names for the visitor token
 SECURITY: list[SecurityRequirement] = [{"visitorToken": []}]
+
+
+def provide_site(request: WebRequest) -> str:
+    """The site's address, which the links answered are made with (`http/site.py`)."""
+    return site_url(request, provide_settings(request.app.state))
+
+
+#: the site's address as visitors reach it
+SiteDep = NamedDependency[str]
+SITE = {"site": Provide(provide_site, sync_to_thread=False)}
 
 
 def _kinds(kind: ItemKind | None) -> list[ItemKind]:
@@ -158,16 +170,16 @@ class LimitsController(Controller):
     @get("/")
     async def limits(self, storage: StorageDep) -> LimitsOut:
         """The site's limits, how long items live and who carries the bytes."""
-        site = await storage.site_configuration()
+        limits = await storage.site_configuration()
         return LimitsOut(
-            max_image_bytes=site.max_image_bytes,
-            max_file_bytes=site.max_file_bytes,
-            image_ttl_seconds=site.image_ttl_seconds,
-            file_ttl_seconds=site.file_ttl_seconds,
-            images_kept=site.images_kept,
-            max_description_length=site.max_description_length,
-            part_size_bytes=site.part_size_bytes,
-            transfer_mode=site.transfer_mode,
+            max_image_bytes=limits.max_image_bytes,
+            max_file_bytes=limits.max_file_bytes,
+            image_ttl_seconds=limits.image_ttl_seconds,
+            file_ttl_seconds=limits.file_ttl_seconds,
+            images_kept=limits.images_kept,
+            max_description_length=limits.max_description_length,
+            part_size_bytes=limits.part_size_bytes,
+            transfer_mode=limits.transfer_mode,
         )
 
 
@@ -175,19 +187,17 @@ class ItemsController(Controller):
     path = "/items"
     tags = ["items"]
     security = SECURITY
-    dependencies = {**STORAGE, **SETTINGS, **CLIENT, **API_VISITOR}
+    dependencies = {**STORAGE, **SITE, **CLIENT, **API_VISITOR}
 
     @get("/")
     async def list_items(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         api_visitor: ApiVisitorDep,
         kind: ItemKind | None = None,
     ) -> ItemsOut:
         """The visitor's items (images first), newest first, with their share links."""
-        site = site_url(request, settings)
         items: list[ItemOut] = []
         server_time = None
         for each in _kinds(kind):
@@ -210,9 +220,8 @@ class ItemsController(Controller):
     @post("/{item_id:uuid}/shares", status_code=201)
     async def share(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         client: ClientDep,
         api_visitor: ApiVisitorDep,
         item_id: UUID,
@@ -229,7 +238,7 @@ class ItemsController(Controller):
                 client=client,
             ),
         )
-        return _share(share, site_url(request, settings))
+        return _share(share, site)
 
     @delete("/{item_id:uuid}/shares/{share_id:uuid}", status_code=204)
     async def stop_share(
@@ -247,6 +256,7 @@ class UploadsController(Controller):
         **STORAGE,
         **OBJECTS,
         **SETTINGS,
+        **SITE,
         **CLIENT,
         **UPLOAD_SLOTS,
         **METRICS,
@@ -290,9 +300,8 @@ class UploadsController(Controller):
     @post("/{upload_id:uuid}/parts", status_code=200)
     async def sign(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         api_visitor: ApiVisitorDep,
         upload_id: UUID,
         data: PartsIn,
@@ -304,7 +313,6 @@ class UploadsController(Controller):
         if mode is TransferMode.DIRECT:
             urls = dict(links.urls)
         else:
-            site = site_url(request, settings)
             urls = {n: f"{site}{API_PATH}/uploads/{upload_id}/parts/{n}" for n in links.urls}
         return PartsOut(urls=urls, sizes=links.sizes, part_size_bytes=links.part_size or 0)
 
@@ -349,9 +357,8 @@ class UploadsController(Controller):
     @post("/{upload_id:uuid}/complete", status_code=200)
     async def complete(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         metrics: MetricsDep,
         api_visitor: ApiVisitorDep,
         upload_id: UUID,
@@ -363,7 +370,7 @@ class UploadsController(Controller):
             storage, api_visitor, str(upload_id), UploadCompletion(parts=data.parts)
         )
         metrics.record_upload(stored.kind, "stored", stored.size_bytes)
-        return _item(ListedItem.model_validate(stored.model_dump()), site_url(request, settings))
+        return _item(ListedItem.model_validate(stored.model_dump()), site)
 
     @delete("/{upload_id:uuid}", status_code=204)
     async def abort(self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: UUID) -> None:
@@ -375,19 +382,17 @@ class RequestsController(Controller):
     path = "/upload-requests"
     tags = ["upload requests"]
     security = SECURITY
-    dependencies = {**STORAGE, **SETTINGS, **CLIENT, **API_VISITOR}
+    dependencies = {**STORAGE, **SITE, **CLIENT, **API_VISITOR}
 
     @get("/")
     async def list_requests(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         api_visitor: ApiVisitorDep,
     ) -> RequestsOut:
         """The visitor's upload requests with what arrived."""
         listed = await storage.list_requests(api_visitor)
-        site = site_url(request, settings)
         return RequestsOut(
             requests=[_request(each, site) for each in listed.requests],
             server_time=listed.server_time,
@@ -396,9 +401,8 @@ class RequestsController(Controller):
     @post("/", status_code=201)
     async def ask(
         self,
-        request: WebRequest,
         storage: StorageDep,
-        settings: SettingsDep,
+        site: SiteDep,
         client: ClientDep,
         api_visitor: ApiVisitorDep,
         data: RequestIn,
@@ -416,7 +420,7 @@ class RequestsController(Controller):
                 client=client,
             ),
         )
-        return _request(made, site_url(request, settings))
+        return _request(made, site)
 
     @delete("/{request_id:uuid}", status_code=204)
     async def stop(self, storage: StorageDep, api_visitor: ApiVisitorDep, request_id: UUID) -> None:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from litestar import Controller, post, put
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.response import Response
 
@@ -105,89 +107,23 @@ async def peeked(chunks: AsyncIterator[bytes]) -> tuple[bytes, AsyncIterator[byt
     return first[:_SIGNATURE_BYTES], whole()
 
 
-class TerminalUploadController(Controller):
-    """No session (no cookie read or written) and no CSRF token: a browser's cross-site form
-    is still refused by its Origin (`visitors/csrf.py`), and it would only make a visitor of
-    its own anyway."""
-
-    path = "/"
-    tags = ["terminal"]
-    opt = {NO_SESSION: True}
-    dependencies = {**STORAGE, **OBJECTS, **CLIENT, **SETTINGS, **UPLOAD_SLOTS, **METRICS}
-    exception_handlers = {WebError: refused, HTTPException: refused_by_framework}
-
-    @put("/", request_max_body_size=None, status_code=201)
-    async def put_unnamed(
-        self,
-        request: WebRequest,
-        storage: StorageDep,
-        objects: ObjectsDep,
-        client: ClientDep,
-        settings: SettingsDep,
-        upload_slots: UploadSlotsDep,
-        metrics: MetricsDep,
-    ) -> Response[object]:
-        """`curl -T - https://host/` (a pipe): the body is the file."""
-        upload = TerminalUpload(request, storage, objects, client, settings, upload_slots, metrics)
-        return await upload.receive(UNNAMED, form=False)
-
-    @put("/{name:str}", request_max_body_size=None, status_code=201)
-    async def put_named(
-        self,
-        request: WebRequest,
-        storage: StorageDep,
-        objects: ObjectsDep,
-        client: ClientDep,
-        settings: SettingsDep,
-        upload_slots: UploadSlotsDep,
-        metrics: MetricsDep,
-        name: str,
-    ) -> Response[object]:
-        """`curl -T photo.jpg https://host/`: the body is the file, the path its name."""
-        upload = TerminalUpload(request, storage, objects, client, settings, upload_slots, metrics)
-        return await upload.receive(rules.filename_to_store(name), form=False)
-
-    @post("/", request_max_body_size=None, status_code=201)
-    async def post_form(
-        self,
-        request: WebRequest,
-        storage: StorageDep,
-        objects: ObjectsDep,
-        client: ClientDep,
-        settings: SettingsDep,
-        upload_slots: UploadSlotsDep,
-        metrics: MetricsDep,
-    ) -> Response[object]:
-        """`curl -F file=@photo.jpg https://host/`: the form's `file` field is the file."""
-        upload = TerminalUpload(request, storage, objects, client, settings, upload_slots, metrics)
-        return await upload.receive(None, form=True)
-
-
+@dataclass(frozen=True)
 class TerminalUpload:
-    """One terminal upload, from its headers to its answer."""
+    """One terminal upload, from its headers to its answer (a handler's `upload`, its fields
+    given by name as dependencies)."""
 
-    def __init__(
-        self,
-        request: WebRequest,
-        storage: StorageDep,
-        objects: ObjectsDep,
-        client: ClientDep,
-        settings: SettingsDep,
-        upload_slots: UploadSlotsDep,
-        metrics: MetricsDep,
-    ) -> None:
-        self._request = request
-        self._storage = storage
-        self._objects = objects
-        self._client = client
-        self._settings = settings
-        self._slots = upload_slots
-        self._metrics = metrics
+    request: WebRequest
+    storage: StorageDep
+    objects: ObjectsDep
+    client: ClientDep
+    settings: SettingsDep
+    upload_slots: UploadSlotsDep
+    metrics: MetricsDep
 
     async def receive(self, filename: str | None, *, form: bool) -> Response[object]:
         """Everything refusable before the body is refused before a byte of it is read (and
         the connection closed); what the body tells is refused after it, its rest drained."""
-        request, storage = self._request, self._storage
+        request, storage = self.request, self.storage
         try:
             limits = await storage.site_configuration()
         except WebError as exc:
@@ -204,15 +140,15 @@ class TerminalUpload:
                 close_connection=True,
             )
         try:
-            await storage.admit_session(self._client)  # the new visitor this upload makes
+            await storage.admit_session(self.client)  # the new visitor this upload makes
         except WebError as exc:
             exc.close_connection = True
             raise
         token = MANAGE_TOKENS.new_token()
         visitor_id = MANAGE_TOKENS.visitor_of(token)
         assert visitor_id is not None  # noqa: S101 - a token just made is well formed
-        self._slots.take()
-        body = paced(request.stream(), self._settings)
+        self.upload_slots.take()
+        body = paced(request.stream(), self.settings)
         try:
             item = await self._send(
                 body, filename, limits, announced, options, visitor_id, form=form
@@ -222,7 +158,7 @@ class TerminalUpload:
                 await drain_refused(body, most * _DRAIN_FACTOR + overhead)
             raise
         finally:
-            self._slots.give_back()
+            self.upload_slots.give_back()
         now = datetime.now(UTC)
         share = await self._share(
             visitor_id,
@@ -231,15 +167,15 @@ class TerminalUpload:
                 max_downloads=options.max_downloads,
                 password=options.password,
                 ends_at=options.ends_at(now, item.expires_at),
-                client=self._client,
+                client=self.client,
             ),
         )
-        self._metrics.record_upload(item.kind, "stored", item.size_bytes)
+        self.metrics.record_upload(item.kind, "stored", item.size_bytes)
         log.info(
             "terminal upload stored",
             extra={"kind": item.kind.value, "size_bytes": item.size_bytes},
         )
-        site = site_url(request, self._settings)
+        site = site_url(request, self.settings)
         link = f"{site}{share.path}"
         manage_url = f"{site}{MANAGE_PREFIX}{token}"
         return answer(
@@ -273,7 +209,7 @@ class TerminalUpload:
         description = ""
         if form:
             stream = MultipartStream(
-                self._request.headers.get("content-type", ""),
+                self.request.headers.get("content-type", ""),
                 body,
                 max_field_bytes=rules.description_max_bytes(limits),
             )
@@ -290,23 +226,23 @@ class TerminalUpload:
             raise rules.too_large(page, limit)
         options.check_life(page, limits)
         return await send_bounded(
-            VisitorUploads(self._storage, visitor_id),
-            self._objects,
+            VisitorUploads(self.storage, visitor_id),
+            self.objects,
             chunks,
             filename,
             page,
             limit,
             rules.description_to_store(page, description),
-            self._client,
+            self.client,
         )
 
     async def _share(self, visitor_id: str, item: ItemOut, share: ShareCreate) -> ShareOut:
         """The upload's link; refused (the client's links limit, say), the upload is deleted
         again: the client is told it failed, so nothing of it may stay behind."""
         try:
-            return await self._storage.create_share(visitor_id, str(item.id), share)
+            return await self.storage.create_share(visitor_id, str(item.id), share)
         except BaseException:
-            await asyncio.shield(_forget_quietly(self._storage, visitor_id))
+            await asyncio.shield(_forget_quietly(self.storage, visitor_id))
             raise
 
 
@@ -339,3 +275,42 @@ def _item_json(item: ItemOut) -> dict[str, object]:
         "size_bytes": item.size_bytes,
         "expires_at": item.expires_at.isoformat(),
     }
+
+
+#: a handler's terminal upload (`TerminalUpload`, made for the request)
+TerminalUploadDep = NamedDependency[TerminalUpload]
+
+
+class TerminalUploadController(Controller):
+    """No session (no cookie read or written) and no CSRF token: a browser's cross-site form
+    is still refused by its Origin (`visitors/csrf.py`), and it would only make a visitor of
+    its own anyway."""
+
+    path = "/"
+    tags = ["terminal"]
+    opt = {NO_SESSION: True}
+    dependencies = {
+        **STORAGE,
+        **OBJECTS,
+        **CLIENT,
+        **SETTINGS,
+        **UPLOAD_SLOTS,
+        **METRICS,
+        "upload": Provide(TerminalUpload, sync_to_thread=False),
+    }
+    exception_handlers = {WebError: refused, HTTPException: refused_by_framework}
+
+    @put("/", request_max_body_size=None, status_code=201)
+    async def put_unnamed(self, upload: TerminalUploadDep) -> Response[object]:
+        """`curl -T - https://host/` (a pipe): the body is the file."""
+        return await upload.receive(UNNAMED, form=False)
+
+    @put("/{name:str}", request_max_body_size=None, status_code=201)
+    async def put_named(self, upload: TerminalUploadDep, name: str) -> Response[object]:
+        """`curl -T photo.jpg https://host/`: the body is the file, the path its name."""
+        return await upload.receive(rules.filename_to_store(name), form=False)
+
+    @post("/", request_max_body_size=None, status_code=201)
+    async def post_form(self, upload: TerminalUploadDep) -> Response[object]:
+        """`curl -F file=@photo.jpg https://host/`: the form's `file` field is the file."""
+        return await upload.receive(None, form=True)
