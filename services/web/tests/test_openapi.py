@@ -119,3 +119,24 @@ def test_bad_input_is_a_problem_naming_the_field(client: TestClient) -> None:  #
         "status": 400,
         "detail": "Invalid request: size_bytes: Input should be greater than or equal to 0",
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/uploads/not-a-uuid/parts", 404),
+        ("GET", "/api/v1/nothing-here", 404),
+        ("PATCH", "/api/v1/items", 405),
+    ],
+)
+def test_a_path_below_the_api_no_route_takes_is_a_problem_not_a_page(
+    client: TestClient,  # type: ignore[type-arg]
+    method: str,
+    path: str,
+    status: int,
+) -> None:
+    answer = client.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == status
+    assert client.get("/no-such-page").headers["content-type"].startswith("text/html")

@@ -11,6 +11,7 @@ from pathlib import Path
 from litestar import Litestar, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -18,6 +19,7 @@ from litestar.template import TemplateConfig
 
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
+from s3tasks_web.api.errors import unrouted_below_the_api
 from s3tasks_web.api.router import api_openapi_config, api_router
 from s3tasks_web.dependencies import (
     Connections,
@@ -170,6 +172,8 @@ def create_app(settings: WebSettings) -> Litestar:
     def s3_browser_origin() -> str | None:
         return site_configuration.s3_browser_origin
 
+    error_handlers = ErrorPages(services.metrics, session_cookie).handlers()
+    error_handlers[HTTPException] = unrouted_below_the_api(error_handlers[HTTPException])
     admission = admission_guard(session_cookie, services.client_addresses, provide_storage)
     app = Litestar(
         route_handlers=[
@@ -215,7 +219,7 @@ def create_app(settings: WebSettings) -> Litestar:
             ),
             session_cookie.before_send_hook(sessionless=is_capability_path),
         ],
-        exception_handlers=ErrorPages(services.metrics, session_cookie).handlers(),
+        exception_handlers=error_handlers,
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,

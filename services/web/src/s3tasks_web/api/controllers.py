@@ -41,6 +41,9 @@ from s3tasks_contracts import RequestOut as StoredRequest
 from s3tasks_contracts import ShareOut as StoredShare
 from s3tasks_web.api.auth import API_VISITOR, ApiVisitorDep, visitor_tokens
 from s3tasks_web.api.schemas import (
+    PART_REFUSALS,
+    PUBLIC_REFUSALS,
+    VISITOR_REFUSALS,
     CompleteIn,
     DeletedOut,
     ItemOut,
@@ -152,7 +155,7 @@ class VisitorsController(Controller):
     tags = ["visitors"]
     dependencies = {**STORAGE, **CLIENT}
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=PUBLIC_REFUSALS)
     async def create(
         self, request: WebRequest, storage: StorageDep, client: ClientDep
     ) -> VisitorOut:
@@ -167,7 +170,7 @@ class LimitsController(Controller):
     tags = ["visitors"]
     dependencies = {**STORAGE}
 
-    @get("/")
+    @get("/", responses=PUBLIC_REFUSALS)
     async def limits(self, storage: StorageDep) -> LimitsOut:
         """The site's limits, how long items live and who carries the bytes."""
         limits = await storage.site_configuration()
@@ -189,7 +192,7 @@ class ItemsController(Controller):
     security = SECURITY
     dependencies = {**STORAGE, **SITE, **CLIENT, **API_VISITOR}
 
-    @get("/")
+    @get("/", responses=VISITOR_REFUSALS)
     async def list_items(
         self,
         storage: StorageDep,
@@ -207,7 +210,7 @@ class ItemsController(Controller):
         assert server_time is not None  # noqa: S101 - at least one kind was listed
         return ItemsOut(items=items, server_time=server_time)
 
-    @delete("/", status_code=200)
+    @delete("/", status_code=200, responses=VISITOR_REFUSALS)
     async def delete_items(
         self, storage: StorageDep, api_visitor: ApiVisitorDep, kind: ItemKind | None = None
     ) -> DeletedOut:
@@ -217,7 +220,7 @@ class ItemsController(Controller):
             deleted += (await storage.purge(api_visitor, each)).hidden
         return DeletedOut(deleted=deleted)
 
-    @post("/{item_id:uuid}/shares", status_code=201)
+    @post("/{item_id:uuid}/shares", status_code=201, responses=VISITOR_REFUSALS)
     async def share(
         self,
         storage: StorageDep,
@@ -240,7 +243,7 @@ class ItemsController(Controller):
         )
         return _share(share, site)
 
-    @delete("/{item_id:uuid}/shares/{share_id:uuid}", status_code=204)
+    @delete("/{item_id:uuid}/shares/{share_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
     async def stop_share(
         self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: UUID, share_id: UUID
     ) -> None:
@@ -263,7 +266,7 @@ class UploadsController(Controller):
         **API_VISITOR,
     }
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=VISITOR_REFUSALS)
     async def start(
         self, storage: StorageDep, client: ClientDep, api_visitor: ApiVisitorDep, data: UploadIn
     ) -> UploadOut:
@@ -297,7 +300,7 @@ class UploadsController(Controller):
             expires_at=ticket.expires_at,
         )
 
-    @post("/{upload_id:uuid}/parts", status_code=200)
+    @post("/{upload_id:uuid}/parts", status_code=200, responses=VISITOR_REFUSALS)
     async def sign(
         self,
         storage: StorageDep,
@@ -316,7 +319,7 @@ class UploadsController(Controller):
             urls = {n: f"{site}{API_PATH}/uploads/{upload_id}/parts/{n}" for n in links.urls}
         return PartsOut(urls=urls, sizes=links.sizes, part_size_bytes=links.part_size or 0)
 
-    @get("/{upload_id:uuid}/parts")
+    @get("/{upload_id:uuid}/parts", responses=VISITOR_REFUSALS)
     async def stored(
         self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: UUID
     ) -> StoredPartsOut:
@@ -330,7 +333,12 @@ class UploadsController(Controller):
             ],
         )
 
-    @put("/{upload_id:uuid}/parts/{number:int}", status_code=200, request_max_body_size=None)
+    @put(
+        "/{upload_id:uuid}/parts/{number:int}",
+        status_code=200,
+        request_max_body_size=None,
+        responses=PART_REFUSALS,
+    )
     async def pass_on(
         self,
         request: WebRequest,
@@ -354,7 +362,7 @@ class UploadsController(Controller):
         etag = str(sent.content["etag"])
         return Response(PartOut(part_number=number, etag=etag), headers={"ETag": f'"{etag}"'})
 
-    @post("/{upload_id:uuid}/complete", status_code=200)
+    @post("/{upload_id:uuid}/complete", status_code=200, responses=VISITOR_REFUSALS)
     async def complete(
         self,
         storage: StorageDep,
@@ -372,7 +380,7 @@ class UploadsController(Controller):
         metrics.record_upload(stored.kind, "stored", stored.size_bytes)
         return _item(ListedItem.model_validate(stored.model_dump()), site)
 
-    @delete("/{upload_id:uuid}", status_code=204)
+    @delete("/{upload_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
     async def abort(self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: UUID) -> None:
         """Cancel an upload: its parts and row go at once."""
         await storage.abort_upload(api_visitor, str(upload_id))
@@ -384,7 +392,7 @@ class RequestsController(Controller):
     security = SECURITY
     dependencies = {**STORAGE, **SITE, **CLIENT, **API_VISITOR}
 
-    @get("/")
+    @get("/", responses=VISITOR_REFUSALS)
     async def list_requests(
         self,
         storage: StorageDep,
@@ -398,7 +406,7 @@ class RequestsController(Controller):
             server_time=listed.server_time,
         )
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=VISITOR_REFUSALS)
     async def ask(
         self,
         storage: StorageDep,
@@ -422,7 +430,7 @@ class RequestsController(Controller):
         )
         return _request(made, site)
 
-    @delete("/{request_id:uuid}", status_code=204)
+    @delete("/{request_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
     async def stop(self, storage: StorageDep, api_visitor: ApiVisitorDep, request_id: UUID) -> None:
         """Stop asking: the link opens no more."""
         await storage.stop_request(api_visitor, str(request_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from litestar.openapi import ResponseSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import (
@@ -170,3 +171,41 @@ class ProblemOut(_Out):
     title: str
     status: int
     detail: str
+
+
+#: what each refusal means, for the document (every one is a `ProblemOut`)
+_REFUSED = {
+    400: "Invalid input: a field out of range, a malformed body (the detail names it)",
+    401: "No visitor token, or one this site did not make",
+    403: "A cross-site browser request (refused by its Origin)",
+    404: "Not this visitor's, or no longer there",
+    408: "A part's body came too slowly",
+    409: "The quota is reached, the upload was deleted meanwhile, or the mode is another",
+    411: "A part without its length",
+    413: "Larger than the limit",
+    415: "Not a supported image",
+    422: "An image that cannot be read",
+    429: "Too many: wait Retry-After seconds",
+    503: "Storage unavailable: try again shortly",
+}
+
+
+def refusals(*statuses: int) -> dict[int, ResponseSpec]:
+    """The refusals an operation may answer, as problems, for its `responses`."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemOut,
+            description=_REFUSED[status],
+            media_type="application/problem+json",
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+#: what any operation may answer
+PUBLIC_REFUSALS = refusals(400, 403, 429, 503)
+#: what an operation of a visitor's may answer
+VISITOR_REFUSALS = refusals(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+#: a part PUT through the site may also answer these
+PART_REFUSALS = refusals(400, 401, 403, 404, 408, 409, 411, 413, 429, 503)
