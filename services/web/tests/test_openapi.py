@@ -125,7 +125,7 @@ def test_bad_input_is_a_problem_naming_the_field(client: TestClient) -> None:  #
     ("method", "path", "status"),
     [
         ("GET", "/api/v1/uploads/not-a-uuid/parts", 404),
-        ("GET", "/api/v1/nothing-here", 404),
+        ("GET", "/api/v1/nothing/here", 404),
         ("PATCH", "/api/v1/items", 405),
     ],
 )
