@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Stack
@@ -209,8 +210,16 @@ def test_a_management_url_reaches_only_what_its_own_upload_made(curl: Curl) -> N
     _delete_all(curl, second["manage_url"])
 
 
+def _refused_uploads(stack: Stack, kind: str) -> float:
+    assert stack.web is not None
+    return scrape(stack.web.metrics_url).value(
+        "s3tasks_uploads_total", kind=kind, outcome="too_large"
+    )
+
+
 def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(curl: Curl, stack: Stack) -> None:
     since, keys = database_now(stack), bucket_keys(stack)
+    files, images = _refused_uploads(stack, "file"), _refused_uploads(stack, "image")
     big = curl.file("big.bin", _content(MAX_FILE_BYTES + MIB, "big"))
     announced = curl("--upload-file", str(big), f"{curl.site}/")
     assert (announced.status, announced.text) == (
@@ -227,3 +236,7 @@ def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(curl: Curl, stac
     assert items_since(stack, since) == 0, "no row was written"
     assert bucket_keys(stack) <= keys, "no object was written"
     assert open_uploads(stack) == 0
+    # counted where the kind was known: the piped file and the image (the first was refused
+    # by its announced length, before its kind was read)
+    assert _refused_uploads(stack, "file") == files + 1
+    assert _refused_uploads(stack, "image") == images + 1

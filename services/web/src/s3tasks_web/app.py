@@ -50,6 +50,7 @@ from s3tasks_web.storage_api_client import (
     build_http_client,
 )
 from s3tasks_web.terminal.manage import ManageController
+from s3tasks_web.terminal.named_puts import NamedPuts
 from s3tasks_web.terminal.uploads import TerminalUploadController
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
@@ -236,7 +237,7 @@ def create_app(settings: WebSettings) -> Litestar:
     # Litestar runs middleware only for requests that reach a route handler; around the whole
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
     app.asgi_handler = RequestMiddleware(
-        app.asgi_handler,
+        NamedPuts(app.asgi_handler),
         HttpMetrics(services.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
         log_path=loggable_path,

@@ -49,9 +49,11 @@ from s3tasks_web.errors import UploadRejected, WebError
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.share_paths import MANAGE_PREFIX
 from s3tasks_web.http.site import site_url
+from s3tasks_web.pages.errors import refused_outcome
 from s3tasks_web.pages.kinds import KIND_PAGES
 from s3tasks_web.storage_api_client import StorageApiClient
 from s3tasks_web.terminal.answers import answer, refused, refused_by_framework
+from s3tasks_web.terminal.named_puts import put_name
 from s3tasks_web.terminal.options import TerminalOptions, read_options
 from s3tasks_web.terminal.tokens import MANAGE_TOKENS
 from s3tasks_web.transfers.pacing import paced
@@ -224,17 +226,23 @@ class TerminalUpload:
         limit = page.max_bytes(limits)
         if announced is not None and not form and announced > limit:
             raise rules.too_large(page, limit)
-        options.check_life(page, limits)
-        return await send_bounded(
-            VisitorUploads(self.storage, visitor_id),
-            self.objects,
-            chunks,
-            filename,
-            page,
-            limit,
-            rules.description_to_store(page, description),
-            self.client,
-        )
+        try:
+            options.check_life(page, limits)
+            return await send_bounded(
+                VisitorUploads(self.storage, visitor_id),
+                self.objects,
+                chunks,
+                filename,
+                page,
+                limit,
+                rules.description_to_store(page, description),
+                self.client,
+            )
+        except WebError as exc:
+            # counted as the pages' refused uploads are, once the kind is known (refusals
+            # before the body say no kind, and started no upload)
+            self.metrics.record_upload(page.kind, refused_outcome(exc.status_code, exc.reason))
+            raise
 
     async def _share(self, visitor_id: str, item: ItemOut, share: ShareCreate) -> ShareOut:
         """The upload's link; refused (the client's links limit, say), the upload is deleted
@@ -301,14 +309,12 @@ class TerminalUploadController(Controller):
     exception_handlers = {WebError: refused, HTTPException: refused_by_framework}
 
     @put("/", request_max_body_size=None, status_code=201)
-    async def put_unnamed(self, upload: TerminalUploadDep) -> Response[object]:
-        """`curl -T - https://host/` (a pipe): the body is the file."""
-        return await upload.receive(UNNAMED, form=False)
-
-    @put("/{name:str}", request_max_body_size=None, status_code=201)
-    async def put_named(self, upload: TerminalUploadDep, name: str) -> Response[object]:
-        """`curl -T photo.jpg https://host/`: the body is the file, the path its name."""
-        return await upload.receive(rules.filename_to_store(name), form=False)
+    async def put_file(self, upload: TerminalUploadDep) -> Response[object]:
+        """`curl -T photo.jpg https://host/`: the body is the file, the path its name
+        (`PUT /photo.jpg`, brought here by `named_puts.py`); `curl -T - https://host/` (a
+        pipe): `PUT /`, named "upload"."""
+        name = put_name(upload.request)
+        return await upload.receive(rules.filename_to_store(name) if name else UNNAMED, form=False)
 
     @post("/", request_max_body_size=None, status_code=201)
     async def post_form(self, upload: TerminalUploadDep) -> Response[object]:
