@@ -191,6 +191,7 @@ class ShareService:
             size_bytes=None if protected else item.size_bytes,
             preview_url=preview,
             server_time=now,
+            encrypted_metadata=item.encrypted_metadata,
         )
 
     def grant(self, request: GrantRequest) -> ShareGrant:

@@ -16,6 +16,7 @@ hook skips these paths, `app.py`), so opening a link sets no cookie. storage-api
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +37,16 @@ from s3tasks_contracts import (
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE, ClientDep, ObjectsDep, StorageDep
+from s3tasks_web.dependencies import (
+    CLIENT,
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    ClientDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+)
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.share_paths import share_path
@@ -100,6 +110,11 @@ def _view_context(token: str, view: ShareView, mode: TransferMode) -> dict[str, 
         "downloads_left": "no limit" if left is None else str(left),
         "preview": preview,
         "error": None,
+        "encrypted_metadata": (
+            None
+            if view.encrypted_metadata is None
+            else base64.b64encode(view.encrypted_metadata).decode("ascii")
+        ),
     }
 
 
@@ -119,14 +134,21 @@ class PublicShareController(Controller):
     path = "/s"
     tags = ["shares"]
     opt = {NO_SESSION: True}
-    dependencies = {**STORAGE, **OBJECTS, **CLIENT}
+    dependencies = {**STORAGE, **OBJECTS, **CLIENT, **SETTINGS}
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageDep, token: FromPath[str]) -> Template:
+    async def page(
+        self, storage: StorageDep, settings: SettingsDep, token: FromPath[str]
+    ) -> Template:
         mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
-        return Template("share.html", context=_view_context(token, view, mode))
+        context = {
+            **_view_context(token, view, mode),
+            "blob_max_bytes": settings.encrypted_download_blob_max_bytes,
+            "blob_max": human_size(settings.encrypted_download_blob_max_bytes),
+        }
+        return Template("share.html", context=context)
 
     @post("/{token:str}", status_code=303)
     async def download(

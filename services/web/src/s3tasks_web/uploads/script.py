@@ -21,7 +21,14 @@ from litestar import Controller, Response, post
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts import MAX_PARTS, CompletedPart, TransferMode, UploadCompletion, UploadStart
+from s3tasks_contracts import (
+    MAX_PARTS,
+    CompletedPart,
+    Encryption,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+)
 from s3tasks_web.dependencies import (
     CLIENT,
     METRICS,
@@ -58,6 +65,9 @@ class StartRequest(BaseModel):
     #: send the file in parts (a multipart upload: each part below any proxy's body limit,
     #: resumable); in one POST to S3 otherwise (`direct` mode only)
     in_parts: bool = False
+    #: encrypted in the browser (docs/encryption.md): `size` is the ciphertext's, the name and
+    #: description sent are placeholders; storage-api keeps the encrypted metadata
+    encryption: Encryption | None = None
 
 
 class CompleteRequest(BaseModel):
@@ -112,6 +122,7 @@ class ScriptUploadsController(Controller):
                 in_parts=data.in_parts,
                 size_bytes=data.size,
                 client=client,
+                encryption=data.encryption,
             ),
         )
         if data.in_parts:
