@@ -149,7 +149,7 @@ class UploadRequest(Base):
     A file counts when its upload completes: `files_received` and `bytes_received` grow in
     one conditional UPDATE in the transaction that marks the item stored, so no number of
     concurrent completions takes them past the bounds (the CHECK constraints say it cannot
-    happen). The token is made and kept as a share link's is (`shares/tokens.py`).
+    happen). The token is made and kept as a share link's is (`capabilities.py`).
     """
 
     __tablename__ = "upload_requests"

@@ -102,6 +102,24 @@ class PageRow:
     encrypted_metadata: bytes | None = None
 
 
+def shown_fields(item: Item | PageRow, stored_at: datetime) -> dict[str, Any]:
+    """What a visitor is shown of a stored item (`ItemOut`'s fields), from its row or its
+    page's row; `stored_at` is when it was stored (shown as its creation)."""
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "filename": item.filename,
+        "description": item.description,
+        "content_type": item.content_type,
+        "size_bytes": item.size_bytes,
+        "etag": item.etag,
+        "has_thumbnail": item.thumbnail_key is not None,
+        "created_at": stored_at,
+        "expires_at": item.expires_at,
+        "encrypted_metadata": item.encrypted_metadata,
+    }
+
+
 def read_page(
     connection: Connection, visitor_id: str, kind: ItemKind, limit: int
 ) -> tuple[list[PageRow], datetime]:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, get, head, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from s3tasks_contracts import (
@@ -137,7 +138,9 @@ class PublicShareController(Controller):
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageDep, settings: SettingsDep, token: str) -> Template:
+    async def page(
+        self, storage: StorageDep, settings: SettingsDep, token: FromPath[str]
+    ) -> Template:
         mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
         context = {
@@ -153,7 +156,7 @@ class PublicShareController(Controller):
         request: WebRequest,
         storage: StorageDep,
         client: ClientDep,
-        token: str,
+        token: FromPath[str],
     ) -> Response[object]:
         """One counted download: the Download button, with the password if the link has one."""
         _checked(token)
@@ -185,8 +188,8 @@ class PublicShareController(Controller):
         storage: StorageDep,
         objects: ObjectsDep,
         client: ClientDep,
-        token: str,
-        grant: str = "",
+        token: FromPath[str],
+        grant: FromQuery[str] = "",
     ) -> Response[object]:
         """The bytes of a granted download, again within the grant (resumed or ranged
         requests) from the client it was granted to: redeemed, never counted."""
@@ -205,7 +208,7 @@ class PublicShareController(Controller):
 
     @get("/{token:str}/preview")
     async def preview(
-        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: str
+        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: FromPath[str]
     ) -> Response[object]:
         """An image link's thumbnail through web (`proxy` mode): not counted."""
         view = await storage.look_up_share(
@@ -216,7 +219,7 @@ class PublicShareController(Controller):
         return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
-    async def state(self, storage: StorageDep, token: str) -> None:
+    async def state(self, storage: StorageDep, token: FromPath[str]) -> None:
         """A HEAD (link checkers, download managers) learns whether the link opens, and is
         never a download: no grant is asked for, nothing is counted."""
         mode = await storage.transfer_mode()

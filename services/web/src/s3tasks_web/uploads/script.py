@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, post
+from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import (
@@ -95,7 +96,7 @@ class ScriptUploadsController(Controller):
     @post("/", status_code=200, request_max_body_size=1024 * 1024, opt=UPLOAD_ROUTE)
     async def start(
         self,
-        data: StartRequest,
+        data: JSONBody[StartRequest],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
@@ -142,12 +143,12 @@ class ScriptUploadsController(Controller):
     async def complete(
         self,
         request: WebRequest,
-        item_id: str,
+        item_id: FromPath[str],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
         metrics: MetricsDep,
-        data: CompleteRequest | None = None,
+        data: JSONBody[CompleteRequest | None] = None,
     ) -> Response[object]:
         completion = UploadCompletion(parts=data.parts if data is not None else [])
         item = await complete(storage, visitor.visitor_id, rules.upload_id(item_id), completion)
@@ -158,8 +159,8 @@ class ScriptUploadsController(Controller):
     async def abort(
         self,
         request: WebRequest,
-        item_id: str,
-        data: AbortRequest,
+        item_id: FromPath[str],
+        data: JSONBody[AbortRequest],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
