@@ -876,7 +876,14 @@ function enhance(form) {
         }
         return sealPart(sealing, key, options.signature.partNumber, options.body).then(
           function (sealed) {
-            return AwsS3.uploadPartBytes(Object.assign({}, options, { body: sealed, size: sealed.size }));
+            // progress in the file's own bytes: the sealed part is a little larger
+            const ratio = options.body.size / sealed.size;
+            const onProgress = function (event) {
+              options.onProgress({ loaded: Math.floor(event.loaded * ratio), lengthComputable: true });
+            };
+            return AwsS3.uploadPartBytes(
+              Object.assign({}, options, { body: sealed, size: sealed.size, onProgress: onProgress })
+            );
           },
           function (error) {
             if (error instanceof FileChanged) {
