@@ -52,6 +52,10 @@ class WebFront:
     def error_log(self) -> Path:
         return self.log_dir / "web-front-error.log"
 
+    def __post_init__(self) -> None:
+        # nginx reads relative paths from its prefix (the state directory), not from here
+        self.log_dir = self.log_dir.resolve()
+
     def start(self) -> WebFront:
         if not nginx_available():
             raise RuntimeError("nginx is not installed (apt-get install nginx; make install does)")
