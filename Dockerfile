@@ -75,6 +75,7 @@ COPY packages/contracts/pyproject.toml packages/contracts/
 COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
 COPY packages/devstack/pyproject.toml packages/devstack/
+COPY packages/ece/pyproject.toml packages/ece/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
 COPY services/worker/pyproject.toml services/worker/
@@ -88,6 +89,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # libraries in *.libs are left as they are).
 COPY packages/contracts/src packages/contracts/src
 COPY packages/servicekit/src packages/servicekit/src
+COPY packages/ece/src packages/ece/src
 COPY services/${SERVICE}/src services/${SERVICE}/src
 COPY deploy/image/compile_imported.py /src/
 # hadolint ignore=SC2046

@@ -31,6 +31,10 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
+.PHONY: openapi
+openapi: ## Write web's /api/v1 OpenAPI document to docs/api/openapi.json (a test fails when it is stale)
+	$(UV) run --frozen python scripts/openapi.py
+
 .PHONY: typecheck
 typecheck: ## mypy --strict over every package
 	$(UV) run --frozen mypy packages/*/src services/*/src bench scripts/generate.py
@@ -61,7 +65,7 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 # exercise nothing the mode changes and ran once already.
 DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/e2e/test_sharing.py tests/security tests/faults tests/load \
 	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py \
-	services/web/tests/test_shares.py
+	services/web/tests/test_shares.py tests/terminal tests/cli
 
 .PHONY: test-direct
 test-direct: ## The browser, security, fault, load and page suites in direct mode (S3TASKS_TEST_TRANSFER=direct)
@@ -81,7 +85,7 @@ test-fresh: ## `make test` as a new machine sees it: fresh clone, throwaway podm
 # Listed, not found by the marker alone: collecting the whole suite to deselect it costs more
 # than the layer's own run on a busy machine.
 INPROCESS_PATHS := services/storage-api/tests/inprocess services/worker/tests/inprocess \
-	services/web/tests/test_refusal_types.py
+	services/web/tests/test_refusal_types.py services/web/tests/test_openapi.py
 
 .PHONY: test-fast
 test-fast: ## The in-process layer (tests marked inprocess): every route's refusals, the jobs; under 90 s

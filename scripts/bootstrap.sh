@@ -47,11 +47,11 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/venv/bin/uv ]; then
 fi
 
 if $want_system; then
-  # Chromium for the browser tests; libfaketime to run a worker with a skewed clock; a
-  # single-node Ceph (mon, osd, radosgw) as the tests' and benchmarks' S3 server; nginx as
+  # curl for the terminal tests (the client people upload with); Chromium for the browser
+  # tests; libfaketime to run a worker with a skewed clock; a single-node Ceph (mon, osd, radosgw) as the tests' and benchmarks' S3 server; nginx as
   # the load balancer (and ingress) in front of replicas, with its stream module as the
   # Service (kube-proxy) between replicas
-  apt_install chromium fonts-dejavu-core libfaketime ceph-mon ceph-osd radosgw ceph-common nginx \
+  apt_install curl chromium fonts-dejavu-core libfaketime ceph-mon ceph-osd radosgw ceph-common nginx \
     libnginx-mod-stream
   # podman (and what it builds the images with) for the container, compose and chart tests:
   # here, once, rather than by each test worker that needs it (two at once fought over apt's

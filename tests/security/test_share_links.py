@@ -23,25 +23,9 @@ def owner(site: Site) -> Iterator[WebVisitor]:
         yield visitor
 
 
-@pytest.fixture
-def stranger(site: Site) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.web_url, timeout=30.0, follow_redirects=False) as client:
-        yield client
-
-
 def shared(owner: WebVisitor, **fields: str) -> tuple[str, str]:
     """(item id, link path) of the owner's new file, shared with `fields`."""
-    owner.page("/files")
-    owner.upload("file", "digits.txt", CONTENT, description="d", script=False)
-    item_id = owner.latest_file_id()
-    assert item_id is not None
-    created = owner.http.post(
-        f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
-    )
-    assert created.status_code == 303
-    links = owner.share_paths_in(owner.page("/files"))
-    assert links, "the owner's page shows the new link"
-    return item_id, links[0]
+    return owner.share_new_file(CONTENT, filename="digits.txt", description="d", **fields)
 
 
 def used(owner: WebVisitor) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from litestar import Litestar, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -18,6 +19,8 @@ from litestar.template import TemplateConfig
 
 from s3tasks_servicekit.graceful import Draining
 from s3tasks_servicekit.http_middleware import HttpMetrics, RequestMiddleware
+from s3tasks_web.api.errors import unrouted_below_the_api
+from s3tasks_web.api.router import api_openapi_config, api_router
 from s3tasks_web.dependencies import (
     Connections,
     WebServices,
@@ -46,6 +49,9 @@ from s3tasks_web.storage_api_client import (
     StorageApiClient,
     build_http_client,
 )
+from s3tasks_web.terminal.manage import ManageController
+from s3tasks_web.terminal.named_puts import NamedPuts
+from s3tasks_web.terminal.uploads import TerminalUploadController
 from s3tasks_web.transfers.objects import ObjectClient, build_object_http_client
 from s3tasks_web.transfers.slots import UploadSlots
 from s3tasks_web.upload_requests.owner import OwnerRequestsController
@@ -172,24 +178,39 @@ def create_app(settings: WebSettings) -> Litestar:
     def s3_browser_origin() -> str | None:
         return site_configuration.s3_browser_origin
 
+    error_handlers = ErrorPages(services.metrics, session_cookie).handlers()
+    error_handlers[HTTPException] = unrouted_below_the_api(error_handlers[HTTPException])
     admission = admission_guard(session_cookie, services.client_addresses, provide_storage)
     app = Litestar(
         route_handlers=[
-            home,
-            upload_too_large,
-            HealthController,
-            page_router(IMAGES, admission),
-            page_router(FILES, admission),
-            PublicShareController,
-            SenderController,
-            create_static_files_router(
-                path="/static",
-                directories=[STATIC_DIR],
-                cache_control=CacheControlHeader(
-                    max_age=settings.static_max_age_seconds, public=True
-                ),
+            # the site: pages, links, the terminal's ways in; one registration for `/` (the
+            # home page's GET and a terminal's PUT and POST: Litestar refuses two of one path,
+            # each with its own OPTIONS). None of it is in the OpenAPI document.
+            Router(
+                path="/",
                 include_in_schema=False,
+                route_handlers=[
+                    home,
+                    TerminalUploadController,
+                    upload_too_large,
+                    HealthController,
+                    page_router(IMAGES, admission),
+                    page_router(FILES, admission),
+                    PublicShareController,
+                    SenderController,
+                    ManageController,
+                    create_static_files_router(
+                        path="/static",
+                        directories=[STATIC_DIR],
+                        cache_control=CacheControlHeader(
+                            max_age=settings.static_max_age_seconds, public=True
+                        ),
+                        include_in_schema=False,
+                    ),
+                ],
             ),
+            # the public JSON API and its OpenAPI document (`openapi_config`)
+            api_router(),
         ],
         guards=[csrf_guard(services.csrf_tokens, session_cookie)],
         # every form's fields (and the script's JSON) are UTF-8 or a 400 in words (http/forms.py)
@@ -204,7 +225,7 @@ def create_app(settings: WebSettings) -> Litestar:
             ),
             session_cookie.before_send_hook(sessionless=is_capability_path),
         ],
-        exception_handlers=ErrorPages(services.metrics, session_cookie).handlers(),
+        exception_handlers=error_handlers,
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
@@ -214,14 +235,14 @@ def create_app(settings: WebSettings) -> Litestar:
         # `draining`: set at SIGTERM (s3tasks_servicekit.graceful); /readyz answers 503 then
         state=web_state(services, draining=Draining()),
         request_max_body_size=SMALL_FORM_MAX_BYTES,
-        openapi_config=None,
+        openapi_config=api_openapi_config(),
         logging_config=None,
         debug=False,
     )
     # Litestar runs middleware only for requests that reach a route handler; around the whole
     # app, the request id and the HTTP metrics also cover unrouted 404s and 405s
     app.asgi_handler = RequestMiddleware(
-        app.asgi_handler,
+        NamedPuts(app.asgi_handler),
         HttpMetrics(services.metrics.registry, "web"),
         access_log=logging.getLogger("s3tasks_web.http"),
         log_path=loggable_path,

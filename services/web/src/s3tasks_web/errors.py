@@ -15,6 +15,9 @@ class WebError(Exception):
     #: answer and hang up instead of reading the rest of the request body (it is known to be
     #: too large, or it comes too slowly to be worth waiting for).
     close_connection = False
+    #: the contract's problem type of this refusal, where it names one (the JSON answers of
+    #: the terminal and the API carry it: `terminal/answers.py`)
+    problem_type: ProblemType | None = None
 
     def __init__(self, user_message: str | None = None) -> None:
         super().__init__(user_message or self.user_message)
@@ -46,11 +49,13 @@ class StorageRefused(WebError):
         *,
         reason: str | None = None,
         retry_after: int | None = None,
+        problem_type: ProblemType | None = None,
     ) -> None:
         super().__init__(user_message)
         self.status_code = status_code
         self.reason = reason
         self.retry_after = retry_after
+        self.problem_type = problem_type
 
     def response_headers(self) -> dict[str, str]:
         if self.retry_after is None:

@@ -80,6 +80,13 @@ class WebSettings(ServiceSettings):
         "STORAGE_API_UPLOAD_DEADLINE_SECONDS (the row of a longer upload is swept "
         "meanwhile)",
     )
+    encrypted_download_blob_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="largest file encrypted in the browser that a share page decrypts in memory "
+        "(a Blob) before saving it; above it the page offers the encrypted file and the "
+        "s3tasks-decrypt command instead",
+    )
     max_concurrent_uploads: int = Field(
         default=32,
         ge=1,

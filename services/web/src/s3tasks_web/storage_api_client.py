@@ -458,7 +458,9 @@ def _raise_for_problem(status: int, body: bytes, retry_after: int | None = None)
     reason = _REASONS.get(refusal) if refusal is not None else None
     if not detail:
         detail = _FALLBACK_MESSAGES.get(status, "That request was refused.")
-    raise StorageRefused(status, detail, reason=reason, retry_after=retry_after)
+    raise StorageRefused(
+        status, detail, reason=reason, retry_after=retry_after, problem_type=refusal
+    )
 
 
 def _decoded(body: bytes) -> object:

@@ -5,6 +5,8 @@ The bytes never pass here: they go to and from S3 on requests `transfers/` signs
 from __future__ import annotations
 
 from litestar import Controller, delete, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from s3tasks_contracts import ItemKind, ItemList, PurgeResult, SiteConfiguration
@@ -20,7 +22,7 @@ class SiteConfigurationController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=False)
-    def site_configuration(self, items: ItemService) -> SiteConfiguration:
+    def site_configuration(self, items: NamedDependency[ItemService]) -> SiteConfiguration:
         return items.site_configuration()
 
 
@@ -30,12 +32,19 @@ class ItemsController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=True)
-    def list_items(self, listing: ItemListing, visitor_id: VisitorId, kind: ItemKind) -> ItemList:
+    def list_items(
+        self,
+        listing: NamedDependency[ItemListing],
+        visitor_id: VisitorId,
+        kind: FromQuery[ItemKind],
+    ) -> ItemList:
         """The visitor's newest items with their share links (and, in `direct` mode, the
         links the page loads them by): everything a page shows, in one call."""
         return listing.list(visitor_id, kind)
 
     @delete("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
-    def delete_all(self, items: ItemService, visitor_id: VisitorId, kind: ItemKind) -> PurgeResult:
+    def delete_all(
+        self, items: NamedDependency[ItemService], visitor_id: VisitorId, kind: FromQuery[ItemKind]
+    ) -> PurgeResult:
         """Hide all of the visitor's items of a kind at once; a job deletes them."""
         return PurgeResult(kind=kind, hidden=items.purge(visitor_id, kind))

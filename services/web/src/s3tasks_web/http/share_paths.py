@@ -16,7 +16,9 @@ SHARE_PREFIX = "/s/"
 #: an upload request's pages (its sender's page, its uploads): as a share link's, no visitor
 #: session, no referrer, not for search engines
 REQUEST_PREFIX = "/r/"
-_CAPABILITY_PREFIXES = (SHARE_PREFIX, REQUEST_PREFIX)
+#: a terminal upload's management URL (`terminal/manage.py`): its token is a capability too
+MANAGE_PREFIX = "/m/"
+_CAPABILITY_PREFIXES = (SHARE_PREFIX, REQUEST_PREFIX, MANAGE_PREFIX)
 
 
 def is_share_path(path: str) -> bool:

@@ -50,6 +50,11 @@ _OUTCOMES = {
 }
 
 
+def refused_outcome(status: int, reason: str | None) -> str:
+    """The `outcome` a refused upload is counted under: its error's reason, else its status's."""
+    return reason or _OUTCOMES.get(status, "refused")
+
+
 def _form_page(request: WebRequest) -> str | None:
     """The page a refused form goes back to, if the request was one of its forms (the parts
     of an upload in parts are not: the script shows their refusal itself)."""
@@ -91,7 +96,7 @@ class ErrorPages:
         reason."""
         role = route_role(request)
         if role is not None and role.upload_step:
-            outcome = reason or _OUTCOMES.get(status, "refused")
+            outcome = refused_outcome(status, reason)
             self._metrics.record_upload(role.page.kind, outcome)
 
     def web_error(self, request: WebRequest, exc: WebError) -> Response[object]:

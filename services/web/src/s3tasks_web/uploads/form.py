@@ -143,7 +143,7 @@ async def receive_form(
         return await send(form, head)
     except WebError as exc:
         if not exc.close_connection:
-            await _drain(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
+            await drain_refused(body, limit * _DRAIN_FACTOR + _FORM_OVERHEAD_BYTES)
         raise
     finally:
         upload_slots.give_back()
@@ -160,11 +160,28 @@ async def send_file(
     client: str,
 ) -> Stored:
     """The form's file part on to S3 through `steps`, refused as too large past `limit`."""
+    return await send_bounded(
+        steps, objects, form.file_chunks(), head.filename, page, limit, description, client
+    )
+
+
+async def send_bounded(
+    steps: UploadSteps[Stored],
+    objects: ObjectClient,
+    chunks: AsyncIterator[bytes],
+    filename: str,
+    page: KindPage,
+    limit: int,
+    description: str,
+    client: str,
+) -> Stored:
+    """A body's bytes (a form's file part, a terminal's PUT) on to S3 through `steps`, refused
+    as too large past `limit`."""
     sent = 0
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal sent
-        async for chunk in form.file_chunks():
+        async for chunk in chunks:
             sent += len(chunk)
             if sent > limit:
                 raise _TooLarge
@@ -175,7 +192,7 @@ async def send_file(
             steps,
             objects,
             kind=page.kind,
-            filename=head.filename,
+            filename=filename,
             description=description,
             body=body(),
             max_bytes=limit,
@@ -194,7 +211,7 @@ async def send_file(
         raise
 
 
-async def _drain(body: AsyncIterator[bytes], budget: int) -> None:
+async def drain_refused(body: AsyncIterator[bytes], budget: int) -> None:
     """Read and discard the rest of a refused upload (up to `budget` bytes): a browser that is
     still sending when the answer comes shows a connection error instead of the answer."""
     discarded = 0

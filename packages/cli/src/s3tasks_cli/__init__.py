@@ -1,0 +1,1 @@
+"""`s3tasks`: the site from a terminal, over its public JSON API."""
