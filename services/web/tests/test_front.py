@@ -9,14 +9,17 @@ alone relaying in Python (WEB_ACCEL_REDIRECT off), the same visitor on both (one
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 
 import httpx
+import psutil
 import pytest
 
 from s3tasks_testkit.memory import PeakRss
 from s3tasks_testkit.metrics import scrape
-from s3tasks_testkit.processes import ServiceProcess, bind_loopback
+from s3tasks_testkit.patience import patience
+from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config, service_process
 from s3tasks_testkit.web_visitor import WebVisitor
 
@@ -199,3 +202,47 @@ def test_a_large_download_through_the_front_leaves_webs_memory_alone(
             received.update(piece)
     assert received.hexdigest() == hashlib.sha256(data).hexdigest()
     assert rss.growth_mib("web") < MAX_GROWTH_MIB
+
+
+def test_the_front_finishes_a_download_in_flight_when_told_to_quit(
+    dependencies: Dependencies,
+) -> None:
+    """SIGQUIT (the chart's preStop, compose's stop signal): nginx stops taking requests and
+    finishes what it carries, so a rolling restart cuts no download the front had begun."""
+    with (
+        isolated_config(dependencies, "web-test_front-drain") as config,
+        api_and_web(config) as stack,
+        WebVisitor(stack.web.url if stack.web else "") as owner,
+    ):
+        assert stack.front is not None
+        data = hashlib.sha256(b"drain").digest() * (BIG_BYTES // 32)
+        item_id = _stored_file(owner, data, "big.bin")
+        received = hashlib.sha256()
+        front = stack.front
+        front_pid = front.pid
+        with owner.http.stream("GET", f"/files/{item_id}/download", timeout=300) as answer:
+            assert answer.status_code == 200
+            pieces = answer.iter_bytes()
+            received.update(next(pieces))
+            quitting = threading.Thread(target=front.stop, kwargs={"grace": 120.0})
+            quitting.start()
+            # nginx names a worker that finishes its requests before it exits so: the rest of
+            # the download is read while the front is quitting
+            wait_until(
+                lambda: _shutting_down(front_pid),
+                timeout=patience(starts=1),
+                message="the front's worker to shut down gracefully",
+            )
+            for piece in pieces:
+                received.update(piece)
+        quitting.join()
+        assert received.hexdigest() == hashlib.sha256(data).hexdigest()
+        assert front.exit_code == 0
+
+
+def _shutting_down(pid: int) -> bool:
+    try:
+        workers = psutil.Process(pid).children()
+        return any("shutting down" in " ".join(w.cmdline()) for w in workers)
+    except psutil.NoSuchProcess:
+        return False

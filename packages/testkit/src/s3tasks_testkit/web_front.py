@@ -32,6 +32,8 @@ class WebFront:
     web_port: int
     s3_url: str
     log_dir: Path
+    #: nginx's exit status once stopped (0: it finished what it carried and quit)
+    exit_code: int | None = field(default=None, init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -51,6 +53,10 @@ class WebFront:
     @property
     def error_log(self) -> Path:
         return self.log_dir / "web-front-error.log"
+
+    def __post_init__(self) -> None:
+        # nginx reads relative paths from its prefix (the state directory), not from here
+        self.log_dir = self.log_dir.resolve()
 
     def start(self) -> WebFront:
         if not nginx_available():
@@ -108,14 +114,16 @@ class WebFront:
         """SIGQUIT, as the chart's preStop does: nginx stops listening and finishes what is
         in flight (downloads from S3 included), then exits."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.exit_code = proc.returncode
 
 
 def _tail(path: Path) -> str:

@@ -229,7 +229,12 @@ def run_front() -> None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         sys.exit("s3tasks-web front: nginx is not installed")
-    state = Path(settings.state_dir)
+    # nginx reads relative paths from its prefix: every path absolute, from where we run
+    state = Path(settings.state_dir).resolve()
+    error_log = settings.error_log
+    if error_log != "stderr":
+        error_log = str(Path(error_log).resolve())
+    settings = settings.model_copy(update={"state_dir": str(state), "error_log": error_log})
     state.mkdir(parents=True, exist_ok=True)
     conf = state / "nginx.conf"
     conf.write_text(front_conf(settings))
