@@ -76,6 +76,7 @@ COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
 COPY packages/devstack/pyproject.toml packages/devstack/
 COPY packages/ece/pyproject.toml packages/ece/
+COPY packages/cli/pyproject.toml packages/cli/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
 COPY services/worker/pyproject.toml services/worker/

@@ -8,6 +8,7 @@ anyone listing it here; a route this test does not know how to reach fails the t
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
@@ -149,6 +150,8 @@ def concrete(route: str, owner: Owner) -> str:
         return owner.stops[kind]
     item_id = owner.image_id if kind == "image" else owner.file_id
     path = route.replace("{item_id}", item_id).replace("{token}", owner.tokens["file"])
+    # the API's steps of an upload: the body is refused before the upload is looked up
+    path = path.replace("{upload_id}", str(uuid.uuid4()))
     assert "{" not in path, f"a POST route this test cannot fill in: {route}"
     return path
 
@@ -195,9 +198,14 @@ ENCODINGS = {
     "urlencoded": urlencoded,
     "json": json_body,
 }
+#: POST routes that read no body, so nothing sent is ever decoded: the API's visitor token
+#: is made from nothing the client says
+BODILESS = {"/api/v1/visitors"}
+
 SENT = [
     (route, encoding)
     for route, role in ROUTES.items()
+    if route not in BODILESS
     for encoding in (
         ("json",) if role.takes_json else ("multipart", "multipart-no-such-charset", "urlencoded")
     )
@@ -213,7 +221,10 @@ def test_a_field_that_is_not_utf8_is_refused_in_words_and_changes_nothing(
     before = state(site, owner)
     path = concrete(route, owner)
     visitor = owner.visitor
-    expected = NOT_MULTIPART if route.endswith("/upload") and encoding == "urlencoded" else NOT_TEXT
+    # the streamed upload forms, and the terminal's `curl -F` upload at the root, take
+    # multipart only
+    takes_files = route.endswith("/upload") or route == "/"
+    expected = NOT_MULTIPART if takes_files and encoding == "urlencoded" else NOT_TEXT
     if path.startswith(("/s/", "/r/")):
         # a link's page: no session, no token; whoever holds the link reads the page
         with stranger(site.web_url) as someone:
