@@ -233,10 +233,12 @@ def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(curl: Curl, stac
     image = curl.file("huge.png", b"\x89PNG\r\n\x1a\n" + _content(2 * MIB, "png"))
     too_big = curl("--form", f"file=@{image}", f"{curl.site}/")
     assert (too_big.status, too_big.text) == (413, "That image is too large: the limit is 1 MiB.\n")
+    put = curl("--upload-file", str(image), f"{curl.site}/")  # its length says too large
+    assert (put.status, put.text) == (413, "That image is too large: the limit is 1 MiB.\n")
     assert items_since(stack, since) == 0, "no row was written"
     assert bucket_keys(stack) <= keys, "no object was written"
     assert open_uploads(stack) == still_open, "every refused upload's parts aborted"
-    # counted where the kind was known: the piped file and the image (the first was refused
+    # counted where the kind was known: the piped file and the images (the first was refused
     # by its announced length, before its kind was read)
     assert _refused_uploads(stack, "file") == files + 1
-    assert _refused_uploads(stack, "image") == images + 1
+    assert _refused_uploads(stack, "image") == images + 2
