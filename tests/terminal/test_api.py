@@ -82,6 +82,15 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
     item = done.json()
     assert (item["filename"], item["size_bytes"]) == ("data.bin", len(content))
 
+    own = site.get(f"{API}/items/{item['id']}/content", headers=me, follow_redirects=True)
+    assert own.status_code == 200, (own.url, own.text[:300])
+    assert hashlib.sha256(own.content).digest() == hashlib.sha256(content).digest()
+    ranged = site.get(
+        f"{API}/items/{item['id']}/content",
+        headers={**me, "Range": "bytes=10-19"},
+        follow_redirects=True,
+    )
+    assert (ranged.status_code, ranged.content) == (206, content[10:20])
     listed = site.get(f"{API}/items", headers=me).json()["items"]
     assert [each["id"] for each in listed] == [item["id"]]
     shared = site.post(
@@ -98,6 +107,7 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
     # another visitor finds none of it
     other = _visitor(site)
     assert site.get(f"{API}/items", headers=other).json()["items"] == []
+    assert site.get(f"{API}/items/{item['id']}/content", headers=other).status_code == 404
     stolen = site.post(f"{API}/items/{item['id']}/shares", json={}, headers=other)
     assert stolen.status_code == 404
     assert stolen.json()["type"] == "urn:s3tasks:problem:not-found"
