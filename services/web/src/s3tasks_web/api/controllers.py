@@ -5,6 +5,7 @@
     GET    /limits                            the site's limits and transfer mode
     GET    /items[?kind=]                     the visitor's items with their share links
     DELETE /items[?kind=]                     delete them all (of a kind)
+    GET    /items/{id}/content[?variant=]     its bytes (Range), or a 303 to them on S3
     POST   /uploads                           start an upload in parts (its exact size)
     POST   /uploads/{id}/parts                where to PUT some parts
     GET    /uploads/{id}/parts                the parts S3 holds (resume)
