@@ -118,9 +118,12 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
         == 404
     )
 
+    assert site.delete(f"{API}/items/{item['id']}", headers=other).status_code == 404
     keys = bucket_keys(stack)
-    deleted = site.delete(f"{API}/items", headers=me)
-    assert deleted.json() == {"deleted": 1}
+    deleted = site.delete(f"{API}/items/{item['id']}", headers=me)
+    assert deleted.status_code == 204
+    assert site.delete(f"{API}/items/{item['id']}", headers=me).status_code == 404, "gone"
+    assert site.delete(f"{API}/items", headers=me).json() == {"deleted": 0}
     assert site.get(f"{API}/items", headers=me).json()["items"] == []
     assert curl("--location", "--data-urlencode", "password=pw", link).status == 404
     wait_until(

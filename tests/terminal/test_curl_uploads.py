@@ -207,6 +207,7 @@ def test_a_management_url_reaches_only_what_its_own_upload_made(curl: Curl) -> N
     assert _download(curl, first["link"]).body == b"a\n"
     own = curl("--request", "DELETE", f"{first['manage_url']}/{first['item']['id']}")
     assert own.status == 200, own.text
+    assert curl(first["manage_url"]).status == 404, "its only item deleted"
     _delete_all(curl, second["manage_url"])
 
 

@@ -6,6 +6,7 @@
     GET    /items[?kind=]                     the visitor's items with their share links
     DELETE /items[?kind=]                     delete them all (of a kind)
     GET    /items/{id}/content[?variant=]     its bytes (Range), or a 303 to them on S3
+    DELETE /items/{id}                        delete one
     POST   /uploads                           start an upload in parts (its exact size)
     POST   /uploads/{id}/parts                where to PUT some parts
     GET    /uploads/{id}/parts                the parts S3 holds (resume)
@@ -251,6 +252,13 @@ class ItemsController(Controller):
                 link.url, status_code=303, headers=PRIVATE_LINK, media_type="text/plain"
             )
         return await relay_object(objects, link.url, request.headers, PRIVATE_CACHE_CONTROL)
+
+    @delete("/{item_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
+    async def delete_item(
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: UUID
+    ) -> None:
+        """Delete one item: hidden at once, its object shortly; its links end with it."""
+        await storage.delete_item(api_visitor, str(item_id))
 
     @post("/{item_id:uuid}/shares", status_code=201, responses=VISITOR_REFUSALS)
     async def share(
