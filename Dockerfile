@@ -75,6 +75,7 @@ COPY packages/contracts/pyproject.toml packages/contracts/
 COPY packages/servicekit/pyproject.toml packages/servicekit/
 COPY packages/testkit/pyproject.toml packages/testkit/
 COPY packages/devstack/pyproject.toml packages/devstack/
+COPY packages/ece/pyproject.toml packages/ece/
 COPY services/storage-api/pyproject.toml services/storage-api/
 COPY services/web/pyproject.toml services/web/
 COPY services/worker/pyproject.toml services/worker/
@@ -88,6 +89,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # libraries in *.libs are left as they are).
 COPY packages/contracts/src packages/contracts/src
 COPY packages/servicekit/src packages/servicekit/src
+COPY packages/ece/src packages/ece/src
 COPY services/${SERVICE}/src services/${SERVICE}/src
 COPY deploy/image/compile_imported.py /src/
 # hadolint ignore=SC2046
@@ -124,6 +126,17 @@ ENTRYPOINT ["s3tasks-storage-api"]
 CMD ["serve"]
 
 FROM runtime AS web
+# Debian's nginx for web's front (`s3tasks-web front`: the chart's sidecar, compose's
+# web-front), which carries proxy-mode downloads from S3 by X-Accel-Redirect; the same image,
+# so the front needs no registry of its own and always matches web's X-Accel-Redirect answers.
+# Its default site is removed: the front writes its own config under /tmp.
+USER 0:0
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* \
+        /etc/nginx/sites-enabled/* /var/log/nginx/*
+USER 10001:10001
 ENV MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_ARENA_MAX=2 \
     WEB_HOST=0.0.0.0 \

@@ -63,7 +63,7 @@ test: install lint typecheck ## Install, lint, typecheck, the whole suite on rad
 # itself (STORAGE_API_TRANSFER_MODE=direct); the whole suite above ran them in proxy mode.
 # Tests marked mode_independent (sweeps, grant counting, rolling restarts, S3's own refusals)
 # exercise nothing the mode changes and ran once already.
-DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/e2e/test_sharing.py tests/security tests/faults tests/load \
+DIRECT_SELECTION = tests/e2e/test_browser.py tests/e2e/test_large_uploads.py tests/e2e/test_upload_queue.py tests/e2e/test_sharing.py tests/e2e/test_encrypted_uploads.py tests/security tests/faults tests/load \
 	services/web/tests/test_pages.py services/web/tests/test_part_uploads.py services/web/tests/test_ingress.py \
 	services/web/tests/test_shares.py tests/terminal tests/cli
 

@@ -61,6 +61,10 @@ class Target:
     s3_url: str = ""
     #: the process ids of web and storage-api, on a stack the tests started (memory checks)
     pids: dict[str, int] = field(default_factory=dict)
+    #: on a stack the tests started: its database and the folder its services log to (the
+    #: checks that the server holds no plaintext of an encrypted file)
+    database_url: str | None = None
+    log_dir: Path | None = None
 
     def keys(self) -> set[str]:
         return backing_services.object_keys(self.s3, self.bucket)
@@ -136,6 +140,8 @@ class _OwnStack:
                 ttl_seconds=config.image_ttl_seconds,
                 s3_url=config.s3.url,
                 pids={"web": stack.web.pid, "storage-api": stack.storage_api.pid},
+                database_url=config.database_url,
+                log_dir=config.log_dir,
             )
 
 
@@ -211,9 +217,11 @@ class Visitors:
         self.base_url = base_url
         self.made: list[BrowserVisitor] = []
 
-    def new(self, *, javascript: bool = True) -> BrowserVisitor:
+    def new(self, *, javascript: bool = True, service_workers: bool = True) -> BrowserVisitor:
         context = self.browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1100, "height": 900}
+            java_script_enabled=javascript,
+            viewport={"width": 1100, "height": 900},
+            service_workers="allow" if service_workers else "block",
         )
         context.set_default_timeout(20_000)
         page = context.new_page()

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from s3tasks_testkit.images import png
 
 from .conftest import BrowserVisitor, Visitors, ask_for_files, share
+from .test_encrypted_uploads import shared_link, upload_encrypted
 
 pytestmark = pytest.mark.e2e
 
@@ -203,6 +204,27 @@ def _owner_with_request(visitor: BrowserVisitor, _: Path) -> Page:
     return page
 
 
+def _encrypted_owner(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """My Files with a file encrypted in the browser: its decrypted name, the link's key note."""
+    source = tmp_path / "sealed-notes.txt"
+    source.write_bytes(b"notes only the recipient reads\n" * 100)
+    page = upload_encrypted(visitor, source, password="")
+    shared_link(page)
+    expect(page.locator(".key-note").first).to_be_visible()
+    expect(page.locator(".encrypted-name").first).to_have_text("sealed-notes.txt")
+    return page
+
+
+def _encrypted_link(visitor: BrowserVisitor, tmp_path: Path) -> Page:
+    """An encrypted file's link page with a key password asked for, as a recipient sees it."""
+    source = tmp_path / "sealed-plan.txt"
+    source.write_bytes(b"the plan\n" * 100)
+    url = shared_link(upload_encrypted(visitor, source, password="key words"))
+    page = visitor.open("/s/" + url.split("/s/", 1)[1])
+    expect(page.get_by_label("Key password")).to_be_visible()
+    return page
+
+
 PAGES = [
     PageState("images-empty", _empty("/images")),
     PageState("images-queued", _queued),
@@ -219,6 +241,8 @@ PAGES = [
     PageState("files-asking", _owner_with_request),
     PageState("request", _request_page),
     PageState("request-password", _request_password_page),
+    PageState("files-encrypted", _encrypted_owner),
+    PageState("link-encrypted", _encrypted_link),
 ]
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,13 +43,17 @@ def running_devstack(
     used) and the service settings `exported`, as a developer exports them before `make run`;
     yields web's URL once announced, then stops it with Ctrl-C and checks it stopped."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # Not under tmp_path: run as root, pgserver runs PostgreSQL as its own user and opens the
+    # directories above its data for it, and any pytest starting meanwhile on this machine
+    # closes /tmp/pytest-of-root again (mode 0700): "pg_ctl: could not access directory".
+    data_dir = Path(tempfile.mkdtemp(prefix="s3tasks-devstack-test-"))
     env = {
         **os.environ,
         # Configured but unreachable services must fall back to the embedded ones, too.
         "S3TASKS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing",
         "S3TASKS_REDIS_URL": "redis://127.0.0.1:1/0",
         "S3TASKS_S3_ENDPOINT": "http://127.0.0.1:1",
-        "S3TASKS_DEVSTACK_DIR": str(tmp_path / "devstack"),
+        "S3TASKS_DEVSTACK_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
         **(exported or {}),
     }
@@ -86,7 +92,12 @@ def running_devstack(
         finally:
             proc.send_signal(signal.SIGINT)
             # each service drains and stops in turn (ServiceProcess.stop grants 15 s)
-            code = proc.wait(timeout=patience(15))
+            try:
+                code = proc.wait(timeout=patience(15))
+            finally:
+                if (data_dir / "logs").is_dir():  # kept with the test's files, as before
+                    shutil.copytree(data_dir / "logs", tmp_path / "devstack", dirs_exist_ok=True)
+                shutil.rmtree(data_dir, ignore_errors=True)
     assert code == 0, log_path.read_text()
     assert "stopped" in log_path.read_text()
     with pytest.raises(httpx.TransportError):

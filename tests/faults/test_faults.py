@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
+from s3tasks_testkit import database
 from s3tasks_testkit.faultproxy import (
     PASS,
     REFUSE,
@@ -218,21 +218,18 @@ def _seed_expired(faulty: FaultySite, count: int, *, expires_in: str = "-1 secon
         for n in range(count):
             response = upload(client, visitor_id, b"x" * 64, kind="file", filename=f"{n}.txt")
             assert response.status_code == 200, response.text
-    with psycopg.connect(faulty.config.database_url) as conn:
-        conn.execute(
-            "UPDATE items SET expires_at = now() + %s::interval WHERE visitor_id = %s",
-            (expires_in, visitor_id),
-        )
+    database.execute(
+        faulty.config.database_url,
+        "UPDATE items SET expires_at = now() + %s::interval WHERE visitor_id = %s",
+        expires_in,
+        visitor_id,
+    )
     return visitor_id
 
 
 def _rows_of(faulty: FaultySite, visitor_id: str) -> int:
-    with psycopg.connect(faulty.config.database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM items WHERE visitor_id = %s", (visitor_id,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    count = "SELECT count(*) FROM items WHERE visitor_id = %s"
+    return int(database.one(faulty.config.database_url, count, visitor_id))
 
 
 @pytest.mark.mode_independent  # the sweep, not the upload, is under test
@@ -326,8 +323,11 @@ def test_a_skewed_worker_clock_changes_no_expiry_decision(faulty: FaultySite, of
             if skewed.sock is not None:
                 skewed.sock.close()
             stack.worker.start()
-    with psycopg.connect(faulty.config.database_url) as conn:
-        conn.execute("UPDATE items SET expires_at = now() WHERE visitor_id = %s", (future_id,))
+    database.execute(
+        faulty.config.database_url,
+        "UPDATE items SET expires_at = now() WHERE visitor_id = %s",
+        future_id,
+    )
     wait_until(
         lambda: _rows_of(faulty, future_id) == 0,
         timeout=sweep_patience(faulty.config.sweep_interval_seconds, starts=1),

@@ -27,7 +27,10 @@ def test_replicas_of_every_service_under_chaos_lose_nothing_and_delete_once(
     if not nginx_available():
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
     with replicated_stack(
-        dependencies, ttl=TTL_SECONDS, sweep_interval_seconds=SWEEP_INTERVAL_SECONDS
+        dependencies,
+        ttl=TTL_SECONDS,
+        sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
+        name="replicas-chaos",
     ) as stack:
         # after the run: the restarts, a cut-off upload's deadline, then the sweeps
         settle = sweep_patience(

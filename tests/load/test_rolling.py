@@ -37,6 +37,7 @@ def test_a_rolling_restart_of_every_replica_fails_no_visitor_request(
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
     with replicated_stack(
         dependencies,
+        name="replicas-rolling",
         ttl=TTL_SECONDS,
         sweep_interval_seconds=SWEEP_INTERVAL_SECONDS,
         extra_env=stack_env(PART_UPLOAD_BYTES),

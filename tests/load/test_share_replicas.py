@@ -33,17 +33,10 @@ ATTEMPTS = 200
 
 def shared_file(owner: WebVisitor, **fields: str) -> str:
     """The path of a new link of the owner's new file."""
-    owner.page("/files")
-    owner.upload("file", "hot.bin", b"hot" * 1000, description="wanted", script=False)
-    item_id = owner.latest_file_id()
-    assert item_id is not None
-    created = owner.http.post(
-        f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
+    _, path = owner.share_new_file(
+        b"hot" * 1000, filename="hot.bin", description="wanted", **fields
     )
-    assert created.status_code == 303
-    links = owner.share_paths_in(owner.page("/files"))
-    assert links, "the owner's page shows the new link"
-    return links[0]
+    return path
 
 
 def downloads_counted(stack: ReplicatedStack) -> Counter[str]:
@@ -66,7 +59,7 @@ def stack(dependencies: Dependencies) -> Iterator[ReplicatedStack]:
     """One replicated stack for the module: starting it is most of each test's time."""
     if not nginx_available():
         pytest.fail("nginx is not installed: `make install` installs it (Debian's nginx)")
-    with replicated_stack(dependencies, ttl=900) as stack:
+    with replicated_stack(dependencies, ttl=900, name="replicas-shares") as stack:
         yield stack
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from s3tasks_testkit import web_visitor
 from s3tasks_testkit.stack import Dependencies, isolated_config, running_stack
 from s3tasks_testkit.web_visitor import Site, WebVisitor
 
@@ -60,3 +62,10 @@ def site(dependencies: Dependencies) -> Iterator[Site]:
 def visitor(site: Site) -> Iterator[WebVisitor]:
     with site.visitor() as v:
         yield v
+
+
+@pytest.fixture
+def stranger(site: Site) -> Iterator[httpx.Client]:
+    """Someone given a link: a browser of their own, no cookie of the owner's."""
+    with web_visitor.stranger(site.web_url) as client:
+        yield client

@@ -8,18 +8,15 @@ anyone listing it here; a route this test does not know how to reach fails the t
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
-import httpx
-import psycopg
 import pytest
-from litestar.exceptions import LitestarDeprecationWarning
 
+from s3tasks_testkit import database
 from s3tasks_testkit.images import png
-from s3tasks_testkit.web_visitor import Site, WebVisitor
+from s3tasks_testkit.web_visitor import Site, WebVisitor, stranger
 from s3tasks_web.app import create_app
 from s3tasks_web.errors import FormNotText
 from s3tasks_web.pages.routes import FORM
@@ -51,12 +48,7 @@ class Route:
 
 def post_routes() -> dict[str, Route]:
     """Every path web answers POST on, with its parameters as `{name}`."""
-    with warnings.catch_warnings():
-        # Litestar 2.x warns of path, query and body parameters it infers from names (web's
-        # handlers rely on that); the suite turns warnings into errors, and this only reads
-        # the routes
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)
-        app = create_app(WebSettings(_env_file=None))
+    app = create_app(WebSettings(_env_file=None))
     return {
         _PARAM.sub(r"{\1}", route.path): Route(
             takes_json="data" in handler.parsed_fn_signature.parameters,
@@ -120,13 +112,6 @@ class Owner:
     request_stop: str
 
 
-def _share(visitor: WebVisitor, kind: str, item_id: str) -> None:
-    created = visitor.http.post(
-        f"/{kind}s/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data={}
-    )
-    assert created.status_code == 303
-
-
 @pytest.fixture(scope="module")
 def owner(site: Site) -> Iterator[Owner]:
     with site.visitor() as visitor:
@@ -138,7 +123,7 @@ def owner(site: Site) -> Iterator[Owner]:
         assert file_id is not None
         stops, tokens = {}, {}
         for kind, item_id in (("image", image_id), ("file", file_id)):
-            _share(visitor, kind, item_id)
+            assert visitor.share(kind, item_id).status_code == 303
             page = visitor.page(f"/{kind}s")
             (stops[kind],) = _STOP_PATH.findall(page)
             (path,) = visitor.share_paths_in(page)
@@ -170,21 +155,22 @@ def concrete(route: str, owner: Owner) -> str:
 
 def state(site: Site, owner: Owner) -> tuple[object, ...]:
     """What a form could change: the owner's items, their links (downloads, stops)."""
-    with psycopg.connect(site.config.database_url) as conn:
-        items = conn.execute(
-            "SELECT id, status, hidden_at FROM items WHERE visitor_id = %s ORDER BY id",
-            (owner.visitor.visitor_id,),
-        ).fetchall()
-        links = conn.execute(
-            "SELECT s.id, s.downloads, s.stopped_at FROM share_links s JOIN items i"
-            " ON i.id = s.item_id WHERE i.visitor_id = %s ORDER BY s.id",
-            (owner.visitor.visitor_id,),
-        ).fetchall()
-        asked = conn.execute(
-            "SELECT id, files_received, ended_at FROM upload_requests WHERE visitor_id = %s"
-            " ORDER BY id",
-            (owner.visitor.visitor_id,),
-        ).fetchall()
+    url, visitor_id = site.config.database_url, owner.visitor.visitor_id
+    items = database.rows(
+        url, "SELECT id, status, hidden_at FROM items WHERE visitor_id = %s ORDER BY id", visitor_id
+    )
+    links = database.rows(
+        url,
+        "SELECT s.id, s.downloads, s.stopped_at FROM share_links s JOIN items i"
+        " ON i.id = s.item_id WHERE i.visitor_id = %s ORDER BY s.id",
+        visitor_id,
+    )
+    asked = database.rows(
+        url,
+        "SELECT id, files_received, ended_at FROM upload_requests WHERE visitor_id = %s"
+        " ORDER BY id",
+        visitor_id,
+    )
     return (tuple(items), tuple(links), tuple(asked), frozenset(site.object_keys()))
 
 
@@ -230,8 +216,8 @@ def test_a_field_that_is_not_utf8_is_refused_in_words_and_changes_nothing(
     expected = NOT_MULTIPART if route.endswith("/upload") and encoding == "urlencoded" else NOT_TEXT
     if path.startswith(("/s/", "/r/")):
         # a link's page: no session, no token; whoever holds the link reads the page
-        with httpx.Client(base_url=site.web_url, timeout=30) as stranger:
-            response = stranger.post(path, content=body, headers={"Content-Type": content_type})
+        with stranger(site.web_url) as someone:
+            response = someone.post(path, content=body, headers={"Content-Type": content_type})
         assert response.status_code == 400, response.text[:300]
         assert expected in response.text.replace("&#39;", "'")
     else:

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-import psycopg
 import pytest
 from minio import Minio
 
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback
 from s3tasks_testkit.stack import (
@@ -74,11 +73,9 @@ class Limited:
 
     def stored(self) -> tuple[int, int]:
         """(rows, objects) in the table and the bucket."""
-        with psycopg.connect(self.stack.config.database_url) as conn:
-            rows = conn.execute("SELECT count(*) FROM items").fetchone()
+        rows = database.one(self.stack.config.database_url, "SELECT count(*) FROM items")
         keys = backing_services.object_keys(self.s3, self.stack.config.bucket)
-        assert rows is not None
-        return int(rows[0]), len(keys)
+        return int(rows), len(keys)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
@@ -86,9 +85,9 @@ def shown(site: Site, visitor: WebVisitor, kind: str) -> dict[str, Any]:
 
 
 def counted(site: Site, item_id: str) -> list[int]:
-    with psycopg.connect(site.config.database_url) as conn:
-        rows = conn.execute("SELECT size_bytes FROM items WHERE id = %s", (item_id,)).fetchall()
-    return [size for (size,) in rows]
+    return database.column(
+        site.config.database_url, "SELECT size_bytes FROM items WHERE id = %s", item_id
+    )
 
 
 def reconcile(site: Site) -> None:

@@ -23,25 +23,9 @@ def owner(site: Site) -> Iterator[WebVisitor]:
         yield visitor
 
 
-@pytest.fixture
-def stranger(site: Site) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.web_url, timeout=30.0, follow_redirects=False) as client:
-        yield client
-
-
 def shared(owner: WebVisitor, **fields: str) -> tuple[str, str]:
     """(item id, link path) of the owner's new file, shared with `fields`."""
-    owner.page("/files")
-    owner.upload("file", "digits.txt", CONTENT, description="d", script=False)
-    item_id = owner.latest_file_id()
-    assert item_id is not None
-    created = owner.http.post(
-        f"/files/{item_id}/shares", params={"csrf": owner.csrf_token()}, data=fields
-    )
-    assert created.status_code == 303
-    links = owner.share_paths_in(owner.page("/files"))
-    assert links, "the owner's page shows the new link"
-    return item_id, links[0]
+    return owner.share_new_file(CONTENT, filename="digits.txt", description="d", **fields)
 
 
 def used(owner: WebVisitor) -> list[str]:
@@ -63,14 +47,23 @@ TOKEN_TRICKS = [
 ]
 
 
+#: what nginx (web's front, an ingress) refuses as a bad request line
+REFUSED_BY_NGINX = {"A" * 42 + "%00", "..%2F..%2Ffiles"}
+
+
 @pytest.mark.parametrize("token", TOKEN_TRICKS, ids=range(len(TOKEN_TRICKS)))
 @pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
 def test_malformed_tokens_answer_the_not_found_page_and_set_no_cookie(
     stranger: httpx.Client, token: str, method: str
 ) -> None:
     response = stranger.request(method, f"/s/{token}", data={} if method == "POST" else None)
-    assert response.status_code == 404, response.text[:200]
     assert "set-cookie" not in response.headers
+    if token in REFUSED_BY_NGINX and response.headers.get("server") == "nginx":
+        # web's front (an nginx, as any ingress before it) refuses a NUL byte or a path that
+        # climbs above the root before any route sees it: its 400, no page of the site
+        assert response.status_code == 400
+        return
+    assert response.status_code == 404, response.text[:200]
     assert response.headers["referrer-policy"] == "no-referrer"
     if method != "HEAD":
         assert GONE in response.text

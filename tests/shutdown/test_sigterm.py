@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from celery import Celery
 
 from s3tasks_contracts import TASK_SWEEP_DUE
+from s3tasks_testkit import database
 from s3tasks_testkit.faultproxy import FaultProxy, Latency, loopback_address
 from s3tasks_testkit.patience import patience
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, wait_until
@@ -97,9 +97,7 @@ def _served(url: str) -> httpx.Response | None:
 
 
 def _rows(config: StackConfig) -> int:
-    with psycopg.connect(config.database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM items").fetchone()
-    return int(row[0]) if row else 0
+    return int(database.one(config.database_url, "SELECT count(*) FROM items"))
 
 
 def _exits_zero_within(proc: ServiceProcess, bound: float) -> float:

@@ -12,11 +12,10 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import sweep_patience
 from s3tasks_testkit.processes import wait_until
@@ -199,9 +198,8 @@ def test_a_whole_stack_mid_rotation_works_and_logs_no_credential(stack: Stack) -
         assert visitor.delete_all("image").status_code == 303
 
     def bucket_and_table_empty() -> bool:
-        with psycopg.connect(config.database_url) as conn:
-            row = conn.execute("SELECT count(*) FROM items").fetchone()
-        return row == (0,) and not backing_services.object_keys(config.s3.client(), config.bucket)
+        rows = database.one(config.database_url, "SELECT count(*) FROM items")
+        return rows == 0 and not backing_services.object_keys(config.s3.client(), config.bucket)
 
     # the worker's purge job runs at once; a sweep tick (every second here) would do it too
     wait_until(

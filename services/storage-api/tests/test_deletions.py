@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from s3tasks_testkit.images import png
+from s3tasks_testkit.metrics import scrape
 from s3tasks_testkit.storage_api import Api, expire_now, run_deletions, upload
 
 
@@ -122,22 +123,14 @@ def test_metrics_report_stored_items_and_the_backlog(api: Api) -> None:
     _upload_files(api, visitor, 2)
     with api.client() as client:
         client.delete(f"/v1/visitors/{visitor}/items", params={"kind": "file"})
-        text = client.get("/metrics").text
-    pending = _sample(text, 's3tasks_items_pending_deletion{kind="file"}')
+    pending = scrape(api.url).value("s3tasks_items_pending_deletion", kind="file")
     assert pending >= 2
     run_deletions(api, visitor_id=visitor)
     with api.client() as client:
         after = client.get("/metrics").text
-    assert _sample(after, 's3tasks_items_pending_deletion{kind="file"}') == pending - 2
+    assert scrape(api.url).value("s3tasks_items_pending_deletion", kind="file") == pending - 2
     assert (
         's3tasks_http_requests_total{method="DELETE",route="/v1/visitors/{visitor_id}/items"'
         in after
     )
     assert "s3tasks_uploads_total" in after
-
-
-def _sample(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in metrics")

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit import database
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.stack import Dependencies
 from s3tasks_testkit.storage_api import Api, running_api
 
@@ -33,10 +34,6 @@ def api(dependencies: Dependencies) -> Iterator[Api]:
     }
     with running_api(dependencies, "test_limits", env) as api:
         yield api
-
-
-def _refused(api: Api, reason: str) -> float:
-    return scrape(api.url).value("s3tasks_rate_limited_total", reason=reason)
 
 
 def _sent(client: httpx.Client, visitor: str, size: int) -> dict[str, Any]:
@@ -63,7 +60,7 @@ def _complete(client: httpx.Client, visitor: str, item_id: str) -> httpx.Respons
 
 def test_the_quota_holds_when_a_visitors_uploads_complete_at_once(api: Api) -> None:
     visitor = uuid.uuid4().hex
-    before = _refused(api, "stored_bytes_per_visitor")
+    growth = Growth(api.url)
     with api.client() as client:
         # six of a third of the quota each: every one fits when it starts (nothing is stored)
         tickets = [_sent(client, visitor, QUOTA // 3) for _ in range(6)]
@@ -90,13 +87,13 @@ def test_the_quota_holds_when_a_visitors_uploads_complete_at_once(api: Api) -> N
         assert "Retry-After" in full.headers
         # checked with the row, after S3 began the multipart upload: that one is aborted
         assert api.open_multipart_uploads() == open_before
-    assert _refused(api, "stored_bytes_per_visitor") == before + 4
+    assert growth.grew_now("s3tasks_rate_limited_total", reason="stored_bytes_per_visitor") == 4
     assert len(api.rows("visitor_id = %s", visitor)) == 3
 
 
 def test_share_grants_are_limited_per_client(api: Api) -> None:
     visitor = uuid.uuid4().hex
-    before = _refused(api, "share_grants_per_client")
+    growth = Growth(api.url)
     with api.client() as client:
         ticket = _sent(client, visitor, 100)
         assert _complete(client, visitor, ticket["item_id"]).status_code == 200
@@ -115,21 +112,13 @@ def test_share_grants_are_limited_per_client(api: Api) -> None:
         assert 0 < int(past.headers["retry-after"]) <= 60
         assert grant("192.0.2.11").status_code == 201  # another client is not affected
     # the refused grant counted no download
-    rows = [r for r in _share_rows(api) if str(r["item_id"]) == ticket["item_id"]]
+    rows = database.table(api.config.database_url, "share_links", "item_id = %s", ticket["item_id"])
     assert rows[0]["downloads"] == GRANTS_PER_CLIENT + 1
-    assert _refused(api, "share_grants_per_client") == before + 1
-
-
-def _share_rows(api: Api) -> list[dict[str, Any]]:
-    import psycopg
-
-    with psycopg.connect(api.config.database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT item_id, downloads FROM share_links")
-        return [{"item_id": r[0], "downloads": r[1]} for r in cur.fetchall()]
+    assert growth.grew_now("s3tasks_rate_limited_total", reason="share_grants_per_client") == 1
 
 
 def test_new_sessions_are_limited_per_client(api: Api) -> None:
-    before = _refused(api, "sessions_per_client")
+    growth = Growth(api.url)
     with api.client() as client:
 
         def admit(who: str) -> httpx.Response:
@@ -144,4 +133,4 @@ def test_new_sessions_are_limited_per_client(api: Api) -> None:
         assert int(past.headers["retry-after"]) > 0
         assert admit("2001:db8:6::1").status_code == 204
         assert admit("not an address").status_code == 400
-    assert _refused(api, "sessions_per_client") == before + 1
+    assert growth.grew_now("s3tasks_rate_limited_total", reason="sessions_per_client") == 1

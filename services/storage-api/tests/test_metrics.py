@@ -3,8 +3,8 @@ the unrouted 404s and 405s included, as route `unmatched`."""
 
 from __future__ import annotations
 
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.storage_api import Api
-from s3tasks_testkit.web_visitor import scrape
 
 
 def test_every_answer_is_counted_unrouted_404s_and_405s_included(api: Api) -> None:
@@ -13,17 +13,16 @@ def test_every_answer_is_counted_unrouted_404s_and_405s_included(api: Api) -> No
         ("DELETE", "/healthz"),  # a route without that method: 405
         ("GET", "/healthz"),
     ]
-    before = scrape(api.url)
+    growth = Growth(api.url)
     with api.client() as client:
         statuses = [client.request(method, path).status_code for method, path in answers]
         unrouted = client.get("/no-such-path", headers={"X-Request-ID": "job-7"})
-    after = scrape(api.url)
+    growth.read()
     assert statuses == [404, 405, 200]
 
     def counted(method: str, route: str, status: str) -> float:
         labels = {"service": "storage-api", "method": method, "route": route, "status": status}
-        name = "s3tasks_http_requests_total"
-        return after.value(name, **labels) - before.value(name, **labels)
+        return growth.grew("s3tasks_http_requests_total", **labels)
 
     assert counted("GET", "unmatched", "404") == 2
     assert counted("DELETE", "unmatched", "405") == 1

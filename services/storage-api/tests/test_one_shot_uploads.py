@@ -8,36 +8,21 @@ httpx sending exactly what storage-api signed, again.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from s3tasks_testkit.images import png
-from s3tasks_testkit.stack import Dependencies
-from s3tasks_testkit.storage_api import MIB, Api, run_deletions, running_api
+from s3tasks_testkit.storage_api import MIB, Api, run_deletions
 
 PART = 5 * MIB
 
 
 @pytest.fixture(scope="module")
-def api(dependencies: Dependencies) -> Iterator[Api]:
-    if dependencies.s3.server == "moto":
-        pytest.skip("moto accepts what real S3 refuses (policies, signatures): radosgw only")
-    env = {
-        "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
-        "STORAGE_API_MAX_FILE_BYTES": str(12 * MIB),
-        "STORAGE_API_S3_PART_SIZE_BYTES": str(PART),
-    }
-    with running_api(dependencies, "test_one_shot_uploads", env) as api:
-        yield api
-
-
-@pytest.fixture
-def visitor() -> str:
-    return uuid.uuid4().hex
+def api(enforcing_api: Api) -> Api:
+    """The conftest's storage-api on radosgw, in parts of PART."""
+    return enforcing_api
 
 
 def start(

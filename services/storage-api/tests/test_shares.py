@@ -15,15 +15,15 @@ from threading import Barrier
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from s3tasks_contracts import ProblemType
 from s3tasks_storage_api.errors import InvalidInput
 from s3tasks_storage_api.ratelimits import client_key
-from s3tasks_storage_api.shares.tokens import Grant, ShareKeys
+from s3tasks_storage_api.shares.tokens import Grant, GrantKeys
+from s3tasks_testkit import database
 from s3tasks_testkit.images import png
-from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies
 from s3tasks_testkit.storage_api import MIB, Api, expire_now, run_deletions, running_api, upload
@@ -121,10 +121,7 @@ def redeemed_url(client: httpx.Client, signed: str, token: str, **how: str) -> s
 
 
 def share_rows(api: Api, where: str = "true", *params: object) -> list[dict[str, Any]]:
-    with psycopg.connect(api.config.database_url) as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT * FROM share_links WHERE {where}", params)  # noqa: S608 - test SQL
-        cols = [d.name for d in cur.description or []]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    return database.table(api.config.database_url, "share_links", where, *params)
 
 
 def gone_body(client: httpx.Client) -> dict[str, Any]:
@@ -222,10 +219,11 @@ def test_out_of_range_values_are_refused_in_words_and_nothing_is_created(
 def test_share_creation_refuses_before_it_hashes_a_password(
     api: Api, client: httpx.Client, visitor: str
 ) -> None:
-    def hashes() -> float:
-        return scrape(api.url).value("s3tasks_share_password_hashes_total", operation="hash")
+    growth = Growth(api.url)
 
-    before = hashes()
+    def hashes() -> float:
+        return growth.grew_now("s3tasks_share_password_hashes_total", operation="hash")
+
     mine = stored_file(client, visitor)
     # another visitor's item, an item nobody has, a value out of range: no argon2 work
     for owner, item_id, extra in [
@@ -235,7 +233,7 @@ def test_share_creation_refuses_before_it_hashes_a_password(
     ]:
         refused = create(client, owner, item_id, password="a fine password", **extra)
         assert refused.status_code in (400, 404), refused.text
-    assert hashes() == before
+    assert hashes() == 0
     # links created per client: counted before the item is even looked up
     who = "192.0.2.201"
     for _ in range(LINKS_PER_CLIENT):
@@ -245,12 +243,12 @@ def test_share_creation_refuses_before_it_hashes_a_password(
     assert limited.status_code == 429, limited.text
     assert "Too many share links from your address" in limited.json()["detail"]
     assert 1 <= int(limited.headers["retry-after"]) <= 60
-    assert hashes() == before
+    assert hashes() == 0
     assert share_rows(api, "item_id = %s", mine) == []
     # another client's link is created, and hashed once
     created = create(client, visitor, mine, password="a fine password", client="192.0.2.202")
     assert created.status_code == 201, created.text
-    assert hashes() == before + 1
+    assert hashes() == 1
 
 
 def test_an_item_has_a_bounded_number_of_links(
@@ -358,7 +356,7 @@ def test_a_tampered_or_expired_grant_is_refused(
         "",
         "not a grant",
     ]
-    keys = ShareKeys(SHARE_SECRET)
+    keys = GrantKeys(SHARE_SECRET)
     expired = keys.sign_grant(
         Grant(uuid.UUID(share_hex), uuid.UUID(item_hex), int(time.time()) - 1),
         token,
@@ -508,7 +506,7 @@ def test_password_guessing_is_limited_per_client_in_redis(
 ) -> None:
     link = share(client, visitor, stored_file(client, visitor), password="s3cret-enough")
     guesser = "2001:db8:1:2::10"
-    before = scrape(api.url)
+    growth = Growth(api.url)
     for attempt in range(5):
         resp = grant(client, link["token"], password=f"guess {attempt}", who=guesser)
         assert resp.status_code == 403, resp.text
@@ -521,10 +519,9 @@ def test_password_guessing_is_limited_per_client_in_redis(
     assert neighbour.status_code == 429
     other = grant(client, link["token"], password="s3cret-enough", who="192.0.2.33")
     assert other.status_code == 201, other.text
-    after = scrape(api.url)
+    growth.read()
     delta = {
-        outcome: after.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
-        - before.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
+        outcome: growth.grew("s3tasks_share_downloads_total", kind="file", outcome=outcome)
         for outcome in ("wrong_password", "rate_limited", "granted")
     }
     assert delta == {"wrong_password": 5, "rate_limited": 2, "granted": 1}
@@ -551,13 +548,12 @@ def test_strangers_wrong_passwords_do_not_use_up_what_the_recipient_needs(
     assert attempt("the right one", recipients[0]) == 201
     # wrong passwords from many addresses at once reach the link's ceiling: then it refuses
     # every attempt for the rest of its window (guessing from many addresses is bounded)
-    before = scrape(api.url).value("s3tasks_rate_limited_total", reason="share_attempts_per_link")
+    growth = Growth(api.url)
     assert attempt("another guess", "198.51.100.201") == 403
     refused = grant(client, token, password="the right one", who="192.0.2.99")
     assert refused.status_code == 429, refused.text
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-    after = scrape(api.url).value("s3tasks_rate_limited_total", reason="share_attempts_per_link")
-    assert after == before + 1
+    assert growth.grew_now("s3tasks_rate_limited_total", reason="share_attempts_per_link") == 1
 
 
 # -- exactness -------------------------------------------------------------------------------
@@ -580,16 +576,14 @@ def test_concurrent_downloads_are_counted_exactly(
     api: Api, client: httpx.Client, visitor: str
 ) -> None:
     link = share(client, visitor, stored_file(client, visitor), max_downloads=10)
-    before = scrape(api.url)
+    growth = Growth(api.url)
     answers = Counter(_grants_at_once(api, link["token"], 50))
     assert answers == {201: 10, 410: 40}
     assert share_rows(api, "id = %s", link["id"])[0]["downloads"] == 10
-    after = scrape(api.url)
+    growth.read()
     for outcome, expected in (("granted", 10), ("used_up", 40)):
-        counted = after.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
         assert (
-            counted - before.value("s3tasks_share_downloads_total", kind="file", outcome=outcome)
-            == expected
+            growth.grew("s3tasks_share_downloads_total", kind="file", outcome=outcome) == expected
         )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,29 +14,15 @@ import pytest
 
 from s3tasks_testkit.images import png
 from s3tasks_testkit.patience import patience
-from s3tasks_testkit.stack import Dependencies
-from s3tasks_testkit.storage_api import MIB, Api, run_deletions, running_api
+from s3tasks_testkit.storage_api import MIB, Api, run_deletions
 
 LINK_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
-def api(dependencies: Dependencies) -> Iterator[Api]:
-    if dependencies.s3.server == "moto":
-        pytest.skip("moto accepts what real S3 refuses (policies, signatures): radosgw only")
-    env = {
-        "STORAGE_API_MAX_IMAGE_BYTES": str(2 * MIB),
-        "STORAGE_API_MAX_FILE_BYTES": str(12 * MIB),
-        "STORAGE_API_S3_PART_SIZE_BYTES": str(5 * MIB),
-        "STORAGE_API_LINK_SECONDS": str(LINK_SECONDS),
-    }
-    with running_api(dependencies, "test_transfers", env) as api:
-        yield api
-
-
-@pytest.fixture
-def visitor() -> str:
-    return uuid.uuid4().hex
+def api(enforcing_api: Api) -> Api:
+    """The conftest's storage-api on radosgw, its signed URLs living LINK_SECONDS."""
+    return enforcing_api
 
 
 def start(

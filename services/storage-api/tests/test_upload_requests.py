@@ -13,10 +13,10 @@ from threading import Barrier
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit import database
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.stack import Dependencies
 from s3tasks_testkit.storage_api import MIB, Api, run_deletions, running_api, send, upload
 
@@ -55,12 +55,8 @@ def ask(client: httpx.Client, owner: str, **body: Any) -> dict[str, Any]:
 
 
 def request_row(api: Api, request_id: str) -> dict[str, Any]:
-    with psycopg.connect(api.config.database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT * FROM upload_requests WHERE id = %s", (request_id,))
-        cols = [d.name for d in cur.description or []]
-        row = cur.fetchone()
-        assert row is not None
-        return dict(zip(cols, row, strict=True))
+    (row,) = database.table(api.config.database_url, "upload_requests", "id = %s", request_id)
+    return row
 
 
 def received(api: Api, request_id: str) -> list[dict[str, Any]]:
@@ -163,7 +159,7 @@ def test_the_byte_bound_holds_at_start_and_at_completion(
 def test_fifty_senders_at_once_land_exactly_ten(api: Api, owner: str) -> None:
     with api.client() as client:
         asked = ask(client, owner, max_files=10, max_bytes=QUOTA)
-    before = scrape(api.url)
+    growth = Growth(api.url)
     barrier = Barrier(50)
 
     def one(n: int) -> int:
@@ -188,11 +184,9 @@ def test_fifty_senders_at_once_land_exactly_ten(api: Api, owner: str) -> None:
     assert not staged - ids  # nothing staged by a refused upload stays behind
     assert api.open_multipart_uploads() == 0
     assert request_row(api, asked["id"])["files_received"] == 10
-    after = scrape(api.url)
-    files = "s3tasks_upload_request_files_received_total"
-    refusals = "s3tasks_upload_request_refusals_total"
-    assert after.value(files) - before.value(files) == 10
-    assert after.value(refusals, reason="files") - before.value(refusals, reason="files") == 40
+    growth.read()
+    assert growth.grew("s3tasks_upload_request_files_received_total") == 10
+    assert growth.grew("s3tasks_upload_request_refusals_total", reason="files") == 40
 
 
 def test_a_sender_reaches_nothing_but_their_own_uploads(
@@ -275,10 +269,7 @@ def test_delete_all_files_ends_the_requests_and_the_sweep_removes_them(
     assert received(api, asked["id"]) == []
     api.execute("UPDATE upload_requests SET expires_at = now() WHERE id = %s", asked["id"])
     run_deletions(api)
-    with psycopg.connect(api.config.database_url) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM upload_requests WHERE id = %s", (asked["id"],)
-        ).fetchone() == (0,)
+    assert database.table(api.config.database_url, "upload_requests", "id = %s", asked["id"]) == []
 
 
 @pytest.mark.parametrize(
@@ -338,7 +329,7 @@ def test_an_upload_under_way_when_asking_stops_is_refused_and_removed(
     put = httpx.put(links.json()["urls"]["1"], content=b"arrived after the stop")
     assert put.is_success
     assert client.delete(f"/v1/visitors/{owner}/upload-requests/{asked['id']}").status_code == 204
-    before = scrape(api.url)
+    growth = Growth(api.url)
     done = client.post(
         f"{base}/complete",
         json={"token": token, "parts": [{"part_number": 1, "etag": put.headers["etag"]}]},
@@ -346,8 +337,5 @@ def test_an_upload_under_way_when_asking_stops_is_refused_and_removed(
     assert (done.status_code, done.json()["detail"]) == (404, GONE)
     assert api.rows("id = %s", item_id) == []
     assert f"objects/{item_id}" not in api.object_keys("objects/")
-    refusals = "s3tasks_upload_request_refusals_total"
-    assert (
-        scrape(api.url).value(refusals, reason="gone") == before.value(refusals, reason="gone") + 1
-    )
+    assert growth.grew_now("s3tasks_upload_request_refusals_total", reason="gone") == 1
     assert request_row(api, asked["id"])["files_received"] == 0

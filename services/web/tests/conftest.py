@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 
+from s3tasks_testkit import web_visitor
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 from s3tasks_testkit.web_visitor import WebVisitor
 
@@ -51,6 +53,13 @@ def web_url(web_stack: Stack) -> str:
 def visitor(web_url: str) -> Iterator[WebVisitor]:
     with WebVisitor(web_url) as v:
         yield v
+
+
+@pytest.fixture
+def stranger(web_url: str) -> Iterator[httpx.Client]:
+    """Someone given a link: a browser of their own, no cookie of the owner's."""
+    with web_visitor.stranger(web_url) as client:
+        yield client
 
 
 @pytest.fixture

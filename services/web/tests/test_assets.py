@@ -1,5 +1,6 @@
-"""The committed upload script is the build of its sources (`make assets`), so running the
-site, its image and CI need no node; checked wherever node and npm are installed."""
+"""The committed scripts (the upload script, the decrypting service worker) are the build of
+their sources (`make assets`), so running the site, its image and CI need no node; checked
+wherever node and npm are installed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
-BUNDLE = Path(__file__).resolve().parents[1] / "src" / "s3tasks_web" / "static" / "upload.js"
+STATIC = Path(__file__).resolve().parents[1] / "src" / "s3tasks_web" / "static"
+BUNDLES = ("upload.js", "decrypt-worker.js")
 
 
 def test_the_committed_upload_script_is_the_build_of_its_sources(tmp_path: Path) -> None:
@@ -26,15 +28,16 @@ def test_the_committed_upload_script_is_the_build_of_its_sources(tmp_path: Path)
         check=True,
         timeout=240,
     )
-    built = tmp_path / "upload.js"
+    built = tmp_path / "built"
     subprocess.run(
         [npm, "run", "--silent", "build"],
         cwd=work,
         check=True,
         timeout=120,
-        env={**os.environ, "OUTFILE": str(built)},
+        env={**os.environ, "OUTDIR": str(built)},
     )
-    assert built.read_bytes() == BUNDLE.read_bytes(), (
-        "services/web/src/s3tasks_web/static/upload.js is not the build of"
-        " services/web/frontend: run `make assets` and commit the result"
-    )
+    for name in BUNDLES:
+        assert (built / name).read_bytes() == (STATIC / name).read_bytes(), (
+            f"services/web/src/s3tasks_web/static/{name} is not the build of"
+            " services/web/frontend: run `make assets` and commit the result"
+        )

@@ -12,7 +12,7 @@ import pytest
 
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.images import png
-from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.processes import bind_loopback
 from s3tasks_testkit.stack import Stack, service_process
 from s3tasks_testkit.web_visitor import WebVisitor
@@ -263,15 +263,11 @@ def test_metrics_count_uploads_by_kind_and_outcome(visitor: WebVisitor, web_stac
     assert web_stack.web is not None
     metrics_url = web_stack.web.metrics_url
     image = png()
-    before = scrape(metrics_url)
+    growth = Growth(metrics_url)
     for name, content in (("counted.png", image), ("fake.png", b"no image here" * 20)):
         visitor.page("/images")  # the form, as a browser shows it before each upload
         visitor.upload("image", name, content, script=False)
-    after = scrape(metrics_url)
-
-    def grew(name: str, **labels: str) -> float:
-        return after.total(name, **labels) - before.total(name, **labels)
-
+    grew = growth.read().grew
     # The module's web is shared by other tests: compare with the scrape before this test's uploads.
     assert grew("s3tasks_uploads_total", kind="image", outcome="stored") == 1
     assert grew("s3tasks_uploads_total", kind="image", outcome="unsupported_type") == 1
@@ -300,7 +296,7 @@ def test_metrics_count_every_answer_404s_and_405s_included(
 ) -> None:
     assert web_stack.web is not None
     metrics_url = web_stack.web.metrics_url
-    before = scrape(metrics_url)
+    growth = Growth(metrics_url)
     answers = [
         ("GET", "/no-such-page"),  # no route: 404
         ("GET", "/no-such-page"),
@@ -311,12 +307,11 @@ def test_metrics_count_every_answer_404s_and_405s_included(
     ]
     statuses = [visitor.http.request(method, path).status_code for method, path in answers]
     assert statuses == [404, 404, 405, 405, 404, 200]
-    after = scrape(metrics_url)
+    growth.read()
 
     def counted(method: str, route: str, status: str) -> float:
         labels = {"method": method, "route": route, "status": status}
-        name = "s3tasks_http_requests_total"
-        return after.total(name, **labels) - before.total(name, **labels)
+        return growth.grew("s3tasks_http_requests_total", **labels)
 
     assert counted("GET", "unmatched", "404") == 2
     assert counted("DELETE", "unmatched", "405") == 1
@@ -325,8 +320,7 @@ def test_metrics_count_every_answer_404s_and_405s_included(
     assert counted("GET", "/healthz", "200") == 1
 
     # every answer counted, once (the scrapes go to the metrics port: not counted here)
-    name = "s3tasks_http_requests_total"
-    assert after.total(name) - before.total(name) == len(answers)
+    assert growth.grew("s3tasks_http_requests_total") == len(answers)
     # unrouted answers carry the request id too (it binds before routing)
     assert visitor.http.get("/no-such-page").headers["x-request-id"]
 

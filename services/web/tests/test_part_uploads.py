@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-import psycopg
 import pytest
 
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.memory import PeakRss
-from s3tasks_testkit.metrics import scrape
+from s3tasks_testkit.metrics import Growth
 from s3tasks_testkit.stack import Stack
 from s3tasks_testkit.web_visitor import WebVisitor
 
@@ -33,9 +32,11 @@ def _open_uploads(stack: Stack) -> int:
     return backing_services.open_multipart_uploads(stack.config.s3.client(), stack.config.bucket)
 
 
-def _rows(stack: Stack, item_id: str) -> list[tuple[str]]:
-    with psycopg.connect(stack.config.database_url) as conn:
-        return conn.execute("SELECT status FROM items WHERE id = %s", (item_id,)).fetchall()
+def _rows(stack: Stack, item_id: str) -> list[str]:
+    """The statuses of the item's rows (none once it is gone)."""
+    return database.column(
+        stack.config.database_url, "SELECT status FROM items WHERE id = %s", item_id
+    )
 
 
 def _downloaded(visitor: WebVisitor) -> bytes:
@@ -91,7 +92,7 @@ def test_another_visitor_can_neither_sign_list_send_nor_complete_my_parts(
     if mine.startswith("/"):  # proxy: the part URL is web's, and the session decides
         assert other_visitor.put_part(mine, content[:PART]).status_code == 404
     assert other_visitor.complete_in_parts("file", item_id, [(1, "x")]).json()["ok"] is False
-    assert _rows(web_stack, item_id) == [("uploading",)]
+    assert _rows(web_stack, item_id) == ["uploading"]
     visitor.abort_upload("file", item_id)
 
 
@@ -225,20 +226,14 @@ def test_a_refused_step_of_the_script_is_counted_and_flashed_for_its_page_a_part
     counted as a file's and flashed on My Files; a refused part is neither (the script shows
     it, once, in the form)."""
     assert web_stack.web is not None
-    before = scrape(web_stack.web.metrics_url)
+    growth = Growth(web_stack.web.metrics_url)
     refused = visitor.start_in_parts("file", "x" * 2000 + ".bin", 10)
     assert refused.json() == {"ok": False, "status": 400, "redirect": "/files"}
     part = visitor.sign_parts("image", str(uuid.uuid4()), [1])
     assert part.status_code == 404, part.text
-    after = scrape(web_stack.web.metrics_url)
-
-    def grew(**labels: str) -> float:
-        return after.total("s3tasks_uploads_total", **labels) - before.total(
-            "s3tasks_uploads_total", **labels
-        )
-
-    assert grew(kind="file", outcome="bad_request") == 1
-    assert grew(kind="image") == 0
+    growth.read()
+    assert growth.grew("s3tasks_uploads_total", kind="file", outcome="bad_request") == 1
+    assert growth.grew("s3tasks_uploads_total", kind="image") == 0
     assert visitor.flashes("/files") == [
         ("error", "The file name is too long: at most 1024 characters.")
     ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
-from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import TestClient
 
 from s3tasks_contracts import REFUSALS, ItemKind, ProblemType, ShareView, SiteConfiguration
@@ -89,11 +87,7 @@ class CannedStorageApi(StorageApiClient):
 
 @pytest.fixture
 def app() -> Litestar:
-    with warnings.catch_warnings():
-        # Litestar 2.x warns of path, query and body parameters it infers from names (web's
-        # handlers rely on that); the suite turns warnings into errors
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)
-        return create_app(WebSettings(_env_file=None))
+    return create_app(WebSettings(_env_file=None))
 
 
 @pytest.fixture

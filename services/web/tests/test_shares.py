@@ -17,6 +17,8 @@ from s3tasks_testkit.processes import wait_until
 from s3tasks_testkit.stack import Dependencies, Stack, isolated_config
 from s3tasks_testkit.web_visitor import WebVisitor
 
+from .conftest import api_and_web
+
 GONE = "This link does not exist or has expired."
 GRANT_ENDED = "This download is no longer valid."
 #: a grant's window here: short, so a test sees it end; every wait below is bounded by it
@@ -25,25 +27,9 @@ _LINK = re.compile(r'class="share-url" type="text" value="([^"]+)"')
 _USED = re.compile(r'class="share-used">([^<]+)<')
 
 
-def share(visitor: WebVisitor, kind: str, item_id: str, **fields: str) -> httpx.Response:
-    return visitor.http.post(
-        f"/{kind}s/{item_id}/shares", params={"csrf": visitor.csrf_token()}, data=fields
-    )
-
-
 def links_on(visitor: WebVisitor, kind: str) -> list[str]:
-    return [html.unescape(url) for url in _LINK.findall(visitor.page(f"/{kind}s"))]
-
-
-def shared_file(visitor: WebVisitor, content: bytes, **fields: str) -> tuple[str, str]:
-    """(item id, link path) of a new file shared with `fields`."""
-    visitor.page("/files")
-    visitor.upload("file", "report.bin", content, description="for you", script=False)
-    item_id = visitor.latest_file_id()
-    assert item_id is not None
-    assert share(visitor, "file", item_id, **fields).status_code == 303
-    url = links_on(visitor, "file")[0]
-    return item_id, httpx.URL(url).path
+    """The paths of the share links the owner's page of `kind` shows, newest first."""
+    return visitor.share_paths_in(visitor.page(f"/{kind}s"))
 
 
 def download(client: httpx.Client, path: str, password: str | None = None) -> httpx.Response:
@@ -70,37 +56,28 @@ def web_stack(dependencies: Dependencies) -> Iterator[Stack]:
     """storage-api and web for this module: a grant window short enough to see it end, and
     X-Forwarded-For trusted from loopback (as from an ingress) so that a test can be a
     second client."""
-    with isolated_config(
-        dependencies,
-        "web-test_shares",
-        extra_env={
-            "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
-            "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
-            "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
-        },
-    ) as config:
-        stack = Stack(config)
-        try:
-            stack.migrate()
-            stack.start_storage_api()
-            stack.start_web()
-            yield stack
-        finally:
-            stack.stop_all()
-
-
-@pytest.fixture
-def stranger(web_url: str) -> Iterator[httpx.Client]:
-    """Someone given the link: no cookie of the owner's, a browser of their own."""
-    with httpx.Client(base_url=web_url, timeout=30.0, follow_redirects=False) as client:
-        yield client
+    with (
+        isolated_config(
+            dependencies,
+            "web-test_shares",
+            extra_env={
+                "STORAGE_API_SHARE_GRANT_SECONDS": str(GRANT_SECONDS),
+                "WEB_CLIENT_ADDRESS_HEADER": "X-Forwarded-For",
+                "WEB_TRUSTED_PROXIES": "127.0.0.0/8",
+            },
+        ) as config,
+        api_and_web(config) as stack,
+    ):
+        yield stack
 
 
 def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
     visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
 ) -> None:
     content = bytes(range(256)) * 1024
-    _, path = shared_file(visitor, content, max_downloads="2", password="open sesame")
+    _, path = visitor.share_new_file(
+        content, filename="report.bin", max_downloads="2", password="open sesame"
+    )
     owner_page = visitor.page("/files")
     assert "0 of 2 used" in owner_page
     assert "<svg" in owner_page
@@ -141,7 +118,7 @@ def test_a_link_with_a_limit_and_a_password_counts_each_download_once(
 def test_a_stopped_link_answers_what_a_made_up_one_does(
     visitor: WebVisitor, stranger: httpx.Client
 ) -> None:
-    item_id, path = shared_file(visitor, b"stop me" * 100)
+    item_id, path = visitor.share_new_file(b"stop me" * 100)
     share_id = re.search(r'data-share-id="([0-9a-f-]+)"', visitor.page("/files"))
     assert share_id is not None
     stopped = visitor.http.post(
@@ -160,8 +137,8 @@ def test_an_image_link_shows_its_preview(visitor: WebVisitor, stranger: httpx.Cl
     visitor.page("/images")
     visitor.upload("image", "cat.png", png(64, 48, (200, 30, 30)), script=False)
     image_id = visitor.image_ids()[0]
-    assert share(visitor, "image", image_id).status_code == 303
-    path = httpx.URL(links_on(visitor, "image")[0]).path
+    assert visitor.share("image", image_id).status_code == 303
+    path = links_on(visitor, "image")[0]
     page = stranger.get(path).text
     preview = re.search(r'<img class="share-preview" src="([^"]+)"', page)
     assert preview is not None
@@ -188,7 +165,7 @@ def test_links_out_of_range_are_refused_in_words_and_not_made(
     visitor.upload("file", "a.txt", b"abc", script=False)
     item_id = visitor.latest_file_id()
     assert item_id is not None
-    assert share(visitor, "file", item_id, **fields).status_code == 303
+    assert visitor.share("file", item_id, **fields).status_code == 303
     page = visitor.page("/files")
     assert any(words in text for level, text in visitor.flashes_in(page) if level == "error")
     assert not _LINK.findall(page)
@@ -204,7 +181,7 @@ def test_no_link_without_the_csrf_token_or_of_another_visitors_item(
     refused = visitor.http.post(f"/files/{item_id}/shares", data={})
     assert refused.status_code == 403
     other_visitor.page("/files")
-    theirs = share(other_visitor, "file", item_id)
+    theirs = other_visitor.share("file", item_id)
     assert theirs.status_code == 303  # back to their page, told so
     assert other_visitor.flashes("/files")[0][0] == "error"
     assert not links_on(visitor, "file")
@@ -214,7 +191,7 @@ def test_the_access_log_and_the_metrics_never_hold_a_token(
     visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
 ) -> None:
     assert web_stack.web is not None
-    _, path = shared_file(visitor, b"logged?")
+    _, path = visitor.share_new_file(b"logged?")
     token = path.rsplit("/", 1)[-1]
     stranger.get(path)
     metrics = scrape(web_stack.web.metrics_url)
@@ -229,7 +206,7 @@ def test_the_download_form_needs_this_site_as_its_origin(
 ) -> None:
     """The link's page is sent with no-referrer, so the browser posts its form with
     `Origin: null`; `Sec-Fetch-Site` says whether it came from this site."""
-    _, path = shared_file(visitor, b"origin" * 10, max_downloads="5")
+    _, path = visitor.share_new_file(b"origin" * 10, max_downloads="5")
     forged = stranger.post(path, headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
     assert forged.status_code == 403
     elsewhere = stranger.post(path, headers={"Origin": "https://evil.example"})
@@ -244,9 +221,9 @@ def test_a_grant_serves_one_download_to_its_client_under_its_link_within_its_win
     visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
 ) -> None:
     content = bytes(range(256)) * 1024
-    item_id, path = shared_file(visitor, content, max_downloads="1", password="for you only")
-    assert share(visitor, "file", item_id).status_code == 303
-    other_path = httpx.URL(links_on(visitor, "file")[0]).path  # newest first
+    item_id, path = visitor.share_new_file(content, max_downloads="1", password="for you only")
+    assert visitor.share("file", item_id).status_code == 303
+    other_path = links_on(visitor, "file")[0]  # newest first
     assert other_path != path
     me = as_client("198.51.100.10")
     granted = stranger.post(path, data={"password": "for you only"}, headers=me)
@@ -290,7 +267,7 @@ def test_a_grant_serves_one_download_to_its_client_under_its_link_within_its_win
 def test_after_stop_sharing_nothing_handed_out_starts_a_download_after_the_window(
     visitor: WebVisitor, stranger: httpx.Client
 ) -> None:
-    item_id, path = shared_file(visitor, b"stop me" * 100)
+    item_id, path = visitor.share_new_file(b"stop me" * 100)
     location = stranger.post(path).headers["location"]
     handed_out = stranger.get(location)
     s3_link = handed_out.headers["location"] if handed_out.status_code == 303 else None
@@ -310,7 +287,7 @@ def test_after_stop_sharing_nothing_handed_out_starts_a_download_after_the_windo
 
 
 def test_no_cache_keeps_a_share_download(visitor: WebVisitor, stranger: httpx.Client) -> None:
-    _, path = shared_file(visitor, b"not for caches" * 100)
+    _, path = visitor.share_new_file(b"not for caches" * 100)
     granted = stranger.post(path)
     assert granted.headers["cache-control"] == "no-store"
     handed_out = stranger.get(granted.headers["location"])
@@ -325,7 +302,7 @@ def test_no_cache_keeps_a_share_download(visitor: WebVisitor, stranger: httpx.Cl
 def test_a_range_past_the_end_of_a_shared_file_is_the_sites_416(
     visitor: WebVisitor, stranger: httpx.Client, web_stack: Stack
 ) -> None:
-    _, path = shared_file(visitor, b"x" * 1000)
+    _, path = visitor.share_new_file(b"x" * 1000)
     location = stranger.post(path).headers["location"]
     answer = stranger.get(location, headers={"Range": "bytes=5000-"})
     if web_stack.config.transfer_mode == "direct":

@@ -285,6 +285,16 @@ def test_a_share_links_token_never_reaches_the_access_log() -> None:
     assert loggable_path("/files/abc/download") == "/files/abc/download"
 
 
+@pytest.mark.parametrize("separator", ["%23", "#", "%2523"])
+def test_a_key_that_arrives_in_the_path_never_reaches_the_access_log(separator: str) -> None:
+    """A link scanner that rewrote '#' as '%23' sends the encryption key to the server: the
+    log names the whole segment by its hash, key included."""
+    key = "K" * 22
+    logged = loggable_path(f"/s/{'A' * 43}{separator}{key}")
+    assert key not in logged
+    assert logged.startswith("/s/~")
+
+
 def test_a_links_qr_code_is_made_once_and_kept() -> None:
     url = f"https://s3tasks.example/s/{'A' * 43}"
     first = qr_svg(url, "QR code of the link")

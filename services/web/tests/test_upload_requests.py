@@ -7,12 +7,11 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
+from s3tasks_testkit import database
 from s3tasks_testkit.stack import Stack
 from s3tasks_testkit.web_visitor import WebVisitor
 
@@ -77,17 +76,15 @@ def send_script(
 
 
 @pytest.fixture
-def sender(web_url: str) -> Iterator[httpx.Client]:
-    """Whoever was sent the link: a browser of their own, no cookie of the owner's."""
-    with httpx.Client(base_url=web_url, timeout=60.0, follow_redirects=False) as client:
-        yield client
+def sender(stranger: httpx.Client) -> httpx.Client:
+    """Whoever was sent the link: a stranger to the owner (a browser of their own)."""
+    return stranger
 
 
-def requests_of(stack: Stack, visitor_id: str | None) -> list[tuple[object, ...]]:
-    with psycopg.connect(stack.config.database_url) as conn:
-        return conn.execute(
-            "SELECT id, files_received FROM upload_requests WHERE visitor_id = %s", (visitor_id,)
-        ).fetchall()
+def requests_of(stack: Stack, visitor_id: str | None) -> list[dict[str, object]]:
+    return database.table(
+        stack.config.database_url, "upload_requests", "visitor_id = %s", visitor_id
+    )
 
 
 def test_the_owner_asks_a_sender_sends_and_the_owner_downloads_what_arrived(
@@ -155,7 +152,8 @@ def test_five_files_land_and_the_sixth_is_refused_in_words(
     sixth = send_form(sender, path, b"one too many")
     assert sixth.status_code == 404
     assert GONE in sixth.text
-    ((_, files_received),) = requests_of(web_stack, visitor.visitor_id)
+    (asked,) = requests_of(web_stack, visitor.visitor_id)
+    files_received = asked["files_received"]
     assert files_received == 5
     # used up: the same page as a link that never existed
     used, unknown = sender.get(path), sender.get("/r/" + "A" * 43)
@@ -217,8 +215,5 @@ def test_a_huge_note_is_refused_in_words_and_nothing_stored(
     refused = send_form(sender, path, b"noted", description="n" * 600)
     assert refused.status_code == 400
     assert "The note must be at most 500 characters long." in refused.text
-    with psycopg.connect(web_stack.config.database_url) as conn:
-        rows = conn.execute(
-            "SELECT count(*) FROM items WHERE visitor_id = %s", (visitor.visitor_id,)
-        ).fetchone()
-    assert rows == (0,)
+    items = "SELECT count(*) FROM items WHERE visitor_id = %s"
+    assert database.one(web_stack.config.database_url, items, visitor.visitor_id) == 0

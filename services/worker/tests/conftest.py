@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from celery import Celery
 
+from s3tasks_testkit import database
 from s3tasks_testkit.images import png
 from s3tasks_testkit.metrics import Scrape, scrape
 from s3tasks_testkit.stack import Stack, StackConfig
@@ -86,10 +86,7 @@ class Deployment(Site):
         assert response.status_code == 202, response.text
 
     def query_one(self, sql: str, *params: object) -> object:
-        with psycopg.connect(self.config.database_url) as conn:
-            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
-        assert row is not None
-        return row[0]
+        return database.one(self.config.database_url, sql, *params)
 
     def row_count(self, visitor_id: str | None = None) -> int:
         if visitor_id is None:
@@ -103,11 +100,8 @@ class Deployment(Site):
 
     def object_keys_of(self, visitor_id: str) -> set[str]:
         """The object and thumbnail keys the database holds for a visitor."""
-        with psycopg.connect(self.config.database_url) as conn:
-            rows = conn.execute(
-                "SELECT object_key, thumbnail_key FROM items WHERE visitor_id = %s", (visitor_id,)
-            ).fetchall()
-        return {key for row in rows for key in row if key}
+        rows = database.table(self.config.database_url, "items", "visitor_id = %s", visitor_id)
+        return {key for row in rows for key in (row["object_key"], row["thumbnail_key"]) if key}
 
     def all_gone(self) -> bool:
         return self.row_count() == 0 and not self.object_keys()

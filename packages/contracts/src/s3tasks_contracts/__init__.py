@@ -49,10 +49,14 @@ from s3tasks_contracts.shares import (
     is_valid_share_token,
 )
 from s3tasks_contracts.transfers import (
+    ENCRYPTION_HEADER_MAX,
+    ENCRYPTION_HEADER_MIN,
+    MAX_ENCRYPTED_METADATA_BYTES,
     MAX_PARTS,
     MIN_PART_BYTES,
     CompletedPart,
     ContentLink,
+    Encryption,
     LinkVariant,
     NewSession,
     PartLinks,
@@ -81,6 +85,9 @@ from s3tasks_contracts.upload_requests import (
 )
 
 __all__ = [
+    "ENCRYPTION_HEADER_MAX",
+    "ENCRYPTION_HEADER_MIN",
+    "MAX_ENCRYPTED_METADATA_BYTES",
     "MAX_PARTS",
     "MAX_REQUESTED_FILES",
     "MAX_REQUEST_MESSAGE_LENGTH",
@@ -103,6 +110,7 @@ __all__ = [
     "DeletionReport",
     "DeletionRequest",
     "DeletionTally",
+    "Encryption",
     "GrantRequest",
     "ItemKind",
     "ItemList",

@@ -1,11 +1,36 @@
 """Items as storage-api shows them to web."""
 
+import base64
+import binascii
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+
+def _from_base64(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise ValueError("must be standard base64") from None
+    return value
+
+
+def _to_base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+#: bytes that travel as standard base64 in JSON and stay bytes in Python (pydantic's own
+#: Base64Bytes would take raw bytes given in Python for base64 text and decode them again)
+Base64Blob = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(_to_base64, return_type=str, when_used="json"),
+]
 
 #: A visitor id is an opaque random token minted by web: 32 lowercase hex digits (uuid4().hex).
 VISITOR_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -47,6 +72,9 @@ class ItemOut(_Model):
     has_thumbnail: bool
     created_at: datetime
     expires_at: datetime
+    #: encrypted in the browser: its name, type and description, encrypted (base64 in JSON;
+    #: `filename` is a placeholder). None: a plain item
+    encrypted_metadata: Base64Blob | None = None
 
 
 class PurgeResult(_Model):

@@ -44,6 +44,11 @@ class ProblemType(StrEnum):
     REQUEST_BYTES = "urn:s3tasks:problem:request-bytes"
     REQUEST_WRONG_PASSWORD = "urn:s3tasks:problem:request-wrong-password"  # noqa: S105 - a name
 
+    @property
+    def label(self) -> str:
+        """The refusal as a metric label says it: `invalid_input`, `quota_reached`..."""
+        return self.name.lower()
+
 
 @dataclass(frozen=True)
 class Refusal:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts.items import ItemKind, TransferMode
+from s3tasks_contracts.items import Base64Blob, ItemKind, TransferMode
 
 #: a link token: 32 bytes (an HMAC-SHA256) in unpadded base64url, 43 characters
 SHARE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
@@ -103,6 +103,10 @@ class ShareView(_Model):
     #: images without a password: a short-lived presigned GET of the thumbnail (not counted)
     preview_url: str | None = None
     server_time: datetime
+    #: encrypted in the browser: the encrypted name, type and description, shown with or
+    #: without a password (only the key in the link's fragment opens them), so a wrong key or
+    #: key password fails before any download is counted
+    encrypted_metadata: Base64Blob | None = None
 
 
 class GrantRequest(_Model):

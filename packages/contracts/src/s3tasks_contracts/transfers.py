@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts.items import MAX_SENT_FILENAME_LENGTH, ItemKind, TransferMode
+from s3tasks_contracts.items import MAX_SENT_FILENAME_LENGTH, Base64Blob, ItemKind, TransferMode
 
 #: S3's own limits on multipart uploads.
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -26,6 +26,27 @@ class LinkVariant(StrEnum):
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+#: the most encrypted metadata (name, type, description) any setting may admit; the database's
+#: CHECK constraint holds the same bound
+MAX_ENCRYPTED_METADATA_BYTES = 65536
+#: RFC 8188's header: salt (16), record size (4), key id length (1), then the key id
+ENCRYPTION_HEADER_MIN = 21
+ENCRYPTION_HEADER_MAX = 21 + 255
+
+
+class Encryption(_Model):
+    """An upload encrypted in the visitor's browser (docs/encryption.md): the object is one
+    RFC 8188 `aes128gcm` message in parts of whole records (part 1 starts with the header),
+    its name, type and description one encrypted blob. storage-api holds no plaintext: it
+    signs, limits and counts the ciphertext's size, stores the blob and serves it back."""
+
+    #: the header's length (21 and the key id's): with the declared size, it fixes each
+    #: part's exact length
+    header_size: int = Field(ge=ENCRYPTION_HEADER_MIN, le=ENCRYPTION_HEADER_MAX)
+    #: the encrypted metadata, base64 in JSON; at most the site's cap (refused in words)
+    metadata: Base64Blob
 
 
 class UploadStart(_Model):
@@ -44,6 +65,9 @@ class UploadStart(_Model):
     #: the visitor's address as web saw it: uploads started are limited per client (None:
     #: a caller with no client behind it, not limited per client)
     client: str | None = Field(default=None, min_length=1, max_length=64)
+    #: encrypted in the browser: `size_bytes` is the ciphertext's (required), the file name and
+    #: description sent are ignored (the server stores a placeholder name)
+    encryption: Encryption | None = None
 
 
 class NewSession(_Model):

@@ -1,8 +1,9 @@
-"""A service's /metrics page as the tests and the load run read it."""
+"""A service's /metrics page as the tests and the load run read it, and how much its
+counters grew while a test acted (`Growth`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -56,3 +57,38 @@ def scrape(base_url: str) -> Scrape:
             for sample in family.samples
         }
     )
+
+
+@dataclass
+class Growth:
+    """How much the counters at `base_url` grew since this was made: a scrape now, another
+    when `read()` is called; `grew()` compares the two. For a service other tests share (a
+    module's stack), where a counter's absolute value says nothing.
+
+        growth = Growth(api.url)
+        ...  # what the test does
+        growth.read()
+        assert growth.grew("s3tasks_share_downloads_total", outcome="granted") == 1
+    """
+
+    base_url: str
+    before: Scrape = field(init=False)
+    after: Scrape | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.before = scrape(self.base_url)
+
+    def read(self) -> Growth:
+        """Scrape again: `grew()` compares with this one from now on."""
+        self.after = scrape(self.base_url)
+        return self
+
+    def grew(self, name: str, **labels: str) -> float:
+        """How much `name` (summed over its series whose labels include `labels`) grew between
+        the first scrape and the last `read()`."""
+        assert self.after is not None, "read() after the action, then ask what grew"
+        return self.after.total(name, **labels) - self.before.total(name, **labels)
+
+    def grew_now(self, name: str, **labels: str) -> float:
+        """`grew()` after a `read()` now."""
+        return self.read().grew(name, **labels)

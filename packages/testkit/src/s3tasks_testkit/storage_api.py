@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
 from minio import Minio
 
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.stack import Dependencies, Stack, StackConfig, isolated_config
 
 MIB = 1024 * 1024
@@ -45,14 +44,11 @@ class Api:
         return httpx.Client(base_url=self.url, timeout=self.timeout, **kwargs)
 
     def rows(self, where: str = "true", *params: object) -> list[dict[str, Any]]:
-        with psycopg.connect(self.config.database_url) as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM items WHERE {where}", params)  # noqa: S608 - test-only SQL
-            cols = [d.name for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        """The items table's rows that match `where`."""
+        return database.table(self.config.database_url, "items", where, *params)
 
     def execute(self, sql: str, *params: object) -> None:
-        with psycopg.connect(self.config.database_url) as conn:
-            conn.execute(sql, params)
+        database.execute(self.config.database_url, sql, *params)
 
     def object_keys(self, prefix: str = "") -> set[str]:
         return backing_services.object_keys(self.s3, self.config.bucket, prefix)
@@ -106,7 +102,32 @@ def upload(
     if started.status_code != 201:
         return started
     ticket = started.json()
-    base = f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}"
+    return _send_and_complete(
+        client,
+        f"/v1/visitors/{visitor}/uploads/{ticket['item_id']}",
+        ticket,
+        data,
+        filename,
+        sign=lambda numbers: {"part_numbers": numbers},
+    )
+
+
+def _send_and_complete(
+    client: httpx.Client,
+    base: str,
+    ticket: dict[str, Any],
+    data: bytes,
+    filename: str,
+    *,
+    sign: Callable[[list[int]], dict[str, Any]],
+    step: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """The bytes of a started upload to S3, then its completion at `base`: in one POST on the
+    policy the ticket carries (`direct`), else in parts on URLs signed at `base`/parts, with
+    `sign(numbers)` as the body (`proxy`, cut as web cuts them; an empty upload is one empty
+    part). `step` goes along with each call (an upload request's token). The answer of the
+    signing if it refuses, else the completion's."""
+    step = step or {}
     parts: list[dict[str, Any]] = []
     if ticket["post_url"] is not None:
         posted = httpx.post(
@@ -118,9 +139,8 @@ def upload(
         assert posted.is_success, posted.text
     else:
         size = ticket["part_size"]
-        # an empty upload is one empty part, as web sends it
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-        links = client.post(f"{base}/parts", json={"part_numbers": list(range(1, len(chunks) + 1))})
+        links = client.post(f"{base}/parts", json={**step, **sign(list(range(1, len(chunks) + 1)))})
         if links.status_code != 200:
             return links
         for number, chunk in enumerate(chunks, start=1):
@@ -129,7 +149,7 @@ def upload(
             )
             assert put.is_success, put.text
             parts.append({"part_number": number, "etag": put.headers["etag"]})
-    return client.post(f"{base}/complete", json={"parts": parts})
+    return client.post(f"{base}/complete", json={**step, "parts": parts})
 
 
 def send(
@@ -165,32 +185,15 @@ def send(
     if started.status_code != 201:
         return started
     ticket = started.json()
-    base = f"/v1/upload-requests/uploads/{ticket['item_id']}"
-    parts: list[dict[str, Any]] = []
-    if ticket["post_url"] is not None:
-        posted = httpx.post(
-            ticket["post_url"],
-            data=ticket["post_fields"],
-            files={"file": (filename, data, "application/octet-stream")},
-            timeout=client.timeout,
-        )
-        assert posted.is_success, posted.text
-    else:
-        size = ticket["part_size"]
-        chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-        numbers = list(range(1, len(chunks) + 1))
-        links = client.post(
-            f"{base}/parts", json={**step, "parts": {"part_numbers": numbers, "via": via}}
-        )
-        if links.status_code != 200:
-            return links
-        for number, chunk in enumerate(chunks, start=1):
-            put = httpx.put(
-                links.json()["urls"][str(number)], content=chunk, timeout=client.timeout
-            )
-            assert put.is_success, put.text
-            parts.append({"part_number": number, "etag": put.headers["etag"]})
-    return client.post(f"{base}/complete", json={**step, "parts": parts})
+    return _send_and_complete(
+        client,
+        f"/v1/upload-requests/uploads/{ticket['item_id']}",
+        ticket,
+        data,
+        filename,
+        sign=lambda numbers: {"parts": {"part_numbers": numbers, "via": via}},
+        step=step,
+    )
 
 
 def fetch(

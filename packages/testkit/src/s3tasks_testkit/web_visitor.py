@@ -332,6 +332,39 @@ class WebVisitor:
         """The share links' paths (`/s/<token>`) an owner's page shows, in its order."""
         return list(_SHARE_PATH.findall(page))
 
+    def share(self, kind: str, item_id: str, **fields: str) -> httpx.Response:
+        """The owner's Share form for one item (`fields`: max_downloads, password, expires),
+        posted as a browser posts it: 303 back to the page when the link is made."""
+        return self.http.post(
+            f"/{kind}s/{item_id}/shares", params={"csrf": self.csrf_token()}, data=fields
+        )
+
+    def share_new_file(
+        self,
+        content: bytes = b"shared bytes\n",
+        *,
+        filename: str = "shared.bin",
+        description: str = "shared",
+        **fields: str,
+    ) -> tuple[str, str]:
+        """Upload a file from My Files and share it with `fields`: (its item id, the new
+        link's path `/s/<token>`)."""
+        self.page("/files")
+        self.upload("file", filename, content, description=description, script=False)
+        item_id = self.latest_file_id()
+        assert item_id is not None, "My Files offers the new file"
+        created = self.share("file", item_id, **fields)
+        assert created.status_code == 303, created.text[:300]
+        links = self.share_paths_in(self.page("/files"))
+        assert links, "the owner's page shows the new link"
+        return item_id, links[0]
+
+
+def stranger(web_url: str, *, timeout: float = 60.0) -> httpx.Client:
+    """Someone given a link (a share link, an upload request): a browser of their own, no
+    cookie or session of the owner's; redirects are not followed, so a test sees each one."""
+    return httpx.Client(base_url=web_url, timeout=timeout, follow_redirects=False)
+
 
 @dataclass
 class InvariantReport:
@@ -450,6 +483,12 @@ class Site:
     def web_url(self) -> str:
         assert self.stack.web is not None
         return self.stack.web.url
+
+    @property
+    def web_own_url(self) -> str:
+        """web's own socket, behind its front (`ServiceProcess.own_url`)."""
+        assert self.stack.web is not None
+        return self.stack.web.own_url
 
     @property
     def web_metrics_url(self) -> str:

@@ -7,6 +7,8 @@ client that drops its cookie to start afresh is bounded too.
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from s3tasks_contracts import NewSession
 from s3tasks_storage_api.callers import Caller, only
@@ -24,7 +26,7 @@ class AdmissionController(Controller):
     tags = ["limits"]
 
     @post("/", status_code=204, sync_to_thread=True)
-    def admit(self, rate_limits: RateLimits, data: NewSession) -> None:
+    def admit(self, rate_limits: NamedDependency[RateLimits], data: JSONBody[NewSession]) -> None:
         """Count one new visitor session of the client; 429 with Retry-After once it has
         started too many."""
         rate_limits.take(Limit.SESSIONS_PER_CLIENT, client_key(data.client), TOO_MANY_SESSIONS)

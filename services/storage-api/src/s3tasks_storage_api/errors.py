@@ -4,6 +4,11 @@ Litestar's problem-details plugin renders every answer; this module only says wh
 each exception is. Each refusal carries its own problem `type` from the contract, which
 callers match on; a refusal that is said in more than one place is a class of its own with
 its one message, so the same words cannot drift apart.
+
+The classes below are written out, not generated from `REFUSALS`: each is already no more
+than its problem type (status, title and fixed words are read from the table), and a class
+made by `type()` at import would be one that `grep`, an editor and mypy cannot see, nor
+subclass (`ShareGone` is a `NotFound`, `RequestBytesTaken` a `RequestFilled`).
 """
 
 from __future__ import annotations
@@ -143,13 +148,10 @@ class RequestFilled(StorageApiError):
     its bytes (`RequestBytesTaken`)."""
 
     problem_type = ProblemType.REQUEST_FULL
-    #: which bound: `files` or `bytes` (the refusal's metric label)
-    reason: ClassVar[str] = "files"
 
 
 class RequestBytesTaken(RequestFilled):
     problem_type = ProblemType.REQUEST_BYTES
-    reason = "bytes"
 
 
 class TooManyAttempts(StorageApiError):

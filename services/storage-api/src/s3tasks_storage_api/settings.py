@@ -9,7 +9,7 @@ from limits import parse_many
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from s3tasks_contracts import TransferMode
+from s3tasks_contracts import MAX_ENCRYPTED_METADATA_BYTES, TransferMode
 from s3tasks_servicekit.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -254,6 +254,13 @@ class StorageApiSettings(ServiceSettings):
     )
     max_description_length: int = Field(default=500, ge=0)
     max_filename_length: int = Field(default=255, ge=16)
+    max_encrypted_metadata_bytes: int = Field(
+        default=4096,
+        ge=256,
+        le=MAX_ENCRYPTED_METADATA_BYTES,
+        description="largest encrypted name, type and description of a file encrypted in the "
+        "browser, bytes (the database holds it as bytes; at most 65536)",
+    )
     upload_deadline_seconds: int = Field(
         default=3600,
         ge=1,

@@ -14,23 +14,20 @@ from __future__ import annotations
 import ipaddress
 import random
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import TestClient
 from minio import Minio
 
 from s3tasks_storage_api.app import create_app
 from s3tasks_storage_api.db.engine import migrate
 from s3tasks_storage_api.settings import MIB, StorageApiSettings
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 
 WEB_TOKEN = "inprocess-web-token"
 WORKER_TOKEN = "inprocess-worker-token"
@@ -85,20 +82,13 @@ class InProcessApi:
         return self.client.request(method, path, **kwargs)
 
     def rows(self, visitor_id: str) -> list[dict[str, Any]]:
-        with psycopg.connect(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM items WHERE visitor_id = %s", (visitor_id,))
-            cols = [d.name for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return database.table(self.database_url, "items", "visitor_id = %s", visitor_id)
 
     def share_rows(self, item_id: str) -> list[dict[str, Any]]:
-        with psycopg.connect(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT * FROM share_links WHERE item_id = %s", (item_id,))
-            cols = [d.name for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return database.table(self.database_url, "share_links", "item_id = %s", item_id)
 
     def execute(self, sql: str, *params: object) -> None:
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute(sql, params)  # type: ignore[arg-type]
+        database.execute(self.database_url, sql, *params)
 
     def object_keys(self, item_id: object) -> set[str]:
         """The bucket's keys of one item (its object and its thumbnail)."""
@@ -203,12 +193,7 @@ def make_api(module_resources: ModuleResources) -> Iterator[MakeApi]:
         def make(**changes: Any) -> InProcessApi:
             settings = _settings(module_resources, changes)
             jobs = RecordingJobs()
-            with warnings.catch_warnings():
-                # Litestar 2.25 deprecates the controllers' inferred dependencies and query
-                # parameters (3.0 drops them): a process shows it on stderr, the suite's
-                # `filterwarnings = error` would refuse to build the app
-                warnings.simplefilter("ignore", LitestarDeprecationWarning)
-                client = stack.enter_context(TestClient(create_app(settings, jobs=jobs)))
+            client = stack.enter_context(TestClient(create_app(settings, jobs=jobs)))
             return InProcessApi(
                 client, settings, jobs, module_resources.database_url, module_resources.s3.client()
             )

@@ -235,3 +235,5 @@ def test_refusals_are_counted_by_reason_in_metrics(make_api: Any, visitor: str) 
     assert api.start(visitor).status_code == 429
     metrics = api.client.get("/metrics").text
     assert 's3tasks_rate_limited_total{reason="uploads_per_visitor"} 1.0' in metrics
+    # the refused upload, by its problem type (ProblemType.label), as every refusal is
+    assert 's3tasks_uploads_total{kind="file",outcome="rate_limited"} 1.0' in metrics

@@ -4,12 +4,10 @@ routes and methods as problems, readiness while draining, the job queue closed a
 from __future__ import annotations
 
 import uuid
-import warnings
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import TestClient
 
 from s3tasks_storage_api.app import create_app
@@ -136,9 +134,7 @@ def test_the_app_closes_its_job_queue_when_it_stops(api: Any) -> None:
             self.closed = True
 
     jobs = Jobs()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)  # as in conftest.make_api
-        client = TestClient(create_app(api.settings, jobs=jobs)).__enter__()
+    client = TestClient(create_app(api.settings, jobs=jobs)).__enter__()
     try:
         assert client.get("/healthz").status_code == 200
         assert not jobs.closed

@@ -9,6 +9,17 @@
 import Uppy from "@uppy/core";
 import AwsS3 from "@uppy/aws-s3";
 import DropTarget from "@uppy/drop-target";
+import {
+  FileChanged,
+  enhanceSharePage,
+  repairFragment,
+  fromRecord,
+  newEncryption,
+  rememberKey,
+  resumeStore,
+  sealPart,
+  showEncryptedItems,
+} from "./encrypted.js";
 
 // S3's limits on multipart uploads (storage-api chooses the part size within them).
 const MIB = 1024 * 1024;
@@ -129,6 +140,19 @@ function enhance(form) {
   const queue = [];
   let running = false;
   let nextId = 1;
+  // "Encrypt in this browser" (My Files): offered only where this script runs
+  const encryptBox = form.querySelector("fieldset.encrypt");
+  if (encryptBox) {
+    encryptBox.hidden = false;
+  }
+  function encrypting() {
+    const box = form.querySelector('input[name="encrypt"]');
+    return Boolean(box && box.checked);
+  }
+  function encryptionPassword() {
+    const field = form.querySelector('input[name="encrypt_password"]');
+    return field && field.value ? field.value : null;
+  }
 
   // The script sends the queue itself: several files, chosen, dropped or pasted.
   input.multiple = true;
@@ -403,8 +427,14 @@ function enhance(form) {
       sendNext();
     };
     const sender = { entry: entry, file: file, done: done };
-    if (partBytes && file.size > partBytes) {
-      sendInParts(sender);
+    if (encrypting()) {
+      if (file.size === 0) {
+        failed(sender, "The file is empty (0 bytes); there is nothing to keep.", false);
+        return;
+      }
+      sendInParts(sender, true);
+    } else if (partBytes && file.size > partBytes) {
+      sendInParts(sender, false);
     } else if (form.dataset.transfer === "direct") {
       sendDirect(sender);
     } else {
@@ -709,11 +739,23 @@ function enhance(form) {
   // S3's presigned URL (`direct`) or the site itself (`proxy`). The parts S3 holds are kept
   // when the connection drops; Retry (or Upload), or choosing the same file after a reload,
   // sends only the rest.
-  function sendInParts(sender) {
+  //
+  // Encrypted (`encrypt`): the file is cut at record-aligned plaintext sizes and each part is
+  // sealed just before it is sent (encrypted.js); storage-api signs the ciphertext's lengths.
+  // A resume takes the secret back from IndexedDB and checks each part's bytes are the same.
+  function sendInParts(sender, encrypt) {
     const file = sender.file;
     const key = fingerprint(file);
-    const pending = readPending()[key];
-    const partSize = pending ? pending.part_size : partSizeFor(file.size, partBytes);
+    let pending = readPending()[key];
+    if (pending && Boolean(pending.encrypted) !== encrypt) {
+      pending = null; // resumed only as it began: encrypted or not
+    }
+    let sealing = null; // the encryption's keys and sizes, once known
+    const partSize = encrypt
+      ? 8386432 // ece.js PART_PLAINTEXT: 128 records of 65,519 bytes
+      : pending
+        ? pending.part_size
+        : partSizeFor(file.size, partBytes);
     const signed = {};
     let next = null; // the site's last word (stored, or refused): it names the page to show
     let stopped = ""; // why the site refused a part (the upload was deleted or expired)
@@ -732,27 +774,45 @@ function enhance(form) {
       writePending(all);
     }
 
+    // the bytes changed under a resumed encrypted upload: the site drops it, the resume
+    // record goes (the next try draws a new secret)
+    function abortChanged() {
+      forget();
+      resumeStore.remove(key);
+      if (current) {
+        siteCall("POST", "/" + current + "/abort", { s3_code: "" });
+      }
+    }
+
     uppy.use(AwsS3, {
       shouldUseMultipart: true,
       limit: 4,
       getChunkSize: function () {
         return partSize;
       },
-      createMultipartUpload: function () {
+      createMultipartUpload: async function () {
         const started = startBody(file, true);
-        return siteCall("POST", "", started).then(function (xhr) {
+        if (encrypt) {
+          sealing = await newEncryption(file, description(), encryptionPassword());
+          Object.assign(started, sealing.startFields);
+        }
+        return siteCall("POST", "", started).then(async function (xhr) {
           const ticket = answer(xhr);
           if (!ticket || !ticket.ok) {
             throw refused(xhr);
           }
-          if (ticket.part_size !== partSize) {
+          if (ticket.part_size !== (encrypt ? sealing.partSize : partSize)) {
             // the site's part size is not the one the file was cut by: abort, say so
             siteCall("POST", "/" + ticket.item_id + "/abort", { s3_code: "PartSize" });
             throw new Error("part size mismatch");
           }
           current = ticket.item_id;
+          if (encrypt) {
+            sealing.record.item_id = ticket.item_id;
+            await resumeStore.put(key, sealing.record);
+          }
           const all = readPending();
-          all[key] = { item_id: ticket.item_id, part_size: partSize };
+          all[key] = { item_id: ticket.item_id, part_size: partSize, encrypted: encrypt };
           writePending(all);
           if (cancelled) {
             abortOnSite();
@@ -806,8 +866,34 @@ function enhance(form) {
           const url = urls[String(number)];
           // web's own part URL (proxy mode) carries the session; S3's carries its signature
           const headers = url.charAt(0) === "/" ? { "X-CSRF-Token": token } : {};
-          return { method: "PUT", url: url, headers: headers };
+          return { method: "PUT", url: url, headers: headers, partNumber: number };
         });
+      },
+      // encrypted: each part sealed just before it goes (the signature carries its number)
+      uploadPartBytes: function (options) {
+        if (!encrypt) {
+          return AwsS3.uploadPartBytes(options);
+        }
+        return sealPart(sealing, key, options.signature.partNumber, options.body).then(
+          function (sealed) {
+            // progress in the file's own bytes: the sealed part is a little larger
+            const ratio = options.body.size / sealed.size;
+            const onProgress = function (event) {
+              options.onProgress({ loaded: Math.floor(event.loaded * ratio), lengthComputable: true });
+            };
+            return AwsS3.uploadPartBytes(
+              Object.assign({}, options, { body: sealed, size: sealed.size, onProgress: onProgress })
+            );
+          },
+          function (error) {
+            if (error instanceof FileChanged) {
+              stopped =
+                "The file changed since its upload began: it is sent again from the start, with a new key.";
+              abortChanged();
+            }
+            throw error;
+          }
+        );
       },
       completeMultipartUpload: function (f, opts) {
         const parts = opts.parts
@@ -820,6 +906,12 @@ function enhance(form) {
         return siteCall("POST", "/" + opts.uploadId + "/complete", { parts: parts }).then(
           function (xhr) {
             forget();
+            if (encrypt) {
+              if (xhr.status === 200) {
+                rememberKey(opts.uploadId, sealing.record);
+              }
+              resumeStore.remove(key);
+            }
             next = xhr; // stored or refused: either way the flash on the page says which
             return {};
           }
@@ -898,14 +990,37 @@ function enhance(form) {
       }
     };
 
-    const id = uppy.addFile({ name: file.name, type: file.type, data: file, source: "upload" });
-    if (pending) {
-      // a reload or a lost connection: Uppy asks which parts S3 holds and sends the rest
-      uppy.setFileState(id, { s3Multipart: { uploadId: pending.item_id, key: pending.item_id } });
+    function go() {
+      const id = uppy.addFile({ name: file.name, type: file.type, data: file, source: "upload" });
+      if (pending) {
+        // a reload or a lost connection: Uppy asks which parts S3 holds and sends the rest
+        uppy.setFileState(id, { s3Multipart: { uploadId: pending.item_id, key: pending.item_id } });
+      }
+      uppy.upload().catch(function () {
+        // told through the `complete` event above
+      });
     }
-    uppy.upload().catch(function () {
-      // told through the `complete` event above
-    });
+    if (!(encrypt && pending)) {
+      go();
+      return;
+    }
+    // an encrypted upload resumes with the secret it began with, or not at all
+    resumeStore.get(key).then(
+      function (record) {
+        if (!record || record.item_id !== pending.item_id) {
+          pending = null;
+          forget();
+          return;
+        }
+        return fromRecord(file, record).then(function (ctx) {
+          sealing = ctx;
+        });
+      },
+      function () {
+        pending = null;
+        forget();
+      }
+    ).then(go, go);
   }
 
   // ---- ways in: the chooser, a drop anywhere on the page, a paste ------------------------
@@ -1010,9 +1125,16 @@ function countDown() {
 }
 
 document.addEventListener("DOMContentLoaded", function () {
+  repairFragment();
   const forms = document.querySelectorAll("form.upload");
   for (let i = 0; i < forms.length; i++) {
     enhance(forms[i]);
   }
+  showEncryptedItems(document).catch(function () {
+    // placeholders stay
+  });
+  enhanceSharePage(document).catch(function () {
+    // the encrypted file and the command stay
+  });
   countDown();
 });

@@ -147,13 +147,21 @@ def create_app(settings: WebSettings) -> Litestar:
             build_object_http_client(settings) as object_http,
         ):
             storage = StorageApiClient(http, settings.storage_api_base, site_configuration)
-            connect(app.state, Connections(storage=storage, objects=ObjectClient(object_http)))
+            objects = ObjectClient(
+                object_http,
+                accel_redirect=settings.accel_redirect,
+                downloads=services.metrics.downloads,
+            )
+            connect(app.state, Connections(storage=storage, objects=objects))
             try:
                 yield
             finally:
                 disconnect(app.state)
 
-    assets = {name: static_url(name) for name in ("style.css", "logo.svg", "upload.js", "share.js")}
+    assets = {
+        name: static_url(name)
+        for name in ("style.css", "logo.svg", "upload.js", "share.js", "decrypt-worker.js")
+    }
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals.update(

@@ -14,26 +14,23 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from celery import Celery
 from litestar import Litestar
-from litestar.exceptions import LitestarDeprecationWarning
 from minio import Minio
 from prometheus_client import CollectorRegistry
 
 from s3tasks_storage_api.app import create_app
 from s3tasks_storage_api.db.engine import migrate
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_testkit import backing_services
+from s3tasks_testkit import backing_services, database
 from s3tasks_testkit.images import png
 from s3tasks_worker.app import create_celery_app
 from s3tasks_worker.metrics import DeletionMetrics
@@ -114,8 +111,7 @@ class Site:
         assert answer.status_code == 202, answer.text
 
     def execute(self, sql: str, *params: object) -> None:
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute(sql, params)  # type: ignore[arg-type]
+        database.execute(self.database_url, sql, *params)
 
     def expire(self, visitor_id: str) -> None:
         """Make the visitor's items due now, as their TTL would."""
@@ -125,11 +121,10 @@ class Site:
         )
 
     def row_ids(self, visitor_id: str) -> set[str]:
-        with psycopg.connect(self.database_url) as conn:
-            rows = conn.execute(
-                "SELECT id FROM items WHERE visitor_id = %s", (visitor_id,)
-            ).fetchall()
-        return {str(row[0]) for row in rows}
+        ids = database.column(
+            self.database_url, "SELECT id FROM items WHERE visitor_id = %s", visitor_id
+        )
+        return {str(item_id) for item_id in ids}
 
     def keys_of(self, item_ids: set[str]) -> set[str]:
         keys = backing_services.object_keys(self.s3, self.settings.s3_bucket)
@@ -159,13 +154,9 @@ def storage_api_settings(
 
 @contextmanager
 def served_storage_api(settings: StorageApiSettings) -> Iterator[str]:
-    with warnings.catch_warnings():
-        # Litestar 2.25 deprecates the controllers' inferred dependencies and query parameters
-        # (3.0 drops them): a process shows it on stderr, `filterwarnings = error` would fail
-        warnings.simplefilter("ignore", LitestarDeprecationWarning)
-        app = create_app(settings, jobs=NoJobs())
-        with serving(app) as url:
-            yield url
+    app = create_app(settings, jobs=NoJobs())
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

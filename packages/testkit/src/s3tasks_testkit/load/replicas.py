@@ -375,16 +375,18 @@ def replicated_stack(
     ttl: int,
     sweep_interval_seconds: float = 1.0,
     extra_env: Mapping[str, str] | None = None,
+    name: str = "replicas",
 ) -> Iterator[ReplicatedStack]:
     """The replicated stack on a database, Redis prefix and bucket of its own, logging below
-    `replicas`. That directory is this run's alone: it is emptied first, since the audit
+    `name` (one per test, so that a failed run's logs are not overwritten by the next test
+    in its worker). That directory is this run's alone: it is emptied first, since the audit
     reads every log in it (services append to their log files)."""
-    shutil.rmtree(dependencies.log_root / "replicas", ignore_errors=True)
+    shutil.rmtree(dependencies.log_root / name, ignore_errors=True)
     # the services stop (ExitStack) before their database, prefix and bucket are removed
     with (
         short_run_config(
             dependencies,
-            "replicas",
+            name,
             ttl=ttl,
             sweep_interval_seconds=sweep_interval_seconds,
             extra_env={

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     and_,
@@ -94,6 +95,11 @@ class Item(Base):
     )
     #: the sender's note with it, shown to the owner as text
     sender_note: Mapped[str | None] = mapped_column(Text)
+    #: encrypted in the browser (docs/encryption.md): the name, type and description as one
+    #: encrypted blob (`filename` holds a placeholder), and the length of the RFC 8188 header
+    #: at the start of part 1, which with the declared size fixes every part's length
+    encrypted_metadata: Mapped[bytes | None] = mapped_column(LargeBinary)
+    encryption_header_size: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (
         Index("ix_items_expires_at", "expires_at"),
@@ -143,7 +149,7 @@ class UploadRequest(Base):
     A file counts when its upload completes: `files_received` and `bytes_received` grow in
     one conditional UPDATE in the transaction that marks the item stored, so no number of
     concurrent completions takes them past the bounds (the CHECK constraints say it cannot
-    happen). The token is made and kept as a share link's is (`shares/tokens.py`).
+    happen). The token is made and kept as a share link's is (`capabilities.py`).
     """
 
     __tablename__ = "upload_requests"

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, text, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
+from s3tasks_storage_api.db.capabilities import still_open, stop_once
 from s3tasks_storage_api.db.models import Item, UploadRequest
 
 _NOW = func.now()
@@ -18,7 +19,7 @@ _NOW = func.now()
 
 def _open() -> ColumnElement[bool]:
     """Neither stopped nor past its end (it may be filled: that has its own answer)."""
-    return and_(UploadRequest.ended_at.is_(None), UploadRequest.expires_at > _NOW)
+    return still_open(UploadRequest.ended_at, UploadRequest.expires_at)
 
 
 # One statement claims a file's place and bytes: PostgreSQL re-checks the conditions on the
@@ -83,23 +84,13 @@ class UploadRequestRepository:
     def stop(self, visitor_id: str, request_id: UUID) -> bool | None:
         """End a request: True if it ends now, False if it had ended, None if the visitor has
         no such request."""
-        ended = self.session.execute(
-            update(UploadRequest)
-            .where(
-                UploadRequest.id == request_id,
-                UploadRequest.visitor_id == visitor_id,
-                UploadRequest.ended_at.is_(None),
-            )
-            .values(ended_at=_NOW)
+        return stop_once(
+            self.session,
+            UploadRequest,
+            UploadRequest.ended_at,
+            request_id,
+            UploadRequest.visitor_id == visitor_id,
         )
-        if ended.rowcount:  # type: ignore[attr-defined]
-            return True
-        found = self.session.execute(
-            select(UploadRequest.id).where(
-                UploadRequest.id == request_id, UploadRequest.visitor_id == visitor_id
-            )
-        ).first()
-        return False if found is not None else None
 
     def end_all(self, visitor_id: str) -> int:
         """ "Delete all files" ends every request of the visitor: they would fill the page the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 
@@ -19,7 +20,9 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", sync_to_thread=True)
-    def readyz(self, state: State, store: ObjectStore) -> Response[dict[str, object]]:
+    def readyz(
+        self, state: State, store: NamedDependency[ObjectStore]
+    ) -> Response[dict[str, object]]:
         if state.draining.started:  # SIGTERM came: web and the worker must stop sending here
             return Response(content={"status": "shutting down"}, status_code=503)
         checks = {

@@ -7,6 +7,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from s3tasks_contracts import ItemKind, ItemList, PurgeResult, SiteConfiguration
@@ -22,7 +24,7 @@ class SiteConfigurationController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=False)
-    def site_configuration(self, items: ItemService) -> SiteConfiguration:
+    def site_configuration(self, items: NamedDependency[ItemService]) -> SiteConfiguration:
         return items.site_configuration()
 
 
@@ -32,13 +34,20 @@ class ItemsController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=True)
-    def list_items(self, listing: ItemListing, visitor_id: VisitorId, kind: ItemKind) -> ItemList:
+    def list_items(
+        self,
+        listing: NamedDependency[ItemListing],
+        visitor_id: VisitorId,
+        kind: FromQuery[ItemKind],
+    ) -> ItemList:
         """The visitor's newest items with their share links (and, in `direct` mode, the
         links the page loads them by): everything a page shows, in one call."""
         return listing.list(visitor_id, kind)
 
     @delete("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
-    def delete_all(self, items: ItemService, visitor_id: VisitorId, kind: ItemKind) -> PurgeResult:
+    def delete_all(
+        self, items: NamedDependency[ItemService], visitor_id: VisitorId, kind: FromQuery[ItemKind]
+    ) -> PurgeResult:
         """Hide all of the visitor's items of a kind at once; a job deletes them."""
         return PurgeResult(kind=kind, hidden=items.purge(visitor_id, kind))
 

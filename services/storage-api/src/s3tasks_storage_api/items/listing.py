@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from s3tasks_contracts import ItemKind, ItemList, LinkVariant, ListedItem, ShareOut, TransferMode
 from s3tasks_storage_api.db.engine import make_read_engine, read
-from s3tasks_storage_api.items.page import PageRow, read_page
+from s3tasks_storage_api.items.page import PageRow, read_page, shown_fields
 from s3tasks_storage_api.items.service import FILES_LISTED
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.repository import LinkRow
@@ -85,16 +85,7 @@ class ItemListing:
             if row.thumbnail_key is not None:
                 thumbnail_url = sign(LinkVariant.THUMBNAIL)
         return ListedItem(
-            id=row.id,
-            kind=row.kind,
-            filename=row.filename,
-            description=row.description,
-            content_type=row.content_type,
-            size_bytes=row.size_bytes,
-            etag=row.etag,
-            has_thumbnail=row.thumbnail_key is not None,
-            created_at=row.stored_at,
-            expires_at=row.expires_at,
+            **shown_fields(row, row.stored_at),
             shares=[self._shares.out(link, now) for link in row.links],
             content_url=content_url,
             thumbnail_url=thumbnail_url,

@@ -43,6 +43,7 @@ def _page_statement() -> Select[Any]:
             Item.expires_at,
             Item.upload_request_id,
             Item.sender_note,
+            Item.encrypted_metadata,
         )
         .where(
             Item.visitor_id == bindparam("visitor_id"),
@@ -97,6 +98,26 @@ class PageRow:
     #: the upload request a sender sent it through, and the sender's note
     upload_request_id: UUID | None = None
     sender_note: str | None = None
+    #: encrypted in the browser: the encrypted name, type and description
+    encrypted_metadata: bytes | None = None
+
+
+def shown_fields(item: Item | PageRow, stored_at: datetime) -> dict[str, Any]:
+    """What a visitor is shown of a stored item (`ItemOut`'s fields), from its row or its
+    page's row; `stored_at` is when it was stored (shown as its creation)."""
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "filename": item.filename,
+        "description": item.description,
+        "content_type": item.content_type,
+        "size_bytes": item.size_bytes,
+        "etag": item.etag,
+        "has_thumbnail": item.thumbnail_key is not None,
+        "created_at": stored_at,
+        "expires_at": item.expires_at,
+        "encrypted_metadata": item.encrypted_metadata,
+    }
 
 
 def read_page(
@@ -129,6 +150,7 @@ def read_page(
                 links=[],
                 upload_request_id=row.upload_request_id,
                 sender_note=row.sender_note,
+                encrypted_metadata=row.encrypted_metadata,
             )
         if row.link_id is not None:
             item.links.append(

@@ -17,6 +17,7 @@ from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
 from s3tasks_storage_api.errors import NotFound, StorageApiError
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.metadata import strip_metadata
+from s3tasks_storage_api.items.page import shown_fields
 from s3tasks_storage_api.jobs.queue import JobQueue
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.storage.bucket import ObjectStore
@@ -149,15 +150,4 @@ class ItemService:
 
 def to_item_out(item: Item) -> ItemOut:
     assert item.stored_at is not None  # noqa: S101 - only stored items are shown
-    return ItemOut(
-        id=item.id,
-        kind=item.kind,
-        filename=item.filename,
-        description=item.description,
-        content_type=item.content_type,
-        size_bytes=item.size_bytes,
-        etag=item.etag,
-        has_thumbnail=item.thumbnail_key is not None,
-        created_at=item.stored_at,
-        expires_at=item.expires_at,
-    )
+    return ItemOut(**shown_fields(item, item.stored_at))

@@ -9,16 +9,9 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from s3tasks_contracts import ItemKind
+from s3tasks_contracts import ItemKind, ProblemType
 from s3tasks_storage_api.db.repository import KindTotals
-from s3tasks_storage_api.errors import (
-    Forbidden,
-    NotFound,
-    QuotaReached,
-    RequestFilled,
-    StorageApiError,
-    TooManyAttempts,
-)
+from s3tasks_storage_api.errors import StorageApiError
 
 KINDS = tuple(ItemKind)
 
@@ -43,8 +36,9 @@ class UploadMetrics:
         self.upload_bytes.labels(kind).inc(size)
 
     def refused(self, kind: str, exc: BaseException) -> None:
-        outcome = type(exc).__name__ if isinstance(exc, StorageApiError) else "error"
-        self.uploads.labels(kind, _snake(outcome)).inc()
+        """A refused upload, counted by its problem type (`invalid_input`, `too_large`,
+        `quota_reached`... `ProblemType.label`); anything unexpected as `error`."""
+        self.uploads.labels(kind, refusal_label(exc)).inc()
 
 
 class ShareOutcome:
@@ -108,7 +102,7 @@ class RequestMetrics:
     """Upload requests made and stopped, the files and bytes they received, and the uploads
     through them refused, by reason: `files` or `bytes` (the request had no room), `gone`
     (ended or unknown), `wrong_password`, `rate_limited`, `quota` (the owner's), or the
-    refusal's problem class as `s3tasks_uploads_total` names it."""
+    refusal's problem type as `s3tasks_uploads_total` names it (`ProblemType.label`)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -153,21 +147,29 @@ class RequestMetrics:
         self.bytes.inc(size)
 
     def refused(self, exc: BaseException) -> None:
-        if isinstance(exc, RequestFilled):
-            reason = exc.reason
-        elif isinstance(exc, NotFound):
-            reason = "gone"
-        elif isinstance(exc, Forbidden):
-            reason = "wrong_password"
-        elif isinstance(exc, TooManyAttempts):
-            reason = "rate_limited"
-        elif isinstance(exc, QuotaReached):
-            reason = "quota"
-        elif isinstance(exc, StorageApiError):
-            reason = _snake(type(exc).__name__)
-        else:
-            reason = "error"
+        reason = refusal_label(exc)
+        if isinstance(exc, StorageApiError):
+            reason = _REQUEST_REASONS.get(exc.problem_type, reason)
         self.refusals.labels(reason).inc()
+
+
+#: the reasons an upload through a request is refused for, by the refusal's problem type, as
+#: the dashboard names them; any other refusal by its type's label (`refusal_label`)
+_REQUEST_REASONS = {
+    ProblemType.REQUEST_FULL: "files",
+    ProblemType.REQUEST_BYTES: "bytes",
+    ProblemType.REQUEST_GONE: "gone",
+    ProblemType.NOT_FOUND: "gone",
+    ProblemType.REQUEST_WRONG_PASSWORD: "wrong_password",
+    ProblemType.RATE_LIMITED: "rate_limited",
+    ProblemType.QUOTA_REACHED: "quota",
+}
+
+
+def refusal_label(exc: BaseException) -> str:
+    """A refusal as a metric label: its problem type's (`ProblemType.label`), or `error` for
+    anything that is no refusal of the service's."""
+    return exc.problem_type.label if isinstance(exc, StorageApiError) else "error"
 
 
 class ItemsCollector(Collector):
@@ -199,7 +201,3 @@ class ItemsCollector(Collector):
             size.add_metric([kind], t.stored_bytes)
             pending.add_metric([kind], t.pending_deletion)
         yield from (stored, size, pending)
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -10,7 +10,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 
 from s3tasks_contracts import (
     REFUSALS,
@@ -27,7 +29,8 @@ from s3tasks_contracts import (
     ShareView,
 )
 from s3tasks_storage_api.callers import Caller, VisitorId, only
-from s3tasks_storage_api.shares.service import TOO_MANY_ATTEMPTS, ShareService
+from s3tasks_storage_api.capabilities import TOO_MANY_ATTEMPTS
+from s3tasks_storage_api.shares.service import ShareService
 
 
 def _problem(detail: str) -> ResponseSpec:
@@ -53,7 +56,11 @@ class OwnerSharesController(Controller):
 
     @post("/", status_code=201, sync_to_thread=True)
     def create(
-        self, shares: ShareService, visitor_id: VisitorId, item_id: UUID, data: ShareCreate
+        self,
+        shares: NamedDependency[ShareService],
+        visitor_id: VisitorId,
+        item_id: FromPath[UUID],
+        data: JSONBody[ShareCreate],
     ) -> ShareOut:
         """A new link of the visitor's own item: an optional download limit (1-1000), an
         optional password (1-256 characters) and an end no later than the item's deletion
@@ -61,14 +68,20 @@ class OwnerSharesController(Controller):
         return shares.create(visitor_id, item_id, data)
 
     @get("/", sync_to_thread=True)
-    def list_shares(self, shares: ShareService, visitor_id: VisitorId, item_id: UUID) -> ShareList:
+    def list_shares(
+        self, shares: NamedDependency[ShareService], visitor_id: VisitorId, item_id: FromPath[UUID]
+    ) -> ShareList:
         """The item's links, newest first, each with its token (recomputed), its state and
         its downloads used and left."""
         return shares.list(visitor_id, item_id)
 
     @delete("/{share_id:uuid}", status_code=204, sync_to_thread=True)
     def stop(
-        self, shares: ShareService, visitor_id: VisitorId, item_id: UUID, share_id: UUID
+        self,
+        shares: NamedDependency[ShareService],
+        visitor_id: VisitorId,
+        item_id: FromPath[UUID],
+        share_id: FromPath[UUID],
     ) -> None:
         """Stop sharing: the link answers 404 from now on (the row stays, for the owner's
         list, until the item is deleted)."""
@@ -81,7 +94,9 @@ class PublicSharesController(Controller):
     tags = ["shares"]
 
     @post("/lookup", status_code=200, sync_to_thread=True, responses=_ENDED)
-    def lookup(self, shares: ShareService, data: ShareLookup) -> ShareView:
+    def lookup(
+        self, shares: NamedDependency[ShareService], data: JSONBody[ShareLookup]
+    ) -> ShareView:
         """What a link's page shows (not counted). 404 "This link does not exist or has
         expired" for every ended link as for a token nobody made; 410 when used up."""
         return shares.lookup(data)
@@ -96,7 +111,9 @@ class PublicSharesController(Controller):
             429: _problem(f"{TOO_MANY_ATTEMPTS} (with Retry-After)"),
         },
     )
-    def grant(self, shares: ShareService, data: GrantRequest) -> ShareGrant:
+    def grant(
+        self, shares: NamedDependency[ShareService], data: JSONBody[GrantRequest]
+    ) -> ShareGrant:
         """Count one download, atomically, and sign its grant: redeemable for presigned GETs
         without counting, by this client, under this token, for `share_grant_seconds`. 403
         wrong password, 429 (`Retry-After`) too many attempts, 410 used up, 404 ended."""
@@ -108,7 +125,9 @@ class PublicSharesController(Controller):
         sync_to_thread=True,
         responses={403: _refusal(ProblemType.GRANT_ENDED), 404: _refusal(ProblemType.SHARE_GONE)},
     )
-    def redeem(self, shares: ShareService, data: RedeemRequest) -> ContentLink:
+    def redeem(
+        self, shares: NamedDependency[ShareService], data: JSONBody[RedeemRequest]
+    ) -> ContentLink:
         """A presigned GET within a grant (the download starting, resumed or ranged), not
         counted, expiring with the grant. 403 once the grant expired, was tampered with, or
         comes from another client or under another link's token; 404 once the link was

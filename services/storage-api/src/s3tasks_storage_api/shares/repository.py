@@ -11,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     LargeBinary,
     Update,
-    and_,
     bindparam,
     func,
     or_,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from s3tasks_contracts import ItemKind
+from s3tasks_storage_api.db.capabilities import still_open, stop_once
 from s3tasks_storage_api.db.locks import advisory_xact_lock
 from s3tasks_storage_api.db.models import Item, ShareLink, item_visible
 
@@ -29,7 +29,7 @@ _NOW = func.now()
 
 def _link_open() -> ColumnElement[bool]:
     """Neither stopped nor past its end (it may be used up: that has its own answer)."""
-    return and_(ShareLink.stopped_at.is_(None), ShareLink.ends_at > _NOW)
+    return still_open(ShareLink.stopped_at, ShareLink.ends_at)
 
 
 @dataclass(frozen=True)
@@ -177,21 +177,9 @@ class ShareRepository:
     def stop(self, item_id: UUID, share_id: UUID) -> bool | None:
         """Stop a link: True if it stops now, False if it had stopped already, None if the
         item has no such link."""
-        stopped = self.session.execute(
-            update(ShareLink)
-            .where(
-                ShareLink.id == share_id,
-                ShareLink.item_id == item_id,
-                ShareLink.stopped_at.is_(None),
-            )
-            .values(stopped_at=_NOW)
+        return stop_once(
+            self.session, ShareLink, ShareLink.stopped_at, share_id, ShareLink.item_id == item_id
         )
-        if stopped.rowcount:  # type: ignore[attr-defined]
-            return True
-        exists = self.session.execute(
-            select(ShareLink.id).where(ShareLink.id == share_id, ShareLink.item_id == item_id)
-        ).first()
-        return False if exists is not None else None
 
     def find_open(self, token_hash: bytes) -> tuple[ShareLink, Item, datetime] | None:
         """The link and its item if both are alive (the link perhaps used up), with now()."""

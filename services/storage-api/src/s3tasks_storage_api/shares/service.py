@@ -11,19 +11,14 @@ the same 404, so nobody can probe which tokens once worked; a link used up says 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-import unicodedata
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from s3tasks_contracts import (
     MAX_SHARE_DOWNLOADS,
-    MAX_SHARE_PASSWORD_LENGTH,
     ContentLink,
     GrantRequest,
     ItemKind,
@@ -37,8 +32,8 @@ from s3tasks_contracts import (
     ShareState,
     ShareView,
     TransferMode,
-    is_valid_share_token,
 )
+from s3tasks_storage_api.capabilities import CapabilityLinks, checked_password, log_id, token_hash
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ShareLink
 from s3tasks_storage_api.errors import (
@@ -54,12 +49,11 @@ from s3tasks_storage_api.observability.metrics import ShareMetrics, ShareOutcome
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
 from s3tasks_storage_api.shares.repository import LinkRow, ShareRepository, link_row
-from s3tasks_storage_api.shares.tokens import Grant, ShareKeys, log_id, token_hash
+from s3tasks_storage_api.shares.tokens import Grant, GrantKeys
 from s3tasks_storage_api.storage.signing import PRIVATE_CACHE_CONTROL, Signers, sign_download
 
 logger = logging.getLogger(__name__)
 
-TOO_MANY_ATTEMPTS = "Too many password attempts. Please wait a minute and try again."
 TOO_MANY_GRANTS = (
     "Too many downloads from your address in a short time (at most {limit}). "
     "Please try again in {wait}."
@@ -71,9 +65,6 @@ TOO_MANY_LINKS = (
 #: what every share download says to caches, whatever the object's own metadata: a link can
 #: be stopped, used up or password-protected, so no cache may answer for it
 SHARE_DOWNLOAD_CACHE_CONTROL = "private, no-store"
-#: argon2id with OWASP's minimum for it (19 MiB, 2 passes, 1 lane): each check costs one
-#: thread about 20 ms and 19 MiB, and the rate limits bound how many a client can ask for
-PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
 
 
 class ShareService:
@@ -90,7 +81,15 @@ class ShareService:
         self._signers = signers
         self._limits = limits
         self._metrics = metrics
-        self._keys = ShareKeys(settings.share_secret.get_secret_value())
+        secret = settings.share_secret.get_secret_value()
+        self._links = CapabilityLinks(
+            secret,
+            b"s3tasks share link token v1",
+            sessions=sessions,
+            limits=limits,
+            password_hashes=metrics.password_hashes,
+        )
+        self._grants = GrantKeys(secret)
 
     # -- the owner -----------------------------------------------------------------------
 
@@ -109,8 +108,7 @@ class ShareService:
                 f"The download limit must be a whole number from 1 to {MAX_SHARE_DOWNLOADS}."
             )
         password = checked_password(request.password)
-        share_id, nonce = uuid4(), secrets.token_bytes(16)
-        token = self._keys.token(share_id, nonce)
+        new = self._links.new()
         with transaction(self._sessions) as session:
             # held FOR SHARE until the link is written: a deletion of the item waits for it
             item = self._own_item(session, visitor_id, item_id, lock=True)
@@ -132,12 +130,12 @@ class ShareService:
                     "stop one or share the ones it has."
                 )
             # last, under the item's lock: ~20 ms, after which nothing can refuse the link
-            password_hash = None if password is None else self._hash(password)
+            password_hash = None if password is None else self._links.hash_password(password)
             link = ShareLink(
-                id=share_id,
+                id=new.id,
                 item_id=item_id,
-                nonce=nonce,
-                token_hash=token_hash(token),
+                nonce=new.nonce,
+                token_hash=new.token_hash,
                 ends_at=ends_at,
                 max_downloads=max_downloads,
                 password_hash=password_hash,
@@ -146,7 +144,7 @@ class ShareService:
             out = self.out(link_row(link), now)
             kind = item.kind
         self._metrics.link(kind, ShareOutcome.CREATED)
-        logger.info("share link %s of item %s created", share_id, item_id)
+        logger.info("share link %s of item %s created", new.id, item_id)
         return out
 
     def list(self, visitor_id: str, item_id: UUID) -> ShareList:
@@ -193,6 +191,7 @@ class ShareService:
             size_bytes=None if protected else item.size_bytes,
             preview_url=preview,
             server_time=now,
+            encrypted_metadata=item.encrypted_metadata,
         )
 
     def grant(self, request: GrantRequest) -> ShareGrant:
@@ -229,7 +228,7 @@ class ShareService:
             int(time.time()) + self._settings.share_grant_seconds,
             int(granted.item_expires_at.timestamp()),
         )
-        signed = self._keys.sign_grant(
+        signed = self._grants.sign_grant(
             Grant(granted.share_id, granted.item_id, grant_until), request.token, client
         )
         left = None
@@ -252,7 +251,7 @@ class ShareService:
         link's token, until the grant ends; the GET expires with the grant, so once it has
         ended nothing it handed out starts a download (S3 lets a GET already started go on).
         Refused at once when the link was stopped or the item deleted."""
-        grant = self._keys.open_grant(
+        grant = self._grants.open_grant(
             request.grant, request.token, client_key(request.client), time.time()
         )
         if grant is None:
@@ -282,13 +281,12 @@ class ShareService:
         return item
 
     def _find(self, token: str) -> tuple[ShareLink, Item, datetime] | None:
-        if not is_valid_share_token(token):
-            return None  # malformed: as unknown as a well-formed token nobody made
-        with transaction(self._sessions) as session:
-            found = ShareRepository(session).find_open(token_hash(token))
-        if found is None or not self._keys.matches(token, found[0].id, found[0].nonce):
-            return None
-        return found
+        """The open link of that token, its visible item and now()."""
+        return self._links.find(
+            token,
+            lambda session, hashed: ShareRepository(session).find_open(hashed),
+            lambda found: (found[0].id, found[0].nonce),
+        )
 
     def _open(self, token: str) -> tuple[ShareLink, Item, datetime]:
         found = self._find(token)
@@ -300,38 +298,17 @@ class ShareService:
     def _check_password(
         self, link: ShareLink, kind: ItemKind, client: str, password: str | None
     ) -> None:
-        """Every attempt counts against its client before the check (atomic in Redis: a burst
-        of one client's guesses cannot slip through before it is recorded, and it bounds the
-        argon2 work one client causes). Only wrong passwords count against the link, under a
-        much higher ceiling: whoever knows the password never uses it up, and strangers must
-        guess from many addresses at once to fill it (SECURITY.md, "Share-link password
-        attempts")."""
+        """Under the attempt limits of every capability link (`capabilities`), each outcome
+        counted as a download's."""
         assert link.password_hash is not None  # noqa: S101
         try:
-            self._limits.take(Limit.SHARE_ATTEMPTS_PER_CLIENT, client, TOO_MANY_ATTEMPTS)
-            self._limits.refuse_if_full(
-                Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id), TOO_MANY_ATTEMPTS
-            )
+            holds = self._links.password_holds(link.id, link.password_hash, client, password)
         except TooManyAttempts:
             self._metrics.download(kind, ShareOutcome.RATE_LIMITED)
             raise
-        if password is None or not self._password_matches(link.password_hash, password):
-            self._limits.count(Limit.SHARE_ATTEMPTS_PER_LINK, str(link.id))
+        if not holds:
             self._metrics.download(kind, ShareOutcome.WRONG_PASSWORD)
             raise WrongPassword()
-
-    def _hash(self, password: str) -> str:
-        self._metrics.password_hashes.labels("hash").inc()
-        return PASSWORDS.hash(password)
-
-    def _password_matches(self, stored: str, password: str) -> bool:
-        if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
-            return False  # no argon2 work for what can never be a password
-        self._metrics.password_hashes.labels("verify").inc()
-        try:
-            return PASSWORDS.verify(stored, normalised_password(password))
-        except (VerificationError, InvalidHashError):
-            return False
 
     def _sign(
         self,
@@ -364,7 +341,7 @@ class ShareService:
 
     def out(self, link: LinkRow, now: datetime) -> ShareOut:
         """A link as its owner sees it, its token recomputed (also for the pages' listing)."""
-        token = self._keys.token(link.id, link.nonce)
+        token = self._links.token(link.id, link.nonce)
         return ShareOut(
             id=link.id,
             item_id=link.item_id,
@@ -395,21 +372,3 @@ def _state(link: LinkRow, now: datetime) -> ShareState:
     if _left(link) == 0:
         return ShareState.USED_UP
     return ShareState.ACTIVE
-
-
-def normalised_password(password: str) -> str:
-    # the same password typed on two systems may arrive composed or decomposed
-    return unicodedata.normalize("NFC", password)
-
-
-def checked_password(password: str | None) -> str | None:
-    """A password a link (or an upload request) is made with, normalised, or None for none;
-    InvalidInput when it is empty or too long."""
-    if password is None:
-        return None
-    password = normalised_password(password)
-    if not 1 <= len(password) <= MAX_SHARE_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"The password must be 1 to {MAX_SHARE_PASSWORD_LENGTH} characters long."
-        )
-    return password

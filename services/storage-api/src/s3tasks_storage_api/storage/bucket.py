@@ -100,17 +100,9 @@ class ObjectStore:
             "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
             "<MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>"
         ).encode()
-        digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
         try:
-            with _s3_errors():
-                # minio's client has no bucket-CORS call; the request is S3's PutBucketCors
-                self._client._execute(
-                    "PUT",
-                    self.bucket,
-                    body=body,
-                    headers={"Content-MD5": digest, "Content-Type": "application/xml"},
-                    query_params={"cors": ""},
-                )
+            # minio's client has no bucket-CORS call; the request is S3's PutBucketCors
+            self._put_bucket_xml("cors", body)
         except StorageFailure as exc:
             if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "NotImplemented":
                 return False
@@ -132,16 +124,21 @@ class ObjectStore:
 
     def put_lifecycle_xml(self, body: bytes) -> None:
         """Replace the bucket's lifecycle configuration (S3 has no per-rule call)."""
+        # minio's set_bucket_lifecycle takes its own model, which drops what it does not know
+        # of other rules (a legacy top-level <Prefix>, size filters): the raw XML
+        self._put_bucket_xml("lifecycle", body)
+
+    def _put_bucket_xml(self, subresource: str, body: bytes) -> None:
+        """PUT a bucket configuration (`?cors`, `?lifecycle`) as raw XML, with the
+        Content-MD5 S3 requires of it."""
         digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
         with _s3_errors():
-            # minio's set_bucket_lifecycle takes its own model, which drops what it does not
-            # know of other rules (a legacy top-level <Prefix>, size filters): the raw XML
             self._client._execute(
                 "PUT",
                 self.bucket,
                 body=body,
                 headers={"Content-MD5": digest, "Content-Type": "application/xml"},
-                query_params={"lifecycle": ""},
+                query_params={subresource: ""},
             )
 
     def ping(self) -> None:

@@ -30,6 +30,7 @@ from s3tasks_contracts import (
     UploadStart,
     UploadTicket,
 )
+from s3tasks_ece.layout import Layout
 from s3tasks_servicekit.sizes import human_size
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item, ItemStatus
@@ -68,6 +69,12 @@ from s3tasks_storage_api.storage.keys import (
     thumbnail_key,
 )
 from s3tasks_storage_api.storage.signing import Signers, sign_download
+from s3tasks_storage_api.transfers.encrypted import (
+    ENCRYPTED_FILENAME,
+    encrypted_layout,
+    encrypted_part_lengths,
+    encrypted_part_size,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,12 +180,25 @@ class TransferService:
             # a sender is no visitor: the request's own bounds count its files, and the
             # owner's uploads are not held up by what senders send them
             self._limits.take(Limit.UPLOADS_PER_VISITOR, visitor_id, UPLOADS_VISITOR)
-        filename = clean_filename(request.filename, max_length=s.max_filename_length)
-        description = clean_description(request.description, max_length=s.max_description_length)
+        encryption = request.encryption
+        if encryption is not None:
+            # what the browser encrypted stays encrypted: a placeholder name, no description
+            encrypted_layout(
+                request.kind, request.size_bytes, encryption, s.max_encrypted_metadata_bytes
+            )
+            if request.via is TransferMode.DIRECT and not in_parts:
+                raise InvalidInput("An encrypted upload is sent in parts.")
+            filename, description = ENCRYPTED_FILENAME, ""
+            part_size = encrypted_part_size(encryption.header_size)
+        else:
+            filename = clean_filename(request.filename, max_length=s.max_filename_length)
+            description = clean_description(
+                request.description, max_length=s.max_description_length
+            )
+            part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         item_id = uuid4()
         key = object_key(item_id)
         upload_id = self._store.start_multipart(key, FILE_CONTENT_TYPE) if in_parts else None
-        part_size = part_size_for(request.size_bytes or limit, s.s3_part_size_bytes)
         row = Item(
             id=item_id,
             visitor_id=visitor_id,
@@ -196,6 +216,8 @@ class TransferService:
             declared_size=request.size_bytes,
             upload_request_id=None if received is None else received.request_id,
             sender_note=None if received is None else received.note,
+            encrypted_metadata=None if encryption is None else encryption.metadata,
+            encryption_header_size=None if encryption is None else encryption.header_size,
         )
         try:
             # one transaction (issue 26: it was two, and a `SELECT now()`): the quota, early and
@@ -252,9 +274,13 @@ class TransferService:
         if row.upload_id is None:
             raise NotSentInParts()
         assert row.part_size is not None  # noqa: S101 - chosen with every upload_id
-        lengths = part_lengths(
-            row.declared_size, row.part_size, self._settings.max_bytes(row.kind), part_numbers
-        )
+        if row.encryption_header_size is not None and row.declared_size is not None:
+            layout = Layout.from_ciphertext(row.declared_size, row.encryption_header_size)
+            lengths = encrypted_part_lengths(layout, part_numbers)
+        else:
+            lengths = part_lengths(
+                row.declared_size, row.part_size, self._settings.max_bytes(row.kind), part_numbers
+            )
         remaining = (row.expires_at - datetime.now(UTC)).total_seconds()
         valid = timedelta(seconds=max(1, math.floor(remaining)))
         signer = self._signers.for_(via)

@@ -12,18 +12,15 @@ as a token nobody made.
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from s3tasks_contracts import (
     MAX_REQUEST_MESSAGE_LENGTH,
     MAX_REQUESTED_FILES,
     MAX_SENDER_NOTE_LENGTH,
-    MAX_SHARE_PASSWORD_LENGTH,
     ItemKind,
     ItemOut,
     PartLinks,
@@ -41,9 +38,9 @@ from s3tasks_contracts import (
     StoredParts,
     UploadCompletion,
     UploadTicket,
-    is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
+from s3tasks_storage_api.capabilities import CapabilityLinks, checked_password
 from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import UploadRequest
 from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
@@ -59,13 +56,6 @@ from s3tasks_storage_api.items.naming import clean_description
 from s3tasks_storage_api.observability.metrics import RequestMetrics
 from s3tasks_storage_api.ratelimits import Limit, RateLimits, client_key
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_storage_api.shares.service import (
-    PASSWORDS,
-    TOO_MANY_ATTEMPTS,
-    checked_password,
-    normalised_password,
-)
-from s3tasks_storage_api.shares.tokens import ShareKeys, log_id, token_hash
 from s3tasks_storage_api.transfers.service import Received, TransferService
 
 logger = logging.getLogger(__name__)
@@ -92,7 +82,13 @@ class UploadRequestService:
         self._transfers = transfers
         self._limits = limits
         self._metrics = metrics
-        self._keys = ShareKeys(settings.share_secret.get_secret_value(), _TOKEN_PURPOSE)
+        self._links = CapabilityLinks(
+            settings.share_secret.get_secret_value(),
+            _TOKEN_PURPOSE,
+            sessions=sessions,
+            limits=limits,
+            password_hashes=metrics.password_hashes,
+        )
 
     # -- the owner -----------------------------------------------------------------------
 
@@ -119,8 +115,7 @@ class UploadRequestService:
             )
         message = _clean_text(request.message, "The message")
         password = checked_password(request.password)
-        request_id, nonce = uuid4(), secrets.token_bytes(16)
-        token = self._keys.token(request_id, nonce)
+        new = self._links.new()
         with transaction(self._sessions) as session:
             requests = UploadRequestRepository(session)
             now = requests.now()
@@ -136,21 +131,21 @@ class UploadRequestService:
             if ends_at <= now:
                 raise InvalidInput("The end of the request must be in the future.")
             row = UploadRequest(
-                id=request_id,
+                id=new.id,
                 visitor_id=visitor_id,
-                nonce=nonce,
-                token_hash=token_hash(token),
+                nonce=new.nonce,
+                token_hash=new.token_hash,
                 expires_at=ends_at,
                 max_files=request.max_files,
                 max_bytes=request.max_bytes,
                 message=message,
                 # last: after it nothing can refuse the request
-                password_hash=None if password is None else self._hash(password),
+                password_hash=None if password is None else self._links.hash_password(password),
             )
             requests.insert(row)
             out = self._out(row, now)
         self._metrics.requests.labels("created").inc()
-        logger.info("upload request %s made", request_id)
+        logger.info("upload request %s made", new.id)
         return out
 
     def list(self, visitor_id: str) -> RequestList:
@@ -288,52 +283,33 @@ class UploadRequestService:
 
     def _matching(self, token: str) -> UploadRequest | None:
         """The request the token was made for, in any state."""
-        if not is_valid_share_token(token):
-            return None  # malformed: as unknown as a well-formed token nobody made
-        with transaction(self._sessions) as session:
-            row = UploadRequestRepository(session).find(token_hash(token))
-        if row is None or not self._keys.matches(token, row.id, row.nonce):
-            return None
-        return row
+        return self._links.find(
+            token,
+            lambda session, hashed: UploadRequestRepository(session).find(hashed),
+            lambda row: (row.id, row.nonce),
+        )
 
     def _open(self, token: str) -> tuple[UploadRequest, datetime]:
-        found = None
-        if is_valid_share_token(token):
-            with transaction(self._sessions) as session:
-                found = UploadRequestRepository(session).find_open(token_hash(token))
-        if found is None or not self._keys.matches(token, found[0].id, found[0].nonce):
-            logger.debug("upload request %s: none open", log_id(token))
+        """The open request of that token (perhaps filled) and now(); RequestGone if none."""
+        found = self._links.find(
+            token,
+            lambda session, hashed: UploadRequestRepository(session).find_open(hashed),
+            lambda found: (found[0].id, found[0].nonce),
+        )
+        if found is None:
             raise RequestGone
         return found
 
     def _check_password(self, row: UploadRequest, client: str | None, password: str | None) -> None:
-        """As a share link's: every attempt counts against its client first (the argon2 work
-        a client causes is bounded), and wrong ones against the request, under a ceiling only
-        many addresses together can fill (SECURITY.md)."""
+        """Under the attempt limits of every capability link (`capabilities`)."""
         assert row.password_hash is not None  # noqa: S101
         if client is None:
             raise InvalidInput("A password attempt must name its client.")
-        self._limits.take(Limit.SHARE_ATTEMPTS_PER_CLIENT, client_key(client), TOO_MANY_ATTEMPTS)
-        self._limits.refuse_if_full(Limit.SHARE_ATTEMPTS_PER_LINK, str(row.id), TOO_MANY_ATTEMPTS)
-        if password is None or not self._password_matches(row.password_hash, password):
-            self._limits.count(Limit.SHARE_ATTEMPTS_PER_LINK, str(row.id))
+        if not self._links.password_holds(row.id, row.password_hash, client_key(client), password):
             raise RequestWrongPassword
 
-    def _hash(self, password: str) -> str:
-        self._metrics.password_hashes.labels("hash").inc()
-        return PASSWORDS.hash(password)
-
-    def _password_matches(self, stored: str, password: str) -> bool:
-        if len(password) > MAX_SHARE_PASSWORD_LENGTH * 4:
-            return False  # no argon2 work for what can never be a password
-        self._metrics.password_hashes.labels("verify").inc()
-        try:
-            return PASSWORDS.verify(stored, normalised_password(password))
-        except (VerificationError, InvalidHashError):
-            return False
-
     def _out(self, row: UploadRequest, now: datetime) -> RequestOut:
-        token = self._keys.token(row.id, row.nonce)
+        token = self._links.token(row.id, row.nonce)
         return RequestOut(
             id=row.id,
             token=token,

@@ -29,6 +29,7 @@ from uuid import UUID
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import SecurityRequirement
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect
 
 from s3tasks_contracts import (
@@ -206,7 +207,7 @@ class ItemsController(Controller):
         storage: StorageDep,
         site: SiteDep,
         api_visitor: ApiVisitorDep,
-        kind: ItemKind | None = None,
+        kind: FromQuery[ItemKind | None] = None,
     ) -> ItemsOut:
         """The visitor's items (images first), newest first, with their share links."""
         items: list[ItemOut] = []
@@ -220,7 +221,10 @@ class ItemsController(Controller):
 
     @delete("/", status_code=200, responses=VISITOR_REFUSALS)
     async def delete_items(
-        self, storage: StorageDep, api_visitor: ApiVisitorDep, kind: ItemKind | None = None
+        self,
+        storage: StorageDep,
+        api_visitor: ApiVisitorDep,
+        kind: FromQuery[ItemKind | None] = None,
     ) -> DeletedOut:
         """Delete all the visitor's items (of a kind): hidden at once, their objects shortly."""
         deleted = 0
@@ -240,8 +244,8 @@ class ItemsController(Controller):
         storage: StorageDep,
         objects: ObjectsDep,
         api_visitor: ApiVisitorDep,
-        item_id: UUID,
-        variant: LinkVariant = LinkVariant.CONTENT,
+        item_id: FromPath[UUID],
+        variant: FromQuery[LinkVariant] = LinkVariant.CONTENT,
     ) -> Response[object]:
         """The visitor's own item (or its thumbnail), with Range: a 303 to a presigned GET on
         S3 in `direct` mode, streamed through the site in `proxy` mode."""
@@ -255,7 +259,7 @@ class ItemsController(Controller):
 
     @delete("/{item_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
     async def delete_item(
-        self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: UUID
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: FromPath[UUID]
     ) -> None:
         """Delete one item: hidden at once, its object shortly; its links end with it."""
         await storage.delete_item(api_visitor, str(item_id))
@@ -267,8 +271,8 @@ class ItemsController(Controller):
         site: SiteDep,
         client: ClientDep,
         api_visitor: ApiVisitorDep,
-        item_id: UUID,
-        data: ShareIn,
+        item_id: FromPath[UUID],
+        data: JSONBody[ShareIn],
     ) -> ShareOut:
         """A share link of the visitor's item (a download limit, a password, an end)."""
         share = await storage.create_share(
@@ -285,7 +289,11 @@ class ItemsController(Controller):
 
     @delete("/{item_id:uuid}/shares/{share_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
     async def stop_share(
-        self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: UUID, share_id: UUID
+        self,
+        storage: StorageDep,
+        api_visitor: ApiVisitorDep,
+        item_id: FromPath[UUID],
+        share_id: FromPath[UUID],
     ) -> None:
         """Stop a share link: it opens no more."""
         await storage.stop_share(api_visitor, str(item_id), str(share_id))
@@ -308,7 +316,11 @@ class UploadsController(Controller):
 
     @post("/", status_code=201, responses=VISITOR_REFUSALS)
     async def start(
-        self, storage: StorageDep, client: ClientDep, api_visitor: ApiVisitorDep, data: UploadIn
+        self,
+        storage: StorageDep,
+        client: ClientDep,
+        api_visitor: ApiVisitorDep,
+        data: JSONBody[UploadIn],
     ) -> UploadOut:
         """Start an upload in parts of its exact size: the row first, refused at once when
         over the kind's limit. Then sign parts, PUT them, complete."""
@@ -346,8 +358,8 @@ class UploadsController(Controller):
         storage: StorageDep,
         site: SiteDep,
         api_visitor: ApiVisitorDep,
-        upload_id: UUID,
-        data: PartsIn,
+        upload_id: FromPath[UUID],
+        data: JSONBody[PartsIn],
     ) -> PartsOut:
         """Where to PUT each part: S3's presigned URLs (`direct`) or this site's (`proxy`)."""
         mode = await storage.transfer_mode()
@@ -361,7 +373,7 @@ class UploadsController(Controller):
 
     @get("/{upload_id:uuid}/parts", responses=VISITOR_REFUSALS)
     async def stored(
-        self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: UUID
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: FromPath[UUID]
     ) -> StoredPartsOut:
         """The parts S3 holds already: a client resuming sends only the rest."""
         with still_open():
@@ -387,8 +399,8 @@ class UploadsController(Controller):
         settings: SettingsDep,
         upload_slots: UploadSlotsDep,
         api_visitor: ApiVisitorDep,
-        upload_id: UUID,
-        number: int,
+        upload_id: FromPath[UUID],
+        number: FromPath[int],
     ) -> Response[PartOut]:
         """`proxy` mode: the part's body (its exact length) streams on to S3 as it arrives;
         its ETag (in the body and, as S3 answers, the header) goes into the completion."""
@@ -409,8 +421,8 @@ class UploadsController(Controller):
         site: SiteDep,
         metrics: MetricsDep,
         api_visitor: ApiVisitorDep,
-        upload_id: UUID,
-        data: CompleteIn,
+        upload_id: FromPath[UUID],
+        data: JSONBody[CompleteIn],
     ) -> ItemOut:
         """storage-api checks what arrived (size, type, an image decoded, its metadata
         dropped) and stores it: the item."""
@@ -421,7 +433,9 @@ class UploadsController(Controller):
         return _item(ListedItem.model_validate(stored.model_dump()), site)
 
     @delete("/{upload_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
-    async def abort(self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: UUID) -> None:
+    async def abort(
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, upload_id: FromPath[UUID]
+    ) -> None:
         """Cancel an upload: its parts and row go at once."""
         await storage.abort_upload(api_visitor, str(upload_id))
 
@@ -453,7 +467,7 @@ class RequestsController(Controller):
         site: SiteDep,
         client: ClientDep,
         api_visitor: ApiVisitorDep,
-        data: RequestIn,
+        data: JSONBody[RequestIn],
     ) -> RequestOut:
         """Ask for files: whoever holds the answer's `url` may upload up to `max_files`
         files and `max_bytes` bytes into the visitor's files until it ends."""
@@ -471,6 +485,8 @@ class RequestsController(Controller):
         return _request(made, site)
 
     @delete("/{request_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
-    async def stop(self, storage: StorageDep, api_visitor: ApiVisitorDep, request_id: UUID) -> None:
+    async def stop(
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, request_id: FromPath[UUID]
+    ) -> None:
         """Stop asking: the link opens no more."""
         await storage.stop_request(api_visitor, str(request_id))

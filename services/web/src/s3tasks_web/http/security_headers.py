@@ -14,12 +14,14 @@ def content_security_policy(s3_origin: str | None = None) -> str:
     """No inline script or style anywhere: everything comes from /static. In `direct` mode
     the browser also sends uploads to, and loads thumbnails from, the S3 origin. Images may
     also be `blob:` URLs: the upload script's previews of the visitor's own files, made in
-    the page from the chosen file (nothing a third party can put there)."""
+    the page from the chosen file (nothing a third party can put there). `'wasm-unsafe-eval'`
+    lets the upload script compile its own WebAssembly (Argon2id for a key password, from
+    /static like the rest); it admits no JavaScript `eval`."""
     extra = f" {s3_origin}" if s3_origin else ""
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
             "style-src 'self'",
             f"img-src 'self' blob:{extra}",
             f"connect-src 'self'{extra}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from litestar.response import Response, Template
 
 from s3tasks_web.dependencies import provide_objects, provide_storage, provide_visitor, services_of
@@ -59,7 +60,7 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
 
         @get("/{item_id:str}" + kind_page.content_leaf)
         async def content(
-            self, request: WebRequest, items: ItemsDep, item_id: str
+            self, request: WebRequest, items: ItemsDep, item_id: FromPath[str]
         ) -> Response[object]:
             return await items.stream_content(request, item_id, thumbnail=False)
 
@@ -67,7 +68,7 @@ def items_controller(kind_page: KindPage) -> type[Controller]:
 
             @get("/{item_id:str}/thumbnail")
             async def thumbnail(
-                self, request: WebRequest, items: ItemsDep, item_id: str
+                self, request: WebRequest, items: ItemsDep, item_id: FromPath[str]
             ) -> Response[object]:
                 return await items.stream_content(request, item_id, thumbnail=True)
 

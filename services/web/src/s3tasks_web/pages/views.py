@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,9 @@ class ItemView:
     #: a file a sender sent: how the page names the request it came through, and their note
     received_through: str | None = None
     sender_note: str = ""
+    #: encrypted in the browser: the encrypted name, type and description (base64), which the
+    #: owner's browser decrypts in place of the placeholder; None for a plain item
+    encrypted_metadata: str | None = None
 
 
 def human_duration(seconds: int) -> str:
@@ -63,6 +67,11 @@ def item_view(item: ListedItem, server_time: datetime) -> ItemView:
         expires_at=item.expires_at.isoformat(),
         content_url=item.content_url or base + page.content_leaf,
         thumbnail_url=(item.thumbnail_url or f"{base}/thumbnail") if item.has_thumbnail else None,
+        encrypted_metadata=(
+            None
+            if item.encrypted_metadata is None
+            else base64.b64encode(item.encrypted_metadata).decode("ascii")
+        ),
     )
 
 

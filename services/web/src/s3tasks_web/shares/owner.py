@@ -7,28 +7,22 @@ page as a flash message (`pages/errors.py`), and nothing is created.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from datetime import UTC, datetime
 
 from litestar import Controller, post
+from litestar.params import FromPath
 from litestar.response import Response
 
-from s3tasks_contracts import (
-    MAX_SHARE_DOWNLOADS,
-    MAX_SHARE_PASSWORD_LENGTH,
-    ShareCreate,
-)
+from s3tasks_contracts import MAX_SHARE_DOWNLOADS, ShareCreate
 from s3tasks_web.dependencies import CLIENT, STORAGE, VISITOR, ClientDep, StorageDep, VisitorDep
-from s3tasks_web.errors import ItemNotFound, UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import KindPage
+from s3tasks_web.pages.owner_forms import ends_at, form_fields, password, path_id, whole_number
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
 
-#: the owner's form fields
+#: the owner's form field of the download limit (the others: `pages/owner_forms.py`)
 LIMIT_FIELD = "max_downloads"
-PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
-MINUTES_FIELD = "minutes"
 
 
 def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareCreate:
@@ -40,39 +34,11 @@ def parse_share_form(form: dict[str, str], now: datetime, client: str) -> ShareC
         MAX_SHARE_DOWNLOADS,
         f"The download limit must be a whole number from 1 to {MAX_SHARE_DOWNLOADS}.",
     )
-    password = form.get(PASSWORD_FIELD, "")
-    if len(password) > MAX_SHARE_PASSWORD_LENGTH:
-        raise UploadRejected(
-            400, f"The password must be at most {MAX_SHARE_PASSWORD_LENGTH} characters long."
-        )
-    minutes = whole_number(
-        form.get(MINUTES_FIELD, ""),
-        1,
-        366 * 24 * 60,
-        "The link's end must be a whole number of minutes from now.",
+    secret = password(form)
+    ends = ends_at(
+        form, now, 366 * 24 * 60, "The link's end must be a whole number of minutes from now."
     )
-    return ShareCreate(
-        max_downloads=limit,
-        password=password or None,
-        ends_at=now + timedelta(minutes=minutes) if minutes is not None else None,
-        client=client,
-    )
-
-
-def whole_number(text: str, low: int, high: int, refusal: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 9 or not low <= int(text) <= high:
-        raise UploadRejected(400, refusal)
-    return int(text)
-
-
-def _item_id(value: str) -> str:
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise ItemNotFound from None
+    return ShareCreate(max_downloads=limit, password=secret, ends_at=ends, client=client)
 
 
 def shares_controller(kind_page: KindPage) -> type[Controller]:
@@ -90,12 +56,10 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             storage: StorageDep,
             visitor: VisitorDep,
             client: ClientDep,
-            item_id: str,
+            item_id: FromPath[str],
         ) -> Response[object]:
-            form = await request.form()
-            fields = {name: value for name, value in form.items() if isinstance(value, str)}
-            share = parse_share_form(fields, datetime.now(UTC), client)
-            await storage.create_share(visitor.visitor_id, _item_id(item_id), share)
+            share = parse_share_form(await form_fields(request), datetime.now(UTC), client)
+            await storage.create_share(visitor.visitor_id, path_id(item_id), share)
             visitor.flash("success", f"Share link created for your {kind_page.singular}.")
             return back_to(request, kind_page.path)
 
@@ -105,13 +69,13 @@ def shares_controller(kind_page: KindPage) -> type[Controller]:
             request: WebRequest,
             storage: StorageDep,
             visitor: VisitorDep,
-            item_id: str,
-            share_id: str,
+            item_id: FromPath[str],
+            share_id: FromPath[str],
         ) -> Response[object]:
             # the button's form has no field, but a body that is not text is refused here as
             # on every other form (http/forms.py), before anything is stopped
             await request.form()
-            await storage.stop_share(visitor.visitor_id, _item_id(item_id), _item_id(share_id))
+            await storage.stop_share(visitor.visitor_id, path_id(item_id), path_id(share_id))
             visitor.flash("success", "Stopped sharing: that link no longer opens.")
             return back_to(request, kind_page.path)
 

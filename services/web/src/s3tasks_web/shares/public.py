@@ -16,10 +16,12 @@ hook skips these paths, `app.py`), so opening a link sets no cookie. storage-api
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, get, head, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from s3tasks_contracts import (
@@ -35,7 +37,16 @@ from s3tasks_contracts import (
     is_valid_share_token,
 )
 from s3tasks_servicekit.sizes import human_size
-from s3tasks_web.dependencies import CLIENT, OBJECTS, STORAGE, ClientDep, ObjectsDep, StorageDep
+from s3tasks_web.dependencies import (
+    CLIENT,
+    OBJECTS,
+    SETTINGS,
+    STORAGE,
+    ClientDep,
+    ObjectsDep,
+    SettingsDep,
+    StorageDep,
+)
 from s3tasks_web.errors import ShareRefused
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.share_paths import share_path
@@ -99,6 +110,11 @@ def _view_context(token: str, view: ShareView, mode: TransferMode) -> dict[str, 
         "downloads_left": "no limit" if left is None else str(left),
         "preview": preview,
         "error": None,
+        "encrypted_metadata": (
+            None
+            if view.encrypted_metadata is None
+            else base64.b64encode(view.encrypted_metadata).decode("ascii")
+        ),
     }
 
 
@@ -118,14 +134,21 @@ class PublicShareController(Controller):
     path = "/s"
     tags = ["shares"]
     opt = {NO_SESSION: True}
-    dependencies = {**STORAGE, **OBJECTS, **CLIENT}
+    dependencies = {**STORAGE, **OBJECTS, **CLIENT, **SETTINGS}
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageDep, token: str) -> Template:
+    async def page(
+        self, storage: StorageDep, settings: SettingsDep, token: FromPath[str]
+    ) -> Template:
         mode = await storage.transfer_mode()
         view = await storage.look_up_share(ShareLookup(token=_checked(token), via=mode))
-        return Template("share.html", context=_view_context(token, view, mode))
+        context = {
+            **_view_context(token, view, mode),
+            "blob_max_bytes": settings.encrypted_download_blob_max_bytes,
+            "blob_max": human_size(settings.encrypted_download_blob_max_bytes),
+        }
+        return Template("share.html", context=context)
 
     @post("/{token:str}", status_code=303)
     async def download(
@@ -133,7 +156,7 @@ class PublicShareController(Controller):
         request: WebRequest,
         storage: StorageDep,
         client: ClientDep,
-        token: str,
+        token: FromPath[str],
     ) -> Response[object]:
         """One counted download: the Download button, with the password if the link has one."""
         _checked(token)
@@ -165,8 +188,8 @@ class PublicShareController(Controller):
         storage: StorageDep,
         objects: ObjectsDep,
         client: ClientDep,
-        token: str,
-        grant: str = "",
+        token: FromPath[str],
+        grant: FromQuery[str] = "",
     ) -> Response[object]:
         """The bytes of a granted download, again within the grant (resumed or ranged
         requests) from the client it was granted to: redeemed, never counted."""
@@ -185,7 +208,7 @@ class PublicShareController(Controller):
 
     @get("/{token:str}/preview")
     async def preview(
-        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: str
+        self, request: WebRequest, storage: StorageDep, objects: ObjectsDep, token: FromPath[str]
     ) -> Response[object]:
         """An image link's thumbnail through web (`proxy` mode): not counted."""
         view = await storage.look_up_share(
@@ -196,7 +219,7 @@ class PublicShareController(Controller):
         return await relay_object(objects, view.preview_url, {}, PRIVATE_CACHE_CONTROL)
 
     @head(["/{token:str}", "/{token:str}/download"], status_code=200)
-    async def state(self, storage: StorageDep, token: str) -> None:
+    async def state(self, storage: StorageDep, token: FromPath[str]) -> None:
         """A HEAD (link checkers, download managers) learns whether the link opens, and is
         never a download: no grant is asked for, nothing is counted."""
         mode = await storage.transfer_mode()

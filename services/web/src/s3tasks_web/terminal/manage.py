@@ -12,6 +12,7 @@ from uuid import UUID
 
 from litestar import Controller, delete, get
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.response import Response
 
 from s3tasks_contracts import ItemKind, ListedItem, ShareState
@@ -58,7 +59,11 @@ class ManageController(Controller):
 
     @get("/")
     async def list_made(
-        self, request: WebRequest, storage: StorageDep, settings: SettingsDep, token: str
+        self,
+        request: WebRequest,
+        storage: StorageDep,
+        settings: SettingsDep,
+        token: FromPath[str],
     ) -> Response[object]:
         """What the upload made: one line an item (its id, links, size, deletion time and
         name, tab-separated), or JSON."""
@@ -81,7 +86,7 @@ class ManageController(Controller):
 
     @delete("/", status_code=200)
     async def delete_made(
-        self, request: WebRequest, storage: StorageDep, token: str
+        self, request: WebRequest, storage: StorageDep, token: FromPath[str]
     ) -> Response[object]:
         """Delete everything the upload made."""
         visitor_id = _visitor(token)
@@ -91,7 +96,11 @@ class ManageController(Controller):
 
     @delete("/{item_id:str}", status_code=200)
     async def delete_one(
-        self, request: WebRequest, storage: StorageDep, token: str, item_id: str
+        self,
+        request: WebRequest,
+        storage: StorageDep,
+        token: FromPath[str],
+        item_id: FromPath[str],
     ) -> Response[object]:
         """Delete one item the upload made (its id from the JSON answer or the listing)."""
         try:

@@ -6,34 +6,31 @@ page as a flash message and nothing is made.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from datetime import UTC, datetime
 
 from litestar import Controller, post
+from litestar.params import FromPath
 from litestar.response import Response
 
 from s3tasks_contracts import (
     MAX_REQUEST_MESSAGE_LENGTH,
     MAX_REQUESTED_FILES,
-    MAX_SHARE_PASSWORD_LENGTH,
     RequestCreate,
     SiteConfiguration,
 )
 from s3tasks_web.dependencies import CLIENT, STORAGE, VISITOR, ClientDep, StorageDep, VisitorDep
-from s3tasks_web.errors import ItemNotFound, UploadRejected
+from s3tasks_web.errors import UploadRejected
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.pages.kinds import FILES
+from s3tasks_web.pages.owner_forms import ends_at, form_fields, password, path_id, whole_number
 from s3tasks_web.pages.requests import MIB, request_quota
 from s3tasks_web.pages.responses import back_to
 from s3tasks_web.pages.routes import FORM_ROUTE
-from s3tasks_web.shares.owner import whole_number
 
-#: the owner's form fields
+#: the owner's form fields of a request's own (the others: `pages/owner_forms.py`)
 FILES_FIELD = "max_files"
 MEBIBYTES_FIELD = "max_mib"
-MINUTES_FIELD = "minutes"
 MESSAGE_FIELD = "message"
-PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
 
 
 def parse_request_form(
@@ -56,9 +53,9 @@ def parse_request_form(
         f"The total size must be a whole number of MiB from 1 to {most}.",
     )
     ttl_minutes = max(1, limits.file_ttl_seconds // 60)
-    minutes = whole_number(
-        form.get(MINUTES_FIELD, ""),
-        1,
+    ends = ends_at(
+        form,
+        now,
         ttl_minutes,
         f"The request's end must be a whole number of minutes from 1 to {ttl_minutes}.",
     )
@@ -67,26 +64,14 @@ def parse_request_form(
         raise UploadRejected(
             400, f"The message must be at most {MAX_REQUEST_MESSAGE_LENGTH} characters long."
         )
-    password = form.get(PASSWORD_FIELD, "")
-    if len(password) > MAX_SHARE_PASSWORD_LENGTH:
-        raise UploadRejected(
-            400, f"The password must be at most {MAX_SHARE_PASSWORD_LENGTH} characters long."
-        )
     return RequestCreate(
         max_files=files,
         max_bytes=min(quota, (mebibytes or most) * MIB),
-        ends_at=now + timedelta(minutes=minutes) if minutes is not None else None,
+        ends_at=ends,
         message=message.strip(),
-        password=password or None,
+        password=password(form),
         client=client,
     )
-
-
-def _request_id(value: str) -> str:
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise ItemNotFound from None
 
 
 class OwnerRequestsController(Controller):
@@ -104,8 +89,7 @@ class OwnerRequestsController(Controller):
         visitor: VisitorDep,
         client: ClientDep,
     ) -> Response[object]:
-        form = await request.form()
-        fields = {name: value for name, value in form.items() if isinstance(value, str)}
+        fields = await form_fields(request)
         limits = await storage.site_configuration()
         asked = parse_request_form(fields, limits, request_quota(limits), datetime.now(UTC), client)
         await storage.create_request(visitor.visitor_id, asked)
@@ -118,10 +102,10 @@ class OwnerRequestsController(Controller):
         request: WebRequest,
         storage: StorageDep,
         visitor: VisitorDep,
-        request_id: str,
+        request_id: FromPath[str],
     ) -> Response[object]:
         # no field, but a body that is not text is refused (http/forms.py) before it stops
         await request.form()
-        await storage.stop_request(visitor.visitor_id, _request_id(request_id))
+        await storage.stop_request(visitor.visitor_id, path_id(request_id))
         visitor.flash("success", "Stopped asking: that link no longer opens.")
         return back_to(request, FILES.path)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Response, get, post, put
+from litestar.params import FromPath, JSONBody
 from litestar.response import Template
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from s3tasks_contracts import (
     MAX_SHARE_PASSWORD_LENGTH,
@@ -73,7 +74,7 @@ from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.form import DESCRIPTION_FIELD, receive_form, send_file
 from s3tasks_web.uploads.multipart_stream import FileHead, MultipartStream
 from s3tasks_web.uploads.parts import SignRequest, part_length, pass_part_on, still_open
-from s3tasks_web.uploads.script import AbortRequest, CompleteRequest
+from s3tasks_web.uploads.script import AbortRequest, CompleteRequest, StartRequest
 from s3tasks_web.visitors.csrf import NO_SESSION
 
 PASSWORD_FIELD = "password"  # noqa: S105 - a field's name
@@ -81,16 +82,10 @@ WRONG_PASSWORD = REFUSALS[ProblemType.REQUEST_WRONG_PASSWORD].words
 CANCELLED = "The upload was cancelled."
 
 
-class SenderStartRequest(BaseModel):
-    """The script's start (`uploads/script.py`'s), with the page's password."""
+class SenderStartRequest(StartRequest):
+    """The script's start (`uploads/script.py`'s; its description is the sender's note to
+    the owner), with the page's password."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    filename: str = Field(max_length=100_000)
-    #: the sender's note to the owner (the form's description field)
-    description: str = Field(default="", max_length=10_000_000)
-    size: int = Field(ge=0)
-    in_parts: bool = False
     password: str | None = Field(default=None, max_length=100_000)
 
 
@@ -131,18 +126,18 @@ class SenderUploads:
         )
         return await self.storage.start_sent(sent)
 
-    async def part_links(self, item_id: str, numbers: list[int]) -> dict[int, str]:
+    async def part_links(self, item_id: FromPath[str], numbers: list[int]) -> dict[int, str]:
         parts = SenderParts(token=self.token, parts=PartRequest(part_numbers=numbers))
         return (await self.storage.sent_part_links(item_id, parts)).urls
 
-    async def complete(self, item_id: str, parts: list[CompletedPart]) -> SenderReceipt:
+    async def complete(self, item_id: FromPath[str], parts: list[CompletedPart]) -> SenderReceipt:
         completion = SenderCompletion(token=self.token, parts=parts)
         try:
             return await self.storage.complete_sent(item_id, completion)
         except ItemNotFound:
             raise ShareRefused(ProblemType.REQUEST_GONE) from None
 
-    async def abort(self, item_id: str) -> None:
+    async def abort(self, item_id: FromPath[str]) -> None:
         await self.storage.abort_sent(item_id, SenderStep(token=self.token))
 
 
@@ -219,12 +214,12 @@ class SenderController(Controller):
     exception_handlers = {ShareRefused: handle_share_refused}
 
     @get("/{token:str}")
-    async def page(self, storage: StorageDep, token: str) -> Response[object]:
+    async def page(self, storage: StorageDep, token: FromPath[str]) -> Response[object]:
         return await _page(storage, _checked(token))
 
     @post("/{token:str}", status_code=200)
     async def unlock(
-        self, request: WebRequest, storage: StorageDep, client: ClientDep, token: str
+        self, request: WebRequest, storage: StorageDep, client: ClientDep, token: FromPath[str]
     ) -> Response[object]:
         """The password form: the page again, unlocked, or its form saying what was wrong."""
         _checked(token)
@@ -250,7 +245,7 @@ class SenderController(Controller):
         settings: SettingsDep,
         upload_slots: UploadSlotsDep,
         client: ClientDep,
-        token: str,
+        token: FromPath[str],
     ) -> Response[object]:
         """The plain form (and the script's one-request upload in `proxy` mode): the file
         part streamed on to S3, then the page again saying what became of it."""
@@ -290,7 +285,7 @@ class SenderController(Controller):
         self,
         request: WebRequest,
         storage: StorageApiClient,
-        token: str,
+        token: FromPath[str],
         password: str | None,
         refused: WebError,
     ) -> Response[object]:
@@ -305,7 +300,7 @@ class SenderController(Controller):
     async def _after(
         self,
         storage: StorageApiClient,
-        token: str,
+        token: FromPath[str],
         password: str | None,
         said: list[dict[str, str]],
         status_code: int,
@@ -330,10 +325,10 @@ class SenderController(Controller):
     async def start(
         self,
         request: WebRequest,
-        data: SenderStartRequest,
+        data: JSONBody[SenderStartRequest],
         storage: StorageDep,
         client: ClientDep,
-        token: str,
+        token: FromPath[str],
     ) -> Response[object]:
         _checked(token)
         limits = await storage.site_configuration()
@@ -376,7 +371,11 @@ class SenderController(Controller):
 
     @post("/{token:str}/uploads/{item_id:str}/parts", status_code=200)
     async def sign(
-        self, data: SignRequest, storage: StorageDep, token: str, item_id: str
+        self,
+        data: JSONBody[SignRequest],
+        storage: StorageDep,
+        token: FromPath[str],
+        item_id: FromPath[str],
     ) -> dict[str, Any]:
         """Where each part goes: S3's presigned URLs (`direct`) or web's own (`proxy`)."""
         item = rules.upload_id(item_id)
@@ -394,7 +393,9 @@ class SenderController(Controller):
         return {"ok": True, "urls": urls, "part_size": links.part_size}
 
     @get("/{token:str}/uploads/{item_id:str}/parts")
-    async def stored(self, storage: StorageDep, token: str, item_id: str) -> dict[str, Any]:
+    async def stored(
+        self, storage: StorageDep, token: FromPath[str], item_id: FromPath[str]
+    ) -> dict[str, Any]:
         """The parts S3 holds already: a sender resuming sends only the rest."""
         with still_open():
             held = await storage.sent_stored_parts(
@@ -414,9 +415,9 @@ class SenderController(Controller):
         objects: ObjectsDep,
         settings: SettingsDep,
         upload_slots: UploadSlotsDep,
-        token: str,
-        item_id: str,
-        number: int,
+        token: FromPath[str],
+        item_id: FromPath[str],
+        number: FromPath[int],
     ) -> Response[dict[str, Any]]:
         """`proxy` mode: the part streams on to S3's presigned part URL as it arrives."""
         item = rules.upload_id(item_id)
@@ -433,9 +434,9 @@ class SenderController(Controller):
     async def complete(
         self,
         storage: StorageDep,
-        token: str,
-        item_id: str,
-        data: CompleteRequest | None = None,
+        token: FromPath[str],
+        item_id: FromPath[str],
+        data: JSONBody[CompleteRequest | None] = None,
     ) -> Response[object]:
         steps = SenderUploads(storage, _checked(token), None, "")
         try:
@@ -448,7 +449,11 @@ class SenderController(Controller):
 
     @post("/{token:str}/uploads/{item_id:str}/abort", status_code=200)
     async def abort(
-        self, data: AbortRequest, storage: StorageDep, token: str, item_id: str
+        self,
+        data: JSONBody[AbortRequest],
+        storage: StorageDep,
+        token: FromPath[str],
+        item_id: FromPath[str],
     ) -> Response[object]:
         steps = SenderUploads(storage, _checked(token), None, "")
         await steps.abort(rules.upload_id(item_id))

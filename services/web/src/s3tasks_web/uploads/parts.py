@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from litestar import Controller, Response, get, post, put
+from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3tasks_contracts import MAX_PARTS, PartLinks, SiteConfiguration, TransferMode
@@ -81,8 +82,8 @@ class PartUploadsController(Controller):
     @post("/", status_code=200)
     async def sign(
         self,
-        item_id: str,
-        data: SignRequest,
+        item_id: FromPath[str],
+        data: JSONBody[SignRequest],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
@@ -102,7 +103,7 @@ class PartUploadsController(Controller):
 
     @get("/")
     async def stored(
-        self, item_id: str, storage: StorageDep, visitor: VisitorDep
+        self, item_id: FromPath[str], storage: StorageDep, visitor: VisitorDep
     ) -> dict[str, Any]:
         """The parts S3 holds already: a client resuming after a reload sends only the rest."""
         with still_open():
@@ -118,8 +119,8 @@ class PartUploadsController(Controller):
     async def pass_on(
         self,
         request: WebRequest,
-        item_id: str,
-        number: int,
+        item_id: FromPath[str],
+        number: FromPath[int],
         storage: StorageDep,
         objects: ObjectsDep,
         visitor: VisitorDep,

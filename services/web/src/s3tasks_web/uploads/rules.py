@@ -78,4 +78,6 @@ def stored(page: KindPage, item: ItemOut, metrics: WebMetrics, visitor: VisitorS
     kind = page.kind
     metrics.record_upload(kind, "stored", item.size_bytes)
     log.info("upload stored", extra={"kind": kind.value, "size_bytes": item.size_bytes})
-    visitor.flash("success", f"Uploaded {item.filename} ({human_size(item.size_bytes)}).")
+    # an encrypted file's name is in its encrypted metadata: the server has only a placeholder
+    name = "an encrypted file" if item.encrypted_metadata is not None else item.filename
+    visitor.flash("success", f"Uploaded {name} ({human_size(item.size_bytes)}).")

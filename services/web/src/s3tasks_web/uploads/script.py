@@ -18,9 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, post
+from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3tasks_contracts import MAX_PARTS, CompletedPart, TransferMode, UploadCompletion, UploadStart
+from s3tasks_contracts import (
+    MAX_PARTS,
+    CompletedPart,
+    Encryption,
+    TransferMode,
+    UploadCompletion,
+    UploadStart,
+)
 from s3tasks_web.dependencies import (
     CLIENT,
     METRICS,
@@ -57,6 +65,9 @@ class StartRequest(BaseModel):
     #: send the file in parts (a multipart upload: each part below any proxy's body limit,
     #: resumable); in one POST to S3 otherwise (`direct` mode only)
     in_parts: bool = False
+    #: encrypted in the browser (docs/encryption.md): `size` is the ciphertext's, the name and
+    #: description sent are placeholders; storage-api keeps the encrypted metadata
+    encryption: Encryption | None = None
 
 
 class CompleteRequest(BaseModel):
@@ -85,7 +96,7 @@ class ScriptUploadsController(Controller):
     @post("/", status_code=200, request_max_body_size=1024 * 1024, opt=UPLOAD_ROUTE)
     async def start(
         self,
-        data: StartRequest,
+        data: JSONBody[StartRequest],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
@@ -111,6 +122,7 @@ class ScriptUploadsController(Controller):
                 in_parts=data.in_parts,
                 size_bytes=data.size,
                 client=client,
+                encryption=data.encryption,
             ),
         )
         if data.in_parts:
@@ -131,12 +143,12 @@ class ScriptUploadsController(Controller):
     async def complete(
         self,
         request: WebRequest,
-        item_id: str,
+        item_id: FromPath[str],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,
         metrics: MetricsDep,
-        data: CompleteRequest | None = None,
+        data: JSONBody[CompleteRequest | None] = None,
     ) -> Response[object]:
         completion = UploadCompletion(parts=data.parts if data is not None else [])
         item = await complete(storage, visitor.visitor_id, rules.upload_id(item_id), completion)
@@ -147,8 +159,8 @@ class ScriptUploadsController(Controller):
     async def abort(
         self,
         request: WebRequest,
-        item_id: str,
-        data: AbortRequest,
+        item_id: FromPath[str],
+        data: JSONBody[AbortRequest],
         page: PageDep,
         storage: StorageDep,
         visitor: VisitorDep,

@@ -7,16 +7,15 @@ where a request came from (Origin, Sec-Fetch-Site), it must be this site.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from litestar.handlers.base import BaseRouteHandler
 
+from s3tasks_servicekit.signing import signer
 from s3tasks_web.errors import CsrfRejected
 from s3tasks_web.http.connections import WebConnection
-from s3tasks_web.visitors.session import SessionCookie, VisitorSession, b64url_encode
+from s3tasks_web.visitors.session import SessionCookie, VisitorSession
 
 #: `opt` of routes that have no visitor session (a share link's page)
 NO_SESSION = "no_session"
@@ -29,17 +28,20 @@ CsrfGuard = Callable[[WebConnection, BaseRouteHandler], Awaitable[None]]
 
 
 class CsrfTokens:
+    """A visitor's token is the signature of their visitor id (itsdangerous, as
+    `s3tasks_servicekit.signing` configures it): the same for every page of the session,
+    checked in constant time."""
+
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.new(secret_key.encode(), b"s3tasks-web csrf v1", "sha256").digest()
+        self._signer = signer(secret_key, b"s3tasks-web csrf v1")
 
     def token_for(self, session: VisitorSession) -> str:
-        digest = hmac.new(self._key, session.visitor_id.encode(), hashlib.sha256).digest()
-        return b64url_encode(digest)
+        return self._signer.get_signature(session.visitor_id).decode()
 
     def verify(self, session: VisitorSession, token: str | None) -> bool:
         if not token or session.is_new:
             return False
-        return hmac.compare_digest(self.token_for(session), token)
+        return self._signer.verify_signature(session.visitor_id, token)
 
 
 def _same_origin(connection: WebConnection, *, opaque_origin: bool = False) -> bool:

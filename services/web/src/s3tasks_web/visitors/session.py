@@ -1,16 +1,13 @@
 """The visitor's session: a random visitor id and pending flash messages in a signed cookie.
 
-The cookie is `base64url(json).base64url(hmac-sha256)`; anything that does not verify is
-treated as no cookie at all, so a tampered cookie simply makes a new visitor.
+The cookie is `base64url(json).base64url(hmac-sha256)` (itsdangerous, as
+`s3tasks_servicekit.signing` configures it: the same bytes as the hand-made scheme it replaced,
+so cookies already handed out stay valid); anything that does not verify is treated as no
+cookie at all, so a tampered cookie simply makes a new visitor.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +17,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from s3tasks_contracts import is_valid_visitor_id
+from s3tasks_servicekit.signing import BadData, json_signer
 from s3tasks_web.http.connections import WebConnection
 
 FlashLevel = Literal["success", "error", "info"]
@@ -55,35 +53,20 @@ class VisitorSession:
         return flashes
 
 
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class SessionCodec:
     """Signs and verifies session cookies with a key derived from the app's secret."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.new(secret_key.encode(), b"s3tasks-web session v1", "sha256").digest()
-
-    def _sign(self, payload: str) -> str:
-        return b64url_encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+        self._signer = json_signer(secret_key, b"s3tasks-web session v1")
 
     def encode(self, session: VisitorSession) -> str:
         body = {"v": session.visitor_id, "f": [[f.level, f.text] for f in session.flashes]}
-        payload = b64url_encode(json.dumps(body, separators=(",", ":")).encode())
-        return f"{payload}.{self._sign(payload)}"
+        return self._signer.dumps(body)
 
     def decode(self, cookie: str) -> VisitorSession | None:
-        payload, _, signature = cookie.partition(".")
         try:
-            if not hmac.compare_digest(self._sign(payload), signature):
-                return None
-            body = json.loads(b64url_decode(payload))
-        except (ValueError, UnicodeError, binascii.Error):
+            body = self._signer.loads(cookie)
+        except BadData:
             return None
         if not isinstance(body, dict):
             return None
