@@ -8,7 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, delete, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from s3tasks_contracts import ItemKind, ItemList, PurgeResult, SiteConfiguration
@@ -52,6 +52,8 @@ class ItemsController(Controller):
         return PurgeResult(kind=kind, hidden=items.purge(visitor_id, kind))
 
     @delete("/{item_id:uuid}", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
-    def delete_one(self, items: ItemService, visitor_id: VisitorId, item_id: UUID) -> None:
+    def delete_one(
+        self, items: NamedDependency[ItemService], visitor_id: VisitorId, item_id: FromPath[UUID]
+    ) -> None:
         """Hide one of the visitor's items at once; a job deletes it (404: not theirs)."""
         items.delete_one(visitor_id, item_id)
