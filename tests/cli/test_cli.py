@@ -57,9 +57,16 @@ def test_upload_ls_get_of_a_password_link_and_rm(user: User, tmp_path: Path) -> 
     wrong = user.run("get", link, "--password", "nope", "-o", str(tmp_path / "x"))
     assert wrong.returncode == 1
 
+    other = tmp_path / "src" / "other.txt"
+    other.write_bytes(b"kept\n")
+    assert user.run("upload", str(other), "--no-qr").returncode == 0
     removed = user.run("rm", item_id)
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.strip() == "deleted 1 item"
+    (left,) = user.run("ls").stdout.splitlines()
+    assert "other.txt" in left, "the other file stays"
+    assert user.run("rm", item_id).returncode == 1, "gone already"
+    assert user.run("rm", "--all").stdout.strip() == "deleted 1 item"
     assert user.run("ls").stdout == ""
 
 

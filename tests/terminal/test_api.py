@@ -43,6 +43,7 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
     site: httpx.Client, stack: Stack, curl: Curl
 ) -> None:
     me = _visitor(site)
+    still_open = open_uploads(stack)
     limits = site.get(f"{API}/limits").json()
     assert limits["transfer_mode"] == stack.config.transfer_mode
     assert limits["part_size_bytes"] == PART_BYTES
@@ -81,6 +82,15 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
     item = done.json()
     assert (item["filename"], item["size_bytes"]) == ("data.bin", len(content))
 
+    own = site.get(f"{API}/items/{item['id']}/content", headers=me, follow_redirects=True)
+    assert own.status_code == 200, (own.url, own.text[:300])
+    assert hashlib.sha256(own.content).digest() == hashlib.sha256(content).digest()
+    ranged = site.get(
+        f"{API}/items/{item['id']}/content",
+        headers={**me, "Range": "bytes=10-19"},
+        follow_redirects=True,
+    )
+    assert (ranged.status_code, ranged.content) == (206, content[10:20])
     listed = site.get(f"{API}/items", headers=me).json()["items"]
     assert [each["id"] for each in listed] == [item["id"]]
     shared = site.post(
@@ -97,6 +107,7 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
     # another visitor finds none of it
     other = _visitor(site)
     assert site.get(f"{API}/items", headers=other).json()["items"] == []
+    assert site.get(f"{API}/items/{item['id']}/content", headers=other).status_code == 404
     stolen = site.post(f"{API}/items/{item['id']}/shares", json={}, headers=other)
     assert stolen.status_code == 404
     assert stolen.json()["type"] == "urn:s3tasks:problem:not-found"
@@ -107,9 +118,12 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
         == 404
     )
 
+    assert site.delete(f"{API}/items/{item['id']}", headers=other).status_code == 404
     keys = bucket_keys(stack)
-    deleted = site.delete(f"{API}/items", headers=me)
-    assert deleted.json() == {"deleted": 1}
+    deleted = site.delete(f"{API}/items/{item['id']}", headers=me)
+    assert deleted.status_code == 204
+    assert site.delete(f"{API}/items/{item['id']}", headers=me).status_code == 404, "gone"
+    assert site.delete(f"{API}/items", headers=me).json() == {"deleted": 0}
     assert site.get(f"{API}/items", headers=me).json()["items"] == []
     assert curl("--location", "--data-urlencode", "password=pw", link).status == 404
     wait_until(
@@ -117,7 +131,7 @@ def test_an_upload_in_parts_resumed_then_shared_and_downloaded_identical(
         timeout=sweep_patience(SWEEP_INTERVAL_SECONDS),
         message="the item's objects deleted",
     )
-    assert open_uploads(stack) == 0
+    assert open_uploads(stack) == still_open, "completed: no multipart upload left open"
 
 
 def test_a_file_over_the_limit_is_a_problem_and_a_cancelled_upload_is_gone(

@@ -207,6 +207,7 @@ def test_a_management_url_reaches_only_what_its_own_upload_made(curl: Curl) -> N
     assert _download(curl, first["link"]).body == b"a\n"
     own = curl("--request", "DELETE", f"{first['manage_url']}/{first['item']['id']}")
     assert own.status == 200, own.text
+    assert curl(first["manage_url"]).status == 404, "its only item deleted"
     _delete_all(curl, second["manage_url"])
 
 
@@ -218,7 +219,7 @@ def _refused_uploads(stack: Stack, kind: str) -> float:
 
 
 def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(curl: Curl, stack: Stack) -> None:
-    since, keys = database_now(stack), bucket_keys(stack)
+    since, keys, still_open = database_now(stack), bucket_keys(stack), open_uploads(stack)
     files, images = _refused_uploads(stack, "file"), _refused_uploads(stack, "image")
     big = curl.file("big.bin", _content(MAX_FILE_BYTES + MIB, "big"))
     announced = curl("--upload-file", str(big), f"{curl.site}/")
@@ -233,10 +234,12 @@ def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(curl: Curl, stac
     image = curl.file("huge.png", b"\x89PNG\r\n\x1a\n" + _content(2 * MIB, "png"))
     too_big = curl("--form", f"file=@{image}", f"{curl.site}/")
     assert (too_big.status, too_big.text) == (413, "That image is too large: the limit is 1 MiB.\n")
+    put = curl("--upload-file", str(image), f"{curl.site}/")  # its length says too large
+    assert (put.status, put.text) == (413, "That image is too large: the limit is 1 MiB.\n")
     assert items_since(stack, since) == 0, "no row was written"
     assert bucket_keys(stack) <= keys, "no object was written"
-    assert open_uploads(stack) == 0
-    # counted where the kind was known: the piped file and the image (the first was refused
+    assert open_uploads(stack) == still_open, "every refused upload's parts aborted"
+    # counted where the kind was known: the piped file and the images (the first was refused
     # by its announced length, before its kind was read)
     assert _refused_uploads(stack, "file") == files + 1
-    assert _refused_uploads(stack, "image") == images + 1
+    assert _refused_uploads(stack, "image") == images + 2

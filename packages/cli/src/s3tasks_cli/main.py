@@ -205,18 +205,8 @@ def _rm(site: Site, ids: list[str], *, all_items: bool) -> int:
         deleted = site.call("DELETE", "/items")["deleted"]
         print(f"deleted {deleted} item{'s' if deleted != 1 else ''}")
         return 0
-    items = {item["id"]: item for item in site.call("GET", "/items")["items"]}
-    missing = [item_id for item_id in ids if item_id not in items]
-    if missing:
-        raise ConfigError(f"no such item of yours: {', '.join(missing)}")
-    # the site deletes a visitor's items a kind at a time ("Delete all" on its pages)
-    for kind in {items[item_id]["kind"] for item_id in ids}:
-        of_kind = {i for i, item in items.items() if item["kind"] == kind}
-        if not of_kind <= set(ids):
-            raise ConfigError(
-                f"the site deletes {kind}s all at once: name every {kind} (or use --all)"
-            )
-        site.call("DELETE", "/items", params={"kind": kind})
+    for item_id in ids:
+        site.call("DELETE", f"/items/{item_id}")
     print(f"deleted {len(ids)} item{'s' if len(ids) != 1 else ''}")
     return 0
 

@@ -185,6 +185,23 @@ def test_another_visitors_delete_all_leaves_mine(api: Any, visitor: str) -> None
     assert [r["hidden_at"] for r in api.rows(visitor)] == [None]
 
 
+def test_one_item_is_hidden_alone_and_the_visitors_purge_enqueued(api: Any, visitor: str) -> None:
+    gone, kept = api.stored_file(visitor), api.stored_file(visitor)
+    stranger = api.call("DELETE", f"/v1/visitors/{uuid.uuid4().hex}/items/{gone}")
+    assert stranger.status_code == 404, "not another visitor's to delete"
+    assert visitor not in api.jobs.purged
+    answer = api.call("DELETE", f"/v1/visitors/{visitor}/items/{gone}")
+    assert answer.status_code == 202, answer.text
+    assert visitor in api.jobs.purged
+    rows = {str(r["id"]): r for r in api.rows(visitor)}
+    assert rows[str(gone)]["hidden_at"] is not None
+    assert rows[str(gone)]["deletion_reason"] == "purge"
+    assert rows[str(kept)]["hidden_at"] is None
+    again = api.call("DELETE", f"/v1/visitors/{visitor}/items/{gone}")
+    assert again.status_code == 404
+    assert again.json()["type"] == "urn:s3tasks:problem:not-found"
+
+
 def test_the_fourth_image_hides_the_oldest_and_enqueues_its_purge(api: Any, visitor: str) -> None:
     ids = []
     for _ in range(4):

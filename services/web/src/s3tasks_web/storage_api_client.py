@@ -153,6 +153,13 @@ class StorageApiClient:
         body = await self._json("DELETE", _items_path(visitor_id), params={"kind": kind.value})
         return PurgeResult.model_validate(body)
 
+    async def delete_item(self, visitor_id: str, item_id: str) -> None:
+        """One of the visitor's items, hidden at once and deleted by a job (as `purge`)."""
+        path = f"{_items_path(visitor_id)}/{quote(item_id, safe='')}"
+        status, body, retry_after = await self._request("DELETE", path)
+        if not 200 <= status < 300:
+            _raise_for_problem(status, body, retry_after)
+
     async def start_upload(self, visitor_id: str, start: UploadStart) -> UploadTicket:
         """The row first: storage-api answers with what the sender needs to send the bytes."""
         body = await self._json(

@@ -128,6 +128,9 @@ class ItemRepository:
             reason,
         )
 
+    def hide_own(self, visitor_id: str, item_id: UUID, reason: DeletionReason) -> int:
+        return self._hide(and_(Item.visitor_id == visitor_id, Item.id == item_id), reason)
+
     def hide_ids(self, ids: list[UUID], reason: DeletionReason) -> int:
         return self._hide(Item.id.in_(ids), reason) if ids else 0
 

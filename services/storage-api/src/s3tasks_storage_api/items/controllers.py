@@ -4,9 +4,11 @@ The bytes never pass here: they go to and from S3 on requests `transfers/` signs
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from litestar import Controller, delete, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from s3tasks_contracts import ItemKind, ItemList, PurgeResult, SiteConfiguration
@@ -48,3 +50,10 @@ class ItemsController(Controller):
     ) -> PurgeResult:
         """Hide all of the visitor's items of a kind at once; a job deletes them."""
         return PurgeResult(kind=kind, hidden=items.purge(visitor_id, kind))
+
+    @delete("/{item_id:uuid}", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+    def delete_one(
+        self, items: NamedDependency[ItemService], visitor_id: VisitorId, item_id: FromPath[UUID]
+    ) -> None:
+        """Hide one of the visitor's items at once; a job deletes it (404: not theirs)."""
+        items.delete_one(visitor_id, item_id)

@@ -14,7 +14,7 @@ from s3tasks_storage_api.db.engine import transaction
 from s3tasks_storage_api.db.models import Item
 from s3tasks_storage_api.db.repository import ItemRepository
 from s3tasks_storage_api.db.upload_requests import UploadRequestRepository
-from s3tasks_storage_api.errors import StorageApiError
+from s3tasks_storage_api.errors import NotFound, StorageApiError
 from s3tasks_storage_api.items.images import inspect_image
 from s3tasks_storage_api.items.metadata import strip_metadata
 from s3tasks_storage_api.items.page import shown_fields
@@ -134,6 +134,15 @@ class ItemService:
         if hidden:
             self._jobs.purge_visitor(visitor_id)  # after commit: the job sees the hidden rows
         return hidden
+
+    def delete_one(self, visitor_id: str, item_id: UUID) -> None:
+        """One of the visitor's items, as "delete all" deletes them (hidden at once, a job
+        deletes object and row): NotFound when it is not theirs or gone already."""
+        with self._db() as session:
+            hidden = ItemRepository(session).hide_own(visitor_id, item_id, DeletionReason.PURGE)
+        if not hidden:
+            raise NotFound("That item does not exist (any more).")
+        self._jobs.purge_visitor(visitor_id)  # after commit: the job sees the hidden row
 
     def _db(self) -> AbstractContextManager[Session]:
         return transaction(self._sessions)

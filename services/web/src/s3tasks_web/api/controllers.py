@@ -5,6 +5,8 @@
     GET    /limits                            the site's limits and transfer mode
     GET    /items[?kind=]                     the visitor's items with their share links
     DELETE /items[?kind=]                     delete them all (of a kind)
+    GET    /items/{id}/content[?variant=]     its bytes (Range), or a 303 to them on S3
+    DELETE /items/{id}                        delete one
     POST   /uploads                           start an upload in parts (its exact size)
     POST   /uploads/{id}/parts                where to PUT some parts
     GET    /uploads/{id}/parts                the parts S3 holds (resume)
@@ -28,9 +30,11 @@ from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import SecurityRequirement
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect
 
 from s3tasks_contracts import (
     ItemKind,
+    LinkVariant,
     ListedItem,
     RequestCreate,
     ShareCreate,
@@ -42,6 +46,7 @@ from s3tasks_contracts import RequestOut as StoredRequest
 from s3tasks_contracts import ShareOut as StoredShare
 from s3tasks_web.api.auth import API_VISITOR, ApiVisitorDep, visitor_tokens
 from s3tasks_web.api.schemas import (
+    CONTENT_ANSWERS,
     PART_REFUSALS,
     PUBLIC_REFUSALS,
     VISITOR_REFUSALS,
@@ -82,10 +87,13 @@ from s3tasks_web.dependencies import (
 from s3tasks_web.http.connections import WebRequest
 from s3tasks_web.http.site import site_url
 from s3tasks_web.pages.kinds import KIND_PAGES
+from s3tasks_web.transfers.responses import PRIVATE_CACHE_CONTROL, relay_object
 from s3tasks_web.transfers.uploads import complete
 from s3tasks_web.uploads import rules
 from s3tasks_web.uploads.parts import part_length, pass_part_on, still_open
 
+#: a presigned GET of the visitor's own item is theirs for a few minutes: no shared cache
+PRIVATE_LINK = {"cache-control": "private, no-store"}
 #: where this API lives on the site
 API_PATH = "/api/v1"
 #: the scheme the OpenAPI document names for the visitor token
@@ -191,7 +199,7 @@ class ItemsController(Controller):
     path = "/items"
     tags = ["items"]
     security = SECURITY
-    dependencies = {**STORAGE, **SITE, **CLIENT, **API_VISITOR}
+    dependencies = {**STORAGE, **OBJECTS, **SITE, **CLIENT, **API_VISITOR}
 
     @get("/", responses=VISITOR_REFUSALS)
     async def list_items(
@@ -223,6 +231,38 @@ class ItemsController(Controller):
         for each in _kinds(kind):
             deleted += (await storage.purge(api_visitor, each)).hidden
         return DeletedOut(deleted=deleted)
+
+    @get(
+        "/{item_id:uuid}/content",
+        responses=CONTENT_ANSWERS,
+        media_type="application/octet-stream",
+        response_description="The item's bytes (`proxy` mode), or a 303 to them on S3 (`direct`)",
+    )
+    async def content(
+        self,
+        request: WebRequest,
+        storage: StorageDep,
+        objects: ObjectsDep,
+        api_visitor: ApiVisitorDep,
+        item_id: FromPath[UUID],
+        variant: FromQuery[LinkVariant] = LinkVariant.CONTENT,
+    ) -> Response[object]:
+        """The visitor's own item (or its thumbnail), with Range: a 303 to a presigned GET on
+        S3 in `direct` mode, streamed through the site in `proxy` mode."""
+        mode = await storage.transfer_mode()
+        link = await storage.link(api_visitor, str(item_id), variant, mode)
+        if mode is TransferMode.DIRECT:
+            return Redirect(
+                link.url, status_code=303, headers=PRIVATE_LINK, media_type="text/plain"
+            )
+        return await relay_object(objects, link.url, request.headers, PRIVATE_CACHE_CONTROL)
+
+    @delete("/{item_id:uuid}", status_code=204, responses=VISITOR_REFUSALS)
+    async def delete_item(
+        self, storage: StorageDep, api_visitor: ApiVisitorDep, item_id: FromPath[UUID]
+    ) -> None:
+        """Delete one item: hidden at once, its object shortly; its links end with it."""
+        await storage.delete_item(api_visitor, str(item_id))
 
     @post("/{item_id:uuid}/shares", status_code=201, responses=VISITOR_REFUSALS)
     async def share(

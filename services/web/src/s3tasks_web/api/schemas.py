@@ -184,6 +184,7 @@ _REFUSED = {
     411: "A part without its length",
     413: "Larger than the limit",
     415: "Not a supported image",
+    416: "A Range that starts beyond the end",
     422: "An image that cannot be read",
     429: "Too many: wait Retry-After seconds",
     503: "Storage unavailable: try again shortly",
@@ -209,3 +210,18 @@ PUBLIC_REFUSALS = refusals(400, 403, 429, 503)
 VISITOR_REFUSALS = refusals(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 #: a part PUT through the site may also answer these
 PART_REFUSALS = refusals(400, 401, 403, 404, 408, 409, 411, 413, 429, 503)
+
+#: an item's content: its bytes, a part of them, or (`direct` mode) a 303 to them on S3
+CONTENT_ANSWERS = {
+    **refusals(400, 401, 403, 404, 416, 429, 503),
+    206: ResponseSpec(
+        data_container=None,
+        description="The part of the bytes a Range asked for",
+        media_type="application/octet-stream",
+    ),
+    303: ResponseSpec(
+        data_container=None,
+        description="`direct` mode: a presigned GET of the bytes on S3 (Location)",
+        media_type="text/plain",
+    ),
+}

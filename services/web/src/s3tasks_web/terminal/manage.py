@@ -65,12 +65,14 @@ class ManageController(Controller):
         settings: SettingsDep,
         token: FromPath[str],
     ) -> Response[object]:
-        """What the upload made: one line an item (its link, size and name), or JSON."""
+        """What the upload made: one line an item (its id, links, size, deletion time and
+        name, tab-separated), or JSON."""
         items = await _items(storage, _visitor(token))
         site = site_url(request, settings)
         lines = [
             "\t".join(
                 [
+                    str(item.id),
                     " ".join(_links(item, site)) or "-",
                     human_size(item.size_bytes),
                     item.expires_at.isoformat(timespec="seconds"),
@@ -100,13 +102,11 @@ class ManageController(Controller):
         token: FromPath[str],
         item_id: FromPath[str],
     ) -> Response[object]:
-        """Delete one item the upload made (an upload makes one: its id from the answer)."""
-        visitor_id = _visitor(token)
-        items = await _items(storage, visitor_id)
-        wanted = next((item for item in items if str(item.id) == _uuid(item_id)), None)
-        if wanted is None:
-            raise NothingHere
-        await storage.purge(visitor_id, wanted.kind)
+        """Delete one item the upload made (its id from the JSON answer or the listing)."""
+        try:
+            await storage.delete_item(_visitor(token), _uuid(item_id))
+        except ItemNotFound:
+            raise NothingHere from None
         return _deleted(request, 1)
 
 

@@ -224,9 +224,9 @@ class TerminalUpload:
         first, chunks = await peeked(chunks)
         page = KIND_PAGES[kind_of(first)]
         limit = page.max_bytes(limits)
-        if announced is not None and not form and announced > limit:
-            raise rules.too_large(page, limit)
         try:
+            if announced is not None and not form and announced > limit:
+                raise rules.too_large(page, limit)
             options.check_life(page, limits)
             return await send_bounded(
                 VisitorUploads(self.storage, visitor_id),
