@@ -127,17 +127,6 @@ ENTRYPOINT ["s3tasks-storage-api"]
 CMD ["serve"]
 
 FROM runtime AS web
-# Debian's nginx for web's front (`s3tasks-web front`: the chart's sidecar, compose's
-# web-front), which carries proxy-mode downloads from S3 by X-Accel-Redirect; the same image,
-# so the front needs no registry of its own and always matches web's X-Accel-Redirect answers.
-# Its default site is removed: the front writes its own config under /tmp.
-USER 0:0
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
-    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* \
-        /etc/nginx/sites-enabled/* /var/log/nginx/*
-USER 10001:10001
 ENV MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_ARENA_MAX=2 \
     WEB_HOST=0.0.0.0 \

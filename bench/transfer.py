@@ -200,8 +200,6 @@ def throughput(
     pids = {
         "web": started(env.stack.web, "web").pid,
         "storage-api": started(env.stack.storage_api, "storage-api").pid,
-        # web's front nginx carries the downloads' bytes: its CPU is theirs (none without it)
-        **({"front": env.stack.front.pid} if env.stack.front is not None else {}),
     }
     visitor = visitor_on(env)
     results: list[dict[str, Any]] = []

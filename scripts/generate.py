@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings
 
 from s3tasks_servicekit.settings import ENVIRONMENT_VARIABLE, ServiceSettings
 from s3tasks_storage_api.settings import StorageApiSettings
-from s3tasks_web.settings import FrontSettings, WebSettings
+from s3tasks_web.settings import WebSettings
 from s3tasks_worker.settings import WorkerSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +48,7 @@ SCHEMA = CHART / "values.schema.json"
 CHART_README = CHART / "README.md"
 VALUES = CHART / "values.yaml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
-SETTINGS: tuple[type[BaseSettings], ...] = (
-    StorageApiSettings,
-    WorkerSettings,
-    WebSettings,
-    FrontSettings,
-)
+SETTINGS: tuple[type[BaseSettings], ...] = (StorageApiSettings, WorkerSettings, WebSettings)
 MAKE_TARGET = "make generated"
 #: comments are wrapped at this width (values.yaml and .env.example)
 _WIDTH = 95

@@ -19,7 +19,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 HOST_OVERRIDE = REPO_ROOT / "deploy" / "compose" / "host-services.yml"
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "compose.env.example"
 ONE_SHOTS = {"minio-init", "migrate"}
-APP_SERVICES = {"migrate", "storage-api", "worker", "beat", "web", "web-front"}
+APP_SERVICES = {"migrate", "storage-api", "worker", "beat", "web"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$", re.IGNORECASE)
 REQUIRED_VAR = re.compile(r"\$\{(\w+):\?[^}]+\}")
 
@@ -365,11 +365,7 @@ def test_host_override_runs_the_app_on_the_host_network_listening_on_loopback_on
                 assert "://127.0.0.1:" in str(value), (name, key)
     # a listener of its own: no port to publish (host networking), listening on loopback
     assert host_override["web"]["ports"] == []
-    assert host_override["web"]["environment"]["WEB_PORT"] == "${S3TASKS_HOST_WEB_PORT:-8081}"
-    # the site's port is web's front's, which passes to web on loopback
-    front = host_override["web-front"]["environment"]
-    assert front["WEB_FRONT_PORT"] == "${S3TASKS_HTTP_PORT:-8080}"
-    assert front["WEB_FRONT_WEB_URL"] == "http://127.0.0.1:${S3TASKS_HOST_WEB_PORT:-8081}"
+    assert host_override["web"]["environment"]["WEB_PORT"] == "${S3TASKS_HTTP_PORT:-8080}"
     assert {"storage-api", "web", "worker"} <= {
         n
         for n, s in host_override.items()

@@ -155,7 +155,7 @@ def compose(
     def up(free: tuple[int, ...]) -> Compose:
         """`make up` of a new project on `free` ports, once every container listens on its
         own; PortTaken (the project down again) if another process bound one first."""
-        web, storage_api, web_metrics, worker_metrics, web_own = free
+        web, storage_api, web_metrics, worker_metrics = free
         project = Compose(
             tmp_path / f"compose-{web}.env",
             f"s3t-compose-{uuid.uuid4().hex[:6]}",
@@ -178,7 +178,6 @@ def compose(
                 "S3TASKS_S3_BUCKET": s3_bucket,
                 "S3TASKS_HOST_STORAGE_API_PORT": str(storage_api),
                 "S3TASKS_HOST_WEB_METRICS_PORT": str(web_metrics),
-                "S3TASKS_HOST_WEB_PORT": str(web_own),
                 "S3TASKS_HOST_WORKER_METRICS_PORT": str(worker_metrics),
             },
         )
@@ -189,9 +188,7 @@ def compose(
             assert done.returncode == 0, said[-8000:]
             listening = {
                 "storage-api": [storage_api],
-                "web": [web_own, web_metrics],
-                # the site's port is web's front's
-                "web-front": [web],
+                "web": [web, web_metrics],
                 "worker": [worker_metrics],
             }
 
@@ -228,7 +225,7 @@ def compose(
                 [podman, "rm", "--force", c["name"]], capture_output=True, timeout=120, check=False
             )
 
-    project = start_on_free_ports(5, up)
+    project = start_on_free_ports(4, up)
     try:
         yield project
     finally:

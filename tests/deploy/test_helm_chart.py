@@ -493,19 +493,12 @@ def test_direct_mode_admits_the_ingress_hosts_by_default(
 
 
 def web_settings(docs: list[Manifest]) -> dict[str, str]:
-    """web's environment from its ConfigMap and its own `env` over it (what the pod starts
-    with; web's container is the pod's first, its front the second)."""
+    """web's environment from its ConfigMap (what the pod starts with)."""
     web = next(d for d in docs if d["kind"] == "Deployment" and _component(d) == "web")
-    container = web["spec"]["template"]["spec"]["containers"][0]
-    assert container["name"] == "web"
+    (container,) = web["spec"]["template"]["spec"]["containers"]
     (source,) = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
     (config,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source]
-    settings = {key: value for key, value in config["data"].items() if key.startswith("WEB_")}
-    own = container.get("env", [])
-    settings.update(
-        {e["name"]: e["value"] for e in own if "value" in e and e["name"][:4] == "WEB_"}
-    )
-    return settings
+    return {key: value for key, value in config["data"].items() if key.startswith("WEB_")}
 
 
 INGRESS_HOST = [
@@ -567,11 +560,9 @@ def test_a_public_url_with_a_path_or_no_scheme_is_refused(helm: str, url: str) -
 
 def test_no_proxy_is_trusted_by_default(renderings: dict[str, list[Manifest]]) -> None:
     """A client's address comes from X-Forwarded-For only once the operator names the ingress
-    controller's network: by default anyone could write it and pick their own. The one proxy
-    web trusts by default is its own front, on the pod's loopback, which adds the address it
-    received from (the ingress's, until the operator names the ingress)."""
+    controller's network: by default anyone could write it and pick their own."""
     for values, docs in renderings.items():
-        assert web_settings(docs)["WEB_TRUSTED_PROXIES"] == "127.0.0.1/32", values
+        assert web_settings(docs)["WEB_TRUSTED_PROXIES"] == "", values
     assert DEFAULT_VALUES["limits"]["trustedProxies"] == ""
 
 
@@ -703,13 +694,10 @@ def test_web_metrics_have_a_port_of_their_own(renderings: dict[str, list[Manifes
     }
     assert "metrics" not in backends
     assert 9101 not in backends
-    pod = web_object("Deployment")["spec"]["template"]["spec"]
-    # the public port is the front's (web listens behind it on loopback), metrics web's own
-    assert {
-        c["name"]: {p["name"]: p["containerPort"] for p in c["ports"]} for c in pod["containers"]
-    } == {
-        "web": {"metrics": 9101},
-        "front": {"http": 8080},
+    (container,) = web_object("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8080,
+        "metrics": 9101,
     }
     (config,) = [
         d for d in docs if d["kind"] == "ConfigMap" and "WEB_METRICS_PORT" in d.get("data", {})
@@ -899,7 +887,7 @@ def test_grace_period_is_the_prestop_sleep_plus_the_drain_bound(
     for component, deployment in app_deployments(renderings[values]).items():
         shutdown = DEFAULT_VALUES[VALUES_KEY[component]]["shutdown"]
         pod = deployment["spec"]["template"]["spec"]
-        container, *sidecars = pod["containers"]
+        (container,) = pod["containers"]
         assert pod["terminationGracePeriodSeconds"] == (
             shutdown["preStopSleepSeconds"] + shutdown["drainSeconds"] + EXIT_MARGIN_SECONDS
         ), component
@@ -910,12 +898,6 @@ def test_grace_period_is_the_prestop_sleep_plus_the_drain_bound(
             assert shutdown["preStopSleepSeconds"] > 0
         else:  # nothing is routed to them: a sleep would only delay the exit
             assert "lifecycle" not in container, component
-        if component == "web":  # its front quits gracefully at the end of the same sleep
-            (front,) = sidecars
-            command = front["lifecycle"]["preStop"]["exec"]["command"][-1]
-            assert command.startswith(f"sleep {shutdown['preStopSleepSeconds']}; kill -QUIT")
-        else:
-            assert not sidecars, component
 
 
 def test_shutdown_bounds_move_the_grace_period_and_the_prestop_hook(helm: str) -> None:
@@ -974,7 +956,7 @@ def test_readiness_is_not_liveness_where_it_decides_who_gets_work(
     restart pods for a dependency's outage."""
     deployments = app_deployments(renderings[values])
     for component in ("web", "storage-api"):
-        container = deployments[component]["spec"]["template"]["spec"]["containers"][0]
+        (container,) = deployments[component]["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", component
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", component
     (worker,) = deployments["worker"]["spec"]["template"]["spec"]["containers"]

@@ -63,13 +63,6 @@ WEB_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 WEB_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 WEB_METRICS_HOST: "0.0.0.0"
 WEB_METRICS_PORT: {{ .Values.web.containerPorts.metrics | quote }}
-WEB_ACCEL_REDIRECT: {{ .Values.web.front.enabled | quote }}
-WEB_FRONT_HOST: "0.0.0.0"
-WEB_FRONT_PORT: {{ .Values.web.containerPorts.http | quote }}
-WEB_FRONT_WEB_URL: "http://127.0.0.1:{{ .Values.web.containerPorts.web }}"
-WEB_FRONT_S3_ENDPOINT: {{ include "s3tasks.s3Endpoint" . | quote }}
-WEB_FRONT_WORKER_PROCESSES: {{ .Values.web.front.workerProcesses | quote }}
-WEB_FRONT_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 {{- end }}
 
 {{- define "s3tasks.secretData" -}}

@@ -3,8 +3,7 @@ The Deployment of one s3tasks component. Call with a dict:
   root: $, component: "web", values: .Values.web,
   args: list, ports: list of {name, containerPort}, env: extra env YAML (string),
   envFrom: bool, probes: dict of liveness/readiness/startup handlers,
-  initContainers: YAML (string), sidecars: more containers (YAML list items, string),
-  strategy override via values.updateStrategy
+  initContainers: YAML (string), strategy override via values.updateStrategy
 */}}
 {{- define "s3tasks.deployment" -}}
 {{- $root := .root }}
@@ -98,9 +97,6 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-        {{- with .sidecars }}
-        {{- . | nindent 8 }}
-        {{- end }}
       volumes:
         - name: tmp
           emptyDir:

@@ -29,7 +29,6 @@ from s3tasks_devstack.s3 import (
 from s3tasks_testkit.backing_services import S3Endpoint, postgres_server, redis_server
 from s3tasks_testkit.processes import bind_loopback, port_of
 from s3tasks_testkit.stack import Stack, StackConfig, service_process
-from s3tasks_testkit.web_front import ACCEL_ENV, WebFront
 
 log = logging.getLogger("s3tasks.devstack")
 
@@ -91,19 +90,8 @@ def start_services(
     resources.callback(web_metrics_sock.close)
     api_url = _loopback_url(api_sock)
     storage_api = service_process(config, "storage-api", api_url, sock=api_sock, ready=False)
-    # the page's socket is the front's (as in a pod): web listens behind it on loopback, and
-    # the share links it shows name the page's address, not its own
-    own_sock = bind_loopback()
-    resources.callback(own_sock.close)
-    front = WebFront(web_sock, port_of(own_sock), config.s3.url, config.log_dir)
     web = service_process(
-        config,
-        "web",
-        api_url,
-        sock=own_sock,
-        metrics_sock=web_metrics_sock,
-        ready=False,
-        env={ACCEL_ENV: "true", "WEB_PUBLIC_URL": web_url, **config.extra_env},
+        config, "web", api_url, sock=web_sock, metrics_sock=web_metrics_sock, ready=False
     )
     worker = service_process(config, "worker", api_url, sock=worker_sock, ready=False)
     stack.storage_api, stack.web, stack.worker = storage_api, web, worker
@@ -117,7 +105,6 @@ def start_services(
     log.info("starting storage-api and web")
     storage_api.start()
     web.start()
-    stack.front = front.start()
     storage_api.wait_ready(f"{api_url}/readyz", timeout=READY_TIMEOUT_SECONDS)
     web.wait_ready(f"{_loopback_url(web_sock)}/readyz", timeout=READY_TIMEOUT_SECONDS)
     log.info("storage-api and web ready; starting worker and beat")

@@ -69,8 +69,6 @@ class ServiceProcess:
     ready_url: str | None = None
     #: a second listening socket, passed as `--metrics-fd` (web serves /metrics apart)
     metrics_sock: socket.socket | None = None
-    #: the port of a proxy before it that clients go through (web's front), if any
-    public_port: int | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -82,13 +80,6 @@ class ServiceProcess:
 
     @property
     def url(self) -> str:
-        """Where clients reach it: its front's port when one stands before it (web's)."""
-        return f"http://127.0.0.1:{self.public_port or self.port}"
-
-    @property
-    def own_url(self) -> str:
-        """Its own socket, behind any front: for tests of what the process itself does with
-        a connection (header deadlines, closing after a refusal), which a front takes over."""
         return f"http://127.0.0.1:{self.port}"
 
     @property

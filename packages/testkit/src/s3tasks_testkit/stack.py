@@ -19,7 +19,6 @@ from typing import Final
 from s3tasks_testkit import backing_services
 from s3tasks_testkit.backing_services import S3Endpoint, sqlalchemy_url
 from s3tasks_testkit.processes import ServiceProcess, bind_loopback, port_of
-from s3tasks_testkit.web_front import ACCEL_ENV, WebFront
 
 #: glibc tuning for processes that stream large bodies through worker threads: a fixed
 #: mmap threshold hands multi-megabyte buffers back to the kernel when freed, and fewer
@@ -27,8 +26,6 @@ from s3tasks_testkit.web_front import ACCEL_ENV, WebFront
 STREAMING_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
 #: the transfer mode of the stacks tests start (`proxy` or `direct`)
 TRANSFER_ENV = "S3TASKS_TEST_TRANSFER"
-#: `0`: the stacks start web alone, relaying downloads in Python (the bench's "before")
-WEB_FRONT_ENV = "S3TASKS_TEST_WEB_FRONT"
 
 
 #: every test visitor and every load-test visitor comes from 127.0.0.1, many a second: the
@@ -76,9 +73,6 @@ class StackConfig:
     #: of reach (`TEST_RATE_LIMITS`); `make run` sets none, so storage-api runs with its
     #: documented defaults or what the developer exported
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(TEST_RATE_LIMITS))
-    #: web's front nginx before web, as deployed (`web_front.py`): the web URL is the front's
-    #: and proxy-mode downloads go out by X-Accel-Redirect; off: web alone relays them
-    web_front: bool = field(default_factory=lambda: os.environ.get(WEB_FRONT_ENV, "1") != "0")
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def storage_api_env(self) -> dict[str, str]:
@@ -178,7 +172,6 @@ class Stack:
     worker: ServiceProcess | None = None
     beat: ServiceProcess | None = None
     web: ServiceProcess | None = None
-    front: WebFront | None = None
 
     def migrate(self) -> None:
         subprocess.run(
@@ -201,26 +194,7 @@ class Stack:
         return self.beat
 
     def start_web(self) -> ServiceProcess:
-        """web, behind its front when the config says so: the front first (it listens before
-        web answers), then web with the front's URL as its public one (the share links it
-        shows), unless the test set its own."""
-        if not self.config.web_front:
-            self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
-            return self.web
-        front_sock, sock = bind_loopback(), bind_loopback()
-        try:
-            front = WebFront(front_sock, port_of(sock), self.config.s3.url, self.config.log_dir)
-            front.start()
-        except BaseException:
-            front_sock.close()
-            sock.close()
-            raise
-        self.front = front
-        env = {ACCEL_ENV: "true", "WEB_PUBLIC_URL": front.url}
-        self.web = self._start(
-            "web", sock, metrics_sock=bind_loopback(), env={**env, **self.config.extra_env}
-        )
-        self.web.public_port = front.port
+        self.web = self._start("web", bind_loopback(), metrics_sock=bind_loopback())
         return self.web
 
     def _start(
@@ -230,12 +204,11 @@ class Stack:
         *,
         name: str | None = None,
         metrics_sock: socket.socket | None = None,
-        env: dict[str, str] | None = None,
     ) -> ServiceProcess:
         url = "" if kind == "storage-api" else self._storage_api_url()
         try:
             return service_process(
-                self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock, env=env
+                self.config, kind, url, name=name, sock=sock, metrics_sock=metrics_sock
             ).start()
         except BaseException:
             for own in (sock, metrics_sock):  # not yet on the stack: stop_all would miss them
@@ -252,10 +225,6 @@ class Stack:
         return self
 
     def stop_all(self) -> None:
-        if self.front is not None:
-            self.front.stop()  # first, as it stops taking requests for web
-            self.front.sock.close()
-            self.front = None
         for proc in (self.web, self.beat, self.worker, self.storage_api):
             if proc is not None:
                 proc.stop()

@@ -485,12 +485,6 @@ class Site:
         return self.stack.web.url
 
     @property
-    def web_own_url(self) -> str:
-        """web's own socket, behind its front (`ServiceProcess.own_url`)."""
-        assert self.stack.web is not None
-        return self.stack.web.own_url
-
-    @property
     def web_metrics_url(self) -> str:
         assert self.stack.web is not None
         return self.stack.web.metrics_url

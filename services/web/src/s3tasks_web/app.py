@@ -147,12 +147,7 @@ def create_app(settings: WebSettings) -> Litestar:
             build_object_http_client(settings) as object_http,
         ):
             storage = StorageApiClient(http, settings.storage_api_base, site_configuration)
-            objects = ObjectClient(
-                object_http,
-                accel_redirect=settings.accel_redirect,
-                downloads=services.metrics.downloads,
-            )
-            connect(app.state, Connections(storage=storage, objects=objects))
+            connect(app.state, Connections(storage=storage, objects=ObjectClient(object_http)))
             try:
                 yield
             finally:

@@ -1,6 +1,5 @@
 """`s3tasks-web serve [--fd N] [--host H] [--port P] [--metrics-fd N]`: settings from the
-environment, uvicorn for the pages, a thread for /metrics on a port of its own.
-`s3tasks-web front`: web's front nginx (`transfers/front.py`), from the WEB_FRONT_* settings."""
+environment, uvicorn for the pages, a thread for /metrics on a port of its own."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from s3tasks_web.dependencies import services_of
 from s3tasks_web.http.header_timeout import with_header_deadline
 from s3tasks_web.observability.logging import configure_logging
 from s3tasks_web.settings import WebSettings
-from s3tasks_web.transfers.front import run_front
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,19 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="serve /metrics on this inherited listening socket (default WEB_METRICS_HOST/PORT)",
     )
-    commands.add_parser(
-        "front",
-        help="become web's front nginx (WEB_FRONT_* settings): downloads by X-Accel-Redirect",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "front":
-        run_front()
-        return
     settings = settings_or_exit(WebSettings, parser.prog)
     configure_logging(settings.log_level, settings.json_logs)
     tune_allocator()  # every relayed piece from warm heap, not a fresh mmap (memory.py)

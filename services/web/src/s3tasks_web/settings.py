@@ -14,7 +14,6 @@ DEVELOPMENT_SECRET_KEY = "dev-only-web-secret-key-change-me"  # noqa: S105 - ref
 #: storage-api's development default for web's credential; refused in production.
 DEVELOPMENT_SERVICE_TOKEN = "dev-web-token-change-me"  # noqa: S105 - refused in production
 ENV_PREFIX = "WEB_"
-FRONT_ENV_PREFIX = "WEB_FRONT_"
 
 
 class WebSettings(ServiceSettings):
@@ -93,14 +92,6 @@ class WebSettings(ServiceSettings):
         description="uploads streamed at once by one web process; one more is refused at once "
         "(503), so uploads never take every connection to storage-api that pages and "
         "downloads need",
-    )
-    accel_redirect: bool = Field(
-        default=False,
-        description="proxy mode: a download is answered with an X-Accel-Redirect to web's front "
-        "nginx (`s3tasks-web front`), which fetches the presigned GET from S3 itself, so no byte "
-        "passes through Python; off: web relays the bytes. Turn on only where that nginx runs "
-        "in front of web (make run, compose and the chart do): without it a visitor would get "
-        "an empty answer",
     )
     limits_cache_seconds: float = Field(
         default=60.0,
@@ -184,51 +175,3 @@ class WebSettings(ServiceSettings):
             "which the share links and QR codes shown to owners are made with",
         )
         return self
-
-
-class FrontSettings(ServiceSettings):
-    """web's front: the nginx before web in proxy mode (`s3tasks-web front`)"""
-
-    model_config = SettingsConfigDict(env_prefix=FRONT_ENV_PREFIX)
-
-    host: str = Field(default="127.0.0.1", description="where the front listens (0.0.0.0 in a pod)")
-    port: int = Field(
-        default=8080,
-        ge=1,
-        le=65535,
-        description="the front's port: the one visitors (or the ingress) reach, web's own moved "
-        "behind it",
-    )
-    web_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl("http://127.0.0.1:8081"),
-        description="web behind the front (its WEB_HOST and WEB_PORT; loopback in a pod)",
-    )
-    s3_endpoint: AnyHttpUrl = Field(
-        default=AnyHttpUrl("http://127.0.0.1:9000"),
-        description="the S3 endpoint storage-api signs proxy-mode GETs for (its "
-        "STORAGE_API_S3_ENDPOINT): the front fetches downloads from there with the Host they "
-        "were signed for. Its name is resolved when the front starts",
-    )
-    state_dir: str = Field(
-        default="/tmp/s3tasks-front",  # noqa: S108 - the pod's own emptyDir / tmpfs
-        description="the front's config, pid and temporary files (a writable directory)",
-    )
-    error_log: str = Field(
-        default="stderr",
-        description="where nginx writes its error log (`stderr`, or a file), at LOG_LEVEL; "
-        "there is no access log: web logs every request",
-    )
-    worker_processes: int = Field(
-        default=1, ge=1, description="nginx worker processes (each one event loop)"
-    )
-    s3_read_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="each wait for S3's next bytes (as WEB_READ_TIMEOUT_SECONDS)",
-    )
-    web_timeout_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        description="each wait on web (reading its answer, sending it a body): web bounds "
-        "uploads itself (WEB_UPLOAD_MAX_SECONDS), so this only catches a web that hangs",
-    )

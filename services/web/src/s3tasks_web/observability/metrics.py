@@ -15,7 +15,6 @@ class WebMetrics:
     registry: CollectorRegistry
     uploads: Counter
     upload_bytes: Counter
-    downloads: Counter
 
     @classmethod
     def create(cls) -> WebMetrics:
@@ -32,15 +31,6 @@ class WebMetrics:
                 "s3tasks_upload_bytes_total",
                 "Bytes of uploads web passed on to storage-api and that were stored.",
                 ["kind"],
-                registry=registry,
-            ),
-            downloads=Counter(
-                "s3tasks_web_downloads_total",
-                "Objects web answered with in proxy mode (downloads, thumbnails, share links), by "
-                "who carried the bytes: `front` (an X-Accel-Redirect: the front nginx fetched "
-                "them from S3) or `web` (relayed in Python: WEB_ACCEL_REDIRECT off, or the "
-                "front's fetch refused and handed back to web).",
-                ["via"],
                 registry=registry,
             ),
         )

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
-from prometheus_client import Counter
 from yarl import URL
 
 from s3tasks_contracts import CompletedPart
@@ -81,23 +80,8 @@ PartSigner = Callable[[list[int]], Awaitable[dict[int, str]]]
 
 
 class ObjectClient:
-    """`accel_redirect`: downloads go through web's front nginx (`transfers/responses.py`);
-    `downloads`: counts who carried each download's bytes (label `via`)."""
-
-    def __init__(
-        self,
-        http: aiohttp.ClientSession,
-        *,
-        accel_redirect: bool = False,
-        downloads: Counter | None = None,
-    ) -> None:
+    def __init__(self, http: aiohttp.ClientSession) -> None:
         self._http = http
-        self.accel_redirect = accel_redirect
-        self._downloads = downloads
-
-    def count_download(self, via: str) -> None:
-        if self._downloads is not None:
-            self._downloads.labels(via=via).inc()
 
     async def open(self, url: str, request_headers: Mapping[str, str]) -> ObjectStream:
         headers = {
