@@ -56,16 +56,18 @@ ARG SERVICE
 # there. storage-api sends Celery tasks but never runs Celery's command line, and pools its
 # connections with SQLAlchemy, not psycopg-pool (declared in its pyproject.toml, to be dropped
 # there); web calls storage-api and S3 with aiohttp, never httpx (nor certifi, which only httpx
-# needs there).
+# needs there). storage-api sizes encrypted uploads with s3tasks_ece's framing and layout only,
+# never its ciphers (cryptography); the worker signs nothing (itsdangerous comes with servicekit).
 ARG NEVER_IMPORTED="faker polyfactory rich rich-click pygments markdown-it-py mdurl watchfiles litestar-htmx"
-ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth httpx httpcore h11 psycopg-pool"
+ARG NEVER_IMPORTED_BY_STORAGE_API="click-didyoumean click-plugins click-repl prompt-toolkit wcwidth httpx httpcore h11 psycopg-pool cryptography"
+ARG NEVER_IMPORTED_BY_WORKER="itsdangerous"
 ARG NEVER_IMPORTED_BY_WEB="httpx httpcore h11 certifi"
 WORKDIR /src
 # hadolint ignore=SC2086
 RUN case "${SERVICE}" in \
         storage-api) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_STORAGE_API}" ;; \
         web) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_WEB}" ;; \
-        worker) skip="${NEVER_IMPORTED}" ;; \
+        worker) skip="${NEVER_IMPORTED} ${NEVER_IMPORTED_BY_WORKER}" ;; \
         *) echo "SERVICE must be storage-api, web or worker, not '${SERVICE}'" >&2; exit 1 ;; \
     esac \
     && printf -- '--no-install-package=%s\n' ${skip} > /src/uv-sync-excludes

@@ -46,6 +46,19 @@ def test_the_command_decrypts_with_the_fragment_key(
     assert f"{plain.stat().st_size} bytes verified" in done.stderr
 
 
+def test_a_key_that_begins_with_a_dash_is_taken_as_the_key(tmp_path: Path) -> None:
+    """One key in 64 begins with '-' in base64url (a first byte 0xf8-0xfb): the command as
+    the page shows it (`--key 'KEY'`) must still take it."""
+    plain, sealed, out = tmp_path / "p", tmp_path / "s", tmp_path / "o"
+    plain.write_bytes(b"a dashing report")
+    secret = b"\xf8" + os.urandom(15)
+    assert encode_secret(secret).startswith("-")
+    encrypt_file(plain, sealed, secret)
+    done = run("--key", encode_secret(secret), sealed, out)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == plain.read_bytes()
+
+
 def test_a_password_file_needs_its_password(tmp_path: Path) -> None:
     plain, sealed, out = tmp_path / "p", tmp_path / "s", tmp_path / "o"
     plain.write_bytes(b"a secret report")

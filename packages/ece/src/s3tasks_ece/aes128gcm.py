@@ -7,69 +7,44 @@ independent `http-ece` implementation in the tests.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-SALT_SIZE = 16
-TAG_SIZE = 16
-KEY_SIZE = 16
-NONCE_SIZE = 12
-HEADER_FIXED_SIZE = SALT_SIZE + 4 + 1  # salt, rs (uint32), idlen (uint8), then keyid
-MIN_RECORD_SIZE = TAG_SIZE + 2  # RFC 8188 section 2: rs must exceed 17
+from s3tasks_ece.framing import (
+    HEADER_FIXED_SIZE,
+    KEY_SIZE,
+    MIN_RECORD_SIZE,
+    NONCE_SIZE,
+    SALT_SIZE,
+    TAG_SIZE,
+    DecryptError,
+    Header,
+)
+
+__all__ = [
+    "HEADER_FIXED_SIZE",
+    "KEY_SIZE",
+    "MIN_RECORD_SIZE",
+    "NONCE_SIZE",
+    "SALT_SIZE",
+    "TAG_SIZE",
+    "DecryptError",
+    "Header",
+    "RecordCipher",
+    "hkdf_sha256",
+]
+
 DELIMITER = b"\x01"
 LAST_DELIMITER = b"\x02"
 CEK_INFO = b"Content-Encoding: aes128gcm\x00"
 NONCE_INFO = b"Content-Encoding: nonce\x00"
 
 
-class DecryptError(ValueError):
-    """The bytes are not a whole, authentic message under this key; the message says why."""
-
-
 def hkdf_sha256(*, ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
     """HKDF (RFC 5869) with SHA-256; an empty salt is the RFC's default (HashLen zero bytes)."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    salt: bytes
-    record_size: int
-    keyid: bytes
-
-    def encode(self) -> bytes:
-        return self.salt + struct.pack(">IB", self.record_size, len(self.keyid)) + bytes(self.keyid)
-
-    @property
-    def size(self) -> int:
-        return HEADER_FIXED_SIZE + len(self.keyid)
-
-    @classmethod
-    def parse(cls, data: bytes) -> Header:
-        """The header at the start of `data` (which may hold more); refuses a short or bad one."""
-        if len(data) < HEADER_FIXED_SIZE:
-            raise DecryptError(
-                f"not an aes128gcm file: {len(data)} bytes, too short for the"
-                f" {HEADER_FIXED_SIZE}-byte header"
-            )
-        record_size, idlen = struct.unpack(">IB", data[SALT_SIZE:HEADER_FIXED_SIZE])
-        if record_size < MIN_RECORD_SIZE:
-            raise DecryptError(
-                f"not an aes128gcm file: its record size {record_size} is below the minimum"
-                f" {MIN_RECORD_SIZE}"
-            )
-        if len(data) < HEADER_FIXED_SIZE + idlen:
-            raise DecryptError("not an aes128gcm file: the header's key id is cut short")
-        return cls(
-            salt=bytes(data[:SALT_SIZE]),
-            record_size=record_size,
-            keyid=bytes(data[HEADER_FIXED_SIZE : HEADER_FIXED_SIZE + idlen]),
-        )
 
 
 class RecordCipher:

@@ -19,6 +19,17 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _key_joined(argv: list[str]) -> list[str]:
+    """`--key K` as `--key=K`: a base64url key may begin with '-' (one in 64 do), which
+    argparse would take for an option and refuse."""
+    joined: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        value = next(rest, None) if arg == "--key" else None
+        joined.append(arg if value is None else f"--key={value}")
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="s3tasks-decrypt",
@@ -36,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("input", type=Path, metavar="IN", help="the encrypted file")
     parser.add_argument("output", type=Path, metavar="OUT", help="where to write the plaintext")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_key_joined(sys.argv[1:] if argv is None else argv))
     try:
         secret = decode_secret(args.key)
         size = decrypt_file(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from s3tasks_ece.aes128gcm import SALT_SIZE, TAG_SIZE, Header, RecordCipher
+from s3tasks_ece.framing import SALT_SIZE, TAG_SIZE, Header
 
 RECORD_SIZE = 65536
 RECORD_PLAINTEXT = RECORD_SIZE - TAG_SIZE - 1  # 65519: the delimiter byte, no padding
@@ -95,6 +95,9 @@ def encrypt_part(
             f"part {part_number} seals plaintext bytes {start}..{end}: {end - start} bytes,"
             f" not {len(plaintext)}"
         )
+    # imported here: sizing a layout (storage-api signs each part's length) needs no cipher
+    from s3tasks_ece.aes128gcm import RecordCipher
+
     cipher = RecordCipher(content_key, header.salt)
     sealed = [header.encode()] if part_number == 1 else []
     last = layout.records - 1
